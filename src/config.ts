@@ -1,0 +1,706 @@
+/**
+ * The daemon's YAML configuration: parsed with npm:yaml, checked with zod,
+ * secrets resolved, and every problem reported at once as
+ * `"<file>: <key path>: <what was expected>, got <what was found>"`, so an
+ * operator fixes the whole file in one go instead of one error per restart.
+ *
+ * A secret's value never appears in a message, whichever key it sits under.
+ */
+import { dirname, isAbsolute, join } from "node:path";
+import {
+  type Document,
+  isAlias,
+  isNode,
+  isScalar,
+  LineCounter,
+  parseDocument,
+  visit,
+} from "yaml";
+import { z } from "zod";
+import { formatDuration, parseDuration } from "./duration.ts";
+
+/** How a proxy picks one of the target account's online resources. */
+export type Balance = "random" | "round-robin" | "least-pending" | "sticky";
+
+/** Log verbosity, in the names @logtape/logtape uses. */
+export type LogLevel =
+  | "trace"
+  | "debug"
+  | "info"
+  | "warning"
+  | "error"
+  | "fatal";
+
+/** Where the XMPP server accepts external components (XEP-0114). */
+export interface ServerAddress {
+  /** Host name or IP address; an IPv6 address without brackets (`::1`). */
+  readonly host: string;
+  readonly port: number;
+  /** Normalised `xmpp://host:port` (IPv6 in brackets), for logs. */
+  readonly url: string;
+}
+
+/** One component domain and the account its IQs are forwarded to. */
+export interface ProxyConfig {
+  /** Component domain, lowercased. */
+  readonly domain: string;
+  /** Resolved shared secret: non-empty printable ASCII. */
+  readonly secret: string;
+  /** Bare JID `local@domain` of the implementing account, lowercased. */
+  readonly targetAddress: string;
+  /** The proxy's own `server:`, else the top-level one. */
+  readonly server: ServerAddress;
+  /** `request_timeout`, default 30 s. */
+  readonly requestTimeoutMs: number;
+  /** `balance`, default `"least-pending"`. */
+  readonly balance: Balance;
+  /** `max_pending_per_resource`, default 1000. */
+  readonly maxPendingPerResource: number;
+  /** `max_pending`, default 100000. */
+  readonly maxPending: number;
+}
+
+/** The whole validated configuration; deeply frozen. */
+export interface Config {
+  /** The config file's path as given. */
+  readonly file: string;
+  /** `log_level`, default `"info"`. */
+  readonly logLevel: LogLevel;
+  /** `shutdown_grace`, default 5 s. */
+  readonly shutdownGraceMs: number;
+  readonly proxies: readonly ProxyConfig[];
+  /** Files the running proxy reads (config + secret_file paths): for permission scoping. */
+  readonly readPaths: readonly string[];
+  /** Environment variable names the config used (secret_env): for permission scoping. */
+  readonly envNames: readonly string[];
+}
+
+/** A config, or every problem found in it (never a throw). */
+export type ConfigResult =
+  | { ok: true; config: Config }
+  | { ok: false; errors: string[] };
+
+/** Where parseConfig gets secrets from; see {@link parseConfig}. */
+export interface ParseConfigOptions {
+  /** The config file's path: prefixes messages; `secret_file` paths are relative to its directory. */
+  file: string;
+  /** Reads a `secret_file`. Default: every read fails, so parsing stays pure. */
+  readFile?: (path: string) => string;
+  /** Reads a `secret_env` variable. Default: no variable is set. */
+  getEnv?: (name: string) => string | undefined;
+}
+
+const BALANCES = ["random", "round-robin", "least-pending", "sticky"] as const;
+const LOG_LEVELS = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+] as const;
+const SECRET_KEYS = ["secret", "secret_env", "secret_file"] as const;
+
+const DEFAULT_PORT = 5347;
+const DEFAULT_LOG_LEVEL: LogLevel = "info";
+const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_BALANCE: Balance = "least-pending";
+const DEFAULT_MAX_PENDING_PER_RESOURCE = 1_000;
+const DEFAULT_MAX_PENDING = 100_000;
+// setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days);
+// 596h is the largest whole number of hours below that.
+const MAX_DURATION_MS = 596 * 3_600_000;
+// Prosody refuses (jid-malformed) any JID part of 1024 bytes or more.
+const MAX_JID_PART_BYTES = 1023;
+
+const ASCII_MESSAGE =
+  "must be printable ASCII (XEP-0114 handshake hashes it as latin1)";
+const SERVER_EXPECTED =
+  "expected a server address like xmpp://127.0.0.1:5347, 127.0.0.1:5347 or 127.0.0.1";
+const DURATION_EXPECTED = "expected a duration like 500ms, 2s or 1m";
+
+/**
+ * Parses config text; pure (reads secrets via the injected functions).
+ *
+ * @param text the YAML source
+ * @param options `file` names the config in messages and anchors relative
+ *   `secret_file` paths; `readFile` defaults to failing every read and
+ *   `getEnv` to an empty environment, so nothing outside is touched unless
+ *   the caller passes them (loadConfig passes Deno's).
+ */
+export function parseConfig(
+  text: string,
+  options: ParseConfigOptions,
+): ConfigResult {
+  const { file } = options;
+  const yaml = readYaml(text, file);
+  if (!yaml.ok) return yaml;
+  const raw = yaml.value;
+  if (!isPlainObject(raw)) {
+    return {
+      ok: false,
+      errors: [
+        `${file}: expected a mapping with server and proxies, got ${
+          raw === null ? "an empty document" : describe(raw)
+        }`,
+      ],
+    };
+  }
+
+  const secrets: SecretSources = {
+    configDir: dirname(file),
+    readFile: options.readFile ?? refuseRead,
+    getEnv: options.getEnv ?? (() => undefined),
+  };
+  const parsed = configSchema(secrets).safeParse(raw);
+  const problems: Problem[] = parsed.success ? [] : fromZod(parsed.error);
+  problems.push(...crossCheck(raw));
+  if (!parsed.success || problems.length > 0) {
+    return { ok: false, errors: report(file, problems) };
+  }
+  return { ok: true, config: assemble(file, parsed.data) };
+}
+
+/**
+ * Reads the file then parseConfig, using Deno.readTextFileSync /
+ * Deno.env.get; a missing/unreadable file is an error result
+ * (`"client-proxy.yaml: cannot read: No such file"`), never a throw.
+ * Needs read access to the file and its secret files, env access to its
+ * `secret_env` names, and (for npm:yaml) `LOG_TOKENS` and `LOG_STREAM`.
+ */
+export function loadConfig(file: string): ConfigResult {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    return { ok: false, errors: [`${file}: cannot read: ${reason(error)}`] };
+  }
+  return parseConfig(text, {
+    file,
+    readFile: (path) => Deno.readTextFileSync(path),
+    getEnv: (name) => Deno.env.get(name),
+  });
+}
+
+// ---------------------------------------------------------------- YAML stage
+
+type YamlResult = { ok: true; value: unknown } | {
+  ok: false;
+  errors: string[];
+};
+
+/** YAML text to plain data, or syntax problems as `file:line:col: message`. */
+function readYaml(text: string, file: string): YamlResult {
+  const lineCounter = new LineCounter();
+  // prettyErrors would append the offending source line to each message,
+  // and that line may be a secret.
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    logLevel: "error",
+  });
+  const found: { offset: number; message: string }[] = [
+    ...doc.errors,
+    ...doc.warnings, // e.g. an unknown `!tag`: not silently ignored either
+  ].map((e) => ({ offset: e.pos[0], message: redactYamlMessage(e.message) }));
+  found.push(...structuralYamlProblems(doc));
+  if (found.length > 0) {
+    found.sort((a, b) => a.offset - b.offset);
+    return {
+      ok: false,
+      errors: found.map(({ offset, message }) => {
+        const { line, col } = lineCounter.linePos(offset);
+        return `${file}:${line}:${col}: ${message}`;
+      }),
+    };
+  }
+  try {
+    return { ok: true, value: doc.toJS() };
+  } catch (error) {
+    // e.g. "Excessive alias count": no position to give.
+    return { ok: false, errors: [`${file}: ${reason(error)}`] };
+  }
+}
+
+/**
+ * Problems npm:yaml only notices (by throwing, or by a console warning)
+ * while converting to JS: keys that are not scalars and unresolved aliases.
+ */
+function structuralYamlProblems(
+  doc: Document,
+): { offset: number; message: string }[] {
+  const found: { offset: number; message: string }[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key)) return;
+      const node = isNode(pair.key) ? pair.key : pair.value;
+      const offset = isNode(node) ? node.range?.[0] ?? 0 : 0;
+      found.push({
+        offset,
+        message: "keys must be plain scalars (no lists, mappings or aliases)",
+      });
+    },
+    Alias(_, node) {
+      if (isAlias(node) && node.resolve(doc) === undefined) {
+        found.push({
+          offset: node.range?.[0] ?? 0,
+          message:
+            `unresolved alias *${node.source} (no &${node.source} anchor before it)`,
+        });
+      }
+    },
+  });
+  return found;
+}
+
+/** Drops the bits of npm:yaml messages that quote the source (maybe a secret). */
+function redactYamlMessage(message: string): string {
+  return message
+    .replace(/^(Invalid escape sequence).*$/s, "$1")
+    .replace(/^(Unresolved plain scalar).*$/s, "$1");
+}
+
+// ----------------------------------------------------------------- zod stage
+
+/** Injected access to secrets, resolved while the schema parses. */
+interface SecretSources {
+  configDir: string;
+  readFile: (path: string) => string;
+  getEnv: (name: string) => string | undefined;
+}
+
+/** A secret with where it came from, for readPaths / envNames. */
+interface Resolved {
+  value: string;
+  path?: string;
+  env?: string;
+}
+
+/** Error callback giving `expected …, got <input>`; zod passes the input. */
+function expecting(
+  expected: string,
+  sensitive = false,
+): (issue: { input?: unknown }) => string {
+  return (issue) => `${expected}, got ${describe(issue.input, sensitive)}`;
+}
+
+function serverField() {
+  const error = expecting(SERVER_EXPECTED);
+  return z.string({ error })
+    .refine((text) => parseServer(text) !== undefined, { error })
+    .transform((text) => parseServer(text) as ServerAddress);
+}
+
+function durationField(minMs: number) {
+  return z.unknown().transform((input, ctx) => {
+    const ms = typeof input === "string" || typeof input === "number"
+      ? parseDuration(input)
+      : undefined;
+    if (ms === undefined || ms < minMs || ms > MAX_DURATION_MS) {
+      const expected = ms === undefined
+        ? DURATION_EXPECTED
+        : `expected a duration from ${formatDuration(minMs)} to ${
+          formatDuration(MAX_DURATION_MS)
+        }`;
+      ctx.issues.push({
+        code: "custom",
+        input,
+        message: `${expected}, got ${describe(input)}`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+function countField() {
+  const error = expecting("expected an integer >= 1");
+  return z.number({ error }).int({ error }).min(1, { error });
+}
+
+function enumField<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    error: expecting(`expected one of ${values.join(", ")}`),
+  });
+}
+
+/** Checks a resolved secret's content; pushes the problem, never the value. */
+function checkSecret(
+  value: string,
+  where: string,
+  push: (message: string) => void,
+): boolean {
+  if (value === "") {
+    push(`expected ${where} to hold a non-empty secret, got an empty value`);
+    return false;
+  }
+  if (!PRINTABLE_ASCII.test(value)) {
+    push(ASCII_MESSAGE);
+    return false;
+  }
+  return true;
+}
+
+function proxySchema(secrets: SecretSources) {
+  const secretError = expecting(
+    "expected a string (quote secrets that YAML would read as numbers)",
+    true,
+  );
+  return z.strictObject({
+    domain: z.string({
+      error: expecting("expected a domain name like proxy.example.org"),
+    })
+      .refine((text) => isHostname(text.toLowerCase()), {
+        error: expecting("expected a domain name like proxy.example.org"),
+      })
+      .transform((text) => text.toLowerCase()),
+    secret: z.string({ error: secretError })
+      .min(1, {
+        error: expecting("expected a non-empty string", true),
+        abort: true,
+      })
+      .refine((text) => PRINTABLE_ASCII.test(text), { error: ASCII_MESSAGE })
+      .transform((value): Resolved => ({ value }))
+      .optional(),
+    secret_env: z.string({
+      error: expecting(
+        "expected an environment variable name like PROXY_SECRET",
+        true,
+      ),
+    })
+      // A value that is no variable name may be the secret pasted in here.
+      .regex(ENV_NAME, {
+        error: expecting(
+          "expected an environment variable name like PROXY_SECRET",
+          true,
+        ),
+      })
+      .transform((name, ctx): Resolved => {
+        const push = (message: string) =>
+          ctx.issues.push({ code: "custom", input: name, message });
+        let value: string | undefined;
+        try {
+          value = secrets.getEnv(name);
+        } catch (error) {
+          push(
+            `expected a readable environment variable ${name}, got ${
+              reason(error)
+            }`,
+          );
+          return { value: "", env: name };
+        }
+        if (value === undefined) {
+          push(
+            `expected the environment variable ${name} to be set, got it unset`,
+          );
+        } else {
+          checkSecret(value, `the environment variable ${name}`, push);
+        }
+        return { value: value ?? "", env: name };
+      })
+      .optional(),
+    secret_file: z.string({ error: expecting("expected a file path") })
+      .min(1, { error: expecting("expected a file path"), abort: true })
+      .transform((given, ctx): Resolved => {
+        const path = isAbsolute(given) ? given : join(secrets.configDir, given);
+        const push = (message: string) =>
+          ctx.issues.push({ code: "custom", input: given, message });
+        let content: string;
+        try {
+          content = secrets.readFile(path);
+        } catch (error) {
+          push(
+            `expected a readable file, got ${JSON.stringify(path)} (${
+              reason(error)
+            })`,
+          );
+          return { value: "", path };
+        }
+        // Editors add a final newline; a secret never ends in one.
+        const value = content.replace(/\r?\n$/, "");
+        checkSecret(value, `the file ${JSON.stringify(path)}`, push);
+        return { value, path };
+      })
+      .optional(),
+    target_address: z.string({
+      error: expecting("expected a bare JID like service@example.org"),
+    })
+      .refine((text) => isBareJid(text.toLowerCase()), {
+        error: expecting("expected a bare JID like service@example.org"),
+      })
+      .transform((text) => text.toLowerCase()),
+    server: serverField().optional(),
+    request_timeout: durationField(1).default(DEFAULT_REQUEST_TIMEOUT_MS),
+    balance: enumField(BALANCES).default(DEFAULT_BALANCE),
+    max_pending_per_resource: countField().default(
+      DEFAULT_MAX_PENDING_PER_RESOURCE,
+    ),
+    max_pending: countField().default(DEFAULT_MAX_PENDING),
+  }, {
+    error: expecting(
+      "expected a mapping with domain, target_address and one of secret, secret_env or secret_file",
+    ),
+  });
+}
+
+function configSchema(secrets: SecretSources) {
+  const proxiesError = expecting("expected a non-empty list of proxies");
+  return z.strictObject({
+    server: serverField().optional(),
+    log_level: enumField(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
+    shutdown_grace: durationField(0).default(DEFAULT_SHUTDOWN_GRACE_MS),
+    proxies: z.array(proxySchema(secrets), { error: proxiesError })
+      .min(1, { error: proxiesError }),
+  });
+}
+
+type ParsedConfig = z.output<ReturnType<typeof configSchema>>;
+
+// ------------------------------------------------------- cross-field checks
+
+/** A problem at a key path; rendered by {@link report}. */
+interface Problem {
+  path: readonly PropertyKey[];
+  message: string;
+}
+
+function fromZod(error: z.ZodError): Problem[] {
+  const problems: Problem[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        problems.push({ path: [...issue.path, key], message: "unknown key" });
+      }
+    } else {
+      problems.push({ path: issue.path, message: issue.message });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Rules that span keys. They look at the raw data, so that they are
+ * reported even when zod found other problems in the same proxy.
+ */
+function crossCheck(raw: Record<string, unknown>): Problem[] {
+  const problems: Problem[] = [];
+  const proxies = Array.isArray(raw.proxies) ? raw.proxies : [];
+  const firstUse = new Map<string, number>();
+  let withoutServer: number | undefined;
+  proxies.forEach((proxy: unknown, index) => {
+    if (!isPlainObject(proxy)) return;
+    const sources = SECRET_KEYS.filter((key) => Object.hasOwn(proxy, key));
+    if (sources.length !== 1) {
+      problems.push({
+        path: ["proxies", index],
+        message:
+          `expected exactly one of secret, secret_env or secret_file, got ${
+            sources.length === 0 ? "none" : sources.join(" and ")
+          }`,
+      });
+    }
+    if (!Object.hasOwn(proxy, "server")) withoutServer ??= index;
+    if (typeof proxy.domain === "string") {
+      const domain = proxy.domain.toLowerCase();
+      const first = firstUse.get(domain);
+      if (first === undefined) {
+        firstUse.set(domain, index);
+      } else {
+        problems.push({
+          path: ["proxies", index, "domain"],
+          message: `expected a domain no other proxy uses, got ${
+            JSON.stringify(domain)
+          } (also proxies[${first}].domain)`,
+        });
+      }
+    }
+  });
+  if (!Object.hasOwn(raw, "server") && withoutServer !== undefined) {
+    problems.push({
+      path: ["server"],
+      message:
+        `${SERVER_EXPECTED} (required because proxies[${withoutServer}] has no server of its own), got nothing (the key is missing)`,
+    });
+  }
+  return problems;
+}
+
+/** `file: path: message` lines, top-level keys first, then proxy by proxy. */
+function report(file: string, problems: Problem[]): string[] {
+  const rank = ({ path }: Problem) =>
+    path[0] === "proxies" && typeof path[1] === "number" ? path[1] : -1;
+  // Array.prototype.sort is stable, so zod's order survives within a rank.
+  return [...problems]
+    .sort((a, b) => rank(a) - rank(b))
+    .map(({ path, message }) =>
+      path.length === 0
+        ? `${file}: ${message}`
+        : `${file}: ${formatPath(path)}: ${message}`
+    );
+}
+
+/** `["proxies", 0, "secret"]` → `proxies[0].secret`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let text = "";
+  for (const part of path) {
+    if (typeof part === "number") {
+      text += `[${part}]`;
+    } else {
+      const key = String(part);
+      // Odd keys (spaces, dots, newlines) are quoted so the line stays one line.
+      if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) {
+        text += text === "" ? key : `.${key}`;
+      } else {
+        text += `[${JSON.stringify(key)}]`;
+      }
+    }
+  }
+  return text;
+}
+
+// ----------------------------------------------------------------- assembly
+
+function assemble(file: string, data: ParsedConfig): Config {
+  const readPaths = [file];
+  const envNames: string[] = [];
+  const proxies = data.proxies.map((proxy): ProxyConfig => {
+    // crossCheck guaranteed exactly one source and a server somewhere.
+    const secret = (proxy.secret ?? proxy.secret_env ?? proxy.secret_file)!;
+    if (secret.path !== undefined && !readPaths.includes(secret.path)) {
+      readPaths.push(secret.path);
+    }
+    if (secret.env !== undefined && !envNames.includes(secret.env)) {
+      envNames.push(secret.env);
+    }
+    return Object.freeze({
+      domain: proxy.domain,
+      secret: secret.value,
+      targetAddress: proxy.target_address,
+      server: Object.freeze({ ...(proxy.server ?? data.server)! }),
+      requestTimeoutMs: proxy.request_timeout,
+      balance: proxy.balance,
+      maxPendingPerResource: proxy.max_pending_per_resource,
+      maxPending: proxy.max_pending,
+    });
+  });
+  return Object.freeze({
+    file,
+    logLevel: data.log_level,
+    shutdownGraceMs: data.shutdown_grace,
+    proxies: Object.freeze(proxies),
+    readPaths: Object.freeze(readPaths),
+    envNames: Object.freeze(envNames),
+  });
+}
+
+// --------------------------------------------------------- value validators
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// RFC 7622 forbids these in a localpart; whitespace and controls too.
+const LOCALPART_FORBIDDEN = /["&'/:<>@\s\p{Cc}\p{Z}]/u;
+// One DNS-style label; Unicode letters allowed for IDNs.
+const LABEL = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}_-]*[\p{L}\p{M}\p{N}])?$/u;
+const SERVER_RE =
+  /^(?:xmpp:\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d{1,5}))?$/i;
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
+/** A plausible host name: dot-separated labels, no empty label, < 1024 bytes. */
+function isHostname(text: string): boolean {
+  if (text === "" || utf8Length(text) > MAX_JID_PART_BYTES) return false;
+  return text.split(".").every((label) =>
+    label.length <= 63 && LABEL.test(label)
+  );
+}
+
+/** `local@domain` with no resource; the caller lowercases first. */
+function isBareJid(text: string): boolean {
+  const at = text.indexOf("@");
+  if (at <= 0 || text.includes("/")) return false;
+  const local = text.slice(0, at);
+  const domain = text.slice(at + 1);
+  return !LOCALPART_FORBIDDEN.test(local) &&
+    utf8Length(local) <= MAX_JID_PART_BYTES && isHostname(domain);
+}
+
+/** `xmpp://host:port`, `host:port` or `host` (port 5347); IPv6 in brackets. */
+function parseServer(text: string): ServerAddress | undefined {
+  const match = SERVER_RE.exec(text);
+  if (match === null) return undefined;
+  const [, ipv6, name, portText] = match;
+  const port = portText === undefined ? DEFAULT_PORT : Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  if (ipv6 !== undefined) {
+    if (!isIpv6(ipv6)) return undefined;
+    const host = ipv6.toLowerCase();
+    return { host, port, url: `xmpp://[${host}]:${port}` };
+  }
+  const host = name.toLowerCase();
+  if (!isHostname(host)) return undefined;
+  return { host, port, url: `xmpp://${host}:${port}` };
+}
+
+function isIpv6(text: string): boolean {
+  // WHATWG URL parsing validates IPv6 literals for special schemes.
+  try {
+    new URL(`http://[${text}]/`);
+    return text.includes(":");
+  } catch {
+    return false;
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null &&
+    Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/**
+ * What was found, for `got …`. Strings are JSON-quoted (so control
+ * characters cannot break a log line) and cut short; with `sensitive`
+ * only the type is named.
+ */
+function describe(value: unknown, sensitive = false): string {
+  if (value === undefined) return "nothing (the key is missing)";
+  if (value === null) return "an empty value";
+  if (Array.isArray(value)) {
+    return value.length === 0 ? "an empty list" : "a list";
+  }
+  if (value instanceof Uint8Array) return "binary data";
+  if (typeof value === "object") {
+    return Object.keys(value).length === 0 ? "an empty mapping" : "a mapping";
+  }
+  if (sensitive) {
+    const article = typeof value === "string"
+      ? "a string"
+      : `a ${typeof value}`;
+    return `${article} (value not shown)`;
+  }
+  if (typeof value === "string") {
+    return JSON.stringify(
+      value.length > 80 ? `${value.slice(0, 77)}...` : value,
+    );
+  }
+  return String(value);
+}
+
+/** A short reason for a failed read, without Deno's `(os error 2)` noise. */
+function reason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "No such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "Permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "Is a directory";
+  if (error instanceof Deno.errors.NotCapable) {
+    return "not allowed by Deno's permissions (--allow-read / --allow-env)";
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function refuseRead(_path: string): string {
+  throw new Error("no readFile function was given to parseConfig");
+}

@@ -1,0 +1,41 @@
+/**
+ * Jabber Address Translation: how a requester's address is carried in the
+ * resource of the component's JID, and read back from a reply's `to`.
+ *
+ * Wire format (mod_client_proxy's, which Jitsi's Jicofo parses): the
+ * forwarded request is sent from `<domain>/<requester full JID, verbatim>`.
+ *
+ * Long addresses: when that resource would exceed the 1023-byte limit of a
+ * resourcepart (RFC 7622 §3.4), the request is sent from
+ * `<domain>//<token>` instead: a resource that starts with `/` can never be
+ * a JID (its domain would be empty), so the two forms never collide. The
+ * token is opaque and valid only while its request is pending.
+ */
+import { isPlausibleJid, MAX_PART_BYTES, utf8Length } from "./jid.ts";
+
+/** The character that starts a long-address token resource. */
+export const TOKEN_PREFIX = "/";
+
+/** What a resource of the component's JID stands for. */
+export type Translated =
+  | { readonly kind: "jid"; readonly requester: string }
+  | { readonly kind: "token"; readonly token: string }
+  | { readonly kind: "invalid" };
+
+/** Whether `requester` fits the mod_client_proxy form as a resourcepart. */
+export function fitsResource(requester: string): boolean {
+  return requester.length <= MAX_PART_BYTES &&
+    utf8Length(requester) <= MAX_PART_BYTES;
+}
+
+/** Reads the resource of a reply's `to` back into what it stands for. */
+export function decodeResource(resource: string): Translated {
+  if (resource.startsWith(TOKEN_PREFIX)) {
+    return resource.length > 1
+      ? { kind: "token", token: resource.slice(1) }
+      : { kind: "invalid" };
+  }
+  return isPlausibleJid(resource)
+    ? { kind: "jid", requester: resource }
+    : { kind: "invalid" };
+}

@@ -1,0 +1,69 @@
+/**
+ * Just enough JID handling for routing: split, bare, and a plausibility
+ * check. The server has already prepped every address it stamps (RFC 7622),
+ * so no stringprep happens here; comparisons of bare JIDs are lowercase.
+ */
+
+/** The parts of a JID string, as written (no prepping). */
+export interface JidParts {
+  /** `local@domain` or `domain`, as written. */
+  readonly bare: string;
+  /** Text after the first `/`, or `undefined` when there is none. */
+  readonly resource: string | undefined;
+}
+
+/** Splits `local@domain/resource` at the first `/` (RFC 7622 §3.1). */
+export function splitJid(jid: string): JidParts {
+  const slash = jid.indexOf("/");
+  return slash < 0
+    ? { bare: jid, resource: undefined }
+    : { bare: jid.slice(0, slash), resource: jid.slice(slash + 1) };
+}
+
+const encoder = new TextEncoder();
+
+/** Byte length of a string in UTF-8. */
+export function utf8Length(text: string): number {
+  // Fast path: pure ASCII strings are as long as they look.
+  // deno-lint-ignore no-control-regex
+  return /^[\x00-\x7f]*$/.test(text)
+    ? text.length
+    : encoder.encode(text).length;
+}
+
+// RFC 7622 §3.3.1: characters a localpart never has; whitespace and
+// controls are never valid in a domainpart either.
+// deno-lint-ignore no-control-regex
+const BAD_LOCAL = /["&'/:<>@\s\x00-\x1f\x7f]/;
+// deno-lint-ignore no-control-regex
+const BAD_DOMAIN = /[\s\x00-\x1f\x7f@/"&'<>]/;
+// deno-lint-ignore no-control-regex
+const BAD_RESOURCE = /[\x00-\x1f\x7f]/;
+
+/** Each part of a JID is limited to 1023 bytes (RFC 7622 §3.2-3.4). */
+export const MAX_PART_BYTES = 1023;
+
+/**
+ * Whether `jid` is a plausible full or bare JID: non-empty parts, no
+ * characters that prepping would reject outright, each part within
+ * {@link MAX_PART_BYTES}. Used on addresses decoded from resources, which
+ * nobody has prepped.
+ */
+export function isPlausibleJid(jid: string): boolean {
+  const { bare, resource } = splitJid(jid);
+  if (resource !== undefined) {
+    if (resource === "" || BAD_RESOURCE.test(resource)) return false;
+    if (utf8Length(resource) > MAX_PART_BYTES) return false;
+  }
+  const at = bare.indexOf("@");
+  const domain = at < 0 ? bare : bare.slice(at + 1);
+  if (at >= 0) {
+    const local = bare.slice(0, at);
+    if (local === "" || BAD_LOCAL.test(local)) return false;
+    if (utf8Length(local) > MAX_PART_BYTES) return false;
+  }
+  if (domain === "" || domain.endsWith(".") && domain.length === 1) {
+    return false;
+  }
+  return !BAD_DOMAIN.test(domain) && utf8Length(domain) <= MAX_PART_BYTES;
+}

@@ -1,0 +1,68 @@
+/**
+ * The implementing account's available resources, as learnt from presence.
+ */
+import type { Pending } from "./pending.ts";
+
+/** One online resource of the implementing account. */
+export interface Resource {
+  /** The resourcepart, as the server stamped it. */
+  readonly name: string;
+  /** The full JID to send requests to, as the server stamped it. */
+  readonly jid: string;
+  /** Presence priority (RFC 6121 §4.7.2.3); negative ones are a last resort. */
+  priority: number;
+  /** The requests this resource holds now. */
+  readonly pending: Set<Pending>;
+}
+
+/** Available resources by name, in the order they came online. */
+export class ResourceSet {
+  #byName = new Map<string, Resource>();
+  #list: Resource[] | undefined;
+
+  /** Adds a resource, or updates the priority of a known one. */
+  upsert(name: string, jid: string, priority: number): Resource {
+    const known = this.#byName.get(name);
+    if (known) {
+      known.priority = priority;
+      return known;
+    }
+    const resource: Resource = { name, jid, priority, pending: new Set() };
+    this.#byName.set(name, resource);
+    this.#list = undefined;
+    return resource;
+  }
+
+  /** Removes a resource and returns it, or undefined if it was unknown. */
+  remove(name: string): Resource | undefined {
+    const known = this.#byName.get(name);
+    if (known) {
+      this.#byName.delete(name);
+      this.#list = undefined;
+    }
+    return known;
+  }
+
+  /** Removes every resource and returns them. */
+  clear(): readonly Resource[] {
+    const all = this.list();
+    this.#byName.clear();
+    this.#list = undefined;
+    return all;
+  }
+
+  /** The resource with this name, if available. */
+  get(name: string): Resource | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** How many resources are available. */
+  get size(): number {
+    return this.#byName.size;
+  }
+
+  /** All available resources in arrival order (cached; do not mutate). */
+  list(): readonly Resource[] {
+    return this.#list ??= [...this.#byName.values()];
+  }
+}

@@ -1,0 +1,640 @@
+/**
+ * The proxy's decisions, as a pure state machine: given its state, one
+ * incoming stanza (or the passing of time) and the current time, it updates
+ * its state and says which stanzas to send. Sockets, timers, the clock and
+ * randomness live in the shell (src/proxy.ts) and are injected.
+ *
+ * The promise it keeps: every get/set that reaches it gets exactly one
+ * reply, within `requestTimeoutMs`, and a reply is delivered only to the
+ * requester whose request it answers.
+ */
+import { type Balance, choose } from "./balance.ts";
+import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
+import { type Pending, PendingTable } from "./pending.ts";
+import { type Resource, ResourceSet } from "./resources.ts";
+import {
+  errorCondition,
+  errorReply,
+  presence,
+  type StanzaError,
+} from "./stanza.ts";
+import { withAttrs, type XmlElement } from "./xml.ts";
+
+/** The settings the router follows; a reload may replace them. */
+export interface RouterSettings {
+  /** The component's domain, lowercase. */
+  readonly domain: string;
+  /** The implementing account's bare JID, lowercase. */
+  readonly targetAddress: string;
+  readonly requestTimeoutMs: number;
+  readonly balance: Balance;
+  readonly maxPendingPerResource: number;
+  readonly maxPending: number;
+}
+
+/** How a request ended, for logs and metrics. */
+export type Outcome =
+  | "result"
+  | "error"
+  | "timeout"
+  | "failover"
+  | "no_resource"
+  | "busy"
+  | "duplicate"
+  | "shutdown"
+  | "bad_request";
+
+/** Why an incoming stanza was dropped without an answer. */
+export type DropReason =
+  | "no_address"
+  | "not_ours"
+  | "error_stanza"
+  | "unexpected_reply"
+  | "bad_address"
+  | "unmatched"
+  | "wrong_resource"
+  | "ignored_presence"
+  | "unknown_stanza";
+
+/** What happened, for the shell to log and count. */
+export type RouterEvent =
+  | {
+    readonly type: "forwarded";
+    readonly requester: string;
+    readonly id: string;
+    readonly resource: string;
+    readonly retry: boolean;
+  }
+  | {
+    readonly type: "outcome";
+    readonly outcome: Outcome;
+    readonly requester: string;
+    readonly id: string | undefined;
+    readonly durationMs: number;
+  }
+  | {
+    readonly type: "dropped";
+    readonly reason: DropReason;
+    readonly stanza: string;
+    readonly from: string | undefined;
+    readonly to: string | undefined;
+    readonly id: string | undefined;
+  }
+  | {
+    readonly type: "refused";
+    readonly condition: string;
+    readonly stanza: string;
+    readonly from: string;
+  }
+  | {
+    readonly type: "resource";
+    readonly change: "up" | "down";
+    readonly resource: string;
+    readonly count: number;
+  }
+  | {
+    readonly type: "subscription";
+    readonly state: "requested" | "approved" | "error" | "revoked";
+    readonly retryInMs?: number;
+  };
+
+/** What one step of the router asks the shell to do. */
+export interface Effects {
+  /** Stanzas to send, in order. */
+  readonly send: XmlElement[];
+  /** Things that happened, in order. */
+  readonly events: RouterEvent[];
+}
+
+/** Options of {@link Router}. */
+export interface RouterOptions {
+  /** Uniform random numbers in [0, 1). Default: `Math.random`. */
+  readonly random?: () => number;
+}
+
+const RESUBSCRIBE_MIN_MS = 1_000;
+const RESUBSCRIBE_MAX_MS = 60_000;
+
+const NO_RESOURCE: StanzaError = {
+  type: "cancel",
+  condition: "service-unavailable",
+};
+const SHUTTING_DOWN: StanzaError = {
+  type: "wait",
+  condition: "service-unavailable",
+  text: "the proxy is shutting down",
+};
+const BUSY: StanzaError = { type: "wait", condition: "resource-constraint" };
+const TIMEOUT: StanzaError = {
+  type: "wait",
+  condition: "remote-server-timeout",
+};
+const SET_LOST: StanzaError = {
+  type: "wait",
+  condition: "recipient-unavailable",
+};
+const DUPLICATE: StanzaError = {
+  type: "cancel",
+  condition: "conflict",
+  text: "a request with this id is already pending",
+};
+const BAD_REQUEST: StanzaError = { type: "modify", condition: "bad-request" };
+const NOT_IMPLEMENTED: StanzaError = {
+  type: "cancel",
+  condition: "feature-not-implemented",
+};
+
+/** The router of one proxy: its state and the transitions on it. */
+export class Router {
+  /** The settings in force; replace them to reconfigure (same domain and target). */
+  settings: RouterSettings;
+  readonly #resources = new ResourceSet();
+  readonly #pending = new PendingTable();
+  /** Long-address requests by `requester\0id`, to catch reused ids. */
+  readonly #long = new Map<string, Pending>();
+  readonly #random: () => number;
+  #turn = 0;
+  #nextToken = 0;
+  #accepting = true;
+  #resubscribeAt: number | undefined;
+  #backoffMs = RESUBSCRIBE_MIN_MS;
+
+  constructor(settings: RouterSettings, options: RouterOptions = {}) {
+    this.settings = settings;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** How many requests await a reply. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** The names of the available target resources, in arrival order. */
+  get resources(): string[] {
+    return this.#resources.list().map((r) => r.name);
+  }
+
+  /** When the shell must call {@link tick} next, or undefined for never. */
+  nextWake(): number | undefined {
+    const deadline = this.#pending.nextDeadline();
+    const at = this.#resubscribeAt;
+    if (deadline === undefined) return at;
+    return at === undefined || deadline < at ? deadline : at;
+  }
+
+  /**
+   * The stream is (again) online: ask for the target's presence. Resources
+   * from an earlier stream are forgotten (the server sends the current ones
+   * after our `subscribe`); their requests stay pending and can still be
+   * answered. No probe: see ../README.md "Subscription".
+   */
+  online(_now: number): Effects {
+    for (const resource of this.#resources.clear()) {
+      for (const entry of resource.pending) entry.resource = undefined;
+      resource.pending.clear();
+    }
+    this.#resubscribeAt = undefined;
+    const fx = effects();
+    fx.send.push(this.#subscribe());
+    fx.events.push({ type: "subscription", state: "requested" });
+    return fx;
+  }
+
+  /** Handles one stanza received from the server. */
+  receive(stanza: XmlElement, now: number): Effects {
+    const fx = effects();
+    const { to, from } = stanza.attrs;
+    if (to === undefined || from === undefined) {
+      return drop(fx, "no_address", stanza);
+    }
+    const { domain, targetAddress } = this.settings;
+    const slash = to.indexOf("/");
+    const toBare = slash < 0 ? to : to.slice(0, slash);
+    if (toBare !== domain && toBare.toLowerCase() !== domain) {
+      return drop(fx, "not_ours", stanza);
+    }
+    const toResource = slash < 0 ? undefined : to.slice(slash + 1);
+    const fromSlash = from.indexOf("/");
+    const fromBare = fromSlash < 0 ? from : from.slice(0, fromSlash);
+    const fromTarget = fromBare === targetAddress ||
+      fromBare.toLowerCase() === targetAddress;
+    const type = stanza.attrs.type;
+
+    switch (stanza.name) {
+      case "iq":
+        if (type === "result" || type === "error") {
+          if (fromTarget && toResource !== undefined) {
+            this.#reply(fx, stanza, toResource, now);
+          } else {
+            drop(
+              fx,
+              type === "error" ? "error_stanza" : "unexpected_reply",
+              stanza,
+            );
+          }
+        } else if (type !== "get" && type !== "set") {
+          refuse(fx, stanza, BAD_REQUEST);
+        } else if (!fromTarget) {
+          this.#request(fx, stanza, type, now);
+        } else {
+          // The target may not start requests (yet): to the bare domain it is
+          // meaningless, to <domain>/<jid> it is a feature we do not offer.
+          refuse(
+            fx,
+            stanza,
+            toResource === undefined ? BAD_REQUEST : NOT_IMPLEMENTED,
+          );
+        }
+        break;
+      case "presence":
+        if (fromTarget) this.#targetPresence(fx, stanza, fromSlash, now);
+        else if (type === "error") drop(fx, "error_stanza", stanza);
+        else refuse(fx, stanza, BAD_REQUEST);
+        break;
+      case "message":
+        if (type === "error") drop(fx, "error_stanza", stanza);
+        else if (fromTarget && toResource === undefined) {
+          refuse(fx, stanza, BAD_REQUEST);
+        } else refuse(fx, stanza, NOT_IMPLEMENTED);
+        break;
+      default:
+        drop(fx, "unknown_stanza", stanza);
+    }
+    return fx;
+  }
+
+  /** Handles the passing of time: timeouts and a due resubscription. */
+  tick(now: number): Effects {
+    const fx = effects();
+    for (const entry of this.#pending.takeExpired(now)) {
+      this.#forgetLong(entry);
+      this.#answer(fx, entry, TIMEOUT, "timeout", now);
+    }
+    if (this.#resubscribeAt !== undefined && this.#resubscribeAt <= now) {
+      this.#resubscribeAt = undefined;
+      fx.send.push(this.#subscribe());
+      fx.events.push({ type: "subscription", state: "requested" });
+    }
+    return fx;
+  }
+
+  /** Stops taking requests: new ones get `service-unavailable` (wait). */
+  drain(): void {
+    this.#accepting = false;
+  }
+
+  /**
+   * Shutdown's last step: answers every request still pending and says
+   * goodbye to the target with unavailable presence.
+   */
+  settleAll(now: number): Effects {
+    const fx = effects();
+    for (const entry of this.#pending.takeAll()) {
+      this.#forgetLong(entry);
+      this.#answer(fx, entry, SHUTTING_DOWN, "shutdown", now);
+    }
+    const { domain, targetAddress } = this.settings;
+    fx.send.push(presence("unavailable", { to: targetAddress, from: domain }));
+    return fx;
+  }
+
+  #subscribe(): XmlElement {
+    const { domain, targetAddress } = this.settings;
+    return presence("subscribe", { to: targetAddress, from: domain });
+  }
+
+  #request(
+    fx: Effects,
+    stanza: XmlElement,
+    type: "get" | "set",
+    now: number,
+  ): void {
+    const { id, from } = stanza.attrs as { id?: string; from: string };
+    if (id === undefined) {
+      refuse(fx, stanza, BAD_REQUEST);
+      return outcome(fx, "bad_request", from, id, 0);
+    }
+    if (!this.#accepting) {
+      refuse(fx, stanza, SHUTTING_DOWN);
+      return outcome(fx, "shutdown", from, id, 0);
+    }
+    const settings = this.settings;
+    const long = !fitsResource(from);
+    const longKey = long ? `${from}\0${id}` : "";
+    if (long ? this.#long.has(longKey) : this.#pending.get(`${from}\0${id}`)) {
+      refuse(fx, stanza, DUPLICATE);
+      return outcome(fx, "duplicate", from, id, 0);
+    }
+    if (this.#pending.size >= settings.maxPending) {
+      refuse(fx, stanza, BUSY);
+      return outcome(fx, "busy", from, id, 0);
+    }
+    const slash = from.indexOf("/");
+    const requesterBare = (slash < 0 ? from : from.slice(0, slash))
+      .toLowerCase();
+    const choice = choose(settings.balance, this.#resources.list(), {
+      requesterBare,
+      turn: this.#turn++,
+      random: this.#random,
+      maxPerResource: settings.maxPendingPerResource,
+    });
+    if (choice.kind !== "chosen") {
+      refuse(fx, stanza, choice.kind === "full" ? BUSY : NO_RESOURCE);
+      return outcome(
+        fx,
+        choice.kind === "full" ? "busy" : "no_resource",
+        from,
+        id,
+        0,
+      );
+    }
+    const resource = choice.resource;
+    const via = long ? TOKEN_PREFIX + (this.#nextToken++).toString(36) : from;
+    const entry: Pending = {
+      key: `${via}\0${id}`,
+      requester: from,
+      requesterBare,
+      id,
+      type,
+      via,
+      request: type === "get" ? stanza : undefined,
+      started: now,
+      deadline: now + settings.requestTimeoutMs,
+      timeoutMs: settings.requestTimeoutMs,
+      resource,
+      resourceJid: resource.jid,
+      retried: false,
+    };
+    this.#pending.add(entry);
+    if (long) this.#long.set(longKey, entry);
+    fx.send.push(this.#forward(stanza, resource, via));
+    fx.events.push({
+      type: "forwarded",
+      requester: from,
+      id,
+      resource: resource.name,
+      retry: false,
+    });
+  }
+
+  /** The request as the implementing client sees it (mod_client_proxy's JAT). */
+  #forward(stanza: XmlElement, resource: Resource, via: string): XmlElement {
+    return withAttrs(stanza, {
+      ...stanza.attrs,
+      xmlns: undefined,
+      to: resource.jid,
+      from: `${this.settings.domain}/${via}`,
+    });
+  }
+
+  #reply(
+    fx: Effects,
+    stanza: XmlElement,
+    toResource: string,
+    now: number,
+  ): void {
+    const translated = decodeResource(toResource);
+    if (translated.kind === "invalid") {
+      return void drop(fx, "bad_address", stanza);
+    }
+    const entry = this.#pending.get(`${toResource}\0${stanza.attrs.id}`);
+    if (!entry) return void drop(fx, "unmatched", stanza);
+    if (stanza.attrs.from !== entry.resourceJid) {
+      return void drop(fx, "wrong_resource", stanza);
+    }
+    if (stanza.attrs.type === "error") {
+      const condition = errorCondition(stanza);
+      // A get/set to a full JID that went offline bounces from that JID
+      // with one of these (RFC 6120 §10.5.3.2): settle it as a failover.
+      if (
+        condition === "service-unavailable" ||
+        condition === "recipient-unavailable"
+      ) {
+        return this.#failover(fx, entry, entry.resource, now);
+      }
+    }
+    this.#pending.remove(entry);
+    this.#forgetLong(entry);
+    fx.send.push(withAttrs(stanza, {
+      ...stanza.attrs,
+      xmlns: undefined,
+      to: entry.requester,
+      from: this.settings.domain,
+    }));
+    outcome(
+      fx,
+      stanza.attrs.type === "error" ? "error" : "result",
+      entry.requester,
+      entry.id,
+      now - entry.started,
+    );
+  }
+
+  #targetPresence(
+    fx: Effects,
+    stanza: XmlElement,
+    fromSlash: number,
+    now: number,
+  ): void {
+    const from = stanza.attrs.from as string;
+    const name = fromSlash < 0 ? undefined : from.slice(fromSlash + 1);
+    switch (stanza.attrs.type) {
+      case undefined: {
+        if (name === undefined) {
+          return void drop(fx, "ignored_presence", stanza);
+        }
+        const known = this.#resources.get(name);
+        this.#resources.upsert(name, from, priorityOf(stanza));
+        this.#approved();
+        if (!known) {
+          fx.events.push({
+            type: "resource",
+            change: "up",
+            resource: name,
+            count: this.#resources.size,
+          });
+        }
+        return;
+      }
+      case "unavailable":
+        if (name === undefined) return this.#loseAll(fx, now);
+        return this.#lose(fx, this.#resources.remove(name), now);
+      case "subscribe": {
+        const { domain, targetAddress } = this.settings;
+        fx.send.push(
+          presence("subscribed", { to: targetAddress, from: domain }),
+        );
+        return;
+      }
+      case "subscribed":
+        this.#approved();
+        fx.events.push({ type: "subscription", state: "approved" });
+        return;
+      case "error":
+      case "unsubscribed": {
+        // Without the subscription we learn nothing about resources: forget
+        // them all and ask again, more slowly each time.
+        this.#loseAll(fx, now);
+        const retryInMs = this.#backoffMs;
+        this.#resubscribeAt = now + retryInMs;
+        this.#backoffMs = Math.min(retryInMs * 2, RESUBSCRIBE_MAX_MS);
+        fx.events.push({
+          type: "subscription",
+          state: stanza.attrs.type === "error" ? "error" : "revoked",
+          retryInMs,
+        });
+        return;
+      }
+      default:
+        drop(fx, "ignored_presence", stanza);
+    }
+  }
+
+  #approved(): void {
+    this.#backoffMs = RESUBSCRIBE_MIN_MS;
+  }
+
+  #loseAll(fx: Effects, now: number): void {
+    for (const resource of this.#resources.clear()) {
+      this.#lose(fx, resource, now);
+    }
+  }
+
+  /** A resource went away: settle each request it held. */
+  #lose(fx: Effects, resource: Resource | undefined, now: number): void {
+    if (!resource) return;
+    fx.events.push({
+      type: "resource",
+      change: "down",
+      resource: resource.name,
+      count: this.#resources.size,
+    });
+    for (const entry of [...resource.pending]) {
+      this.#failover(fx, entry, resource, now);
+    }
+  }
+
+  /**
+   * The resource holding `entry` is gone: a get is re-sent once to another
+   * resource; a set is never re-sent (it may have taken effect).
+   */
+  #failover(
+    fx: Effects,
+    entry: Pending,
+    gone: Resource | undefined,
+    now: number,
+  ): void {
+    entry.resource?.pending.delete(entry);
+    entry.resource = undefined;
+    if (entry.request && !entry.retried && this.#accepting) {
+      const settings = this.settings;
+      const choice = choose(settings.balance, this.#resources.list(), {
+        requesterBare: entry.requesterBare,
+        turn: this.#turn++,
+        random: this.#random,
+        maxPerResource: settings.maxPendingPerResource,
+        exclude: gone,
+      });
+      if (choice.kind === "chosen") {
+        const resource = choice.resource;
+        entry.retried = true;
+        entry.resource = resource;
+        entry.resourceJid = resource.jid;
+        resource.pending.add(entry);
+        fx.send.push(this.#forward(entry.request, resource, entry.via));
+        fx.events.push({
+          type: "forwarded",
+          requester: entry.requester,
+          id: entry.id,
+          resource: resource.name,
+          retry: true,
+        });
+        return;
+      }
+    }
+    this.#pending.remove(entry);
+    this.#forgetLong(entry);
+    this.#answer(
+      fx,
+      entry,
+      entry.type === "get" ? NO_RESOURCE : SET_LOST,
+      "failover",
+      now,
+    );
+  }
+
+  #forgetLong(entry: Pending): void {
+    if (entry.via !== entry.requester) {
+      this.#long.delete(`${entry.requester}\0${entry.id}`);
+    }
+  }
+
+  /** Answers a pending request ourselves, from the bare domain. */
+  #answer(
+    fx: Effects,
+    entry: Pending,
+    error: StanzaError,
+    why: Outcome,
+    now: number,
+  ): void {
+    fx.send.push(
+      errorReply("iq", {
+        to: entry.requester,
+        from: this.settings.domain,
+        id: entry.id,
+      }, error),
+    );
+    outcome(fx, why, entry.requester, entry.id, now - entry.started);
+  }
+}
+
+function effects(): Effects {
+  return { send: [], events: [] };
+}
+
+function drop(fx: Effects, reason: DropReason, stanza: XmlElement): Effects {
+  const { from, to, id } = stanza.attrs;
+  fx.events.push({
+    type: "dropped",
+    reason,
+    stanza: stanza.name,
+    from,
+    to,
+    id,
+  });
+  return fx;
+}
+
+/** Answers a stanza with an error from the address it was sent to. */
+function refuse(fx: Effects, stanza: XmlElement, error: StanzaError): void {
+  const { from, to, id } = stanza.attrs as {
+    from: string;
+    to: string;
+    id?: string;
+  };
+  fx.send.push(errorReply(stanza.name, { to: from, from: to, id }, error));
+  fx.events.push({
+    type: "refused",
+    condition: error.condition,
+    stanza: stanza.name,
+    from,
+  });
+}
+
+function outcome(
+  fx: Effects,
+  what: Outcome,
+  requester: string,
+  id: string | undefined,
+  durationMs: number,
+): void {
+  fx.events.push({ type: "outcome", outcome: what, requester, id, durationMs });
+}
+
+/** RFC 6121 §4.7.2.3: an integer from -128 to 127, 0 when absent or bad. */
+function priorityOf(stanza: XmlElement): number {
+  const text = stanza.getChildText("priority");
+  if (text === null) return 0;
+  const value = Number.parseInt(text.trim(), 10);
+  return Number.isNaN(value) ? 0 : Math.max(-128, Math.min(127, value));
+}

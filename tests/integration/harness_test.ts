@@ -1,0 +1,204 @@
+/**
+ * Self-test of the integration harness (tests/support): a private Prosody,
+ * two test clients, an iq round trip, restart, stop.
+ *
+ * Needs prosody on PATH; run with
+ * `deno test -A tests/integration/harness_test.ts`.
+ */
+import assert from "node:assert/strict";
+import { startProsody } from "../support/prosody.ts";
+import { connectClient, echoHandler, errorFor } from "../support/client.ts";
+import { xml } from "../../src/xml.ts";
+
+const COMPONENT = { domain: "proxy.localhost", secret: "harness-secret" };
+const ALICE = { username: "alice", password: "alice-pw" };
+const BOB = { username: "bob", password: "bob-pw" };
+
+/** Fails the test (instead of hanging it) when `body` takes too long. */
+async function bounded<T>(ms: number, body: () => Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      body(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`test took longer than ${ms} ms`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("harness: iq between two clients, answered via onRequest", async () => {
+  await bounded(20_000, async () => {
+    await using server = await startProsody({
+      components: [COMPONENT],
+      users: [ALICE, BOB],
+    });
+    assert.equal(server.domain, "localhost");
+    assert.equal(server.c2sUrl, `xmpp://127.0.0.1:${server.c2sPort}`);
+    assert.equal(
+      server.componentUrl,
+      `xmpp://127.0.0.1:${server.componentPort}`,
+    );
+
+    const common = { service: server.c2sUrl, domain: server.domain };
+    await using alice = await connectClient({ ...common, ...ALICE, resource: "a1" });
+    await using bob = await connectClient({ ...common, ...BOB, resource: "b1", priority: 5 });
+    assert.equal(alice.jid, "alice@localhost/a1");
+    assert.equal(bob.jid, "bob@localhost/b1");
+
+    bob.onRequest(echoHandler((iq) => {
+      const q = iq.getChild("query", "urn:example:harness");
+      return q && xml("answer", { xmlns: "urn:example:harness" }, q.getText());
+    }));
+    const reply = await alice.request(
+      xml(
+        "iq",
+        { type: "get", id: "harness-1", to: bob.jid },
+        xml("query", { xmlns: "urn:example:harness" }, "hello"),
+      ),
+    );
+    assert.equal(reply.attrs.type, "result");
+    assert.equal(reply.attrs.id, "harness-1");
+    assert.equal(reply.attrs.from, bob.jid);
+    assert.equal(
+      reply.getChild("answer", "urn:example:harness")?.getText(),
+      "hello",
+    );
+    // bob saw the request exactly as alice sent it (plus Prosody's stamps)
+    const got = await bob.waitFor(
+      (el) => el.name === "iq" && el.attrs.id === "harness-1",
+      { includePast: true },
+    );
+    assert.equal(got.attrs.from, alice.jid);
+    assert.equal(got.attrs.type, "get");
+
+    // a handler can answer with an error too
+    bob.onRequest((iq) => errorFor(iq, "cancel", "item-not-found"));
+    const err = await alice.request(
+      xml("iq", { type: "set", to: bob.jid }, xml("x", { xmlns: "urn:x" })),
+    );
+    assert.equal(err.attrs.type, "error");
+    assert.ok(
+      err.getChild("error")?.getChild(
+        "item-not-found",
+        "urn:ietf:params:xml:ns:xmpp-stanzas",
+      ),
+    );
+    assert.deepEqual(alice.errors, []);
+    assert.deepEqual(bob.errors, []);
+  });
+});
+
+Deno.test("harness: a client without onRequest answers nothing", async () => {
+  await bounded(20_000, async () => {
+    await using server = await startProsody({ users: [ALICE, BOB] });
+    const common = { service: server.c2sUrl, domain: server.domain };
+    await using alice = await connectClient({ ...common, ...ALICE });
+    await using bob = await connectClient({ ...common, ...BOB });
+    // xmpp.js would auto-answer both of these (service-unavailable; ping)
+    await alice.send(
+      xml("iq", { type: "get", id: "silent-1", to: bob.jid }, xml("q", { xmlns: "urn:x" })),
+    );
+    await alice.send(
+      `<iq type="get" id="silent-2" to="${bob.jid}"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    );
+    await bob.waitFor((el) => el.attrs.id === "silent-2");
+    await assert.rejects(
+      alice.waitFor((el) => el.name === "iq", { timeoutMs: 500 }),
+      /no matching stanza within 500 ms/,
+    );
+  });
+});
+
+Deno.test("harness: presence subscription is auto-approved", async () => {
+  await bounded(20_000, async () => {
+    await using server = await startProsody({ users: [ALICE, BOB] });
+    const common = { service: server.c2sUrl, domain: server.domain };
+    await using alice = await connectClient({ ...common, ...ALICE });
+    await using bob = await connectClient({ ...common, ...BOB });
+    const subscribed = alice.waitFor((el) =>
+      el.name === "presence" && el.attrs.type === "subscribed"
+    );
+    await alice.send(xml("presence", { type: "subscribe", to: "bob@localhost" }));
+    const approval = await subscribed;
+    assert.equal(approval.attrs.from, "bob@localhost");
+    // after approval alice receives bob's current presence
+    await alice.waitFor(
+      (el) => el.name === "presence" && el.attrs.from === bob.jid && !el.attrs.type,
+      { includePast: true },
+    );
+  });
+});
+
+Deno.test("harness: restart keeps accounts, clients can log in again", async () => {
+  await bounded(30_000, async () => {
+    await using server = await startProsody({
+      components: [COMPONENT],
+      users: [ALICE],
+    });
+    const common = { service: server.c2sUrl, domain: server.domain };
+    const before = await connectClient({ ...common, ...ALICE });
+    try {
+      const started = performance.now();
+      await server.restart();
+      console.log(`prosody restart: ${Math.round(performance.now() - started)} ms`);
+      // the old session is gone and stays gone (no reconnect)
+      await before.waitFor(() => false, { timeoutMs: 300 }).catch(() => {});
+    } finally {
+      await before.stop();
+    }
+    // accounts registered before the restart, and after it, both work
+    await server.register(BOB);
+    await using alice = await connectClient({ ...common, ...ALICE });
+    await using bob = await connectClient({ ...common, ...BOB });
+    bob.onRequest(echoHandler());
+    const reply = await alice.request(
+      xml("iq", { type: "get", to: bob.jid }, xml("q", { xmlns: "urn:x" })),
+    );
+    assert.equal(reply.attrs.type, "result");
+    assert.match(server.log(), /Shutting down: Received SIGTERM/);
+  });
+});
+
+Deno.test("harness: stop() removes the dir and the process", async () => {
+  await bounded(20_000, async () => {
+    const started = performance.now();
+    const server = await startProsody({ components: [COMPONENT] });
+    console.log(`prosody start: ${Math.round(performance.now() - started)} ms`);
+    const pid = Number((await Deno.readTextFile(`${server.dir}/prosody.pid`)).trim());
+    assert.ok(processAlive(pid), "prosody runs");
+    await server.stop();
+    await server.stop(); // idempotent
+    assert.ok(!processAlive(pid), "prosody is gone");
+    await assert.rejects(Deno.stat(server.dir), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("harness: wrong password fails clearly and leaks nothing", async () => {
+  await bounded(20_000, async () => {
+    await using server = await startProsody({ users: [ALICE] });
+    await assert.rejects(
+      connectClient({
+        service: server.c2sUrl,
+        domain: server.domain,
+        username: "alice",
+        password: "wrong",
+      }),
+      /connectClient\(alice@localhost .*not-authorized/,
+    );
+  });
+});

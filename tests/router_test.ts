@@ -1,0 +1,819 @@
+import assert from "node:assert/strict";
+import { type Effects, Router, type RouterSettings } from "../src/router.ts";
+import { parseXml, type XmlElement } from "../src/xml.ts";
+
+const DOMAIN = "proxy.example.org";
+const TARGET = "service@example.org";
+const ALICE = "alice@example.org/phone";
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+const SETTINGS: RouterSettings = {
+  domain: DOMAIN,
+  targetAddress: TARGET,
+  requestTimeoutMs: 30_000,
+  balance: "random",
+  maxPendingPerResource: 1000,
+  maxPending: 100_000,
+};
+
+/** A router with the given resources online; `random` always picks the first. */
+function setup(
+  resources: Array<string | [string, number]> = ["a"],
+  settings: Partial<RouterSettings> = {},
+  random = () => 0,
+): Router {
+  const router = new Router({ ...SETTINGS, ...settings }, { random });
+  router.online(0);
+  for (const r of resources) {
+    const [name, priority] = typeof r === "string" ? [r, undefined] : r;
+    router.receive(available(name, priority), 0);
+  }
+  return router;
+}
+
+function available(name: string, priority?: number): XmlElement {
+  const prio = priority === undefined ? "" : `<priority>${priority}</priority>`;
+  return parseXml(
+    `<presence from="${TARGET}/${name}" to="${DOMAIN}">${prio}</presence>`,
+  );
+}
+
+function unavailable(name: string): XmlElement {
+  return parseXml(
+    `<presence type="unavailable" from="${TARGET}/${name}" to="${DOMAIN}"/>`,
+  );
+}
+
+function get(id: string, from = ALICE, to = DOMAIN, type = "get"): XmlElement {
+  return parseXml(
+    `<iq type="${type}" id="${id}" from="${from}" to="${to}"><query xmlns="urn:example:q">hi</query></iq>`,
+  );
+}
+
+function result(id: string, resource = "a", requester = ALICE): XmlElement {
+  return parseXml(
+    `<iq type="result" id="${id}" from="${TARGET}/${resource}" to="${DOMAIN}/${requester}"><answer xmlns="urn:example:q">42</answer></iq>`,
+  );
+}
+
+function attrs(el: XmlElement): Record<string, string | undefined> {
+  return Object.fromEntries(
+    Object.entries(el.attrs).filter(([, v]) => v !== undefined),
+  );
+}
+
+/** The single stanza sent, checked to be the only one. */
+function only(fx: Effects): XmlElement {
+  assert.equal(
+    fx.send.length,
+    1,
+    `expected one stanza, got ${fx.send.map(String).join(" | ")}`,
+  );
+  return fx.send[0];
+}
+
+/** Asserts an error stanza: its addressing and <error type><condition/></error>. */
+function assertError(
+  el: XmlElement,
+  expected: {
+    name?: string;
+    to: string;
+    from: string;
+    id?: string;
+    type: string;
+    condition: string;
+  },
+): void {
+  assert.equal(el.name, expected.name ?? "iq");
+  assert.deepEqual(attrs(el), {
+    type: "error",
+    to: expected.to,
+    from: expected.from,
+    ...(expected.id === undefined ? {} : { id: expected.id }),
+  });
+  const error = el.getChild("error");
+  assert.ok(error, `no <error/> in ${el}`);
+  assert.equal(error.attrs.type, expected.type);
+  assert.ok(
+    error.getChild(expected.condition, STANZAS),
+    `expected ${expected.condition} in ${el}`,
+  );
+}
+
+function forwardedTo(fx: Effects): string[] {
+  return fx.send.map((el) => el.attrs.to as string);
+}
+
+// --- presence and subscription -------------------------------------------
+
+Deno.test("online: subscribes to the target from the domain, and nothing else", () => {
+  const router = new Router(SETTINGS);
+  const el = only(router.online(0));
+  assert.equal(
+    el.toString(),
+    `<presence type="subscribe" to="${TARGET}" from="${DOMAIN}"/>`,
+  );
+});
+
+Deno.test("a subscribe from the target is answered subscribed", () => {
+  const router = setup([]);
+  const fx = router.receive(
+    parseXml(`<presence type="subscribe" from="${TARGET}" to="${DOMAIN}"/>`),
+    0,
+  );
+  assert.equal(
+    only(fx).toString(),
+    `<presence type="subscribed" to="${TARGET}" from="${DOMAIN}"/>`,
+  );
+});
+
+Deno.test("resources: available adds, unavailable removes, error empties and resubscribes with backoff", () => {
+  const router = setup(["a", "b"]);
+  assert.deepEqual(router.resources, ["a", "b"]);
+  router.receive(unavailable("a"), 0);
+  assert.deepEqual(router.resources, ["b"]);
+  router.receive(available("a"), 0);
+  assert.deepEqual(router.resources, ["b", "a"]);
+
+  const error = parseXml(
+    `<presence type="error" from="${TARGET}" to="${DOMAIN}"><error type="cancel"/></presence>`,
+  );
+  assert.equal(router.receive(error, 1000).send.length, 0);
+  assert.deepEqual(router.resources, []);
+  assert.equal(router.nextWake(), 2000);
+  assert.equal(router.tick(1999).send.length, 0);
+  assert.equal(only(router.tick(2000)).attrs.type, "subscribe");
+  assert.equal(router.nextWake(), undefined);
+  router.receive(error, 3000); // second failure in a row: twice the wait
+  assert.equal(router.nextWake(), 5000);
+  router.receive(
+    parseXml(`<presence type="subscribed" from="${TARGET}" to="${DOMAIN}"/>`),
+    5000,
+  );
+  router.tick(5000);
+  router.receive(error, 6000); // approval reset the backoff
+  assert.equal(router.nextWake(), 7000);
+});
+
+Deno.test("resources: presence from the target's bare JID or of an odd type adds nothing", () => {
+  const router = setup([]);
+  router.receive(parseXml(`<presence from="${TARGET}" to="${DOMAIN}"/>`), 0);
+  router.receive(
+    parseXml(`<presence type="probe" from="${TARGET}/x" to="${DOMAIN}"/>`),
+    0,
+  );
+  assert.deepEqual(router.resources, []);
+});
+
+// --- the seed's exchange --------------------------------------------------
+
+Deno.test("a get to the bare domain goes to the resource with the same id and the JAT from", () => {
+  const router = setup(["a"]);
+  const request = get("1234", "user@some-domain.example/abc");
+  const before = request.toString();
+  const out = only(router.receive(request, 0));
+  assert.deepEqual(attrs(out), {
+    type: "get",
+    id: "1234",
+    to: `${TARGET}/a`,
+    from: `${DOMAIN}/user@some-domain.example/abc`,
+  });
+  assert.equal(
+    out.children.map(String).join(""),
+    `<query xmlns="urn:example:q">hi</query>`,
+  );
+  assert.equal(
+    request.toString(),
+    before,
+    "the received stanza is not mutated",
+  );
+});
+
+Deno.test("a set to a resource of the domain is forwarded too", () => {
+  const router = setup(["a"]);
+  const out = only(
+    router.receive(get("s1", ALICE, `${DOMAIN}/anything`, "set"), 0),
+  );
+  assert.deepEqual(attrs(out), {
+    type: "set",
+    id: "s1",
+    to: `${TARGET}/a`,
+    from: `${DOMAIN}/${ALICE}`,
+  });
+});
+
+Deno.test("the reply goes back to the requester from the bare domain, payload unchanged", () => {
+  const router = setup(["a"]);
+  router.receive(get("7"), 0);
+  const reply = result("7");
+  const before = reply.toString();
+  const out = only(router.receive(reply, 5));
+  assert.deepEqual(attrs(out), {
+    type: "result",
+    id: "7",
+    to: ALICE,
+    from: DOMAIN,
+  });
+  assert.equal(
+    out.children.map(String).join(""),
+    `<answer xmlns="urn:example:q">42</answer>`,
+  );
+  assert.equal(reply.toString(), before);
+  assert.equal(router.pendingCount, 0);
+});
+
+Deno.test("an error reply passes through with its application-specific condition", () => {
+  const router = setup(["a"]);
+  router.receive(get("e"), 0);
+  const payload = `<error type="modify"><bad-request xmlns="${STANZAS}"/>` +
+    `<text xmlns="${STANZAS}">nope &amp; never</text><too-big xmlns="urn:example:app"/></error>`;
+  const reply = parseXml(
+    `<iq type="error" id="e" from="${TARGET}/a" to="${DOMAIN}/${ALICE}">${payload}</iq>`,
+  );
+  const out = only(router.receive(reply, 0));
+  assert.deepEqual(attrs(out), {
+    type: "error",
+    id: "e",
+    to: ALICE,
+    from: DOMAIN,
+  });
+  assert.equal(out.children.map(String).join(""), payload);
+});
+
+Deno.test("payloads pass through exactly: namespaces, attributes, escapes, non-ASCII", () => {
+  const router = setup(["a"]);
+  const requester = "bob@example.org/télé☎𝄞";
+  const payload =
+    `<q xmlns="urn:x" xmlns:y="urn:y" y:attr="&lt;&amp;&quot;"><y:i>a &lt; b ☎ 𝄞</y:i></q>`;
+  const out = only(
+    router.receive(
+      parseXml(
+        `<iq type="get" id="u" from="${requester}" to="${DOMAIN}">${payload}</iq>`,
+      ),
+      0,
+    ),
+  );
+  assert.equal(out.attrs.from, `${DOMAIN}/${requester}`);
+  assert.equal(out.children.map(String).join(""), payload);
+});
+
+// --- refusals ---------------------------------------------------------------
+
+const REFUSALS: Array<
+  {
+    name: string;
+    stanza: string;
+    condition: string;
+    type: string;
+    from?: string;
+  }
+> = [
+  {
+    name: "no resource online",
+    stanza:
+      `<iq type="get" id="n" from="${ALICE}" to="${DOMAIN}"><q xmlns="urn:x"/></iq>`,
+    condition: "service-unavailable",
+    type: "cancel",
+  },
+  {
+    name: "a message to the domain",
+    stanza:
+      `<message id="n" from="${ALICE}" to="${DOMAIN}"><body>hi</body></message>`,
+    condition: "feature-not-implemented",
+    type: "cancel",
+  },
+  {
+    name: "a message to a resource of the domain",
+    stanza:
+      `<message id="n" from="${ALICE}" to="${DOMAIN}/x"><body>hi</body></message>`,
+    condition: "feature-not-implemented",
+    type: "cancel",
+    from: `${DOMAIN}/x`,
+  },
+  {
+    name: "presence from someone else",
+    stanza: `<presence id="n" from="${ALICE}" to="${DOMAIN}"/>`,
+    condition: "bad-request",
+    type: "modify",
+  },
+  {
+    name: "a subscribe from someone else",
+    stanza:
+      `<presence type="subscribe" id="n" from="${ALICE}" to="${DOMAIN}"/>`,
+    condition: "bad-request",
+    type: "modify",
+  },
+  {
+    name: "an iq of no known type",
+    stanza: `<iq type="poke" id="n" from="${ALICE}" to="${DOMAIN}"/>`,
+    condition: "bad-request",
+    type: "modify",
+  },
+];
+
+for (const { name, stanza, condition, type, from } of REFUSALS) {
+  Deno.test(`refused: ${name} gets ${condition}`, () => {
+    const router = setup([]);
+    const el = parseXml(stanza);
+    assertError(only(router.receive(el, 0)), {
+      name: el.name,
+      to: ALICE,
+      from: from ?? DOMAIN,
+      id: "n",
+      type,
+      condition,
+    });
+  });
+}
+
+const TARGET_REFUSALS = [
+  {
+    name: "an iq get from the target to <domain>/<someone>",
+    to: `${DOMAIN}/${ALICE}`,
+    kind: "iq",
+    condition: "feature-not-implemented",
+  },
+  {
+    name: "an iq set from the target to the bare domain",
+    to: DOMAIN,
+    kind: "iq",
+    condition: "bad-request",
+  },
+  {
+    name: "a message from the target to the bare domain",
+    to: DOMAIN,
+    kind: "message",
+    condition: "bad-request",
+  },
+];
+for (const { name, to, kind, condition } of TARGET_REFUSALS) {
+  Deno.test(`refused: ${name} gets ${condition}`, () => {
+    const router = setup(["a"]);
+    const stanza = kind === "iq"
+      ? `<iq type="set" id="t" from="${TARGET}/a" to="${to}"><q xmlns="urn:x"/></iq>`
+      : `<message id="t" from="${TARGET}/a" to="${to}"><body>x</body></message>`;
+    const out = only(router.receive(parseXml(stanza), 0));
+    assert.equal(out.name, kind);
+    assert.equal(out.attrs.to, `${TARGET}/a`);
+    assert.equal(out.attrs.from, to);
+    assert.ok(out.getChild("error")?.getChild(condition, STANZAS));
+  });
+}
+
+const SILENT: Array<{ name: string; stanza: string; reason?: string }> = [
+  {
+    name: "an iq error from anyone",
+    stanza: `<iq type="error" id="x" from="${ALICE}" to="${DOMAIN}"/>`,
+    reason: "error_stanza",
+  },
+  {
+    name: "an iq result from anyone",
+    stanza: `<iq type="result" id="x" from="${ALICE}" to="${DOMAIN}/y"/>`,
+    reason: "unexpected_reply",
+  },
+  {
+    name: "a message error",
+    stanza: `<message type="error" id="x" from="${ALICE}" to="${DOMAIN}"/>`,
+    reason: "error_stanza",
+  },
+  {
+    name: "a presence error from someone else",
+    stanza: `<presence type="error" from="${ALICE}" to="${DOMAIN}"/>`,
+    reason: "error_stanza",
+  },
+  {
+    name: "an iq error from the target to the bare domain",
+    stanza: `<iq type="error" id="x" from="${TARGET}/a" to="${DOMAIN}"/>`,
+    reason: "error_stanza",
+  },
+  {
+    name: "a result to a resource that is no JID",
+    stanza:
+      `<iq type="result" id="x" from="${TARGET}/a" to="${DOMAIN}/@bad@"/>`,
+    reason: "bad_address",
+  },
+  {
+    name: "a result to an empty-domain resource",
+    stanza:
+      `<iq type="result" id="x" from="${TARGET}/a" to="${DOMAIN}/user@"/>`,
+    reason: "bad_address",
+  },
+  {
+    name: "a stanza for another domain",
+    stanza: `<iq type="get" id="x" from="${ALICE}" to="other.example.org"/>`,
+    reason: "not_ours",
+  },
+  {
+    name: "a stanza without from",
+    stanza: `<iq type="get" id="x" to="${DOMAIN}"/>`,
+    reason: "no_address",
+  },
+];
+for (const { name, stanza, reason } of SILENT) {
+  Deno.test(`never answered: ${name}`, () => {
+    const router = setup(["a"]);
+    const fx = router.receive(parseXml(stanza), 0);
+    assert.equal(fx.send.length, 0, `sent ${fx.send.join(" | ")}`);
+    assert.deepEqual(fx.events.map((e) => e.type === "dropped" && e.reason), [
+      reason,
+    ]);
+  });
+}
+
+Deno.test("a get without an id gets bad-request without an id", () => {
+  const router = setup(["a"]);
+  const out = only(
+    router.receive(
+      parseXml(
+        `<iq type="get" from="${ALICE}" to="${DOMAIN}"><q xmlns="urn:x"/></iq>`,
+      ),
+      0,
+    ),
+  );
+  assertError(out, {
+    to: ALICE,
+    from: DOMAIN,
+    type: "modify",
+    condition: "bad-request",
+  });
+});
+
+// --- exactly one reply ------------------------------------------------------
+
+Deno.test("a reply nobody asked for, or from the wrong resource, is dropped", () => {
+  const router = setup(["a", "b"]);
+  router.receive(get("1"), 0); // to a (random = 0)
+  const forged = router.receive(result("1", "a", "mallory@example.org/x"), 0);
+  assert.equal(forged.send.length, 0);
+  assert.equal(router.receive(result("2"), 0).send.length, 0, "unknown id");
+  assert.equal(
+    router.receive(result("1", "b"), 0).send.length,
+    0,
+    "wrong resource",
+  );
+  assert.equal(only(router.receive(result("1", "a"), 0)).attrs.to, ALICE);
+  assert.equal(
+    router.receive(result("1", "a"), 0).send.length,
+    0,
+    "second reply",
+  );
+});
+
+Deno.test("a reused id that is still pending gets conflict; the first request is unaffected", () => {
+  const router = setup(["a"]);
+  router.receive(get("dup"), 0);
+  assertError(only(router.receive(get("dup"), 1)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "dup",
+    type: "cancel",
+    condition: "conflict",
+  });
+  assert.equal(router.pendingCount, 1);
+  assert.equal(only(router.receive(result("dup"), 2)).attrs.type, "result");
+  // Once answered, the id may be used again.
+  assert.equal(only(router.receive(get("dup"), 3)).attrs.to, `${TARGET}/a`);
+});
+
+Deno.test("timeout: remote-server-timeout from the bare domain, and the late reply is dropped", () => {
+  const router = setup(["a"], { requestTimeoutMs: 2000 });
+  router.receive(get("slow", ALICE, `${DOMAIN}/res`), 1000);
+  assert.equal(router.nextWake(), 3000);
+  assert.equal(router.tick(2999).send.length, 0);
+  assertError(only(router.tick(3000)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "slow",
+    type: "wait",
+    condition: "remote-server-timeout",
+  });
+  assert.equal(router.nextWake(), undefined);
+  assert.equal(router.receive(result("slow"), 3001).send.length, 0);
+});
+
+Deno.test("the table is empty after N requests that all time out", () => {
+  const router = setup(["a", "b"], { requestTimeoutMs: 100, maxPendingPerResource: 10_000 });
+  const n = 5000;
+  for (let i = 0; i < n; i++) {
+    router.receive(get(`t${i}`, `u${i % 7}@example.org/r`), i);
+  }
+  assert.equal(router.pendingCount, n);
+  let answered = 0;
+  for (let now = 0; router.nextWake() !== undefined; now += 50) {
+    answered += router.tick(now).send.length;
+  }
+  assert.equal(answered, n);
+  assert.equal(router.pendingCount, 0);
+});
+
+Deno.test("a shorter timeout after a reload applies to the next request, not to older ones", () => {
+  const router = setup(["a"], { requestTimeoutMs: 10_000 });
+  router.receive(get("old"), 0);
+  router.settings = { ...router.settings, requestTimeoutMs: 1000 };
+  router.receive(get("new"), 0);
+  assert.equal(router.nextWake(), 1000);
+  assert.deepEqual(router.tick(1000).send.map((el) => el.attrs.id), ["new"]);
+  assert.deepEqual(router.tick(10_000).send.map((el) => el.attrs.id), ["old"]);
+});
+
+Deno.test("failover: a get is re-sent once to another resource; a set gets recipient-unavailable", () => {
+  const router = setup(["a", "b"]);
+  router.receive(get("g"), 0);
+  router.receive(get("s", ALICE, DOMAIN, "set"), 0);
+  const fx = router.receive(unavailable("a"), 10);
+  assert.equal(fx.send.length, 2);
+  const [resent, lost] = fx.send;
+  assert.deepEqual(attrs(resent), {
+    type: "get",
+    id: "g",
+    to: `${TARGET}/b`,
+    from: `${DOMAIN}/${ALICE}`,
+  });
+  assertError(lost, {
+    to: ALICE,
+    from: DOMAIN,
+    id: "s",
+    type: "wait",
+    condition: "recipient-unavailable",
+  });
+  // The re-sent get is answered by b only.
+  assert.equal(router.receive(result("g", "a"), 11).send.length, 0);
+  assert.equal(only(router.receive(result("g", "b"), 12)).attrs.type, "result");
+});
+
+Deno.test("failover: a get already re-sent once, or with no other resource, gets service-unavailable", () => {
+  const router = setup(["a", "b"]);
+  router.receive(get("g"), 0);
+  router.receive(unavailable("a"), 1); // re-sent to b
+  router.receive(available("a"), 2);
+  assertError(only(router.receive(unavailable("b"), 3)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "g",
+    type: "cancel",
+    condition: "service-unavailable",
+  });
+  assert.equal(router.pendingCount, 0);
+});
+
+Deno.test("failover: a presence error settles every pending request", () => {
+  const router = setup(["a"]);
+  router.receive(get("g"), 0);
+  router.receive(get("s", ALICE, DOMAIN, "set"), 0);
+  const fx = router.receive(
+    parseXml(`<presence type="error" from="${TARGET}" to="${DOMAIN}"/>`),
+    1,
+  );
+  assert.deepEqual(
+    fx.send.map((el) => el.getChild("error")?.children[0]).map((c) =>
+      typeof c !== "string" && c?.name
+    ),
+    [
+      "service-unavailable",
+      "recipient-unavailable",
+    ],
+  );
+  assert.equal(router.pendingCount, 0);
+});
+
+Deno.test("failover: the server's bounce from a gone resource is handled the same way", () => {
+  const router = setup(["a", "b"]);
+  router.receive(get("g"), 0);
+  const bounce = parseXml(
+    `<iq type="error" id="g" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"><error type="cancel"><service-unavailable xmlns="${STANZAS}"/></error></iq>`,
+  );
+  assert.deepEqual(forwardedTo(router.receive(bounce, 1)), [`${TARGET}/b`]);
+  router.receive(get("s", ALICE, DOMAIN, "set"), 2); // to a
+  const setBounce = parseXml(
+    `<iq type="error" id="s" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"><error type="cancel"><service-unavailable xmlns="${STANZAS}"/></error></iq>`,
+  );
+  assertError(only(router.receive(setBounce, 3)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "s",
+    type: "wait",
+    condition: "recipient-unavailable",
+  });
+});
+
+// --- balancing --------------------------------------------------------------
+
+function spread(
+  router: Router,
+  requests: number,
+  requester = (i: number) => `u${i}@example.org/r`,
+): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (let i = 0; i < requests; i++) {
+    const to = only(router.receive(get(`b${i}`, requester(i)), 0)).attrs
+      .to as string;
+    counts.set(to, (counts.get(to) ?? 0) + 1);
+  }
+  return counts;
+}
+
+Deno.test("round-robin: 300 requests over 3 resources give each exactly 100", () => {
+  const router = setup(["a", "b", "c"], { balance: "round-robin" });
+  assert.deepEqual([...spread(router, 300).values()], [100, 100, 100]);
+});
+
+Deno.test("least-pending: the resource holding fewest requests wins, ties at random", () => {
+  const router = setup(["a", "b"], { balance: "least-pending" }, () => 0.99);
+  router.receive(get("1"), 0); // tie: random 0.99 keeps a
+  assert.equal(only(router.receive(get("2"), 0)).attrs.to, `${TARGET}/b`);
+  assert.equal(only(router.receive(get("3"), 0)).attrs.to, `${TARGET}/a`);
+  router.receive(result("1", "a"), 0);
+  router.receive(result("3", "a"), 0);
+  assert.equal(only(router.receive(get("4"), 0)).attrs.to, `${TARGET}/a`);
+});
+
+Deno.test("random: uses the injected random numbers", () => {
+  let next = 0;
+  const values = [0.1, 0.6, 0.4];
+  const router = setup(
+    ["a", "b"],
+    { balance: "random" },
+    () => values[next++ % values.length],
+  );
+  assert.deepEqual(
+    [0, 1, 2].map((i) => only(router.receive(get(`${i}`), 0)).attrs.to),
+    [
+      `${TARGET}/a`,
+      `${TARGET}/b`,
+      `${TARGET}/a`,
+    ],
+  );
+});
+
+Deno.test("sticky: one requester stays on one resource, and moves only when it leaves", () => {
+  const router = setup(["a", "b", "c", "d"], { balance: "sticky" });
+  const requesters = Array.from(
+    { length: 40 },
+    (_, i) => `user${i}@example.org`,
+  );
+  const place = () =>
+    new Map(requesters.map((r, i) => {
+      const fx = router.receive(
+        get(`x${i}-${Math.random()}`, `${r}/${i % 3}`),
+        0,
+      );
+      return [r, only(fx).attrs.to as string];
+    }));
+  const first = place();
+  assert.deepEqual(
+    place(),
+    first,
+    "same placement, whatever the requester's resource",
+  );
+  assert.ok(
+    new Set(first.values()).size > 1,
+    "requesters spread over resources",
+  );
+  router.receive(unavailable("b"), 0);
+  const after = place();
+  for (const r of requesters) {
+    if (first.get(r) !== `${TARGET}/b`) {
+      assert.equal(after.get(r), first.get(r), `${r} moved`);
+    } else assert.notEqual(after.get(r), `${TARGET}/b`);
+  }
+});
+
+Deno.test("a negative-priority resource is used only when no other is online", () => {
+  const router = setup([["low", -1], "a"], { balance: "round-robin" });
+  assert.deepEqual([...spread(router, 4).keys()], [`${TARGET}/a`]);
+  router.receive(unavailable("a"), 0);
+  assert.equal(only(router.receive(get("z"), 0)).attrs.to, `${TARGET}/low`);
+});
+
+Deno.test("max_pending_per_resource skips a full resource; all full gives resource-constraint", () => {
+  const router = setup(["a", "b"], {
+    balance: "round-robin",
+    maxPendingPerResource: 1,
+  });
+  assert.equal(only(router.receive(get("1"), 0)).attrs.to, `${TARGET}/a`);
+  assert.equal(only(router.receive(get("2"), 0)).attrs.to, `${TARGET}/b`);
+  assertError(only(router.receive(get("3"), 0)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "3",
+    type: "wait",
+    condition: "resource-constraint",
+  });
+});
+
+Deno.test("max_pending caps the table: beyond it, resource-constraint", () => {
+  const router = setup(["a"], { maxPending: 2 });
+  router.receive(get("1"), 0);
+  router.receive(get("2"), 0);
+  assertError(only(router.receive(get("3"), 0)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "3",
+    type: "wait",
+    condition: "resource-constraint",
+  });
+  assert.equal(router.pendingCount, 2);
+});
+
+// --- long addresses ---------------------------------------------------------
+
+Deno.test("long address: a requester whose JID does not fit a resource gets a token, and its answer", () => {
+  const router = setup(["a"]);
+  const requester = `bob@example.org/${"r".repeat(1010)}`;
+  const out = only(router.receive(get("L", requester), 0));
+  const from = out.attrs.from as string;
+  assert.ok(from.startsWith(`${DOMAIN}//`), from);
+  assert.ok(from.length < 64, "the token is short");
+  const reply = parseXml(
+    `<iq type="result" id="L" from="${TARGET}/a" to="${from}"/>`,
+  );
+  assert.deepEqual(attrs(only(router.receive(reply, 1))), {
+    type: "result",
+    id: "L",
+    to: requester,
+    from: DOMAIN,
+  });
+  assert.equal(
+    router.receive(reply, 2).send.length,
+    0,
+    "the token is gone with its request",
+  );
+});
+
+Deno.test("long address: a reused id is caught; a short JID keeps the mod_client_proxy form", () => {
+  const router = setup(["a"]);
+  const requester = `bob@example.org/${"é".repeat(600)}`; // 1200 bytes, 600 characters
+  router.receive(get("L", requester), 0);
+  assert.equal(
+    only(router.receive(get("L", requester), 0)).attrs.type,
+    "error",
+  );
+  const fits = `bob@example.org/${
+    "r".repeat(1023 - "bob@example.org/".length)
+  }`;
+  assert.equal(
+    only(router.receive(get("L", fits), 0)).attrs.from,
+    `${DOMAIN}/${fits}`,
+  );
+});
+
+// --- shutdown ---------------------------------------------------------------
+
+Deno.test("shutdown: new requests get service-unavailable (wait); the rest are settled, then unavailable", () => {
+  const router = setup(["a"]);
+  router.receive(get("in-flight"), 0);
+  router.drain();
+  assertError(only(router.receive(get("late"), 1)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "late",
+    type: "wait",
+    condition: "service-unavailable",
+  });
+  const fx = router.settleAll(2);
+  assert.equal(fx.send.length, 2);
+  assertError(fx.send[0], {
+    to: ALICE,
+    from: DOMAIN,
+    id: "in-flight",
+    type: "wait",
+    condition: "service-unavailable",
+  });
+  assert.equal(
+    fx.send[1].toString(),
+    `<presence type="unavailable" to="${TARGET}" from="${DOMAIN}"/>`,
+  );
+  assert.equal(router.pendingCount, 0);
+  assert.equal(router.nextWake(), undefined);
+});
+
+Deno.test("a reconnect forgets resources but keeps their requests answerable", () => {
+  const router = setup(["a"]);
+  router.receive(get("1"), 0);
+  const fx = router.online(5);
+  assert.equal(only(fx).attrs.type, "subscribe");
+  assert.deepEqual(router.resources, []);
+  assert.equal(only(router.receive(result("1"), 6)).attrs.to, ALICE);
+});
+
+Deno.test("every stanza sent is from the domain or a resource of it", () => {
+  const router = setup(["a", "b"], { requestTimeoutMs: 10 });
+  const all: XmlElement[] = [];
+  const feed = (fx: Effects) => all.push(...fx.send);
+  feed(router.receive(get("1"), 0));
+  feed(router.receive(get("2", ALICE, DOMAIN, "set"), 0));
+  feed(
+    router.receive(parseXml(`<message from="${ALICE}" to="${DOMAIN}/q"/>`), 0),
+  );
+  feed(router.receive(unavailable("a"), 1));
+  feed(router.tick(100));
+  feed(router.settleAll(101));
+  assert.ok(all.length >= 4);
+  for (const el of all) {
+    const from = el.attrs.from as string;
+    assert.ok(
+      from === DOMAIN || from.startsWith(`${DOMAIN}/`),
+      `from ${from} in ${el}`,
+    );
+  }
+});
