@@ -19,17 +19,11 @@ import {
 import { z } from "zod";
 import { formatDuration, parseDuration } from "./duration.ts";
 
-/** How a proxy picks one of the target account's online resources. */
-export type Balance = "random" | "round-robin" | "least-pending" | "sticky";
+import type { Balance } from "./balance.ts";
+import type { LogLevel } from "./log.ts";
 
-/** Log verbosity, in the names @logtape/logtape uses. */
-export type LogLevel =
-  | "trace"
-  | "debug"
-  | "info"
-  | "warning"
-  | "error"
-  | "fatal";
+export type { Balance, LogLevel };
+
 
 /** Where the XMPP server accepts external components (XEP-0114). */
 export interface ServerAddress {
@@ -330,105 +324,105 @@ function checkSecret(
   value: string,
   where: string,
   push: (message: string) => void,
-): boolean {
+): void {
   if (value === "") {
     push(`expected ${where} to hold a non-empty secret, got an empty value`);
-    return false;
-  }
-  if (!PRINTABLE_ASCII.test(value)) {
+  } else if (!PRINTABLE_ASCII.test(value)) {
     push(ASCII_MESSAGE);
-    return false;
   }
-  return true;
+}
+
+/** `secret:` inline; its value is never echoed, even when mistyped. */
+function inlineSecretField() {
+  return z.string({
+    error: expecting(
+      "expected a string (quote secrets that YAML would read as numbers)",
+      true,
+    ),
+  })
+    .min(1, {
+      error: expecting("expected a non-empty string", true),
+      abort: true,
+    })
+    .refine((text) => PRINTABLE_ASCII.test(text), { error: ASCII_MESSAGE })
+    .transform((value): Resolved => ({ value }));
+}
+
+/** `secret_env: NAME`, resolved through the injected getEnv. */
+function envSecretField(secrets: SecretSources) {
+  // A value that is no variable name may be the secret pasted in here.
+  const error = expecting(
+    "expected an environment variable name like PROXY_SECRET",
+    true,
+  );
+  return z.string({ error })
+    .regex(ENV_NAME, { error })
+    .transform((name, ctx): Resolved => {
+      const push = (message: string) =>
+        ctx.issues.push({ code: "custom", input: name, message });
+      let value: string | undefined;
+      try {
+        value = secrets.getEnv(name);
+      } catch (error) {
+        push(
+          `expected a readable environment variable ${name}, got ${
+            reason(error)
+          }`,
+        );
+        return { value: "", env: name };
+      }
+      if (value === undefined) {
+        push(
+          `expected the environment variable ${name} to be set, got it unset`,
+        );
+      } else {
+        checkSecret(value, `the environment variable ${name}`, push);
+      }
+      return { value: value ?? "", env: name };
+    });
+}
+
+/** `secret_file: PATH`, relative to the config's directory, read through the injected readFile. */
+function fileSecretField(secrets: SecretSources) {
+  const error = expecting("expected a file path");
+  return z.string({ error })
+    .min(1, { error, abort: true })
+    .transform((given, ctx): Resolved => {
+      const path = isAbsolute(given) ? given : join(secrets.configDir, given);
+      const push = (message: string) =>
+        ctx.issues.push({ code: "custom", input: given, message });
+      let content: string;
+      try {
+        content = secrets.readFile(path);
+      } catch (error) {
+        push(
+          `expected a readable file, got ${JSON.stringify(path)} (${
+            reason(error)
+          })`,
+        );
+        return { value: "", path };
+      }
+      // Editors add a final newline; a secret never ends in one.
+      const value = content.replace(/\r?\n$/, "");
+      checkSecret(value, `the file ${JSON.stringify(path)}`, push);
+      return { value, path };
+    });
 }
 
 function proxySchema(secrets: SecretSources) {
-  const secretError = expecting(
-    "expected a string (quote secrets that YAML would read as numbers)",
-    true,
+  const domainError = expecting(
+    "expected a domain name like proxy.example.org",
   );
+  const jidError = expecting("expected a bare JID like service@example.org");
   return z.strictObject({
-    domain: z.string({
-      error: expecting("expected a domain name like proxy.example.org"),
-    })
-      .refine((text) => isHostname(text.toLowerCase()), {
-        error: expecting("expected a domain name like proxy.example.org"),
-      })
+    domain: z.string({ error: domainError })
+      .refine((text) => isHostname(text.toLowerCase()), { error: domainError })
       .transform((text) => text.toLowerCase()),
-    secret: z.string({ error: secretError })
-      .min(1, {
-        error: expecting("expected a non-empty string", true),
-        abort: true,
-      })
-      .refine((text) => PRINTABLE_ASCII.test(text), { error: ASCII_MESSAGE })
-      .transform((value): Resolved => ({ value }))
-      .optional(),
-    secret_env: z.string({
-      error: expecting(
-        "expected an environment variable name like PROXY_SECRET",
-        true,
-      ),
-    })
-      // A value that is no variable name may be the secret pasted in here.
-      .regex(ENV_NAME, {
-        error: expecting(
-          "expected an environment variable name like PROXY_SECRET",
-          true,
-        ),
-      })
-      .transform((name, ctx): Resolved => {
-        const push = (message: string) =>
-          ctx.issues.push({ code: "custom", input: name, message });
-        let value: string | undefined;
-        try {
-          value = secrets.getEnv(name);
-        } catch (error) {
-          push(
-            `expected a readable environment variable ${name}, got ${
-              reason(error)
-            }`,
-          );
-          return { value: "", env: name };
-        }
-        if (value === undefined) {
-          push(
-            `expected the environment variable ${name} to be set, got it unset`,
-          );
-        } else {
-          checkSecret(value, `the environment variable ${name}`, push);
-        }
-        return { value: value ?? "", env: name };
-      })
-      .optional(),
-    secret_file: z.string({ error: expecting("expected a file path") })
-      .min(1, { error: expecting("expected a file path"), abort: true })
-      .transform((given, ctx): Resolved => {
-        const path = isAbsolute(given) ? given : join(secrets.configDir, given);
-        const push = (message: string) =>
-          ctx.issues.push({ code: "custom", input: given, message });
-        let content: string;
-        try {
-          content = secrets.readFile(path);
-        } catch (error) {
-          push(
-            `expected a readable file, got ${JSON.stringify(path)} (${
-              reason(error)
-            })`,
-          );
-          return { value: "", path };
-        }
-        // Editors add a final newline; a secret never ends in one.
-        const value = content.replace(/\r?\n$/, "");
-        checkSecret(value, `the file ${JSON.stringify(path)}`, push);
-        return { value, path };
-      })
-      .optional(),
-    target_address: z.string({
-      error: expecting("expected a bare JID like service@example.org"),
-    })
-      .refine((text) => isBareJid(text.toLowerCase()), {
-        error: expecting("expected a bare JID like service@example.org"),
-      })
+    secret: inlineSecretField().optional(),
+    secret_env: envSecretField(secrets).optional(),
+    secret_file: fileSecretField(secrets).optional(),
+    target_address: z.string({ error: jidError })
+      .refine((text) => isBareJid(text.toLowerCase()), { error: jidError })
       .transform((text) => text.toLowerCase()),
     server: serverField().optional(),
     request_timeout: durationField(1).default(DEFAULT_REQUEST_TIMEOUT_MS),
@@ -676,6 +670,7 @@ function describe(value: unknown, sensitive = false): string {
   if (typeof value === "object") {
     return Object.keys(value).length === 0 ? "an empty mapping" : "a mapping";
   }
+  if (value === "") return "an empty string";
   if (sensitive) {
     const article = typeof value === "string"
       ? "a string"

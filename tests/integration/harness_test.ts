@@ -55,8 +55,17 @@ Deno.test("harness: iq between two clients, answered via onRequest", async () =>
     );
 
     const common = { service: server.c2sUrl, domain: server.domain };
-    await using alice = await connectClient({ ...common, ...ALICE, resource: "a1" });
-    await using bob = await connectClient({ ...common, ...BOB, resource: "b1", priority: 5 });
+    await using alice = await connectClient({
+      ...common,
+      ...ALICE,
+      resource: "a1",
+    });
+    await using bob = await connectClient({
+      ...common,
+      ...BOB,
+      resource: "b1",
+      priority: 5,
+    });
     assert.equal(alice.jid, "alice@localhost/a1");
     assert.equal(bob.jid, "bob@localhost/b1");
 
@@ -111,7 +120,11 @@ Deno.test("harness: a client without onRequest answers nothing", async () => {
     await using bob = await connectClient({ ...common, ...BOB });
     // xmpp.js would auto-answer both of these (service-unavailable; ping)
     await alice.send(
-      xml("iq", { type: "get", id: "silent-1", to: bob.jid }, xml("q", { xmlns: "urn:x" })),
+      xml(
+        "iq",
+        { type: "get", id: "silent-1", to: bob.jid },
+        xml("q", { xmlns: "urn:x" }),
+      ),
     );
     await alice.send(
       `<iq type="get" id="silent-2" to="${bob.jid}"><ping xmlns="urn:xmpp:ping"/></iq>`,
@@ -128,17 +141,30 @@ Deno.test("harness: presence subscription is auto-approved", async () => {
   await bounded(20_000, async () => {
     await using server = await startProsody({ users: [ALICE, BOB] });
     const common = { service: server.c2sUrl, domain: server.domain };
-    await using alice = await connectClient({ ...common, ...ALICE });
+    // roster: Prosody sends `subscribed` only to roster-interested resources
+    await using alice = await connectClient({
+      ...common,
+      ...ALICE,
+      roster: true,
+    });
     await using bob = await connectClient({ ...common, ...BOB });
     const subscribed = alice.waitFor((el) =>
       el.name === "presence" && el.attrs.type === "subscribed"
     );
-    await alice.send(xml("presence", { type: "subscribe", to: "bob@localhost" }));
+    await alice.send(
+      xml("presence", { type: "subscribe", to: "bob@localhost" }),
+    );
+    const request = await bob.waitFor(
+      (el) => el.name === "presence" && el.attrs.type === "subscribe",
+      { includePast: true },
+    );
+    assert.equal(request.attrs.from, "alice@localhost");
     const approval = await subscribed;
     assert.equal(approval.attrs.from, "bob@localhost");
     // after approval alice receives bob's current presence
     await alice.waitFor(
-      (el) => el.name === "presence" && el.attrs.from === bob.jid && !el.attrs.type,
+      (el) =>
+        el.name === "presence" && el.attrs.from === bob.jid && !el.attrs.type,
       { includePast: true },
     );
   });
@@ -153,11 +179,22 @@ Deno.test("harness: restart keeps accounts, clients can log in again", async () 
     const common = { service: server.c2sUrl, domain: server.domain };
     const before = await connectClient({ ...common, ...ALICE });
     try {
+      assert.ok(before.online);
       const started = performance.now();
       await server.restart();
-      console.log(`prosody restart: ${Math.round(performance.now() - started)} ms`);
-      // the old session is gone and stays gone (no reconnect)
-      await before.waitFor(() => false, { timeoutMs: 300 }).catch(() => {});
+      console.log(
+        `prosody restart: ${Math.round(performance.now() - started)} ms`,
+      );
+      // the old session is gone and stays gone: xmpp.js would reconnect
+      // after 1 s
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      assert.ok(!before.online);
+      assert.ok(
+        before.errors.some((e) => e.message.includes("system-shutdown")),
+        before.errors.join("; ") + "\n" + server.log(),
+      );
+      const sinceRestart = server.log().split("Hello and welcome").at(-1)!;
+      assert.doesNotMatch(sinceRestart, /Authenticated as alice@localhost/);
     } finally {
       await before.stop();
     }
@@ -179,7 +216,9 @@ Deno.test("harness: stop() removes the dir and the process", async () => {
     const started = performance.now();
     const server = await startProsody({ components: [COMPONENT] });
     console.log(`prosody start: ${Math.round(performance.now() - started)} ms`);
-    const pid = Number((await Deno.readTextFile(`${server.dir}/prosody.pid`)).trim());
+    const pid = Number(
+      (await Deno.readTextFile(`${server.dir}/prosody.pid`)).trim(),
+    );
     assert.ok(processAlive(pid), "prosody runs");
     await server.stop();
     await server.stop(); // idempotent

@@ -20,6 +20,8 @@ export type RequestHandler = (
 export interface TestClient {
   /** full JID once online */
   readonly jid: string;
+  /** true while the stream is up (false after stop() or a server-side close; there is no reconnect) */
+  readonly online: boolean;
   /** send a raw stanza (XmlElement or XML string), unmodified */
   send(stanza: XmlElement | string): Promise<void>;
   /**
@@ -27,7 +29,10 @@ export interface TestClient {
    * element) carrying its id; rejects after timeoutMs (default 5000).
    * An iq without `id` gets a fresh one.
    */
-  request(iq: XmlElement, options?: { timeoutMs?: number }): Promise<XmlElement>;
+  request(
+    iq: XmlElement,
+    options?: { timeoutMs?: number },
+  ): Promise<XmlElement>;
   /**
    * Resolves with the next received stanza matching pred (with
    * `includePast`, the first matching one already received counts too);
@@ -60,6 +65,12 @@ export interface ClientOptions {
   autoApprove?: boolean;
   /** send initial presence; default true */
   presence?: boolean;
+  /**
+   * fetch the roster before initial presence, as real clients do; default
+   * false. Prosody delivers subscription results (`subscribed`,
+   * `unsubscribed`) and roster pushes only to resources that did.
+   */
+  roster?: boolean;
   /** bound on connecting and logging in; default 10000 */
   timeoutMs?: number;
 }
@@ -239,6 +250,10 @@ class XmppTestClient implements TestClient {
     });
   }
 
+  get online(): boolean {
+    return this.#entity.status === "online";
+  }
+
   get jid(): string {
     return this.#entity.jid?.toString() ?? "";
   }
@@ -252,11 +267,25 @@ class XmppTestClient implements TestClient {
         timeoutMs,
         () => `not online after ${timeoutMs} ms`,
       );
+      if (options.roster) {
+        const roster = await this.request(
+          xml(
+            "iq",
+            { type: "get" },
+            xml("query", { xmlns: "jabber:iq:roster" }),
+          ),
+        );
+        if (roster.attrs.type !== "result") {
+          throw new Error(`roster request failed: ${describe(roster)}`);
+        }
+      }
       if (options.presence ?? true) {
         await this.send(
-          options.priority === undefined
-            ? xml("presence")
-            : xml("presence", {}, xml("priority", {}, String(options.priority))),
+          options.priority === undefined ? xml("presence") : xml(
+            "presence",
+            {},
+            xml("priority", {}, String(options.priority)),
+          ),
         );
       }
     } catch (err) {
@@ -356,11 +385,17 @@ class XmppTestClient implements TestClient {
           const recent = this.received.slice(since).slice(-5).map(describe);
           reject(
             new Error(
-              `${this.jid || this.#label}: no ${what} within ${timeoutMs} ms; ` +
+              `${
+                this.jid || this.#label
+              }: no ${what} within ${timeoutMs} ms; ` +
                 `${this.received.length - since} stanza(s) received meanwhile` +
-                (recent.length ? `, the last ones:\n  ${recent.join("\n  ")}` : "") +
+                (recent.length
+                  ? `, the last ones:\n  ${recent.join("\n  ")}`
+                  : "") +
                 (this.errors.length
-                  ? `\nclient errors: ${this.errors.map((e) => e.message).join("; ")}`
+                  ? `\nclient errors: ${
+                    this.errors.map((e) => e.message).join("; ")
+                  }`
                   : ""),
             ),
           );
@@ -402,7 +437,9 @@ class XmppTestClient implements TestClient {
   }
 }
 
-export async function connectClient(options: ClientOptions): Promise<TestClient> {
+export async function connectClient(
+  options: ClientOptions,
+): Promise<TestClient> {
   const client = new XmppTestClient(options);
   await client.connect();
   return client;

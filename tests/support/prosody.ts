@@ -183,25 +183,36 @@ class ProsodyProcess {
     });
   }
 
-  /** SIGTERM, wait; SIGKILL after `killAfterMs`; resolves once exited. */
-  async terminate(killAfterMs = KILL_AFTER_MS): Promise<void> {
+  /**
+   * SIGTERM, then wait for the exit; SIGKILL after `killAfterMs`, or
+   * shortly after `shutDown()` says Prosody finished its shutdown: it logs
+   * "Exiting with status code" and then idles in its event loop for up to
+   * a second before it really exits (whenever sessions were open).
+   */
+  async terminate(
+    killAfterMs = KILL_AFTER_MS,
+    shutDown: () => boolean = () => false,
+  ): Promise<void> {
+    const started = Date.now();
+    let shutDownAt: number | undefined;
     if (!this.exited) {
       try {
         this.child.kill("SIGTERM");
       } catch { /* already gone */ }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = await Promise.race([
-        this.done.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), killAfterMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (timedOut && !this.exited) {
+    }
+    while (!this.exited) {
+      const now = Date.now();
+      if (shutDownAt === undefined && shutDown()) shutDownAt = now;
+      if (
+        now - started > killAfterMs ||
+        (shutDownAt !== undefined && now - shutDownAt > 50)
+      ) {
         try {
           this.child.kill("SIGKILL");
         } catch { /* already gone */ }
+        break;
       }
+      await delay(20);
     }
     await this.done;
   }
@@ -215,6 +226,8 @@ class ProsodyServer implements XmppServer {
   readonly configPath: string;
   readonly logPath: string;
   #process: ProsodyProcess | undefined;
+  /** where the current run's lines start in the log file */
+  #runLogOffset = 0;
   #output = "";
   #stopping: Promise<void> | undefined;
 
@@ -267,6 +280,7 @@ class ProsodyServer implements XmppServer {
   /** Spawns `prosody -F` and waits until both ports accept TCP. */
   async start(): Promise<void> {
     const logOffset = this.#logLength();
+    this.#runLogOffset = logOffset;
     const proc = new ProsodyProcess(this.configPath, (text) => {
       this.#output += text;
     });
@@ -303,8 +317,16 @@ class ProsodyServer implements XmppServer {
       }
       await delay(50);
     }
-    await proc.terminate(1_000);
+    await this.#terminate(1_000);
     throw new Error(`${problem}\n--- log tail ---\n${tail(this.log())}`);
+  }
+
+  #terminate(killAfterMs = KILL_AFTER_MS): Promise<void> {
+    const offset = this.#runLogOffset;
+    return this.#process?.terminate(
+      killAfterMs,
+      () => this.#logSince(offset).includes("Exiting with status code"),
+    ) ?? Promise.resolve();
   }
 
   async register(user: UserSpec): Promise<void> {
@@ -340,7 +362,7 @@ class ProsodyServer implements XmppServer {
 
   async restart(): Promise<void> {
     if (this.#stopping) throw new Error("restart() after stop()");
-    await this.#process?.terminate();
+    await this.#terminate();
     // Prosody binds with SO_REUSEADDR, so ports are free once it exited;
     // retry anyway in case the kernel (or a stray peer) needs a moment.
     let lastError: unknown;
@@ -359,7 +381,7 @@ class ProsodyServer implements XmppServer {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       try {
-        await this.#process?.terminate();
+        await this.#terminate();
       } finally {
         await Deno.remove(this.dir, { recursive: true }).catch(() => {});
       }

@@ -1,0 +1,100 @@
+/**
+ * Logging: one line per event on stderr, through `@logtape/logtape`. The
+ * message of every record is a stable event name (`stream.online`), the
+ * details are properties; the text format prints them as `key=value`.
+ */
+import {
+  configureSync,
+  getLogger,
+  type Logger,
+  type LogLevel,
+  type LogRecord,
+  resetSync,
+} from "@logtape/logtape";
+
+export type { Logger, LogLevel };
+
+/** The log levels, least severe first. */
+export const LOG_LEVELS: readonly LogLevel[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];
+
+/** How log lines are written. */
+export type LogFormat = "text" | "json";
+
+const ROOT = "client-proxy";
+const encoder = new TextEncoder();
+let threshold = 2;
+
+/** Options of {@link setupLogging}. */
+export interface LogOptions {
+  /** Line format. Default: "text". */
+  readonly format?: LogFormat;
+  /** Where lines go. Default: written synchronously to stderr. */
+  readonly write?: (line: string) => void;
+}
+
+/** (Re)configures logging at the given level. Safe to call again on reload. */
+export function setupLogging(level: LogLevel, options: LogOptions = {}): void {
+  const format = options.format === "json" ? jsonLine : textLine;
+  const write = options.write ??
+    ((line: string) => Deno.stderr.writeSync(encoder.encode(line)));
+  threshold = LOG_LEVELS.indexOf(level);
+  resetSync();
+  configureSync({
+    sinks: { main: (record: LogRecord) => write(format(record)) },
+    loggers: [
+      { category: [ROOT], lowestLevel: level, sinks: ["main"] },
+      // logtape reports its own problems here; keep them, quietly.
+      {
+        category: ["logtape", "meta"],
+        lowestLevel: "warning",
+        sinks: ["main"],
+      },
+    ],
+  });
+}
+
+/** The logger of one part of the program (a proxy's domain, "main"). */
+export function logger(name: string): Logger {
+  return getLogger([ROOT, name]);
+}
+
+/** Whether records at this level are written: guards work done only to log. */
+export function logs(level: LogLevel): boolean {
+  return LOG_LEVELS.indexOf(level) >= threshold;
+}
+
+function render(record: LogRecord): string {
+  return record.message.map(String).join("");
+}
+
+function textLine(record: LogRecord): string {
+  const time = new Date(record.timestamp).toISOString();
+  let line = `${time} ${record.level.toUpperCase().padEnd(7)} ${
+    record.category.slice(1).join(".")
+  } ${render(record)}`;
+  for (const [key, value] of Object.entries(record.properties)) {
+    if (value === undefined) continue;
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    line += ` ${key}=${
+      /[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text
+    }`;
+  }
+  return line + "\n";
+}
+
+function jsonLine(record: LogRecord): string {
+  return JSON.stringify({
+    time: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    logger: record.category.slice(1).join("."),
+    event: render(record),
+    ...record.properties,
+  }) + "\n";
+}
