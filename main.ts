@@ -1,11 +1,13 @@
 /**
- * client-proxy: the entry point. It only wires: command line, config,
- * logging, one proxy per config entry, signals.
+ * client-proxy: the entry point. It only wires: command line and config in
+ * the main thread, the proxies in a Worker with narrowed permissions
+ * (src/supervisor.ts).
  */
 import { DEFAULT_CONFIG, EXIT, parseCommand, USAGE } from "./src/cli.ts";
-import { loadConfig } from "./src/config.ts";
-import { logger, setupLogging } from "./src/log.ts";
+import { type Config, loadConfig } from "./src/config.ts";
+import { logger, type LogLevel, setupLogging } from "./src/log.ts";
 import { Proxy } from "./src/proxy.ts";
+import { inWorker, serveWorker, superviseWorker } from "./src/supervisor.ts";
 import { VERSION } from "./src/version.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -24,7 +26,7 @@ async function main(args: string[]): Promise<number> {
   const loaded = loadConfig(command.config);
   if (!loaded.ok) {
     for (const error of loaded.errors) console.error(error);
-    if (command.config === DEFAULT_CONFIG && !command.check) {
+    if (command.config === DEFAULT_CONFIG) {
       console.error(
         "(pass --config FILE or set CLIENT_PROXY_CONFIG; see --help)",
       );
@@ -33,37 +35,45 @@ async function main(args: string[]): Promise<number> {
   }
   const config = loaded.config;
   if (command.check) {
+    const count = config.proxies.length;
     console.log(
-      `${config.file}: ok (${config.proxies.length} ${
-        config.proxies.length === 1 ? "proxy" : "proxies"
-      })`,
+      `${config.file}: ok (${count} ${count === 1 ? "proxy" : "proxies"})`,
     );
     return EXIT.ok;
   }
-
-  setupLogging(command.logLevel ?? config.logLevel);
-  const log = logger("main");
-  log.info("proxy.starting", {
-    version: VERSION,
-    config: config.file,
-    proxies: config.proxies.length,
+  return superviseWorker(import.meta.url, config, {
+    logLevel: command.logLevel ?? config.logLevel,
   });
-  const proxies = config.proxies.map((proxy) => new Proxy(proxy));
-
-  const signal = await new Promise<string>((resolve) => {
-    for (const name of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(name, () => resolve(name));
-    }
-  });
-  log.info("proxy.stopping", { signal, grace_ms: config.shutdownGraceMs });
-  await Promise.all(
-    proxies.map((proxy) => proxy.shutdown(config.shutdownGraceMs)),
-  );
-  log.info("proxy.stopped");
-  return EXIT.ok;
 }
 
-if (import.meta.main) {
+/** The worker: runs one proxy per config entry until told to stop. */
+function worker(): void {
+  let proxies: Proxy[] = [];
+  let config: Config | undefined;
+  serveWorker({
+    start(given: Config, level: LogLevel) {
+      config = given;
+      setupLogging(level);
+      logger("main").info("proxy.starting", {
+        version: VERSION,
+        config: given.file,
+        proxies: given.proxies.length,
+      });
+      proxies = given.proxies.map((proxy) => new Proxy(proxy));
+    },
+    async stop(signal: string) {
+      const graceMs = config?.shutdownGraceMs ?? 0;
+      logger("main").info("proxy.stopping", { signal, grace_ms: graceMs });
+      await Promise.all(proxies.map((proxy) => proxy.shutdown(graceMs)));
+      logger("main").info("proxy.stopped");
+      return EXIT.ok;
+    },
+  });
+}
+
+if (inWorker()) {
+  worker();
+} else if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (error) {

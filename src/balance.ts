@@ -60,8 +60,7 @@ const FULL: Choice = Object.freeze({ kind: "full" });
 type Policy = (eligible: Resource[], context: ChoiceContext) => Resource;
 
 const POLICIES: Readonly<Record<Balance, Policy>> = {
-  "random": (eligible, { random }) =>
-    eligible[Math.floor(random() * eligible.length)],
+  "random": (eligible, { random }) => eligible[Math.floor(random() * eligible.length)],
   "round-robin": (eligible, { turn }) => eligible[turn % eligible.length],
   "least-pending": leastPending,
   "sticky": sticky,

@@ -32,9 +32,7 @@ resources of an ordinary client account (XEP-0114 component).
 Options:
   -c, --config FILE      config file (default: $CLIENT_PROXY_CONFIG, else ${DEFAULT_CONFIG})
       --check            validate the config, print every problem, exit 0 or 1
-      --log-level LEVEL  ${
-  LOG_LEVELS.join(", ")
-} (default: the config's log_level, else info)
+      --log-level LEVEL  ${LOG_LEVELS.join(", ")} (default: the config's log_level, else info)
   -h, --help             show this help
   -V, --version          print the version
 
@@ -74,9 +72,7 @@ export function parseCommand(
   ) {
     return {
       kind: "usage_error",
-      message: `--log-level: expected one of ${
-        LOG_LEVELS.join(", ")
-      }, got "${level}"`,
+      message: `--log-level: expected one of ${LOG_LEVELS.join(", ")}, got "${level}"`,
     };
   }
   return {

@@ -7,15 +7,7 @@
  * A secret's value never appears in a message, whichever key it sits under.
  */
 import { dirname, isAbsolute, join } from "node:path";
-import {
-  type Document,
-  isAlias,
-  isNode,
-  isScalar,
-  LineCounter,
-  parseDocument,
-  visit,
-} from "yaml";
+import { type Document, isAlias, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import { z } from "zod";
 import { formatDuration, parseDuration } from "./duration.ts";
 
@@ -23,7 +15,6 @@ import type { Balance } from "./balance.ts";
 import type { LogLevel } from "./log.ts";
 
 export type { Balance, LogLevel };
-
 
 /** Where the XMPP server accepts external components (XEP-0114). */
 export interface ServerAddress {
@@ -108,8 +99,7 @@ const MAX_DURATION_MS = 596 * 3_600_000;
 // Prosody refuses (jid-malformed) any JID part of 1024 bytes or more.
 const MAX_JID_PART_BYTES = 1023;
 
-const ASCII_MESSAGE =
-  "must be printable ASCII (XEP-0114 handshake hashes it as latin1)";
+const ASCII_MESSAGE = "must be printable ASCII (XEP-0114 handshake hashes it as latin1)";
 const SERVER_EXPECTED =
   "expected a server address like xmpp://127.0.0.1:5347, 127.0.0.1:5347 or 127.0.0.1";
 const DURATION_EXPECTED = "expected a duration like 500ms, 2s or 1m";
@@ -239,8 +229,7 @@ function structuralYamlProblems(
       if (isAlias(node) && node.resolve(doc) === undefined) {
         found.push({
           offset: node.range?.[0] ?? 0,
-          message:
-            `unresolved alias *${node.source} (no &${node.source} anchor before it)`,
+          message: `unresolved alias *${node.source} (no &${node.source} anchor before it)`,
         });
       }
     },
@@ -294,9 +283,7 @@ function durationField(minMs: number) {
     if (ms === undefined || ms < minMs || ms > MAX_DURATION_MS) {
       const expected = ms === undefined
         ? DURATION_EXPECTED
-        : `expected a duration from ${formatDuration(minMs)} to ${
-          formatDuration(MAX_DURATION_MS)
-        }`;
+        : `expected a duration from ${formatDuration(minMs)} to ${formatDuration(MAX_DURATION_MS)}`;
       ctx.issues.push({
         code: "custom",
         input,
@@ -358,16 +345,13 @@ function envSecretField(secrets: SecretSources) {
   return z.string({ error })
     .regex(ENV_NAME, { error })
     .transform((name, ctx): Resolved => {
-      const push = (message: string) =>
-        ctx.issues.push({ code: "custom", input: name, message });
+      const push = (message: string) => ctx.issues.push({ code: "custom", input: name, message });
       let value: string | undefined;
       try {
         value = secrets.getEnv(name);
       } catch (error) {
         push(
-          `expected a readable environment variable ${name}, got ${
-            reason(error)
-          }`,
+          `expected a readable environment variable ${name}, got ${reason(error)}`,
         );
         return { value: "", env: name };
       }
@@ -389,16 +373,13 @@ function fileSecretField(secrets: SecretSources) {
     .min(1, { error, abort: true })
     .transform((given, ctx): Resolved => {
       const path = isAbsolute(given) ? given : join(secrets.configDir, given);
-      const push = (message: string) =>
-        ctx.issues.push({ code: "custom", input: given, message });
+      const push = (message: string) => ctx.issues.push({ code: "custom", input: given, message });
       let content: string;
       try {
         content = secrets.readFile(path);
       } catch (error) {
         push(
-          `expected a readable file, got ${JSON.stringify(path)} (${
-            reason(error)
-          })`,
+          `expected a readable file, got ${JSON.stringify(path)} (${reason(error)})`,
         );
         return { value: "", path };
       }
@@ -488,10 +469,9 @@ function crossCheck(raw: Record<string, unknown>): Problem[] {
     if (sources.length !== 1) {
       problems.push({
         path: ["proxies", index],
-        message:
-          `expected exactly one of secret, secret_env or secret_file, got ${
-            sources.length === 0 ? "none" : sources.join(" and ")
-          }`,
+        message: `expected exactly one of secret, secret_env or secret_file, got ${
+          sources.length === 0 ? "none" : sources.join(" and ")
+        }`,
       });
     }
     if (!Object.hasOwn(proxy, "server")) withoutServer ??= index;
@@ -528,9 +508,7 @@ function report(file: string, problems: Problem[]): string[] {
   return [...problems]
     .sort((a, b) => rank(a) - rank(b))
     .map(({ path, message }) =>
-      path.length === 0
-        ? `${file}: ${message}`
-        : `${file}: ${formatPath(path)}: ${message}`
+      path.length === 0 ? `${file}: ${message}` : `${file}: ${formatPath(path)}: ${message}`
     );
 }
 
@@ -596,8 +574,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LOCALPART_FORBIDDEN = /["&'/:<>@\s\p{Cc}\p{Z}]/u;
 // One DNS-style label; Unicode letters allowed for IDNs.
 const LABEL = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}_-]*[\p{L}\p{M}\p{N}])?$/u;
-const SERVER_RE =
-  /^(?:xmpp:\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d{1,5}))?$/i;
+const SERVER_RE = /^(?:xmpp:\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d{1,5}))?$/i;
 
 function utf8Length(text: string): number {
   return new TextEncoder().encode(text).length;
@@ -606,9 +583,7 @@ function utf8Length(text: string): number {
 /** A plausible host name: dot-separated labels, no empty label, < 1024 bytes. */
 function isHostname(text: string): boolean {
   if (text === "" || utf8Length(text) > MAX_JID_PART_BYTES) return false;
-  return text.split(".").every((label) =>
-    label.length <= 63 && LABEL.test(label)
-  );
+  return text.split(".").every((label) => label.length <= 63 && LABEL.test(label));
 }
 
 /** `local@domain` with no resource; the caller lowercases first. */
@@ -672,9 +647,7 @@ function describe(value: unknown, sensitive = false): string {
   }
   if (value === "") return "an empty string";
   if (sensitive) {
-    const article = typeof value === "string"
-      ? "a string"
-      : `a ${typeof value}`;
+    const article = typeof value === "string" ? "a string" : `a ${typeof value}`;
     return `${article} (value not shown)`;
   }
   if (typeof value === "string") {

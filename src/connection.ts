@@ -68,10 +68,8 @@ const RETRY_REFUSED_MS = 30_000;
 
 /** Why each stream error is worth a clear word to the operator. */
 const HINTS: Readonly<Record<string, string>> = {
-  "not-authorized":
-    "the server refused the secret: check the component's secret on both sides",
-  "host-unknown":
-    "the server has no component with this domain: add it to the server's config",
+  "not-authorized": "the server refused the secret: check the component's secret on both sides",
+  "host-unknown": "the server has no component with this domain: add it to the server's config",
   "conflict": "another connection already serves this domain",
 };
 
@@ -208,9 +206,7 @@ class ComponentLink implements Link {
     try {
       await Promise.race([
         entity.start(),
-        closed.then(() =>
-          Promise.reject(lastError ?? new Error("connection closed"))
-        ),
+        closed.then(() => Promise.reject(lastError ?? new Error("connection closed"))),
         new Promise((_, reject) => {
           timer = setTimeout(
             () => reject(new Error("no answer from the server")),

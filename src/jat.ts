@@ -31,11 +31,7 @@ export function fitsResource(requester: string): boolean {
 /** Reads the resource of a reply's `to` back into what it stands for. */
 export function decodeResource(resource: string): Translated {
   if (resource.startsWith(TOKEN_PREFIX)) {
-    return resource.length > 1
-      ? { kind: "token", token: resource.slice(1) }
-      : { kind: "invalid" };
+    return resource.length > 1 ? { kind: "token", token: resource.slice(1) } : { kind: "invalid" };
   }
-  return isPlausibleJid(resource)
-    ? { kind: "jid", requester: resource }
-    : { kind: "invalid" };
+  return isPlausibleJid(resource) ? { kind: "jid", requester: resource } : { kind: "invalid" };
 }

@@ -26,9 +26,7 @@ const encoder = new TextEncoder();
 export function utf8Length(text: string): number {
   // Fast path: pure ASCII strings are as long as they look.
   // deno-lint-ignore no-control-regex
-  return /^[\x00-\x7f]*$/.test(text)
-    ? text.length
-    : encoder.encode(text).length;
+  return /^[\x00-\x7f]*$/.test(text) ? text.length : encoder.encode(text).length;
 }
 
 // RFC 7622 §3.3.1: characters a localpart never has; whitespace and

@@ -82,9 +82,7 @@ function textLine(record: LogRecord): string {
   for (const [key, value] of Object.entries(record.properties)) {
     if (value === undefined) continue;
     const text = typeof value === "string" ? value : JSON.stringify(value);
-    line += ` ${key}=${
-      /[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text
-    }`;
+    line += ` ${key}=${/[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text}`;
   }
   return line + "\n";
 }

@@ -34,8 +34,7 @@ export class Proxy {
     this.#log = logger(config.domain);
     this.#router = new Router(config, { random: deps.random });
     const handlers: LinkHandlers = {
-      onStanza: (stanza) =>
-        this.#apply(this.#router.receive(stanza, this.#now())),
+      onStanza: (stanza) => this.#apply(this.#router.receive(stanza, this.#now())),
       onOnline: () => this.#apply(this.#router.online(this.#now())),
       onOffline: () => {},
     };

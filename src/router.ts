@@ -12,12 +12,7 @@ import { type Balance, choose } from "./balance.ts";
 import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
-import {
-  errorCondition,
-  errorReply,
-  presence,
-  type StanzaError,
-} from "./stanza.ts";
+import { errorCondition, errorReply, presence, type StanzaError } from "./stanza.ts";
 import { withAttrs, type XmlElement } from "./xml.ts";
 
 /** The settings the router follows; a reload may replace them. */

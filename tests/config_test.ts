@@ -4,18 +4,12 @@
  * tests use a temp dir and also need `--allow-read --allow-write`.
  */
 import assert from "node:assert/strict";
-import {
-  type Config,
-  type ConfigResult,
-  loadConfig,
-  parseConfig,
-} from "../src/config.ts";
+import { type Config, type ConfigResult, loadConfig, parseConfig } from "../src/config.ts";
 
 const FILE = "client-proxy.yaml";
 
 /** The example from the spec, byte for byte: it must be accepted. */
-const EXAMPLE =
-  `server: xmpp://127.0.0.1:5347          # where the XMPP server accepts components
+const EXAMPLE = `server: xmpp://127.0.0.1:5347          # where the XMPP server accepts components
 log_level: info                        # optional
 shutdown_grace: 5s                     # optional
 proxies:
@@ -320,8 +314,7 @@ const SERVER = "expected a server address like xmpp://127.0.0.1:5347, " +
 const JID = "expected a bare JID like service@example.org";
 const DOMAIN = "expected a domain name like proxy.example.org";
 const DURATION = "expected a duration like 500ms, 2s or 1m";
-const ASCII =
-  "must be printable ASCII (XEP-0114 handshake hashes it as latin1)";
+const ASCII = "must be printable ASCII (XEP-0114 handshake hashes it as latin1)";
 const COUNT = "expected an integer >= 1";
 const ONE_SECRET = "expected exactly one of secret, secret_env or secret_file";
 
@@ -610,9 +603,7 @@ const rejected: [string, string, string[]][] = [
     `bad server ${server}`,
     yamlOf({ server }),
     [
-      `${FILE}: server: ${SERVER}, got ${
-        JSON.stringify(server.replace(/^"(.*)"$/, "$1"))
-      }`,
+      `${FILE}: server: ${SERVER}, got ${JSON.stringify(server.replace(/^"(.*)"$/, "$1"))}`,
     ],
   ]),
   ["server is empty", yamlOf({ server: '""' }), [

@@ -270,22 +270,19 @@ const REFUSALS: Array<
 > = [
   {
     name: "no resource online",
-    stanza:
-      `<iq type="get" id="n" from="${ALICE}" to="${DOMAIN}"><q xmlns="urn:x"/></iq>`,
+    stanza: `<iq type="get" id="n" from="${ALICE}" to="${DOMAIN}"><q xmlns="urn:x"/></iq>`,
     condition: "service-unavailable",
     type: "cancel",
   },
   {
     name: "a message to the domain",
-    stanza:
-      `<message id="n" from="${ALICE}" to="${DOMAIN}"><body>hi</body></message>`,
+    stanza: `<message id="n" from="${ALICE}" to="${DOMAIN}"><body>hi</body></message>`,
     condition: "feature-not-implemented",
     type: "cancel",
   },
   {
     name: "a message to a resource of the domain",
-    stanza:
-      `<message id="n" from="${ALICE}" to="${DOMAIN}/x"><body>hi</body></message>`,
+    stanza: `<message id="n" from="${ALICE}" to="${DOMAIN}/x"><body>hi</body></message>`,
     condition: "feature-not-implemented",
     type: "cancel",
     from: `${DOMAIN}/x`,
@@ -298,8 +295,7 @@ const REFUSALS: Array<
   },
   {
     name: "a subscribe from someone else",
-    stanza:
-      `<presence type="subscribe" id="n" from="${ALICE}" to="${DOMAIN}"/>`,
+    stanza: `<presence type="subscribe" id="n" from="${ALICE}" to="${DOMAIN}"/>`,
     condition: "bad-request",
     type: "modify",
   },
@@ -388,14 +384,12 @@ const SILENT: Array<{ name: string; stanza: string; reason?: string }> = [
   },
   {
     name: "a result to a resource that is no JID",
-    stanza:
-      `<iq type="result" id="x" from="${TARGET}/a" to="${DOMAIN}/@bad@"/>`,
+    stanza: `<iq type="result" id="x" from="${TARGET}/a" to="${DOMAIN}/@bad@"/>`,
     reason: "bad_address",
   },
   {
     name: "a result to an empty-domain resource",
-    stanza:
-      `<iq type="result" id="x" from="${TARGET}/a" to="${DOMAIN}/user@"/>`,
+    stanza: `<iq type="result" id="x" from="${TARGET}/a" to="${DOMAIN}/user@"/>`,
     reason: "bad_address",
   },
   {
@@ -748,9 +742,7 @@ Deno.test("long address: a reused id is caught; a short JID keeps the mod_client
     only(router.receive(get("L", requester), 0)).attrs.type,
     "error",
   );
-  const fits = `bob@example.org/${
-    "r".repeat(1023 - "bob@example.org/".length)
-  }`;
+  const fits = `bob@example.org/${"r".repeat(1023 - "bob@example.org/".length)}`;
   assert.equal(
     only(router.receive(get("L", fits), 0)).attrs.from,
     `${DOMAIN}/${fits}`,

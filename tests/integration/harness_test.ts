@@ -32,9 +32,25 @@ async function bounded<T>(ms: number, body: () => Promise<T>): Promise<T> {
   }
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether process `pid` exists, or undefined when we may not ask: Deno.kill
+ * needs unrestricted --allow-run (and /proc needs -A). SIGCONT, as Deno.kill
+ * offers no signal 0; it is harmless to a running Prosody.
+ */
+function processAlive(pid: number): boolean | undefined {
   try {
-    Deno.statSync(`/proc/${pid}`);
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    if (err instanceof Deno.errors.NotCapable) return undefined;
+    throw err;
+  }
+}
+
+async function acceptsTcp(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
     return true;
   } catch {
     return false;
@@ -163,8 +179,7 @@ Deno.test("harness: presence subscription is auto-approved", async () => {
     assert.equal(approval.attrs.from, "bob@localhost");
     // after approval alice receives bob's current presence
     await alice.waitFor(
-      (el) =>
-        el.name === "presence" && el.attrs.from === bob.jid && !el.attrs.type,
+      (el) => el.name === "presence" && el.attrs.from === bob.jid && !el.attrs.type,
       { includePast: true },
     );
   });
@@ -189,10 +204,10 @@ Deno.test("harness: restart keeps accounts, clients can log in again", async () 
       // after 1 s
       await new Promise((resolve) => setTimeout(resolve, 1_300));
       assert.ok(!before.online);
-      assert.ok(
-        before.errors.some((e) => e.message.includes("system-shutdown")),
-        before.errors.join("; ") + "\n" + server.log(),
-      );
+      // What the client sees of the shutdown varies (checked here, racy):
+      // usually the stream error `system-shutdown`, sometimes only "read
+      // ECONNRESET", sometimes nothing but the close. So only the state is
+      // asserted.
       const sinceRestart = server.log().split("Hello and welcome").at(-1)!;
       assert.doesNotMatch(sinceRestart, /Authenticated as alice@localhost/);
     } finally {
@@ -215,14 +230,24 @@ Deno.test("harness: stop() removes the dir and the process", async () => {
   await bounded(20_000, async () => {
     const started = performance.now();
     const server = await startProsody({ components: [COMPONENT] });
-    console.log(`prosody start: ${Math.round(performance.now() - started)} ms`);
-    const pid = Number(
-      (await Deno.readTextFile(`${server.dir}/prosody.pid`)).trim(),
-    );
-    assert.ok(processAlive(pid), "prosody runs");
-    await server.stop();
+    let pid: number;
+    try {
+      console.log(
+        `prosody start: ${Math.round(performance.now() - started)} ms`,
+      );
+      pid = Number(
+        (await Deno.readTextFile(`${server.dir}/prosody.pid`)).trim(),
+      );
+      assert.notEqual(processAlive(pid), false, "prosody runs");
+      assert.ok(await acceptsTcp(server.c2sPort));
+      assert.ok(await acceptsTcp(server.componentPort));
+    } finally {
+      await server.stop();
+    }
     await server.stop(); // idempotent
-    assert.ok(!processAlive(pid), "prosody is gone");
+    assert.notEqual(processAlive(pid), true, "prosody is gone");
+    assert.ok(!(await acceptsTcp(server.c2sPort)), "c2s port closed");
+    assert.ok(!(await acceptsTcp(server.componentPort)), "component closed");
     await assert.rejects(Deno.stat(server.dir), Deno.errors.NotFound);
   });
 });

@@ -83,7 +83,11 @@ type Listener = (...args: never[]) => unknown;
 interface XmppClientEntity {
   jid: { toString(): string } | null;
   status: string;
-  socket: { destroy(): void } | null;
+  /** a node:net Socket while connected */
+  socket: {
+    destroy(): void;
+    on(event: "error", listener: (err: Error) => void): void;
+  } | null;
   reconnect: { stop(): void };
   start(): Promise<unknown>;
   stop(): Promise<unknown>;
@@ -262,8 +266,10 @@ class XmppTestClient implements TestClient {
     const { options } = this;
     const timeoutMs = options.timeoutMs ?? 10_000;
     try {
+      const starting = this.#entity.start();
+      starting.catch(() => {}); // still settles after a timeout
       await withTimeout(
-        this.#entity.start(),
+        starting,
         timeoutMs,
         () => `not online after ${timeoutMs} ms`,
       );
@@ -385,17 +391,11 @@ class XmppTestClient implements TestClient {
           const recent = this.received.slice(since).slice(-5).map(describe);
           reject(
             new Error(
-              `${
-                this.jid || this.#label
-              }: no ${what} within ${timeoutMs} ms; ` +
+              `${this.jid || this.#label}: no ${what} within ${timeoutMs} ms; ` +
                 `${this.received.length - since} stanza(s) received meanwhile` +
-                (recent.length
-                  ? `, the last ones:\n  ${recent.join("\n  ")}`
-                  : "") +
+                (recent.length ? `, the last ones:\n  ${recent.join("\n  ")}` : "") +
                 (this.errors.length
-                  ? `\nclient errors: ${
-                    this.errors.map((e) => e.message).join("; ")
-                  }`
+                  ? `\nclient errors: ${this.errors.map((e) => e.message).join("; ")}`
                   : ""),
             ),
           );
@@ -424,11 +424,21 @@ class XmppTestClient implements TestClient {
     if (entity.status === "offline") return;
     // xmpp.js bounds each step (close stream, close socket) by 2 s; the
     // outer bound is for anything else going wrong.
+    // When the peer does not answer, xmpp.js gives up after its timeouts
+    // and detaches from the socket without destroying it: a later RST
+    // would then be an uncaught "read ECONNRESET". So keep hold of it.
+    const socket = entity.socket;
+    const stopping = entity.stop();
+    stopping.catch(() => {}); // still settles after a timeout
     try {
-      await withTimeout(entity.stop(), STOP_TIMEOUT_MS, () => "stop timed out");
+      await withTimeout(stopping, STOP_TIMEOUT_MS, () => "stop timed out");
     } catch (err) {
       this.errors.push(asError(err));
-      entity.socket?.destroy();
+    } finally {
+      if (socket) {
+        socket.on("error", () => {});
+        socket.destroy();
+      }
     }
   }
 

@@ -51,10 +51,12 @@ const HOST = "127.0.0.1";
 const USER_DOMAIN = "localhost";
 const READY_TIMEOUT_MS = 10_000;
 const KILL_AFTER_MS = 5_000;
+const PORT_TAKEN = /Failed to open server port/;
+/** Prosody could not bind a port: someone took it since freePort() */
+class PortTakenError extends Error {}
 const STARTUP_ERROR =
   /Failed to open server port|Unable to load module|Error initializing module|Invalid port number|Multiple services configured/;
-const INSTALL_HINT =
-  'prosody not found: install it with "apt-get install prosody" (Debian/Ubuntu)';
+const INSTALL_HINT = 'prosody not found: install it with "apt-get install prosody" (Debian/Ubuntu)';
 
 /** A Lua string literal for any JS string (UTF-8 passes through as is). */
 function luaString(value: string): string {
@@ -117,9 +119,7 @@ function buildConfig(
     // an empty dir: no certificates, so no TLS offered (and no log noise)
     `certificates = ${luaString(`${dir}/certs`)}`,
     "log = {",
-    `  { levels = { min = "debug" }, to = "file", filename = ${
-      luaString(`${dir}/prosody.log`)
-    } };`,
+    `  { levels = { min = "debug" }, to = "file", filename = ${luaString(`${dir}/prosody.log`)} };`,
     "}",
     // presence, message, iq, c2s are autoloaded; nothing here binds a port
     // other than c2s and component (no http, no admin_telnet, no s2s).
@@ -205,7 +205,7 @@ class ProsodyProcess {
       if (shutDownAt === undefined && shutDown()) shutDownAt = now;
       if (
         now - started > killAfterMs ||
-        (shutDownAt !== undefined && now - shutDownAt > 50)
+        (shutDownAt !== undefined && now - shutDownAt > 100)
       ) {
         try {
           this.child.kill("SIGKILL");
@@ -216,6 +216,23 @@ class ProsodyProcess {
     }
     await this.done;
   }
+}
+
+/**
+ * Servers not stopped yet: killed (SIGKILL) and their dirs removed when the
+ * Deno process unloads, so a test that forgot stop() (or failed before it)
+ * leaves nothing behind. A process killed by a signal cannot do this.
+ */
+const liveServers = new Set<ProsodyServer>();
+let unloadHooked = false;
+
+function trackUntilExit(server: ProsodyServer): void {
+  liveServers.add(server);
+  if (unloadHooked) return;
+  unloadHooked = true;
+  globalThis.addEventListener("unload", () => {
+    for (const live of liveServers) live.killSync();
+  });
 }
 
 class ProsodyServer implements XmppServer {
@@ -248,9 +265,7 @@ class ProsodyServer implements XmppServer {
     try {
       file = Deno.readTextFileSync(this.logPath);
     } catch { /* not written yet, or removed by stop() */ }
-    return this.#output
-      ? `${file}\n--- prosody stdout/stderr ---\n${this.#output}`
-      : file;
+    return this.#output ? `${file}\n--- prosody stdout/stderr ---\n${this.#output}` : file;
   }
 
   /** Prosody opens the component port only when a Component is configured. */
@@ -294,6 +309,10 @@ class ProsodyServer implements XmppServer {
         break;
       }
       const fresh = this.#logSince(logOffset);
+      if (PORT_TAKEN.test(fresh)) {
+        await this.#terminate(1_000);
+        throw new PortTakenError(`a port was taken\n--- log tail ---\n${tail(this.log())}`);
+      }
       if (STARTUP_ERROR.test(fresh)) {
         problem = "prosody reported a start-up error";
         break;
@@ -353,9 +372,7 @@ class ProsodyServer implements XmppServer {
       const dec = new TextDecoder();
       throw new Error(
         `prosodyctl register ${user.username}@${this.domain} failed ` +
-          `(exit ${output.code}):\n${dec.decode(output.stdout)}${
-            dec.decode(output.stderr)
-          }`,
+          `(exit ${output.code}):\n${dec.decode(output.stdout)}${dec.decode(output.stderr)}`,
       );
     }
   }
@@ -384,9 +401,22 @@ class ProsodyServer implements XmppServer {
         await this.#terminate();
       } finally {
         await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+        liveServers.delete(this);
       }
     })();
     return this.#stopping;
+  }
+
+  /** last resort at process exit: no waiting possible */
+  killSync(): void {
+    try {
+      if (this.#process && !this.#process.exited) {
+        this.#process.child.kill("SIGKILL");
+      }
+    } catch { /* already gone */ }
+    try {
+      Deno.removeSync(this.dir, { recursive: true });
+    } catch { /* already gone */ }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -397,6 +427,18 @@ class ProsodyServer implements XmppServer {
 export async function startProsody(
   options: StartOptions = {},
 ): Promise<XmppServer> {
+  // The ports are free when picked but not reserved: if one gets taken
+  // before Prosody binds it, start over with new ones.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(options: StartOptions): Promise<ProsodyServer> {
   const dir = await Deno.makeTempDir({ prefix: "client-proxy-prosody-" });
   const c2sPort = freePort();
   let componentPort = freePort();
@@ -407,6 +449,7 @@ export async function startProsody(
     componentPort,
     (options.components ?? []).length > 0,
   );
+  trackUntilExit(server);
   try {
     await Deno.mkdir(`${dir}/data`);
     await Deno.mkdir(`${dir}/certs`);

@@ -1,0 +1,151 @@
+/**
+ * The seed's behaviour end to end: a real Prosody, the proxy started as a
+ * user starts it, real clients.
+ */
+import assert from "node:assert/strict";
+import { echoHandler, errorFor } from "../support/client.ts";
+import { assertError, DOMAIN, NS_STANZAS, request, TARGET, withWorld } from "../support/world.ts";
+import { xml } from "../../src/xml.ts";
+
+// --- the scenarios --------------------------------------------------------
+
+withWorld("the seed's four-step exchange, attribute by attribute", async (world) => {
+  const impl = await world.resource("a", { answer: false });
+  const alice = await world.client("alice", "abc");
+  const replyPromise = alice.request(request("1234"));
+  // Step 2: what the implementing client receives.
+  const forwarded = await impl.waitFor((el) => el.name === "iq" && el.attrs.id === "1234");
+  assert.equal(forwarded.attrs.type, "get");
+  assert.equal(forwarded.attrs.to, `${TARGET}/a`);
+  assert.equal(forwarded.attrs.from, `${DOMAIN}/alice@localhost/abc`);
+  assert.equal(forwarded.getChild("query", "urn:test")?.getText(), "ping");
+  // Step 3: the implementing client answers the translated address.
+  await impl.send(
+    xml(
+      "iq",
+      { type: "result", id: "1234", to: forwarded.attrs.from },
+      xml("answer", { xmlns: "urn:test" }, "42"),
+    ),
+  );
+  // Step 4: the requester gets it from the bare domain.
+  const reply = await replyPromise;
+  assert.equal(reply.attrs.type, "result");
+  assert.equal(reply.attrs.id, "1234");
+  assert.equal(reply.attrs.to, "alice@localhost/abc");
+  assert.equal(reply.attrs.from, DOMAIN);
+  assert.equal(reply.getChild("answer", "urn:test")?.getText(), "42");
+});
+
+withWorld(
+  "set and get both go through, to the bare domain and to a resource of it",
+  async (world) => {
+    await world.resource("a");
+    const alice = await world.client("alice", "r");
+    const got = await alice.request(request("g1"));
+    assert.equal(got.attrs.type, "result");
+    assert.equal(got.getChild("answer", "urn:test")?.attrs.resource, "a");
+    const set = await alice.request(request("s1", { type: "set", to: `${DOMAIN}/some/thing` }));
+    assert.equal(set.attrs.type, "result");
+    assert.equal(set.attrs.id, "s1");
+    assert.equal(set.attrs.from, DOMAIN);
+  },
+);
+
+withWorld("an error reply passes through with its application-specific child", async (world) => {
+  const impl = await world.resource("a", { answer: false });
+  impl.onRequest((iq) => {
+    const reply = errorFor(iq, "modify", "not-acceptable", "too big");
+    reply.getChild("error")?.children.push(xml("too-big", { xmlns: "urn:test:errors", max: "10" }));
+    return reply;
+  });
+  const alice = await world.client("alice", "r");
+  const reply = await alice.request(request("e1"));
+  assert.equal(reply.attrs.type, "error");
+  assert.equal(reply.attrs.from, DOMAIN);
+  const error = reply.getChild("error");
+  assert.equal(error?.attrs.type, "modify");
+  assert.ok(error?.getChild("not-acceptable", NS_STANZAS));
+  assert.equal(error?.getChildText("text", NS_STANZAS), "too big");
+  assert.equal(error?.getChild("too-big", "urn:test:errors")?.attrs.max, "10");
+});
+
+withWorld("two resources are both used", async (world) => {
+  await world.resource("a");
+  await world.resource("b");
+  const alice = await world.client("alice", "r");
+  const used = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const reply = await alice.request(request(`t${i}`));
+    used.add(reply.getChild("answer", "urn:test")?.attrs.resource ?? "?");
+  }
+  assert.deepEqual([...used].sort(), ["a", "b"]);
+});
+
+withWorld(
+  "after the first of two resources leaves, every request is answered by the other",
+  async (world) => {
+    const first = await world.resource("first");
+    await world.resource("second");
+    const seen = world.proxy.lineCount();
+    await first.stop();
+    await world.proxy.waitForLog(/target\.resource_down .*resource=first/, { after: seen });
+    const alice = await world.client("alice", "r");
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => alice.request(request(`x${i}`))),
+    );
+    for (const reply of replies) {
+      assert.equal(reply.attrs.type, "result", String(reply));
+      assert.equal(reply.getChild("answer", "urn:test")?.attrs.resource, "second");
+    }
+  },
+);
+
+withWorld("no resource online: service-unavailable (cancel) from the domain", async (world) => {
+  const alice = await world.client("alice", "r");
+  assertError(await alice.request(request("n1")), {
+    id: "n1",
+    type: "cancel",
+    condition: "service-unavailable",
+  });
+});
+
+withWorld("a requester with a non-ASCII resource gets its answer", async (world) => {
+  const impl = await world.resource("a", { answer: false });
+  impl.onRequest(echoHandler());
+  const alice = await world.client("alice", "télé☎𝄞");
+  const replyPromise = alice.request(request("u1"));
+  const forwarded = await impl.waitFor((el) => el.attrs.id === "u1", { includePast: true });
+  assert.equal(forwarded.attrs.from, `${DOMAIN}/alice@localhost/télé☎𝄞`);
+  const reply = await replyPromise;
+  assert.equal(reply.attrs.type, "result");
+  assert.equal(reply.attrs.to, "alice@localhost/télé☎𝄞");
+});
+
+withWorld(
+  "the proxy restarted relearns the resources with no action from the client",
+  async (world) => {
+    await world.resource("a");
+    assert.equal(await world.proxy.stop(), 0);
+    await world.startProxy(world.lastEntry, world.lastTop);
+    await world.proxy.waitForLog(/target\.resource_up .*resource=a/);
+    const alice = await world.client("alice", "r");
+    const reply = await alice.request(request("p1"));
+    assert.equal(reply.attrs.type, "result", String(reply));
+  },
+);
+
+withWorld(
+  "Prosody restarted while the proxy runs: it reconnects and serves again",
+  async (world) => {
+    await world.resource("a");
+    const seen = world.proxy.lineCount();
+    for (const client of world.clients.splice(0)) await client.stop();
+    await world.server.restart();
+    await world.proxy.waitForLog(/stream\.online/, { after: seen, timeoutMs: 20_000 });
+    await world.resource("b");
+    const alice = await world.client("alice", "r");
+    const reply = await alice.request(request("r1"));
+    assert.equal(reply.attrs.type, "result", String(reply));
+    assert.equal(reply.getChild("answer", "urn:test")?.attrs.resource, "b");
+  },
+);

@@ -1,0 +1,166 @@
+/**
+ * Runs the proxy as a user does (`deno task start --config FILE`) in a
+ * subprocess, with its config in a temp dir, and reads its log lines.
+ */
+const ROOT = new URL("../../", import.meta.url).pathname;
+const READY_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+/** One entry of the config's `proxies:` list, in YAML's own keys. */
+export type ProxyEntry = Record<string, unknown> & {
+  domain: string;
+  secret: string;
+  target_address: string;
+};
+
+/** Options of {@link startProxy}. */
+export interface ProxyOptions {
+  /** `xmpp://host:port` of the server's component port. */
+  readonly server: string;
+  readonly proxies: readonly ProxyEntry[];
+  /** Extra top-level keys. */
+  readonly top?: Record<string, unknown>;
+  /** Log level. Default: "debug". */
+  readonly logLevel?: string;
+  /** Wait for this log event before resolving. Default: "stream.online". */
+  readonly readyEvent?: string;
+}
+
+/** A running proxy process. */
+export interface ProxyProcess {
+  /** Every log line so far. */
+  readonly log: () => string;
+  /** Resolves when a log line matches (also one already written). */
+  waitForLog(pattern: RegExp, options?: { timeoutMs?: number; after?: number }): Promise<string>;
+  /** How many log lines there are now (for `after`). */
+  lineCount(): number;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+  /** SIGKILL, then removes the temp dir. */
+  kill(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Writes a config for `options` and starts the proxy on it. */
+export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
+  const dir = await Deno.makeTempDir({ prefix: "client-proxy-test-" });
+  const file = `${dir}/client-proxy.yaml`;
+  const config = {
+    server: options.server,
+    log_level: options.logLevel ?? "debug",
+    ...options.top,
+    proxies: options.proxies,
+  };
+  await Deno.writeTextFile(file, JSON.stringify(config, null, 2)); // JSON is YAML
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "start", "--config", file],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      lines.push(...parts);
+      for (const wake of waiters) wake();
+    }
+    if (rest) lines.push(rest);
+  };
+  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited: number | undefined;
+  const status = child.status.then((s) => (exited = s.code));
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    await pumped.catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+
+  const waitForLog: ProxyProcess["waitForLog"] = (pattern, opts = {}) => {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+      const check = () => {
+        const hit = lines.slice(opts.after ?? 0).find((line) => pattern.test(line));
+        if (hit !== undefined || exited !== undefined) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          if (hit !== undefined) resolve(hit);
+          else {reject(
+              new Error(`proxy exited (${exited}) before logging ${pattern}:\n${lines.join("\n")}`),
+            );}
+        }
+      };
+      timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(
+          new Error(`no log line matching ${pattern} within ${timeoutMs} ms:\n${lines.join("\n")}`),
+        );
+      }, timeoutMs);
+      waiters.add(check);
+      status.then(check);
+      check();
+    });
+  };
+
+  const proc: ProxyProcess = {
+    log: () => lines.join("\n"),
+    lineCount: () => lines.length,
+    waitForLog,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (exited === undefined) {
+        try {
+          child.kill(signal);
+        } catch { /* already gone */ }
+      }
+      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      const code = await status;
+      clearTimeout(timer);
+      await cleanup();
+      return code;
+    },
+    async kill() {
+      // `deno task` runs the proxy as its child: kill that one too, or it
+      // would live on holding our pipes.
+      for (const pid of [...descendants(child.pid), child.pid]) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* already gone */ }
+      }
+      await status;
+      await cleanup();
+    },
+    [Symbol.asyncDispose]() {
+      return proc.kill();
+    },
+  };
+  try {
+    await waitForLog(new RegExp(options.readyEvent ?? "stream\\.online"), {
+      timeoutMs: READY_TIMEOUT_MS,
+    });
+  } catch (error) {
+    await proc.kill();
+    throw error;
+  }
+  return proc;
+}
+
+/** The process ids below `pid`, deepest last (Linux: /proc/PID/task/TID/children). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      children = children.concat(text.split(" ").filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}

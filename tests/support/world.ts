@@ -1,0 +1,146 @@
+/**
+ * One integration scenario's world: a real Prosody with the proxy's
+ * component and three accounts (service, alice, bob), the proxy started as
+ * a user starts it, and the clients a test connects; all cleaned up.
+ */
+import assert from "node:assert/strict";
+import { connectClient, echoHandler, type TestClient } from "./client.ts";
+import { startProsody, type XmppServer } from "./prosody.ts";
+import { type ProxyEntry, type ProxyProcess, startProxy } from "./proxy.ts";
+import { xml, type XmlElement } from "../../src/xml.ts";
+
+export const DOMAIN = "proxy.localhost";
+export const SECRET = "s3cret-for-tests";
+export const TARGET = "service@localhost";
+export const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/** A Prosody with the component and three accounts; the proxy; cleanup. */
+export class World {
+  readonly clients: TestClient[] = [];
+  proxy!: ProxyProcess;
+  private constructor(readonly server: XmppServer) {}
+
+  static async start(
+    entry: Partial<ProxyEntry> = {},
+    top: Record<string, unknown> = {},
+  ): Promise<World> {
+    const server = await startProsody({
+      components: [{ domain: DOMAIN, secret: SECRET }],
+      users: ["service", "alice", "bob"].map((username) => ({ username, password: "pw" })),
+    });
+    const world = new World(server);
+    try {
+      await world.startProxy(entry, top);
+    } catch (error) {
+      await world.stop();
+      throw error;
+    }
+    return world;
+  }
+
+  async startProxy(
+    entry: Partial<ProxyEntry> = {},
+    top: Record<string, unknown> = {},
+  ): Promise<void> {
+    this.proxy = await startProxy({
+      server: this.server.componentUrl,
+      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET, ...entry }],
+      top,
+    });
+    this.lastEntry = entry;
+    this.lastTop = top;
+  }
+  lastEntry: Partial<ProxyEntry> = {};
+  lastTop: Record<string, unknown> = {};
+
+  /** An implementing resource that answers every request with `<answer resource=.../>`. */
+  async resource(
+    name: string,
+    options: { answer?: boolean; priority?: number } = {},
+  ): Promise<TestClient> {
+    const seen = this.proxy.lineCount();
+    const client = await this.client("service", name, options.priority);
+    if (options.answer ?? true) {
+      client.onRequest(echoHandler(() => xml("answer", { xmlns: "urn:test", resource: name })));
+    }
+    // The resource is usable once the proxy has seen its presence.
+    await this.proxy.waitForLog(new RegExp(`target\\.resource_up .*resource=${escape(name)}`), {
+      after: seen,
+    });
+    return client;
+  }
+
+  async client(username: string, resource: string, priority?: number): Promise<TestClient> {
+    const client = await connectClient({
+      service: this.server.c2sUrl,
+      domain: this.server.domain,
+      username,
+      password: "pw",
+      resource,
+      priority,
+    });
+    this.clients.push(client);
+    return client;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.clients.map((c) => c.stop()));
+    await this.proxy?.kill().catch(() => {});
+    await this.server.stop();
+  }
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** An iq get (or set) to the proxy domain with a test payload. */
+export function request(
+  id: string,
+  options: { type?: string; to?: string; payload?: string } = {},
+): XmlElement {
+  return xml(
+    "iq",
+    { type: options.type ?? "get", id, to: options.to ?? DOMAIN },
+    xml("query", { xmlns: "urn:test", n: id }, options.payload ?? "ping"),
+  );
+}
+
+/** Asserts an error reply: `from`, `id`, error type and condition. */
+export function assertError(
+  reply: XmlElement,
+  expected: { id: string; type: string; condition: string },
+): void {
+  assert.equal(reply.attrs.type, "error", String(reply));
+  assert.equal(reply.attrs.from, DOMAIN);
+  assert.equal(reply.attrs.id, expected.id);
+  const error = reply.getChild("error");
+  assert.equal(error?.attrs.type, expected.type, String(reply));
+  assert.ok(
+    error?.getChild(expected.condition, NS_STANZAS),
+    `${expected.condition} expected in ${reply}`,
+  );
+}
+
+/** Runs `body` with a fresh world, always cleaned up. */
+export function withWorld(
+  name: string,
+  body: (world: World) => Promise<void>,
+  setup: { entry?: Partial<ProxyEntry>; top?: Record<string, unknown> } = {},
+): void {
+  Deno.test({
+    name,
+    // xmpp.js keeps a few timers and sockets past stop(); the harness
+    // bounds every wait itself.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const world = await World.start(setup.entry, setup.top);
+      try {
+        await body(world);
+      } finally {
+        await world.stop();
+      }
+    },
+  });
+}
