@@ -10,7 +10,7 @@ import { Proxy } from "./src/proxy.ts";
 import { inWorker, serveWorker, superviseWorker } from "./src/supervisor.ts";
 import { VERSION } from "./src/version.ts";
 
-async function main(args: string[]): Promise<number> {
+function main(args: string[]): number | Promise<number> {
   const command = parseCommand(args, (name) => Deno.env.get(name));
   switch (command.kind) {
     case "help":
