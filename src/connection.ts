@@ -61,6 +61,7 @@ interface Entity {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 2_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 /** Credentials the server refused are retried this slowly. */
@@ -114,12 +115,16 @@ class ComponentLink implements Link {
     this.#stopping = true;
     this.#wake?.();
     const entity = this.#entity;
+    const socket = entity?.socket;
     if (entity && this.#online) {
-      // stop() closes the stream politely and waits a bounded time.
-      await entity.stop().catch(() => entity.socket?.destroy());
-    } else {
-      entity?.socket?.destroy();
+      // Close the stream politely, but a server that does not answer must
+      // not hold us: xmpp.js waits up to 2 × 2 s and may leave the socket.
+      await Promise.race([
+        entity.stop().catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS)),
+      ]);
     }
+    socket?.destroy();
     await this.#done;
   }
 
