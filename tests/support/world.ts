@@ -23,10 +23,14 @@ export class World {
   static async start(
     entry: Partial<ProxyEntry> = {},
     top: Record<string, unknown> = {},
+    users: readonly string[] = [],
   ): Promise<World> {
     const server = await startProsody({
       components: [{ domain: DOMAIN, secret: SECRET }],
-      users: ["service", "alice", "bob"].map((username) => ({ username, password: "pw" })),
+      users: ["service", "alice", "bob", ...users].map((username) => ({
+        username,
+        password: "pw",
+      })),
     });
     const world = new World(server);
     try {
@@ -126,7 +130,7 @@ export function assertError(
 export function withWorld(
   name: string,
   body: (world: World) => Promise<void>,
-  setup: { entry?: Partial<ProxyEntry>; top?: Record<string, unknown> } = {},
+  setup: { entry?: Partial<ProxyEntry>; top?: Record<string, unknown>; users?: string[] } = {},
 ): void {
   Deno.test({
     name,
@@ -135,7 +139,7 @@ export function withWorld(
     sanitizeOps: false,
     sanitizeResources: false,
     async fn() {
-      const world = await World.start(setup.entry, setup.top);
+      const world = await World.start(setup.entry, setup.top, setup.users);
       try {
         await body(world);
       } finally {
