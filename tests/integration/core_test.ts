@@ -4,7 +4,17 @@
  */
 import assert from "node:assert/strict";
 import { echoHandler, errorFor } from "../support/client.ts";
-import { assertError, DOMAIN, NS_STANZAS, request, TARGET, withWorld } from "../support/world.ts";
+import { startProsody } from "../support/prosody.ts";
+import { startProxy } from "../support/proxy.ts";
+import {
+  assertError,
+  DOMAIN,
+  NS_STANZAS,
+  request,
+  SECRET,
+  TARGET,
+  withWorld,
+} from "../support/world.ts";
 import { xml } from "../../src/xml.ts";
 
 // --- the scenarios --------------------------------------------------------
@@ -149,3 +159,29 @@ withWorld(
     assert.equal(reply.getChild("answer", "urn:test")?.attrs.resource, "b");
   },
 );
+
+for (
+  const [name, domain, secret, reason] of [
+    ["a wrong secret", DOMAIN, "not-the-secret", "not-authorized"],
+    ["a domain the server does not know", "unknown.localhost", SECRET, "host-unknown"],
+  ]
+) {
+  Deno.test({
+    name: `${name} is reported clearly (${reason}) and retried slowly, never silently`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      await using server = await startProsody({ components: [{ domain: DOMAIN, secret: SECRET }] });
+      await using proxy = await startProxy({
+        server: server.componentUrl,
+        proxies: [{ domain, secret, target_address: TARGET }],
+        readyEvent: "stream\\.refused",
+      });
+      const line = await proxy.waitForLog(/stream\.refused/);
+      assert.match(line, new RegExp(`reason=${reason}`));
+      assert.match(line, /retry_in_ms=30000/);
+      assert.match(line, /hint=/);
+      assert.doesNotMatch(proxy.log(), new RegExp(secret), "the secret is never logged");
+    },
+  });
+}
