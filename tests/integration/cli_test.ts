@@ -1,0 +1,92 @@
+/**
+ * The program as a user runs it: `deno task start` with flags, exit codes
+ * and what it prints. No server needed: none of these may connect.
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "start", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+async function withConfig(text: string, body: (file: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "client-proxy-cli-" });
+  try {
+    await Deno.writeTextFile(`${dir}/client-proxy.yaml`, text);
+    await body(`${dir}/client-proxy.yaml`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const GOOD = `server: xmpp://127.0.0.1:5347
+proxies:
+  - domain: proxy.example.org
+    secret: s3cret
+    target_address: service@example.org
+    request_timeout: 30s
+`;
+
+Deno.test("start --check on a good config: exit 0", async () => {
+  await withConfig(GOOD, async (file) => {
+    const { code, stdout } = await run(["--config", file, "--check"]);
+    assert.equal(code, 0);
+    assert.match(stdout, /ok \(1 proxy\)/);
+  });
+});
+
+Deno.test("a bad config: every problem with file and key, exit 1 with --check, 78 without", async () => {
+  const bad = `server: xmpp://127.0.0.1:5347
+proxies:
+  - domain: proxy.example.org
+    secret: "sécret-value"
+    target_address: svc@example.org/res
+    request_timeout: 2 fortnights
+`;
+  await withConfig(bad, async (file) => {
+    const checked = await run(["--config", file, "--check"]);
+    assert.equal(checked.code, 1);
+    assert.match(
+      checked.stderr,
+      new RegExp(`${file}: proxies\\[0\\]\\.secret: must be printable ASCII`),
+    );
+    assert.match(
+      checked.stderr,
+      /proxies\[0\]\.target_address: expected a bare JID like service@example\.org, got "svc@example\.org\/res"/,
+    );
+    assert.match(checked.stderr, /proxies\[0\]\.request_timeout: expected a duration/);
+    assert.doesNotMatch(checked.stderr, /sécret-value/, "the secret is never printed");
+    const started = await run(["--config", file]);
+    assert.equal(started.code, 78);
+    assert.doesNotMatch(started.stderr, /stream\.connecting/, "it did not try to connect");
+  });
+});
+
+Deno.test("broken YAML: line and column", async () => {
+  await withConfig(`server: xmpp://127.0.0.1:5347\nproxies:\n  - domain: "open\n`, async (file) => {
+    const { code, stderr } = await run(["--config", file, "--check"]);
+    assert.equal(code, 1);
+    assert.match(stderr, new RegExp(`${file}:\\d+:\\d+: `));
+  });
+});
+
+Deno.test("unknown flag: usage on stderr, exit 2; --help and --version exit 0", async () => {
+  const bad = await run(["--frobnicate"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--frobnicate/);
+  assert.match(bad.stderr, /Usage: client-proxy/);
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: client-proxy/);
+  const version = await run(["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^client-proxy \d+\.\d+\.\d+/);
+});
