@@ -42,6 +42,8 @@ export interface XmppServer {
   restart(): Promise<void>;
   /** the server's log so far (for assertions and for failure messages) */
   log(): string;
+  /** sends a signal to the server process (SIGSTOP/SIGCONT freeze and thaw it) */
+  signal(signal: Deno.Signal): void;
   /** idempotent; removes the temp dir */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -405,6 +407,10 @@ class ProsodyServer implements XmppServer {
       }
     })();
     return this.#stopping;
+  }
+
+  signal(signal: Deno.Signal): void {
+    if (this.#process && !this.#process.exited) this.#process.child.kill(signal);
   }
 
   /** last resort at process exit: no waiting possible */
