@@ -65,3 +65,13 @@ export function isPlausibleJid(jid: string): boolean {
   }
   return !BAD_DOMAIN.test(domain) && utf8Length(domain) <= MAX_PART_BYTES;
 }
+
+/**
+ * A JID in the form the server stamps it: local and domain parts lowercase
+ * (nodeprep and nameprep fold case; RFC 7622 §3.2-3.3), the resource as is.
+ * Used to match a reply's `from` against the address a request was sent to.
+ */
+export function normalizeJid(jid: string): string {
+  const { bare, resource } = splitJid(jid);
+  return resource === undefined ? bare.toLowerCase() : `${bare.toLowerCase()}/${resource}`;
+}

@@ -1,5 +1,5 @@
 /**
- * The table of forwarded requests that await their one reply.
+ * Tables of requests that await their one reply, with deadlines.
  *
  * Deadlines are kept in one queue per timeout value: within a queue they
  * grow with insertion order, so the earliest deadline of the table is at the
@@ -9,7 +9,7 @@ import type { Resource } from "./resources.ts";
 import type { XmlElement } from "./xml.ts";
 
 /** A request forwarded to a resource that has not been answered yet. */
-export interface Pending {
+export interface Pending extends Timed {
   /** `<resource of our JID used as from>\0<id>`: how the reply finds it. */
   readonly key: string;
   /** The requester's full JID, as the server stamped it. */
@@ -23,8 +23,6 @@ export interface Pending {
   /** The request as received; kept only for a get (re-sent on failover). */
   readonly request: XmlElement | undefined;
   readonly started: number;
-  readonly deadline: number;
-  readonly timeoutMs: number;
   /** The resource holding it, or undefined while it waits unattached. */
   resource: Resource | undefined;
   /** The full JID the reply must come from. */
@@ -33,43 +31,47 @@ export interface Pending {
   retried: boolean;
 }
 
-/** The pending-request table with its deadline queues. */
-export class PendingTable {
-  #byKey = new Map<string, Pending>();
-  #queues = new Map<number, Set<Pending>>();
+/** What a deadline table holds: a key and a deadline from a timeout. */
+export interface Timed {
+  readonly key: string;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+}
 
-  /** How many requests are pending. */
+/** Entries by key, with their deadline queues. */
+export class DeadlineTable<T extends Timed> {
+  #byKey = new Map<string, T>();
+  #queues = new Map<number, Set<T>>();
+
+  /** How many entries there are. */
   get size(): number {
     return this.#byKey.size;
   }
 
-  /** The pending request a reply with this key answers. */
-  get(key: string): Pending | undefined {
+  /** The entry with this key. */
+  get(key: string): T | undefined {
     return this.#byKey.get(key);
   }
 
-  /** Adds a request; the caller checked its key is free. */
-  add(entry: Pending): void {
+  /** Adds an entry; the caller checked its key is free. */
+  add(entry: T): void {
     this.#byKey.set(entry.key, entry);
     let queue = this.#queues.get(entry.timeoutMs);
     if (!queue) this.#queues.set(entry.timeoutMs, queue = new Set());
     queue.add(entry);
-    entry.resource?.pending.add(entry);
   }
 
-  /** Removes a request from the table, its queue and its resource. */
-  remove(entry: Pending): void {
+  /** Removes an entry from the table and its queue. */
+  remove(entry: T): void {
     this.#byKey.delete(entry.key);
     const queue = this.#queues.get(entry.timeoutMs);
     if (queue) {
       queue.delete(entry);
       if (queue.size === 0) this.#queues.delete(entry.timeoutMs);
     }
-    entry.resource?.pending.delete(entry);
-    entry.resource = undefined;
   }
 
-  /** The earliest deadline, or undefined when nothing is pending. */
+  /** The earliest deadline, or undefined when the table is empty. */
   nextDeadline(): number | undefined {
     let next: number | undefined;
     for (const queue of this.#queues.values()) {
@@ -81,9 +83,9 @@ export class PendingTable {
     return next;
   }
 
-  /** Removes and returns every request whose deadline is at or before now. */
-  takeExpired(now: number): Pending[] {
-    const expired: Pending[] = [];
+  /** Removes and returns every entry whose deadline is at or before now. */
+  takeExpired(now: number): T[] {
+    const expired: T[] = [];
     for (const queue of this.#queues.values()) {
       for (const entry of queue) {
         if (entry.deadline > now) break;
@@ -94,10 +96,29 @@ export class PendingTable {
     return expired;
   }
 
-  /** Removes and returns every pending request. */
-  takeAll(): Pending[] {
+  /** Removes and returns every entry. */
+  takeAll(): T[] {
     const all = [...this.#byKey.values()];
     for (const entry of all) this.remove(entry);
     return all;
+  }
+
+  /** Every entry, oldest first within each timeout. */
+  values(): IterableIterator<T> {
+    return this.#byKey.values();
+  }
+}
+
+/** Forwarded requests; each also counted on the resource that holds it. */
+export class PendingTable extends DeadlineTable<Pending> {
+  override add(entry: Pending): void {
+    super.add(entry);
+    entry.resource?.pending.add(entry);
+  }
+
+  override remove(entry: Pending): void {
+    super.remove(entry);
+    entry.resource?.pending.delete(entry);
+    entry.resource = undefined;
   }
 }

@@ -9,7 +9,10 @@
  * requester whose request it answers.
  */
 import { type Balance, choose } from "./balance.ts";
+import { InitiatedRequests } from "./initiated.ts";
 import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
+import { SentMessages } from "./messages.ts";
+import { normalizeJid } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
 import { errorCondition, errorReply, presence, type StanzaError } from "./stanza.ts";
@@ -25,6 +28,10 @@ export interface RouterSettings {
   readonly balance: Balance;
   readonly maxPendingPerResource: number;
   readonly maxPending: number;
+  /** Let target resources start requests to `<domain>/<JID>`. Default: false. */
+  readonly allowTargetRequests?: boolean;
+  /** `forward` passes messages both ways; `reject` refuses them. Default: "reject". */
+  readonly messages?: "reject" | "forward";
 }
 
 /** How a request ended, for logs and metrics. */
@@ -134,6 +141,16 @@ const DUPLICATE: StanzaError = {
   text: "a request with this id is already pending",
 };
 const BAD_REQUEST: StanzaError = { type: "modify", condition: "bad-request" };
+const MALFORMED: StanzaError = {
+  type: "modify",
+  condition: "jid-malformed",
+  text: "the resource of the address is not a JID",
+};
+const TOO_LONG: StanzaError = {
+  type: "modify",
+  condition: "not-acceptable",
+  text: "the sender's address is too long to forward",
+};
 const NOT_IMPLEMENTED: StanzaError = {
   type: "cancel",
   condition: "feature-not-implemented",
@@ -148,6 +165,10 @@ export class Router {
   /** Long-address requests by `requester\0id`, to catch reused ids. */
   readonly #long = new Map<string, Pending>();
   readonly #random: () => number;
+  /** Requests the target started (allow_target_requests). */
+  readonly #initiated: InitiatedRequests;
+  /** Messages the target sent, to return their errors (messages: forward). */
+  readonly #sent = new SentMessages();
   #turn = 0;
   #nextToken = 0;
   #accepting = true;
@@ -157,6 +178,7 @@ export class Router {
   constructor(settings: RouterSettings, options: RouterOptions = {}) {
     this.settings = settings;
     this.#random = options.random ?? Math.random;
+    this.#initiated = new InitiatedRequests(settings.domain);
   }
 
   /** How many requests await a reply. */
@@ -171,10 +193,10 @@ export class Router {
 
   /** When the shell must call {@link tick} next, or undefined for never. */
   nextWake(): number | undefined {
-    const deadline = this.#pending.nextDeadline();
-    const at = this.#resubscribeAt;
-    if (deadline === undefined) return at;
-    return at === undefined || deadline < at ? deadline : at;
+    return earliest(
+      earliest(this.#pending.nextDeadline(), this.#initiated.nextDeadline()),
+      this.#resubscribeAt,
+    );
   }
 
   /**
@@ -220,6 +242,8 @@ export class Router {
         if (type === "result" || type === "error") {
           if (fromTarget && toResource !== undefined) {
             this.#reply(fx, stanza, toResource, now);
+          } else if (toResource === undefined && this.#initiated.size > 0) {
+            this.#initiatedReply(fx, stanza, now);
           } else {
             drop(
               fx,
@@ -231,6 +255,8 @@ export class Router {
           refuse(fx, stanza, BAD_REQUEST);
         } else if (!fromTarget) {
           this.#request(fx, stanza, type, now);
+        } else if (toResource !== undefined && this.settings.allowTargetRequests) {
+          this.#targetRequest(fx, stanza, toResource, now);
         } else {
           // The target may not start requests (yet): to the bare domain it is
           // meaningless, to <domain>/<jid> it is a feature we do not offer.
@@ -246,12 +272,22 @@ export class Router {
         else if (type === "error") drop(fx, "error_stanza", stanza);
         else refuse(fx, stanza, BAD_REQUEST);
         break;
-      case "message":
-        if (type === "error") drop(fx, "error_stanza", stanza);
-        else if (fromTarget && toResource === undefined) {
+      case "message": {
+        const forward = this.settings.messages === "forward";
+        if (type === "error") {
+          if (forward && !fromTarget && toResource === undefined) this.#messageError(fx, stanza);
+          else drop(fx, "error_stanza", stanza);
+        } else if (fromTarget && toResource === undefined) {
           refuse(fx, stanza, BAD_REQUEST);
-        } else refuse(fx, stanza, NOT_IMPLEMENTED);
+        } else if (!forward) {
+          refuse(fx, stanza, NOT_IMPLEMENTED);
+        } else if (fromTarget) {
+          this.#targetMessage(fx, stanza, toResource as string);
+        } else {
+          this.#userMessage(fx, stanza);
+        }
         break;
+      }
       default:
         drop(fx, "unknown_stanza", stanza);
     }
@@ -264,6 +300,18 @@ export class Router {
     for (const entry of this.#pending.takeExpired(now)) {
       this.#forgetLong(entry);
       this.#answer(fx, entry, TIMEOUT, "timeout", now);
+    }
+    if (this.#initiated.size > 0) {
+      for (const settled of this.#initiated.settle(now, TIMEOUT)) {
+        fx.send.push(settled.send);
+        outcome(
+          fx,
+          "timeout",
+          settled.send.attrs.to as string,
+          settled.send.attrs.id,
+          settled.durationMs,
+        );
+      }
     }
     if (this.#resubscribeAt !== undefined && this.#resubscribeAt <= now) {
       this.#resubscribeAt = undefined;
@@ -287,6 +335,16 @@ export class Router {
     for (const entry of this.#pending.takeAll()) {
       this.#forgetLong(entry);
       this.#answer(fx, entry, SHUTTING_DOWN, "shutdown", now);
+    }
+    for (const settled of this.#initiated.settle(now, SHUTTING_DOWN, { all: true })) {
+      fx.send.push(settled.send);
+      outcome(
+        fx,
+        "shutdown",
+        settled.send.attrs.to as string,
+        settled.send.attrs.id,
+        settled.durationMs,
+      );
     }
     const { domain, targetAddress } = this.settings;
     fx.send.push(presence("unavailable", { to: targetAddress, from: domain }));
@@ -498,6 +556,8 @@ export class Router {
   /** A resource went away: settle each request it held. */
   #lose(fx: Effects, resource: Resource | undefined, now: number): void {
     if (!resource) return;
+    // Its own requests have nobody left to answer: late replies are dropped.
+    if (this.#initiated.size > 0) this.#initiated.forgetResource(resource.name);
     fx.events.push({
       type: "resource",
       change: "down",
@@ -558,6 +618,99 @@ export class Router {
     );
   }
 
+  /** A get/set from a target resource to `<domain>/<JID>` (allow_target_requests). */
+  #targetRequest(fx: Effects, stanza: XmlElement, toResource: string, now: number): void {
+    const { id, from } = stanza.attrs as { id?: string; from: string };
+    const peer = this.#peer(toResource);
+    let error: StanzaError | undefined;
+    if (id === undefined) error = BAD_REQUEST;
+    else if (!this.#accepting) error = SHUTTING_DOWN;
+    else if (peer === undefined) error = MALFORMED;
+    else if (this.#pending.size + this.#initiated.size >= this.settings.maxPending) error = BUSY;
+    if (error || peer === undefined) return refuse(fx, stanza, error ?? MALFORMED);
+    const resourceName = from.slice(from.indexOf("/") + 1);
+    fx.send.push(this.#initiated.start(stanza, peer, {
+      resourceName,
+      now,
+      timeoutMs: this.settings.requestTimeoutMs,
+    }));
+    fx.events.push({
+      type: "forwarded",
+      requester: from,
+      id: id as string,
+      resource: peer,
+      retry: false,
+    });
+  }
+
+  /** The reply to a request the target started, if it is one. */
+  #initiatedReply(fx: Effects, stanza: XmlElement, now: number): void {
+    const settled = this.#initiated.reply(stanza, now);
+    if (!settled) return void drop(fx, "unmatched", stanza);
+    fx.send.push(settled.send);
+    const what = stanza.attrs.type === "error" ? "error" : "result";
+    outcome(fx, what, settled.send.attrs.to as string, settled.send.attrs.id, settled.durationMs);
+  }
+
+  /**
+   * A user's message (messages: forward) goes to the resource that has the
+   * user's conversation: the sticky rule, whatever the request balancing.
+   */
+  #userMessage(fx: Effects, stanza: XmlElement): void {
+    const from = stanza.attrs.from as string;
+    if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
+    const slash = from.indexOf("/");
+    const choice = choose("sticky", this.#resources.list(), {
+      requesterBare: (slash < 0 ? from : from.slice(0, slash)).toLowerCase(),
+      turn: 0,
+      random: this.#random,
+      maxPerResource: Infinity,
+    });
+    if (choice.kind !== "chosen") return refuse(fx, stanza, NO_RESOURCE);
+    fx.send.push(withAttrs(stanza, {
+      ...stanza.attrs,
+      xmlns: undefined,
+      to: choice.resource.jid,
+      from: `${this.settings.domain}/${from}`,
+    }));
+  }
+
+  /** A message from a target resource to `<domain>/<JID>` goes to the JID. */
+  #targetMessage(fx: Effects, stanza: XmlElement, toResource: string): void {
+    const peer = this.#peer(toResource);
+    if (peer === undefined) return refuse(fx, stanza, MALFORMED);
+    const { id, from } = stanza.attrs;
+    if (id !== undefined) this.#sent.remember(peer, id, from as string);
+    fx.send.push(withAttrs(stanza, {
+      ...stanza.attrs,
+      xmlns: undefined,
+      to: peer,
+      from: this.settings.domain,
+    }));
+  }
+
+  /** A message error for a message a resource sent goes back to that resource. */
+  #messageError(fx: Effects, stanza: XmlElement): void {
+    const { from, id } = stanza.attrs as { from: string; id?: string };
+    const resourceJid = id === undefined ? undefined : this.#sent.take(from, id);
+    if (resourceJid === undefined) return void drop(fx, "unmatched", stanza);
+    fx.send.push(withAttrs(stanza, {
+      ...stanza.attrs,
+      xmlns: undefined,
+      to: resourceJid,
+      from: `${this.settings.domain}/${from}`,
+    }));
+  }
+
+  /** The JID a target addresses through `<domain>/<JID>`; never ourselves. */
+  #peer(toResource: string): string | undefined {
+    const translated = decodeResource(toResource);
+    if (translated.kind !== "jid") return undefined;
+    const bare = normalizeJid(translated.requester).split("/")[0];
+    const { domain } = this.settings;
+    return bare === domain || bare.endsWith(`@${domain}`) ? undefined : translated.requester;
+  }
+
   #forgetLong(entry: Pending): void {
     if (entry.via !== entry.requester) {
       this.#long.delete(`${entry.requester}\0${entry.id}`);
@@ -581,6 +734,11 @@ export class Router {
     );
     outcome(fx, why, entry.requester, entry.id, now - entry.started);
   }
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a < b ? a : b;
 }
 
 function effects(): Effects {

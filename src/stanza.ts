@@ -13,6 +13,8 @@ export type Condition =
   | "conflict"
   | "feature-not-implemented"
   | "forbidden"
+  | "jid-malformed"
+  | "not-acceptable"
   | "recipient-unavailable"
   | "remote-server-timeout"
   | "resource-constraint"

@@ -1,0 +1,123 @@
+/**
+ * Requests started by the implementing client (`allow_target_requests`):
+ * a get/set from a target resource to `<domain>/<JID>` goes to `<JID>` from
+ * the bare domain under an id of ours (two resources may use the same id
+ * towards the same JID); the one reply from exactly that JID with that id
+ * goes back to the resource, from `<domain>/<JID>`, with its original id.
+ */
+import { normalizeJid } from "./jid.ts";
+import { DeadlineTable, type Timed } from "./pending.ts";
+import { errorReply, type StanzaError } from "./stanza.ts";
+import { withAttrs, type XmlElement } from "./xml.ts";
+
+/** One request of a target resource in flight. */
+interface Initiated extends Timed {
+  /** The id we sent it with. */
+  readonly key: string;
+  /** The id the resource used. */
+  readonly id: string;
+  readonly resourceName: string;
+  readonly resourceJid: string;
+  /** The JID it was sent to, as the resource wrote it. */
+  readonly peer: string;
+  /** {@link peer} as the server stamps replies from it. */
+  readonly peerNorm: string;
+  readonly started: number;
+}
+
+/** A request answered or given up, for logs and metrics. */
+export interface Settled {
+  readonly send: XmlElement;
+  readonly resource: string;
+  readonly durationMs: number;
+}
+
+/** The target's requests in flight, with their deadlines. */
+export class InitiatedRequests {
+  readonly #table = new DeadlineTable<Initiated>();
+  readonly #domain: string;
+  #next = 0;
+
+  constructor(domain: string) {
+    this.#domain = domain;
+  }
+
+  /** How many are in flight. */
+  get size(): number {
+    return this.#table.size;
+  }
+
+  /** The earliest deadline, if any. */
+  nextDeadline(): number | undefined {
+    return this.#table.nextDeadline();
+  }
+
+  /** Records a request from `resource` to `peer`; returns the stanza for the peer. */
+  start(
+    stanza: XmlElement,
+    peer: string,
+    options: { resourceName: string; now: number; timeoutMs: number },
+  ): XmlElement {
+    const key = `cp${(this.#next++).toString(36)}`;
+    this.#table.add({
+      key,
+      id: stanza.attrs.id ?? "",
+      resourceName: options.resourceName,
+      resourceJid: stanza.attrs.from ?? "",
+      peer,
+      peerNorm: normalizeJid(peer),
+      started: options.now,
+      deadline: options.now + options.timeoutMs,
+      timeoutMs: options.timeoutMs,
+    });
+    return withAttrs(stanza, {
+      ...stanza.attrs,
+      xmlns: undefined,
+      id: key,
+      to: peer,
+      from: this.#domain,
+    });
+  }
+
+  /**
+   * The reply to one of our requests, for the resource that asked; undefined
+   * when it answers nothing of ours (unknown id, or not from that JID).
+   */
+  reply(stanza: XmlElement, now: number): Settled | undefined {
+    const entry = this.#table.get(stanza.attrs.id ?? "");
+    if (!entry || normalizeJid(stanza.attrs.from ?? "") !== entry.peerNorm) return undefined;
+    this.#table.remove(entry);
+    return {
+      send: withAttrs(stanza, {
+        ...stanza.attrs,
+        xmlns: undefined,
+        id: entry.id,
+        to: entry.resourceJid,
+        from: `${this.#domain}/${entry.peer}`,
+      }),
+      resource: entry.resourceName,
+      durationMs: now - entry.started,
+    };
+  }
+
+  /** Forgets the requests of a resource that went away: nobody is left to answer. */
+  forgetResource(name: string): void {
+    for (const entry of [...this.#table.values()]) {
+      if (entry.resourceName === name) this.#table.remove(entry);
+    }
+  }
+
+  /** Answers the requests past their deadline (or all of them) with `error`. */
+  settle(now: number, error: StanzaError, options: { all?: boolean } = {}): Settled[] {
+    const entries = options.all ? this.#table.takeAll() : this.#table.takeExpired(now);
+    return entries.map((entry) => ({
+      send: errorReply("iq", {
+        id: entry.id,
+        to: entry.resourceJid,
+        from: `${this.#domain}/${entry.peer}`,
+      }, error),
+      resource: entry.resourceName,
+      durationMs: now - entry.started,
+    }));
+  }
+}

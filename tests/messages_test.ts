@@ -1,0 +1,118 @@
+/** Messages both ways, through the router (messages: forward). */
+import assert from "node:assert/strict";
+import { type Effects, Router, type RouterSettings } from "../src/router.ts";
+import { parseXml, type XmlElement } from "../src/xml.ts";
+
+const DOMAIN = "proxy.example.org";
+const TARGET = "service@example.org";
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+function setup(settings: Partial<RouterSettings> = {}, resources = ["a", "b", "c"]): Router {
+  const router = new Router({
+    domain: DOMAIN,
+    targetAddress: TARGET,
+    requestTimeoutMs: 1000,
+    balance: "round-robin",
+    maxPendingPerResource: 10,
+    maxPending: 10,
+    messages: "forward",
+    ...settings,
+  }, { random: () => 0 });
+  router.online(0);
+  for (const name of resources) {
+    router.receive(parseXml(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`), 0);
+  }
+  return router;
+}
+
+function only(fx: Effects): XmlElement {
+  assert.equal(fx.send.length, 1, fx.send.join(" | "));
+  return fx.send[0];
+}
+
+function condition(el: XmlElement): string | undefined {
+  const child = el.getChild("error")?.children.find((c) =>
+    typeof c !== "string" && c.attrs.xmlns === STANZAS && c.name !== "text"
+  );
+  return typeof child === "string" ? undefined : child?.name;
+}
+
+const CHAT = (from: string, id: string, to = DOMAIN) =>
+  parseXml(
+    `<message type="chat" id="${id}" from="${from}" to="${to}"><body>hi &amp; bye</body><thread>t1</thread>` +
+      `<active xmlns="http://jabber.org/protocol/chatstates"/><request xmlns="urn:xmpp:receipts"/></message>`,
+  );
+
+Deno.test("default reject: a user's message gets feature-not-implemented", () => {
+  const router = setup({ messages: undefined });
+  const out = only(router.receive(CHAT("alice@example.org/r", "m1"), 0));
+  assert.equal(out.attrs.type, "error");
+  assert.equal(condition(out), "feature-not-implemented");
+});
+
+Deno.test("a user's messages all go to one resource, from <domain>/<user>, unchanged", () => {
+  const router = setup();
+  const outs = ["m1", "m2", "m3", "m4"].map((id) =>
+    only(router.receive(CHAT("alice@example.org/r", id), 0))
+  );
+  assert.equal(new Set(outs.map((el) => el.attrs.to)).size, 1, "one conversation, one resource");
+  const first = outs[0];
+  assert.equal(first.attrs.from, `${DOMAIN}/alice@example.org/r`);
+  assert.equal(first.attrs.type, "chat");
+  assert.equal(first.attrs.id, "m1");
+  assert.equal(
+    first.children.map(String).join(""),
+    `<body>hi &amp; bye</body><thread>t1</thread><active xmlns="http://jabber.org/protocol/chatstates"/>` +
+      `<request xmlns="urn:xmpp:receipts"/>`,
+  );
+  // Another resource of the same user stays in the same conversation.
+  assert.equal(
+    only(router.receive(CHAT("alice@example.org/other", "m5"), 0)).attrs.to,
+    first.attrs.to,
+  );
+});
+
+Deno.test("a resource's message to <domain>/<JID> goes to the JID from the bare domain", () => {
+  const router = setup();
+  const out = only(router.receive(CHAT(`${TARGET}/b`, "r1", `${DOMAIN}/alice@example.org/r`), 0));
+  assert.equal(out.attrs.to, "alice@example.org/r");
+  assert.equal(out.attrs.from, DOMAIN);
+  assert.equal(out.attrs.id, "r1");
+  assert.equal(out.getChildText("body"), "hi & bye");
+});
+
+Deno.test("default reject: a resource's message to <domain>/<JID> gets feature-not-implemented", () => {
+  const router = setup({ messages: undefined });
+  const out = only(router.receive(CHAT(`${TARGET}/b`, "r1", `${DOMAIN}/alice@example.org/r`), 0));
+  assert.equal(condition(out), "feature-not-implemented");
+  assert.equal(out.attrs.to, `${TARGET}/b`);
+});
+
+Deno.test("no resource online: the user gets service-unavailable, never silence", () => {
+  const router = setup({}, []);
+  const out = only(router.receive(CHAT("alice@example.org/r", "m1"), 0));
+  assert.equal(out.attrs.to, "alice@example.org/r");
+  assert.equal(condition(out), "service-unavailable");
+});
+
+Deno.test("a message error for a resource's message goes back to that resource", () => {
+  const router = setup();
+  router.receive(CHAT(`${TARGET}/c`, "r9", `${DOMAIN}/bob@example.org`), 0);
+  const bounce = parseXml(
+    `<message type="error" id="r9" from="bob@example.org" to="${DOMAIN}"><error type="cancel"><service-unavailable xmlns="${STANZAS}"/></error></message>`,
+  );
+  const out = only(router.receive(bounce, 1));
+  assert.equal(out.attrs.to, `${TARGET}/c`);
+  assert.equal(out.attrs.from, `${DOMAIN}/bob@example.org`);
+  assert.equal(condition(out), "service-unavailable");
+  assert.equal(router.receive(bounce, 2).send.length, 0, "returned once");
+});
+
+Deno.test("a message error nobody sent, and any error with messages rejected, is dropped", () => {
+  for (const router of [setup(), setup({ messages: undefined })]) {
+    const bounce = parseXml(
+      `<message type="error" id="zz" from="bob@example.org" to="${DOMAIN}"/>`,
+    );
+    assert.equal(router.receive(bounce, 0).send.length, 0);
+  }
+});
