@@ -12,6 +12,7 @@ import { type Balance, choose } from "./balance.ts";
 import { InitiatedRequests } from "./initiated.ts";
 import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
 import { SentMessages } from "./messages.ts";
+import { ServicePresence } from "./service_presence.ts";
 import { normalizeJid } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
@@ -32,6 +33,8 @@ export interface RouterSettings {
   readonly allowTargetRequests?: boolean;
   /** `forward` passes messages both ways; `reject` refuses them. Default: "reject". */
   readonly messages?: "reject" | "forward";
+  /** Users may subscribe to the service's availability. Default: false. */
+  readonly presence?: boolean;
 }
 
 /** How a request ended, for logs and metrics. */
@@ -95,6 +98,12 @@ export type RouterEvent =
     readonly count: number;
   }
   | {
+    /** Persist this before sending the step's stanzas (presence: true). */
+    readonly type: "subscriber";
+    readonly change: "add" | "remove";
+    readonly jid: string;
+  }
+  | {
     readonly type: "subscription";
     readonly state: "requested" | "approved" | "error" | "revoked";
     readonly retryInMs?: number;
@@ -112,6 +121,8 @@ export interface Effects {
 export interface RouterOptions {
   /** Uniform random numbers in [0, 1). Default: `Math.random`. */
   readonly random?: () => number;
+  /** The service's subscribers, as stored (presence: true). Default: none. */
+  readonly subscribers?: Iterable<string>;
 }
 
 const RESUBSCRIBE_MIN_MS = 1_000;
@@ -169,6 +180,8 @@ export class Router {
   readonly #initiated: InitiatedRequests;
   /** Messages the target sent, to return their errors (messages: forward). */
   readonly #sent = new SentMessages();
+  /** The service's own presence and its subscribers (presence: true). */
+  readonly #presence: ServicePresence;
   #turn = 0;
   #nextToken = 0;
   #accepting = true;
@@ -179,6 +192,7 @@ export class Router {
     this.settings = settings;
     this.#random = options.random ?? Math.random;
     this.#initiated = new InitiatedRequests(settings.domain);
+    this.#presence = new ServicePresence(settings.domain, options.subscribers ?? []);
   }
 
   /** How many requests await a reply. */
@@ -195,7 +209,7 @@ export class Router {
   nextWake(): number | undefined {
     return earliest(
       earliest(this.#pending.nextDeadline(), this.#initiated.nextDeadline()),
-      this.#resubscribeAt,
+      earliest(this.#resubscribeAt, this.#presence.wakeAt),
     );
   }
 
@@ -205,12 +219,13 @@ export class Router {
    * after our `subscribe`); their requests stay pending and can still be
    * answered. No probe: see ../README.md "Subscription".
    */
-  online(_now: number): Effects {
+  online(now: number): Effects {
     for (const resource of this.#resources.clear()) {
       for (const entry of resource.pending) entry.resource = undefined;
       resource.pending.clear();
     }
     this.#resubscribeAt = undefined;
+    if (this.settings.presence) this.#presence.online(now);
     const fx = effects();
     fx.send.push(this.#subscribe());
     fx.events.push({ type: "subscription", state: "requested" });
@@ -270,6 +285,7 @@ export class Router {
       case "presence":
         if (fromTarget) this.#targetPresence(fx, stanza, fromSlash, now);
         else if (type === "error") drop(fx, "error_stanza", stanza);
+        else if (this.settings.presence) this.#userPresence(fx, stanza);
         else refuse(fx, stanza, BAD_REQUEST);
         break;
       case "message": {
@@ -313,6 +329,7 @@ export class Router {
         );
       }
     }
+    if (this.settings.presence) this.#presence.due(now, this.#resources.size > 0, fx.send);
     if (this.#resubscribeAt !== undefined && this.#resubscribeAt <= now) {
       this.#resubscribeAt = undefined;
       fx.send.push(this.#subscribe());
@@ -348,6 +365,7 @@ export class Router {
     }
     const { domain, targetAddress } = this.settings;
     fx.send.push(presence("unavailable", { to: targetAddress, from: domain }));
+    if (this.settings.presence) this.#presence.update(false, fx.send);
     return fx;
   }
 
@@ -500,6 +518,7 @@ export class Router {
         this.#resources.upsert(name, from, priorityOf(stanza));
         this.#approved();
         if (!known) {
+          this.#availability(fx);
           fx.events.push({
             type: "resource",
             change: "up",
@@ -567,6 +586,7 @@ export class Router {
     for (const entry of [...resource.pending]) {
       this.#failover(fx, entry, resource, now);
     }
+    this.#availability(fx);
   }
 
   /**
@@ -709,6 +729,19 @@ export class Router {
     const bare = normalizeJid(translated.requester).split("/")[0];
     const { domain } = this.settings;
     return bare === domain || bare.endsWith(`@${domain}`) ? undefined : translated.requester;
+  }
+
+  /** A user's presence to the domain (presence: true). */
+  #userPresence(fx: Effects, stanza: XmlElement): void {
+    const before = fx.send.length;
+    const change = this.#presence.receive(stanza, this.#resources.size > 0, fx.send);
+    if (change) fx.events.push({ type: "subscriber", ...change });
+    else if (fx.send.length === before) drop(fx, "ignored_presence", stanza);
+  }
+
+  /** Tells the service's subscribers when its availability changed. */
+  #availability(fx: Effects): void {
+    if (this.settings.presence) this.#presence.update(this.#resources.size > 0, fx.send);
   }
 
   #forgetLong(entry: Pending): void {

@@ -1,0 +1,103 @@
+/**
+ * The service's own presence (`presence: true`): users subscribe to the
+ * domain and are told whether it is available, which it is while at least
+ * one target resource is online. Pure: the router feeds it, the shell
+ * persists the subscriber changes it reports.
+ */
+import { presence } from "./stanza.ts";
+import type { XmlElement } from "./xml.ts";
+
+/** How long after (re)connecting the first announcement may wait for resources. */
+export const ANNOUNCE_AFTER_MS = 2_000;
+
+/** A subscriber change the shell must persist before sending anything. */
+export interface SubscriberChange {
+  readonly change: "add" | "remove";
+  readonly jid: string;
+}
+
+/** The subscribers and what they were last told. */
+export class ServicePresence {
+  readonly #domain: string;
+  readonly #subscribers: Set<string>;
+  /** What subscribers were last told; undefined: nothing since (re)connecting. */
+  #announced: boolean | undefined;
+  #announceAt: number | undefined;
+
+  constructor(domain: string, subscribers: Iterable<string>) {
+    this.#domain = domain;
+    this.#subscribers = new Set(subscribers);
+  }
+
+  /** How many users are subscribed. */
+  get size(): number {
+    return this.#subscribers.size;
+  }
+
+  /** When {@link due} must run next, if ever. */
+  get wakeAt(): number | undefined {
+    return this.#announceAt;
+  }
+
+  /**
+   * The stream is (again) online: what subscribers were told is unknown to
+   * the server now. Announce as soon as resources are known, or after a
+   * short wait if none shows up.
+   */
+  online(now: number): void {
+    this.#announced = undefined;
+    this.#announceAt = this.#subscribers.size > 0 ? now + ANNOUNCE_AFTER_MS : undefined;
+  }
+
+  /** The first announcement after a (re)connect, when its wait is over. */
+  due(now: number, available: boolean, send: XmlElement[]): void {
+    if (this.#announceAt === undefined || this.#announceAt > now) return;
+    this.#announceAt = undefined;
+    this.update(available, send);
+  }
+
+  /** Availability may have changed: tell every subscriber if it did. */
+  update(available: boolean, send: XmlElement[]): void {
+    if (available === this.#announced) return;
+    // While waiting for the first resources, an "unavailable" is premature.
+    if (!available && this.#announced === undefined && this.#announceAt !== undefined) return;
+    this.#announced = available;
+    this.#announceAt = undefined;
+    for (const jid of this.#subscribers) send.push(this.#presence(jid, available));
+  }
+
+  /**
+   * Handles a user's presence to the domain; returns the subscriber change
+   * to persist, if any. Stanzas to send are appended to `send`.
+   */
+  receive(
+    stanza: XmlElement,
+    available: boolean,
+    send: XmlElement[],
+  ): SubscriberChange | undefined {
+    const from = stanza.attrs.from as string;
+    const slash = from.indexOf("/");
+    const bare = (slash < 0 ? from : from.slice(0, slash)).toLowerCase();
+    switch (stanza.attrs.type) {
+      case "subscribe": {
+        const added = !this.#subscribers.has(bare);
+        this.#subscribers.add(bare);
+        send.push(presence("subscribed", { to: bare, from: this.#domain }));
+        send.push(this.#presence(bare, available));
+        return added ? { change: "add", jid: bare } : undefined;
+      }
+      case "unsubscribe":
+      case "unsubscribed":
+        return this.#subscribers.delete(bare) ? { change: "remove", jid: bare } : undefined;
+      case "probe":
+        send.push(this.#presence(from, available));
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  #presence(to: string, available: boolean): XmlElement {
+    return presence(available ? undefined : "unavailable", { to, from: this.#domain });
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Where the service's presence subscribers are kept (`presence: true`): a
+ * SQLite database in `state_dir`, so a crash or a restart loses none. Every
+ * write is committed before the router's `subscribed` goes out.
+ */
+import { DatabaseSync } from "node:sqlite";
+
+/** The file name of the database inside `state_dir`. */
+export const DATABASE_FILE = "client-proxy.sqlite";
+
+/** Subscribers by component domain. */
+export interface SubscriberStore {
+  /** Every subscriber's bare JID for a domain. */
+  list(domain: string): string[];
+  add(domain: string, jid: string): void;
+  remove(domain: string, jid: string): void;
+  close(): void;
+}
+
+/**
+ * Opens (creating if needed) the database in `stateDir`. Throws an Error
+ * whose message names the path when it cannot be opened or written.
+ */
+export function openSubscriberStore(stateDir: string): SubscriberStore {
+  const path = `${stateDir.replace(/\/+$/, "")}/${DATABASE_FILE}`;
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+    db.exec(
+      "CREATE TABLE IF NOT EXISTS subscribers (domain TEXT NOT NULL, jid TEXT NOT NULL, " +
+        "since INTEGER NOT NULL, PRIMARY KEY (domain, jid)) WITHOUT ROWID",
+    );
+    // A write that fails here fails now, at start-up, not at the first subscriber.
+    db.exec("BEGIN IMMEDIATE; ROLLBACK");
+  } catch (error) {
+    throw new Error(
+      `state_dir: cannot use ${path}: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  const list = db.prepare("SELECT jid FROM subscribers WHERE domain = ? ORDER BY jid");
+  const add = db.prepare("INSERT OR IGNORE INTO subscribers (domain, jid, since) VALUES (?, ?, ?)");
+  const remove = db.prepare("DELETE FROM subscribers WHERE domain = ? AND jid = ?");
+  return {
+    list: (domain) => list.all(domain).map((row) => String(row.jid)),
+    add: (domain, jid) => void add.run(domain, jid, Date.now()),
+    remove: (domain, jid) => void remove.run(domain, jid),
+    close: () => db.close(),
+  };
+}

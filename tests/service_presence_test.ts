@@ -1,0 +1,121 @@
+/** The service's own presence, through the router (presence: true). */
+import assert from "node:assert/strict";
+import { type Effects, Router, type RouterSettings } from "../src/router.ts";
+import { parseXml } from "../src/xml.ts";
+
+const DOMAIN = "proxy.example.org";
+const TARGET = "service@example.org";
+
+function router(settings: Partial<RouterSettings> = {}, subscribers: string[] = []): Router {
+  const r = new Router({
+    domain: DOMAIN,
+    targetAddress: TARGET,
+    requestTimeoutMs: 1000,
+    balance: "random",
+    maxPendingPerResource: 10,
+    maxPending: 10,
+    presence: true,
+    ...settings,
+  }, { random: () => 0, subscribers });
+  r.online(0);
+  return r;
+}
+
+const from = (jid: string, type?: string) =>
+  parseXml(`<presence${type ? ` type="${type}"` : ""} from="${jid}" to="${DOMAIN}"/>`);
+const resourceUp = (name: string) => from(`${TARGET}/${name}`);
+const resourceDown = (name: string) => from(`${TARGET}/${name}`, "unavailable");
+
+function lines(fx: Effects): string[] {
+  return fx.send.map(String);
+}
+
+function presenceTo(to: string, type?: string): string {
+  return `<presence${type ? ` type="${type}"` : ""} to="${to}" from="${DOMAIN}"/>`;
+}
+
+Deno.test("default off: a user's subscribe gets bad-request, as mod_client_proxy answers", () => {
+  const fx = router({ presence: undefined }).receive(from("alice@example.org/r", "subscribe"), 0);
+  assert.equal(fx.send.length, 1);
+  assert.equal(fx.send[0].attrs.type, "error");
+  assert.ok(fx.send[0].getChild("error")?.getChild("bad-request"));
+});
+
+Deno.test("subscribe: remembered (an event to persist), subscribed, then the current availability", () => {
+  const r = router();
+  const fx = r.receive(from("Alice@Example.org/r", "subscribe"), 0);
+  assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), [
+    { type: "subscriber", change: "add", jid: "alice@example.org" },
+  ]);
+  assert.deepEqual(lines(fx), [
+    presenceTo("alice@example.org", "subscribed"),
+    presenceTo("alice@example.org", "unavailable"),
+  ]);
+  // A second subscribe is answered again but is not a change to persist.
+  const again = r.receive(from("alice@example.org/other", "subscribe"), 0);
+  assert.deepEqual(again.events.filter((e) => e.type === "subscriber"), []);
+  assert.equal(again.send.length, 2);
+});
+
+Deno.test("probe: answered with availability: available while a target resource is online", () => {
+  const r = router();
+  assert.deepEqual(lines(r.receive(from("bob@example.org/x", "probe"), 0)), [
+    presenceTo("bob@example.org/x", "unavailable"),
+  ]);
+  r.receive(resourceUp("a"), 0);
+  assert.deepEqual(lines(r.receive(from("bob@example.org/x", "probe"), 0)), [
+    presenceTo("bob@example.org/x"),
+  ]);
+});
+
+Deno.test("every subscriber is told when availability changes, and only then", () => {
+  const r = router({}, ["alice@example.org", "bob@example.org"]);
+  const up = r.receive(resourceUp("a"), 10);
+  assert.deepEqual(lines(up).filter((l) => l.startsWith("<presence")), [
+    presenceTo("alice@example.org"),
+    presenceTo("bob@example.org"),
+  ]);
+  assert.deepEqual(lines(r.receive(resourceUp("b"), 11)), [], "still available: nothing to say");
+  assert.deepEqual(lines(r.receive(resourceDown("a"), 12)), []);
+  assert.deepEqual(lines(r.receive(resourceDown("b"), 13)), [
+    presenceTo("alice@example.org", "unavailable"),
+    presenceTo("bob@example.org", "unavailable"),
+  ]);
+});
+
+Deno.test("unsubscribe and unsubscribed forget the subscriber", () => {
+  const r = router({}, ["alice@example.org", "bob@example.org"]);
+  const fx = r.receive(from("alice@example.org/r", "unsubscribe"), 0);
+  assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), [
+    { type: "subscriber", change: "remove", jid: "alice@example.org" },
+  ]);
+  r.receive(from("bob@example.org", "unsubscribed"), 0);
+  assert.deepEqual(lines(r.receive(resourceUp("a"), 1)), []);
+});
+
+Deno.test("started on stored subscribers: announces as soon as resources are known, or after a wait", () => {
+  const r = router({}, ["alice@example.org"]);
+  assert.equal(r.nextWake(), 2000);
+  assert.deepEqual(lines(r.tick(1999)), []);
+  assert.deepEqual(lines(r.tick(2000)), [presenceTo("alice@example.org", "unavailable")]);
+  assert.equal(r.nextWake(), undefined);
+  // A reconnect starts over: the first resource is announced at once.
+  r.online(5000);
+  const up = r.receive(resourceUp("a"), 5001);
+  assert.ok(lines(up).includes(presenceTo("alice@example.org")));
+  assert.deepEqual(lines(r.tick(7000)), [], "nothing more once announced");
+});
+
+Deno.test("shutdown tells subscribers the service is unavailable", () => {
+  const r = router({}, ["alice@example.org"]);
+  r.receive(resourceUp("a"), 0);
+  assert.ok(lines(r.settleAll(1)).includes(presenceTo("alice@example.org", "unavailable")));
+});
+
+Deno.test("directed available/unavailable presence from users is ignored, not refused", () => {
+  const r = router();
+  for (const type of [undefined, "unavailable", "subscribed"]) {
+    const fx = r.receive(from("alice@example.org/r", type), 0);
+    assert.deepEqual(lines(fx), []);
+  }
+});
