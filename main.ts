@@ -4,9 +4,8 @@
  * (src/supervisor.ts).
  */
 import { DEFAULT_CONFIG, EXIT, parseCommand, USAGE } from "./src/cli.ts";
-import { type Config, loadConfig } from "./src/config.ts";
-import { logger, type LogLevel, setupLogging } from "./src/log.ts";
-import { Proxy } from "./src/proxy.ts";
+import { loadConfig } from "./src/config.ts";
+import { Runtime } from "./src/runtime.ts";
 import { inWorker, serveWorker, superviseWorker } from "./src/supervisor.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -42,37 +41,13 @@ function main(args: string[]): number | Promise<number> {
     return EXIT.ok;
   }
   return superviseWorker(import.meta.url, config, {
-    logLevel: command.logLevel ?? config.logLevel,
-  });
-}
-
-/** The worker: runs one proxy per config entry until told to stop. */
-function worker(): void {
-  let proxies: Proxy[] = [];
-  let config: Config | undefined;
-  serveWorker({
-    start(given: Config, level: LogLevel) {
-      config = given;
-      setupLogging(level);
-      logger("main").info("proxy.starting", {
-        version: VERSION,
-        config: given.file,
-        proxies: given.proxies.length,
-      });
-      proxies = given.proxies.map((proxy) => new Proxy(proxy));
-    },
-    async stop(signal: string) {
-      const graceMs = config?.shutdownGraceMs ?? 0;
-      logger("main").info("proxy.stopping", { signal, grace_ms: graceMs });
-      await Promise.all(proxies.map((proxy) => proxy.shutdown(graceMs)));
-      logger("main").info("proxy.stopped");
-      return EXIT.ok;
-    },
+    logLevel: (current) => command.logLevel ?? current.logLevel,
+    reload: () => loadConfig(command.config),
   });
 }
 
 if (inWorker()) {
-  worker();
+  serveWorker(new Runtime());
 } else if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));

@@ -7,13 +7,18 @@
  * host. Messages between the two are the {@link ToWorker} / {@link FromWorker}
  * unions.
  */
-import type { Config } from "./config.ts";
-import type { LogLevel } from "./log.ts";
+import type { Config, ConfigResult } from "./config.ts";
+import { logger, type LogLevel, setupLogging } from "./log.ts";
 
 /** What the main thread tells the worker. */
 export type ToWorker =
   | {
     readonly type: "start";
+    readonly config: Config;
+    readonly logLevel: LogLevel;
+  }
+  | {
+    readonly type: "reload";
     readonly config: Config;
     readonly logLevel: LogLevel;
   }
@@ -38,21 +43,30 @@ export function inWorker(): boolean {
     .WorkerGlobalScope !== "undefined";
 }
 
+/** Options of {@link superviseWorker}. */
+export interface SuperviseOptions {
+  /** The log level for a config (the flag or environment may override the file). */
+  readonly logLevel: (config: Config) => LogLevel;
+  /** Reads the config again, for SIGHUP. */
+  readonly reload: () => ConfigResult;
+}
+
 /**
  * Starts the worker (this same module, `entry`) with narrowed permissions,
- * hands it the config, forwards SIGINT/SIGTERM, and resolves with the exit
- * code it reports.
+ * hands it the config, forwards SIGINT/SIGTERM, re-reads the config on
+ * SIGHUP, and resolves with the exit code the worker reports.
  */
 export function superviseWorker(
   entry: string | URL,
   config: Config,
-  options: { logLevel: LogLevel },
+  options: SuperviseOptions,
 ): Promise<number> {
+  const granted = netPermissions(config);
   const worker = new Worker(entry, {
     type: "module",
     deno: {
       permissions: {
-        net: netPermissions(config),
+        net: granted,
         read: false,
         write: false,
         env: false,
@@ -64,50 +78,74 @@ export function superviseWorker(
     },
   });
   const send = (message: ToWorker) => worker.postMessage(message);
-  return new Promise((resolve) => {
-    const listeners: Array<[Deno.Signal, () => void]> = [];
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      const listener = () => send({ type: "stop", signal });
-      Deno.addSignalListener(signal, listener);
-      listeners.push([signal, listener]);
+  const log = logger("main");
+  setupLogging(options.logLevel(config));
+  const reload = () => {
+    const loaded = options.reload();
+    if (!loaded.ok) {
+      // The running config stays; every problem is said, as at start.
+      log.error("config.reload_refused", { problems: loaded.errors.length });
+      for (const problem of loaded.errors) log.error("config.problem", { problem });
+      return;
     }
+    const missing = netPermissions(loaded.config).filter((host) => !granted.includes(host));
+    if (missing.length > 0) {
+      log.error("config.reload_refused", {
+        problem: `new server addresses need a restart: ${missing.join(", ")}`,
+      });
+      return;
+    }
+    setupLogging(options.logLevel(loaded.config));
+    send({ type: "reload", config: loaded.config, logLevel: options.logLevel(loaded.config) });
+  };
+  return new Promise((resolve) => {
+    const listeners: Array<[Deno.Signal, () => void]> = [["SIGHUP", reload]];
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      listeners.push([signal, () => send({ type: "stop", signal })]);
+    }
+    for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
     const finish = (code: number) => {
-      for (const [signal, listener] of listeners) {
-        Deno.removeSignalListener(signal, listener);
-      }
+      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
       worker.terminate();
       resolve(code);
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => finish(event.data.code);
     worker.onerror = (event) => {
       event.preventDefault();
-      console.error("client-proxy: fatal:", event.message);
+      log.fatal("proxy.crashed", { error: event.message });
       finish(1);
     };
-    send({ type: "start", config, logLevel: options.logLevel });
+    send({ type: "start", config, logLevel: options.logLevel(config) });
   });
 }
 
-/** The worker's side: waits for messages from the main thread. */
-export function serveWorker(handlers: {
+/** What the worker does with each message from the main thread. */
+export interface WorkerHandlers {
   start(config: Config, logLevel: LogLevel): void;
+  reload(config: Config, logLevel: LogLevel): Promise<void>;
   stop(signal: string): Promise<number>;
-}): void {
+}
+
+/** The worker's side: waits for messages from the main thread. */
+export function serveWorker(handlers: WorkerHandlers): void {
   const scope = globalThis as unknown as {
     onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
     postMessage(message: FromWorker): void;
   };
   let stopping = false;
-  scope.onmessage = async (event) => {
+  // Messages are handled one at a time, in order: a reload finishes before
+  // the next one (or a stop) begins.
+  let queue = Promise.resolve();
+  scope.onmessage = (event) => {
     const message = event.data;
-    if (message.type === "start") {
-      handlers.start(message.config, message.logLevel);
-    } else if (!stopping) {
-      stopping = true;
-      scope.postMessage({
-        type: "stopped",
-        code: await handlers.stop(message.signal),
-      });
-    }
+    queue = queue.then(async () => {
+      if (message.type === "start") handlers.start(message.config, message.logLevel);
+      else if (message.type === "reload" && !stopping) {
+        await handlers.reload(message.config, message.logLevel);
+      } else if (message.type === "stop" && !stopping) {
+        stopping = true;
+        scope.postMessage({ type: "stopped", code: await handlers.stop(message.signal) });
+      }
+    });
   };
 }

@@ -34,6 +34,12 @@ export interface ProxyProcess {
   waitForLog(pattern: RegExp, options?: { timeoutMs?: number; after?: number }): Promise<string>;
   /** How many log lines there are now (for `after`). */
   lineCount(): number;
+  /** The config file it runs on (rewrite it, then send SIGHUP). */
+  readonly configFile: string;
+  /** Writes a new config (in YAML's keys) to {@link configFile}. */
+  writeConfig(config: Record<string, unknown>): Promise<void>;
+  /** Sends a signal to the proxy itself (not to the `deno task` around it). */
+  signal(signal: Deno.Signal): void;
   /** Sends a signal and waits for the exit code. */
   stop(signal?: Deno.Signal): Promise<number>;
   /** SIGKILL, then removes the temp dir. */
@@ -110,6 +116,12 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
   };
 
   const proc: ProxyProcess = {
+    configFile: file,
+    writeConfig: (next) => Deno.writeTextFile(file, JSON.stringify(next, null, 2)),
+    signal(signal: Deno.Signal) {
+      const pid = descendants(child.pid).at(-1) ?? child.pid;
+      Deno.kill(pid, signal);
+    },
     log: () => lines.join("\n"),
     lineCount: () => lines.length,
     waitForLog,

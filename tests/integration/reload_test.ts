@@ -1,0 +1,47 @@
+/** Live reload: SIGHUP re-reads the config without dropping the stream or a request. */
+import assert from "node:assert/strict";
+import { resultFor } from "../support/client.ts";
+import { assertError, DOMAIN, request, SECRET, TARGET, withWorld } from "../support/world.ts";
+
+withWorld(
+  "SIGHUP with a shorter request_timeout applies to the next request; the one in flight gets its answer",
+  async (world) => {
+    const impl = await world.resource("a", { answer: false });
+    const alice = await world.client("alice", "r");
+    const inFlight = alice.request(request("before"), { timeoutMs: 10_000 });
+    const held = await impl.waitFor((el) => el.attrs.id === "before", { includePast: true });
+
+    const seen = world.proxy.lineCount();
+    await world.proxy.writeConfig({
+      server: world.server.componentUrl,
+      log_level: "debug",
+      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET, request_timeout: "1s" }],
+    });
+    world.proxy.signal("SIGHUP");
+    await world.proxy.waitForLog(/config\.reloaded/, { after: seen });
+
+    const started = performance.now();
+    const next = await alice.request(request("after"), { timeoutMs: 10_000 });
+    assertError(next, { id: "after", type: "wait", condition: "remote-server-timeout" });
+    assert.ok(performance.now() - started < 2500, "the new 1 s timeout applied");
+
+    await impl.send(resultFor(held));
+    assert.equal((await inFlight).attrs.type, "result", "the old request was not dropped");
+    assert.doesNotMatch(world.proxy.log().split("\n").slice(seen).join("\n"), /stream\.connecting/);
+  },
+  { entry: { request_timeout: "30s" } },
+);
+
+withWorld(
+  "SIGHUP with a broken config: every problem logged, and the proxy keeps serving",
+  async (world) => {
+    await world.resource("a");
+    const alice = await world.client("alice", "r");
+    const seen = world.proxy.lineCount();
+    await Deno.writeTextFile(world.proxy.configFile, "server: [\nproxies: nope\n");
+    world.proxy.signal("SIGHUP");
+    await world.proxy.waitForLog(/config\.reload_refused/, { after: seen });
+    await world.proxy.waitForLog(/config\.problem .*client-proxy\.yaml:\d+:\d+/, { after: seen });
+    assert.equal((await alice.request(request("still"))).attrs.type, "result");
+  },
+);
