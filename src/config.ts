@@ -9,12 +9,13 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { type Document, isAlias, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import { z } from "zod";
+import { classifyPattern } from "./access.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 
 import type { Balance } from "./balance.ts";
-import type { LogLevel } from "./log.ts";
+import type { LogFormat, LogLevel } from "./log.ts";
 
-export type { Balance, LogLevel };
+export type { Balance, LogFormat, LogLevel };
 
 /** Where the XMPP server accepts external components (XEP-0114). */
 export interface ServerAddress {
@@ -23,6 +24,24 @@ export interface ServerAddress {
   readonly port: number;
   /** Normalised `xmpp://host:port` (IPv6 in brackets), for logs. */
   readonly url: string;
+}
+
+/** Where the HTTP side listener (health, readiness, metrics) binds. */
+export interface HttpListen {
+  /** Host name or IP address; an IPv6 address without brackets (`::1`). */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A token bucket per requester: `rate_limit: { rate: 20/s, burst: 40 }`. */
+export interface RateLimitConfig {
+  /** `rate` (`N/s`, `N/m` or `N/h`) in requests per second; > 0. */
+  readonly perSecond: number;
+  /**
+   * `burst`: requests that may come back to back; >= 1. Default: the N of
+   * the rate, rounded up (`20/s` → 20, `1000/h` → 1000).
+   */
+  readonly burst: number;
 }
 
 /** One component domain and the account its IQs are forwarded to. */
@@ -43,6 +62,30 @@ export interface ProxyConfig {
   readonly maxPendingPerResource: number;
   /** `max_pending`, default 100000. */
   readonly maxPending: number;
+  /**
+   * `allow`: requester patterns let in, lowercased (`user@example.org`,
+   * `@example.org`, `*.example.org`; see src/access.ts). Absent: everyone
+   * not denied. Never empty (the config refuses `allow: []`).
+   */
+  readonly allow?: readonly string[];
+  /**
+   * `deny`: requester patterns refused even when allowed, lowercased.
+   * Absent (an empty list is left out too): nobody is denied.
+   */
+  readonly deny?: readonly string[];
+  /**
+   * `hide_from_denied`, default false: answer a refused requester as if
+   * the proxy were not there (`service-unavailable`) rather than
+   * `forbidden`.
+   */
+  readonly hideFromDenied: boolean;
+  /** `rate_limit`, per requester bare JID. Absent: no rate limit. */
+  readonly rateLimit?: RateLimitConfig;
+  /**
+   * `max_pending_per_requester`, default 100: how many requests one bare
+   * JID may have awaiting a reply.
+   */
+  readonly maxPendingPerRequester: number;
 }
 
 /** The whole validated configuration; deeply frozen. */
@@ -51,12 +94,25 @@ export interface Config {
   readonly file: string;
   /** `log_level`, default `"info"`. */
   readonly logLevel: LogLevel;
+  /** `log_format`, default `"text"`. */
+  readonly logFormat: LogFormat;
+  /**
+   * `http: HOST:PORT` (`127.0.0.1:9347`; IPv6 quoted: `"[::1]:9347"`), the
+   * health/readiness/metrics listener. Absent: no listener.
+   */
+  readonly http?: HttpListen;
   /** `shutdown_grace`, default 5 s. */
   readonly shutdownGraceMs: number;
   readonly proxies: readonly ProxyConfig[];
-  /** Files the running proxy reads (config + secret_file paths): for permission scoping. */
+  /**
+   * Files the running proxy reads (config + secret_file / secret_credential
+   * paths): for permission scoping.
+   */
   readonly readPaths: readonly string[];
-  /** Environment variable names the config used (secret_env): for permission scoping. */
+  /**
+   * Environment variable names the config used (secret_env,
+   * CREDENTIALS_DIRECTORY): for permission scoping.
+   */
   readonly envNames: readonly string[];
 }
 
@@ -69,9 +125,12 @@ export type ConfigResult =
 export interface ParseConfigOptions {
   /** The config file's path: prefixes messages; `secret_file` paths are relative to its directory. */
   file: string;
-  /** Reads a `secret_file`. Default: every read fails, so parsing stays pure. */
+  /**
+   * Reads a `secret_file` or `secret_credential`. Default: every read
+   * fails, so parsing stays pure.
+   */
   readFile?: (path: string) => string;
-  /** Reads a `secret_env` variable. Default: no variable is set. */
+  /** Reads a `secret_env` variable and CREDENTIALS_DIRECTORY. Default: no variable is set. */
   getEnv?: (name: string) => string | undefined;
 }
 
@@ -84,7 +143,12 @@ const LOG_LEVELS = [
   "error",
   "fatal",
 ] as const;
-const SECRET_KEYS = ["secret", "secret_env", "secret_file"] as const;
+/** The values of `log_format`. */
+export const LOG_FORMATS = Object.freeze(["text", "json"] as const) satisfies readonly LogFormat[];
+const SECRET_KEYS = ["secret", "secret_env", "secret_file", "secret_credential"] as const;
+const SECRET_KEYS_TEXT = "secret, secret_env, secret_file or secret_credential";
+/** Where systemd puts `LoadCredential=` files for the unit. */
+const CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY";
 
 const DEFAULT_PORT = 5347;
 const DEFAULT_LOG_LEVEL: LogLevel = "info";
@@ -93,6 +157,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_BALANCE: Balance = "least-pending";
 const DEFAULT_MAX_PENDING_PER_RESOURCE = 1_000;
 const DEFAULT_MAX_PENDING = 100_000;
+const DEFAULT_MAX_PENDING_PER_REQUESTER = 100;
+const DEFAULT_LOG_FORMAT: LogFormat = "text";
 // setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days);
 // 596h is the largest whole number of hours below that.
 const MAX_DURATION_MS = 596 * 3_600_000;
@@ -103,6 +169,9 @@ const ASCII_MESSAGE = "must be printable ASCII (XEP-0114 handshake hashes it as 
 const SERVER_EXPECTED =
   "expected a server address like xmpp://127.0.0.1:5347, 127.0.0.1:5347 or 127.0.0.1";
 const DURATION_EXPECTED = "expected a duration like 500ms, 2s or 1m";
+const HTTP_EXPECTED = 'expected a listen address like 127.0.0.1:9347 or "[::1]:9347"';
+const PATTERN_EXPECTED = "expected a pattern like user@example.org, @example.org or *.example.org";
+const RATE_EXPECTED = "expected a rate above zero like 20/s, 100/m or 1000/h";
 
 /**
  * Parses config text; pure (reads secrets via the injected functions).
@@ -151,7 +220,8 @@ export function parseConfig(
  * Deno.env.get; a missing/unreadable file is an error result
  * (`"client-proxy.yaml: cannot read: No such file"`), never a throw.
  * Needs read access to the file and its secret files, env access to its
- * `secret_env` names, and (for npm:yaml) `LOG_TOKENS` and `LOG_STREAM`.
+ * `secret_env` names (and CREDENTIALS_DIRECTORY for `secret_credential`),
+ * and (for npm:yaml) `LOG_TOKENS` and `LOG_STREAM`.
  */
 export function loadConfig(file: string): ConfigResult {
   let text: string;
@@ -390,6 +460,100 @@ function fileSecretField(secrets: SecretSources) {
     });
 }
 
+/**
+ * `secret_credential: NAME`: the file NAME in $CREDENTIALS_DIRECTORY, where
+ * systemd puts what the unit's `LoadCredential=` / `SetCredential=` name.
+ */
+function credentialSecretField(secrets: SecretSources) {
+  // A value that is no credential name may be the secret pasted in here.
+  const error = expecting(
+    "expected a credential name like client-proxy.secret (systemd LoadCredential=)",
+    true,
+  );
+  return z.string({ error })
+    .regex(CREDENTIAL_NAME, { error })
+    .transform((name, ctx): Resolved => {
+      const push = (message: string) => ctx.issues.push({ code: "custom", input: name, message });
+      let dir: string | undefined;
+      try {
+        dir = secrets.getEnv(CREDENTIALS_ENV);
+      } catch (error) {
+        push(
+          `expected a readable environment variable ${CREDENTIALS_ENV}, got ${reason(error)}`,
+        );
+        return { value: "", env: CREDENTIALS_ENV };
+      }
+      if (dir === undefined || dir === "") {
+        push(
+          `expected the environment variable ${CREDENTIALS_ENV} to be set (systemd sets it for a unit with LoadCredential=), got it unset`,
+        );
+        return { value: "", env: CREDENTIALS_ENV };
+      }
+      const path = join(dir, name);
+      let content: string;
+      try {
+        content = secrets.readFile(path);
+      } catch (error) {
+        push(
+          `expected a readable credential file, got ${JSON.stringify(path)} (${reason(error)})`,
+        );
+        return { value: "", path, env: CREDENTIALS_ENV };
+      }
+      const value = content.replace(/\r?\n$/, "");
+      checkSecret(value, `the credential file ${JSON.stringify(path)}`, push);
+      return { value, path, env: CREDENTIALS_ENV };
+    });
+}
+
+/** `http: HOST:PORT`; the port is required (there is no usual one). */
+function httpField() {
+  const error = expecting(HTTP_EXPECTED);
+  return z.string({ error })
+    .refine((text) => parseListen(text) !== undefined, { error })
+    .transform((text) => parseListen(text) as HttpListen);
+}
+
+/** `allow` / `deny`: a list of requester patterns, each checked, lowercased. */
+function patternListField(key: "allow" | "deny") {
+  const listExpected = key === "allow"
+    ? 'expected a non-empty list of patterns like ["@example.org"] (leave allow out to allow everyone)'
+    : 'expected a list of patterns like ["@evil.example"]';
+  const error = expecting(PATTERN_EXPECTED);
+  const list = z.array(
+    z.string({ error })
+      .refine(isAccessPattern, { error })
+      .transform((text) => text.toLowerCase()),
+    { error: expecting(listExpected) },
+  );
+  return key === "allow" ? list.min(1, { error: expecting(listExpected) }) : list;
+}
+
+/** `rate_limit: { rate: 20/s, burst: 40 }`. */
+function rateLimitField() {
+  return z.strictObject({
+    rate: z.unknown().transform((input, ctx) => {
+      const rate = parseRate(input);
+      if (rate === undefined) {
+        ctx.issues.push({
+          code: "custom",
+          input,
+          message: `${RATE_EXPECTED}, got ${describe(input)}`,
+        });
+        return z.NEVER;
+      }
+      return rate;
+    }),
+    burst: countField().optional(),
+  }, {
+    error: expecting("expected a mapping like { rate: 20/s, burst: 40 }"),
+  }).transform(({ rate, burst }): RateLimitConfig =>
+    Object.freeze({
+      perSecond: rate.perSecond,
+      burst: burst ?? Math.max(1, Math.ceil(rate.count)),
+    })
+  );
+}
+
 function proxySchema(secrets: SecretSources) {
   const domainError = expecting(
     "expected a domain name like proxy.example.org",
@@ -402,6 +566,7 @@ function proxySchema(secrets: SecretSources) {
     secret: inlineSecretField().optional(),
     secret_env: envSecretField(secrets).optional(),
     secret_file: fileSecretField(secrets).optional(),
+    secret_credential: credentialSecretField(secrets).optional(),
     target_address: z.string({ error: jidError })
       .refine((text) => isBareJid(text.toLowerCase()), { error: jidError })
       .transform((text) => text.toLowerCase()),
@@ -412,9 +577,14 @@ function proxySchema(secrets: SecretSources) {
       DEFAULT_MAX_PENDING_PER_RESOURCE,
     ),
     max_pending: countField().default(DEFAULT_MAX_PENDING),
+    allow: patternListField("allow").optional(),
+    deny: patternListField("deny").optional(),
+    hide_from_denied: z.boolean({ error: expecting("expected true or false") }).default(false),
+    rate_limit: rateLimitField().optional(),
+    max_pending_per_requester: countField().default(DEFAULT_MAX_PENDING_PER_REQUESTER),
   }, {
     error: expecting(
-      "expected a mapping with domain, target_address and one of secret, secret_env or secret_file",
+      `expected a mapping with domain, target_address and one of ${SECRET_KEYS_TEXT}`,
     ),
   });
 }
@@ -424,6 +594,8 @@ function configSchema(secrets: SecretSources) {
   return z.strictObject({
     server: serverField().optional(),
     log_level: enumField(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
+    log_format: enumField(LOG_FORMATS).default(DEFAULT_LOG_FORMAT),
+    http: httpField().optional(),
     shutdown_grace: durationField(0).default(DEFAULT_SHUTDOWN_GRACE_MS),
     proxies: z.array(proxySchema(secrets), { error: proxiesError })
       .min(1, { error: proxiesError }),
@@ -469,7 +641,7 @@ function crossCheck(raw: Record<string, unknown>): Problem[] {
     if (sources.length !== 1) {
       problems.push({
         path: ["proxies", index],
-        message: `expected exactly one of secret, secret_env or secret_file, got ${
+        message: `expected exactly one of ${SECRET_KEYS_TEXT}, got ${
           sources.length === 0 ? "none" : sources.join(" and ")
         }`,
       });
@@ -538,13 +710,17 @@ function assemble(file: string, data: ParsedConfig): Config {
   const envNames: string[] = [];
   const proxies = data.proxies.map((proxy): ProxyConfig => {
     // crossCheck guaranteed exactly one source and a server somewhere.
-    const secret = (proxy.secret ?? proxy.secret_env ?? proxy.secret_file)!;
+    const secret = (proxy.secret ?? proxy.secret_env ?? proxy.secret_file ??
+      proxy.secret_credential)!;
     if (secret.path !== undefined && !readPaths.includes(secret.path)) {
       readPaths.push(secret.path);
     }
     if (secret.env !== undefined && !envNames.includes(secret.env)) {
       envNames.push(secret.env);
     }
+    const deny = proxy.deny === undefined || proxy.deny.length === 0
+      ? {}
+      : { deny: Object.freeze(proxy.deny) };
     return Object.freeze({
       domain: proxy.domain,
       secret: secret.value,
@@ -554,11 +730,19 @@ function assemble(file: string, data: ParsedConfig): Config {
       balance: proxy.balance,
       maxPendingPerResource: proxy.max_pending_per_resource,
       maxPending: proxy.max_pending,
+      // Optional keys are left out rather than set to undefined.
+      ...(proxy.allow === undefined ? {} : { allow: Object.freeze(proxy.allow) }),
+      ...deny,
+      hideFromDenied: proxy.hide_from_denied,
+      ...(proxy.rate_limit === undefined ? {} : { rateLimit: proxy.rate_limit }),
+      maxPendingPerRequester: proxy.max_pending_per_requester,
     });
   });
   return Object.freeze({
     file,
     logLevel: data.log_level,
+    logFormat: data.log_format,
+    ...(data.http === undefined ? {} : { http: Object.freeze({ ...data.http }) }),
     shutdownGraceMs: data.shutdown_grace,
     proxies: Object.freeze(proxies),
     readPaths: Object.freeze(readPaths),
@@ -575,6 +759,12 @@ const LOCALPART_FORBIDDEN = /["&'/:<>@\s\p{Cc}\p{Z}]/u;
 // One DNS-style label; Unicode letters allowed for IDNs.
 const LABEL = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}_-]*[\p{L}\p{M}\p{N}])?$/u;
 const SERVER_RE = /^(?:xmpp:\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d{1,5}))?$/i;
+const LISTEN_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+)):(\d{1,5})$/;
+// What systemd accepts as a credential name, less the odd characters a
+// pasted secret would have; a leading dot (`.`, `..`) is refused.
+const CREDENTIAL_NAME = /^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,254}$/;
+const RATE_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*\/\s*(s|m|h)$/;
+const RATE_UNIT_SECONDS = { s: 1, m: 60, h: 3_600 } as const;
 
 function utf8Length(text: string): number {
   return new TextEncoder().encode(text).length;
@@ -611,6 +801,45 @@ function parseServer(text: string): ServerAddress | undefined {
   const host = name.toLowerCase();
   if (!isHostname(host)) return undefined;
   return { host, port, url: `xmpp://${host}:${port}` };
+}
+
+/** `host:port` or `[ipv6]:port`, port 1-65535, for the HTTP listener. */
+function parseListen(text: string): HttpListen | undefined {
+  const match = LISTEN_RE.exec(text);
+  if (match === null) return undefined;
+  const [, ipv6, name, portText] = match;
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  if (ipv6 !== undefined) {
+    return isIpv6(ipv6) ? { host: ipv6.toLowerCase(), port } : undefined;
+  }
+  const host = name.toLowerCase();
+  return isHostname(host) ? { host, port } : undefined;
+}
+
+/** A well-formed `allow` / `deny` pattern, with a valid JID or domain inside. */
+function isAccessPattern(text: string): boolean {
+  const pattern = classifyPattern(text);
+  switch (pattern?.kind) {
+    case "jid":
+      return isBareJid(pattern.jid);
+    case "domain":
+      return isHostname(pattern.domain);
+    case "subdomains":
+      return isHostname(pattern.parent);
+    default:
+      return false;
+  }
+}
+
+/** `N/s`, `N/m` or `N/h` with N > 0: the count as written and per second. */
+function parseRate(input: unknown): { count: number; perSecond: number } | undefined {
+  if (typeof input !== "string") return undefined;
+  const match = RATE_RE.exec(input.trim());
+  if (match === null) return undefined;
+  const count = Number(match[1]);
+  const perSecond = count / RATE_UNIT_SECONDS[match[2] as keyof typeof RATE_UNIT_SECONDS];
+  return count > 0 && Number.isFinite(count) && perSecond > 0 ? { count, perSecond } : undefined;
 }
 
 function isIpv6(text: string): boolean {

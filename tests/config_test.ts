@@ -52,6 +52,9 @@ function yamlOf(top: Fields = {}, ...proxies: Fields[]): string {
   return lines.join("\n") + "\n";
 }
 
+/** $CREDENTIALS_DIRECTORY in these tests, as systemd would set it. */
+const CREDENTIALS = "/run/credentials/client-proxy.service";
+
 const FILES: Record<string, string> = {
   "secret.txt": "from-file\n",
   "/etc/client-proxy/abs.txt": "absolute\r\n",
@@ -59,11 +62,14 @@ const FILES: Record<string, string> = {
   "empty.txt": "",
   "newline-only.txt": "\n",
   "latin.txt": "s\u00e9cret\n",
+  [`${CREDENTIALS}/xmpp-secret`]: "from-credential\n",
+  [`${CREDENTIALS}/empty`]: "",
 };
 const ENV: Record<string, string> = {
   PROXY_SECRET: "from-env",
   EMPTY_SECRET: "",
   LATIN_SECRET: "s\u00e9cret",
+  CREDENTIALS_DIRECTORY: CREDENTIALS,
 };
 
 function readFile(path: string): string {
@@ -100,6 +106,7 @@ Deno.test("the documented example is accepted with its values", () => {
   assert.deepEqual(accept(EXAMPLE), {
     file: FILE,
     logLevel: "info",
+    logFormat: "text",
     shutdownGraceMs: 5_000,
     proxies: [{
       domain: "proxy.example.org",
@@ -110,6 +117,8 @@ Deno.test("the documented example is accepted with its values", () => {
       balance: "least-pending",
       maxPendingPerResource: 1_000,
       maxPending: 100_000,
+      hideFromDenied: false,
+      maxPendingPerRequester: 100,
     }],
     readPaths: [FILE],
     envNames: [],
@@ -125,6 +134,11 @@ Deno.test("optional keys take their documented defaults", () => {
   assert.equal(proxy.balance, "least-pending");
   assert.equal(proxy.maxPendingPerResource, 1_000);
   assert.equal(proxy.maxPending, 100_000);
+  assert.equal(config.logFormat, "text");
+  assert.ok(!("http" in config));
+  assert.equal(proxy.hideFromDenied, false);
+  assert.equal(proxy.maxPendingPerRequester, 100);
+  for (const key of ["allow", "deny", "rateLimit"]) assert.ok(!(key in proxy), key);
   assert.deepEqual(proxy.server, {
     host: "127.0.0.1",
     port: 5347,
@@ -306,6 +320,108 @@ Deno.test("the result is deeply frozen", () => {
 
 type ProxyList = Config["proxies"][number][];
 
+Deno.test("operations keys are read and normalised", () => {
+  const config = accept(yamlOf(
+    { log_format: "json", http: "LocalHost:9347" },
+    {
+      allow: '["Alice@Example.org", "@Example.NET", "*.Example.com"]',
+      deny: "[mallory@example.net]",
+      hide_from_denied: "true",
+      rate_limit: "{ rate: 20/s, burst: 40 }",
+      max_pending_per_requester: "5",
+    },
+  ));
+  assert.equal(config.logFormat, "json");
+  assert.deepEqual(config.http, { host: "localhost", port: 9347 });
+  const [proxy] = config.proxies;
+  assert.deepEqual(proxy.allow, ["alice@example.org", "@example.net", "*.example.com"]);
+  assert.deepEqual(proxy.deny, ["mallory@example.net"]);
+  assert.equal(proxy.hideFromDenied, true);
+  assert.deepEqual(proxy.rateLimit, { perSecond: 20, burst: 40 });
+  assert.equal(proxy.maxPendingPerRequester, 5);
+  for (const part of [config.http, proxy.allow, proxy.deny, proxy.rateLimit]) {
+    assert.ok(Object.isFrozen(part));
+  }
+});
+
+const goodHttp: [string, { host: string; port: number }][] = [
+  ["127.0.0.1:9347", { host: "127.0.0.1", port: 9347 }],
+  ["0.0.0.0:1", { host: "0.0.0.0", port: 1 }],
+  ['"[::1]:9347"', { host: "::1", port: 9347 }],
+  ['"[::]:65535"', { host: "::", port: 65_535 }],
+  ["metrics.internal:80", { host: "metrics.internal", port: 80 }],
+];
+
+for (const [http, expected] of goodHttp) {
+  Deno.test(`http ${http} is accepted`, () => {
+    assert.deepEqual(accept(yamlOf({ http })).http, expected);
+  });
+}
+
+const goodRates: [string, { perSecond: number; burst: number }][] = [
+  ["{ rate: 20/s }", { perSecond: 20, burst: 20 }],
+  ["{ rate: 100/m, burst: 5 }", { perSecond: 100 / 60, burst: 5 }],
+  ["{ rate: 1000/h }", { perSecond: 1000 / 3600, burst: 1000 }],
+  ["{ rate: 0.5/s }", { perSecond: 0.5, burst: 1 }],
+  ["{ rate: 2.5 / m }", { perSecond: 2.5 / 60, burst: 3 }],
+  ["{ rate: .5/h, burst: 1 }", { perSecond: 0.5 / 3600, burst: 1 }],
+];
+
+for (const [rateLimit, expected] of goodRates) {
+  Deno.test(`rate_limit ${rateLimit} is accepted`, () => {
+    assert.deepEqual(accept(yamlOf({}, { rate_limit: rateLimit })).proxies[0].rateLimit, expected);
+  });
+}
+
+Deno.test("an empty deny list is left out, like an absent one", () => {
+  const [proxy] = accept(yamlOf({}, { deny: "[]" })).proxies;
+  assert.ok(!("deny" in proxy));
+});
+
+Deno.test("secret_credential reads $CREDENTIALS_DIRECTORY/NAME", () => {
+  const config = accept(yamlOf(
+    {},
+    { domain: "a.example.org", secret: null, secret_credential: "xmpp-secret" },
+    { domain: "b.example.org", secret: null, secret_credential: "xmpp-secret" },
+  ));
+  assert.equal(config.proxies[0].secret, "from-credential");
+  assert.deepEqual(config.readPaths, [FILE, `${CREDENTIALS}/xmpp-secret`]);
+  assert.deepEqual(config.envNames, ["CREDENTIALS_DIRECTORY"]);
+});
+
+Deno.test("secret_credential without CREDENTIALS_DIRECTORY is an error", () => {
+  const text = yamlOf({}, { secret: null, secret_credential: "xmpp-secret" });
+  for (const env of [{}, { CREDENTIALS_DIRECTORY: "" }]) {
+    const result = parseConfig(text, {
+      file: FILE,
+      readFile,
+      getEnv: (name) => (env as Record<string, string>)[name],
+    });
+    assert.deepEqual(result.ok ? [] : result.errors, [
+      `${P0}.secret_credential: expected the environment variable CREDENTIALS_DIRECTORY to be set (systemd sets it for a unit with LoadCredential=), got it unset`,
+    ]);
+  }
+  const denied = parseConfig(text, {
+    file: FILE,
+    getEnv: () => {
+      throw new Deno.errors.NotCapable("Requires env access");
+    },
+  });
+  assert.deepEqual(denied.ok ? [] : denied.errors, [
+    `${P0}.secret_credential: expected a readable environment variable CREDENTIALS_DIRECTORY, got not allowed by Deno's permissions (--allow-read / --allow-env)`,
+  ]);
+});
+
+Deno.test("a secret_credential's content never appears in a message", () => {
+  const secret = "h\u00fcnter2-S\u00e9cret";
+  const result = parseConfig(yamlOf({}, { secret: null, secret_credential: "x" }), {
+    file: FILE,
+    getEnv: () => CREDENTIALS,
+    readFile: () => secret,
+  });
+  assert.deepEqual(result.ok ? [] : result.errors, [`${P0}.secret_credential: ${ASCII}`]);
+});
+
 // ------------------------------------------------------------------ rejected
 
 const P0 = `${FILE}: proxies[0]`;
@@ -316,7 +432,12 @@ const DOMAIN = "expected a domain name like proxy.example.org";
 const DURATION = "expected a duration like 500ms, 2s or 1m";
 const ASCII = "must be printable ASCII (XEP-0114 handshake hashes it as latin1)";
 const COUNT = "expected an integer >= 1";
-const ONE_SECRET = "expected exactly one of secret, secret_env or secret_file";
+const HTTP = 'expected a listen address like 127.0.0.1:9347 or "[::1]:9347"';
+const PATTERN = "expected a pattern like user@example.org, @example.org or *.example.org";
+const ALLOW_LIST =
+  'expected a non-empty list of patterns like ["@example.org"] (leave allow out to allow everyone)';
+const RATE = "expected a rate above zero like 20/s, 100/m or 1000/h";
+const ONE_SECRET = "expected exactly one of secret, secret_env, secret_file or secret_credential";
 
 /** Each case: the YAML and the complete list of errors it must produce. */
 const rejected: [string, string, string[]][] = [
@@ -355,7 +476,7 @@ const rejected: [string, string, string[]][] = [
     `${FILE}: proxies: expected a non-empty list of proxies, got a mapping`,
   ]],
   ["a proxy is a string", "server: h\nproxies:\n  - proxy.example.org\n", [
-    `${P0}: expected a mapping with domain, target_address and one of secret, secret_env or secret_file, got "proxy.example.org"`,
+    `${P0}: expected a mapping with domain, target_address and one of secret, secret_env, secret_file or secret_credential, got "proxy.example.org"`,
   ]],
   ["the document is a list", "- server: h\n", [
     `${FILE}: expected a mapping with server and proxies, got a list`,
@@ -650,6 +771,129 @@ const rejected: [string, string, string[]][] = [
     `${FILE}: shutdown_grace: ${DURATION}, got a list`,
   ]],
 
+  // operations keys
+  ["log_format is unknown", yamlOf({ log_format: "xml" }), [
+    `${FILE}: log_format: expected one of text, json, got "xml"`,
+  ]],
+  ...[
+    "127.0.0.1",
+    "9347",
+    "127.0.0.1:0",
+    "127.0.0.1:65536",
+    "http://127.0.0.1:9347",
+    '":9347"',
+    '"[zz::1]:1"',
+    '"::1:9347"',
+    "a_b..c:1",
+  ]
+    .map((http): [string, string, string[]] => [
+      `bad http ${http}`,
+      yamlOf({ http }),
+      [
+        `${FILE}: http: ${HTTP}, got ${
+          /^\d+$/.test(http) ? http : JSON.stringify(http.replace(/^"(.*)"$/, "$1"))
+        }`,
+      ],
+    ]),
+  ["http unquoted IPv6 is a YAML error", yamlOf({ http: "[::1]:9347" }), [
+    `${FILE}:2:12: Unexpected scalar at node end`,
+  ]],
+  ["allow is empty", yamlOf({}, { allow: "[]" }), [
+    `${P0}.allow: ${ALLOW_LIST}, got an empty list`,
+  ]],
+  ["allow is null", yamlOf({}, { allow: "" }), [
+    `${P0}.allow: ${ALLOW_LIST}, got an empty value`,
+  ]],
+  ["allow is one string", yamlOf({}, { allow: "'@example.org'" }), [
+    `${P0}.allow: ${ALLOW_LIST}, got "@example.org"`,
+  ]],
+  [
+    "allow has bad patterns",
+    yamlOf({}, {
+      allow:
+        `[example.org, "@", "*.", "*", a@b@c.org, "a b@x.org", "*.-x.org", "@x..org", 5, "svc@example.org/res"]`,
+    }),
+    [
+      `${P0}.allow[0]: ${PATTERN}, got "example.org"`,
+      `${P0}.allow[1]: ${PATTERN}, got "@"`,
+      `${P0}.allow[2]: ${PATTERN}, got "*."`,
+      `${P0}.allow[3]: ${PATTERN}, got "*"`,
+      `${P0}.allow[4]: ${PATTERN}, got "a@b@c.org"`,
+      `${P0}.allow[5]: ${PATTERN}, got "a b@x.org"`,
+      `${P0}.allow[6]: ${PATTERN}, got "*.-x.org"`,
+      `${P0}.allow[7]: ${PATTERN}, got "@x..org"`,
+      `${P0}.allow[8]: ${PATTERN}, got 5`,
+      `${P0}.allow[9]: ${PATTERN}, got "svc@example.org/res"`,
+    ],
+  ],
+  ["deny is a mapping", yamlOf({}, { deny: "{ a: 1 }" }), [
+    `${P0}.deny: expected a list of patterns like ["@evil.example"], got a mapping`,
+  ]],
+  ["deny has a bad pattern", yamlOf({}, { deny: "[evil.example]" }), [
+    `${P0}.deny[0]: ${PATTERN}, got "evil.example"`,
+  ]],
+  ["hide_from_denied is yes", yamlOf({}, { hide_from_denied: "yes" }), [
+    `${P0}.hide_from_denied: expected true or false, got "yes"`,
+  ]],
+  ["rate_limit is a bare rate", yamlOf({}, { rate_limit: "20/s" }), [
+    `${P0}.rate_limit: expected a mapping like { rate: 20/s, burst: 40 }, got "20/s"`,
+  ]],
+  ["rate_limit has no rate", yamlOf({}, { rate_limit: "{ burst: 5 }" }), [
+    `${P0}.rate_limit.rate: ${RATE}, got nothing (the key is missing)`,
+  ]],
+  ...["20", '"20"', "0/s", "-1/s", "20/d", "20/sec", "fast", "1e3/s", "1/s/s"].map((
+    rate,
+  ): [string, string, string[]] => [
+    `rate ${rate}`,
+    yamlOf({}, { rate_limit: `{ rate: ${rate} }` }),
+    [`${P0}.rate_limit.rate: ${RATE}, got ${
+      rate === "20" ? 20 : JSON.stringify(rate.replace(/^"(.*)"$/, "$1"))
+    }`],
+  ]),
+  ["burst is 0, rate is 0", yamlOf({}, { rate_limit: "{ rate: 0/m, burst: 0 }" }), [
+    `${P0}.rate_limit.rate: ${RATE}, got "0/m"`,
+    `${P0}.rate_limit.burst: ${COUNT}, got 0`,
+  ]],
+  ["burst is fractional", yamlOf({}, { rate_limit: "{ rate: 1/s, burst: 1.5 }" }), [
+    `${P0}.rate_limit.burst: ${COUNT}, got 1.5`,
+  ]],
+  ["rate_limit has an unknown key", yamlOf({}, { rate_limit: "{ rate: 1/s, brust: 2 }" }), [
+    `${P0}.rate_limit.brust: unknown key`,
+  ]],
+  ["max_pending_per_requester is 0", yamlOf({}, { max_pending_per_requester: "0" }), [
+    `${P0}.max_pending_per_requester: ${COUNT}, got 0`,
+  ]],
+
+  // secret_credential
+  [
+    "secret_credential file is missing",
+    yamlOf({}, { secret: null, secret_credential: "nope" }),
+    [
+      `${P0}.secret_credential: expected a readable credential file, got "${CREDENTIALS}/nope" (No such file)`,
+    ],
+  ],
+  [
+    "secret_credential file is empty",
+    yamlOf({}, { secret: null, secret_credential: "empty" }),
+    [
+      `${P0}.secret_credential: expected the credential file "${CREDENTIALS}/empty" to hold a non-empty secret, got an empty value`,
+    ],
+  ],
+  ...["../etc/passwd", "a/b", ".hidden", '"has space"', "5"].map((
+    name,
+  ): [string, string, string[]] => [
+    `secret_credential name ${name}`,
+    yamlOf({}, { secret: null, secret_credential: name }),
+    [
+      `${P0}.secret_credential: expected a credential name like client-proxy.secret (systemd LoadCredential=), got a ${
+        name === "5" ? "number" : "string"
+      } (value not shown)`,
+    ],
+  ]),
+  ["secret and secret_credential", yamlOf({}, { secret_credential: "xmpp-secret" }), [
+    `${P0}: ${ONE_SECRET}, got secret and secret_credential`,
+  ]],
+
   // YAML syntax, reported with line:column
   ["unclosed flow sequence", "server: h\nproxies: [\n", [
     `${FILE}:3:1: Flow sequence in block collection must be sufficiently indented and end with a ]`,
@@ -823,6 +1067,26 @@ Deno.test("loadConfig reports a missing or unreadable file, never throws", () =>
     assert.equal(result.errors.length, 1);
     assert.match(result.errors[0], new RegExp(`^${dir}: cannot read: `));
   } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadConfig reads a secret_credential from $CREDENTIALS_DIRECTORY", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "client-proxy-config-" });
+  const before = Deno.env.get("CREDENTIALS_DIRECTORY");
+  try {
+    const file = `${dir}/client-proxy.yaml`;
+    Deno.mkdirSync(`${dir}/credentials`);
+    Deno.writeTextFileSync(`${dir}/credentials/xmpp`, "credential\n");
+    Deno.writeTextFileSync(file, yamlOf({}, { secret: null, secret_credential: "xmpp" }));
+    Deno.env.set("CREDENTIALS_DIRECTORY", `${dir}/credentials`);
+    const result = loadConfig(file);
+    assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
+    assert.equal(result.config.proxies[0].secret, "credential");
+    assert.deepEqual(result.config.readPaths, [file, `${dir}/credentials/xmpp`]);
+  } finally {
+    if (before === undefined) Deno.env.delete("CREDENTIALS_DIRECTORY");
+    else Deno.env.set("CREDENTIALS_DIRECTORY", before);
     Deno.removeSync(dir, { recursive: true });
   }
 });
