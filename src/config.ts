@@ -86,6 +86,18 @@ export interface ProxyConfig {
    * JID may have awaiting a reply.
    */
   readonly maxPendingPerRequester: number;
+  /** `keepalive`, default 30 s: how often to ping over the stream; 0 turns it off. */
+  readonly keepaliveMs: number;
+  /** `keepalive_timeout`, default 10 s: a ping unanswered this long means a dead link. */
+  readonly keepaliveTimeoutMs: number;
+  /** `standby_retry`, default 2 s: how often a standby instance tries to take over. */
+  readonly standbyRetryMs: number;
+  /** `allow_target_requests`, default false: the implementing client may start requests. */
+  readonly allowTargetRequests: boolean;
+  /** `messages`, default `reject`: `forward` passes messages both ways. */
+  readonly messages: "reject" | "forward";
+  /** `presence`, default false: users may subscribe to the service's availability. */
+  readonly presence: boolean;
 }
 
 /** The whole validated configuration; deeply frozen. */
@@ -103,6 +115,12 @@ export interface Config {
   readonly http?: HttpListen;
   /** `shutdown_grace`, default 5 s. */
   readonly shutdownGraceMs: number;
+  /**
+   * `state_dir`: where state that must survive a restart is kept (the
+   * service's presence subscribers); relative to the config file's
+   * directory. Required when a proxy has `presence: true`.
+   */
+  readonly stateDir?: string;
   readonly proxies: readonly ProxyConfig[];
   /**
    * Files the running proxy reads (config + secret_file / secret_credential
@@ -159,6 +177,10 @@ const DEFAULT_MAX_PENDING_PER_RESOURCE = 1_000;
 const DEFAULT_MAX_PENDING = 100_000;
 const DEFAULT_MAX_PENDING_PER_REQUESTER = 100;
 const DEFAULT_LOG_FORMAT: LogFormat = "text";
+const DEFAULT_KEEPALIVE_MS = 30_000;
+const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
+const DEFAULT_STANDBY_RETRY_MS = 2_000;
+const MESSAGE_MODES = ["reject", "forward"] as const;
 // setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days);
 // 596h is the largest whole number of hours below that.
 const MAX_DURATION_MS = 596 * 3_600_000;
@@ -582,6 +604,12 @@ function proxySchema(secrets: SecretSources) {
     hide_from_denied: z.boolean({ error: expecting("expected true or false") }).default(false),
     rate_limit: rateLimitField().optional(),
     max_pending_per_requester: countField().default(DEFAULT_MAX_PENDING_PER_REQUESTER),
+    keepalive: durationField(0).default(DEFAULT_KEEPALIVE_MS),
+    keepalive_timeout: durationField(1).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
+    standby_retry: durationField(1).default(DEFAULT_STANDBY_RETRY_MS),
+    allow_target_requests: z.boolean({ error: expecting("expected true or false") }).default(false),
+    messages: enumField(MESSAGE_MODES).default("reject"),
+    presence: z.boolean({ error: expecting("expected true or false") }).default(false),
   }, {
     error: expecting(
       `expected a mapping with domain, target_address and one of ${SECRET_KEYS_TEXT}`,
@@ -597,6 +625,9 @@ function configSchema(secrets: SecretSources) {
     log_format: enumField(LOG_FORMATS).default(DEFAULT_LOG_FORMAT),
     http: httpField().optional(),
     shutdown_grace: durationField(0).default(DEFAULT_SHUTDOWN_GRACE_MS),
+    state_dir: z.string({ error: expecting("expected a directory path") }).min(1, {
+      error: expecting("expected a directory path"),
+    }).optional(),
     proxies: z.array(proxySchema(secrets), { error: proxiesError })
       .min(1, { error: proxiesError }),
   });
@@ -662,6 +693,15 @@ function crossCheck(raw: Record<string, unknown>): Problem[] {
       }
     }
   });
+  const withPresence = proxies.findIndex((proxy: unknown) =>
+    isPlainObject(proxy) && proxy.presence === true
+  );
+  if (withPresence >= 0 && !Object.hasOwn(raw, "state_dir")) {
+    problems.push({
+      path: ["proxies", withPresence, "presence"],
+      message: "needs state_dir (a directory where subscribers are kept), got nothing",
+    });
+  }
   if (!Object.hasOwn(raw, "server") && withoutServer !== undefined) {
     problems.push({
       path: ["server"],
@@ -682,6 +722,11 @@ function report(file: string, problems: Problem[]): string[] {
     .map(({ path, message }) =>
       path.length === 0 ? `${file}: ${message}` : `${file}: ${formatPath(path)}: ${message}`
     );
+}
+
+/** A path from the config, relative to the config file's directory. */
+function resolveFrom(file: string, path: string): string {
+  return isAbsolute(path) ? path : join(dirname(file), path);
 }
 
 /** `["proxies", 0, "secret"]` → `proxies[0].secret`. */
@@ -736,6 +781,12 @@ function assemble(file: string, data: ParsedConfig): Config {
       hideFromDenied: proxy.hide_from_denied,
       ...(proxy.rate_limit === undefined ? {} : { rateLimit: proxy.rate_limit }),
       maxPendingPerRequester: proxy.max_pending_per_requester,
+      keepaliveMs: proxy.keepalive,
+      keepaliveTimeoutMs: proxy.keepalive_timeout,
+      standbyRetryMs: proxy.standby_retry,
+      allowTargetRequests: proxy.allow_target_requests,
+      messages: proxy.messages,
+      presence: proxy.presence,
     });
   });
   return Object.freeze({
@@ -744,6 +795,7 @@ function assemble(file: string, data: ParsedConfig): Config {
     logFormat: data.log_format,
     ...(data.http === undefined ? {} : { http: Object.freeze({ ...data.http }) }),
     shutdownGraceMs: data.shutdown_grace,
+    ...(data.state_dir === undefined ? {} : { stateDir: resolveFrom(file, data.state_dir) }),
     proxies: Object.freeze(proxies),
     readPaths: Object.freeze(readPaths),
     envNames: Object.freeze(envNames),

@@ -119,6 +119,12 @@ Deno.test("the documented example is accepted with its values", () => {
       maxPending: 100_000,
       hideFromDenied: false,
       maxPendingPerRequester: 100,
+      keepaliveMs: 30_000,
+      keepaliveTimeoutMs: 10_000,
+      standbyRetryMs: 2_000,
+      allowTargetRequests: false,
+      messages: "reject",
+      presence: false,
     }],
     readPaths: [FILE],
     envNames: [],
@@ -138,6 +144,13 @@ Deno.test("optional keys take their documented defaults", () => {
   assert.ok(!("http" in config));
   assert.equal(proxy.hideFromDenied, false);
   assert.equal(proxy.maxPendingPerRequester, 100);
+  assert.equal(proxy.keepaliveMs, 30_000);
+  assert.equal(proxy.keepaliveTimeoutMs, 10_000);
+  assert.equal(proxy.standbyRetryMs, 2_000);
+  assert.equal(proxy.allowTargetRequests, false);
+  assert.equal(proxy.messages, "reject");
+  assert.equal(proxy.presence, false);
+  assert.ok(!("stateDir" in config));
   for (const key of ["allow", "deny", "rateLimit"]) assert.ok(!(key in proxy), key);
   assert.deepEqual(proxy.server, {
     host: "127.0.0.1",
@@ -1089,4 +1102,34 @@ Deno.test("loadConfig reads a secret_credential from $CREDENTIALS_DIRECTORY", ()
     else Deno.env.set("CREDENTIALS_DIRECTORY", before);
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("keepalive, standby, target requests, messages, presence and state_dir", () => {
+  const config = accept(
+    yamlOf({ state_dir: "state" }, {
+      keepalive: "0",
+      keepalive_timeout: "2s",
+      standby_retry: "500ms",
+      allow_target_requests: "true",
+      messages: "forward",
+      presence: "true",
+    }),
+  );
+  const [proxy] = config.proxies;
+  assert.equal(proxy.keepaliveMs, 0);
+  assert.equal(proxy.keepaliveTimeoutMs, 2_000);
+  assert.equal(proxy.standbyRetryMs, 500);
+  assert.equal(proxy.allowTargetRequests, true);
+  assert.equal(proxy.messages, "forward");
+  assert.equal(proxy.presence, true);
+  assert.equal(config.stateDir, "state", "relative to the config file's directory (here: .)");
+});
+
+Deno.test("presence without state_dir, and a bad messages mode, are reported", () => {
+  const errors = reject(yamlOf({}, { presence: "true", messages: "echo" }));
+  assert.ok(
+    errors.some((e) => e.includes("proxies[0].presence: needs state_dir")),
+    errors.join("\n"),
+  );
+  assert.ok(errors.some((e) => e.includes("proxies[0].messages:")), errors.join("\n"));
 });
