@@ -109,16 +109,33 @@ export class DeadlineTable<T extends Timed> {
   }
 }
 
-/** Forwarded requests; each also counted on the resource that holds it. */
+/**
+ * Forwarded requests; each also counted on the resource that holds it and
+ * per requester bare JID (max_pending_per_requester).
+ */
 export class PendingTable extends DeadlineTable<Pending> {
+  readonly #perRequester = new Map<string, number>();
+
+  /** How many requests of this requester bare JID are pending. */
+  countFor(requesterBare: string): number {
+    return this.#perRequester.get(requesterBare) ?? 0;
+  }
+
   override add(entry: Pending): void {
     super.add(entry);
     entry.resource?.pending.add(entry);
+    const key = entry.requesterBare;
+    this.#perRequester.set(key, (this.#perRequester.get(key) ?? 0) + 1);
   }
 
   override remove(entry: Pending): void {
     super.remove(entry);
     entry.resource?.pending.delete(entry);
     entry.resource = undefined;
+    const key = entry.requesterBare;
+    const left = (this.#perRequester.get(key) ?? 1) - 1;
+    // Deleted at zero, so memory follows the requesters with requests pending.
+    if (left > 0) this.#perRequester.set(key, left);
+    else this.#perRequester.delete(key);
   }
 }

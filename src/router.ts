@@ -8,7 +8,9 @@
  * reply, within `requestTimeoutMs`, and a reply is delivered only to the
  * requester whose request it answers.
  */
+import { type AccessCheck, compileAccess } from "./access.ts";
 import { type Balance, choose } from "./balance.ts";
+import { RateLimiter } from "./rate_limit.ts";
 import { InitiatedRequests } from "./initiated.ts";
 import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
 import { SentMessages } from "./messages.ts";
@@ -35,10 +37,23 @@ export interface RouterSettings {
   readonly messages?: "reject" | "forward";
   /** Users may subscribe to the service's availability. Default: false. */
   readonly presence?: boolean;
+  /** Requester patterns let in (src/access.ts). Default: everyone. */
+  readonly allow?: readonly string[];
+  /** Requester patterns refused even when allowed. Default: nobody. */
+  readonly deny?: readonly string[];
+  /** Answer refused requesters `service-unavailable` instead of `forbidden`. Default: false. */
+  readonly hideFromDenied?: boolean;
+  /** Token bucket per requester bare JID. Default: none. */
+  readonly rateLimit?: { readonly perSecond: number; readonly burst: number };
+  /** Requests one requester bare JID may have pending. Default: unlimited. */
+  readonly maxPendingPerRequester?: number;
 }
 
 /** How a request ended, for logs and metrics. */
 export type Outcome =
+  | "forbidden"
+  | "rate_limited"
+  | "rejected"
   | "result"
   | "error"
   | "timeout"
@@ -162,6 +177,17 @@ const TOO_LONG: StanzaError = {
   condition: "not-acceptable",
   text: "the sender's address is too long to forward",
 };
+const FORBIDDEN: StanzaError = { type: "auth", condition: "forbidden" };
+const RATE_LIMITED: StanzaError = {
+  type: "wait",
+  condition: "resource-constraint",
+  text: "rate limit exceeded",
+};
+const TOO_MANY: StanzaError = {
+  type: "wait",
+  condition: "resource-constraint",
+  text: "too many requests pending",
+};
 const NOT_IMPLEMENTED: StanzaError = {
   type: "cancel",
   condition: "feature-not-implemented",
@@ -169,8 +195,9 @@ const NOT_IMPLEMENTED: StanzaError = {
 
 /** The router of one proxy: its state and the transitions on it. */
 export class Router {
-  /** The settings in force; replace them to reconfigure (same domain and target). */
-  settings: RouterSettings;
+  #settings: RouterSettings;
+  #access: AccessCheck = () => true;
+  #limiter: RateLimiter | undefined;
   readonly #resources = new ResourceSet();
   readonly #pending = new PendingTable();
   /** Long-address requests by `requester\0id`, to catch reused ids. */
@@ -189,10 +216,38 @@ export class Router {
   #backoffMs = RESUBSCRIBE_MIN_MS;
 
   constructor(settings: RouterSettings, options: RouterOptions = {}) {
+    this.#settings = settings;
     this.settings = settings;
     this.#random = options.random ?? Math.random;
     this.#initiated = new InitiatedRequests(settings.domain);
     this.#presence = new ServicePresence(settings.domain, options.subscribers ?? []);
+  }
+
+  /** The settings in force. */
+  get settings(): RouterSettings {
+    return this.#settings;
+  }
+
+  /**
+   * Replaces the settings (same domain and target): they apply to the next
+   * requests; those pending keep their deadline. The rate limiter keeps its
+   * buckets unless the limit itself changed.
+   */
+  set settings(next: RouterSettings) {
+    const previous = this.#settings;
+    this.#settings = next;
+    this.#access = compileAccess(next.allow, next.deny);
+    const limit = next.rateLimit;
+    if (!limit) this.#limiter = undefined;
+    else if (
+      !this.#limiter || previous.rateLimit?.perSecond !== limit.perSecond ||
+      previous.rateLimit?.burst !== limit.burst
+    ) this.#limiter = new RateLimiter({ perSecond: limit.perSecond, burst: limit.burst });
+  }
+
+  /** How many target resources are available. */
+  get resourceCount(): number {
+    return this.#resources.size;
   }
 
   /** How many requests await a reply. */
@@ -390,6 +445,16 @@ export class Router {
       return outcome(fx, "shutdown", from, id, 0);
     }
     const settings = this.settings;
+    const slash = from.indexOf("/");
+    const requesterBare = (slash < 0 ? from : from.slice(0, slash)).toLowerCase();
+    if (!this.#access(requesterBare)) {
+      refuse(fx, stanza, settings.hideFromDenied ? NO_RESOURCE : FORBIDDEN);
+      return outcome(fx, "forbidden", from, id, 0);
+    }
+    if (this.#limiter && !this.#limiter.take(requesterBare, now)) {
+      refuse(fx, stanza, RATE_LIMITED);
+      return outcome(fx, "rate_limited", from, id, 0);
+    }
     const long = !fitsResource(from);
     const longKey = long ? `${from}\0${id}` : "";
     if (long ? this.#long.has(longKey) : this.#pending.get(`${from}\0${id}`)) {
@@ -400,9 +465,11 @@ export class Router {
       refuse(fx, stanza, BUSY);
       return outcome(fx, "busy", from, id, 0);
     }
-    const slash = from.indexOf("/");
-    const requesterBare = (slash < 0 ? from : from.slice(0, slash))
-      .toLowerCase();
+    const perRequester = settings.maxPendingPerRequester;
+    if (perRequester !== undefined && this.#pending.countFor(requesterBare) >= perRequester) {
+      refuse(fx, stanza, TOO_MANY);
+      return outcome(fx, "rejected", from, id, 0);
+    }
     const choice = choose(settings.balance, this.#resources.list(), {
       requesterBare,
       turn: this.#turn++,

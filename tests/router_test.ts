@@ -809,3 +809,68 @@ Deno.test("every stanza sent is from the domain or a resource of it", () => {
     );
   }
 });
+
+// --- access and limits ------------------------------------------------------
+
+Deno.test("access: a denied requester gets forbidden (auth), or service-unavailable when hidden", () => {
+  const router = setup(["a"], { allow: ["@example.org"], deny: ["mallory@example.org"] });
+  assertError(only(router.receive(get("1", "mallory@example.org/x"), 0)), {
+    to: "mallory@example.org/x",
+    from: DOMAIN,
+    id: "1",
+    type: "auth",
+    condition: "forbidden",
+  });
+  assertError(only(router.receive(get("2", "eve@elsewhere.net/x"), 0)), {
+    to: "eve@elsewhere.net/x",
+    from: DOMAIN,
+    id: "2",
+    type: "auth",
+    condition: "forbidden",
+  });
+  assert.equal(only(router.receive(get("3"), 0)).attrs.to, `${TARGET}/a`, "alice is allowed");
+  router.settings = { ...router.settings, hideFromDenied: true };
+  assertError(only(router.receive(get("4", "mallory@example.org/x"), 0)), {
+    to: "mallory@example.org/x",
+    from: DOMAIN,
+    id: "4",
+    type: "cancel",
+    condition: "service-unavailable",
+  });
+});
+
+Deno.test("rate limit: a requester over its bucket gets resource-constraint; others are served", () => {
+  const router = setup(["a"], {
+    rateLimit: { perSecond: 2, burst: 3 },
+    maxPendingPerResource: 100,
+  });
+  const sent = [0, 1, 2, 3].map((i) => only(router.receive(get(`r${i}`), 0)));
+  assert.deepEqual(sent.map((el) => el.attrs.type), ["get", "get", "get", "error"]);
+  assertError(sent[3], {
+    to: ALICE,
+    from: DOMAIN,
+    id: "r3",
+    type: "wait",
+    condition: "resource-constraint",
+  });
+  assert.equal(only(router.receive(get("b0", "bob@example.org/x"), 0)).attrs.type, "get");
+  // Half a second later one token is back (2 per second).
+  assert.equal(only(router.receive(get("r4"), 500)).attrs.type, "get");
+  assert.equal(only(router.receive(get("r5"), 500)).attrs.type, "error");
+});
+
+Deno.test("max_pending_per_requester: beyond it resource-constraint, other requesters unaffected", () => {
+  const router = setup(["a"], { maxPendingPerRequester: 2 });
+  router.receive(get("1"), 0);
+  router.receive(get("2", "alice@example.org/other"), 0); // same bare JID
+  assertError(only(router.receive(get("3"), 0)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "3",
+    type: "wait",
+    condition: "resource-constraint",
+  });
+  assert.equal(only(router.receive(get("b", "bob@example.org/x"), 0)).attrs.type, "get");
+  router.receive(result("1"), 1);
+  assert.equal(only(router.receive(get("4"), 2)).attrs.type, "get", "an answer frees a slot");
+});
