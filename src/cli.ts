@@ -1,9 +1,12 @@
 /**
- * The command line, parsed into a typed value or a usage error. Pure: the
- * environment comes in as a function, nothing is printed here.
+ * The command line, parsed into a typed value or a usage error. Pure:
+ * nothing is printed here, and the flags' values are checked together with
+ * the environment by src/env_config.ts.
  */
 import { parseArgs } from "node:util";
-import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { LOG_FORMATS } from "./config.ts";
+import { DEFAULT_CONFIG_PATH, ENV_NAMES, type SettingFlags } from "./env_config.ts";
+import { LOG_LEVELS } from "./log.ts";
 
 /** Exit codes (sysexits.h where one fits), documented in the README. */
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, config: 78 });
@@ -12,16 +15,8 @@ export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, config: 78 });
 export type Command =
   | { readonly kind: "help" }
   | { readonly kind: "version" }
-  | {
-    readonly kind: "run";
-    readonly config: string;
-    readonly check: boolean;
-    readonly logLevel?: LogLevel;
-  }
+  | { readonly kind: "run"; readonly flags: SettingFlags; readonly check: boolean }
   | { readonly kind: "usage_error"; readonly message: string };
-
-/** The default config file, when neither `--config` nor CLIENT_PROXY_CONFIG says. */
-export const DEFAULT_CONFIG = "client-proxy.yaml";
 
 /** The text `--help` prints. */
 export const USAGE = `Usage: client-proxy [options]
@@ -30,20 +25,21 @@ Forwards IQ requests sent to an XMPP component domain to the online
 resources of an ordinary client account (XEP-0114 component).
 
 Options:
-  -c, --config FILE      config file (default: $CLIENT_PROXY_CONFIG, else ${DEFAULT_CONFIG})
-      --check            validate the config, print every problem, exit 0 or 1
-      --log-level LEVEL  ${LOG_LEVELS.join(", ")} (default: the config's log_level, else info)
-  -h, --help             show this help
-  -V, --version          print the version
+  -c, --config FILE       config file (default: $${ENV_NAMES.config}, else ${DEFAULT_CONFIG_PATH})
+      --check             validate the config, print every problem, exit 0 or 1
+      --log-level LEVEL   ${LOG_LEVELS.join(", ")}
+                          (default: $${ENV_NAMES.logLevel}, else the config's log_level, else info)
+      --log-format FORMAT ${LOG_FORMATS.join(", ")}
+                          (default: $${ENV_NAMES.logFormat}, else the config's log_format, else text)
+  -h, --help              show this help
+  -V, --version           print the version
 
+Signals: SIGTERM/SIGINT stop after a grace period, SIGHUP reloads the config.
 Exit codes: 0 stopped, 1 runtime failure, 2 usage error, 78 config error.
 `;
 
-/** Parses arguments; `getEnv` supplies CLIENT_PROXY_CONFIG. */
-export function parseCommand(
-  args: readonly string[],
-  getEnv: (name: string) => string | undefined = () => undefined,
-): Command {
+/** Parses arguments. */
+export function parseCommand(args: readonly string[]): Command {
   let values;
   try {
     ({ values } = parseArgs({
@@ -54,31 +50,23 @@ export function parseCommand(
         config: { type: "string", short: "c" },
         check: { type: "boolean" },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
     }));
   } catch (error) {
-    return {
-      kind: "usage_error",
-      message: error instanceof Error ? error.message : String(error),
-    };
+    return { kind: "usage_error", message: error instanceof Error ? error.message : String(error) };
   }
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
-  const level = values["log-level"];
-  if (
-    level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)
-  ) {
-    return {
-      kind: "usage_error",
-      message: `--log-level: expected one of ${LOG_LEVELS.join(", ")}, got "${level}"`,
-    };
-  }
   return {
     kind: "run",
-    config: values.config ?? getEnv("CLIENT_PROXY_CONFIG") ?? DEFAULT_CONFIG,
     check: values.check ?? false,
-    logLevel: level as LogLevel | undefined,
+    flags: {
+      config: values.config,
+      logLevel: values["log-level"],
+      logFormat: values["log-format"],
+    },
   };
 }

@@ -19,6 +19,8 @@ export interface LinkHandlers {
   readonly onOnline: () => void;
   /** The stream went away; a reconnect follows unless stopped. */
   readonly onOffline: () => void;
+  /** A connection attempt failed or the stream ended with this error (not repeated while standing by). */
+  readonly onStreamError?: (condition: string) => void;
 }
 
 /** Options of {@link openLink}. */
@@ -181,6 +183,9 @@ class ComponentLink implements Link {
         this.#state = "offline";
         log.warning("stream.offline", fields);
       }
+      if (failure !== undefined && !(failure === "conflict" && previous === "conflict")) {
+        this.#options.handlers.onStreamError?.(failure);
+      }
       previous = failure;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -239,7 +244,9 @@ class ComponentLink implements Link {
     for (const text of this.#outbox.splice(0)) this.#write(text);
     keepalive.start();
     return closed.catch((error) => {
-      this.#options.log.warning("stream.error", { domain, reason: describe(error) });
+      const reason = describe(error);
+      this.#options.log.warning("stream.error", { domain, reason });
+      this.#options.handlers.onStreamError?.(reason);
     }).finally(() => keepalive.stop());
   }
 

@@ -1,11 +1,15 @@
 /**
  * One proxy at run time: the thin shell around a {@link Router} that owns
- * its stream, its one timer and its logs. Every decision is the router's.
+ * its stream, its one timer, its logs and metrics, and its stored
+ * subscribers. Every decision is the router's.
  */
 import type { ProxyConfig } from "./config.ts";
 import { type Link, type LinkHandlers, openLink } from "./connection.ts";
+import type { Readiness } from "./http.ts";
 import { type Logger, logger, logs } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import { type Effects, Router, type RouterEvent } from "./router.ts";
+import type { SubscriberStore } from "./subscribers.ts";
 
 /** What a proxy needs from the outside world; tests replace it. */
 export interface ProxyDeps {
@@ -15,6 +19,10 @@ export interface ProxyDeps {
   readonly random?: () => number;
   /** Opens the stream. Default: {@link openLink}. */
   readonly openLink?: typeof openLink;
+  /** Where counters go. Default: none. */
+  readonly metrics?: Metrics;
+  /** Where the service's subscribers are kept (`presence: true`). Default: none. */
+  readonly subscribers?: SubscriberStore;
 }
 
 /** A running proxy. */
@@ -24,33 +32,61 @@ export class Proxy {
   readonly #link: Link;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #metrics: Metrics | undefined;
+  readonly #store: SubscriberStore | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #idle: (() => void) | undefined;
 
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
-    this.domain = config.domain;
+    const domain = this.domain = config.domain;
     this.#now = deps.now ?? (() => performance.now());
-    this.#log = logger(config.domain);
-    this.#router = new Router(config, { random: deps.random });
+    this.#log = logger(domain);
+    this.#metrics = deps.metrics;
+    this.#store = config.presence ? deps.subscribers : undefined;
+    this.#router = new Router(config, {
+      random: deps.random,
+      subscribers: this.#store?.list(domain),
+    });
+    this.#metrics?.setUp(domain, false);
     const handlers: LinkHandlers = {
       onStanza: (stanza) => this.#apply(this.#router.receive(stanza, this.#now())),
-      onOnline: () => this.#apply(this.#router.online(this.#now())),
-      onOffline: () => {},
+      onOnline: () => {
+        this.#metrics?.connected(domain);
+        this.#metrics?.setUp(domain, true);
+        this.#apply(this.#router.online(this.#now()));
+      },
+      onOffline: () => this.#metrics?.setUp(domain, false),
+      onStreamError: (condition) => this.#metrics?.streamError(domain, condition),
     };
     this.#link = (deps.openLink ?? openLink)({
       url: config.server.url,
-      domain: config.domain,
+      domain,
       secret: config.secret,
       log: this.#log,
       handlers,
       random: deps.random,
+      keepaliveMs: config.keepaliveMs,
+      keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+      standbyRetryMs: config.standbyRetryMs,
     });
   }
 
-  /** Applies new settings (same domain and target) to the next requests. */
+  /** Applies new settings (same domain, server, secret and target) to the next requests. */
   reconfigure(config: ProxyConfig): void {
     this.#router.settings = config;
+  }
+
+  /** Where the proxy stands, for `/readyz`. */
+  readiness(): Readiness {
+    const state = this.#link.state;
+    return {
+      proxy: this.domain,
+      online: state === "online",
+      resources: this.#router.resourceCount,
+      standingBy: state === "standby",
+      refused: state === "refused",
+    };
   }
 
   /**
@@ -78,12 +114,19 @@ export class Proxy {
     clearTimeout(this.#timer);
     this.#timerAt = Infinity;
     await this.#link.stop();
+    this.#metrics?.setUp(this.domain, false);
   }
 
   #apply(fx: Effects): void {
-    for (const stanza of fx.send) this.#link.send(stanza);
+    // Events first: a subscriber is stored before its `subscribed` is sent.
     for (const event of fx.events) this.#report(event);
+    for (const stanza of fx.send) this.#link.send(stanza);
     this.#arm();
+    const metrics = this.#metrics;
+    if (metrics) {
+      metrics.setPending(this.domain, this.#router.pendingCount);
+      metrics.setResources(this.domain, this.#router.resourceCount);
+    }
     if (this.#idle && this.#router.pendingCount === 0) this.#idle();
   }
 
@@ -101,61 +144,53 @@ export class Proxy {
   }
 
   #report(event: RouterEvent): void {
+    this.#metrics?.observe(this.domain, event);
     const log = this.#log;
+    const domain = this.domain;
     switch (event.type) {
       case "resource":
-        log.info(
-          event.change === "up" ? "target.resource_up" : "target.resource_down",
-          {
-            domain: this.domain,
-            resource: event.resource,
-            available: event.count,
-          },
-        );
+        log.info(event.change === "up" ? "target.resource_up" : "target.resource_down", {
+          domain,
+          resource: event.resource,
+          available: event.count,
+        });
         break;
       case "subscription":
         if (event.state === "error" || event.state === "revoked") {
           log.warning("target.subscription_lost", {
-            domain: this.domain,
+            domain,
             state: event.state,
             retry_in_ms: event.retryInMs,
           });
-        } else {log.info(`target.subscription_${event.state}`, {
-            domain: this.domain,
-          });}
+        } else log.info(`target.subscription_${event.state}`, { domain });
+        break;
+      case "subscriber":
+        if (event.change === "add") this.#store?.add(domain, event.jid);
+        else this.#store?.remove(domain, event.jid);
+        if (logs("debug")) {
+          log.debug(`service.subscriber_${event.change}`, { domain, jid: event.jid });
+        }
         break;
       case "dropped":
         // A reply addressed to a resource that is no JID is a client bug
         // worth seeing; the JIDs themselves are shown at debug only.
         if (event.reason === "bad_address") {
           log.warning("stanza.dropped", {
-            domain: this.domain,
+            domain,
             reason: event.reason,
             stanza: event.stanza,
             id: event.id,
           });
         }
-        if (logs("debug")) {
-          log.debug("stanza.dropped", {
-            domain: this.domain,
-            ...event,
-            type: undefined,
-          });
-        }
+        if (logs("debug")) log.debug("stanza.dropped", { domain, ...event, type: undefined });
         break;
       case "forwarded":
-        if (logs("debug")) {
-          log.debug("request.forwarded", {
-            domain: this.domain,
-            ...event,
-            type: undefined,
-          });
-        }
+        if (logs("debug")) log.debug("request.forwarded", { domain, ...event, type: undefined });
         break;
       case "outcome":
         if (logs("debug")) {
           log.debug("request.done", {
-            domain: this.domain,
+            domain,
             outcome: event.outcome,
             requester: event.requester,
             id: event.id,
@@ -164,13 +199,7 @@ export class Proxy {
         }
         break;
       case "refused":
-        if (logs("debug")) {
-          log.debug("stanza.refused", {
-            domain: this.domain,
-            ...event,
-            type: undefined,
-          });
-        }
+        if (logs("debug")) log.debug("stanza.refused", { domain, ...event, type: undefined });
         break;
     }
   }

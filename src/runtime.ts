@@ -1,40 +1,60 @@
 /**
- * The worker's side of the program: the running proxies, started from a
- * config, reconfigured by a reload, stopped by a signal.
+ * The worker's side of the program: the running proxies, the HTTP side
+ * listener and the metrics they share, started from a config, changed by a
+ * reload, stopped by a signal.
  */
 import type { Config, ProxyConfig } from "./config.ts";
-import { logger, type LogLevel, setupLogging } from "./log.ts";
+import { createHandler, serveHttp } from "./http.ts";
+import { logger, setupLogging } from "./log.ts";
+import { Metrics } from "./metrics.ts";
 import { Proxy } from "./proxy.ts";
+import { openSubscriberStore, type SubscriberStore } from "./subscribers.ts";
+import type { Logging } from "./supervisor.ts";
 import { VERSION } from "./version.ts";
 
 /** Everything one worker runs. */
 export class Runtime {
   #config: Config | undefined;
   readonly #proxies = new Map<string, Proxy>();
+  readonly #metrics = new Metrics();
+  #store: SubscriberStore | undefined;
+  #http: Deno.HttpServer | undefined;
   readonly #log = logger("main");
 
-  /** Starts one proxy per config entry. */
-  start(config: Config, level: LogLevel): void {
+  /** Starts the HTTP listener (if configured) and one proxy per config entry. */
+  start(config: Config, logging: Logging): Promise<void> {
     this.#config = config;
-    setupLogging(level);
+    setupLogging(logging.level, { format: logging.format });
     this.#log.info("proxy.starting", {
       version: VERSION,
-      config: config.file,
       proxies: config.proxies.length,
+      ...logging.fields,
     });
-    for (const entry of config.proxies) this.#proxies.set(entry.domain, new Proxy(entry));
+    if (config.stateDir !== undefined) this.#store = openSubscriberStore(config.stateDir);
+    if (config.http) {
+      const handler = createHandler({
+        metrics: this.#metrics,
+        readiness: () => [...this.#proxies.values()].map((proxy) => proxy.readiness()),
+      });
+      this.#http = serveHttp(config.http, handler, {
+        onListen: ({ host, port }) =>
+          this.#log.info("http.listening", { address: `${host}:${port}` }),
+      });
+    }
+    for (const entry of config.proxies) this.#add(entry);
+    return Promise.resolve();
   }
 
   /**
    * Applies a new config without dropping a stream or a pending request:
    * settings change in place; a proxy added connects, one removed shuts
-   * down (answering its requests); one whose server or secret changed
-   * reconnects.
+   * down (answering its requests); one whose server, secret or target
+   * changed reconnects.
    */
-  async reload(config: Config, level: LogLevel): Promise<void> {
+  async reload(config: Config, logging: Logging): Promise<void> {
     const old = this.#config;
     this.#config = config;
-    setupLogging(level);
+    setupLogging(logging.level, { format: logging.format });
     const next = new Map(config.proxies.map((entry) => [entry.domain, entry]));
     const stopping: Promise<void>[] = [];
     for (const [domain, proxy] of this.#proxies) {
@@ -45,11 +65,15 @@ export class Runtime {
         continue;
       }
       this.#proxies.delete(domain);
-      stopping.push(proxy.shutdown(config.shutdownGraceMs));
+      stopping.push(
+        proxy.shutdown(config.shutdownGraceMs).then(() => {
+          if (!next.has(domain)) this.#metrics.remove(domain);
+        }),
+      );
     }
     await Promise.all(stopping);
     for (const [domain, entry] of next) {
-      if (!this.#proxies.has(domain)) this.#proxies.set(domain, new Proxy(entry));
+      if (!this.#proxies.has(domain)) this.#add(entry);
     }
     this.#log.info("config.reloaded", { config: config.file, proxies: config.proxies.length });
   }
@@ -59,8 +83,17 @@ export class Runtime {
     const graceMs = this.#config?.shutdownGraceMs ?? 0;
     this.#log.info("proxy.stopping", { signal, grace_ms: graceMs });
     await Promise.all([...this.#proxies.values()].map((proxy) => proxy.shutdown(graceMs)));
+    await this.#http?.shutdown();
+    this.#store?.close();
     this.#log.info("proxy.stopped");
     return 0;
+  }
+
+  #add(entry: ProxyConfig): void {
+    this.#proxies.set(
+      entry.domain,
+      new Proxy(entry, { metrics: this.#metrics, subscribers: this.#store }),
+    );
   }
 }
 

@@ -8,32 +8,35 @@
  * unions.
  */
 import type { Config, ConfigResult } from "./config.ts";
-import { logger, type LogLevel, setupLogging } from "./log.ts";
+import { type LogFormat, logger, type LogLevel, setupLogging } from "./log.ts";
+
+/** How the worker logs: resolved from flags, environment and config. */
+export interface Logging {
+  readonly level: LogLevel;
+  readonly format: LogFormat;
+  /** Where each setting came from, for the start-up line. */
+  readonly fields: Readonly<Record<string, string>>;
+}
 
 /** What the main thread tells the worker. */
 export type ToWorker =
-  | {
-    readonly type: "start";
-    readonly config: Config;
-    readonly logLevel: LogLevel;
-  }
-  | {
-    readonly type: "reload";
-    readonly config: Config;
-    readonly logLevel: LogLevel;
-  }
+  | { readonly type: "start"; readonly config: Config; readonly logging: Logging }
+  | { readonly type: "reload"; readonly config: Config; readonly logging: Logging }
   | { readonly type: "stop"; readonly signal: string };
 
 /** What the worker tells the main thread. */
 export type FromWorker = { readonly type: "stopped"; readonly code: number };
 
-/** The `host:port` entries the worker may connect to. */
+/**
+ * The `host:port` entries the worker may use: every proxy's server, and the
+ * HTTP listener's address.
+ */
 export function netPermissions(config: Config): string[] {
   const hosts = new Set<string>();
-  for (const { server } of config.proxies) {
-    const host = server.host.includes(":") ? `[${server.host}]` : server.host;
-    hosts.add(`${host}:${server.port}`);
-  }
+  const add = ({ host, port }: { host: string; port: number }) =>
+    hosts.add(`${host.includes(":") ? `[${host}]` : host}:${port}`);
+  for (const { server } of config.proxies) add(server);
+  if (config.http) add(config.http);
   return [...hosts];
 }
 
@@ -45,8 +48,8 @@ export function inWorker(): boolean {
 
 /** Options of {@link superviseWorker}. */
 export interface SuperviseOptions {
-  /** The log level for a config (the flag or environment may override the file). */
-  readonly logLevel: (config: Config) => LogLevel;
+  /** How to log with a config (flags and environment override the file). */
+  readonly logging: (config: Config) => Logging;
   /** Reads the config again, for SIGHUP. */
   readonly reload: () => ConfigResult;
 }
@@ -62,13 +65,15 @@ export function superviseWorker(
   options: SuperviseOptions,
 ): Promise<number> {
   const granted = netPermissions(config);
+  // The state directory (presence subscribers) is the only path it may touch.
+  const paths = config.stateDir === undefined ? false : [config.stateDir];
   const worker = new Worker(entry, {
     type: "module",
     deno: {
       permissions: {
         net: granted,
-        read: false,
-        write: false,
+        read: paths,
+        write: paths,
         env: false,
         run: false,
         ffi: false,
@@ -79,7 +84,8 @@ export function superviseWorker(
   });
   const send = (message: ToWorker) => worker.postMessage(message);
   const log = logger("main");
-  setupLogging(options.logLevel(config));
+  const logging = options.logging(config);
+  setupLogging(logging.level, { format: logging.format });
   const reload = () => {
     const loaded = options.reload();
     if (!loaded.ok) {
@@ -89,14 +95,15 @@ export function superviseWorker(
       return;
     }
     const missing = netPermissions(loaded.config).filter((host) => !granted.includes(host));
-    if (missing.length > 0) {
-      log.error("config.reload_refused", {
-        problem: `new server addresses need a restart: ${missing.join(", ")}`,
-      });
-      return;
-    }
-    setupLogging(options.logLevel(loaded.config));
-    send({ type: "reload", config: loaded.config, logLevel: options.logLevel(loaded.config) });
+    const problem = missing.length > 0
+      ? `new network addresses need a restart: ${missing.join(", ")}`
+      : loaded.config.stateDir !== config.stateDir
+      ? "a new state_dir needs a restart"
+      : undefined;
+    if (problem) return void log.error("config.reload_refused", { problem });
+    const next = options.logging(loaded.config);
+    setupLogging(next.level, { format: next.format });
+    send({ type: "reload", config: loaded.config, logging: next });
   };
   return new Promise((resolve) => {
     const listeners: Array<[Deno.Signal, () => void]> = [["SIGHUP", reload]];
@@ -115,14 +122,14 @@ export function superviseWorker(
       log.fatal("proxy.crashed", { error: event.message });
       finish(1);
     };
-    send({ type: "start", config, logLevel: options.logLevel(config) });
+    send({ type: "start", config, logging });
   });
 }
 
 /** What the worker does with each message from the main thread. */
 export interface WorkerHandlers {
-  start(config: Config, logLevel: LogLevel): void;
-  reload(config: Config, logLevel: LogLevel): Promise<void>;
+  start(config: Config, logging: Logging): Promise<void>;
+  reload(config: Config, logging: Logging): Promise<void>;
   stop(signal: string): Promise<number>;
 }
 
@@ -139,9 +146,17 @@ export function serveWorker(handlers: WorkerHandlers): void {
   scope.onmessage = (event) => {
     const message = event.data;
     queue = queue.then(async () => {
-      if (message.type === "start") handlers.start(message.config, message.logLevel);
-      else if (message.type === "reload" && !stopping) {
-        await handlers.reload(message.config, message.logLevel);
+      if (message.type === "start") {
+        try {
+          await handlers.start(message.config, message.logging);
+        } catch (error) {
+          // Nothing runs without its listener or its state: stop, non-zero.
+          logger("main").fatal("proxy.start_failed", { error: String(error) });
+          stopping = true;
+          scope.postMessage({ type: "stopped", code: 1 });
+        }
+      } else if (message.type === "reload" && !stopping) {
+        await handlers.reload(message.config, message.logging);
       } else if (message.type === "stop" && !stopping) {
         stopping = true;
         scope.postMessage({ type: "stopped", code: await handlers.stop(message.signal) });

@@ -6,10 +6,14 @@ import assert from "node:assert/strict";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "start", ...args],
     cwd: ROOT,
+    env,
     stdin: "null",
     signal: AbortSignal.timeout(30_000),
   }).output();
@@ -75,6 +79,32 @@ Deno.test("broken YAML: line and column", async () => {
     const { code, stderr } = await run(["--config", file, "--check"]);
     assert.equal(code, 1);
     assert.match(stderr, new RegExp(`${file}:\\d+:\\d+: `));
+  });
+});
+
+Deno.test("a bad --log-level is a usage error (2); a bad CLIENT_PROXY_LOG_LEVEL a config error (78)", async () => {
+  await withConfig(GOOD, async (file) => {
+    const flag = await run(["--config", file, "--log-level", "loud"]);
+    assert.equal(flag.code, 2);
+    assert.match(
+      flag.stderr,
+      /--log-level: expected one of trace, debug, info, warning, error, fatal, got "loud"/,
+    );
+    const env = await run(["--config", file], { CLIENT_PROXY_LOG_LEVEL: "loud" });
+    assert.equal(env.code, 78);
+    assert.match(env.stderr, /CLIENT_PROXY_LOG_LEVEL: expected one of/);
+  });
+});
+
+Deno.test("CLIENT_PROXY_CONFIG names the config file; --config wins over it", async () => {
+  await withConfig(GOOD, async (file) => {
+    const fromEnv = await run(["--check"], { CLIENT_PROXY_CONFIG: file });
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    assert.match(fromEnv.stdout, new RegExp(`${file}: ok`));
+    const flagWins = await run(["--check", "--config", file], {
+      CLIENT_PROXY_CONFIG: "/nonexistent.yaml",
+    });
+    assert.equal(flagWins.code, 0, flagWins.stderr);
   });
 });
 
