@@ -1,0 +1,128 @@
+/** Operating it: /readyz, /metrics, access control and rate limits, against Prosody. */
+import assert from "node:assert/strict";
+import { freePort } from "../support/prosody.ts";
+import { assertError, DOMAIN, request, withWorld, type World } from "../support/world.ts";
+
+const HTTP_PORT = freePort();
+
+async function get(path: string): Promise<{ status: number; type: string | null; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${HTTP_PORT}${path}`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  return {
+    status: response.status,
+    type: response.headers.get("content-type"),
+    body: await response.text(),
+  };
+}
+
+async function readyStatus(world: World, expected: number): Promise<string> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const { status, body } = await get("/readyz");
+    if (status === expected) return body;
+    if (Date.now() > deadline) {
+      throw new Error(`/readyz stayed ${status}: ${body}\n${world.proxy.log()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+withWorld(
+  "/readyz goes 503 → 200 when the implementing client comes online, and back to 503 when it leaves",
+  async (world) => {
+    assert.equal((await get("/healthz")).status, 200);
+    const notReady = JSON.parse(await readyStatus(world, 503));
+    assert.equal(notReady.ready, false);
+    assert.deepEqual(
+      notReady.proxies.map((p: { proxy: string; reason: string }) => [p.proxy, p.reason]),
+      [
+        [DOMAIN, "no target resource online"],
+      ],
+    );
+    const impl = await world.resource("a");
+    const ready = JSON.parse(await readyStatus(world, 200));
+    assert.equal(ready.ready, true);
+    await impl.stop();
+    await readyStatus(world, 503);
+  },
+  { top: { http: `127.0.0.1:${HTTP_PORT}` } },
+);
+
+withWorld(
+  "/metrics counts exactly the requests sent, by outcome",
+  async (world) => {
+    const alice = await world.client("alice", "r");
+    assertError(await alice.request(request("none")), {
+      id: "none",
+      type: "cancel",
+      condition: "service-unavailable",
+    });
+    const impl = await world.resource("a");
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await alice.request(request(`ok${i}`))).attrs.type, "result");
+    }
+    impl.onRequest(undefined); // stops answering: the next one times out
+    const timedOut = await alice.request(request("slow"), { timeoutMs: 5000 });
+    assertError(timedOut, { id: "slow", type: "wait", condition: "remote-server-timeout" });
+    const { status, type, body } = await get("/metrics");
+    assert.equal(status, 200);
+    assert.match(type ?? "", /^text\/plain/);
+    const value = (line: string) => {
+      const found = body.split("\n").find((l) => l.startsWith(line + " "));
+      assert.ok(found, `${line} missing in:\n${body}`);
+      return Number(found.slice(line.length + 1));
+    };
+    const labels = `proxy="${DOMAIN}"`;
+    assert.equal(value(`client_proxy_requests_total{${labels},outcome="result"}`), 5);
+    assert.equal(value(`client_proxy_requests_total{${labels},outcome="no_resource"}`), 1);
+    assert.equal(value(`client_proxy_requests_total{${labels},outcome="timeout"}`), 1);
+    assert.equal(value(`client_proxy_requests_total{${labels},outcome="error"}`), 0);
+    assert.equal(value(`client_proxy_up{${labels}}`), 1);
+    assert.equal(value(`client_proxy_connects_total{${labels}}`), 1);
+    assert.equal(value(`client_proxy_target_resources{${labels}}`), 1);
+    assert.equal(value(`client_proxy_pending{${labels}}`), 0);
+    assert.equal(value(`client_proxy_request_duration_seconds_count{${labels}}`), 6);
+    assert.doesNotMatch(body, /alice@/, "no JIDs in labels");
+  },
+  { top: { http: `127.0.0.1:${HTTP_PORT}` }, entry: { request_timeout: "1s" } },
+);
+
+withWorld(
+  "a denied requester gets forbidden; an allowed one its answer",
+  async (world) => {
+    await world.resource("a");
+    const alice = await world.client("alice", "r");
+    const bob = await world.client("bob", "r");
+    assert.equal((await alice.request(request("a1"))).attrs.type, "result");
+    assertError(await bob.request(request("b1")), {
+      id: "b1",
+      type: "auth",
+      condition: "forbidden",
+    });
+  },
+  { entry: { allow: ["@localhost"], deny: ["bob@localhost"] } },
+);
+
+withWorld(
+  "a requester sending 200 at once gets resource-constraint beyond its limit; another is served",
+  async (world) => {
+    await world.resource("a");
+    const alice = await world.client("alice", "flood");
+    const bob = await world.client("bob", "calm");
+    const flood = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => alice.request(request(`f${i}`), { timeoutMs: 10_000 })),
+    );
+    const limited = flood.filter((reply) => reply.attrs.type === "error");
+    const served = flood.filter((reply) => reply.attrs.type === "result");
+    // A burst of 40, plus the tokens (20/s) refilled while the 200 arrive.
+    assert.ok(served.length >= 40 && served.length <= 80, `served ${served.length}`);
+    assert.ok(limited.length >= 120, `limited ${limited.length}`);
+    assert.equal(served.length + limited.length, 200);
+    for (const reply of limited) {
+      assertError(reply, { id: reply.attrs.id!, type: "wait", condition: "resource-constraint" });
+    }
+    assert.equal((await bob.request(request("b1"))).attrs.type, "result");
+  },
+  { entry: { rate_limit: { rate: "20/s", burst: 40 }, max_pending_per_requester: 1000 } },
+);
