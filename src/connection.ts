@@ -9,7 +9,7 @@
  */
 import { Component } from "@xmpp/component-core";
 import type { Logger } from "./log.ts";
-import { xml, type XmlElement } from "./xml.ts";
+import { serialize, xml, type XmlElement } from "./xml.ts";
 
 /** What the stream tells its owner. */
 export interface LinkHandlers {
@@ -113,7 +113,7 @@ class ComponentLink implements Link {
   }
 
   send(stanza: XmlElement): void {
-    this.#write(stanza.toString());
+    this.#write(serialize(stanza));
   }
 
   async stop(): Promise<void> {
@@ -302,7 +302,7 @@ class Keepalive {
     if (el.name !== "iq" || el.attrs.from !== domain || el.attrs.to !== domain) return false;
     const id = el.attrs.id ?? "";
     if (el.attrs.type === "get" && el.getChild("ping", NS_PING)) {
-      this.#io.write(xml("iq", { type: "result", id, from: domain, to: domain }).toString());
+      this.#io.write(serialize(xml("iq", { type: "result", id, from: domain, to: domain })));
     } else if (id === this.#waiting) {
       this.#waiting = undefined;
       clearTimeout(this.#deadline);

@@ -291,7 +291,9 @@ export class Router {
   receive(stanza: XmlElement, now: number): Effects {
     const fx = effects();
     const { to, from } = stanza.attrs;
-    if (to === undefined || from === undefined) {
+    // A server stamps a `from` on everything; an empty one, or one that
+    // starts with "/" (no domain), could only collide with our tokens.
+    if (to === undefined || from === undefined || from === "" || from.charCodeAt(0) === 47) {
       return drop(fx, "no_address", stanza);
     }
     const { domain, targetAddress } = this.settings;
@@ -420,7 +422,9 @@ export class Router {
     }
     const { domain, targetAddress } = this.settings;
     fx.send.push(presence("unavailable", { to: targetAddress, from: domain }));
-    if (this.settings.presence) this.#presence.update(false, fx.send);
+    if (this.settings.presence) this.#presence.shutdown(fx.send);
+    // Nothing is due after the goodbye.
+    this.#resubscribeAt = undefined;
     return fx;
   }
 
@@ -532,6 +536,7 @@ export class Router {
     now: number,
   ): void {
     const translated = decodeResource(toResource);
+    if (stanza.attrs.id === undefined) return void drop(fx, "unmatched", stanza);
     if (translated.kind === "invalid") {
       return void drop(fx, "bad_address", stanza);
     }
@@ -865,7 +870,9 @@ function refuse(fx: Effects, stanza: XmlElement, error: StanzaError): void {
     to: string;
     id?: string;
   };
-  fx.send.push(errorReply(stanza.name, { to: from, from: to, id }, error));
+  // From our domain as the server knows it, whatever case the `to` had:
+  // the server checks the `from` of everything we send.
+  fx.send.push(errorReply(stanza.name, { to: from, from: normalizeJid(to), id }, error));
   fx.events.push({
     type: "refused",
     condition: error.condition,

@@ -67,6 +67,17 @@ export class ServicePresence {
   }
 
   /**
+   * The service stops: every subscriber that may think it available is
+   * told otherwise, and nothing more is due.
+   */
+  shutdown(send: XmlElement[]): void {
+    this.#announceAt = undefined;
+    if (this.#announced === false) return;
+    this.#announced = false;
+    for (const jid of this.#subscribers) send.push(this.#presence(jid, false));
+  }
+
+  /**
    * Handles a user's presence to the domain; returns the subscriber change
    * to persist, if any. Stanzas to send are appended to `send`.
    */

@@ -70,3 +70,45 @@ export function parseXml(text: string): XmlElement {
   if (!root) throw new Error("no element in input");
   return root;
 }
+
+const ATTR_SPECIAL = /[&<>"'\t\n\r]/;
+const TEXT_SPECIAL = /[&<>\r]/;
+const ESCAPES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&apos;",
+  "\t": "&#9;",
+  "\n": "&#10;",
+  "\r": "&#13;",
+};
+const escapeChar = (char: string) => ESCAPES[char];
+
+/**
+ * Serialises an element exactly: unlike ltx's toString, tab, newline and
+ * carriage return in attribute values are written as character references,
+ * since a parser would read them back as spaces (XML 1.0 §3.3.3), and a
+ * carriage return in text likewise (§2.11). What we forward must reach the
+ * other side as it reached us.
+ */
+export function serialize(node: XmlNode): string {
+  if (typeof node === "string") {
+    return TEXT_SPECIAL.test(node) ? node.replace(/[&<>\r]/g, escapeChar) : node;
+  }
+  let out = "<" + node.name;
+  const attrs = node.attrs;
+  for (const key in attrs) {
+    const value = attrs[key];
+    if (value === undefined || value === null) continue;
+    const text = String(value);
+    out += ` ${key}="${
+      ATTR_SPECIAL.test(text) ? text.replace(/[&<>"'\t\n\r]/g, escapeChar) : text
+    }"`;
+  }
+  const children = node.children;
+  if (children.length === 0) return out + "/>";
+  out += ">";
+  for (let i = 0; i < children.length; i++) out += serialize(children[i]);
+  return out + "</" + node.name + ">";
+}

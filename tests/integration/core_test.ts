@@ -1,10 +1,11 @@
 /**
- * The seed's behaviour end to end: a real Prosody, the proxy started as a
- * user starts it, real clients.
+ * The seed's behaviour end to end: a real server (each scenario runs on
+ * Prosody and on ejabberd), the proxy started as a user starts it, real
+ * clients.
  */
 import assert from "node:assert/strict";
 import { echoHandler, errorFor } from "../support/client.ts";
-import { startProsody } from "../support/prosody.ts";
+import { SERVER_KINDS, type ServerKind, startServer } from "../support/server.ts";
 import { startProxy } from "../support/proxy.ts";
 import {
   assertError,
@@ -16,6 +17,9 @@ import {
   withWorld,
 } from "../support/world.ts";
 import { xml } from "../../src/xml.ts";
+
+/** Every scenario here runs once per server: `[prosody] …`, `[ejabberd] …`. */
+const ON_EVERY_SERVER = { servers: SERVER_KINDS };
 
 // --- the scenarios --------------------------------------------------------
 
@@ -44,7 +48,7 @@ withWorld("the seed's four-step exchange, attribute by attribute", async (world)
   assert.equal(reply.attrs.to, "alice@localhost/abc");
   assert.equal(reply.attrs.from, DOMAIN);
   assert.equal(reply.getChild("answer", "urn:test")?.getText(), "42");
-});
+}, ON_EVERY_SERVER);
 
 withWorld(
   "set and get both go through, to the bare domain and to a resource of it",
@@ -59,6 +63,7 @@ withWorld(
     assert.equal(set.attrs.id, "s1");
     assert.equal(set.attrs.from, DOMAIN);
   },
+  ON_EVERY_SERVER,
 );
 
 withWorld("an error reply passes through with its application-specific child", async (world) => {
@@ -77,7 +82,7 @@ withWorld("an error reply passes through with its application-specific child", a
   assert.ok(error?.getChild("not-acceptable", NS_STANZAS));
   assert.equal(error?.getChildText("text", NS_STANZAS), "too big");
   assert.equal(error?.getChild("too-big", "urn:test:errors")?.attrs.max, "10");
-});
+}, ON_EVERY_SERVER);
 
 withWorld("two resources are both used", async (world) => {
   await world.resource("a");
@@ -89,7 +94,7 @@ withWorld("two resources are both used", async (world) => {
     used.add(reply.getChild("answer", "urn:test")?.attrs.resource ?? "?");
   }
   assert.deepEqual([...used].sort(), ["a", "b"]);
-});
+}, ON_EVERY_SERVER);
 
 withWorld(
   "after the first of two resources leaves, every request is answered by the other",
@@ -108,6 +113,29 @@ withWorld(
       assert.equal(reply.getChild("answer", "urn:test")?.attrs.resource, "second");
     }
   },
+  ON_EVERY_SERVER,
+);
+
+withWorld(
+  "a resource leaving mid-request: its get is re-sent to the other, its set fails fast",
+  async (world) => {
+    const holder = await world.resource("holder", { answer: false });
+    const alice = await world.client("alice", "r");
+    const started = performance.now();
+    const get = alice.request(request("g1"));
+    const set = alice.request(request("s1", { type: "set" }));
+    await holder.waitFor((el) => el.attrs.id === "s1", { includePast: true });
+    await holder.waitFor((el) => el.attrs.id === "g1", { includePast: true });
+    await world.resource("spare"); // online only once both went to "holder"
+    await holder.stop();
+    const [gotGet, gotSet] = await Promise.all([get, set]);
+    assert.ok(performance.now() - started < 5_000, "well before the 30 s request timeout");
+    assert.equal(gotGet.attrs.type, "result", String(gotGet));
+    assert.equal(gotGet.attrs.from, DOMAIN);
+    assert.equal(gotGet.getChild("answer", "urn:test")?.attrs.resource, "spare");
+    assertError(gotSet, { id: "s1", type: "wait", condition: "recipient-unavailable" });
+  },
+  { ...ON_EVERY_SERVER, entry: { request_timeout: "30s" } },
 );
 
 withWorld("no resource online: service-unavailable (cancel) from the domain", async (world) => {
@@ -117,7 +145,7 @@ withWorld("no resource online: service-unavailable (cancel) from the domain", as
     type: "cancel",
     condition: "service-unavailable",
   });
-});
+}, ON_EVERY_SERVER);
 
 withWorld("a requester with a non-ASCII resource gets its answer", async (world) => {
   const impl = await world.resource("a", { answer: false });
@@ -129,7 +157,7 @@ withWorld("a requester with a non-ASCII resource gets its answer", async (world)
   const reply = await replyPromise;
   assert.equal(reply.attrs.type, "result");
   assert.equal(reply.attrs.to, "alice@localhost/télé☎𝄞");
-});
+}, ON_EVERY_SERVER);
 
 withWorld(
   "the proxy restarted relearns the resources with no action from the client",
@@ -142,10 +170,11 @@ withWorld(
     const reply = await alice.request(request("p1"));
     assert.equal(reply.attrs.type, "result", String(reply));
   },
+  ON_EVERY_SERVER,
 );
 
 withWorld(
-  "Prosody restarted while the proxy runs: it reconnects and serves again",
+  "the server restarted while the proxy runs: it reconnects and serves again",
   async (world) => {
     await world.resource("a");
     const seen = world.proxy.lineCount();
@@ -158,30 +187,53 @@ withWorld(
     assert.equal(reply.attrs.type, "result", String(reply));
     assert.equal(reply.getChild("answer", "urn:test")?.attrs.resource, "b");
   },
+  ON_EVERY_SERVER,
 );
 
-for (
-  const [name, domain, secret, reason] of [
-    ["a wrong secret", DOMAIN, "not-the-secret", "not-authorized"],
-    ["a domain the server does not know", "unknown.localhost", SECRET, "host-unknown"],
-  ]
-) {
-  Deno.test({
-    name: `${name} is reported clearly (${reason}) and retried slowly, never silently`,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      await using server = await startProsody({ components: [{ domain: DOMAIN, secret: SECRET }] });
-      await using proxy = await startProxy({
-        server: server.componentUrl,
-        proxies: [{ domain, secret, target_address: TARGET }],
-        readyEvent: "stream\\.refused",
-      });
-      const line = await proxy.waitForLog(/stream\.refused/);
-      assert.match(line, new RegExp(`reason=${reason}`));
-      assert.match(line, /retry_in_ms=30000/);
-      assert.match(line, /hint=/);
-      assert.doesNotMatch(proxy.log(), new RegExp(secret), "the secret is never logged");
-    },
-  });
+// ejabberd answers a component domain it does not know with the stream
+// error `not-authorized` after the handshake (Prosody: `host-unknown` at once).
+const REFUSALS: {
+  name: string;
+  domain: string;
+  secret: string;
+  reason: Record<ServerKind, string>;
+}[] = [
+  {
+    name: "a wrong secret",
+    domain: DOMAIN,
+    secret: "not-the-secret",
+    reason: { prosody: "not-authorized", ejabberd: "not-authorized" },
+  },
+  {
+    name: "a domain the server does not know",
+    domain: "unknown.localhost",
+    secret: SECRET,
+    reason: { prosody: "host-unknown", ejabberd: "not-authorized" },
+  },
+];
+
+for (const { name, domain, secret, reason: reasons } of REFUSALS) {
+  for (const kind of SERVER_KINDS) {
+    const reason = reasons[kind];
+    Deno.test({
+      name: `[${kind}] ${name} is reported clearly (${reason}) and retried slowly, never silently`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      async fn() {
+        await using server = await startServer(kind, {
+          components: [{ domain: DOMAIN, secret: SECRET }],
+        });
+        await using proxy = await startProxy({
+          server: server.componentUrl,
+          proxies: [{ domain, secret, target_address: TARGET }],
+          readyEvent: "stream\\.refused",
+        });
+        const line = await proxy.waitForLog(/stream\.refused/);
+        assert.match(line, new RegExp(`reason=${reason}`));
+        assert.match(line, /retry_in_ms=30000/);
+        assert.match(line, /hint=/);
+        assert.doesNotMatch(proxy.log(), new RegExp(secret), "the secret is never logged");
+      },
+    });
+  }
 }

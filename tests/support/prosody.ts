@@ -6,48 +6,9 @@
  * `--allow-read`/`--allow-write` on the temp dir (`-A` is simplest).
  */
 
-export interface ComponentSpec {
-  domain: string;
-  secret: string;
-}
+import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
 
-export interface UserSpec {
-  username: string;
-  password: string;
-}
-
-export interface StartOptions {
-  components?: ComponentSpec[];
-  users?: UserSpec[];
-  /** extra lines appended to the global section */
-  extraConfig?: string;
-}
-
-export interface XmppServer {
-  readonly kind: "prosody";
-  /** "localhost" (the user host) */
-  readonly domain: string;
-  /** free port, on 127.0.0.1 */
-  readonly c2sPort: number;
-  /** free port, on 127.0.0.1 (Prosody listens on it only when at least one component is configured) */
-  readonly componentPort: number;
-  /** temp dir holding config, data, log */
-  readonly dir: string;
-  /** `xmpp://127.0.0.1:<c2sPort>` for @xmpp/client */
-  readonly c2sUrl: string;
-  /** `xmpp://127.0.0.1:<componentPort>` for the proxy config */
-  readonly componentUrl: string;
-  register(user: UserSpec): Promise<void>;
-  /** stop (SIGTERM, wait; SIGKILL after 5 s) then start again on the same ports and data dir */
-  restart(): Promise<void>;
-  /** the server's log so far (for assertions and for failure messages) */
-  log(): string;
-  /** sends a signal to the server process (SIGSTOP/SIGCONT freeze and thaw it) */
-  signal(signal: Deno.Signal): void;
-  /** idempotent; removes the temp dir */
-  stop(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
+export type { ComponentSpec, StartOptions, UserSpec, XmppServer } from "./server.ts";
 
 const HOST = "127.0.0.1";
 const USER_DOMAIN = "localhost";
@@ -81,7 +42,8 @@ export function freePort(): number {
   return port;
 }
 
-async function acceptsTcp(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now. */
+export async function acceptsTcp(port: number): Promise<boolean> {
   try {
     const conn = await Deno.connect({ hostname: HOST, port });
     conn.close();

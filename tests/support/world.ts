@@ -1,11 +1,12 @@
 /**
- * One integration scenario's world: a real Prosody with the proxy's
- * component and three accounts (service, alice, bob), the proxy started as
- * a user starts it, and the clients a test connects; all cleaned up.
+ * One integration scenario's world: a real server (Prosody, or ejabberd)
+ * with the proxy's component and three accounts (service, alice, bob), the
+ * proxy started as a user starts it, and the clients a test connects; all
+ * cleaned up.
  */
 import assert from "node:assert/strict";
 import { connectClient, echoHandler, type TestClient } from "./client.ts";
-import { startProsody, type XmppServer } from "./prosody.ts";
+import { type ServerKind, startServer, type XmppServer } from "./server.ts";
 import { type ProxyEntry, type ProxyProcess, startProxy } from "./proxy.ts";
 import { xml, type XmlElement } from "../../src/xml.ts";
 
@@ -14,7 +15,7 @@ export const SECRET = "s3cret-for-tests";
 export const TARGET = "service@localhost";
 export const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
-/** A Prosody with the component and three accounts; the proxy; cleanup. */
+/** A server with the component and three accounts; the proxy; cleanup. */
 export class World {
   readonly clients: TestClient[] = [];
   proxy!: ProxyProcess;
@@ -24,8 +25,9 @@ export class World {
     entry: Partial<ProxyEntry> = {},
     top: Record<string, unknown> = {},
     users: readonly string[] = [],
+    kind: ServerKind = "prosody",
   ): Promise<World> {
-    const server = await startProsody({
+    const server = await startServer(kind, {
       components: [{ domain: DOMAIN, secret: SECRET }],
       users: ["service", "alice", "bob", ...users].map((username) => ({
         username,
@@ -126,25 +128,42 @@ export function assertError(
   );
 }
 
-/** Runs `body` with a fresh world, always cleaned up. */
+/** How {@link withWorld} sets up its world. */
+export interface WorldSetup {
+  entry?: Partial<ProxyEntry>;
+  top?: Record<string, unknown>;
+  users?: string[];
+  /**
+   * The servers to run the scenario on, one `Deno.test` each; default
+   * `["prosody"]`. With more than one (or any but Prosody), each test's
+   * name starts with its server: `[ejabberd] …`.
+   */
+  servers?: readonly ServerKind[];
+}
+
+/** Runs `body` with a fresh world, always cleaned up; once per server in `setup.servers`. */
 export function withWorld(
   name: string,
   body: (world: World) => Promise<void>,
-  setup: { entry?: Partial<ProxyEntry>; top?: Record<string, unknown>; users?: string[] } = {},
+  setup: WorldSetup = {},
 ): void {
-  Deno.test({
-    name,
-    // xmpp.js keeps a few timers and sockets past stop(); the harness
-    // bounds every wait itself.
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      const world = await World.start(setup.entry, setup.top, setup.users);
-      try {
-        await body(world);
-      } finally {
-        await world.stop();
-      }
-    },
-  });
+  const servers = setup.servers ?? ["prosody"];
+  const named = servers.length > 1 || servers[0] !== "prosody";
+  for (const kind of servers) {
+    Deno.test({
+      name: named ? `[${kind}] ${name}` : name,
+      // xmpp.js keeps a few timers and sockets past stop(); the harness
+      // bounds every wait itself.
+      sanitizeOps: false,
+      sanitizeResources: false,
+      async fn() {
+        const world = await World.start(setup.entry, setup.top, setup.users, kind);
+        try {
+          await body(world);
+        } finally {
+          await world.stop();
+        }
+      },
+    });
+  }
 }

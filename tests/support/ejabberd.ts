@@ -1,0 +1,675 @@
+/**
+ * A private, throwaway ejabberd (Debian's `ejabberd` package, 23.01) for
+ * integration tests, behind the same {@link XmppServer} interface as
+ * ./prosody.ts: its own temp dir (ejabberd.yml, Mnesia data, logs), its own
+ * free ports on 127.0.0.1 (c2s, component, Erlang distribution), no s2s, no
+ * TLS.
+ *
+ * It runs `erl` directly, not Debian's `ejabberdctl` wrapper (which switches
+ * to the `ejabberd` user, shares the system cookie and outlives a kill):
+ * its own node name and cookie, no epmd (`-erl_epmd_port` names the
+ * distribution port, `-start_epmd false`), distribution bound to
+ * 127.0.0.1. Accounts are registered with `ejabberd_ctl` from a hidden
+ * second node that does not listen.
+ *
+ * Needs `--allow-run=erl`, `--allow-net=127.0.0.1`, `--allow-read` and
+ * `--allow-write` on the temp dir, `--allow-env` (`-A` is simplest; with
+ * `-A` it also checks /proc that no child process outlives stop()).
+ */
+import { acceptsTcp, freePort } from "./prosody.ts";
+import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
+
+const HOST = "127.0.0.1";
+const USER_DOMAIN = "localhost";
+const READY_TIMEOUT_MS = 15_000;
+const KILL_AFTER_MS = 5_000;
+const CTL_TIMEOUT_MS = 15_000;
+const INSTALL_HINT =
+  'ejabberd not found: install it with "apt-get install ejabberd" (Debian/Ubuntu)';
+/** Where Debian (and most builds) put ejabberd's OTP application dir `ejabberd-<version>`. */
+const LIB_ROOTS = ["/usr/lib", "/usr/local/lib", "/usr/lib64", "/opt/ejabberd/lib"];
+/** ejabberd (listener) or the Erlang distribution could not bind a port. */
+const PORT_TAKEN = /eaddrinuse/;
+/** ejabberd_ctl's exit code when the node cannot be reached */
+const CTL_NODE_DOWN = 3;
+/**
+ * The hidden ctl node's program: plain arguments `Node (Len Arg…)…`; runs
+ * each command through `ejabberd_ctl:process/1` on `Node` (its output is
+ * printed here, as the group leader is ours) and halts with 0 when all
+ * returned 0, 3 when the node was unreachable, else the first other code.
+ */
+const CTL_BATCH = `
+[Node | Plain] = init:get_plain_arguments(),
+N = list_to_atom(Node),
+Run = fun Run([]) -> 0;
+          Run([Len | Rest]) ->
+            {Args, More} = lists:split(list_to_integer(Len), Rest),
+            case rpc:call(N, ejabberd_ctl, process, [Args], 10000) of
+              0 -> Run(More);
+              {badrpc, Reason} -> io:format("rpc failed: ~p~n", [Reason]), 3;
+              Code when is_integer(Code) -> Code;
+              Other -> io:format("unexpected: ~p~n", [Other]), 1
+            end
+        end,
+halt(Run(Plain)).`;
+
+/**
+ * No busy-waiting schedulers: on a small shared machine (CI, tests running
+ * in parallel) spinning Erlang schedulers take CPU from everyone else.
+ */
+const QUIET_SCHEDULERS = ["+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none"];
+/**
+ * The node's own start-up program, after `-s ejabberd` (which returns once
+ * ejabberd is started): plain arguments `(Len Arg…)…`, each an ejabberd_ctl
+ * command run in the node by `ejabberd_ctl:process/1`, the function behind
+ * the `ejabberd_ctl` CLI. Saves booting a second Erlang VM (most of a
+ * second, more on a busy machine) for the accounts every test needs.
+ * Prints `BOOT_DONE <code>`: 0 when all succeeded.
+ */
+const BOOT_DONE = "client-proxy-harness: boot commands done";
+const BOOT_DONE_LINE = new RegExp(`${BOOT_DONE} (\\d+)`);
+const BOOT_CTL = `
+Code = try
+  Run = fun Run([]) -> 0;
+            Run([Len | Rest]) ->
+              {Args, More} = lists:split(list_to_integer(Len), Rest),
+              case ejabberd_ctl:process(Args) of
+                0 -> Run(More);
+                C when is_integer(C) -> C;
+                Other -> io:format("unexpected: ~p~n", [Other]), 1
+              end
+          end,
+  Run(init:get_plain_arguments())
+catch Class:Reason -> io:format("~p:~p~n", [Class, Reason]), 1
+end,
+io:format("${BOOT_DONE} ~p~n", [Code]).`;
+
+/** ejabberd or the distribution could not bind a port: someone took it since freePort() */
+class PortTakenError extends Error {}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function tail(text: string, lines = 40): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+function randomToken(bytes = 8): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)))
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/** A YAML double-quoted scalar (a JSON string is one). */
+function yamlString(value: string): string {
+  return JSON.stringify(value);
+}
+
+/** An Erlang string literal, for `-mnesia dir`. */
+function erlangString(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => "\\" + c)}"`;
+}
+
+let erlLibsCache: string | undefined;
+
+/** The dir to put in ERL_LIBS: the one holding `ejabberd-<version>/ebin/ejabberd.app`. */
+function findErlLibs(): string {
+  if (erlLibsCache) return erlLibsCache;
+  const candidates: string[] = [];
+  for (const root of LIB_ROOTS) {
+    candidates.push(root);
+    try {
+      for (const entry of Deno.readDirSync(root)) {
+        if (entry.isDirectory) candidates.push(`${root}/${entry.name}`);
+      }
+    } catch { /* no such root */ }
+  }
+  for (const dir of candidates) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (!/^ejabberd-\d/.test(entry.name)) continue;
+      try {
+        Deno.statSync(`${dir}/${entry.name}/ebin/ejabberd.app`);
+        erlLibsCache = dir;
+        return dir;
+      } catch { /* not this one */ }
+    }
+  }
+  throw new Error(INSTALL_HINT);
+}
+
+function buildConfig(
+  c2sPort: number,
+  componentPort: number,
+  options: StartOptions,
+): string {
+  const hosts = (options.components ?? []).map((c) =>
+    `      ${yamlString(c.domain)}:\n        password: ${yamlString(c.secret)}`
+  );
+  const lines = [
+    "# generated by tests/support/ejabberd.ts",
+    `hosts: [${yamlString(USER_DOMAIN)}]`,
+    "loglevel: info",
+    "log_rotate_count: 0",
+    "log_rotate_size: infinity",
+    "auth_method: internal",
+    "auth_password_format: plain",
+    // no certfiles: no TLS offered; no s2s at all
+    "s2s_access: none",
+    "listen:",
+    `  - port: ${c2sPort}`,
+    `    ip: ${yamlString(HOST)}`,
+    "    module: ejabberd_c2s",
+    "    starttls: false",
+    `  - port: ${componentPort}`,
+    `    ip: ${yamlString(HOST)}`,
+    "    module: ejabberd_service",
+    "    access: all",
+    hosts.length ? "    hosts:\n" + hosts.join("\n") : "    hosts: {}",
+    "modules:",
+    "  mod_disco: {}",
+    "  mod_roster: {}",
+    "  mod_ping: {}",
+    "api_permissions:",
+    '  "console commands":',
+    "    from: [ejabberd_ctl]",
+    "    who: all",
+    '    what: "*"',
+  ];
+  if (options.extraConfig) lines.push(options.extraConfig);
+  return lines.join("\n") + "\n";
+}
+
+/** The process ids below `pid` with their command lines (Linux /proc; empty when not allowed). */
+function descendants(pid: number): Map<number, string> {
+  const found = new Map<number, string>();
+  const walk = (parent: number) => {
+    let tasks: Deno.DirEntry[];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${parent}/task`)];
+    } catch {
+      return;
+    }
+    for (const task of tasks) {
+      let children: number[];
+      try {
+        children = Deno.readTextFileSync(`/proc/${parent}/task/${task.name}/children`)
+          .split(" ").filter(Boolean).map(Number);
+      } catch {
+        continue;
+      }
+      for (const child of children) {
+        if (found.has(child)) continue;
+        found.set(child, commandLine(child) ?? "");
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+/** `/proc/<pid>/cmdline`, or undefined when the process is gone (or a zombie, or not readable). */
+function commandLine(pid: number): string | undefined {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+    return text === "" ? undefined : text;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Child processes of a run that still exist (same pid, same command line). */
+function survivors(known: Map<number, string>): number[] {
+  return [...known].filter(([pid, cmd]) => cmd !== "" && commandLine(pid) === cmd)
+    .map(([pid]) => pid);
+}
+
+/** One run of the `erl … -s ejabberd` node, with its stdout/stderr captured. */
+class EjabberdProcess {
+  readonly child: Deno.ChildProcess;
+  /** resolves once the process exited and its pipes are drained */
+  readonly done: Promise<Deno.CommandStatus>;
+  exited = false;
+  /** the node's own children (erl_child_setup, inet_gethost …), seen while it ran */
+  readonly children = new Map<number, string>();
+
+  constructor(
+    args: string[],
+    env: Record<string, string>,
+    cwd: string,
+    onOutput: (text: string) => void,
+  ) {
+    try {
+      this.child = new Deno.Command("erl", {
+        args,
+        env,
+        cwd,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      })
+        .spawn();
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw new Error(INSTALL_HINT);
+      throw err;
+    }
+    const drain = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) onOutput(text);
+    };
+    const pipes = Promise.all([drain(this.child.stdout), drain(this.child.stderr)]);
+    this.done = this.child.status.then(async (status) => {
+      this.exited = true;
+      await pipes;
+      return status;
+    });
+  }
+
+  /** Remembers the node's current children, to check later that none outlives it. */
+  noteChildren(): void {
+    if (this.exited) return;
+    for (const [pid, cmd] of descendants(this.child.pid)) this.children.set(pid, cmd);
+  }
+
+  /** SIGTERM (ejabberd stops cleanly in about 1 s), SIGKILL after `killAfterMs`; then its children. */
+  async terminate(killAfterMs = KILL_AFTER_MS): Promise<void> {
+    this.noteChildren();
+    if (!this.exited) {
+      try {
+        this.child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const started = Date.now();
+      while (!this.exited && Date.now() - started < killAfterMs) await delay(20);
+      if (!this.exited) {
+        try {
+          this.child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }
+    }
+    await this.done;
+    await this.reapChildren();
+  }
+
+  /** erl_child_setup leaves by itself once the node is gone; wait a moment, then SIGKILL. */
+  async reapChildren(): Promise<void> {
+    const started = Date.now();
+    while (survivors(this.children).length > 0 && Date.now() - started < 1_000) await delay(20);
+    for (const pid of survivors(this.children)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone meanwhile */ }
+    }
+  }
+
+  killSync(): void {
+    this.noteChildren();
+    for (const pid of [this.child.pid, ...survivors(this.children)]) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* already gone */ }
+    }
+  }
+}
+
+/**
+ * Servers not stopped yet: killed (SIGKILL) and their dirs removed when the
+ * Deno process unloads, so a test that forgot stop() (or failed before it)
+ * leaves nothing behind. A process killed by a signal cannot do this.
+ */
+const liveServers = new Set<EjabberdServer>();
+let unloadHooked = false;
+
+function trackUntilExit(server: EjabberdServer): void {
+  liveServers.add(server);
+  if (unloadHooked) return;
+  unloadHooked = true;
+  globalThis.addEventListener("unload", () => {
+    for (const live of liveServers) live.killSync();
+  });
+}
+
+class EjabberdServer implements XmppServer {
+  readonly kind = "ejabberd" as const;
+  readonly domain = USER_DOMAIN;
+  readonly c2sUrl: string;
+  readonly componentUrl: string;
+  readonly configPath: string;
+  readonly logPath: string;
+  /** `<name>@localhost`: the node's name, unique per server */
+  readonly node: string;
+  readonly #cookie = randomToken(16);
+  readonly #erlLibs: string;
+  #process: EjabberdProcess | undefined;
+  #output = "";
+  #stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly dir: string,
+    readonly c2sPort: number,
+    readonly componentPort: number,
+    /** the Erlang distribution port (no epmd) */
+    readonly distPort: number,
+  ) {
+    this.c2sUrl = `xmpp://${HOST}:${c2sPort}`;
+    this.componentUrl = `xmpp://${HOST}:${componentPort}`;
+    this.configPath = `${dir}/ejabberd.yml`;
+    this.logPath = `${dir}/log/ejabberd.log`;
+    this.node = `cp${randomToken(4)}@localhost`;
+    this.#erlLibs = findErlLibs();
+  }
+
+  /** The process id of the running node (beam.smp), if any. */
+  get pid(): number | undefined {
+    return this.#process && !this.#process.exited ? this.#process.child.pid : undefined;
+  }
+
+  /** Child processes of the current or last run that are still there (none after stop()). */
+  leftoverProcesses(): number[] {
+    return this.#process ? survivors(this.#process.children) : [];
+  }
+
+  #env(): Record<string, string> {
+    return {
+      ERL_LIBS: this.#erlLibs,
+      EJABBERD_CONFIG_PATH: this.configPath,
+      EJABBERD_LOG_PATH: this.logPath,
+      EJABBERD_PID_PATH: `${this.dir}/ejabberd.pid`,
+      HOME: this.dir,
+    };
+  }
+
+  /** erl flags shared by the node and ejabberd_ctl: cookie, no epmd, distribution port. */
+  #distArgs(): string[] {
+    return [
+      ...QUIET_SCHEDULERS,
+      "-setcookie",
+      this.#cookie,
+      "-erl_epmd_port",
+      String(this.distPort),
+      "-start_epmd",
+      "false",
+    ];
+  }
+
+  log(): string {
+    let file = "";
+    try {
+      file = Deno.readTextFileSync(this.logPath);
+    } catch { /* not written yet, or removed by stop() */ }
+    return this.#output ? `${file}\n--- ejabberd stdout/stderr ---\n${this.#output}` : file;
+  }
+
+  #logLength(): number {
+    try {
+      return Deno.statSync(this.logPath).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  #logSince(offset: number): string {
+    try {
+      return new TextDecoder().decode(Deno.readFileSync(this.logPath).subarray(offset));
+    } catch {
+      return "";
+    }
+  }
+
+  /**
+   * Spawns the node and waits until ejabberd accepts on both ports, having
+   * run `bootCommands` (ejabberd_ctl commands, e.g. registrations) in it.
+   */
+  async start(bootCommands: readonly (readonly string[])[] = []): Promise<void> {
+    const logOffset = this.#logLength();
+    const outputOffset = this.#output.length;
+    const boot = bootCommands.length === 0
+      ? []
+      : ["-eval", BOOT_CTL, "-extra", ...bootCommands.flatMap((c) => [String(c.length), ...c])];
+    const proc = new EjabberdProcess(
+      [
+        "-sname",
+        this.node,
+        ...this.#distArgs(),
+        "-kernel",
+        "inet_dist_use_interface",
+        "{127,0,0,1}",
+        "-noinput",
+        "-mnesia",
+        "dir",
+        erlangString(`${this.dir}/db`),
+        "-s",
+        "ejabberd",
+        "-ejabberd",
+        "quiet",
+        "true",
+        ...boot,
+      ],
+      this.#env(),
+      this.dir,
+      (text) => {
+        this.#output += text;
+      },
+    );
+    this.#process = proc;
+    const accepting = (module: string, port: number) =>
+      `Start accepting TCP connections at ${HOST}:${port} for ${module}`;
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let problem: string;
+    while (true) {
+      const fresh = this.#logSince(logOffset) + this.#output.slice(outputOffset);
+      if (proc.exited) {
+        const status = await proc.done;
+        const output = this.#logSince(logOffset) + this.#output.slice(outputOffset);
+        if (PORT_TAKEN.test(output)) {
+          await proc.reapChildren();
+          throw new PortTakenError(`a port was taken\n--- log tail ---\n${tail(this.log())}`);
+        }
+        problem = `ejabberd exited with code ${status.code}`;
+        break;
+      }
+      const booted = bootCommands.length === 0 ? "0" : fresh.match(BOOT_DONE_LINE)?.[1];
+      if (booted !== undefined && booted !== "0") {
+        problem = `ejabberd_ctl commands at start-up failed (${booted}): ${
+          bootCommands.map((c) => c.join(" ")).join("; ")
+        }`;
+        break;
+      }
+      if (
+        booted === "0" &&
+        fresh.includes(accepting("ejabberd_c2s", this.c2sPort)) &&
+        fresh.includes(accepting("ejabberd_service", this.componentPort)) &&
+        (await acceptsTcp(this.c2sPort)) && (await acceptsTcp(this.componentPort))
+      ) {
+        proc.noteChildren();
+        return;
+      }
+      if (Date.now() > deadline) {
+        problem = `ports ${this.c2sPort} (c2s), ${this.componentPort} (component) ` +
+          `not both open after ${READY_TIMEOUT_MS} ms`;
+        break;
+      }
+      await delay(25);
+    }
+    await proc.terminate(1_000);
+    throw new Error(`${problem}\n--- log tail ---\n${tail(this.log())}`);
+  }
+
+  /** Runs one `ejabberd_ctl` command on the node (as the CLI does); resolves with its output. */
+  ctl(...command: string[]): Promise<string> {
+    return this.ctlBatch([command]);
+  }
+
+  /**
+   * Runs `ejabberd_ctl` commands one after the other from a single hidden
+   * node (an Erlang VM takes most of a second to boot; the command itself
+   * a few ms): each is `ejabberd_ctl:process(Args)` called on the server by
+   * RPC, exactly what the `ejabberd_ctl` CLI does. Rejects unless all
+   * succeed (exit 0), with their output.
+   */
+  async ctlBatch(commands: readonly (readonly string[])[]): Promise<string> {
+    if (commands.length === 0) return "";
+    // The commands travel as plain arguments, each prefixed by its length,
+    // so that nothing needs quoting as Erlang source.
+    const plain = [this.node, ...commands.flatMap((c) => [String(c.length), ...c])];
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command("erl", {
+        args: [
+          "-sname",
+          `ctl${randomToken(4)}`,
+          ...this.#distArgs(),
+          "-dist_listen",
+          "false",
+          "-hidden",
+          "-noinput",
+          "-eval",
+          CTL_BATCH,
+          "-extra",
+          ...plain,
+        ],
+        env: this.#env(),
+        cwd: this.dir,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw new Error(INSTALL_HINT);
+      throw err;
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, CTL_TIMEOUT_MS);
+    const output = await child.output();
+    clearTimeout(timer);
+    const dec = new TextDecoder();
+    const text = dec.decode(output.stdout) + dec.decode(output.stderr);
+    if (!output.success) {
+      const why = output.code === CTL_NODE_DOWN ? " (node down)" : "";
+      const what = commands.map((c) => c.join(" ")).join("; ");
+      throw new Error(`ejabberd_ctl ${what} failed (exit ${output.code}${why}):\n${text}`);
+    }
+    return text;
+  }
+
+  async register(user: UserSpec): Promise<void> {
+    await this.ctl("register", user.username, this.domain, user.password);
+  }
+
+  /** Registers several accounts with one ejabberd_ctl node. */
+  async registerAll(users: readonly UserSpec[]): Promise<void> {
+    await this.ctlBatch(users.map((u) => ["register", u.username, this.domain, u.password]));
+  }
+
+  #terminate(killAfterMs = KILL_AFTER_MS): Promise<void> {
+    return this.#process?.terminate(killAfterMs) ?? Promise.resolve();
+  }
+
+  async restart(): Promise<void> {
+    if (this.#stopping) throw new Error("restart() after stop()");
+    await this.#terminate();
+    // Same ports, same Mnesia dir; retry in case the kernel needs a moment.
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.start();
+        return;
+      } catch (err) {
+        lastError = err;
+        await delay(300);
+      }
+    }
+    throw lastError;
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      try {
+        await this.#terminate();
+      } finally {
+        await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+        liveServers.delete(this);
+      }
+    })();
+    return this.#stopping;
+  }
+
+  signal(signal: Deno.Signal): void {
+    if (this.#process && !this.#process.exited) this.#process.child.kill(signal);
+  }
+
+  /** last resort at process exit: no waiting possible */
+  killSync(): void {
+    this.#process?.killSync();
+    try {
+      Deno.removeSync(this.dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/** The ejabberd started by {@link startEjabberd}, with its extras (node name, ctl, pid). */
+export type Ejabberd = XmppServer & {
+  readonly kind: "ejabberd";
+  readonly node: string;
+  readonly distPort: number;
+  readonly pid: number | undefined;
+  ctl(...command: string[]): Promise<string>;
+  ctlBatch(commands: readonly (readonly string[])[]): Promise<string>;
+  leftoverProcesses(): number[];
+};
+
+export async function startEjabberd(options: StartOptions = {}): Promise<Ejabberd> {
+  findErlLibs(); // fail early and clearly when ejabberd is not installed
+  // The ports are free when picked but not reserved: if one gets taken
+  // before ejabberd binds it, start over with new ones.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
+    }
+  }
+}
+
+function distinctPorts(count: number): number[] {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(freePort());
+  return [...ports];
+}
+
+async function startOnce(options: StartOptions): Promise<EjabberdServer> {
+  const dir = await Deno.makeTempDir({ prefix: "client-proxy-ejabberd-" });
+  const [c2sPort, componentPort, distPort] = distinctPorts(3);
+  let server: EjabberdServer;
+  try {
+    server = new EjabberdServer(dir, c2sPort, componentPort, distPort);
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  }
+  trackUntilExit(server);
+  try {
+    await Deno.mkdir(`${dir}/log`);
+    await Deno.mkdir(`${dir}/db`);
+    await Deno.writeTextFile(server.configPath, buildConfig(c2sPort, componentPort, options));
+    await server.start(
+      (options.users ?? []).map((u) => ["register", u.username, USER_DOMAIN, u.password]),
+    );
+    return server;
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}

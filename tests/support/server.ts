@@ -1,0 +1,70 @@
+/**
+ * One interface over the real XMPP servers the integration tests run
+ * against: a throwaway Prosody (./prosody.ts) or a private ejabberd
+ * (./ejabberd.ts), each with its own temp dir and free ports on 127.0.0.1.
+ */
+import { startEjabberd } from "./ejabberd.ts";
+import { startProsody } from "./prosody.ts";
+
+/** The servers the harness can start. */
+export type ServerKind = "prosody" | "ejabberd";
+
+/** Every kind, in the order the suites run them. */
+export const SERVER_KINDS: readonly ServerKind[] = ["prosody", "ejabberd"];
+
+export interface ComponentSpec {
+  domain: string;
+  secret: string;
+}
+
+export interface UserSpec {
+  username: string;
+  password: string;
+}
+
+export interface StartOptions {
+  components?: ComponentSpec[];
+  users?: UserSpec[];
+  /**
+   * Extra config, in the server's own syntax, appended at the end of the
+   * generated file: Lua lines in Prosody's global section, top-level YAML
+   * keys (not already set) for ejabberd.
+   */
+  extraConfig?: string;
+}
+
+export interface XmppServer {
+  readonly kind: ServerKind;
+  /** "localhost" (the user host) */
+  readonly domain: string;
+  /** free port, on 127.0.0.1 */
+  readonly c2sPort: number;
+  /** free port, on 127.0.0.1 (Prosody listens on it only when at least one component is configured) */
+  readonly componentPort: number;
+  /** temp dir holding config, data, log */
+  readonly dir: string;
+  /** `xmpp://127.0.0.1:<c2sPort>` for @xmpp/client */
+  readonly c2sUrl: string;
+  /** `xmpp://127.0.0.1:<componentPort>` for the proxy config */
+  readonly componentUrl: string;
+  register(user: UserSpec): Promise<void>;
+  /** stop (SIGTERM, wait; SIGKILL after 5 s) then start again on the same ports and data dir */
+  restart(): Promise<void>;
+  /** the server's log so far (for assertions and for failure messages) */
+  log(): string;
+  /** sends a signal to the server process (SIGSTOP/SIGCONT freeze and thaw it) */
+  signal(signal: Deno.Signal): void;
+  /** idempotent; leaves no process and removes the temp dir */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts a throwaway server of `kind`; throws a clear Error when it is not installed. */
+export function startServer(kind: ServerKind, options: StartOptions = {}): Promise<XmppServer> {
+  switch (kind) {
+    case "prosody":
+      return startProsody(options);
+    case "ejabberd":
+      return startEjabberd(options);
+  }
+}
