@@ -21,6 +21,11 @@ export interface LinkHandlers {
   readonly onOffline: () => void;
   /** A connection attempt failed or the stream ended with this error (not repeated while standing by). */
   readonly onStreamError?: (condition: string) => void;
+  /**
+   * A sibling instance serves the domain and this one steps back: answer
+   * what is held now; the stream closes right after.
+   */
+  readonly onHandOver?: () => void;
 }
 
 /** Options of {@link openLink}. */
@@ -78,6 +83,8 @@ const RETRY_MAX_MS = 30_000;
 /** Credentials the server refused are retried this slowly. */
 const RETRY_REFUSED_MS = 30_000;
 const NS_PING = "urn:xmpp:ping";
+/** The failure that stands for "a sibling serves the domain". */
+const SIBLING = "sibling";
 
 /** Why each stream error is worth a clear word to the operator. */
 const HINTS: Readonly<Record<string, string>> = {
@@ -96,6 +103,12 @@ class ComponentLink implements Link {
   readonly #outbox: string[] = [];
   /** Tells our own pings from a sibling's (another instance on the same domain). */
   readonly #instance = crypto.randomUUID().slice(0, 8);
+  /** Siblings already reported. */
+  readonly #siblings = new Set<string>();
+  /** Set while closing the stream to let a sibling serve. */
+  #steppingBack = false;
+  /** When we last probed for a newer sibling's sake. */
+  #probedAt = 0;
   #entity: Entity | undefined;
   #state: LinkState = "connecting";
   #stopping = false;
@@ -152,7 +165,7 @@ class ComponentLink implements Link {
     let attempt = 0;
     let previous: string | undefined;
     while (!this.#stopping) {
-      if (previous !== "conflict") {
+      if (previous !== "conflict" && previous !== SIBLING) {
         log.info("stream.connecting", { domain, server: url, attempt: attempt + 1 });
       }
       let failure: string | undefined;
@@ -163,17 +176,21 @@ class ComponentLink implements Link {
       } catch (error) {
         failure = describe(error);
       }
+      if (this.#steppingBack) {
+        failure = SIBLING;
+        this.#steppingBack = false;
+      }
       if (this.#state === "online") this.#options.handlers.onOffline();
       this.#entity?.socket?.destroy();
       this.#entity = undefined;
       if (this.#stopping) break;
       const delay = this.#delay(failure, attempt++);
       const fields = { domain, reason: failure ?? "connection closed", retry_in_ms: delay };
-      if (failure === "conflict") {
+      if (failure === "conflict" || failure === SIBLING) {
         // Another instance serves the domain: wait for it to go away, and
         // say so once, not at every retry.
         this.#state = "standby";
-        if (previous !== "conflict") {
+        if (previous !== failure) {
           log.info("stream.standby", { ...fields, hint: "another connection serves this domain" });
         }
       } else if (failure !== undefined && HINTS[failure]) {
@@ -183,7 +200,10 @@ class ComponentLink implements Link {
         this.#state = "offline";
         log.warning("stream.offline", fields);
       }
-      if (failure !== undefined && !(failure === "conflict" && previous === "conflict")) {
+      if (
+        failure !== undefined && failure !== SIBLING &&
+        !(failure === "conflict" && previous === failure)
+      ) {
         this.#options.handlers.onStreamError?.(failure);
       }
       previous = failure;
@@ -215,9 +235,11 @@ class ComponentLink implements Link {
     entity.on("open", (el) => {
       entity.authenticate(el.attrs.id ?? "", secret).catch((error) => (lastError ??= error));
     });
-    const keepalive = new Keepalive(this.#options, this.#instance, {
+    const self: Instance = { id: this.#instance, since: Date.now() };
+    const keepalive = new SelfPing(this.#options, self, {
       write: (text) => this.#write(text),
       dead: () => entity.socket?.destroy(),
+      sibling: (other) => this.#sibling(entity, self, other, () => keepalive.probe()),
     });
     entity.on("stanza", (el) => {
       if (!keepalive.intercept(el)) this.#options.handlers.onStanza(el);
@@ -250,7 +272,41 @@ class ComponentLink implements Link {
     }).finally(() => keepalive.stop());
   }
 
+  /**
+   * Another instance shares our domain: the one online longer (then the
+   * lower id) keeps serving; the other answers what it holds, closes its
+   * stream and stands by, looking again every 3 × standby_retry.
+   */
+  #sibling(entity: Entity, self: Instance, other: Instance, probe: () => void): void {
+    const { domain, log, handlers } = this.#options;
+    const newer = other.since < self.since || (other.since === self.since && other.id < self.id);
+    if (!newer) {
+      if (!this.#siblings.has(other.id)) {
+        this.#siblings.add(other.id);
+        log.warning("stream.sibling", { domain, sibling: other.id, action: "serving" });
+      }
+      // Make sure the newer one hears of us, whatever connection gets what.
+      const now = Date.now();
+      if (now - this.#probedAt > 1_000) {
+        this.#probedAt = now;
+        probe();
+      }
+      return;
+    }
+    if (this.#steppingBack || this.#entity !== entity) return;
+    this.#steppingBack = true;
+    log.warning("stream.sibling", {
+      domain,
+      sibling: other.id,
+      action: "standing by",
+      hint: "another instance serves this domain on a server that shares it between connections",
+    });
+    handlers.onHandOver?.();
+    entity.stop().catch(() => entity.socket?.destroy());
+  }
+
   #delay(failure: string | undefined, attempt: number): number {
+    if (failure === SIBLING) return (this.#options.standbyRetryMs ?? 2_000) * 3;
     if (failure === "conflict") return this.#options.standbyRetryMs ?? 2_000;
     if (failure !== undefined && HINTS[failure]) return RETRY_REFUSED_MS;
     const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
@@ -259,66 +315,119 @@ class ComponentLink implements Link {
   }
 }
 
-/** How the keepalive writes, and what it does on a dead link. */
-interface KeepaliveIo {
-  write(text: string): void;
-  dead(): void;
+/** Who sent a self-ping: an instance, and since when it is online. */
+interface Instance {
+  readonly id: string;
+  readonly since: number;
 }
 
+/** How the self-pings write, and what they report. */
+interface SelfPingIo {
+  write(text: string): void;
+  /** A ping went unanswered: the link is dead. */
+  dead(): void;
+  /** A ping of another instance arrived on our stream. */
+  sibling(other: Instance): void;
+}
+
+const PING_ID = /^cp-ping-([0-9a-f]+)-(\d+)-\d*$/;
+const PROBES = 8;
+const PROBE_EVERY_MS = 200;
+
 /**
- * XEP-0199 pings from the domain to itself: the server routes them back to
- * us, so an answer proves the whole path works. A silently dead TCP link
- * (which xmpp.js never notices) shows as a ping left unanswered.
+ * XEP-0199 pings from the domain to itself, which the server routes back to
+ * a connection of the domain. An answer proves the whole path works: a
+ * silently dead TCP link (which xmpp.js never notices) shows as a ping left
+ * unanswered. A ping (or answer) of another instance arriving here shows a
+ * sibling: a server such as ejabberd that lets several connections share a
+ * domain, and spreads stanzas among them, would make each drop the other's
+ * replies. A few probes right after connecting find one quickly.
  */
-class Keepalive {
+class SelfPing {
   readonly #options: LinkOptions;
   readonly #prefix: string;
-  readonly #io: KeepaliveIo;
+  readonly #io: SelfPingIo;
+  readonly #timers: ReturnType<typeof setTimeout>[] = [];
   #interval: ReturnType<typeof setInterval> | undefined;
   #deadline: ReturnType<typeof setTimeout> | undefined;
   #count = 0;
   #waiting: string | undefined;
 
-  constructor(options: LinkOptions, instance: string, io: KeepaliveIo) {
+  constructor(options: LinkOptions, self: Instance, io: SelfPingIo) {
     this.#options = options;
-    this.#prefix = `cp-ping-${instance}-`;
+    this.#prefix = `cp-ping-${self.id}-${self.since}-`;
     this.#io = io;
   }
 
   start(): void {
+    for (let i = 1; i <= PROBES; i++) {
+      this.#timers.push(
+        setTimeout(() => this.#send(this.#prefix + this.#count++), i * PROBE_EVERY_MS),
+      );
+    }
     const every = this.#options.keepaliveMs ?? 30_000;
-    if (every > 0) this.#interval = setInterval(() => this.#ping(), every);
+    if (every > 0) this.#interval = setInterval(() => this.#keepalive(), every);
   }
 
   stop(): void {
+    for (const timer of this.#timers.splice(0)) clearTimeout(timer);
     clearInterval(this.#interval);
     clearTimeout(this.#deadline);
     this.#waiting = undefined;
   }
 
-  /** Handles our own pings and their answers; false for every other stanza. */
+  /** Handles self-pings and their answers; false for every other stanza. */
   intercept(el: XmlElement): boolean {
     const { domain } = this.#options;
     if (el.name !== "iq" || el.attrs.from !== domain || el.attrs.to !== domain) return false;
     const id = el.attrs.id ?? "";
     if (el.attrs.type === "get" && el.getChild("ping", NS_PING)) {
-      this.#io.write(serialize(xml("iq", { type: "result", id, from: domain, to: domain })));
+      // The answer says who answered: it may reach another connection.
+      this.#io.write(serialize(
+        xml(
+          "iq",
+          { type: "result", id, from: domain, to: domain },
+          xml("ping", { xmlns: NS_PING, by: this.#prefix }),
+        ),
+      ));
     } else if (id === this.#waiting) {
       this.#waiting = undefined;
       clearTimeout(this.#deadline);
     }
+    // Evidence of a sibling: its ping, an answer to its ping, or its answer.
+    const by = el.getChild("ping", NS_PING)?.attrs.by;
+    for (const mark of [id, by]) {
+      if (mark === undefined || mark.startsWith(this.#prefix)) continue;
+      const match = PING_ID.exec(mark);
+      if (match) this.#io.sibling({ id: match[1], since: Number(match[2]) });
+    }
     return true;
   }
 
-  #ping(): void {
+  /** A few pings now, so that a sibling hears of us soon. */
+  probe(): void {
+    for (let i = 1; i <= PROBES; i++) {
+      this.#timers.push(
+        setTimeout(() => this.#send(this.#prefix + this.#count++), i * PROBE_EVERY_MS),
+      );
+    }
+  }
+
+  #send(id: string): void {
+    const { domain } = this.#options;
+    this.#io.write(
+      serialize(
+        xml("iq", { type: "get", id, from: domain, to: domain }, xml("ping", { xmlns: NS_PING })),
+      ),
+    );
+  }
+
+  #keepalive(): void {
     if (this.#waiting !== undefined) return;
     const { domain, log } = this.#options;
     const id = this.#prefix + this.#count++;
     this.#waiting = id;
-    this.#io.write(
-      xml("iq", { type: "get", id, from: domain, to: domain }, xml("ping", { xmlns: NS_PING }))
-        .toString(),
-    );
+    this.#send(id);
     const timeoutMs = this.#options.keepaliveTimeoutMs ?? 10_000;
     this.#deadline = setTimeout(() => {
       log.warning("stream.dead_link", { domain, unanswered_ms: timeoutMs });

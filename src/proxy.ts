@@ -58,6 +58,7 @@ export class Proxy {
       },
       onOffline: () => this.#metrics?.setUp(domain, false),
       onStreamError: (condition) => this.#metrics?.streamError(domain, condition),
+      onHandOver: () => this.#apply(this.#router.handOver(this.#now())),
     };
     this.#link = (deps.openLink ?? openLink)({
       url: config.server.url,

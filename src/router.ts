@@ -152,6 +152,11 @@ const SHUTTING_DOWN: StanzaError = {
   condition: "service-unavailable",
   text: "the proxy is shutting down",
 };
+const HANDED_OVER: StanzaError = {
+  type: "wait",
+  condition: "service-unavailable",
+  text: "another instance of the proxy serves this domain now",
+};
 const BUSY: StanzaError = { type: "wait", condition: "resource-constraint" };
 const TIMEOUT: StanzaError = {
   type: "wait",
@@ -391,6 +396,30 @@ export class Router {
       this.#resubscribeAt = undefined;
       fx.send.push(this.#subscribe());
       fx.events.push({ type: "subscription", state: "requested" });
+    }
+    return fx;
+  }
+
+  /**
+   * Another instance takes over the domain: answer every request held here
+   * (`service-unavailable`, wait: asking again reaches the other), since
+   * their replies may now reach the other instance and be dropped there.
+   */
+  handOver(now: number): Effects {
+    const fx = effects();
+    for (const entry of this.#pending.takeAll()) {
+      this.#forgetLong(entry);
+      this.#answer(fx, entry, HANDED_OVER, "failover", now);
+    }
+    for (const settled of this.#initiated.settle(now, HANDED_OVER, { all: true })) {
+      fx.send.push(settled.send);
+      outcome(
+        fx,
+        "failover",
+        settled.send.attrs.to as string,
+        settled.send.attrs.id,
+        settled.durationMs,
+      );
     }
     return fx;
   }

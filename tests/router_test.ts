@@ -874,3 +874,22 @@ Deno.test("max_pending_per_requester: beyond it resource-constraint, other reque
   router.receive(result("1"), 1);
   assert.equal(only(router.receive(get("4"), 2)).attrs.type, "get", "an answer frees a slot");
 });
+
+Deno.test("hand-over to a sibling instance answers every request held, service-unavailable (wait)", () => {
+  const router = setup(["a"]);
+  router.receive(get("1"), 0);
+  router.receive(get("2", ALICE, DOMAIN, "set"), 0);
+  const fx = router.handOver(5);
+  assert.equal(fx.send.length, 2);
+  for (const [i, el] of fx.send.entries()) {
+    assertError(el, {
+      to: ALICE,
+      from: DOMAIN,
+      id: `${i + 1}`,
+      type: "wait",
+      condition: "service-unavailable",
+    });
+  }
+  assert.equal(router.pendingCount, 0);
+  assert.equal(router.receive(result("1"), 6).send.length, 0, "a late reply is dropped");
+});
