@@ -59,7 +59,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
   };
   await Deno.writeTextFile(file, JSON.stringify(config, null, 2)); // JSON is YAML
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start", "--config", file],
+    args: [...launcher(), "--config", file],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -161,6 +161,20 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
     throw error;
   }
   return proc;
+}
+
+/**
+ * How the proxy is started: as a user does (`deno task start`), or, with
+ * CLIENT_PROXY_UNDER_TEST=bundle, the single-file build under the same
+ * permission set (CI's smoke test of `deno task bundle`).
+ */
+function launcher(): string[] {
+  const which = Deno.env.get("CLIENT_PROXY_UNDER_TEST");
+  if (which === "bundle") return ["run", "-P", "dist/client-proxy.js"];
+  if (which !== undefined && which !== "" && which !== "task") {
+    throw new Error(`CLIENT_PROXY_UNDER_TEST: expected task or bundle, got "${which}"`);
+  }
+  return ["task", "--quiet", "start"];
 }
 
 /** The process ids below `pid`, deepest last (Linux: /proc/PID/task/TID/children). */
