@@ -5,7 +5,12 @@
 import type { Resource } from "./resources.ts";
 
 /** The balancing policies a proxy can use. */
-export type Balance = "random" | "round-robin" | "least-pending" | "sticky";
+export const BALANCES = Object.freeze(
+  ["random", "round-robin", "least-pending", "sticky"] as const,
+);
+
+/** One of {@link BALANCES}. */
+export type Balance = typeof BALANCES[number];
 
 /** What a choice depends on besides the resources. */
 export interface ChoiceContext {

@@ -12,8 +12,8 @@ import { z } from "zod";
 import { classifyPattern } from "./access.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 
-import type { Balance } from "./balance.ts";
-import type { LogFormat, LogLevel } from "./log.ts";
+import { type Balance, BALANCES } from "./balance.ts";
+import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
 export type { Balance, LogFormat, LogLevel };
 
@@ -152,15 +152,6 @@ export interface ParseConfigOptions {
   getEnv?: (name: string) => string | undefined;
 }
 
-const BALANCES = ["random", "round-robin", "least-pending", "sticky"] as const;
-const LOG_LEVELS = [
-  "trace",
-  "debug",
-  "info",
-  "warning",
-  "error",
-  "fatal",
-] as const;
 /** The values of `log_format`. */
 export const LOG_FORMATS = Object.freeze(["text", "json"] as const) satisfies readonly LogFormat[];
 const SECRET_KEYS = ["secret", "secret_env", "secret_file", "secret_credential"] as const;

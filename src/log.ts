@@ -15,14 +15,9 @@ import {
 export type { Logger, LogLevel };
 
 /** The log levels, least severe first. */
-export const LOG_LEVELS: readonly LogLevel[] = [
-  "trace",
-  "debug",
-  "info",
-  "warning",
-  "error",
-  "fatal",
-];
+export const LOG_LEVELS = Object.freeze(
+  ["trace", "debug", "info", "warning", "error", "fatal"] as const,
+) satisfies readonly LogLevel[];
 
 /** How log lines are written. */
 export type LogFormat = "text" | "json";
