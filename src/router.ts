@@ -639,10 +639,16 @@ export class Router {
         );
         return;
       }
-      case "subscribed":
+      case "subscribed": {
         this.#approved();
         fx.events.push({ type: "subscription", state: "approved" });
+        // Approved now, so a probe is safe (before approval it would cancel
+        // the request): Prosody sends the resources' presence by itself,
+        // ejabberd only when asked.
+        const { domain, targetAddress } = this.settings;
+        fx.send.push(presence("probe", { to: targetAddress, from: domain }));
         return;
+      }
       case "error":
       case "unsubscribed": {
         // Without the subscription we learn nothing about resources: forget

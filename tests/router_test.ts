@@ -893,3 +893,12 @@ Deno.test("hand-over to a sibling instance answers every request held, service-u
   assert.equal(router.pendingCount, 0);
   assert.equal(router.receive(result("1"), 6).send.length, 0, "a late reply is dropped");
 });
+
+Deno.test("subscribed from the target: a probe follows (ejabberd sends presence only when asked)", () => {
+  const router = setup([]);
+  const fx = router.receive(
+    parseXml(`<presence type="subscribed" from="${TARGET}" to="${DOMAIN}"/>`),
+    0,
+  );
+  assert.equal(only(fx).toString(), `<presence type="probe" to="${TARGET}" from="${DOMAIN}"/>`);
+});

@@ -1583,8 +1583,12 @@ class Model {
         return;
       }
       case "subscribed":
+        // Approved: a probe asks for the resources' presence (ejabberd
+        // sends it only when asked).
         this.backoff = BACKOFF_MIN_MS;
-        return this.none(out);
+        this.check(out.length === 1, () => `subscribed got ${out.length} stanzas`);
+        this.checkPresence(out[0], "probe");
+        return;
       case "error":
       case "unsubscribed":
         this.loseAll(out);
