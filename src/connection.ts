@@ -170,7 +170,8 @@ class ComponentLink implements Link {
       }
       let failure: string | undefined;
       try {
-        const closed = await this.#connect();
+        // Looking again from standby is not news: keep the log quiet then.
+        const closed = await this.#connect(previous === SIBLING);
         attempt = 0;
         await closed;
       } catch (error) {
@@ -221,7 +222,7 @@ class ComponentLink implements Link {
   }
 
   /** Connects and authenticates; resolves with a promise of the stream's end. */
-  async #connect(): Promise<Promise<void>> {
+  async #connect(quiet: boolean): Promise<Promise<void>> {
     const { url, domain, secret } = this.#options;
     const entity = new Component({ service: url, domain }) as unknown as Entity;
     this.#entity = entity;
@@ -261,7 +262,8 @@ class ComponentLink implements Link {
     }
     lastError = undefined;
     this.#state = "online";
-    this.#options.log.info("stream.online", { domain });
+    if (quiet) this.#options.log.debug("stream.online", { domain });
+    else this.#options.log.info("stream.online", { domain });
     this.#options.handlers.onOnline();
     for (const text of this.#outbox.splice(0)) this.#write(text);
     keepalive.start();
@@ -295,12 +297,16 @@ class ComponentLink implements Link {
     }
     if (this.#steppingBack || this.#entity !== entity) return;
     this.#steppingBack = true;
-    log.warning("stream.sibling", {
-      domain,
-      sibling: other.id,
-      action: "standing by",
-      hint: "another instance serves this domain on a server that shares it between connections",
-    });
+    // Said once per sibling, not at every look from standby.
+    if (!this.#siblings.has(other.id)) {
+      this.#siblings.add(other.id);
+      log.warning("stream.sibling", {
+        domain,
+        sibling: other.id,
+        action: "standing by",
+        hint: "another instance serves this domain on a server that shares it between connections",
+      });
+    }
     handlers.onHandOver?.();
     entity.stop().catch(() => entity.socket?.destroy());
   }

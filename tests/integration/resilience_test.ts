@@ -3,33 +3,60 @@
  */
 import assert from "node:assert/strict";
 import { startProxy } from "../support/proxy.ts";
+import { SERVER_KINDS } from "../support/server.ts";
 import { DOMAIN, request, SECRET, TARGET, withWorld } from "../support/world.ts";
 
 withWorld(
-  "a second instance stands by on conflict and takes over within 10 s of a kill -9",
+  "a second instance stands by, and takes over within 10 s of a kill -9 under load",
   async (world) => {
     await world.resource("a");
     await using standby = await startProxy({
       server: world.server.componentUrl,
-      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET }],
+      // Prosody refuses the second connection (conflict); ejabberd accepts
+      // it, and the newer instance finds its sibling and steps back.
+      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET, standby_retry: "1s" }],
       readyEvent: "stream\\.standby",
     });
     const alice = await world.client("alice", "r");
     assert.equal((await alice.request(request("before"))).attrs.type, "result");
+
+    // Load: four lanes of requests, back to back, until the test ends. The
+    // requests the killed instance held are lost with it (nobody is left to
+    // answer them): the requester's own timeout covers those.
+    let killedAt: number | undefined;
+    let servedAgainAt: number | undefined;
+    let running = true;
+    let n = 0;
+    const lane = async () => {
+      while (running) {
+        const reply = await alice.request(request(`load${n++}`), { timeoutMs: 2_000 })
+          .catch(() => undefined);
+        const ok = reply?.attrs.type === "result";
+        if (ok && killedAt !== undefined && servedAgainAt === undefined) {
+          servedAgainAt = performance.now();
+        }
+        if (!ok) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    const lanes = Promise.all([lane(), lane(), lane(), lane()]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
     await world.proxy.kill(); // kill -9 the active one
-    const killed = performance.now();
+    killedAt = performance.now();
     await standby.waitForLog(/target\.resource_up .*resource=a/, { timeoutMs: 10_000 });
-    // Served again: ask until a request gets its result (the first ones may
-    // bounce while no instance is connected).
-    for (let i = 0;; i++) {
-      const reply = await alice.request(request(`after${i}`));
-      if (reply.attrs.type === "result") break;
-      assert.ok(performance.now() - killed < 10_000, `not served 10 s after the kill: ${reply}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    while (servedAgainAt === undefined && performance.now() - killedAt < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    assert.ok(performance.now() - killed < 10_000);
+    running = false;
+    await lanes;
+    assert.ok(servedAgainAt !== undefined, "not served again within 10 s of the kill");
+    console.log(
+      `${world.server.kind}: served again ${
+        Math.round(servedAgainAt - killedAt)
+      } ms after the kill`,
+    );
     assert.equal(standby.log().match(/stream\.standby/g)?.length, 1, "standing by is said once");
   },
+  { servers: SERVER_KINDS },
 );
 
 withWorld(
