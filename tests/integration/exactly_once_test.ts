@@ -26,26 +26,6 @@ withWorld(
 );
 
 withWorld(
-  "a resource leaving with requests in flight: the get is re-sent and answered, the set fails fast",
-  async (world) => {
-    const holder = await world.resource("holder", { answer: false });
-    const alice = await world.client("alice", "r");
-    const started = performance.now();
-    const get = alice.request(request("g1"));
-    const set = alice.request(request("s1", { type: "set" }));
-    await holder.waitFor((el) => el.attrs.id === "s1", { includePast: true });
-    await world.resource("spare"); // comes online after both went to "holder"
-    await holder.stop();
-    const [gotGet, gotSet] = await Promise.all([get, set]);
-    assert.ok(performance.now() - started < 2000 + 1000, "well before the 30 s timeout");
-    assert.equal(gotGet.attrs.type, "result", String(gotGet));
-    assert.equal(answeredBy(gotGet), "spare");
-    assertError(gotSet, { id: "s1", type: "wait", condition: "recipient-unavailable" });
-  },
-  { entry: { request_timeout: "30s", balance: "round-robin" } },
-);
-
-withWorld(
   "a forged result to <domain>/<a JID that never asked> is not delivered",
   async (world) => {
     const impl = await world.resource("a", { answer: false });

@@ -23,7 +23,7 @@ withWorld(
     // Load: four lanes of requests, back to back, until the test ends. The
     // requests the killed instance held are lost with it (nobody is left to
     // answer them): the requester's own timeout covers those.
-    let killedAt: number | undefined;
+    let killedAt: number | undefined = undefined;
     let servedAgainAt: number | undefined;
     let running = true;
     let n = 0;

@@ -9,12 +9,20 @@
  * to the `ejabberd` user, shares the system cookie and outlives a kill):
  * its own node name and cookie, no epmd (`-erl_epmd_port` names the
  * distribution port, `-start_epmd false`), distribution bound to
- * 127.0.0.1. Accounts are registered with `ejabberd_ctl` from a hidden
- * second node that does not listen.
+ * 127.0.0.1. Accounts are registered by `ejabberd_ctl:process/1` (what
+ * the `ejabberd_ctl` CLI runs): those given to startEjabberd() by the node
+ * itself right after ejabberd started, later ones (register(), ctl()) from
+ * a hidden second node that does not listen, as the CLI does.
  *
- * Needs `--allow-run=erl`, `--allow-net=127.0.0.1`, `--allow-read` and
- * `--allow-write` on the temp dir, `--allow-env` (`-A` is simplest; with
- * `-A` it also checks /proc that no child process outlives stop()).
+ * stop() kills the VM as soon as ejabberd has logged its own shutdown (the
+ * data is thrown away); restart() waits for the VM's clean exit, so that
+ * Mnesia (accounts, rosters) is intact for the next run.
+ *
+ * Needs `--allow-run=erl,ps`, `--allow-net=127.0.0.1`, `--allow-read` and
+ * `--allow-write` on the temp dir, `--allow-env` (`-A` is simplest). It
+ * makes sure that no child of the node (erl_child_setup and the port
+ * programs under it) outlives stop(), looking them up in /proc (with `-A`)
+ * or with `ps`.
  */
 import { acceptsTcp, freePort } from "./prosody.ts";
 import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
@@ -32,6 +40,8 @@ const LIB_ROOTS = ["/usr/lib", "/usr/local/lib", "/usr/lib64", "/opt/ejabberd/li
 const PORT_TAKEN = /eaddrinuse/;
 /** ejabberd_ctl's exit code when the node cannot be reached */
 const CTL_NODE_DOWN = 3;
+/** ejabberd's last words on SIGTERM (the VM exits about a second later) */
+const STOPPED = /ejabberd \S+ is stopped in the node/;
 /**
  * The hidden ctl node's program: plain arguments `Node (Len Arg…)…`; runs
  * each command through `ejabberd_ctl:process/1` on `Node` (its output is
@@ -186,49 +196,79 @@ function buildConfig(
   return lines.join("\n") + "\n";
 }
 
-/** The process ids below `pid` with their command lines (Linux /proc; empty when not allowed). */
+interface ProcessInfo {
+  ppid: number;
+  /** the command line, arguments separated by spaces */
+  cmd: string;
+}
+
+/**
+ * Every live (not zombie) process: from /proc when Deno lets us read it
+ * (only with `-A`), else from `ps` (needs --allow-run=ps); undefined when
+ * neither works.
+ */
+function processTable(): Map<number, ProcessInfo> | undefined {
+  try {
+    const table = new Map<number, ProcessInfo>();
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+        // "pid (comm) state ppid …", where comm may hold spaces and parens
+        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        if (state === "Z") continue;
+        const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`)
+          .replaceAll("\0", " ").trim();
+        table.set(Number(entry.name), { ppid: Number(ppid), cmd });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotCapable) throw err;
+        // exited meanwhile
+      }
+    }
+    return table;
+  } catch { /* not allowed: ask ps */ }
+  try {
+    const output = new Deno.Command("ps", {
+      args: ["-e", "-o", "pid=,ppid=,stat=,args="],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (!output.success) return undefined;
+    const table = new Map<number, ProcessInfo>();
+    for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
+      const match = line.match(/^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/);
+      if (!match || match[3].startsWith("Z")) continue;
+      table.set(Number(match[1]), { ppid: Number(match[2]), cmd: match[4].trim() });
+    }
+    return table;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes below `pid` with their command lines (empty when we cannot see them). */
 function descendants(pid: number): Map<number, string> {
   const found = new Map<number, string>();
+  const table = processTable();
+  if (!table) return found;
   const walk = (parent: number) => {
-    let tasks: Deno.DirEntry[];
-    try {
-      tasks = [...Deno.readDirSync(`/proc/${parent}/task`)];
-    } catch {
-      return;
-    }
-    for (const task of tasks) {
-      let children: number[];
-      try {
-        children = Deno.readTextFileSync(`/proc/${parent}/task/${task.name}/children`)
-          .split(" ").filter(Boolean).map(Number);
-      } catch {
-        continue;
-      }
-      for (const child of children) {
-        if (found.has(child)) continue;
-        found.set(child, commandLine(child) ?? "");
-        walk(child);
-      }
+    for (const [child, info] of table) {
+      if (info.ppid !== parent || found.has(child)) continue;
+      found.set(child, info.cmd);
+      walk(child);
     }
   };
   walk(pid);
   return found;
 }
 
-/** `/proc/<pid>/cmdline`, or undefined when the process is gone (or a zombie, or not readable). */
-function commandLine(pid: number): string | undefined {
-  try {
-    const text = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
-    return text === "" ? undefined : text;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Child processes of a run that still exist (same pid, same command line). */
+/** Processes of `known` that still exist (same pid, same command line, not a zombie). */
 function survivors(known: Map<number, string>): number[] {
-  return [...known].filter(([pid, cmd]) => cmd !== "" && commandLine(pid) === cmd)
-    .map(([pid]) => pid);
+  if (known.size === 0) return [];
+  const table = processTable();
+  if (!table) return [];
+  return [...known].filter(([pid, cmd]) => table.get(pid)?.cmd === cmd).map(([pid]) => pid);
 }
 
 /** One run of the `erl … -s ejabberd` node, with its stdout/stderr captured. */
@@ -277,15 +317,31 @@ class EjabberdProcess {
     for (const [pid, cmd] of descendants(this.child.pid)) this.children.set(pid, cmd);
   }
 
-  /** SIGTERM (ejabberd stops cleanly in about 1 s), SIGKILL after `killAfterMs`; then its children. */
-  async terminate(killAfterMs = KILL_AFTER_MS): Promise<void> {
+  /**
+   * SIGTERM, then wait for the exit; SIGKILL after `killAfterMs`, or 100 ms
+   * after `stopped()` says ejabberd finished its own shutdown (listeners
+   * and sessions closed, about 0.3 s): the Erlang VM then idles for about
+   * a second in `init:stop` before it really exits. Then its children.
+   */
+  async terminate(
+    killAfterMs = KILL_AFTER_MS,
+    stopped: () => boolean = () => false,
+  ): Promise<void> {
     this.noteChildren();
     if (!this.exited) {
       try {
         this.child.kill("SIGTERM");
       } catch { /* already gone */ }
       const started = Date.now();
-      while (!this.exited && Date.now() - started < killAfterMs) await delay(20);
+      let stoppedAt: number | undefined;
+      while (!this.exited) {
+        const now = Date.now();
+        if (stoppedAt === undefined && stopped()) stoppedAt = now;
+        if (now - started > killAfterMs || (stoppedAt !== undefined && now - stoppedAt > 100)) {
+          break;
+        }
+        await delay(20);
+      }
       if (!this.exited) {
         try {
           this.child.kill("SIGKILL");
@@ -346,6 +402,8 @@ class EjabberdServer implements XmppServer {
   readonly #cookie = randomToken(16);
   readonly #erlLibs: string;
   #process: EjabberdProcess | undefined;
+  /** where the current run's lines start in the log file */
+  #runLogOffset = 0;
   #output = "";
   #stopping: Promise<void> | undefined;
 
@@ -367,6 +425,12 @@ class EjabberdServer implements XmppServer {
   /** The process id of the running node (beam.smp), if any. */
   get pid(): number | undefined {
     return this.#process && !this.#process.exited ? this.#process.child.pid : undefined;
+  }
+
+  /** The command lines of the running node's descendants (erl_child_setup …), if visible. */
+  childProcesses(): string[] {
+    const pid = this.pid;
+    return pid === undefined ? [] : [...descendants(pid).values()];
   }
 
   /** Child processes of the current or last run that are still there (none after stop()). */
@@ -427,6 +491,7 @@ class EjabberdServer implements XmppServer {
    */
   async start(bootCommands: readonly (readonly string[])[] = []): Promise<void> {
     const logOffset = this.#logLength();
+    this.#runLogOffset = logOffset;
     const outputOffset = this.#output.length;
     const boot = bootCommands.length === 0
       ? []
@@ -569,13 +634,24 @@ class EjabberdServer implements XmppServer {
     await this.ctlBatch(users.map((u) => ["register", u.username, this.domain, u.password]));
   }
 
-  #terminate(killAfterMs = KILL_AFTER_MS): Promise<void> {
-    return this.#process?.terminate(killAfterMs) ?? Promise.resolve();
+  /**
+   * Stops the current run. `graceful`: wait for the VM's own exit (Mnesia
+   * closed cleanly: restart() reuses the data); otherwise kill the VM as
+   * soon as ejabberd logged that it stopped (stop() throws the data away).
+   */
+  #terminate(graceful: boolean, killAfterMs = KILL_AFTER_MS): Promise<void> {
+    const proc = this.#process;
+    if (!proc) return Promise.resolve();
+    const offset = this.#runLogOffset;
+    return proc.terminate(
+      killAfterMs,
+      graceful ? undefined : () => STOPPED.test(this.#logSince(offset)),
+    );
   }
 
   async restart(): Promise<void> {
     if (this.#stopping) throw new Error("restart() after stop()");
-    await this.#terminate();
+    await this.#terminate(true);
     // Same ports, same Mnesia dir; retry in case the kernel needs a moment.
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -593,7 +669,7 @@ class EjabberdServer implements XmppServer {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       try {
-        await this.#terminate();
+        await this.#terminate(false);
       } finally {
         await Deno.remove(this.dir, { recursive: true }).catch(() => {});
         liveServers.delete(this);
@@ -627,6 +703,7 @@ export type Ejabberd = XmppServer & {
   readonly pid: number | undefined;
   ctl(...command: string[]): Promise<string>;
   ctlBatch(commands: readonly (readonly string[])[]): Promise<string>;
+  childProcesses(): string[];
   leftoverProcesses(): number[];
 };
 

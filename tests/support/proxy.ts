@@ -177,16 +177,30 @@ function launcher(): string[] {
   return ["task", "--quiet", "start"];
 }
 
-/** The process ids below `pid`, deepest last (Linux: /proc/PID/task/TID/children). */
+/**
+ * The process ids below `pid`, deepest last. Deno refuses /proc to
+ * anything but `-A`, so this asks `ps` (the test permission set allows
+ * running programs).
+ */
 function descendants(pid: number): number[] {
-  let children: number[] = [];
+  let table: string;
   try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
-      children = children.concat(text.split(" ").filter(Boolean).map(Number));
-    }
+    const output = new Deno.Command("ps", {
+      args: ["-e", "-o", "pid=,ppid="],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    table = new TextDecoder().decode(output.stdout);
   } catch {
     return [];
   }
-  return children.flatMap((child) => [child, ...descendants(child)]);
+  const children = new Map<number, number[]>();
+  for (const line of table.split("\n")) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number);
+    if (!child || !parent) continue;
+    children.set(parent, [...(children.get(parent) ?? []), child]);
+  }
+  const below = (of: number): number[] =>
+    (children.get(of) ?? []).flatMap((child) => [child, ...below(child)]);
+  return below(pid);
 }
