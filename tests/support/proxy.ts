@@ -84,7 +84,13 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
-    await pumped.catch(() => {});
+    // Bounded: a process we failed to kill must not hang the suite.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      pumped.catch(() => {}),
+      new Promise((resolve) => timer = setTimeout(resolve, STOP_TIMEOUT_MS)),
+    ]);
+    clearTimeout(timer);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
 

@@ -1,0 +1,418 @@
+/**
+ * `deno task dev`: everything a newcomer needs to see the proxy work, on
+ * this machine only, gone again after Ctrl-C.
+ *
+ * - a throwaway Prosody (tests/support/prosody.ts) with the component
+ *   `proxy.localhost` and two accounts: the implementing client
+ *   `service@localhost` and the requester `alice@localhost`;
+ * - the proxy in watch mode (`deno run -P --watch main.ts`), so edits to
+ *   src/ (or to the sandbox's config) restart it;
+ * - the example implementing client (dev/example_client.ts), unless
+ *   `--no-example-client` is given;
+ * - `.sandbox.json` in the repo root with the connection details, for
+ *   `deno task dev:request`.
+ *
+ * SIGINT or SIGTERM stops all of it and removes its files.
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { startProsody, type XmppServer } from "../tests/support/prosody.ts";
+
+/** The repo root: the proxy and the example client run from here. */
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+/** Where the sandbox's connection details are written while it runs. */
+export const SANDBOX_FILE = `${ROOT}.sandbox.json`;
+
+const COMPONENT = "proxy.localhost";
+const IMPLEMENTING = "service";
+const REQUESTER = "alice";
+/** Generous: the first start may have TypeScript to check and npm packages to load. */
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+const USAGE = `Usage: deno task dev [--no-example-client]
+
+Starts a throwaway Prosody, the accounts service@localhost (the implementing
+client) and alice@localhost (a requester), the proxy for ${COMPONENT} in
+watch mode and the example implementing client, then prints how to connect.
+Ctrl-C stops everything and removes what it wrote.
+
+  --no-example-client  do not start dev/example_client.ts: connect your own
+                       implementing client as service@localhost`;
+
+/** An account of the sandbox. */
+export interface SandboxAccount {
+  readonly jid: string;
+  readonly password: string;
+}
+
+/** The contents of `.sandbox.json`. */
+export interface SandboxInfo {
+  /** The sandbox's process id (so that only its owner removes the file). */
+  readonly pid: number;
+  /** `127.0.0.1:<port>`: Prosody's client port; no TLS, SASL PLAIN allowed. */
+  readonly c2s: string;
+  /** The same as `xmpp://127.0.0.1:<port>`, for @xmpp/client. */
+  readonly service: string;
+  /** The accounts' domain: `localhost`. */
+  readonly domain: string;
+  /** The proxy's component domain: `proxy.localhost`. */
+  readonly component: string;
+  /** `xmpp://127.0.0.1:<port>`: Prosody's component port. */
+  readonly componentService: string;
+  readonly config: string;
+  readonly prosodyLog: string;
+  readonly implementing: SandboxAccount;
+  readonly requester: SandboxAccount;
+}
+
+/**
+ * Reads `.sandbox.json` (written by a running `deno task dev`); throws an
+ * Error saying what to do when there is none.
+ */
+export function readSandboxInfo(file = SANDBOX_FILE): SandboxInfo {
+  let data: unknown;
+  try {
+    data = JSON.parse(Deno.readTextFileSync(file));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(`${file} not found: start the sandbox first with \`deno task dev\``);
+    }
+    throw new Error(`${file}: ${error instanceof Error ? error.message : error}`);
+  }
+  const info = data as SandboxInfo;
+  const account = (a: unknown) =>
+    typeof a === "object" && a !== null &&
+    typeof (a as SandboxAccount).jid === "string" &&
+    typeof (a as SandboxAccount).password === "string";
+  if (
+    typeof info?.service !== "string" || typeof info.component !== "string" ||
+    !account(info.implementing) || !account(info.requester)
+  ) {
+    throw new Error(`${file}: not written by this version of \`deno task dev\`; restart it`);
+  }
+  return info;
+}
+
+// ------------------------------------------------------------ child output
+
+const colour = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+
+function prefix(name: string, code: number): string {
+  const label = `[${name}]`.padEnd(10);
+  return colour ? `\x1b[${code}m${label}\x1b[0m` : label;
+}
+
+const SANDBOX = prefix("sandbox", 35);
+
+function say(line: string): void {
+  try {
+    console.log(`${SANDBOX}${line}`);
+  } catch { /* the terminal is gone (SIGHUP): carry on cleaning up */ }
+}
+
+/** A child process whose output lines go to the terminal, prefixed. */
+class Child {
+  readonly #child: Deno.ChildProcess;
+  readonly #pumped: Promise<unknown>;
+  readonly #watchers = new Set<(line: string) => void>();
+  exitCode: number | undefined;
+  readonly exited: Promise<number>;
+
+  constructor(readonly name: string, colourCode: number, args: string[]) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const label = prefix(name, colourCode);
+    const pump = async (stream: ReadableStream<Uint8Array>, write: (s: string) => void) => {
+      let rest = "";
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        const lines = (rest + chunk).split("\n");
+        rest = lines.pop() ?? "";
+        for (const line of lines) {
+          write(`${label}${line}`);
+          for (const watch of this.#watchers) watch(line);
+        }
+      }
+      if (rest) write(`${label}${rest}`);
+    };
+    this.#pumped = Promise.all([
+      pump(this.#child.stdout, console.log),
+      pump(this.#child.stderr, console.error),
+    ]).catch(() => {});
+    this.exited = this.#child.status.then((status) => (this.exitCode = status.code));
+  }
+
+  /** Calls `watch` for every line printed from now on; returns the unsubscribe. */
+  watch(watch: (line: string) => void): () => void {
+    this.#watchers.add(watch);
+    return () => this.#watchers.delete(watch);
+  }
+
+  /** Resolves when a line matches. */
+  waitFor(pattern: RegExp): Promise<void> {
+    return new Promise((resolve) => {
+      const stop = this.watch((line) => {
+        if (pattern.test(line)) {
+          stop();
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** `signal`, then SIGKILL if it has not exited after STOP_TIMEOUT_MS. */
+  async stop(signal: Deno.Signal): Promise<void> {
+    if (this.exitCode === undefined) {
+      try {
+        this.#child.kill(signal);
+      } catch { /* gone already */ }
+      const timer = setTimeout(() => {
+        try {
+          this.#child.kill("SIGKILL");
+        } catch { /* gone already */ }
+      }, STOP_TIMEOUT_MS);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    await this.#pumped;
+  }
+}
+
+// ------------------------------------------------------------------ the rest
+
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function proxyConfig(server: XmppServer, secret: string): string {
+  // JSON strings are YAML strings: no quoting rules to get wrong.
+  const q = JSON.stringify;
+  return [
+    "# Written by `deno task dev` (dev/sandbox.ts) for its throwaway Prosody;",
+    "# removed when the sandbox stops. Edit it to try options: the proxy restarts.",
+    `server: ${q(server.componentUrl)}`,
+    "log_level: debug",
+    "shutdown_grace: 1s",
+    "proxies:",
+    `  - domain: ${q(COMPONENT)}`,
+    `    secret: ${q(secret)}`,
+    `    target_address: ${q(`${IMPLEMENTING}@${server.domain}`)}`,
+    "",
+  ].join("\n");
+}
+
+function banner(info: SandboxInfo, exampleClient: boolean, ready: boolean): string {
+  const rows: [string, string][] = [
+    ["XMPP server (c2s)", `${info.c2s}   no TLS, SASL PLAIN allowed`],
+    [
+      "implementing client",
+      `${info.implementing.jid}   password ${info.implementing.password}` +
+      (exampleClient ? "   (online: dev/example_client.ts)" : ""),
+    ],
+    ["requester", `${info.requester.jid}   password ${info.requester.password}`],
+    [
+      "component domain",
+      `${info.component}   (the proxy; Prosody's component port ${
+        info.componentService.replace("xmpp://", "")
+      })`,
+    ],
+    ["proxy config", `${info.config}   (editing it or src/ restarts the proxy)`],
+    ["prosody log", info.prosodyLog],
+    ["all of the above", SANDBOX_FILE],
+  ];
+  const width = Math.max(...rows.map(([key]) => key.length)) + 2;
+  const line = "─".repeat(72);
+  const title = ready ? "client-proxy sandbox is ready" : "client-proxy sandbox (NOT ready yet)";
+  const out = [line, `  ${title}`, ""];
+  for (const [key, value] of rows) out.push(`  ${key.padEnd(width)}${value}`);
+  out.push("");
+  if (!exampleClient) {
+    out.push(
+      `  Connect your implementing client as ${info.implementing.jid}: it must send initial`,
+      `  presence and approve the subscription request from ${info.component}. Or run the example:`,
+      `    deno task dev:client --service ${info.service} --jid ${info.implementing.jid} \\`,
+      `      --password ${info.implementing.password} --proxy ${info.component}`,
+      "",
+    );
+  }
+  out.push(
+    "  Send a request through the proxy (in another terminal):",
+    "    deno task dev:request            (disco#info; --ping for a ping)",
+    "",
+    "  Stop everything: Ctrl-C",
+    line,
+  );
+  return out.join("\n");
+}
+
+async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        "no-example-client": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    console.error(`deno task dev: ${error instanceof Error ? error.message : error}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const exampleClient = !values["no-example-client"];
+
+  // Listen first: a Ctrl-C during start-up must still clean up.
+  let stopRequested = false;
+  let requestStop!: (signal: string) => void;
+  const stopSignal = new Promise<string>((resolve) => {
+    requestStop = (signal) => {
+      stopRequested = true;
+      resolve(signal);
+    };
+  });
+  // SIGHUP: the terminal was closed (Prosody would only reload on it).
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    Deno.addSignalListener(signal, () => requestStop(signal));
+  }
+
+  let server: XmppServer | undefined;
+  let dir: string | undefined;
+  const children: Child[] = [];
+  let wroteInfo = false;
+  try {
+    const secret = randomToken();
+    const implementing = { username: IMPLEMENTING, password: randomToken() };
+    const requester = { username: REQUESTER, password: randomToken() };
+    say("starting Prosody…");
+    server = await startProsody({
+      components: [{ domain: COMPONENT, secret }],
+      users: [implementing, requester],
+    });
+    if (stopRequested) return 0;
+    dir = await Deno.makeTempDir({ prefix: "client-proxy-sandbox-" });
+    const config = `${dir}/client-proxy.yaml`;
+    await Deno.writeTextFile(config, proxyConfig(server, secret));
+
+    const info: SandboxInfo = {
+      pid: Deno.pid,
+      c2s: server.c2sUrl.replace("xmpp://", ""),
+      service: server.c2sUrl,
+      domain: server.domain,
+      component: COMPONENT,
+      componentService: server.componentUrl,
+      config,
+      prosodyLog: `${server.dir}/prosody.log`,
+      implementing: { jid: `${IMPLEMENTING}@${server.domain}`, password: implementing.password },
+      requester: { jid: `${REQUESTER}@${server.domain}`, password: requester.password },
+    };
+    await Deno.writeTextFile(SANDBOX_FILE, JSON.stringify(info, null, 2) + "\n");
+    wroteInfo = true;
+
+    say("starting the proxy in watch mode…");
+    const proxy = new Child("proxy", 36, [
+      "run",
+      "-P",
+      "--watch",
+      `--watch=${config}`,
+      "--no-clear-screen",
+      "main.ts",
+      "--config",
+      config,
+    ]);
+    children.push(proxy);
+    const ready = [proxy.waitFor(/ stream\.online /)];
+    if (exampleClient) {
+      // Its resource is usable once the proxy has seen its presence.
+      ready.push(proxy.waitFor(/ target\.resource_up /));
+      children.push(
+        new Child("client", 33, [
+          "run",
+          "-P=dev",
+          "dev/example_client.ts",
+          "--service",
+          info.service,
+          "--jid",
+          info.implementing.jid,
+          "--password",
+          info.implementing.password,
+          "--proxy",
+          COMPONENT,
+        ]),
+      );
+    }
+
+    // A child that exits on its own is a broken sandbox: say so and stop.
+    // (A proxy that fails to start in watch mode waits for an edit instead.)
+    // On Ctrl-C the terminal signals every child too, and one may exit
+    // before our own handler has run: that is a stop, not a death.
+    const died = Promise.race(children.map((child) => child.exited.then(() => child)))
+      .then(async (child) => {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return `${child.name} exited with code ${child.exitCode}`;
+      });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      Promise.all(ready).then(() => "ready"),
+      stopSignal.then(() => "stop"),
+      died,
+      new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), READY_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (outcome === "stop" || stopRequested) return 0;
+    if (outcome === "timeout") {
+      say(
+        `not ready after ${READY_TIMEOUT_MS / 1000} s (see the proxy's lines above); ` +
+          "still running: edit src/ to restart the proxy, or Ctrl-C",
+      );
+    } else if (outcome !== "ready") {
+      say(`${outcome}: stopping`);
+      return 1;
+    }
+    console.log(banner(info, exampleClient, outcome === "ready"));
+    const end = await Promise.race([stopSignal, died]);
+    if (stopRequested) return 0;
+    say(`${end}: stopping`);
+    return 1;
+  } catch (error) {
+    say(`failed: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  } finally {
+    say("stopping…");
+    // The client and the proxy first, so they do not watch the server go.
+    // The watcher stops the proxy gracefully on SIGINT, not on SIGTERM.
+    await Promise.all(
+      children.map((child) => child.stop(child.name === "proxy" ? "SIGINT" : "SIGTERM")),
+    );
+    await server?.stop();
+    if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (wroteInfo) removeInfoIfOurs();
+    say("stopped; nothing left behind");
+  }
+}
+
+/** Another sandbox may have replaced the file since: leave that one alone. */
+function removeInfoIfOurs(): void {
+  try {
+    if (readSandboxInfo().pid !== Deno.pid) return;
+  } catch {
+    return;
+  }
+  try {
+    Deno.removeSync(SANDBOX_FILE);
+  } catch { /* gone already */ }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
