@@ -275,9 +275,10 @@ export class Router {
 
   /**
    * The stream is (again) online: ask for the target's presence. Resources
-   * from an earlier stream are forgotten (the server sends the current ones
-   * after our `subscribe`); their requests stay pending and can still be
-   * answered. No probe: see ../README.md "Subscription".
+   * from an earlier stream are forgotten (the server tells the current ones
+   * once the subscription is approved, see "subscribed" below); their
+   * requests stay pending and can still be answered. No probe yet: before
+   * the approval, a probe would cancel the subscription request.
    */
   online(now: number): Effects {
     for (const resource of this.#resources.clear()) {
@@ -379,18 +380,7 @@ export class Router {
       this.#forgetLong(entry);
       this.#answer(fx, entry, TIMEOUT, "timeout", now);
     }
-    if (this.#initiated.size > 0) {
-      for (const settled of this.#initiated.settle(now, TIMEOUT)) {
-        fx.send.push(settled.send);
-        outcome(
-          fx,
-          "timeout",
-          settled.send.attrs.to as string,
-          settled.send.attrs.id,
-          settled.durationMs,
-        );
-      }
-    }
+    if (this.#initiated.size > 0) this.#settleInitiated(fx, now, TIMEOUT, "timeout", false);
     if (this.settings.presence) this.#presence.due(now, this.#resources.size > 0, fx.send);
     if (this.#resubscribeAt !== undefined && this.#resubscribeAt <= now) {
       this.#resubscribeAt = undefined;
@@ -407,20 +397,7 @@ export class Router {
    */
   handOver(now: number): Effects {
     const fx = effects();
-    for (const entry of this.#pending.takeAll()) {
-      this.#forgetLong(entry);
-      this.#answer(fx, entry, HANDED_OVER, "failover", now);
-    }
-    for (const settled of this.#initiated.settle(now, HANDED_OVER, { all: true })) {
-      fx.send.push(settled.send);
-      outcome(
-        fx,
-        "failover",
-        settled.send.attrs.to as string,
-        settled.send.attrs.id,
-        settled.durationMs,
-      );
-    }
+    this.#answerAll(fx, now, HANDED_OVER, "failover");
     return fx;
   }
 
@@ -435,26 +412,30 @@ export class Router {
    */
   settleAll(now: number): Effects {
     const fx = effects();
-    for (const entry of this.#pending.takeAll()) {
-      this.#forgetLong(entry);
-      this.#answer(fx, entry, SHUTTING_DOWN, "shutdown", now);
-    }
-    for (const settled of this.#initiated.settle(now, SHUTTING_DOWN, { all: true })) {
-      fx.send.push(settled.send);
-      outcome(
-        fx,
-        "shutdown",
-        settled.send.attrs.to as string,
-        settled.send.attrs.id,
-        settled.durationMs,
-      );
-    }
+    this.#answerAll(fx, now, SHUTTING_DOWN, "shutdown");
     const { domain, targetAddress } = this.settings;
     fx.send.push(presence("unavailable", { to: targetAddress, from: domain }));
     if (this.settings.presence) this.#presence.shutdown(fx.send);
     // Nothing is due after the goodbye.
     this.#resubscribeAt = undefined;
     return fx;
+  }
+
+  /** Answers every request held, both ways, with `error`. */
+  #answerAll(fx: Effects, now: number, error: StanzaError, why: Outcome): void {
+    for (const entry of this.#pending.takeAll()) {
+      this.#forgetLong(entry);
+      this.#answer(fx, entry, error, why, now);
+    }
+    this.#settleInitiated(fx, now, error, why, true);
+  }
+
+  /** Answers the target's own requests past their deadline (or all of them). */
+  #settleInitiated(fx: Effects, now: number, error: StanzaError, why: Outcome, all: boolean): void {
+    for (const settled of this.#initiated.settle(now, error, { all })) {
+      fx.send.push(settled.send);
+      outcome(fx, why, settled.send.attrs.to as string, settled.send.attrs.id, settled.durationMs);
+    }
   }
 
   #subscribe(): XmlElement {
