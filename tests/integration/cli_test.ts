@@ -120,3 +120,21 @@ Deno.test("unknown flag: usage on stderr, exit 2; --help and --version exit 0", 
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^client-proxy \d+\.\d+\.\d+/);
 });
+
+Deno.test("presence with a state_dir that cannot be written: a clear error naming it, no start", async () => {
+  await withConfig(
+    GOOD.replace("proxies:", "state_dir: /nonexistent/client-proxy-state\nproxies:") +
+      "    presence: true\n",
+    async (file) => {
+      const checked = await run(["--config", file, "--check"]);
+      assert.equal(checked.code, 1);
+      assert.match(
+        checked.stderr,
+        /state_dir: cannot use \/nonexistent\/client-proxy-state\/client-proxy\.sqlite/,
+      );
+      const started = await run(["--config", file]);
+      assert.equal(started.code, 78);
+      assert.doesNotMatch(started.stderr, /stream\.connecting/);
+    },
+  );
+});
