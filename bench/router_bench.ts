@@ -1,0 +1,276 @@
+/**
+ * --router: the proxy's own work per round trip, in process, no network,
+ * one core. A round trip is: parse the request's text with the stream's
+ * parser (@xmpp/xml's Parser, fed as the stream feeds it), `Router.receive`,
+ * serialising the forwarded stanza as the stream does (src/xml.ts
+ * `serialize`, which replaced ltx's `toString()`); then the same for the reply. The
+ * texts are byte for byte what Prosody 0.12 sends a component.
+ *
+ * Besides the whole, each step is timed alone, the shell (src/proxy.ts,
+ * with a fake stream) is timed around the router, and the same work done
+ * the minimal component's way (rewrite attributes in place) gives the floor.
+ */
+import { parseConfig, type ProxyConfig } from "../src/config.ts";
+import type { Link, LinkOptions } from "../src/connection.ts";
+import { Metrics } from "../src/metrics.ts";
+import { Proxy } from "../src/proxy.ts";
+import { Router } from "../src/router.ts";
+import { serialize, xml, type XmlElement } from "../src/xml.ts";
+import { fmt, median, progress, table } from "./compare.ts";
+import { cpuSeconds } from "./procstat.ts";
+
+const DOMAIN = "proxy.localhost";
+const TARGET = "service@localhost";
+const RESOURCES = ["r0", "r1"];
+/** Requests in flight per batch, as one requester's window. */
+const WINDOW = 32;
+const REQUESTER = "req0@localhost/bench";
+const MEASURE_MS = 1_500;
+const WARMUP_MS = 500;
+const PASSES = 3;
+
+const STREAM_HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' ` +
+  `xml:lang='en' xmlns:stream='http://etherx.jabber.org/streams' id='bench' from='${DOMAIN}'>`;
+
+function requestText(id: string): string {
+  return `<iq xml:lang='en' id='${id}' to='${DOMAIN}' type='get' from='${REQUESTER}'>` +
+    `<ping xmlns='urn:xmpp:ping'/></iq>`;
+}
+
+function replyText(id: string, resourceJid: string): string {
+  return `<iq xml:lang='en' id='${id}' to='${DOMAIN}/${REQUESTER}' type='result' ` +
+    `from='${resourceJid}'/>`;
+}
+
+function presenceText(resource: string): string {
+  return `<presence xml:lang='en' to='${DOMAIN}' from='${TARGET}/${resource}'/>`;
+}
+
+/** A parser fed like the stream's: one header, then stanza after stanza. */
+function streamParser(): (text: string) => XmlElement {
+  const parser = new xml.Parser();
+  let last: XmlElement | undefined;
+  parser.on("element", (el) => (last = el));
+  parser.on("error", (error) => {
+    throw error;
+  });
+  parser.write(STREAM_HEADER);
+  return (text) => {
+    last = undefined;
+    parser.write(text);
+    if (!last) throw new Error(`no element from ${text}`);
+    return last;
+  };
+}
+
+/** The proxy's settings with every default, as the config parser gives them. */
+function benchConfig(): ProxyConfig {
+  const text = JSON.stringify({
+    server: "xmpp://127.0.0.1:5347",
+    proxies: [{ domain: DOMAIN, secret: "bench", target_address: TARGET }],
+  });
+  const parsed = parseConfig(text, { file: "bench.json" });
+  if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+  return parsed.config.proxies[0];
+}
+
+const SETTINGS = benchConfig();
+
+function readyRouter(parse: (text: string) => XmlElement): Router {
+  const router = new Router(SETTINGS);
+  router.online(0);
+  for (const resource of RESOURCES) router.receive(parse(presenceText(resource)), 0);
+  return router;
+}
+
+/**
+ * Runs `batch` (one batch = WINDOW round trips) for MEASURE_MS after a
+ * warm-up. Round trips per second of this process's CPU time (utime +
+ * stime, GC threads included): other processes on the machine slow the
+ * wall clock, not this.
+ */
+function measure(batch: (round: number) => void): number {
+  let round = 0;
+  const warmEnd = performance.now() + WARMUP_MS;
+  while (performance.now() < warmEnd) batch(round++);
+  let trips = 0;
+  const cpu0 = cpuSeconds(Deno.pid);
+  const t0 = performance.now();
+  while (performance.now() - t0 < MEASURE_MS) {
+    batch(round++);
+    trips += WINDOW;
+  }
+  return trips / (cpuSeconds(Deno.pid) - cpu0);
+}
+
+const ids = Array.from({ length: WINDOW }, (_, i) => `b${i}`);
+const sink: string[] = new Array(WINDOW * 2);
+
+/** parse → Router.receive → serialize, both ways. */
+function fullPipeline(): number {
+  const parse = streamParser();
+  const router = readyRouter(parse);
+  const jids: string[] = new Array(WINDOW);
+  return measure((round) => {
+    const now = round;
+    for (let i = 0; i < WINDOW; i++) {
+      const out = router.receive(parse(requestText(ids[i])), now).send[0];
+      jids[i] = out.attrs.to!;
+      sink[i] = serialize(out);
+    }
+    for (let i = 0; i < WINDOW; i++) {
+      const out = router.receive(parse(replyText(ids[i], jids[i])), now).send[0];
+      sink[WINDOW + i] = serialize(out);
+    }
+  });
+}
+
+/** Only the parser, on the same texts. */
+function parseOnly(): number {
+  const parse = streamParser();
+  const reply = replyText("x", `${TARGET}/r0`);
+  return measure(() => {
+    for (let i = 0; i < WINDOW; i++) parse(requestText(ids[i]));
+    for (let i = 0; i < WINDOW; i++) parse(reply);
+  });
+}
+
+/** Only the texts the harness builds (its own overhead). */
+function harnessOnly(): number {
+  const jid = `${TARGET}/r0`;
+  return measure(() => {
+    for (let i = 0; i < WINDOW; i++) sink[i] = requestText(ids[i]);
+    for (let i = 0; i < WINDOW; i++) sink[WINDOW + i] = replyText(ids[i], jid);
+  });
+}
+
+/** Only Router.receive, on elements parsed once (ids recur once answered). */
+function routeOnly(): number {
+  const parse = streamParser();
+  const router = readyRouter(parse);
+  const requests = ids.map((id) => parse(requestText(id)));
+  const replies = new Map<string, XmlElement>();
+  for (const id of ids) {
+    for (const r of RESOURCES) {
+      replies.set(`${id}/${TARGET}/${r}`, parse(replyText(id, `${TARGET}/${r}`)));
+    }
+  }
+  const jids: string[] = new Array(WINDOW);
+  return measure((now) => {
+    for (let i = 0; i < WINDOW; i++) jids[i] = router.receive(requests[i], now).send[0].attrs.to!;
+    for (let i = 0; i < WINDOW; i++) router.receive(replies.get(`${ids[i]}/${jids[i]}`)!, now);
+  });
+}
+
+/** Only the serialising of the stanzas the router sends: `serialize` (the stream's) or ltx's toString(). */
+function serialiseOnly(how: (el: XmlElement) => string): number {
+  const parse = streamParser();
+  const router = readyRouter(parse);
+  const out: XmlElement[] = [];
+  for (const id of ids) {
+    const forwarded = router.receive(parse(requestText(id)), 0).send[0];
+    out.push(forwarded);
+    out.push(router.receive(parse(replyText(id, forwarded.attrs.to!)), 0).send[0]);
+  }
+  return measure(() => {
+    for (let i = 0; i < out.length; i++) sink[i] = how(out[i]);
+  });
+}
+
+/** The minimal component's way: parse, rewrite attributes in place, toString. */
+function minimalWay(): number {
+  const parse = streamParser();
+  let turn = 0;
+  return measure(() => {
+    for (let i = 0; i < WINDOW; i++) {
+      const el = parse(requestText(ids[i]));
+      const from = el.attrs.from!;
+      el.attrs.to = `${TARGET}/${RESOURCES[turn++ % RESOURCES.length]}`;
+      el.attrs.from = `${DOMAIN}/${from}`;
+      sink[i] = el.toString();
+    }
+    for (let i = 0; i < WINDOW; i++) {
+      const el = parse(replyText(ids[i], `${TARGET}/r0`));
+      const to = el.attrs.to!;
+      el.attrs.to = to.slice(to.indexOf("/") + 1);
+      el.attrs.from = DOMAIN;
+      sink[WINDOW + i] = el.toString();
+    }
+  });
+}
+
+/** The whole shell: src/proxy.ts's Proxy, with metrics, and a fake stream that serialises what it is given. */
+function withShell(): number {
+  const parse = streamParser();
+  let handlers: LinkOptions["handlers"] | undefined;
+  let lastTo = "";
+  // Cast: the Link interface grows as src/connection.ts does; the shell
+  // only sends through it here.
+  const link = {
+    online: true,
+    state: "online",
+    send(stanza: XmlElement) {
+      lastTo = stanza.attrs.to!;
+      sink[0] = serialize(stanza);
+    },
+    stop: () => Promise.resolve(),
+  } as unknown as Link;
+  let clock = 0;
+  // With metrics, as src/runtime.ts runs every proxy.
+  const proxy = new Proxy(SETTINGS, {
+    metrics: new Metrics(),
+    now: () => clock,
+    openLink: (options) => {
+      handlers = options.handlers;
+      return link;
+    },
+  });
+  const on = handlers!;
+  on.onOnline();
+  for (const resource of RESOURCES) on.onStanza(parse(presenceText(resource)));
+  const jids: string[] = new Array(WINDOW);
+  const rate = measure((round) => {
+    clock = round;
+    for (let i = 0; i < WINDOW; i++) {
+      on.onStanza(parse(requestText(ids[i])));
+      jids[i] = lastTo;
+    }
+    for (let i = 0; i < WINDOW; i++) on.onStanza(parse(replyText(ids[i], jids[i])));
+  });
+  proxy.shutdown(0).catch(() => {});
+  return rate;
+}
+
+export function runRouterBench(): Record<string, unknown> {
+  const rates: Record<string, number> = {};
+  const steps: Array<[string, () => number]> = [
+    ["pipeline: parse + Router.receive + serialize", fullPipeline],
+    ["pipeline in the shell (src/proxy.ts + metrics, fake stream)", withShell],
+    ["minimal component's way (rewrite in place)", minimalWay],
+    ["parse only (request + reply)", parseOnly],
+    ["Router.receive only (request + reply)", routeOnly],
+    ["serialize only (request + reply)", () => serialiseOnly(serialize)],
+    ["ltx toString() only (request + reply)", () => serialiseOnly((el) => el.toString())],
+    ["bench harness only (building texts)", harnessOnly],
+  ];
+  // Three interleaved passes, the median kept: the first pass of a step
+  // pays for JIT warm-up that the later ones do not.
+  const passes: Record<string, number[]> = {};
+  for (let pass = 1; pass <= PASSES; pass++) {
+    for (const [name, run] of steps) {
+      progress(`router bench: pass ${pass}/${PASSES}: ${name} …`);
+      (passes[name] ??= []).push(run());
+    }
+  }
+  progress("router bench: done", true);
+  for (const [name, values] of Object.entries(passes)) rates[name] = median(values);
+  const rows = Object.entries(rates).map(([name, rate]) => [
+    name,
+    fmt(rate, 0),
+    fmt(1e6 / rate, 2),
+  ]);
+  console.log("\n--router: round trips (request + reply) per CPU second, one thread\n");
+  console.log(table(["what", "rt/s", "µs/rt"], rows));
+  console.log("");
+  return { window: WINDOW, passes, rates };
+}

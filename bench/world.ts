@@ -1,0 +1,233 @@
+/**
+ * The bench's world: one throwaway Prosody from the test harness's launcher
+ * (tests/support/prosody.ts) with every component configured up front,
+ * the requesters' and the implementing account's connections (all in this
+ * one process), the minimal component and the proxy as processes.
+ */
+import { startProsody, type XmppServer } from "../tests/support/prosody.ts";
+import { Requester, Responder } from "./load.ts";
+import { findProcess } from "./procstat.ts";
+import { type ProxyEntry, type Service, startMinimal, startProxyProcess } from "./services.ts";
+import { login } from "./wire.ts";
+
+export const SECRET = "bench-secret";
+export const PASSWORD = "pw";
+export const TARGET = "service@localhost";
+export const DOMAINS = {
+  proxy: "proxy.localhost",
+  minimal: "minimal.localhost",
+  /** The memory run's second proxy, with a short request_timeout. */
+  timeout: "timeout.localhost",
+  module: "module.localhost",
+} as const;
+
+/** Limits raised so that they never bind in a benchmark (the defaults would at W=128). */
+export const LOOSE_LIMITS = {
+  max_pending: 1_000_000,
+  max_pending_per_resource: 1_000_000,
+  max_pending_per_requester: 1_000_000,
+};
+
+/** The modes a window of load can run in. */
+export type Mode = "direct" | "minimal" | "proxy" | "module";
+
+/** Options of {@link World.start}. */
+export interface WorldOptions {
+  readonly requesters: number;
+  readonly resources: number;
+  /** A directory holding Prosody's `client_proxy` module (mode "module"). */
+  readonly moduleDir?: string;
+  /** Start the minimal component (needed by mode "minimal"). */
+  readonly minimal: boolean;
+  /** Turn Nagle's algorithm off in Prosody (`network_settings = { nagle = false }`). */
+  readonly prosodyNodelay?: boolean;
+  /** Extra deno flags for every proxy process. */
+  readonly proxyFlags?: string[];
+}
+
+export class World {
+  readonly responders: Responder[] = [];
+  readonly requesters: Requester[] = [];
+  minimal: Service | undefined;
+  proxy: Service | undefined;
+  readonly prosodyPid: number;
+
+  private constructor(
+    readonly server: XmppServer,
+    readonly options: WorldOptions,
+    prosodyPid: number,
+  ) {
+    this.prosodyPid = prosodyPid;
+  }
+
+  static async start(options: WorldOptions): Promise<World> {
+    const extra = [
+      // The launcher logs at debug (for tests); a benchmark must not.
+      'log = { { levels = { min = "info" }, to = "file", filename = prosody.paths.config .. "/prosody.log" } }',
+    ];
+    // Prosody leaves Nagle's algorithm on by default: kept, as deployed,
+    // unless asked (it coalesces writes under load, and delays them at W=1).
+    if (options.prosodyNodelay) extra.push("network_settings = { nagle = false }");
+    if (options.moduleDir) {
+      extra.push(
+        `plugin_paths = { ${JSON.stringify(options.moduleDir)} }`,
+        `Component ${JSON.stringify(DOMAINS.module)} "client_proxy"`,
+        `  target_address = ${JSON.stringify(TARGET)}`,
+      );
+    }
+    const users = [{ username: "service", password: PASSWORD }];
+    for (let i = 0; i < options.requesters; i++) {
+      users.push({ username: `req${i}`, password: PASSWORD });
+    }
+    const server = await startProsody({
+      components: [DOMAINS.proxy, DOMAINS.minimal, DOMAINS.timeout].map((domain) => ({
+        domain,
+        secret: SECRET,
+      })),
+      users,
+      extraConfig: extra.join("\n"),
+    });
+    const pid = readPid(`${server.dir}/prosody.pid`) ?? findProcess(server.dir);
+    if (pid === undefined) {
+      await server.stop();
+      throw new Error("cannot find the prosody process");
+    }
+    const world = new World(server, options, pid);
+    try {
+      for (let i = 0; i < options.requesters; i++) {
+        const conn = await login({
+          service: server.c2sUrl,
+          domain: server.domain,
+          username: `req${i}`,
+          password: PASSWORD,
+          resource: "bench",
+        });
+        world.requesters.push(new Requester(conn));
+      }
+      if (options.minimal) await world.startMinimal();
+      await world.setResources(options.resources);
+    } catch (error) {
+      await world.stop();
+      throw error;
+    }
+    return world;
+  }
+
+  /** Logs resources of the implementing account in or out until there are `count`. */
+  async setResources(count: number): Promise<void> {
+    while (this.responders.length > count) {
+      await this.responders.pop()!.conn.close();
+    }
+    while (this.responders.length < count) {
+      const conn = await login({
+        service: this.server.c2sUrl,
+        domain: this.server.domain,
+        username: "service",
+        password: PASSWORD,
+        resource: `r${this.responders.length}`,
+      });
+      const responder = new Responder(conn);
+      // The module learns resources only from presence it is sent: a
+      // subscription it asked for at load time may have bounced.
+      responder.announce(this.options.moduleDir ? [DOMAINS.module] : []);
+      this.responders.push(responder);
+    }
+    await this.minimal?.waitForResources(count);
+    await this.proxy?.waitForResources(count, this.proxyDomains);
+    // The module says nothing; its presence handling is synchronous in
+    // Prosody, so a moment is enough.
+    if (this.options.moduleDir) await sleep(300);
+  }
+
+  /** (Re)starts the minimal component and waits until it knows every resource. */
+  async startMinimal(denoFlags: string[] = []): Promise<Service> {
+    await this.stopMinimal();
+    this.minimal = await startMinimal({
+      server: this.server.componentUrl,
+      domain: DOMAINS.minimal,
+      secret: SECRET,
+      target: TARGET,
+      denoFlags,
+    });
+    await this.minimal.waitForResources(this.responders.length);
+    return this.minimal;
+  }
+
+  async stopMinimal(): Promise<void> {
+    const minimal = this.minimal;
+    this.minimal = undefined;
+    if (minimal) await minimal.stop();
+  }
+
+  #proxyDomains: string[] = [];
+
+  get proxyDomains(): readonly string[] {
+    return this.#proxyDomains;
+  }
+
+  /** Starts the proxy (one config entry per domain) and waits until it knows every resource. */
+  async startProxy(options: {
+    entries?: Array<Partial<ProxyEntry> & { domain: string }>;
+    denoFlags?: string[];
+    inProcess?: boolean;
+  } = {}): Promise<Service> {
+    await this.stopProxy();
+    const entries = options.entries ?? [{ domain: DOMAINS.proxy, ...LOOSE_LIMITS }];
+    this.proxy = await startProxyProcess({
+      server: this.server.componentUrl,
+      proxies: entries.map((entry) => ({ secret: SECRET, target_address: TARGET, ...entry })),
+      denoFlags: [...(this.options.proxyFlags ?? []), ...(options.denoFlags ?? [])],
+      inProcess: options.inProcess,
+    });
+    this.#proxyDomains = entries.map((entry) => entry.domain);
+    await this.proxy.waitForResources(this.responders.length, this.#proxyDomains);
+    return this.proxy;
+  }
+
+  async stopProxy(): Promise<void> {
+    const proxy = this.proxy;
+    this.proxy = undefined;
+    if (proxy) await proxy.stop();
+  }
+
+  /** The addresses requests go to in a mode. */
+  targets(mode: Mode): string[] {
+    switch (mode) {
+      case "direct":
+        return this.responders.map((responder) => responder.conn.jid);
+      case "minimal":
+        return [DOMAINS.minimal];
+      case "proxy":
+        return [DOMAINS.proxy];
+      case "module":
+        return [DOMAINS.module];
+    }
+  }
+
+  /** The component process of a mode, if it has one. */
+  component(mode: Mode): Service | undefined {
+    return mode === "proxy" ? this.proxy : mode === "minimal" ? this.minimal : undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProxy().catch(() => {});
+    await this.stopMinimal().catch(() => {});
+    await Promise.all(
+      [...this.requesters, ...this.responders].map((peer) => peer.conn.close().catch(() => {})),
+    );
+    await this.server.stop();
+  }
+}
+
+function readPid(path: string): number | undefined {
+  try {
+    const pid = Number(Deno.readTextFileSync(path).trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
