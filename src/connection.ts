@@ -73,7 +73,7 @@ interface Entity {
   stop(): Promise<unknown>;
   authenticate(id: string, secret: string): Promise<void>;
   write(text: string): Promise<void>;
-  socket: { destroy(): void } | null;
+  socket: { destroy(): void; setNoDelay?(noDelay: boolean): void } | null;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -101,6 +101,8 @@ class ComponentLink implements Link {
   readonly #options: LinkOptions;
   readonly #random: () => number;
   readonly #outbox: string[] = [];
+  /** Stanzas written in this turn of the event loop, not yet on the socket. */
+  readonly #batch: string[] = [];
   /** Tells our own pings from a sibling's (another instance on the same domain). */
   readonly #instance = crypto.randomUUID().slice(0, 8);
   /** Siblings already reported. */
@@ -130,6 +132,8 @@ class ComponentLink implements Link {
   }
 
   async stop(): Promise<void> {
+    // What was just written (the last answers) goes before the stream's end.
+    this.#flush();
     this.#stopping = true;
     this.#wake?.();
     const entity = this.#entity;
@@ -143,12 +147,24 @@ class ComponentLink implements Link {
     await this.#done;
   }
 
+  /**
+   * Stanzas written in one turn of the event loop go out in one socket
+   * write: the profile showed a write per stanza as the proxy's largest
+   * cost (bench/README.md).
+   */
   #write(text: string): void {
-    if (this.#state === "online" && this.#entity) {
-      this.#entity.write(text).catch(() => this.#hold(text));
-    } else {
-      this.#hold(text);
-    }
+    if (this.#state !== "online" || !this.#entity) return this.#hold(text);
+    this.#batch.push(text);
+    if (this.#batch.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    if (this.#batch.length === 0) return;
+    const text = this.#batch.length === 1 ? this.#batch[0] : this.#batch.join("");
+    this.#batch.length = 0;
+    const entity = this.#entity;
+    if (this.#state !== "online" || !entity) return this.#hold(text);
+    entity.write(text).catch(() => this.#hold(text));
   }
 
   #hold(text: string): void {
@@ -262,6 +278,8 @@ class ComponentLink implements Link {
     }
     lastError = undefined;
     this.#state = "online";
+    // Writes are batched per event-loop turn; Nagle would only add delay.
+    entity.socket?.setNoDelay?.(true);
     if (quiet) this.#options.log.debug("stream.online", { domain });
     else this.#options.log.info("stream.online", { domain });
     this.#options.handlers.onOnline();

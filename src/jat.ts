@@ -24,8 +24,10 @@ export type Translated =
 
 /** Whether `requester` fits the mod_client_proxy form as a resourcepart. */
 export function fitsResource(requester: string): boolean {
-  return requester.length <= MAX_PART_BYTES &&
-    utf8Length(requester) <= MAX_PART_BYTES;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: short strings fit
+  // without counting.
+  if (requester.length <= MAX_PART_BYTES / 3) return true;
+  return requester.length <= MAX_PART_BYTES && utf8Length(requester) <= MAX_PART_BYTES;
 }
 
 /** Reads the resource of a reply's `to` back into what it stands for. */

@@ -545,13 +545,13 @@ export class Router {
     toResource: string,
     now: number,
   ): void {
-    const translated = decodeResource(toResource);
-    if (stanza.attrs.id === undefined) return void drop(fx, "unmatched", stanza);
-    if (translated.kind === "invalid") {
-      return void drop(fx, "bad_address", stanza);
+    const id = stanza.attrs.id;
+    const entry = id === undefined ? undefined : this.#pending.get(`${toResource}\0${id}`);
+    if (!entry) {
+      // Only a miss needs to know why: a resource that is no JID is a client bug.
+      const invalid = decodeResource(toResource).kind === "invalid";
+      return void drop(fx, invalid ? "bad_address" : "unmatched", stanza);
     }
-    const entry = this.#pending.get(`${toResource}\0${stanza.attrs.id}`);
-    if (!entry) return void drop(fx, "unmatched", stanza);
     if (stanza.attrs.from !== entry.resourceJid) {
       return void drop(fx, "wrong_resource", stanza);
     }
