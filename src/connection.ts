@@ -9,6 +9,7 @@
  */
 import { Component } from "@xmpp/component-core";
 import type { Logger } from "./log.ts";
+import { wait } from "./wait.ts";
 import { serialize, xml, type XmlElement } from "./xml.ts";
 
 /** What the stream tells its owner. */
@@ -141,7 +142,9 @@ class ComponentLink implements Link {
     if (entity && this.#state === "online") {
       // Close the stream politely, but a server that does not answer must
       // not hold us: xmpp.js waits up to 2 × 2 s and may leave the socket.
-      await Promise.race([entity.stop().catch(() => {}), sleep(STOP_TIMEOUT_MS)]);
+      const limit = wait(STOP_TIMEOUT_MS, { unref: true });
+      await Promise.race([entity.stop().catch(() => {}), limit.done]);
+      limit.cancel();
     }
     socket?.destroy();
     await this.#done;
@@ -224,13 +227,9 @@ class ComponentLink implements Link {
         this.#options.handlers.onStreamError?.(failure);
       }
       previous = failure;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      const pause = wait(delay);
+      this.#wake = pause.cancel;
+      await pause.done;
       this.#wake = undefined;
     }
     this.#state = "stopped";
@@ -459,14 +458,6 @@ class SelfPing {
       this.#io.dead();
     }, timeoutMs);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    // Let the process exit without waiting for this timer.
-    Deno.unrefTimer(timer);
-  });
 }
 
 function describe(error: unknown): string {

@@ -10,6 +10,7 @@ import { type Logger, logger, logs } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { type Effects, Router, type RouterEvent } from "./router.ts";
 import type { SubscriberStore } from "./subscribers.ts";
+import { wait } from "./wait.ts";
 
 /** What a proxy needs from the outside world; tests replace it. */
 export interface ProxyDeps {
@@ -102,13 +103,9 @@ export class Proxy {
         pending: this.#router.pendingCount,
         grace_ms: graceMs,
       });
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.#idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      const grace = wait(graceMs);
+      this.#idle = grace.cancel;
+      await grace.done;
       this.#idle = undefined;
     }
     this.#apply(this.#router.settleAll(this.#now()));
