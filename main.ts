@@ -1,98 +1,19 @@
 /**
- * client-proxy: the entry point. It only wires: command line, settings and
- * config in the main thread, the proxies in a Worker with narrowed
- * permissions (src/supervisor.ts, src/runtime.ts).
+ * client-proxy: the entry point. It only wires: the main thread runs the
+ * command (src/command.ts), the Worker it starts runs the proxies
+ * (src/runtime.ts). Each thread loads only its own modules.
  */
-import { EXIT, parseCommand, USAGE } from "./src/cli.ts";
-import { type Config, loadConfig } from "./src/config.ts";
-import { resolveSettings, settingsFields } from "./src/env_config.ts";
-import { Runtime } from "./src/runtime.ts";
-import { openSubscriberStore } from "./src/subscribers.ts";
-import { inWorker, type Logging, serveWorker, superviseWorker } from "./src/supervisor.ts";
-import { VERSION } from "./src/version.ts";
-
-function main(args: string[]): number | Promise<number> {
-  const command = parseCommand(args);
-  switch (command.kind) {
-    case "help":
-      console.log(USAGE);
-      return EXIT.ok;
-    case "version":
-      console.log(`client-proxy ${VERSION}`);
-      return EXIT.ok;
-    case "usage_error":
-      console.error(`client-proxy: ${command.message}\n\n${USAGE}`);
-      return EXIT.usage;
-  }
-  const env = (name: string) => Deno.env.get(name);
-  const first = resolveSettings({ flags: command.flags, env });
-  if (!first.ok) return fail(first.errors);
-  const file = first.settings.configPath.value;
-  const loaded = loadConfig(file);
-  if (!loaded.ok) {
-    for (const error of loaded.errors) console.error(error);
-    if (first.settings.configPath.source === "default") {
-      console.error("(pass --config FILE or set CLIENT_PROXY_CONFIG; see --help)");
-    }
-    return command.check ? EXIT.failure : EXIT.config;
-  }
-  const config = loaded.config;
-  const problem = checkStateDir(config);
-  if (problem) {
-    console.error(`${config.file}: ${problem}`);
-    return command.check ? EXIT.failure : EXIT.config;
-  }
-  if (command.check) {
-    const count = config.proxies.length;
-    console.log(`${config.file}: ok (${count} ${count === 1 ? "proxy" : "proxies"})`);
-    return EXIT.ok;
-  }
-  // Flags and the environment win over the file, at start and at reload.
-  const logging = (current: Config): Logging => {
-    const resolved = resolveSettings({
-      flags: command.flags,
-      env,
-      fileLogLevel: current.logLevel,
-      fileLogFormat: current.logFormat,
-    });
-    const settings = resolved.ok ? resolved.settings : first.settings;
-    return {
-      level: settings.logLevel.value,
-      format: settings.logFormat.value,
-      fields: settingsFields(settings),
-    };
-  };
-  return superviseWorker(import.meta.url, config, {
-    logging,
-    reload: () => loadConfig(file),
-  });
-}
-
-/** Bad flags are a usage error; a bad environment is a config error. */
-function fail(errors: readonly string[]): number {
-  for (const error of errors) console.error(`client-proxy: ${error}`);
-  const flagged = errors.some((error) => error.startsWith("--"));
-  if (flagged) console.error(`\n${USAGE}`);
-  return flagged ? EXIT.usage : EXIT.config;
-}
-
-/** The state database must open and take writes now, not at the first subscriber. */
-function checkStateDir(config: Config): string | undefined {
-  if (config.stateDir === undefined) return undefined;
-  try {
-    openSubscriberStore(config.stateDir).close();
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
+import { inWorker, serveWorker } from "./src/supervisor.ts";
 
 if (inWorker()) {
+  const { Runtime } = await import("./src/runtime.ts");
   serveWorker(new Runtime());
 } else if (import.meta.main) {
   try {
-    Deno.exit(await main(Deno.args));
+    const { run } = await import("./src/command.ts");
+    Deno.exit(await run(Deno.args, import.meta.url));
   } catch (error) {
     console.error("client-proxy: fatal:", error);
-    Deno.exit(EXIT.failure);
+    Deno.exit(1);
   }
 }
