@@ -146,6 +146,12 @@ interface Series {
   last: { up: number; pending: number; resources: number };
 }
 
+/** A proxy's gauges as read at scrape time; see {@link Metrics.sample}. */
+export interface GaugeSample {
+  readonly pending: number;
+  readonly resources: number;
+}
+
 /** The proxies' metrics; the shell feeds it, the HTTP side reads it. */
 export class Metrics {
   readonly #registry = new Registry();
@@ -158,6 +164,7 @@ export class Metrics {
   readonly #resources: Gauge<"proxy">;
   readonly #dropped: Counter<"proxy" | "reason">;
   readonly #series = new Map<string, Series>();
+  readonly #samplers = new Map<string, () => GaugeSample>();
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.#registry];
@@ -279,8 +286,18 @@ export class Metrics {
     if (series.last.resources !== count) series.resources.set(series.last.resources = count);
   }
 
+  /**
+   * Reads a proxy's pending and resource gauges when scraped, rather than
+   * setting them on every stanza (prom-client hashes labels on each set).
+   */
+  sample(proxy: string, read: () => GaugeSample): void {
+    this.#of(proxy);
+    this.#samplers.set(proxy, read);
+  }
+
   /** Drops every series of a proxy (one removed by a reload). */
   remove(proxy: string): void {
+    this.#samplers.delete(proxy);
     const series = this.#series.get(proxy);
     if (series === undefined) return;
     this.#series.delete(proxy);
@@ -296,6 +313,11 @@ export class Metrics {
 
   /** The Prometheus text exposition of every metric. */
   text(): Promise<string> {
+    for (const [proxy, read] of this.#samplers) {
+      const { pending, resources } = read();
+      this.setPending(proxy, pending);
+      this.setResources(proxy, resources);
+    }
     return this.#registry.metrics();
   }
 

@@ -50,6 +50,10 @@ export class Proxy {
       subscribers: this.#store?.list(domain),
     });
     this.#metrics?.setUp(domain, false);
+    this.#metrics?.sample(domain, () => ({
+      pending: this.#router.pendingCount,
+      resources: this.#router.resourceCount,
+    }));
     const handlers: LinkHandlers = {
       onStanza: (stanza) => this.#apply(this.#router.receive(stanza, this.#now())),
       onOnline: () => {
@@ -120,11 +124,6 @@ export class Proxy {
     for (const event of fx.events) this.#report(event);
     for (const stanza of fx.send) this.#link.send(stanza);
     this.#arm();
-    const metrics = this.#metrics;
-    if (metrics) {
-      metrics.setPending(this.domain, this.#router.pendingCount);
-      metrics.setResources(this.domain, this.#router.resourceCount);
-    }
     if (this.#idle && this.#router.pendingCount === 0) this.#idle();
   }
 

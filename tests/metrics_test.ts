@@ -234,3 +234,18 @@ Deno.test("observe is cheap enough for every request", () => {
   const elapsed = performance.now() - start;
   assert.ok(elapsed < 1_000, `100,000 observations took ${elapsed} ms`);
 });
+
+Deno.test("metrics: sampled gauges are read at scrape time", async () => {
+  const metrics = new Metrics();
+  let pending = 3;
+  metrics.sample("p.example.org", () => ({ pending, resources: 2 }));
+  assert.match(await metrics.text(), /client_proxy_pending\{proxy="p\.example\.org"\} 3\n/);
+  assert.match(
+    await metrics.text(),
+    /client_proxy_target_resources\{proxy="p\.example\.org"\} 2\n/,
+  );
+  pending = 0;
+  assert.match(await metrics.text(), /client_proxy_pending\{proxy="p\.example\.org"\} 0\n/);
+  metrics.remove("p.example.org");
+  assert.doesNotMatch(await metrics.text(), /p\.example\.org/);
+});
