@@ -78,6 +78,8 @@ interface Entity {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** Stanzas written in one socket write at most. */
+const BATCH_MAX = 256;
 const STOP_TIMEOUT_MS = 2_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
@@ -159,6 +161,9 @@ class ComponentLink implements Link {
     if (this.#state !== "online" || !this.#entity) return this.#hold(text);
     this.#batch.push(text);
     if (this.#batch.length === 1) queueMicrotask(() => this.#flush());
+    // A burst (thousands of timeouts at once) goes out in slices, so that no
+    // huge string is built and buffered in one piece.
+    else if (this.#batch.length >= BATCH_MAX) this.#flush();
   }
 
   #flush(): void {
