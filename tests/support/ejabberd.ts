@@ -24,6 +24,7 @@
  * programs under it) outlives stop(), looking them up in /proc (with `-A`)
  * or with `ps`.
  */
+import { trackUntilExit, untrack } from "./leftovers.ts";
 import { acceptsTcp, freePort } from "./prosody.ts";
 import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
 
@@ -373,23 +374,6 @@ class EjabberdProcess {
   }
 }
 
-/**
- * Servers not stopped yet: killed (SIGKILL) and their dirs removed when the
- * Deno process unloads, so a test that forgot stop() (or failed before it)
- * leaves nothing behind. A process killed by a signal cannot do this.
- */
-const liveServers = new Set<EjabberdServer>();
-let unloadHooked = false;
-
-function trackUntilExit(server: EjabberdServer): void {
-  liveServers.add(server);
-  if (unloadHooked) return;
-  unloadHooked = true;
-  globalThis.addEventListener("unload", () => {
-    for (const live of liveServers) live.killSync();
-  });
-}
-
 class EjabberdServer implements XmppServer {
   readonly kind = "ejabberd" as const;
   readonly domain = USER_DOMAIN;
@@ -672,7 +656,7 @@ class EjabberdServer implements XmppServer {
         await this.#terminate(false);
       } finally {
         await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-        liveServers.delete(this);
+        untrack(this);
       }
     })();
     return this.#stopping;

@@ -6,6 +6,7 @@
  * `--allow-read`/`--allow-write` on the temp dir (`-A` is simplest).
  */
 
+import { trackUntilExit, untrack } from "./leftovers.ts";
 import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
 
 export type { ComponentSpec, StartOptions, UserSpec, XmppServer } from "./server.ts";
@@ -182,23 +183,6 @@ class ProsodyProcess {
   }
 }
 
-/**
- * Servers not stopped yet: killed (SIGKILL) and their dirs removed when the
- * Deno process unloads, so a test that forgot stop() (or failed before it)
- * leaves nothing behind. A process killed by a signal cannot do this.
- */
-const liveServers = new Set<ProsodyServer>();
-let unloadHooked = false;
-
-function trackUntilExit(server: ProsodyServer): void {
-  liveServers.add(server);
-  if (unloadHooked) return;
-  unloadHooked = true;
-  globalThis.addEventListener("unload", () => {
-    for (const live of liveServers) live.killSync();
-  });
-}
-
 class ProsodyServer implements XmppServer {
   readonly kind = "prosody" as const;
   readonly domain = USER_DOMAIN;
@@ -365,7 +349,7 @@ class ProsodyServer implements XmppServer {
         await this.#terminate();
       } finally {
         await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-        liveServers.delete(this);
+        untrack(this);
       }
     })();
     return this.#stopping;
