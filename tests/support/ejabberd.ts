@@ -25,6 +25,7 @@
  * or with `ps`.
  */
 import { trackUntilExit, untrack } from "./leftovers.ts";
+import { retry } from "./retry.ts";
 import { acceptsTcp, freePort } from "./prosody.ts";
 import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
 
@@ -637,17 +638,7 @@ class EjabberdServer implements XmppServer {
     if (this.#stopping) throw new Error("restart() after stop()");
     await this.#terminate(true);
     // Same ports, same Mnesia dir; retry in case the kernel needs a moment.
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await this.start();
-        return;
-      } catch (err) {
-        lastError = err;
-        await delay(300);
-      }
-    }
-    throw lastError;
+    await retry(() => this.start(), { times: 3, pauseMs: 300 });
   }
 
   stop(): Promise<void> {

@@ -7,6 +7,7 @@
  */
 
 import { trackUntilExit, untrack } from "./leftovers.ts";
+import { retry } from "./retry.ts";
 import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
 
 export type { ComponentSpec, StartOptions, UserSpec, XmppServer } from "./server.ts";
@@ -330,17 +331,7 @@ class ProsodyServer implements XmppServer {
     await this.#terminate();
     // Prosody binds with SO_REUSEADDR, so ports are free once it exited;
     // retry anyway in case the kernel (or a stray peer) needs a moment.
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await this.start();
-        return;
-      } catch (err) {
-        lastError = err;
-        await delay(300);
-      }
-    }
-    throw lastError;
+    await retry(() => this.start(), { times: 3, pauseMs: 300 });
   }
 
   stop(): Promise<void> {
