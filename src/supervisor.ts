@@ -25,7 +25,9 @@ export type ToWorker =
   | { readonly type: "stop"; readonly signal: string };
 
 /** What the worker tells the main thread. */
-export type FromWorker = { readonly type: "stopped"; readonly code: number };
+export type FromWorker =
+  | { readonly type: "ready" }
+  | { readonly type: "stopped"; readonly code: number };
 
 /**
  * The `host:port` entries the worker may use: every proxy's server, and the
@@ -82,7 +84,11 @@ export function superviseWorker(
       },
     },
   });
-  const send = (message: ToWorker) => worker.postMessage(message);
+  // A message that reaches the worker before it sets its handler is lost, and
+  // on a first run (empty module cache) the worker spends seconds loading its
+  // npm packages: nothing is sent until the worker says it listens.
+  let backlog: ToWorker[] | undefined = [];
+  const send = (message: ToWorker) => backlog ? backlog.push(message) : worker.postMessage(message);
   const log = logger("main");
   const logging = options.logging(config);
   setupLogging(logging.level, { format: logging.format });
@@ -116,7 +122,12 @@ export function superviseWorker(
       worker.terminate();
       resolve(code);
     };
-    worker.onmessage = (event: MessageEvent<FromWorker>) => finish(event.data.code);
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      if (event.data.type === "stopped") return finish(event.data.code);
+      const waiting = backlog ?? [];
+      backlog = undefined;
+      for (const message of waiting) worker.postMessage(message);
+    };
     worker.onerror = (event) => {
       event.preventDefault();
       log.fatal("proxy.crashed", { error: event.message });
@@ -163,4 +174,5 @@ export function serveWorker(handlers: WorkerHandlers): void {
       }
     });
   };
+  scope.postMessage({ type: "ready" });
 }

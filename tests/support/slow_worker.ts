@@ -1,0 +1,13 @@
+/**
+ * A worker for tests/supervisor_test.ts that, like the real one on a first
+ * run, takes its time before it listens; its start fails on purpose so the
+ * supervisor resolves with the exit code 1.
+ */
+import { serveWorker } from "../../src/supervisor.ts";
+
+await new Promise((resolve) => setTimeout(resolve, 300));
+serveWorker({
+  start: () => Promise.reject(new Error("started, as the test wants")),
+  reload: () => Promise.resolve(),
+  stop: () => Promise.resolve(0),
+});
