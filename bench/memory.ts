@@ -124,6 +124,8 @@ export async function runMemory(world: World): Promise<Record<string, unknown>> 
   );
   await sleep(5000);
   sample("5 s later");
+  await sleep(25000);
+  sample("30 s later");
 
   const base = steps.find((s) => s.step === "after they were answered")!;
   const rows = steps.map((s) => [
