@@ -5,7 +5,8 @@
  * flight (the implementing client delays its answers); after they are
  * answered; after 100,000 requests that all time out (a second proxy in the
  * same process with request_timeout 2 s; sent in windows so that Prosody
- * copes); and 5 s later.
+ * copes); 5 s later; and 30 s later, once V8 has had the idle time it waits
+ * for before it gives pages back.
  */
 import { fmt, progress, table } from "./compare.ts";
 import { memoryMb } from "./procstat.ts";

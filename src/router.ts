@@ -470,8 +470,9 @@ export class Router {
       return outcome(fx, "rate_limited", from, id, 0);
     }
     const long = !fitsResource(from);
-    const longKey = long ? `${from}\0${id}` : "";
-    if (long ? this.#long.has(longKey) : this.#pending.get(`${from}\0${id}`)) {
+    // A short address is its own `via`, so this is also the entry's key.
+    const requestKey = `${from}\0${id}`;
+    if (long ? this.#long.has(requestKey) : this.#pending.get(requestKey)) {
       refuse(fx, stanza, DUPLICATE);
       return outcome(fx, "duplicate", from, id, 0);
     }
@@ -503,7 +504,7 @@ export class Router {
     const resource = choice.resource;
     const via = long ? TOKEN_PREFIX + (this.#nextToken++).toString(36) : from;
     const entry: Pending = {
-      key: `${via}\0${id}`,
+      key: long ? `${via}\0${id}` : requestKey,
       requester: from,
       requesterBare,
       id,
@@ -518,7 +519,7 @@ export class Router {
       retried: false,
     };
     this.#pending.add(entry);
-    if (long) this.#long.set(longKey, entry);
+    if (long) this.#long.set(requestKey, entry);
     fx.send.push(this.#forward(stanza, resource, via));
     fx.events.push({
       type: "forwarded",
