@@ -1,7 +1,8 @@
 /**
  * The components under test as separate processes: the proxy, started as
- * a user starts it (`deno run -P main.ts --config FILE` from the repo root,
- * so the pid is the proxy's own and not a task runner's), and the minimal
+ * a user starts it (`deno run` with the start task's flags, `--config
+ * FILE`, from the repo root, so the pid is the proxy's own and not a task
+ * runner's), and the minimal
  * component. Their stderr is read line by line for readiness and for the
  * number of target resources they know.
  */
@@ -143,8 +144,24 @@ export type ProxyEntry = Record<string, unknown> & {
 };
 
 /**
- * Writes a config and starts `deno run -P [extra flags] main.ts --config FILE`,
- * or with `inProcess` the bench's single-threaded runner (for --profile).
+ * The deno flags of `deno task start` in deno.json (`-P`, the V8 flags), so
+ * that the bench runs the proxy exactly as users start it.
+ */
+function startTaskFlags(): string[] {
+  const { tasks } = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+  const command: string = typeof tasks.start === "string" ? tasks.start : tasks.start.command;
+  const words = command.trim().split(/\s+/);
+  const entry = words.indexOf("main.ts");
+  if (words[0] !== "deno" || words[1] !== "run" || entry < 0) {
+    throw new Error(`deno.json: tasks.start is not "deno run <flags> main.ts": ${command}`);
+  }
+  return words.slice(2, entry);
+}
+
+/**
+ * Writes a config and starts `deno run <the start task's flags> [extra
+ * flags] main.ts --config FILE`, or with `inProcess` the bench's
+ * single-threaded runner (for --profile) with the same V8 flags.
  */
 export async function startProxyProcess(options: {
   server: string;
@@ -165,8 +182,15 @@ export async function startProxyProcess(options: {
     "proxy",
     Deno.execPath(),
     options.inProcess
-      ? ["run", "-A", ...(options.denoFlags ?? []), "bench/inprocess_proxy.ts", file]
-      : ["run", "-P", ...(options.denoFlags ?? []), "main.ts", "--config", file],
+      ? [
+        "run",
+        "-A",
+        ...startTaskFlags().filter((flag) => !/^-P(=|$)/.test(flag)),
+        ...(options.denoFlags ?? []),
+        "bench/inprocess_proxy.ts",
+        file,
+      ]
+      : ["run", ...startTaskFlags(), ...(options.denoFlags ?? []), "main.ts", "--config", file],
     () => Deno.remove(dir, { recursive: true }).catch(() => {}),
   );
   try {
