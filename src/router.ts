@@ -225,7 +225,11 @@ export class Router {
     this.settings = settings;
     this.#random = options.random ?? Math.random;
     this.#initiated = new InitiatedRequests(settings.domain);
-    this.#presence = new ServicePresence(settings.domain, options.subscribers ?? []);
+    this.#presence = new ServicePresence(
+      settings.domain,
+      options.subscribers ?? [],
+      (bare) => this.#access(bare),
+    );
   }
 
   /** The settings in force. */
@@ -363,7 +367,7 @@ export class Router {
         } else if (fromTarget) {
           this.#targetMessage(fx, stanza, toResource as string);
         } else {
-          this.#userMessage(fx, stanza);
+          this.#userMessage(fx, stanza, now);
         }
         break;
       }
@@ -765,12 +769,18 @@ export class Router {
    * A user's message (messages: forward) goes to the resource that has the
    * user's conversation: the sticky rule, whatever the request balancing.
    */
-  #userMessage(fx: Effects, stanza: XmlElement): void {
+  #userMessage(fx: Effects, stanza: XmlElement, now: number): void {
     const from = stanza.attrs.from as string;
-    if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
     const slash = from.indexOf("/");
+    const bare = (slash < 0 ? from : from.slice(0, slash)).toLowerCase();
+    // The same gate as a request: access lists, then the requester's bucket.
+    if (!this.#access(bare)) {
+      return refuse(fx, stanza, this.settings.hideFromDenied ? NO_RESOURCE : FORBIDDEN);
+    }
+    if (this.#limiter && !this.#limiter.take(bare, now)) return refuse(fx, stanza, RATE_LIMITED);
+    if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
     const choice = choose("sticky", this.#resources.list(), {
-      requesterBare: (slash < 0 ? from : from.slice(0, slash)).toLowerCase(),
+      requesterBare: bare,
       turn: 0,
       random: this.#random,
       maxPerResource: Infinity,

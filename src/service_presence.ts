@@ -20,13 +20,23 @@ export interface SubscriberChange {
 export class ServicePresence {
   readonly #domain: string;
   readonly #subscribers: Set<string>;
+  readonly #allowed: (bare: string) => boolean;
   /** What subscribers were last told; undefined: nothing since (re)connecting. */
   #announced: boolean | undefined;
   #announceAt: number | undefined;
 
-  constructor(domain: string, subscribers: Iterable<string>) {
+  /**
+   * `allowed` is the proxy's access check (allow/deny), asked at each use so
+   * that a reload applies at once. Default: everyone.
+   */
+  constructor(
+    domain: string,
+    subscribers: Iterable<string>,
+    allowed: (bare: string) => boolean = () => true,
+  ) {
     this.#domain = domain;
     this.#subscribers = new Set(subscribers);
+    this.#allowed = allowed;
   }
 
   /** How many users are subscribed. */
@@ -63,7 +73,7 @@ export class ServicePresence {
     if (!available && this.#announced === undefined && this.#announceAt !== undefined) return;
     this.#announced = available;
     this.#announceAt = undefined;
-    for (const jid of this.#subscribers) send.push(this.#presence(jid, available));
+    this.#tellAll(available, send);
   }
 
   /**
@@ -74,7 +84,14 @@ export class ServicePresence {
     this.#announceAt = undefined;
     if (this.#announced === false) return;
     this.#announced = false;
-    for (const jid of this.#subscribers) send.push(this.#presence(jid, false));
+    this.#tellAll(false, send);
+  }
+
+  /** Subscribers denied since they subscribed (a reload) are not told. */
+  #tellAll(available: boolean, send: XmlElement[]): void {
+    for (const jid of this.#subscribers) {
+      if (this.#allowed(jid)) send.push(this.#presence(jid, available));
+    }
   }
 
   /**
@@ -89,7 +106,15 @@ export class ServicePresence {
     const from = stanza.attrs.from as string;
     const slash = from.indexOf("/");
     const bare = (slash < 0 ? from : from.slice(0, slash)).toLowerCase();
-    switch (stanza.attrs.type) {
+    const type = stanza.attrs.type;
+    if (!this.#allowed(bare) && (type === "subscribe" || type === "probe")) {
+      // A denied user may not follow the service: `unsubscribed` is how RFC
+      // 6121 refuses a subscription request, and answers a probe from a JID
+      // without one. One who subscribed before a reload denied them is forgotten.
+      send.push(presence("unsubscribed", { to: bare, from: this.#domain }));
+      return this.#subscribers.delete(bare) ? { change: "remove", jid: bare } : undefined;
+    }
+    switch (type) {
       case "subscribe": {
         const added = !this.#subscribers.has(bare);
         this.#subscribers.add(bare);

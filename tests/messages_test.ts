@@ -116,3 +116,44 @@ Deno.test("a message error nobody sent, and any error with messages rejected, is
     assert.equal(router.receive(bounce, 0).send.length, 0);
   }
 });
+
+Deno.test("allow/deny hold for messages: forbidden, or service-unavailable when hidden", () => {
+  const router = setup({ deny: ["mallory@example.org"] });
+  const out = only(router.receive(CHAT("Mallory@example.org/r", "m1"), 0));
+  assert.equal(out.attrs.type, "error");
+  assert.equal(out.attrs.to, "Mallory@example.org/r");
+  assert.equal(out.attrs.from, DOMAIN);
+  assert.equal(out.attrs.id, "m1");
+  assert.equal(out.getChild("error")?.attrs.type, "auth");
+  assert.equal(condition(out), "forbidden");
+  router.settings = { ...router.settings, hideFromDenied: true };
+  assert.equal(
+    condition(only(router.receive(CHAT("mallory@example.org/r", "m2"), 0))),
+    "service-unavailable",
+  );
+  assert.equal(
+    only(router.receive(CHAT("alice@example.org/r", "m3"), 0)).attrs.from,
+    `${DOMAIN}/alice@example.org/r`,
+    "alice's message is forwarded",
+  );
+});
+
+Deno.test("a user's messages share the rate limit of their requests", () => {
+  const router = setup({ rateLimit: { perSecond: 1, burst: 2 } });
+  const outs = ["m1", "m2", "m3"].map((id) =>
+    only(router.receive(CHAT("alice@example.org/r", id), 0))
+  );
+  assert.deepEqual(outs.map((el) => el.attrs.type), ["chat", "chat", "error"]);
+  assert.equal(condition(outs[2]), "resource-constraint");
+  assert.equal(outs[2].getChild("error")?.attrs.type, "wait");
+  assert.equal(
+    only(router.receive(CHAT("bob@example.org/r", "m4"), 0)).attrs.type,
+    "chat",
+    "bob has his own bucket",
+  );
+  assert.equal(
+    only(router.receive(CHAT("alice@example.org/r", "m5"), 1000)).attrs.type,
+    "chat",
+    "a second later",
+  );
+});

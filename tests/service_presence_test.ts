@@ -119,3 +119,27 @@ Deno.test("directed available/unavailable presence from users is ignored, not re
     assert.deepEqual(lines(fx), []);
   }
 });
+
+Deno.test("a denied user cannot subscribe or probe: unsubscribed, nothing stored", () => {
+  const r = router({ deny: ["mallory@example.org"] });
+  r.receive(resourceUp("a"), 0);
+  for (const type of ["subscribe", "probe"]) {
+    const fx = r.receive(from("Mallory@example.org/r", type), 1);
+    assert.deepEqual(lines(fx), [presenceTo("mallory@example.org", "unsubscribed")], type);
+    assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), []);
+  }
+});
+
+Deno.test("a subscriber denied by a reload is no longer told, and forgotten when it asks", () => {
+  const r = router({}, ["alice@example.org", "mallory@example.org"]);
+  r.settings = { ...r.settings, deny: ["mallory@example.org"] };
+  assert.deepEqual(lines(r.receive(resourceUp("a"), 10)).filter((l) => l.startsWith("<presence")), [
+    presenceTo("alice@example.org"),
+  ]);
+  const fx = r.receive(from("mallory@example.org/r", "probe"), 11);
+  assert.deepEqual(lines(fx), [presenceTo("mallory@example.org", "unsubscribed")]);
+  assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), [
+    { type: "subscriber", change: "remove", jid: "mallory@example.org" },
+  ]);
+  assert.ok(!lines(r.settleAll(12)).includes(presenceTo("mallory@example.org", "unavailable")));
+});

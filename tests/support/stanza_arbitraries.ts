@@ -1222,6 +1222,21 @@ class Model {
 
   userMessage(el: XmlElement, out: XmlElement[]): void {
     const from = el.attrs.from!;
+    const bare = bareOf(from).toLowerCase();
+    const { allow, deny, hideFromDenied, rateLimit } = this.settings;
+    // The gate of a request: access lists, then the bucket it shares with requests.
+    if (!accessAllows(allow, deny, bare)) {
+      return hideFromDenied
+        ? this.refusal(el, out, "cancel", "service-unavailable")
+        : this.refusal(el, out, "auth", "forbidden");
+    }
+    if (rateLimit) {
+      const limited = out[0]?.getChild("error")?.getChildText("text", STANZAS) ===
+        "rate limit exceeded";
+      if (!this.rateLimit(bare, rateLimit, limited)) {
+        return this.refusal(el, out, "wait", "resource-constraint");
+      }
+    }
     if (!fitsResource(from)) return this.refusal(el, out, "modify", "not-acceptable");
     if (this.resources.size === 0) return this.refusal(el, out, "cancel", "service-unavailable");
     this.check(out.length === 1, () => `a user's message gave ${out.length} stanzas`);
@@ -1286,7 +1301,17 @@ class Model {
     const from = el.attrs.from!;
     const bare = bareOf(from).toLowerCase();
     const available = this.resources.size > 0;
-    switch (el.attrs.type) {
+    const type = el.attrs.type;
+    if (
+      (type === "subscribe" || type === "probe") &&
+      !accessAllows(this.settings.allow, this.settings.deny, bare)
+    ) {
+      // Denied users may not follow the service, and are forgotten if they did.
+      this.subscribers.delete(bare);
+      this.owed.push({ to: bare, type: "unsubscribed" });
+      return this.none(out);
+    }
+    switch (type) {
       case "subscribe":
         this.subscribers.add(bare);
         this.owed.push({ to: bare, type: "subscribed" });
@@ -1311,6 +1336,7 @@ class Model {
     this.announced = available;
     this.announceAt = undefined;
     for (const to of this.subscribers) {
+      if (!accessAllows(this.settings.allow, this.settings.deny, to)) continue;
       this.owed.push({ to, type: available ? undefined : "unavailable" });
     }
   }
