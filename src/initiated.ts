@@ -8,7 +8,7 @@
 import { normalizeJid } from "./jid.ts";
 import { DeadlineTable, type Timed } from "./pending.ts";
 import { errorReply, type StanzaError } from "./stanza.ts";
-import { withAttrs, type XmlElement } from "./xml.ts";
+import { detach, withAttrs, type XmlElement } from "./xml.ts";
 
 /** One request of a target resource in flight. */
 interface Initiated extends Timed {
@@ -61,11 +61,12 @@ export class InitiatedRequests {
     const key = `cp${(this.#next++).toString(36)}`;
     this.#table.add({
       key,
-      id: stanza.attrs.id ?? "",
-      resourceName: options.resourceName,
-      resourceJid: stanza.attrs.from ?? "",
-      peer,
-      peerNorm: normalizeJid(peer),
+      // Kept until the reply: copies, see detach().
+      id: detach(stanza.attrs.id ?? ""),
+      resourceName: detach(options.resourceName),
+      resourceJid: detach(stanza.attrs.from ?? ""),
+      peer: detach(peer),
+      peerNorm: detach(normalizeJid(peer)),
       started: options.now,
       deadline: options.now + options.timeoutMs,
       timeoutMs: options.timeoutMs,

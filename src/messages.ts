@@ -4,6 +4,7 @@
  * Bounded: the oldest entries are forgotten first.
  */
 import { normalizeJid } from "./jid.ts";
+import { detach } from "./xml.ts";
 
 /** Recent outgoing messages: (peer, id) → the resource that sent it. */
 export class SentMessages {
@@ -19,7 +20,8 @@ export class SentMessages {
   remember(peer: string, id: string, resourceJid: string): void {
     const key = `${normalizeJid(peer)}\0${id}`;
     this.#byKey.delete(key);
-    this.#byKey.set(key, resourceJid);
+    // Kept for a while: copies, see detach().
+    this.#byKey.set(detach(key), detach(resourceJid));
     if (this.#byKey.size > this.#limit) {
       this.#byKey.delete(this.#byKey.keys().next().value as string);
     }

@@ -6,7 +6,6 @@
  * head of one of a handful of queues, and removal stays O(1).
  */
 import type { Resource } from "./resources.ts";
-import type { XmlElement } from "./xml.ts";
 
 /** A request forwarded to a resource that has not been answered yet. */
 export interface Pending extends Timed {
@@ -20,8 +19,12 @@ export interface Pending extends Timed {
   readonly type: "get" | "set";
   /** The resource of our JID the request was sent from. */
   readonly via: string;
-  /** The request as received; kept only for a get (re-sent on failover). */
-  readonly request: XmlElement | undefined;
+  /**
+   * The request as received, serialised: kept only for a get (re-sent on
+   * failover). Text, not the parsed tree: a few dozen bytes that pin
+   * nothing else, where a tree would hold the socket chunk it came from.
+   */
+  readonly request: string | undefined;
   readonly started: number;
   /** The resource holding it, or undefined while it waits unattached. */
   resource: Resource | undefined;

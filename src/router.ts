@@ -19,7 +19,7 @@ import { normalizeJid } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
 import { errorCondition, errorReply, presence, type StanzaError } from "./stanza.ts";
-import { withAttrs, type XmlElement } from "./xml.ts";
+import { detach, parseXml, serialize, withAttrs, type XmlElement } from "./xml.ts";
 
 /** The settings the router follows; a reload may replace them. */
 export interface RouterSettings {
@@ -453,11 +453,14 @@ export class Router {
     type: "get" | "set",
     now: number,
   ): void {
-    const { id, from } = stanza.attrs as { id?: string; from: string };
-    if (id === undefined) {
+    const attrs = stanza.attrs as { id?: string; from: string };
+    if (attrs.id === undefined) {
       refuse(fx, stanza, BAD_REQUEST);
-      return outcome(fx, "bad_request", from, id, 0);
+      return outcome(fx, "bad_request", attrs.from, undefined, 0);
     }
+    // Kept while the request waits (and by the limits): copies, see detach().
+    const id = detach(attrs.id);
+    const from = detach(attrs.from);
     if (!this.#accepting) {
       refuse(fx, stanza, SHUTTING_DOWN);
       return outcome(fx, "shutdown", from, id, 0);
@@ -514,7 +517,7 @@ export class Router {
       id,
       type,
       via,
-      request: type === "get" ? stanza : undefined,
+      request: type === "get" ? detach(serialize(stanza)) : undefined,
       started: now,
       deadline: now + settings.requestTimeoutMs,
       timeoutMs: settings.requestTimeoutMs,
@@ -602,7 +605,7 @@ export class Router {
           return void drop(fx, "ignored_presence", stanza);
         }
         const known = this.#resources.get(name);
-        this.#resources.upsert(name, from, priorityOf(stanza));
+        this.#resources.upsert(detach(name), detach(from), priorityOf(stanza));
         this.#approved();
         if (!known) {
           this.#availability(fx);
@@ -709,7 +712,7 @@ export class Router {
         entry.resource = resource;
         entry.resourceJid = resource.jid;
         resource.pending.add(entry);
-        fx.send.push(this.#forward(entry.request, resource, entry.via));
+        fx.send.push(this.#forward(parseXml(entry.request), resource, entry.via));
         fx.events.push({
           type: "forwarded",
           requester: entry.requester,
@@ -777,7 +780,9 @@ export class Router {
     if (!this.#access(bare)) {
       return refuse(fx, stanza, this.settings.hideFromDenied ? NO_RESOURCE : FORBIDDEN);
     }
-    if (this.#limiter && !this.#limiter.take(bare, now)) return refuse(fx, stanza, RATE_LIMITED);
+    if (this.#limiter && !this.#limiter.take(detach(bare), now)) {
+      return refuse(fx, stanza, RATE_LIMITED);
+    }
     if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
     const choice = choose("sticky", this.#resources.list(), {
       requesterBare: bare,

@@ -5,7 +5,7 @@
  * persists the subscriber changes it reports.
  */
 import { presence } from "./stanza.ts";
-import type { XmlElement } from "./xml.ts";
+import { detach, type XmlElement } from "./xml.ts";
 
 /** How long after (re)connecting the first announcement may wait for resources. */
 export const ANNOUNCE_AFTER_MS = 2_000;
@@ -117,7 +117,7 @@ export class ServicePresence {
     switch (type) {
       case "subscribe": {
         const added = !this.#subscribers.has(bare);
-        this.#subscribers.add(bare);
+        if (added) this.#subscribers.add(detach(bare));
         send.push(presence("subscribed", { to: bare, from: this.#domain }));
         send.push(this.#presence(bare, available));
         return added ? { change: "add", jid: bare } : undefined;

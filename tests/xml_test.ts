@@ -1,0 +1,24 @@
+/** src/xml.ts: detached copies, and a serialised stanza parsed again. */
+import assert from "node:assert/strict";
+import { detach, parseXml, serialize } from "../src/xml.ts";
+
+const REQUEST = `<iq type="get" id="a-rather-long-id-0001" from="alice@example.org/phone-1234" ` +
+  `to="proxy.example.org"><query xmlns="http://jabber.org/protocol/disco#info" node="x&amp;y">` +
+  `text &lt;here&gt;</query></iq>`;
+
+Deno.test("detach: the same text, short or long", () => {
+  const chunk = `${"x".repeat(1000)}alice@example.org/phone-1234${"y".repeat(1000)}`;
+  const cut = chunk.slice(1000, 1028);
+  assert.equal(detach(cut), "alice@example.org/phone-1234");
+  assert.equal(detach("short"), "short");
+  assert.equal(detach(""), "");
+});
+
+Deno.test("serialize, then parseXml: the same stanza byte for byte (how a failover re-sends)", () => {
+  const original = parseXml(REQUEST);
+  const again = parseXml(serialize(original));
+  assert.equal(serialize(again), serialize(original));
+  assert.equal(again.attrs.id, "a-rather-long-id-0001");
+  assert.equal(again.getChild("query")?.getText(), "text <here>");
+  assert.equal(again.getChild("query")?.attrs.node, "x&y");
+});
