@@ -141,6 +141,8 @@ interface Series {
   readonly duration: Histogram.Internal<string>;
   readonly requests: Map<string, Counter.Internal>;
   readonly dropped: Map<string, Counter.Internal>;
+  /** By `<stanza> <condition>`. */
+  readonly refused: Map<string, Counter.Internal>;
   readonly streamErrors: Map<string, Counter.Internal>;
   /** Last values set, so that unchanged gauges cost a comparison only. */
   last: { up: number; pending: number; resources: number };
@@ -163,6 +165,7 @@ export class Metrics {
   readonly #pending: Gauge<"proxy">;
   readonly #resources: Gauge<"proxy">;
   readonly #dropped: Counter<"proxy" | "reason">;
+  readonly #refused: Counter<"proxy" | "stanza" | "condition">;
   readonly #series = new Map<string, Series>();
   readonly #samplers = new Map<string, () => GaugeSample>();
 
@@ -217,6 +220,12 @@ export class Metrics {
       labelNames: ["proxy", "reason"],
       registers,
     });
+    this.#refused = new Counter({
+      name: "client_proxy_refused_total",
+      help: "Incoming stanzas the proxy answered with an error itself, by stanza and condition.",
+      labelNames: ["proxy", "stanza", "condition"],
+      registers,
+    });
   }
 
   /** The Content-Type of {@link text}'s exposition format. */
@@ -226,7 +235,7 @@ export class Metrics {
 
   /**
    * Counts one router event. Cheap: a Map lookup and a prom-client update;
-   * `forwarded`, `refused` and `subscription` events cost nothing.
+   * `forwarded` and `subscription` events cost nothing.
    */
   observe(proxy: string, event: RouterEvent): void {
     switch (event.type) {
@@ -241,6 +250,19 @@ export class Metrics {
       case "dropped": {
         const series = this.#of(proxy);
         this.#child(series.dropped, this.#dropped, proxy, event.reason).inc();
+        return;
+      }
+      case "refused": {
+        // Both labels come from small fixed sets: the router refuses only
+        // iq, message and presence, with its own conditions.
+        const series = this.#of(proxy);
+        const key = `${event.stanza} ${event.condition}`;
+        let child = series.refused.get(key);
+        if (child === undefined) {
+          child = this.#refused.labels(proxy, event.stanza, event.condition);
+          series.refused.set(key, child);
+        }
+        child.inc();
         return;
       }
       case "resource":
@@ -306,6 +328,10 @@ export class Metrics {
     this.#duration.remove(proxy);
     for (const outcome of series.requests.keys()) this.#requests.remove(proxy, outcome);
     for (const reason of series.dropped.keys()) this.#dropped.remove(proxy, reason);
+    for (const key of series.refused.keys()) {
+      const [stanza, condition] = key.split(" ");
+      this.#refused.remove(proxy, stanza, condition);
+    }
     for (const condition of series.streamErrors.keys()) {
       this.#streamErrors.remove(proxy, condition);
     }
@@ -336,6 +362,7 @@ export class Metrics {
       duration: this.#duration.labels(proxy),
       requests: new Map(),
       dropped: new Map(),
+      refused: new Map(),
       streamErrors: new Map(),
       last: { up: 0, pending: 0, resources: 0 },
     };

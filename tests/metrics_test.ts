@@ -45,6 +45,9 @@ async function scripted(): Promise<{ metrics: Metrics; text: string }> {
     { type: "dropped", reason: "unmatched", stanza: "iq", from: ALICE, to: A, id: "3" },
     { type: "dropped", reason: "not_ours", stanza: "iq", from: ALICE, to: "x", id: "4" },
     { type: "refused", condition: "bad-request", stanza: "message", from: ALICE },
+    { type: "refused", condition: "resource-constraint", stanza: "message", from: ALICE },
+    { type: "refused", condition: "resource-constraint", stanza: "message", from: ALICE },
+    { type: "refused", condition: "forbidden", stanza: "iq", from: ALICE },
     { type: "resource", change: "down", resource: "r2", count: 1 },
   ];
   for (const event of events) metrics.observe(A, event);
@@ -85,6 +88,10 @@ Deno.test("a scripted run gives exact values", async () => {
     [`client_proxy_dropped_total{proxy="${A}",reason="unmatched"}`]: "2",
     [`client_proxy_dropped_total{proxy="${A}",reason="not_ours"}`]: "1",
     [`client_proxy_dropped_total{proxy="${A}",reason="bad_address"}`]: "0",
+    [`client_proxy_refused_total{proxy="${A}",stanza="message",condition="bad-request"}`]: "1",
+    [`client_proxy_refused_total{proxy="${A}",stanza="message",condition="resource-constraint"}`]:
+      "2",
+    [`client_proxy_refused_total{proxy="${A}",stanza="iq",condition="forbidden"}`]: "1",
     [`client_proxy_request_duration_seconds_count{proxy="${A}"}`]: "4",
     [`client_proxy_request_duration_seconds_sum{proxy="${A}"}`]: String(
       0.005 + 1.5 + 0.02 + 30.0005,
@@ -125,6 +132,7 @@ Deno.test("every family is there with its type, and nothing else", async () => {
     "client_proxy_connects_total counter",
     "client_proxy_dropped_total counter",
     "client_proxy_pending gauge",
+    "client_proxy_refused_total counter",
     "client_proxy_request_duration_seconds histogram",
     "client_proxy_requests_total counter",
     "client_proxy_stream_errors_total counter",
