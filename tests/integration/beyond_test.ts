@@ -103,6 +103,27 @@ withWorld(
   { entry: { messages: "forward" } },
 );
 
+withWorld(
+  "a denied user's chat gets forbidden and never reaches a resource; an allowed user's does",
+  async (world) => {
+    const holder = await world.resource("a");
+    const alice = await world.client("alice", "r");
+    const bob = await world.client("bob", "r");
+    await bob.send(chat(DOMAIN, "let me in", "denied"));
+    const error = await bob.waitFor((el) => el.name === "message" && el.attrs.id === "denied");
+    assert.equal(error.attrs.type, "error");
+    assert.equal(error.attrs.from, DOMAIN);
+    assert.equal(error.getChild("error")?.attrs.type, "auth");
+    assert.ok(error.getChild("error")?.getChild("forbidden"));
+    await alice.send(chat(DOMAIN, "hello", "allowed"));
+    const got = await holder.waitFor((el) => el.name === "message" && el.attrs.id === "allowed");
+    assert.equal(got.attrs.from, `${DOMAIN}/alice@localhost/r`);
+    // Sent before alice's: had bob's got through, it would be here by now.
+    assert.ok(!holder.received.some((el) => el.name === "message" && el.attrs.id === "denied"));
+  },
+  { entry: { messages: "forward", deny: ["bob@localhost"] } },
+);
+
 async function subscriber(world: World): Promise<TestClient> {
   const client = await connectClient({
     service: world.server.c2sUrl,
