@@ -225,11 +225,10 @@ export class Router {
     this.settings = settings;
     this.#random = options.random ?? Math.random;
     this.#initiated = new InitiatedRequests(settings.domain);
-    this.#presence = new ServicePresence(
-      settings.domain,
-      options.subscribers ?? [],
-      (bare) => this.#access(bare),
-    );
+    this.#presence = new ServicePresence(settings.domain, {
+      subscribers: options.subscribers,
+      allowed: (bare) => this.#access(bare),
+    });
   }
 
   /** The settings in force. */

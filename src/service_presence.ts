@@ -16,6 +16,17 @@ export interface SubscriberChange {
   readonly jid: string;
 }
 
+/** Options of {@link ServicePresence}. */
+export interface ServicePresenceOptions {
+  /** Subscribers stored by an earlier run (bare JIDs). Default: none. */
+  readonly subscribers?: Iterable<string>;
+  /**
+   * The proxy's access check (allow/deny) on a bare JID, asked at each use
+   * so that a reload applies at once. Default: everyone is allowed.
+   */
+  readonly allowed?: (bare: string) => boolean;
+}
+
 /** The subscribers and what they were last told. */
 export class ServicePresence {
   readonly #domain: string;
@@ -25,18 +36,10 @@ export class ServicePresence {
   #announced: boolean | undefined;
   #announceAt: number | undefined;
 
-  /**
-   * `allowed` is the proxy's access check (allow/deny), asked at each use so
-   * that a reload applies at once. Default: everyone.
-   */
-  constructor(
-    domain: string,
-    subscribers: Iterable<string>,
-    allowed: (bare: string) => boolean = () => true,
-  ) {
+  constructor(domain: string, options: ServicePresenceOptions = {}) {
     this.#domain = domain;
-    this.#subscribers = new Set(subscribers);
-    this.#allowed = allowed;
+    this.#subscribers = new Set(options.subscribers);
+    this.#allowed = options.allowed ?? (() => true);
   }
 
   /** How many users are subscribed. */
