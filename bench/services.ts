@@ -2,9 +2,8 @@
  * The components under test as separate processes: the proxy, started as
  * a user starts it (`deno run` with the start task's flags, `--config
  * FILE`, from the repo root, so the pid is the proxy's own and not a task
- * runner's), and the minimal
- * component. Their stderr is read line by line for readiness and for the
- * number of target resources they know.
+ * runner's), and the minimal component. Their stderr is read line by line
+ * for readiness and for the number of target resources they know.
  */
 import { cpuSeconds } from "./procstat.ts";
 
