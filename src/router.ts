@@ -482,7 +482,8 @@ export class Router {
       refuse(fx, stanza, DUPLICATE);
       return outcome(fx, "duplicate", from, id, 0);
     }
-    if (this.#pending.size >= settings.maxPending) {
+    // Requests in flight both ways count, as for the target's own requests.
+    if (this.#pending.size + this.#initiated.size >= settings.maxPending) {
       refuse(fx, stanza, BUSY);
       return outcome(fx, "busy", from, id, 0);
     }

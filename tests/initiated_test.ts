@@ -158,3 +158,17 @@ Deno.test("shutdown answers the target's requests in flight", () => {
   assert.equal(condition(fx.send[0]), "service-unavailable");
   assert.equal(fx.send[0].attrs.to, `${TARGET}/a`);
 });
+
+Deno.test("max_pending counts requests in flight both ways", () => {
+  const router = setup({ maxPending: 2 });
+  assert.equal(only(router.receive(ping("p1"), 0)).attrs.to, USER, "the target's request goes out");
+  const userGet = (id: string) =>
+    parseXml(
+      `<iq type="get" id="${id}" from="bob@example.org/x" to="${DOMAIN}"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    );
+  assert.equal(only(router.receive(userGet("u1"), 0)).attrs.type, "get", "one user request fits");
+  const refused = only(router.receive(userGet("u2"), 0));
+  assert.equal(refused.attrs.type, "error");
+  assert.equal(condition(refused), "resource-constraint");
+  assert.equal(condition(only(router.receive(ping("p2"), 0))), "resource-constraint");
+});

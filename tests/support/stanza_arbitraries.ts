@@ -1431,7 +1431,7 @@ class Model {
       }
     }
     if (this.byRequester.has(`${requester}\0${id}`)) return immediate("cancel", "conflict");
-    if (this.live.size >= this.settings.maxPending) {
+    if (this.live.size + this.initiated.size >= this.settings.maxPending) {
       return immediate("wait", "resource-constraint");
     }
     if (maxPendingPerRequester !== undefined) {
