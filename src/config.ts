@@ -98,6 +98,11 @@ export interface ProxyConfig {
   readonly messages: "reject" | "forward";
   /** `presence`, default false: users may subscribe to the service's availability. */
   readonly presence: boolean;
+  /**
+   * `max_subscribers`, default 10000: how many users may subscribe to the
+   * service's presence; beyond it a new `subscribe` gets `unsubscribed`.
+   */
+  readonly maxSubscribers: number;
 }
 
 /** The whole validated configuration; deeply frozen. */
@@ -167,6 +172,7 @@ const DEFAULT_BALANCE: Balance = "least-pending";
 const DEFAULT_MAX_PENDING_PER_RESOURCE = 1_000;
 const DEFAULT_MAX_PENDING = 100_000;
 const DEFAULT_MAX_PENDING_PER_REQUESTER = 100;
+const DEFAULT_MAX_SUBSCRIBERS = 10_000;
 const DEFAULT_LOG_FORMAT: LogFormat = "text";
 const DEFAULT_KEEPALIVE_MS = 30_000;
 const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
@@ -601,6 +607,7 @@ function proxySchema(secrets: SecretSources) {
     allow_target_requests: z.boolean({ error: expecting("expected true or false") }).default(false),
     messages: enumField(MESSAGE_MODES).default("reject"),
     presence: z.boolean({ error: expecting("expected true or false") }).default(false),
+    max_subscribers: countField().default(DEFAULT_MAX_SUBSCRIBERS),
   }, {
     error: expecting(
       `expected a mapping with domain, target_address and one of ${SECRET_KEYS_TEXT}`,
@@ -778,6 +785,7 @@ function assemble(file: string, data: ParsedConfig): Config {
       allowTargetRequests: proxy.allow_target_requests,
       messages: proxy.messages,
       presence: proxy.presence,
+      maxSubscribers: proxy.max_subscribers,
     });
   });
   return Object.freeze({

@@ -37,6 +37,8 @@ export interface RouterSettings {
   readonly messages?: "reject" | "forward";
   /** Users may subscribe to the service's availability. Default: false. */
   readonly presence?: boolean;
+  /** Users subscribed to the service's presence at most. Default: no cap. */
+  readonly maxSubscribers?: number;
   /** Requester patterns let in (src/access.ts). Default: everyone. */
   readonly allow?: readonly string[];
   /** Requester patterns refused even when allowed. Default: nobody. */
@@ -228,6 +230,7 @@ export class Router {
     this.#presence = new ServicePresence(settings.domain, {
       subscribers: options.subscribers,
       allowed: (bare) => this.#access(bare),
+      max: () => this.settings.maxSubscribers ?? Infinity,
     });
   }
 
@@ -839,7 +842,14 @@ export class Router {
   #userPresence(fx: Effects, stanza: XmlElement): void {
     const before = fx.send.length;
     const change = this.#presence.receive(stanza, this.#resources.size > 0, fx.send);
-    if (change) fx.events.push({ type: "subscriber", ...change });
+    if (change === "full") {
+      fx.events.push({
+        type: "refused",
+        condition: "resource-constraint",
+        stanza: "presence",
+        from: stanza.attrs.from as string,
+      });
+    } else if (change) fx.events.push({ type: "subscriber", ...change });
     else if (fx.send.length === before) drop(fx, "ignored_presence", stanza);
   }
 

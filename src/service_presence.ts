@@ -25,6 +25,8 @@ export interface ServicePresenceOptions {
    * so that a reload applies at once. Default: everyone is allowed.
    */
   readonly allowed?: (bare: string) => boolean;
+  /** How many subscribers there may be, asked at each subscribe. Default: no cap. */
+  readonly max?: () => number;
 }
 
 /** The subscribers and what they were last told. */
@@ -32,6 +34,7 @@ export class ServicePresence {
   readonly #domain: string;
   readonly #subscribers: Set<string>;
   readonly #allowed: (bare: string) => boolean;
+  readonly #max: () => number;
   /** What subscribers were last told; undefined: nothing since (re)connecting. */
   #announced: boolean | undefined;
   #announceAt: number | undefined;
@@ -40,6 +43,7 @@ export class ServicePresence {
     this.#domain = domain;
     this.#subscribers = new Set(options.subscribers);
     this.#allowed = options.allowed ?? (() => true);
+    this.#max = options.max ?? (() => Infinity);
   }
 
   /** How many users are subscribed. */
@@ -99,13 +103,14 @@ export class ServicePresence {
 
   /**
    * Handles a user's presence to the domain; returns the subscriber change
-   * to persist, if any. Stanzas to send are appended to `send`.
+   * to persist, if any, or "full" for a new subscriber refused because there
+   * are `max` already. Stanzas to send are appended to `send`.
    */
   receive(
     stanza: XmlElement,
     available: boolean,
     send: XmlElement[],
-  ): SubscriberChange | undefined {
+  ): SubscriberChange | "full" | undefined {
     const from = stanza.attrs.from as string;
     const slash = from.indexOf("/");
     const bare = (slash < 0 ? from : from.slice(0, slash)).toLowerCase();
@@ -120,6 +125,11 @@ export class ServicePresence {
     switch (type) {
       case "subscribe": {
         const added = !this.#subscribers.has(bare);
+        if (added && this.#subscribers.size >= this.#max()) {
+          // Refused like a denied user; those already subscribed keep theirs.
+          send.push(presence("unsubscribed", { to: bare, from: this.#domain }));
+          return "full";
+        }
         if (added) this.#subscribers.add(detach(bare));
         send.push(presence("subscribed", { to: bare, from: this.#domain }));
         send.push(this.#presence(bare, available));

@@ -125,6 +125,7 @@ Deno.test("the documented example is accepted with its values", () => {
       allowTargetRequests: false,
       messages: "reject",
       presence: false,
+      maxSubscribers: 10_000,
     }],
     readPaths: [FILE],
     envNames: [],
@@ -150,6 +151,7 @@ Deno.test("optional keys take their documented defaults", () => {
   assert.equal(proxy.allowTargetRequests, false);
   assert.equal(proxy.messages, "reject");
   assert.equal(proxy.presence, false);
+  assert.equal(proxy.maxSubscribers, 10_000);
   assert.ok(!("stateDir" in config));
   for (const key of ["allow", "deny", "rateLimit"]) assert.ok(!(key in proxy), key);
   assert.deepEqual(proxy.server, {
@@ -342,6 +344,7 @@ Deno.test("operations keys are read and normalised", () => {
       hide_from_denied: "true",
       rate_limit: "{ rate: 20/s, burst: 40 }",
       max_pending_per_requester: "5",
+      max_subscribers: "50",
     },
   ));
   assert.equal(config.logFormat, "json");
@@ -352,6 +355,7 @@ Deno.test("operations keys are read and normalised", () => {
   assert.equal(proxy.hideFromDenied, true);
   assert.deepEqual(proxy.rateLimit, { perSecond: 20, burst: 40 });
   assert.equal(proxy.maxPendingPerRequester, 5);
+  assert.equal(proxy.maxSubscribers, 50);
   for (const part of [config.http, proxy.allow, proxy.deny, proxy.rateLimit]) {
     assert.ok(Object.isFrozen(part));
   }
@@ -875,6 +879,9 @@ const rejected: [string, string, string[]][] = [
   ]],
   ["max_pending_per_requester is 0", yamlOf({}, { max_pending_per_requester: "0" }), [
     `${P0}.max_pending_per_requester: ${COUNT}, got 0`,
+  ]],
+  ["max_subscribers is not a number", yamlOf({}, { max_subscribers: "lots" }), [
+    `${P0}.max_subscribers: ${COUNT}, got "lots"`,
   ]],
 
   // secret_credential

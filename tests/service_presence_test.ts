@@ -143,3 +143,30 @@ Deno.test("a subscriber denied by a reload is no longer told, and forgotten when
   ]);
   assert.ok(!lines(r.settleAll(12)).includes(presenceTo("mallory@example.org", "unavailable")));
 });
+
+Deno.test("max_subscribers: a new subscriber beyond it gets unsubscribed; those in keep theirs", () => {
+  const r = router({ maxSubscribers: 2 }, ["alice@example.org"]);
+  const bob = r.receive(from("bob@example.org/r", "subscribe"), 0);
+  assert.deepEqual(bob.events.filter((e) => e.type === "subscriber"), [
+    { type: "subscriber", change: "add", jid: "bob@example.org" },
+  ]);
+  const carol = r.receive(from("carol@example.org/r", "subscribe"), 1);
+  assert.deepEqual(lines(carol), [presenceTo("carol@example.org", "unsubscribed")]);
+  assert.deepEqual(carol.events, [{
+    type: "refused",
+    condition: "resource-constraint",
+    stanza: "presence",
+    from: "carol@example.org/r",
+  }]);
+  // Alice, already in, subscribes again: answered as ever.
+  assert.deepEqual(lines(r.receive(from("alice@example.org/x", "subscribe"), 2)), [
+    presenceTo("alice@example.org", "subscribed"),
+    presenceTo("alice@example.org", "unavailable"),
+  ]);
+  // Room again once one leaves.
+  r.receive(from("bob@example.org/r", "unsubscribe"), 3);
+  assert.equal(
+    lines(r.receive(from("carol@example.org/r", "subscribe"), 4))[0],
+    presenceTo("carol@example.org", "subscribed"),
+  );
+});

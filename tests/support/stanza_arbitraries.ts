@@ -411,6 +411,7 @@ const featuresArb: fc.Arbitrary<Features> = fc.record({
     burst: fc.integer({ min: 1, max: 4 }),
   })),
   maxPendingPerRequester: sometimes(fc.integer({ min: 1, max: 3 })),
+  maxSubscribers: sometimes(fc.integer({ min: 1, max: 3 })),
 });
 
 const idVariant: fc.Arbitrary<IdVariant> = fc.oneof(
@@ -1313,6 +1314,14 @@ class Model {
     }
     switch (type) {
       case "subscribe":
+        if (
+          !this.subscribers.has(bare) &&
+          this.subscribers.size >= (this.settings.maxSubscribers ?? Infinity)
+        ) {
+          // Full: refused, and nobody else's subscription changes.
+          this.owed.push({ to: bare, type: "unsubscribed" });
+          break;
+        }
         this.subscribers.add(bare);
         this.owed.push({ to: bare, type: "subscribed" });
         this.owed.push({ to: bare, type: available ? undefined : "unavailable" });
