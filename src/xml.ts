@@ -53,8 +53,14 @@ export function withAttrs(
   source: XmlElement,
   attrs: Record<string, string | undefined>,
 ): XmlElement {
-  const el = new impl.Element(source.name, attrs);
+  // ltx's constructor would copy `attrs` into a fresh object and make an
+  // empty children array, both thrown away at once: this runs for every
+  // stanza forwarded. These four fields are all an ltx Element holds.
+  const el = Object.create(impl.Element.prototype) as XmlElement;
+  el.name = source.name;
+  el.parent = null;
   el.children = source.children;
+  el.attrs = attrs;
   return el;
 }
 
