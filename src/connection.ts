@@ -258,7 +258,11 @@ class ComponentLink implements Link {
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
     const keepalive = new SelfPing(this.#options, self, {
-      write: (text) => this.#write(text),
+      // Never held for a later stream: a ping of this one would reach the
+      // next as if another instance had sent it.
+      write: (text) => {
+        if (this.#entity === entity && this.#state === "online") this.#write(text);
+      },
       dead: () => entity.socket?.destroy(),
       sibling: (other) => this.#sibling(entity, self, other, () => keepalive.probe()),
     });
@@ -374,6 +378,7 @@ const PROBE_EVERY_MS = 25;
 class SelfPing {
   readonly #options: LinkOptions;
   readonly #prefix: string;
+  readonly #instance: string;
   readonly #io: SelfPingIo;
   readonly #timers: ReturnType<typeof setTimeout>[] = [];
   #interval: ReturnType<typeof setInterval> | undefined;
@@ -384,6 +389,7 @@ class SelfPing {
   constructor(options: LinkOptions, self: Instance, io: SelfPingIo) {
     this.#options = options;
     this.#prefix = `cp-ping-${self.id}-${self.since}-`;
+    this.#instance = self.id;
     this.#io = io;
   }
 
@@ -420,10 +426,13 @@ class SelfPing {
     }
     // Evidence of a sibling: its ping, an answer to its ping, or its answer.
     const by = el.getChild("ping", NS_PING)?.attrs.by;
+    // Our own, from an earlier stream of this process (the server may deliver
+    // it late), is no sibling.
     for (const mark of [id, by]) {
-      if (mark === undefined || mark.startsWith(this.#prefix)) continue;
-      const match = PING_ID.exec(mark);
-      if (match) this.#io.sibling({ id: match[1], since: Number(match[2]) });
+      const match = mark === undefined ? null : PING_ID.exec(mark);
+      if (match && match[1] !== this.#instance) {
+        this.#io.sibling({ id: match[1], since: Number(match[2]) });
+      }
     }
     return true;
   }
