@@ -6,7 +6,7 @@
 import { EXIT, parseCommand, USAGE } from "./cli.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { resolveSettings, settingsFields } from "./env_config.ts";
-import { openSubscriberStore } from "./subscribers.ts";
+import { checkStateDir, openSubscriberStore } from "./subscribers.ts";
 import { type Logging, superviseWorker } from "./supervisor.ts";
 import { VERSION } from "./version.ts";
 
@@ -41,7 +41,7 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
     return command.check ? EXIT.failure : EXIT.config;
   }
   const config = loaded.config;
-  const problem = checkStateDir(config);
+  const problem = stateDirProblem(config, command.check);
   if (problem) {
     console.error(`${config.file}: ${problem}`);
     return command.check ? EXIT.failure : EXIT.config;
@@ -80,11 +80,15 @@ function fail(errors: readonly string[]): number {
   return flagged ? EXIT.usage : EXIT.config;
 }
 
-/** The state database must open and take writes now, not at the first subscriber. */
-function checkStateDir(config: Config): string | undefined {
+/**
+ * The state database must open and take writes now, not at the first
+ * subscriber; `--check` proves it without creating the database.
+ */
+function stateDirProblem(config: Config, check: boolean): string | undefined {
   if (config.stateDir === undefined) return undefined;
   try {
-    openSubscriberStore(config.stateDir).close();
+    if (check) checkStateDir(config.stateDir);
+    else openSubscriberStore(config.stateDir).close();
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }

@@ -22,7 +22,7 @@ export interface SubscriberStore {
  * whose message names the path when it cannot be opened or written.
  */
 export function openSubscriberStore(stateDir: string): SubscriberStore {
-  const path = `${stateDir.replace(/\/+$/, "")}/${DATABASE_FILE}`;
+  const path = databasePath(stateDir);
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(path);
@@ -46,4 +46,31 @@ export function openSubscriberStore(stateDir: string): SubscriberStore {
     remove: (domain, jid) => void remove.run(domain, jid),
     close: () => db.close(),
   };
+}
+
+/**
+ * Proves that the proxy could open its database in `stateDir`, and leaves
+ * nothing behind (`--check`): an existing database is opened, otherwise a
+ * temporary file is written in the directory and removed. Throws as
+ * {@link openSubscriberStore} does.
+ */
+export function checkStateDir(stateDir: string): void {
+  const path = databasePath(stateDir);
+  try {
+    Deno.statSync(path);
+  } catch {
+    try {
+      Deno.removeSync(Deno.makeTempFileSync({ dir: stateDir, prefix: ".client-proxy-check-" }));
+      return;
+    } catch (error) {
+      throw new Error(
+        `state_dir: cannot use ${path}: ${error instanceof Error ? error.message : error}`,
+      );
+    }
+  }
+  openSubscriberStore(stateDir).close();
+}
+
+function databasePath(stateDir: string): string {
+  return `${stateDir.replace(/\/+$/, "")}/${DATABASE_FILE}`;
 }

@@ -3,6 +3,7 @@
  * and what it prints. No server needed: none of these may connect.
  */
 import assert from "node:assert/strict";
+import { openSubscriberStore } from "../../src/subscribers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -137,4 +138,24 @@ Deno.test("presence with a state_dir that cannot be written: a clear error namin
       assert.doesNotMatch(started.stderr, /stream\.connecting/);
     },
   );
+});
+
+Deno.test("--check with a state_dir leaves it as it was, and opens a database already there", async () => {
+  const state = await Deno.makeTempDir({ prefix: "client-proxy-state-" });
+  try {
+    await withConfig(
+      GOOD.replace("proxies:", `state_dir: ${state}\nproxies:`) + "    presence: true\n",
+      async (file) => {
+        const checked = await run(["--config", file, "--check"]);
+        assert.equal(checked.code, 0, checked.stderr);
+        assert.deepEqual([...Deno.readDirSync(state)], [], "nothing written by --check");
+        // With the database there, --check opens it, and still exits 0.
+        openSubscriberStore(state).close();
+        assert.equal((await run(["--config", file, "--check"])).code, 0);
+        assert.deepEqual([...Deno.readDirSync(state)].map((e) => e.name), ["client-proxy.sqlite"]);
+      },
+    );
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
 });
