@@ -8,7 +8,7 @@
  * unions.
  */
 import type { Config, ConfigResult } from "./config.ts";
-import { type LogFormat, logger, type LogLevel, setupLogging } from "./log.ts";
+import { type LogFormat, type Logger, logger, type LogLevel, setupLogging } from "./log.ts";
 
 /** How the worker logs: resolved from flags, environment and config. */
 export interface Logging {
@@ -54,6 +54,12 @@ export interface SuperviseOptions {
   readonly logging: (config: Config) => Logging;
   /** Reads the config again, for SIGHUP. */
   readonly reload: () => ConfigResult;
+  /**
+   * Whether the main thread gives up network and write access once the
+   * worker runs (see {@link superviseWorker}). Default: true; tests that
+   * supervise a worker from inside the test runner turn it off.
+   */
+  readonly narrowMain?: boolean;
 }
 
 /**
@@ -124,6 +130,7 @@ export function superviseWorker(
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       if (event.data.type === "stopped") return finish(event.data.code);
+      if (options.narrowMain ?? true) narrowMain(log, granted, paths);
       const waiting = backlog ?? [];
       backlog = undefined;
       for (const message of waiting) worker.postMessage(message);
@@ -134,6 +141,27 @@ export function superviseWorker(
       finish(1);
     };
     send({ type: "start", config, logging });
+  });
+}
+
+/**
+ * The main thread never uses the network and never writes once the worker
+ * runs (a reload only reads the config, its secrets and the environment):
+ * it gives both up, so that only the worker, with its narrowed set, can.
+ * The worker keeps what it was given when it was made. Says what holds,
+ * as Deno reports it.
+ */
+function narrowMain(log: Logger, net: readonly string[], paths: readonly string[] | false): void {
+  for (const name of ["net", "write"] as const) Deno.permissions.revokeSync({ name });
+  const state = (name: "net" | "write" | "read" | "env") =>
+    Deno.permissions.querySync({ name }).state === "granted" ? "granted" : "revoked";
+  log.info("proxy.permissions", {
+    main_read: state("read"),
+    main_env: state("env"),
+    main_net: state("net"),
+    main_write: state("write"),
+    worker_net: net.join(","),
+    worker_files: paths === false ? "none" : paths.join(","),
   });
 }
 

@@ -24,6 +24,7 @@ Deno.test("a worker that is slow to listen still gets its start message", async 
     superviseWorker(new URL("./support/slow_worker.ts", import.meta.url), config, {
       logging: () => ({ level: "fatal", format: "text", fields: {} }),
       reload: () => parsed,
+      narrowMain: false,
     }),
     timeout,
   ]);

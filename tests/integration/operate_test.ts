@@ -40,6 +40,12 @@ withWorld(
         [DOMAIN, "no target resource online"],
       ],
     );
+    // Only the worker may use the network, and only towards these two.
+    const line = await world.proxy.waitForLog(/proxy\.permissions/);
+    const component = new URL(world.server.componentUrl).host.replaceAll(".", "\\.");
+    assert.match(line, /main_read=granted main_env=granted main_net=revoked main_write=revoked/);
+    assert.match(line, new RegExp(`worker_net=${component},127\\.0\\.0\\.1:${HTTP_PORT} `));
+    assert.match(line, /worker_files=none/);
     const impl = await world.resource("a");
     const ready = JSON.parse(await readyStatus(world, 200));
     assert.equal(ready.ready, true);
