@@ -9,6 +9,7 @@
  */
 import { Component } from "@xmpp/component-core";
 import type { Logger } from "./log.ts";
+import { Outbox } from "./outbox.ts";
 import { wait } from "./wait.ts";
 import { serialize, xml, type XmlElement } from "./xml.ts";
 
@@ -103,7 +104,7 @@ export function openLink(options: LinkOptions): Link {
 class ComponentLink implements Link {
   readonly #options: LinkOptions;
   readonly #random: () => number;
-  readonly #outbox: string[] = [];
+  readonly #outbox: Outbox;
   /** Stanzas written in this turn of the event loop, not yet on the socket. */
   readonly #batch: string[] = [];
   /** Tells our own pings from a sibling's (another instance on the same domain). */
@@ -122,6 +123,7 @@ class ComponentLink implements Link {
 
   constructor(options: LinkOptions) {
     this.#options = options;
+    this.#outbox = new Outbox(options.outboxLimit);
     this.#random = options.random ?? Math.random;
     this.#done = this.#run();
   }
@@ -176,12 +178,14 @@ class ComponentLink implements Link {
   }
 
   #hold(text: string): void {
-    const limit = this.#options.outboxLimit ?? 10_000;
-    if (this.#outbox.length >= limit) {
-      this.#outbox.shift();
-      this.#options.log.warning("stream.outbox_full", { domain: this.#options.domain, limit });
+    // Said once per outage, not per entry: a burst of timeouts while the
+    // server is away would flood the log.
+    if (this.#outbox.push(text) && this.#outbox.dropped === 1) {
+      this.#options.log.warning("stream.outbox_full", {
+        domain: this.#options.domain,
+        limit: this.#options.outboxLimit ?? 10_000,
+      });
     }
-    this.#outbox.push(text);
   }
 
   async #run(): Promise<void> {
@@ -291,7 +295,9 @@ class ComponentLink implements Link {
     if (quiet) this.#options.log.debug("stream.online", { domain });
     else this.#options.log.info("stream.online", { domain });
     this.#options.handlers.onOnline();
-    for (const text of this.#outbox.splice(0)) this.#write(text);
+    const dropped = this.#outbox.dropped;
+    if (dropped > 0) this.#options.log.warning("stream.outbox_dropped", { domain, dropped });
+    for (const text of this.#outbox.drain()) this.#write(text);
     keepalive.start();
     return closed.catch((error) => {
       const reason = describe(error);
