@@ -4,7 +4,8 @@
  * proxy in a Worker whose permissions are narrowed to network access to the
  * configured servers and nothing else: the code that parses what arrives
  * from the network cannot read files, the environment, or reach any other
- * host. Messages between the two are the {@link ToWorker} / {@link FromWorker}
+ * host. The main thread then gives up its own network and write access.
+ * Messages between the two are the {@link ToWorker} / {@link FromWorker}
  * unions.
  */
 import type { Config, ConfigResult } from "./config.ts";
@@ -56,14 +57,15 @@ export interface SuperviseOptions {
   readonly reload: () => ConfigResult;
   /**
    * Whether the main thread gives up network and write access once the
-   * worker runs (see {@link superviseWorker}). Default: true; tests that
-   * supervise a worker from inside the test runner turn it off.
+   * worker listens. Default: true; tests that supervise a worker from
+   * inside the test runner turn it off.
    */
   readonly narrowMain?: boolean;
 }
 
 /**
  * Starts the worker (this same module, `entry`) with narrowed permissions,
+ * gives up the main thread's network and write access once it listens,
  * hands it the config, forwards SIGINT/SIGTERM, re-reads the config on
  * SIGHUP, and resolves with the exit code the worker reports.
  */
