@@ -11,7 +11,7 @@ import { Component } from "@xmpp/component-core";
 import type { Logger } from "./log.ts";
 import { Outbox } from "./outbox.ts";
 import { wait } from "./wait.ts";
-import { serialize, xml, type XmlElement } from "./xml.ts";
+import { parseXml, serialize, xml, type XmlElement } from "./xml.ts";
 
 /** What the stream tells its owner. */
 export interface LinkHandlers {
@@ -87,6 +87,12 @@ const RETRY_MAX_MS = 30_000;
 /** Credentials the server refused are retried this slowly. */
 const RETRY_REFUSED_MS = 30_000;
 const NS_PING = "urn:xmpp:ping";
+/** Our own wrapper for a stanza handed from one instance to its sibling. */
+const NS_RELAY = "urn:xmpp:client-proxy:relay:0";
+/** How long a look from standby holds what it receives before taking over. */
+const LOOK_MS = 400;
+/** How long an instance stepping back keeps relaying before it closes. */
+const RELAY_DRAIN_MS = 100;
 /** The failure that stands for "a sibling serves the domain". */
 const SIBLING = "sibling";
 
@@ -113,6 +119,13 @@ class ComponentLink implements Link {
   readonly #siblings = new Set<string>();
   /** Set while closing the stream to let a sibling serve. */
   #steppingBack = false;
+  /**
+   * A look from standby: what arrives is held until the look ends, then
+   * served (no sibling) or relayed to the sibling.
+   */
+  #held: XmlElement[] | undefined;
+  /** Stepping back: whatever arrives is relayed to the sibling. */
+  #relaying = false;
   /** When we last probed for a newer sibling's sake. */
   #probedAt = 0;
   #entity: Entity | undefined;
@@ -270,8 +283,15 @@ class ComponentLink implements Link {
       dead: () => entity.socket?.destroy(),
       sibling: (other) => this.#sibling(entity, self, other, () => keepalive.probe()),
     });
+    this.#held = quiet ? [] : undefined;
+    this.#relaying = false;
     entity.on("stanza", (el) => {
-      if (!keepalive.intercept(el)) this.#options.handlers.onStanza(el);
+      if (keepalive.intercept(el)) return;
+      const stanza = unwrapRelay(el, domain);
+      if (stanza === undefined) return;
+      if (this.#relaying) this.#relay(stanza);
+      else if (this.#held) this.#held.push(stanza);
+      else this.#options.handlers.onStanza(stanza);
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -299,6 +319,17 @@ class ComponentLink implements Link {
     if (dropped > 0) this.#options.log.warning("stream.outbox_dropped", { domain, dropped });
     for (const text of this.#outbox.drain()) this.#write(text);
     keepalive.start();
+    if (quiet) {
+      // No sibling seen while the look's pings went round: the one we stood
+      // by for is gone, so we serve, beginning with what we held.
+      setTimeout(() => {
+        const held = this.#held;
+        if (held === undefined || this.#entity !== entity || this.#relaying) return;
+        this.#held = undefined;
+        this.#options.log.info("stream.taking_over", { domain, held: held.length });
+        for (const el of held) this.#options.handlers.onStanza(el);
+      }, LOOK_MS);
+    }
     return closed.catch((error) => {
       const reason = describe(error);
       this.#options.log.warning("stream.error", { domain, reason });
@@ -340,7 +371,30 @@ class ComponentLink implements Link {
       });
     }
     handlers.onHandOver?.();
-    entity.stop().catch(() => entity.socket?.destroy());
+    // What reached us instead of the sibling goes to it, through the server:
+    // held during a look, and whatever still arrives before we close.
+    this.#relaying = true;
+    for (const el of this.#held?.splice(0) ?? []) this.#relay(el);
+    this.#held = undefined;
+    setTimeout(() => entity.stop().catch(() => entity.socket?.destroy()), RELAY_DRAIN_MS);
+  }
+
+  /**
+   * Hands a stanza to the sibling: wrapped in a message from our domain to
+   * itself, which the server gives to one of the domain's connections (to
+   * us again, at worst, and we relay it again). The stanza travels as text,
+   * so its namespace and addresses reach the other side untouched.
+   */
+  #relay(el: XmlElement): void {
+    if (this.#state !== "online") return;
+    const { domain } = this.#options;
+    this.#write(serialize(
+      xml(
+        "message",
+        { from: domain, to: domain },
+        xml("relay", { xmlns: NS_RELAY }, serialize(el)),
+      ),
+    ));
   }
 
   #delay(failure: string | undefined, attempt: number): number {
@@ -477,6 +531,22 @@ class SelfPing {
       this.stop();
       this.#io.dead();
     }, timeoutMs);
+  }
+}
+
+/**
+ * The stanza to handle: `el` itself, or the one a sibling relayed to us in
+ * it (only our own domain can send from it), or undefined for a relay that
+ * does not parse.
+ */
+function unwrapRelay(el: XmlElement, domain: string): XmlElement | undefined {
+  if (el.name !== "message" || el.attrs.from !== domain || el.attrs.to !== domain) return el;
+  const relay = el.getChild("relay", NS_RELAY);
+  if (!relay) return el;
+  try {
+    return parseXml(relay.getText());
+  } catch {
+    return undefined;
   }
 }
 
