@@ -112,18 +112,25 @@ withWorld(
       }
     };
     const lanes = Promise.all([lane(), lane(), lane(), lane()]);
-    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const looksSoFar = () => (standby.log().match(/stream\.online/g)?.length ?? 0) - looksBefore;
+    // Load until the standby has looked in four times (a slow machine gets longer).
+    const started = performance.now();
+    while (looksSoFar() < 4 && performance.now() - started < 12_000) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
     running = false;
     await lanes;
-    const looks = (standby.log().match(/stream\.online/g)?.length ?? 0) - looksBefore;
+    const looks = looksSoFar();
     console.log(`ejabberd: ${looks} looks from standby during the load; outcomes`, outcomes);
     assert.ok(looks >= 3, `the standby looked ${looks} times`);
     // What reached the standby was relayed to the active instance. Only a
-    // stanza the server hands it in the instant it closes can still be lost
-    // (0 or 1 per run here; without the relay, about 2 per look).
+    // stanza the server hands it in the instant it closes can still be lost:
+    // 0 to 2 per run here, where without the relay it was about 2 per look.
     const results = outcomes.get("result") ?? 0;
     const total = [...outcomes.values()].reduce((a, b) => a + b, 0);
-    assert.ok(total - results <= 3, `${total - results} of ${total} requests failed`);
+    const failed = total - results;
+    assert.ok(failed <= Math.floor(looks / 2) + 1, `${failed} of ${total} failed, ${looks} looks`);
   },
   { servers: ["ejabberd"], entry: { request_timeout: "2s" } },
 );
