@@ -4,19 +4,29 @@
 import assert from "node:assert/strict";
 import { startProxy } from "../support/proxy.ts";
 import { SERVER_KINDS } from "../support/server.ts";
-import { DOMAIN, request, SECRET, TARGET, withWorld } from "../support/world.ts";
+import { DOMAIN, request, SECRET, TARGET, withWorld, type World } from "../support/world.ts";
+
+/** A second instance for the world's domain, once it says it stands by. */
+function startStandby(world: World, standbyRetry: string) {
+  return startProxy({
+    server: world.server.componentUrl,
+    proxies: [{
+      domain: DOMAIN,
+      secret: SECRET,
+      target_address: TARGET,
+      standby_retry: standbyRetry,
+    }],
+    readyEvent: "stream\\.standby",
+  });
+}
 
 withWorld(
   "a second instance stands by, and takes over within 10 s of a kill -9 under load",
   async (world) => {
     await world.resource("a");
-    await using standby = await startProxy({
-      server: world.server.componentUrl,
-      // Prosody refuses the second connection (conflict); ejabberd accepts
-      // it, and the newer instance finds its sibling and steps back.
-      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET, standby_retry: "1s" }],
-      readyEvent: "stream\\.standby",
-    });
+    // Prosody refuses the second connection (conflict); ejabberd accepts
+    // it, and the newer instance finds its sibling and steps back.
+    await using standby = await startStandby(world, "1s");
     const alice = await world.client("alice", "r");
     assert.equal((await alice.request(request("before"))).attrs.type, "result");
 
@@ -83,17 +93,8 @@ withWorld(
   "ejabberd: a standby's looks under load: what reaches it is relayed to the active instance",
   async (world) => {
     await world.resource("a");
-    await using standby = await startProxy({
-      server: world.server.componentUrl,
-      // A look every 3 × 300 ms: several during the load below.
-      proxies: [{
-        domain: DOMAIN,
-        secret: SECRET,
-        target_address: TARGET,
-        standby_retry: "300ms",
-      }],
-      readyEvent: "stream\\.standby",
-    });
+    // A look every 3 × 300 ms: several during the load below.
+    await using standby = await startStandby(world, "300ms");
     const looksBefore = standby.log().match(/stream\.online/g)?.length ?? 0;
     const alice = await world.client("alice", "r");
     const outcomes = new Map<string, number>();
