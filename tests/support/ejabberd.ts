@@ -24,10 +24,17 @@
  * programs under it) outlives stop(), looking them up in /proc (with `-A`)
  * or with `ps`.
  */
-import { trackUntilExit, untrack } from "./leftovers.ts";
-import { retry } from "./retry.ts";
+import { trackUntilExit } from "./leftovers.ts";
 import { acceptsTcp, freePort } from "./prosody.ts";
 import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
+import {
+  delay,
+  PortTakenError,
+  ServerProcess,
+  ServerRuns,
+  tail,
+  withFreshPorts,
+} from "./server_process.ts";
 
 const HOST = "127.0.0.1";
 const USER_DOMAIN = "localhost";
@@ -95,17 +102,6 @@ Code = try
 catch Class:Reason -> io:format("~p:~p~n", [Class, Reason]), 1
 end,
 io:format("${BOOT_DONE} ~p~n", [Code]).`;
-
-/** ejabberd or the distribution could not bind a port: someone took it since freePort() */
-class PortTakenError extends Error {}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function tail(text: string, lines = 40): string {
-  return text.trimEnd().split("\n").slice(-lines).join("\n");
-}
 
 function randomToken(bytes = 8): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)))
@@ -273,45 +269,10 @@ function survivors(known: Map<number, string>): number[] {
   return [...known].filter(([pid, cmd]) => table.get(pid)?.cmd === cmd).map(([pid]) => pid);
 }
 
-/** One run of the `erl … -s ejabberd` node, with its stdout/stderr captured. */
-class EjabberdProcess {
-  readonly child: Deno.ChildProcess;
-  /** resolves once the process exited and its pipes are drained */
-  readonly done: Promise<Deno.CommandStatus>;
-  exited = false;
+/** One run of the `erl … -s ejabberd` node, and the children it starts. */
+class EjabberdProcess extends ServerProcess {
   /** the node's own children (erl_child_setup, inet_gethost …), seen while it ran */
   readonly children = new Map<number, string>();
-
-  constructor(
-    args: string[],
-    env: Record<string, string>,
-    cwd: string,
-    onOutput: (text: string) => void,
-  ) {
-    try {
-      this.child = new Deno.Command("erl", {
-        args,
-        env,
-        cwd,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      })
-        .spawn();
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw new Error(INSTALL_HINT);
-      throw err;
-    }
-    const drain = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) onOutput(text);
-    };
-    const pipes = Promise.all([drain(this.child.stdout), drain(this.child.stderr)]);
-    this.done = this.child.status.then(async (status) => {
-      this.exited = true;
-      await pipes;
-      return status;
-    });
-  }
 
   /** Remembers the node's current children, to check later that none outlives it. */
   noteChildren(): void {
@@ -320,37 +281,13 @@ class EjabberdProcess {
   }
 
   /**
-   * SIGTERM, then wait for the exit; SIGKILL after `killAfterMs`, or 100 ms
-   * after `stopped()` says ejabberd finished its own shutdown (listeners
-   * and sessions closed, about 0.3 s): the Erlang VM then idles for about
-   * a second in `init:stop` before it really exits. Then its children.
+   * As for any server, with `finished` when ejabberd logged that it
+   * stopped (listeners and sessions closed, about 0.3 s; the Erlang VM then
+   * idles for about a second in `init:stop`). Then its children.
    */
-  async terminate(
-    killAfterMs = KILL_AFTER_MS,
-    stopped: () => boolean = () => false,
-  ): Promise<void> {
+  override async terminate(killAfterMs: number, finished?: () => boolean): Promise<void> {
     this.noteChildren();
-    if (!this.exited) {
-      try {
-        this.child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      const started = Date.now();
-      let stoppedAt: number | undefined;
-      while (!this.exited) {
-        const now = Date.now();
-        if (stoppedAt === undefined && stopped()) stoppedAt = now;
-        if (now - started > killAfterMs || (stoppedAt !== undefined && now - stoppedAt > 100)) {
-          break;
-        }
-        await delay(20);
-      }
-      if (!this.exited) {
-        try {
-          this.child.kill("SIGKILL");
-        } catch { /* already gone */ }
-      }
-    }
-    await this.done;
+    await super.terminate(killAfterMs, finished);
     await this.reapChildren();
   }
 
@@ -365,7 +302,7 @@ class EjabberdProcess {
     }
   }
 
-  killSync(): void {
+  override killSync(): void {
     this.noteChildren();
     for (const pid of [this.child.pid, ...survivors(this.children)]) {
       try {
@@ -375,7 +312,7 @@ class EjabberdProcess {
   }
 }
 
-class EjabberdServer implements XmppServer {
+class EjabberdServer extends ServerRuns<EjabberdProcess> implements XmppServer {
   readonly kind = "ejabberd" as const;
   readonly domain = USER_DOMAIN;
   readonly c2sUrl: string;
@@ -386,19 +323,17 @@ class EjabberdServer implements XmppServer {
   readonly node: string;
   readonly #cookie = randomToken(16);
   readonly #erlLibs: string;
-  #process: EjabberdProcess | undefined;
   /** where the current run's lines start in the log file */
   #runLogOffset = 0;
-  #output = "";
-  #stopping: Promise<void> | undefined;
 
   constructor(
-    readonly dir: string,
+    dir: string,
     readonly c2sPort: number,
     readonly componentPort: number,
     /** the Erlang distribution port (no epmd) */
     readonly distPort: number,
   ) {
+    super(dir);
     this.c2sUrl = `xmpp://${HOST}:${c2sPort}`;
     this.componentUrl = `xmpp://${HOST}:${componentPort}`;
     this.configPath = `${dir}/ejabberd.yml`;
@@ -409,7 +344,7 @@ class EjabberdServer implements XmppServer {
 
   /** The process id of the running node (beam.smp), if any. */
   get pid(): number | undefined {
-    return this.#process && !this.#process.exited ? this.#process.child.pid : undefined;
+    return this.process && !this.process.exited ? this.process.child.pid : undefined;
   }
 
   /** The command lines of the running node's descendants (erl_child_setup …), if visible. */
@@ -420,7 +355,7 @@ class EjabberdServer implements XmppServer {
 
   /** Child processes of the current or last run that are still there (none after stop()). */
   leftoverProcesses(): number[] {
-    return this.#process ? survivors(this.#process.children) : [];
+    return this.process ? survivors(this.process.children) : [];
   }
 
   #env(): Record<string, string> {
@@ -446,42 +381,19 @@ class EjabberdServer implements XmppServer {
     ];
   }
 
-  log(): string {
-    let file = "";
-    try {
-      file = Deno.readTextFileSync(this.logPath);
-    } catch { /* not written yet, or removed by stop() */ }
-    return this.#output ? `${file}\n--- ejabberd stdout/stderr ---\n${this.#output}` : file;
-  }
-
-  #logLength(): number {
-    try {
-      return Deno.statSync(this.logPath).size;
-    } catch {
-      return 0;
-    }
-  }
-
-  #logSince(offset: number): string {
-    try {
-      return new TextDecoder().decode(Deno.readFileSync(this.logPath).subarray(offset));
-    } catch {
-      return "";
-    }
-  }
-
   /**
    * Spawns the node and waits until ejabberd accepts on both ports, having
    * run `bootCommands` (ejabberd_ctl commands, e.g. registrations) in it.
    */
   async start(bootCommands: readonly (readonly string[])[] = []): Promise<void> {
-    const logOffset = this.#logLength();
+    const logOffset = this.logLength();
     this.#runLogOffset = logOffset;
-    const outputOffset = this.#output.length;
+    const outputOffset = this.output.length;
     const boot = bootCommands.length === 0
       ? []
       : ["-eval", BOOT_CTL, "-extra", ...bootCommands.flatMap((c) => [String(c.length), ...c])];
     const proc = new EjabberdProcess(
+      "erl",
       [
         "-sname",
         this.node,
@@ -500,22 +412,25 @@ class EjabberdServer implements XmppServer {
         "true",
         ...boot,
       ],
-      this.#env(),
-      this.dir,
-      (text) => {
-        this.#output += text;
+      {
+        env: this.#env(),
+        cwd: this.dir,
+        installHint: INSTALL_HINT,
+        onOutput: (text) => {
+          this.output += text;
+        },
       },
     );
-    this.#process = proc;
+    this.process = proc;
     const accepting = (module: string, port: number) =>
       `Start accepting TCP connections at ${HOST}:${port} for ${module}`;
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let problem: string;
     while (true) {
-      const fresh = this.#logSince(logOffset) + this.#output.slice(outputOffset);
+      const fresh = this.logSince(logOffset) + this.output.slice(outputOffset);
       if (proc.exited) {
         const status = await proc.done;
-        const output = this.#logSince(logOffset) + this.#output.slice(outputOffset);
+        const output = this.logSince(logOffset) + this.output.slice(outputOffset);
         if (PORT_TAKEN.test(output)) {
           await proc.reapChildren();
           throw new PortTakenError(`a port was taken\n--- log tail ---\n${tail(this.log())}`);
@@ -620,53 +535,18 @@ class EjabberdServer implements XmppServer {
   }
 
   /**
-   * Stops the current run. `graceful`: wait for the VM's own exit (Mnesia
-   * closed cleanly: restart() reuses the data); otherwise kill the VM as
+   * Stops the current run. For a restart: wait for the VM's own exit
+   * (Mnesia closed cleanly: the data is reused); otherwise kill the VM as
    * soon as ejabberd logged that it stopped (stop() throws the data away).
    */
-  #terminate(graceful: boolean, killAfterMs = KILL_AFTER_MS): Promise<void> {
-    const proc = this.#process;
+  protected terminate(forRestart: boolean): Promise<void> {
+    const proc = this.process;
     if (!proc) return Promise.resolve();
     const offset = this.#runLogOffset;
     return proc.terminate(
-      killAfterMs,
-      graceful ? undefined : () => STOPPED.test(this.#logSince(offset)),
+      KILL_AFTER_MS,
+      forRestart ? undefined : () => STOPPED.test(this.logSince(offset)),
     );
-  }
-
-  async restart(): Promise<void> {
-    if (this.#stopping) throw new Error("restart() after stop()");
-    await this.#terminate(true);
-    // Same ports, same Mnesia dir; retry in case the kernel needs a moment.
-    await retry(() => this.start(), { times: 3, pauseMs: 300 });
-  }
-
-  stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      try {
-        await this.#terminate(false);
-      } finally {
-        await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-        untrack(this);
-      }
-    })();
-    return this.#stopping;
-  }
-
-  signal(signal: Deno.Signal): void {
-    if (this.#process && !this.#process.exited) this.#process.child.kill(signal);
-  }
-
-  /** last resort at process exit: no waiting possible */
-  killSync(): void {
-    this.#process?.killSync();
-    try {
-      Deno.removeSync(this.dir, { recursive: true });
-    } catch { /* already gone */ }
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
   }
 }
 
@@ -684,15 +564,7 @@ export type Ejabberd = XmppServer & {
 
 export async function startEjabberd(options: StartOptions = {}): Promise<Ejabberd> {
   findErlLibs(); // fail early and clearly when ejabberd is not installed
-  // The ports are free when picked but not reserved: if one gets taken
-  // before ejabberd binds it, start over with new ones.
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await startOnce(options);
-    } catch (err) {
-      if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
-    }
-  }
+  return await withFreshPorts(() => startOnce(options));
 }
 
 function distinctPorts(count: number): number[] {

@@ -6,9 +6,16 @@
  * `--allow-read`/`--allow-write` on the temp dir (`-A` is simplest).
  */
 
-import { trackUntilExit, untrack } from "./leftovers.ts";
-import { retry } from "./retry.ts";
+import { trackUntilExit } from "./leftovers.ts";
 import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
+import {
+  delay,
+  PortTakenError,
+  ServerProcess,
+  ServerRuns,
+  tail,
+  withFreshPorts,
+} from "./server_process.ts";
 
 export type { ComponentSpec, StartOptions, UserSpec, XmppServer } from "./server.ts";
 
@@ -17,8 +24,6 @@ const USER_DOMAIN = "localhost";
 const READY_TIMEOUT_MS = 10_000;
 const KILL_AFTER_MS = 5_000;
 const PORT_TAKEN = /Failed to open server port/;
-/** Prosody could not bind a port: someone took it since freePort() */
-class PortTakenError extends Error {}
 const STARTUP_ERROR =
   /Failed to open server port|Unable to load module|Error initializing module|Invalid port number|Multiple services configured/;
 const INSTALL_HINT = 'prosody not found: install it with "apt-get install prosody" (Debian/Ubuntu)';
@@ -61,14 +66,6 @@ async function everyAsync<T>(
 ): Promise<boolean> {
   for (const item of items) if (!(await pred(item))) return false;
   return true;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function tail(text: string, lines = 40): string {
-  return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
 function buildConfig(
@@ -114,107 +111,27 @@ function buildConfig(
   return lines.join("\n") + "\n";
 }
 
-/** One run of the `prosody -F` process, with its stdout/stderr captured. */
-class ProsodyProcess {
-  readonly child: Deno.ChildProcess;
-  /** resolves once the process exited and its pipes are drained */
-  readonly done: Promise<Deno.CommandStatus>;
-  exited = false;
-
-  constructor(configPath: string, onOutput: (text: string) => void) {
-    try {
-      this.child = new Deno.Command("prosody", {
-        args: ["-F", "--config", configPath],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw new Error(INSTALL_HINT);
-      throw err;
-    }
-    const drain = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-        onOutput(text);
-      }
-    };
-    const pipes = Promise.all([
-      drain(this.child.stdout),
-      drain(this.child.stderr),
-    ]);
-    this.done = this.child.status.then(async (status) => {
-      this.exited = true;
-      await pipes;
-      return status;
-    });
-  }
-
-  /**
-   * SIGTERM, then wait for the exit; SIGKILL after `killAfterMs`, or
-   * shortly after `shutDown()` says Prosody finished its shutdown: it logs
-   * "Exiting with status code" and then idles in its event loop for up to
-   * a second before it really exits (whenever sessions were open).
-   */
-  async terminate(
-    killAfterMs = KILL_AFTER_MS,
-    shutDown: () => boolean = () => false,
-  ): Promise<void> {
-    const started = Date.now();
-    let shutDownAt: number | undefined;
-    if (!this.exited) {
-      try {
-        this.child.kill("SIGTERM");
-      } catch { /* already gone */ }
-    }
-    while (!this.exited) {
-      const now = Date.now();
-      if (shutDownAt === undefined && shutDown()) shutDownAt = now;
-      if (
-        now - started > killAfterMs ||
-        (shutDownAt !== undefined && now - shutDownAt > 100)
-      ) {
-        try {
-          this.child.kill("SIGKILL");
-        } catch { /* already gone */ }
-        break;
-      }
-      await delay(20);
-    }
-    await this.done;
-  }
-}
-
-class ProsodyServer implements XmppServer {
+class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
   readonly kind = "prosody" as const;
   readonly domain = USER_DOMAIN;
   readonly c2sUrl: string;
   readonly componentUrl: string;
   readonly configPath: string;
   readonly logPath: string;
-  #process: ProsodyProcess | undefined;
   /** where the current run's lines start in the log file */
   #runLogOffset = 0;
-  #output = "";
-  #stopping: Promise<void> | undefined;
 
   constructor(
-    readonly dir: string,
+    dir: string,
     readonly c2sPort: number,
     readonly componentPort: number,
     readonly hasComponents: boolean,
   ) {
+    super(dir);
     this.c2sUrl = `xmpp://${HOST}:${c2sPort}`;
     this.componentUrl = `xmpp://${HOST}:${componentPort}`;
     this.configPath = `${dir}/prosody.cfg.lua`;
     this.logPath = `${dir}/prosody.log`;
-  }
-
-  log(): string {
-    let file = "";
-    try {
-      file = Deno.readTextFileSync(this.logPath);
-    } catch { /* not written yet, or removed by stop() */ }
-    return this.#output ? `${file}\n--- prosody stdout/stderr ---\n${this.#output}` : file;
   }
 
   /** Prosody opens the component port only when a Component is configured. */
@@ -224,31 +141,17 @@ class ProsodyServer implements XmppServer {
     return ports;
   }
 
-  #logSince(offset: number): string {
-    try {
-      const bytes = Deno.readFileSync(this.logPath);
-      return new TextDecoder().decode(bytes.subarray(offset));
-    } catch {
-      return "";
-    }
-  }
-
-  #logLength(): number {
-    try {
-      return Deno.statSync(this.logPath).size;
-    } catch {
-      return 0;
-    }
-  }
-
   /** Spawns `prosody -F` and waits until both ports accept TCP. */
   async start(): Promise<void> {
-    const logOffset = this.#logLength();
+    const logOffset = this.logLength();
     this.#runLogOffset = logOffset;
-    const proc = new ProsodyProcess(this.configPath, (text) => {
-      this.#output += text;
+    const proc = new ServerProcess("prosody", ["-F", "--config", this.configPath], {
+      installHint: INSTALL_HINT,
+      onOutput: (text) => {
+        this.output += text;
+      },
     });
-    this.#process = proc;
+    this.process = proc;
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let problem: string | undefined;
     while (true) {
@@ -257,7 +160,7 @@ class ProsodyServer implements XmppServer {
         problem = `prosody exited with code ${status.code}`;
         break;
       }
-      const fresh = this.#logSince(logOffset);
+      const fresh = this.logSince(logOffset);
       if (PORT_TAKEN.test(fresh)) {
         await this.#terminate(1_000);
         throw new PortTakenError(`a port was taken\n--- log tail ---\n${tail(this.log())}`);
@@ -289,11 +192,19 @@ class ProsodyServer implements XmppServer {
     throw new Error(`${problem}\n--- log tail ---\n${tail(this.log())}`);
   }
 
-  #terminate(killAfterMs = KILL_AFTER_MS): Promise<void> {
+  protected terminate(): Promise<void> {
+    return this.#terminate(KILL_AFTER_MS);
+  }
+
+  /**
+   * Prosody logs "Exiting with status code" once its shutdown is done, then
+   * idles in its event loop for up to a second (whenever sessions were open).
+   */
+  #terminate(killAfterMs: number): Promise<void> {
     const offset = this.#runLogOffset;
-    return this.#process?.terminate(
+    return this.process?.terminate(
       killAfterMs,
-      () => this.#logSince(offset).includes("Exiting with status code"),
+      () => this.logSince(offset).includes("Exiting with status code"),
     ) ?? Promise.resolve();
   }
 
@@ -325,60 +236,12 @@ class ProsodyServer implements XmppServer {
       );
     }
   }
-
-  async restart(): Promise<void> {
-    if (this.#stopping) throw new Error("restart() after stop()");
-    await this.#terminate();
-    // Prosody binds with SO_REUSEADDR, so ports are free once it exited;
-    // retry anyway in case the kernel (or a stray peer) needs a moment.
-    await retry(() => this.start(), { times: 3, pauseMs: 300 });
-  }
-
-  stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      try {
-        await this.#terminate();
-      } finally {
-        await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-        untrack(this);
-      }
-    })();
-    return this.#stopping;
-  }
-
-  signal(signal: Deno.Signal): void {
-    if (this.#process && !this.#process.exited) this.#process.child.kill(signal);
-  }
-
-  /** last resort at process exit: no waiting possible */
-  killSync(): void {
-    try {
-      if (this.#process && !this.#process.exited) {
-        this.#process.child.kill("SIGKILL");
-      }
-    } catch { /* already gone */ }
-    try {
-      Deno.removeSync(this.dir, { recursive: true });
-    } catch { /* already gone */ }
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
-  }
 }
 
 export async function startProsody(
   options: StartOptions = {},
 ): Promise<XmppServer> {
-  // The ports are free when picked but not reserved: if one gets taken
-  // before Prosody binds it, start over with new ones.
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await startOnce(options);
-    } catch (err) {
-      if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
-    }
-  }
+  return await withFreshPorts(() => startOnce(options));
 }
 
 async function startOnce(options: StartOptions): Promise<ProsodyServer> {
