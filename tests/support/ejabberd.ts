@@ -314,9 +314,6 @@ class EjabberdProcess extends ServerProcess {
 
 class EjabberdServer extends ServerRuns<EjabberdProcess> implements XmppServer {
   readonly kind = "ejabberd" as const;
-  readonly domain = USER_DOMAIN;
-  readonly c2sUrl: string;
-  readonly componentUrl: string;
   readonly configPath: string;
   readonly logPath: string;
   /** `<name>@localhost`: the node's name, unique per server */
@@ -328,14 +325,12 @@ class EjabberdServer extends ServerRuns<EjabberdProcess> implements XmppServer {
 
   constructor(
     dir: string,
-    readonly c2sPort: number,
-    readonly componentPort: number,
+    c2sPort: number,
+    componentPort: number,
     /** the Erlang distribution port (no epmd) */
     readonly distPort: number,
   ) {
-    super(dir);
-    this.c2sUrl = `xmpp://${HOST}:${c2sPort}`;
-    this.componentUrl = `xmpp://${HOST}:${componentPort}`;
+    super(dir, c2sPort, componentPort);
     this.configPath = `${dir}/ejabberd.yml`;
     this.logPath = `${dir}/log/ejabberd.log`;
     this.node = `cp${randomToken(4)}@localhost`;

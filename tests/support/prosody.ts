@@ -113,9 +113,6 @@ function buildConfig(
 
 class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
   readonly kind = "prosody" as const;
-  readonly domain = USER_DOMAIN;
-  readonly c2sUrl: string;
-  readonly componentUrl: string;
   readonly configPath: string;
   readonly logPath: string;
   /** where the current run's lines start in the log file */
@@ -123,13 +120,11 @@ class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
 
   constructor(
     dir: string,
-    readonly c2sPort: number,
-    readonly componentPort: number,
+    c2sPort: number,
+    componentPort: number,
     readonly hasComponents: boolean,
   ) {
-    super(dir);
-    this.c2sUrl = `xmpp://${HOST}:${c2sPort}`;
-    this.componentUrl = `xmpp://${HOST}:${componentPort}`;
+    super(dir, c2sPort, componentPort);
     this.configPath = `${dir}/prosody.cfg.lua`;
     this.logPath = `${dir}/prosody.log`;
   }

@@ -118,13 +118,21 @@ export class ServerProcess {
 export abstract class ServerRuns<P extends ServerProcess> {
   abstract readonly kind: string;
   abstract readonly logPath: string;
+  /** the domain of the test accounts */
+  readonly domain = "localhost";
+  readonly c2sUrl: string;
+  readonly componentUrl: string;
   /** the current (or last) run */
   protected process: P | undefined;
   /** what the processes printed on stdout/stderr */
   protected output = "";
   #stopping: Promise<void> | undefined;
 
-  constructor(readonly dir: string) {}
+  /** Ports on 127.0.0.1. */
+  constructor(readonly dir: string, readonly c2sPort: number, readonly componentPort: number) {
+    this.c2sUrl = `xmpp://127.0.0.1:${c2sPort}`;
+    this.componentUrl = `xmpp://127.0.0.1:${componentPort}`;
+  }
 
   /** Starts a run and waits until the server accepts connections. */
   abstract start(): Promise<void>;
