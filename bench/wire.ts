@@ -5,7 +5,7 @@
  * per-stanza events) and the bench writes raw strings and reads raw text,
  * looking only at the start tags of top-level stanzas.
  */
-import { client as xmppClient } from "@xmpp/client";
+import { type PlainLogin, plainXmppClient } from "../tests/support/client.ts";
 
 /** A logged-in c2s stream, spoken to in raw text. */
 export interface RawConn {
@@ -41,40 +41,10 @@ interface Entity {
   _detachSocket(): void;
 }
 
-type Authenticate = (
-  credentials: { username: string; password: string },
-  mechanism: string,
-) => Promise<void>;
-
-const createClient = xmppClient as unknown as (options: {
-  service: string;
-  domain: string;
-  resource?: string;
-  credentials: (authenticate: Authenticate, mechanisms: string[]) => Promise<void>;
-}) => Entity;
-
-/** Options of {@link login}. */
-export interface LoginOptions {
-  readonly service: string;
-  readonly domain: string;
-  readonly username: string;
-  readonly password: string;
-  readonly resource?: string;
-}
-
 /** Logs in and hands back the raw stream. */
-export async function login(options: LoginOptions): Promise<RawConn> {
-  const { service, domain, username, password, resource } = options;
-  const entity = createClient({
-    service,
-    domain,
-    resource,
-    credentials: (authenticate, mechanisms) =>
-      authenticate(
-        { username, password },
-        mechanisms.includes("PLAIN") ? "PLAIN" : mechanisms[0],
-      ),
-  });
+export async function login(options: PlainLogin): Promise<RawConn> {
+  const { domain, username, resource } = options;
+  const entity = plainXmppClient<Entity>(options);
   entity.reconnect.stop();
   const errors: Error[] = [];
   entity.on("error", (error) => errors.push(error));

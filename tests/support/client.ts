@@ -114,9 +114,34 @@ type XmppClientFactory = (options: {
     authenticate: SaslAuthenticate,
     mechanisms: string[],
   ) => Promise<void>;
-}) => XmppClientEntity;
+}) => unknown;
 
-const createXmppClient = xmppClient as unknown as XmppClientFactory;
+/** Where and as whom {@link plainXmppClient} logs in. */
+export interface PlainLogin {
+  readonly service: string;
+  readonly domain: string;
+  readonly username: string;
+  readonly password: string;
+  readonly resource?: string;
+}
+
+/**
+ * An `@xmpp/client` entity (not started) that logs in with SASL PLAIN,
+ * typed as the caller's view `E` of the untyped xmpp.js object. PLAIN
+ * explicitly: xmpp.js refuses it on a stream without TLS and would pick
+ * SCRAM-SHA-1 (slow); the test servers are configured to allow it.
+ */
+export function plainXmppClient<E>(login: PlainLogin): E {
+  const { service, domain, resource, username, password } = login;
+  return (xmppClient as unknown as XmppClientFactory)({
+    service,
+    domain,
+    resource,
+    username,
+    credentials: (authenticate, mechanisms) =>
+      authenticate({ username, password }, mechanisms.includes("PLAIN") ? "PLAIN" : mechanisms[0]),
+  }) as E;
+}
 
 // ---------------------------------------------------------------------------
 
@@ -217,18 +242,12 @@ class XmppTestClient implements TestClient {
   constructor(readonly options: ClientOptions) {
     const { service, domain, username, password, resource } = options;
     this.#label = `${username}@${domain}`;
-    const entity = createXmppClient({
+    const entity = plainXmppClient<XmppClientEntity>({
       service,
       domain,
       resource,
       username,
-      // PLAIN explicitly: xmpp.js refuses it on a stream without TLS and
-      // would pick SCRAM-SHA-1 (slow). Prosody is configured to allow it.
-      credentials: (authenticate, mechanisms) =>
-        authenticate(
-          { username, password },
-          mechanisms.includes("PLAIN") ? "PLAIN" : mechanisms[0],
-        ),
+      password,
     });
     this.#entity = entity;
     entity.reconnect.stop();
