@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { connectClient, echoHandler } from "../support/client.ts";
+import { connectClient, echoHandler, iqAfterRestart } from "../support/client.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
 import { acceptsTcp } from "../support/prosody.ts";
 import { xml } from "../../src/xml.ts";
@@ -182,13 +182,7 @@ Deno.test({
           await before.stop();
         }
         assert.ok(!running(pid), "the first node is gone after restart()");
-        await server.register(BOB);
-        await using alice = await connectClient({ ...common, ...ALICE });
-        await using bob = await connectClient({ ...common, ...BOB });
-        bob.onRequest(echoHandler());
-        const reply = await alice.request(
-          xml("iq", { type: "get", to: bob.jid }, xml("q", { xmlns: "urn:x" })),
-        );
+        const reply = await iqAfterRestart(server, { asker: ALICE, answerer: BOB });
         assert.equal(reply.attrs.type, "result");
         assert.match(server.log(), /SIGTERM received - shutting down/);
       } finally {

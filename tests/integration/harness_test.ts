@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { startProsody } from "../support/prosody.ts";
-import { connectClient, echoHandler, errorFor } from "../support/client.ts";
+import { connectClient, echoHandler, errorFor, iqAfterRestart } from "../support/client.ts";
 import { xml } from "../../src/xml.ts";
 
 const COMPONENT = { domain: "proxy.localhost", secret: "harness-secret" };
@@ -214,13 +214,7 @@ Deno.test("harness: restart keeps accounts, clients can log in again", async () 
       await before.stop();
     }
     // accounts registered before the restart, and after it, both work
-    await server.register(BOB);
-    await using alice = await connectClient({ ...common, ...ALICE });
-    await using bob = await connectClient({ ...common, ...BOB });
-    bob.onRequest(echoHandler());
-    const reply = await alice.request(
-      xml("iq", { type: "get", to: bob.jid }, xml("q", { xmlns: "urn:x" })),
-    );
+    const reply = await iqAfterRestart(server, { asker: ALICE, answerer: BOB });
     assert.equal(reply.attrs.type, "result");
     assert.match(server.log(), /Shutting down: Received SIGTERM/);
   });

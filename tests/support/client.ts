@@ -473,3 +473,28 @@ export async function connectClient(
   await client.connect();
   return client;
 }
+
+/**
+ * After a server restart: registers `answerer` (an account made after it),
+ * logs both in, and resolves with the reply `asker` gets to a get sent to
+ * `answerer`, who echoes it. Both accounts working shows the data survived.
+ */
+export async function iqAfterRestart(
+  server: { c2sUrl: string; domain: string; register(user: PlainAccount): Promise<void> },
+  accounts: { asker: PlainAccount; answerer: PlainAccount },
+): Promise<XmlElement> {
+  await server.register(accounts.answerer);
+  const common = { service: server.c2sUrl, domain: server.domain };
+  await using asker = await connectClient({ ...common, ...accounts.asker });
+  await using answerer = await connectClient({ ...common, ...accounts.answerer });
+  answerer.onRequest(echoHandler());
+  return await asker.request(
+    xml("iq", { type: "get", to: answerer.jid }, xml("q", { xmlns: "urn:x" })),
+  );
+}
+
+/** An account: its username and password. */
+interface PlainAccount {
+  username: string;
+  password: string;
+}
