@@ -109,30 +109,34 @@ export function resolveSettings(input: SettingsInput): SettingsResult {
     candidate("env", ENV_NAMES.config, read(ENV_NAMES.config)),
     candidate("default", "default", DEFAULT_CONFIG_PATH),
   ]);
-  const logLevel = first<LogLevel>([
-    candidate("flag", "--log-level", checkOne(flags.logLevel, "--log-level", LOG_LEVELS, errors)),
-    candidate(
-      "env",
-      ENV_NAMES.logLevel,
-      checkOne(read(ENV_NAMES.logLevel), ENV_NAMES.logLevel, LOG_LEVELS, errors),
-    ),
-    candidate("file", "log_level", input.fileLogLevel),
-    candidate("default", "default", DEFAULT_LOG_LEVEL),
-  ]);
-  const logFormat = first<LogFormat>([
-    candidate(
-      "flag",
-      "--log-format",
-      checkOne(flags.logFormat, "--log-format", LOG_FORMATS, errors),
-    ),
-    candidate(
-      "env",
-      ENV_NAMES.logFormat,
-      checkOne(read(ENV_NAMES.logFormat), ENV_NAMES.logFormat, LOG_FORMATS, errors),
-    ),
-    candidate("file", "log_format", input.fileLogFormat),
-    candidate("default", "default", DEFAULT_LOG_FORMAT),
-  ]);
+  /** flag, then environment, then the file, then the default: each one of `allowed`. */
+  const oneOf = <T extends string>(
+    allowed: readonly T[],
+    flag: [string, string | undefined],
+    envName: string,
+    file: [string, T | undefined],
+    fallback: T,
+  ): Setting<T> =>
+    first<T>([
+      candidate("flag", flag[0], checkOne(flag[1], flag[0], allowed, errors)),
+      candidate("env", envName, checkOne(read(envName), envName, allowed, errors)),
+      candidate("file", file[0], file[1]),
+      candidate("default", "default", fallback),
+    ]);
+  const logLevel = oneOf(
+    LOG_LEVELS,
+    ["--log-level", flags.logLevel],
+    ENV_NAMES.logLevel,
+    ["log_level", input.fileLogLevel],
+    DEFAULT_LOG_LEVEL,
+  );
+  const logFormat = oneOf(
+    LOG_FORMATS,
+    ["--log-format", flags.logFormat],
+    ENV_NAMES.logFormat,
+    ["log_format", input.fileLogFormat],
+    DEFAULT_LOG_FORMAT,
+  );
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, settings: { configPath, logLevel, logFormat } };
 }
