@@ -1,29 +1,20 @@
 /** Requests started by the implementing client, through the router (allow_target_requests). */
 import assert from "node:assert/strict";
-import { type Effects, Router, type RouterSettings } from "../src/router.ts";
+import type { Effects, Router, RouterSettings } from "../src/router.ts";
 import { parseXml, type XmlElement } from "../src/xml.ts";
+import { DOMAIN, TARGET, testRouter } from "./support/router.ts";
 
-const DOMAIN = "proxy.example.org";
-const TARGET = "service@example.org";
 const USER = "alice@example.org/phone";
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 function setup(settings: Partial<RouterSettings> = {}): Router {
-  const router = new Router({
-    domain: DOMAIN,
-    targetAddress: TARGET,
+  return testRouter({
     requestTimeoutMs: 1000,
-    balance: "random",
     maxPendingPerResource: 10,
     maxPending: 10,
     allowTargetRequests: true,
     ...settings,
-  }, { random: () => 0 });
-  router.online(0);
-  for (const name of ["a", "b"]) {
-    router.receive(parseXml(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`), 0);
-  }
-  return router;
+  }, { resources: ["a", "b"] });
 }
 
 function ping(id: string, resource = "a", to = `${DOMAIN}/${USER}`): XmlElement {

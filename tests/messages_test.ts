@@ -1,28 +1,20 @@
 /** Messages both ways, through the router (messages: forward). */
 import assert from "node:assert/strict";
-import { type Effects, Router, type RouterSettings } from "../src/router.ts";
+import type { Effects, Router, RouterSettings } from "../src/router.ts";
 import { parseXml, type XmlElement } from "../src/xml.ts";
+import { DOMAIN, TARGET, testRouter } from "./support/router.ts";
 
-const DOMAIN = "proxy.example.org";
-const TARGET = "service@example.org";
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 function setup(settings: Partial<RouterSettings> = {}, resources = ["a", "b", "c"]): Router {
-  const router = new Router({
-    domain: DOMAIN,
-    targetAddress: TARGET,
+  return testRouter({
     requestTimeoutMs: 1000,
     balance: "round-robin",
     maxPendingPerResource: 10,
     maxPending: 10,
     messages: "forward",
     ...settings,
-  }, { random: () => 0 });
-  router.online(0);
-  for (const name of resources) {
-    router.receive(parseXml(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`), 0);
-  }
-  return router;
+  }, { resources });
 }
 
 function only(fx: Effects): XmlElement {

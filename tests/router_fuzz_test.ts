@@ -22,6 +22,7 @@ import {
   scenarioArb,
   STANZAS,
 } from "./support/stanza_arbitraries.ts";
+import { DOMAIN, TARGET, testRouter } from "./support/router.ts";
 
 const SHORT_RUNS = 800;
 
@@ -189,24 +190,10 @@ for (const [name, { make, expect }] of Object.entries(MUTANTS)) {
 
 // --- bugs found, kept as repros ------------------------------------------------
 
-const DOMAIN = "proxy.example.org";
-const TARGET = "service@example.org";
 const ALICE = "alice@example.org/phone";
 
 function routerWith(resources: string[]): Router {
-  const router = new Router({
-    domain: DOMAIN,
-    targetAddress: TARGET,
-    requestTimeoutMs: 30_000,
-    balance: "random",
-    maxPendingPerResource: 1000,
-    maxPending: 100_000,
-  }, { random: () => 0 });
-  router.online(0);
-  for (const name of resources) {
-    router.receive(parseXml(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`), 0);
-  }
-  return router;
+  return testRouter({}, { resources });
 }
 
 // Found by the fuzzer (KNOWN_BUGS.refusalFromCaseVariant). The router accepts
@@ -277,16 +264,7 @@ Deno.test({
 Deno.test({
   name: "fixed: a shutdown right after a reconnect still tells subscribers unavailable",
   fn() {
-    const router = new Router({
-      domain: DOMAIN,
-      targetAddress: TARGET,
-      requestTimeoutMs: 30_000,
-      balance: "random",
-      maxPendingPerResource: 1000,
-      maxPending: 100_000,
-      presence: true,
-    }, { random: () => 0, subscribers: ["alice@example.org"] });
-    router.online(0);
+    const router = testRouter({ presence: true }, { subscribers: ["alice@example.org"] });
     const up = router.receive(parseXml(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`), 0);
     assert.deepEqual(up.send.map((s) => [s.attrs.to, s.attrs.type]), [
       ["alice@example.org", undefined],

@@ -1,20 +1,10 @@
 import assert from "node:assert/strict";
 import { type Effects, Router, type RouterSettings } from "../src/router.ts";
 import { parseXml, type XmlElement } from "../src/xml.ts";
+import { BASE_SETTINGS, DOMAIN, resourcePresence, TARGET, testRouter } from "./support/router.ts";
 
-const DOMAIN = "proxy.example.org";
-const TARGET = "service@example.org";
 const ALICE = "alice@example.org/phone";
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
-
-const SETTINGS: RouterSettings = {
-  domain: DOMAIN,
-  targetAddress: TARGET,
-  requestTimeoutMs: 30_000,
-  balance: "random",
-  maxPendingPerResource: 1000,
-  maxPending: 100_000,
-};
 
 /** A router with the given resources online; `random` always picks the first. */
 function setup(
@@ -22,20 +12,7 @@ function setup(
   settings: Partial<RouterSettings> = {},
   random = () => 0,
 ): Router {
-  const router = new Router({ ...SETTINGS, ...settings }, { random });
-  router.online(0);
-  for (const r of resources) {
-    const [name, priority] = typeof r === "string" ? [r, undefined] : r;
-    router.receive(available(name, priority), 0);
-  }
-  return router;
-}
-
-function available(name: string, priority?: number): XmlElement {
-  const prio = priority === undefined ? "" : `<priority>${priority}</priority>`;
-  return parseXml(
-    `<presence from="${TARGET}/${name}" to="${DOMAIN}">${prio}</presence>`,
-  );
+  return testRouter(settings, { resources, random });
 }
 
 function unavailable(name: string): XmlElement {
@@ -107,7 +84,7 @@ function forwardedTo(fx: Effects): string[] {
 // --- presence and subscription -------------------------------------------
 
 Deno.test("online: subscribes to the target from the domain, and nothing else", () => {
-  const router = new Router(SETTINGS);
+  const router = new Router(BASE_SETTINGS);
   const el = only(router.online(0));
   assert.equal(
     el.toString(),
@@ -132,7 +109,7 @@ Deno.test("resources: available adds, unavailable removes, error empties and res
   assert.deepEqual(router.resources, ["a", "b"]);
   router.receive(unavailable("a"), 0);
   assert.deepEqual(router.resources, ["b"]);
-  router.receive(available("a"), 0);
+  router.receive(resourcePresence("a"), 0);
   assert.deepEqual(router.resources, ["b", "a"]);
 
   const error = parseXml(
@@ -539,7 +516,7 @@ Deno.test("failover: a get already re-sent once, or with no other resource, gets
   const router = setup(["a", "b"]);
   router.receive(get("g"), 0);
   router.receive(unavailable("a"), 1); // re-sent to b
-  router.receive(available("a"), 2);
+  router.receive(resourcePresence("a"), 2);
   assertError(only(router.receive(unavailable("b"), 3)), {
     to: ALICE,
     from: DOMAIN,

@@ -1,24 +1,17 @@
 /** The service's own presence, through the router (presence: true). */
 import assert from "node:assert/strict";
-import { type Effects, Router, type RouterSettings } from "../src/router.ts";
+import type { Effects, Router, RouterSettings } from "../src/router.ts";
 import { parseXml } from "../src/xml.ts";
-
-const DOMAIN = "proxy.example.org";
-const TARGET = "service@example.org";
+import { DOMAIN, TARGET, testRouter } from "./support/router.ts";
 
 function router(settings: Partial<RouterSettings> = {}, subscribers: string[] = []): Router {
-  const r = new Router({
-    domain: DOMAIN,
-    targetAddress: TARGET,
+  return testRouter({
     requestTimeoutMs: 1000,
-    balance: "random",
     maxPendingPerResource: 10,
     maxPending: 10,
     presence: true,
     ...settings,
-  }, { random: () => 0, subscribers });
-  r.online(0);
-  return r;
+  }, { subscribers });
 }
 
 const from = (jid: string, type?: string) =>
