@@ -1,7 +1,7 @@
 /**
  * --router: the proxy's own work per round trip, in process, no network,
  * one core. A round trip is: parse the request's text with the stream's
- * parser (@xmpp/xml's Parser, fed as the stream feeds it), `Router.receive`,
+ * parser (src/stream_parser.ts, fed as the stream feeds it), `Router.receive`,
  * serialising the forwarded stanza as the stream does (src/xml.ts
  * `serialize`, which replaced ltx's `toString()`); then the same for the reply. The
  * texts are byte for byte what Prosody 0.12 sends a component.
@@ -15,6 +15,7 @@ import type { Link, LinkOptions } from "../src/connection.ts";
 import { Metrics } from "../src/metrics.ts";
 import { Proxy } from "../src/proxy.ts";
 import { Router } from "../src/router.ts";
+import { StreamParser } from "../src/stream_parser.ts";
 import { serialize, xml, type XmlElement } from "../src/xml.ts";
 import { fmt, median, progress, table } from "./compare.ts";
 import { cpuSeconds } from "./procstat.ts";
@@ -46,9 +47,13 @@ function presenceText(resource: string): string {
   return `<presence xml:lang='en' to='${DOMAIN}' from='${TARGET}/${resource}'/>`;
 }
 
-/** A parser fed like the stream's: one header, then stanza after stanza. */
-function streamParser(): (text: string) => XmlElement {
-  const parser = new xml.Parser();
+/**
+ * A parser fed like the stream's: one header, then stanza after stanza. The
+ * proxy's own (src/stream_parser.ts) unless `xmpp.js` asks for @xmpp/xml's,
+ * which the minimal component uses.
+ */
+function streamParser(which: "proxy" | "xmpp.js" = "proxy"): (text: string) => XmlElement {
+  const parser = which === "proxy" ? new StreamParser() : new xml.Parser();
   let last: XmlElement | undefined;
   parser.on("element", (el) => (last = el));
   parser.on("error", (error) => {
@@ -126,8 +131,8 @@ function fullPipeline(): number {
 }
 
 /** Only the parser, on the same texts. */
-function parseOnly(): number {
-  const parse = streamParser();
+function parseOnly(which: "proxy" | "xmpp.js"): number {
+  const parse = streamParser(which);
   const reply = replyText("x", `${TARGET}/r0`);
   return measure(() => {
     for (let i = 0; i < WINDOW; i++) parse(requestText(ids[i]));
@@ -163,8 +168,8 @@ function routeOnly(): number {
 }
 
 /** Only the serialising of the stanzas the router sends: `serialize` (the stream's) or ltx's toString(). */
-function serialiseOnly(how: (el: XmlElement) => string): number {
-  const parse = streamParser();
+function serialiseOnly(how: (el: XmlElement) => string, which: "proxy" | "xmpp.js"): number {
+  const parse = streamParser(which);
   const router = readyRouter(parse);
   const out: XmlElement[] = [];
   for (const id of ids) {
@@ -179,7 +184,7 @@ function serialiseOnly(how: (el: XmlElement) => string): number {
 
 /** The minimal component's way: parse, rewrite attributes in place, toString. */
 function minimalWay(): number {
-  const parse = streamParser();
+  const parse = streamParser("xmpp.js");
   let turn = 0;
   return measure(() => {
     for (let i = 0; i < WINDOW; i++) {
@@ -247,10 +252,14 @@ export function runRouterBench(): Record<string, unknown> {
     ["pipeline: parse + Router.receive + serialize", fullPipeline],
     ["pipeline in the shell (src/proxy.ts + metrics, fake stream)", withShell],
     ["minimal component's way (rewrite in place)", minimalWay],
-    ["parse only (request + reply)", parseOnly],
+    ["parse only (request + reply)", () => parseOnly("proxy")],
+    ["parse only, @xmpp/xml's parser (request + reply)", () => parseOnly("xmpp.js")],
     ["Router.receive only (request + reply)", routeOnly],
-    ["serialize only (request + reply)", () => serialiseOnly(serialize)],
-    ["ltx toString() only (request + reply)", () => serialiseOnly((el) => el.toString())],
+    ["serialize only (request + reply)", () => serialiseOnly(serialize, "proxy")],
+    [
+      "ltx toString() only, of trees (request + reply)",
+      () => serialiseOnly((el) => el.toString(), "xmpp.js"),
+    ],
     ["bench harness only (building texts)", harnessOnly],
   ];
   // Three interleaved passes, the median kept: the first pass of a step

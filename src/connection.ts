@@ -10,6 +10,7 @@
 import { Component } from "@xmpp/component-core";
 import type { Logger } from "./log.ts";
 import { Outbox } from "./outbox.ts";
+import { StreamParser } from "./stream_parser.ts";
 import { wait } from "./wait.ts";
 import { parseXml, serialize, xml, type XmlElement } from "./xml.ts";
 
@@ -76,6 +77,8 @@ interface Entity {
   authenticate(id: string, secret: string): Promise<void>;
   write(text: string): Promise<void>;
   socket: { destroy(): void; setNoDelay?(noDelay: boolean): void } | null;
+  /** The parser class each stream opening instantiates. */
+  Parser: new () => unknown;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -262,6 +265,8 @@ class ComponentLink implements Link {
   async #connect(quiet: boolean): Promise<Promise<void>> {
     const { url, domain, secret } = this.#options;
     const entity = new Component({ service: url, domain }) as unknown as Entity;
+    // Stanzas are routed by their start tag: no tree for their payload.
+    entity.Parser = StreamParser;
     this.#entity = entity;
     let lastError: unknown;
     const closed = new Promise<void>((resolve, reject) => {

@@ -45,6 +45,76 @@ const impl = xmlImpl as unknown as XmlModule;
 export const xml: XmlModule = impl;
 
 /**
+ * An element read from the stream whose content is kept as the text it came
+ * in: its children are parsed the first time they are asked for, and until
+ * then it is serialised by copying that text. Routing reads only the
+ * attributes of nearly every stanza, so the payload is never parsed, built
+ * as a tree, or escaped again.
+ */
+interface LazyElement extends XmlElement {
+  /** The text between the start and end tags, exactly as received. */
+  inner: string;
+  /** The children once parsed (or set); until then `inner` is the content. */
+  parsed: XmlNode[] | undefined;
+}
+
+const lazyPrototype = Object.create(impl.Element.prototype, {
+  children: {
+    get(this: LazyElement): XmlNode[] {
+      return this.parsed ??= parseChildren(this);
+    },
+    set(this: LazyElement, children: XmlNode[]) {
+      this.parsed = children;
+    },
+  },
+});
+
+/**
+ * An element whose content is `inner`, the text between its tags as read
+ * from the stream (well-formed: the stream parser checked the tags balance
+ * and match). The children are parsed from it on first use.
+ */
+export function lazyElement(
+  name: string,
+  attrs: Record<string, string | undefined>,
+  inner: string,
+  parent: XmlElement | null,
+): XmlElement {
+  const el = Object.create(lazyPrototype) as LazyElement;
+  el.name = name;
+  el.parent = parent;
+  el.attrs = attrs;
+  el.inner = inner;
+  el.parsed = undefined;
+  return el;
+}
+
+/** The content text of a lazy element not parsed yet, else undefined. */
+function unparsedInner(node: XmlElement): string | undefined {
+  return Object.getPrototypeOf(node) === lazyPrototype && (node as LazyElement).parsed === undefined
+    ? (node as LazyElement).inner
+    : undefined;
+}
+
+function parseChildren(el: LazyElement): XmlNode[] {
+  if (el.inner === "") return [];
+  let wrap: XmlElement;
+  try {
+    // parseXml gives the first element inside its own wrapper: this one.
+    wrap = parseXml(`<w>${el.inner}</w>`);
+  } catch {
+    // The stream parser checked the tags; only a bad entity can get here.
+    // Routing reads children only to decide (an error's condition, a
+    // priority), so "none" is the safe reading.
+    return [];
+  }
+  for (const child of wrap.children) {
+    if (typeof child !== "string") child.parent = el;
+  }
+  return wrap.children;
+}
+
+/**
  * A new element with the given attributes and the very same children as
  * `source` (shared, not copied): how a stanza is forwarded without
  * mutating the received one or re-serialising its payload.
@@ -53,6 +123,8 @@ export function withAttrs(
   source: XmlElement,
   attrs: Record<string, string | undefined>,
 ): XmlElement {
+  const inner = unparsedInner(source);
+  if (inner !== undefined) return lazyElement(source.name, attrs, inner, null);
   // ltx's constructor would copy `attrs` into a fresh object and make an
   // empty children array, both thrown away at once: this runs for every
   // stanza forwarded. These four fields are all an ltx Element holds.
@@ -123,6 +195,10 @@ export function serialize(node: XmlNode): string {
     out += ` ${key}="${
       ATTR_SPECIAL.test(text) ? text.replace(/[&<>"'\t\n\r]/g, escapeChar) : text
     }"`;
+  }
+  const inner = unparsedInner(node);
+  if (inner !== undefined) {
+    return inner === "" ? out + "/>" : out + ">" + inner + "</" + node.name + ">";
   }
   const children = node.children;
   if (children.length === 0) return out + "/>";

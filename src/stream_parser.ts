@@ -1,0 +1,260 @@
+/**
+ * The component stream's parser: a drop-in for `@xmpp/xml`'s Parser (the
+ * same events: "start" with the stream header, "element" with each
+ * top-level element, "end", "error") that reads only what routing needs.
+ *
+ * Each stanza's start tag is parsed into a name and attributes; its content
+ * is only checked (tags balance and match, nothing XMPP forbids) and kept as
+ * text in a lazy element (src/xml.ts), parsed if and when someone asks for
+ * its children. The proxy forwards nearly every stanza without looking
+ * inside, so the payload costs a scan instead of a tree and a second
+ * serialisation: this was the largest item of the profile after the socket
+ * (bench/README.md).
+ */
+import { EventEmitter } from "node:events";
+import { lazyElement, xml, type XmlElement } from "./xml.ts";
+
+const LT = 60; // <
+const GT = 62; // >
+const SLASH = 47; // /
+const BANG = 33; // !
+const QUESTION = 63; // ?
+const QUOT = 34; // "
+const APOS = 39; // '
+const EQUALS = 61; // =
+
+/** Returned by the scanners when the element goes on in the next chunk. */
+const INCOMPLETE = -1;
+
+/** Why the stream is not acceptable XML; the connection closes it (bad-format). */
+export class StreamXmlError extends Error {
+  override name = "XMLError";
+}
+
+/** Stream text in (any chunking), the stream's elements out, as events. */
+export class StreamParser extends EventEmitter {
+  #buffer = "";
+  #root: XmlElement | undefined;
+  #done = false;
+  /** Start offsets and lengths of the names of open tags inside a stanza. */
+  readonly #open: number[] = [];
+
+  /** Reads a chunk of the stream; what it does not complete waits for the next. */
+  write(data: string): void {
+    if (this.#done) return;
+    const text = this.#buffer === "" ? data : this.#buffer + data;
+    let pos = 0;
+    while (pos < text.length && !this.#done) {
+      const lt = text.indexOf("<", pos);
+      // Between stanzas only whitespace (keepalives) is expected; other text
+      // at this level carries nothing, as for xmpp.js.
+      if (lt < 0) {
+        pos = text.length;
+        break;
+      }
+      let next: number;
+      try {
+        next = this.#top(text, lt);
+      } catch (error) {
+        this.#done = true;
+        this.emit("error", error);
+        return;
+      }
+      if (next === INCOMPLETE) {
+        pos = lt;
+        break;
+      }
+      pos = next;
+    }
+    this.#buffer = pos < text.length ? text.slice(pos) : "";
+  }
+
+  /** For the Parser interface: the stream ends with the socket. */
+  end(data?: string): void {
+    if (data) this.write(data);
+  }
+
+  /** One thing at the stream's top level at `lt`; returns where it ends. */
+  #top(text: string, lt: number): number {
+    if (lt + 1 >= text.length) return INCOMPLETE;
+    const second = text.charCodeAt(lt + 1);
+    if (second === QUESTION) {
+      // The XML declaration before the stream header.
+      const end = text.indexOf("?>", lt + 2);
+      if (this.#root) throw new StreamXmlError("processing instruction in the stream");
+      return end < 0 ? INCOMPLETE : end + 2;
+    }
+    if (second === BANG) throw new StreamXmlError("comment or DTD in the stream");
+    if (second === SLASH) {
+      const gt = text.indexOf(">", lt + 2);
+      if (gt < 0) return INCOMPLETE;
+      const root = this.#root;
+      if (!root || text.slice(lt + 2, gt).trim() !== root.name) {
+        throw new StreamXmlError(`unexpected end tag ${text.slice(lt, gt + 1)}`);
+      }
+      this.#done = true;
+      this.emit("end", root);
+      return gt + 1;
+    }
+    const gt = tagEnd(text, lt + 1);
+    if (gt === INCOMPLETE) return INCOMPLETE;
+    const nameEnd = nameEndAt(text, lt + 1, gt);
+    const name = text.slice(lt + 1, nameEnd);
+    if (name === "") throw new StreamXmlError("a tag without a name");
+    const empty = text.charCodeAt(gt - 1) === SLASH;
+    if (!this.#root) {
+      const root = xml(name, parseAttrs(text, nameEnd, empty ? gt - 1 : gt));
+      this.#root = root;
+      this.emit("start", root);
+      return gt + 1;
+    }
+    let inner = "";
+    let next = gt + 1;
+    if (!empty) {
+      const close = this.#content(text, gt + 1, lt + 1, name.length);
+      if (close === INCOMPLETE) return INCOMPLETE;
+      inner = text.slice(gt + 1, close);
+      next = text.indexOf(">", close) + 1;
+    }
+    const attrs = parseAttrs(text, nameEnd, empty ? gt - 1 : gt);
+    this.emit("element", lazyElement(name, attrs, inner, this.#root));
+    return next;
+  }
+
+  /**
+   * Scans a stanza's content from `from` to its end tag (that of the name at
+   * `nameAt`, `nameLength` long); returns the end tag's offset. Checks what
+   * forwarding the text as it is needs: tags balance and match, and nothing
+   * XMPP forbids (RFC 6120 §11.1: no comments, processing instructions or
+   * DTDs) — the server re-checks everything we send.
+   */
+  #content(text: string, from: number, nameAt: number, nameLength: number): number {
+    const open = this.#open;
+    open.length = 0;
+    open.push(nameAt, nameLength);
+    let pos = from;
+    for (;;) {
+      const lt = text.indexOf("<", pos);
+      if (lt < 0 || lt + 1 >= text.length) return INCOMPLETE;
+      const second = text.charCodeAt(lt + 1);
+      if (second === SLASH) {
+        const gt = text.indexOf(">", lt + 2);
+        if (gt < 0) return INCOMPLETE;
+        const length = open.pop() as number;
+        const at = open.pop() as number;
+        if (!sameName(text, at, length, lt + 2, gt)) {
+          throw new StreamXmlError(
+            `${text.slice(lt, gt + 1)} closes <${text.slice(at, at + length)}>`,
+          );
+        }
+        if (open.length === 0) return lt;
+        pos = gt + 1;
+      } else if (second === BANG) {
+        if (text.length - lt < 9) return INCOMPLETE;
+        if (!text.startsWith("<![CDATA[", lt)) {
+          throw new StreamXmlError("comment or DTD in a stanza");
+        }
+        const end = text.indexOf("]]>", lt + 9);
+        if (end < 0) return INCOMPLETE;
+        pos = end + 3;
+      } else if (second === QUESTION) {
+        throw new StreamXmlError("processing instruction in a stanza");
+      } else {
+        const gt = tagEnd(text, lt + 1);
+        if (gt === INCOMPLETE) return INCOMPLETE;
+        if (text.charCodeAt(gt - 1) !== SLASH) {
+          const nameEnd = nameEndAt(text, lt + 1, gt);
+          if (nameEnd === lt + 1) throw new StreamXmlError("a tag without a name");
+          open.push(lt + 1, nameEnd - lt - 1);
+        }
+        pos = gt + 1;
+      }
+    }
+  }
+}
+
+/** The `>` that ends the tag whose name starts at `from` (quotes skipped). */
+function tagEnd(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === GT) return i;
+    if (c === QUOT || c === APOS) {
+      // XML 1.0 §3.1: no "<" in an attribute value either.
+      for (i++; i < text.length; i++) {
+        const v = text.charCodeAt(i);
+        if (v === c) break;
+        if (v === LT) throw new StreamXmlError("< in an attribute value");
+      }
+      if (i >= text.length) return INCOMPLETE;
+    } else if (c === LT) {
+      throw new StreamXmlError("< inside a tag");
+    }
+  }
+  return INCOMPLETE;
+}
+
+/** Where the name starting at `from` ends: whitespace, `/` or `>`. */
+function nameEndAt(text: string, from: number, gt: number): number {
+  let i = from;
+  while (i < gt) {
+    const c = text.charCodeAt(i);
+    if (c <= 32 || c === SLASH) break;
+    i++;
+  }
+  return i;
+}
+
+/** Whether the end tag's name (from `at` up to `gt`, spaces allowed) is the open one. */
+function sameName(text: string, open: number, length: number, at: number, gt: number): boolean {
+  let end = gt;
+  while (end > at && text.charCodeAt(end - 1) <= 32) end--;
+  if (end - at !== length) return false;
+  for (let i = 0; i < length; i++) {
+    if (text.charCodeAt(open + i) !== text.charCodeAt(at + i)) return false;
+  }
+  return true;
+}
+
+/** The attributes between the tag's name and `end` (its `>` or `/>`). */
+function parseAttrs(text: string, from: number, end: number): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  let i = from;
+  for (;;) {
+    while (i < end && text.charCodeAt(i) <= 32) i++;
+    if (i >= end) return attrs;
+    const eq = text.indexOf("=", i);
+    if (eq < 0 || eq >= end) throw new StreamXmlError("an attribute without a value");
+    const name = text.slice(i, eq).trim();
+    i = eq + 1;
+    while (i < end && text.charCodeAt(i) <= 32) i++;
+    const quote = text.charCodeAt(i);
+    if ((quote !== QUOT && quote !== APOS) || name === "") {
+      throw new StreamXmlError("an attribute value without quotes");
+    }
+    const close = text.indexOf(quote === QUOT ? '"' : "'", i + 1);
+    const raw = text.slice(i + 1, close);
+    attrs[name] = raw.indexOf("&") < 0 ? raw : unescapeAttr(raw);
+    i = close + 1;
+  }
+}
+
+const ENTITY = /&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(lt|gt|amp|quot|apos));|&/g;
+const NAMED: Readonly<Record<string, string>> = {
+  lt: "<",
+  gt: ">",
+  amp: "&",
+  quot: '"',
+  apos: "'",
+};
+
+/** Replaces the character and predefined entity references (XML 1.0 §4.6). */
+function unescapeAttr(raw: string): string {
+  return raw.replace(ENTITY, (match, hex?: string, dec?: string, named?: string) => {
+    if (named) return NAMED[named];
+    const code = hex ? parseInt(hex, 16) : dec ? parseInt(dec, 10) : NaN;
+    if (!(code >= 0 && code <= 0x10ffff) || match === "&") {
+      throw new StreamXmlError(`bad reference ${match} in an attribute value`);
+    }
+    return String.fromCodePoint(code);
+  });
+}

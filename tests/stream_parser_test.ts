@@ -1,0 +1,162 @@
+import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
+import { StreamParser } from "../src/stream_parser.ts";
+import { serialize, withAttrs, xml, type XmlElement } from "../src/xml.ts";
+
+const HEADER =
+  "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'" +
+  " xml:lang='en' xmlns='jabber:component:accept' id='s1d' from='proxy.localhost'>";
+/** What Prosody and ejabberd send, and the odd corners XML allows. */
+const STANZAS = [
+  "<handshake/>",
+  `<iq type='get' id='p1' to='proxy.localhost' from='a@localhost/r'><ping xmlns='urn:xmpp:ping'/></iq>`,
+  `<iq id="q&amp;1" type="get" to="proxy.localhost/x" from="b@localhost/t&#233;l&#xE9;&apos;&quot;&gt;&lt;">` +
+  `<query xmlns='http://jabber.org/protocol/disco#items' node='a>b'><item jid='x' name="it's"/>` +
+  `<item jid='y'>t&lt;e&amp;xt &#x1F600;</item></query></iq>`,
+  "<message from='u@localhost/r' to='proxy.localhost' type='chat'><body>1 > 0 &amp; <![CDATA[<not a tag>]]> ok</body>" +
+  "<x xmlns='a'><x><x/></x></x></message>",
+  "<presence from='service@localhost/one' to='proxy.localhost' ><priority >-1</priority ><c xmlns='caps' /></presence >",
+  "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+];
+const STREAM = HEADER + STANZAS.join("\n ") + "\t</stream:stream>";
+
+interface Seen {
+  start?: XmlElement;
+  elements: XmlElement[];
+  end: number;
+  errors: Error[];
+}
+
+function feed(chunks: string[]): Seen {
+  const parser = new StreamParser();
+  const seen: Seen = { elements: [], end: 0, errors: [] };
+  parser.on("start", (el: XmlElement) => (seen.start = el));
+  parser.on("element", (el: XmlElement) => seen.elements.push(el));
+  parser.on("end", () => seen.end++);
+  parser.on("error", (error: Error) => seen.errors.push(error));
+  for (const chunk of chunks) parser.write(chunk);
+  return seen;
+}
+
+/** What xmpp.js's own parser makes of the same text: the reference. */
+function reference(text: string): XmlElement[] {
+  const parser = new xml.Parser();
+  const elements: XmlElement[] = [];
+  parser.on("element", (el) => elements.push(el));
+  parser.write(text);
+  return elements;
+}
+
+/** An element as a comparable value: name, attributes, children (parsed). */
+function shape(node: XmlElement | string): unknown {
+  if (typeof node === "string") return node;
+  return [node.name, { ...node.attrs }, node.children.map(shape)];
+}
+
+Deno.test("stream parser: the same elements as xmpp.js's parser, however the text is cut", () => {
+  const expected = reference(STREAM).map(shape);
+  assertEquals(expected.length, STANZAS.length);
+  const cuts: string[][] = [[STREAM], [...STREAM]];
+  for (let at = 1; at < STREAM.length; at++) cuts.push([STREAM.slice(0, at), STREAM.slice(at)]);
+  for (const chunks of cuts) {
+    const seen = feed(chunks);
+    deepEqual(seen.errors, [], `cut at ${chunks[0].length}`);
+    assertEquals(seen.start?.attrs.id, "s1d");
+    assertEquals(seen.start?.name, "stream:stream");
+    assertEquals(seen.end, 1);
+    deepEqual(seen.elements.map(shape), expected, `cut at ${chunks[0].length}`);
+  }
+});
+
+Deno.test("stream parser: attributes are unescaped, content is kept as received", () => {
+  const [, ping, disco, message] = feed([STREAM]).elements;
+  deepEqual(disco.attrs, {
+    id: "q&1",
+    type: "get",
+    to: "proxy.localhost/x",
+    from: "b@localhost/télé'\"><",
+  });
+  // Forwarded untouched: the payload goes out as it came, only the start tag is rewritten.
+  assertEquals(
+    serialize(
+      withAttrs(ping, {
+        type: "get",
+        id: "p1",
+        to: "svc@localhost/r",
+        from: "proxy.localhost/a@localhost/r",
+      }),
+    ),
+    `<iq type="get" id="p1" to="svc@localhost/r" from="proxy.localhost/a@localhost/r"><ping xmlns='urn:xmpp:ping'/></iq>`,
+  );
+  assertEquals(
+    serialize(message),
+    `<message from="u@localhost/r" to="proxy.localhost" type="chat"><body>1 > 0 &amp; <![CDATA[<not a tag>]]> ok</body>` +
+      "<x xmlns='a'><x><x/></x></x></message>",
+  );
+  assertEquals(
+    serialize(feed([HEADER + "<iq type='result' id='1'></iq>"]).elements[0]),
+    `<iq type="result" id="1"/>`,
+  );
+});
+
+Deno.test("stream parser: children are there when asked for, with their namespaces", () => {
+  const seen = feed([STREAM]);
+  const [, ping, disco, , presence, streamError] = seen.elements;
+  assert(ping.getChild("ping", "urn:xmpp:ping"));
+  assertEquals(disco.getChild("query")?.getChildren("item").length, 2);
+  assertEquals(disco.getChild("query")?.getChildren("item")[1].getText(), "t<e&xt 😀");
+  assertEquals(presence.getChildText("priority"), "-1");
+  // xmpp.js tells a stream error by its prefix's namespace, from the header.
+  assert(streamError.is("error", "http://etherx.jabber.org/streams"));
+  assertEquals(
+    streamError.getChild("conflict")?.attrs.xmlns,
+    "urn:ietf:params:xml:ns:xmpp-streams",
+  );
+  assertEquals(ping.getChild("ping")?.parent, ping);
+});
+
+Deno.test("stream parser: a parsed element that is changed is serialised from its children", () => {
+  const [, ping] = feed([STREAM]).elements;
+  ping.children.push(xml("extra", { xmlns: "x" }));
+  assertEquals(
+    serialize(ping),
+    `<iq type="get" id="p1" to="proxy.localhost" from="a@localhost/r"><ping xmlns="urn:xmpp:ping"/><extra xmlns="x"/></iq>`,
+  );
+  // The copy made before the change keeps the text as received.
+  const [, other] = feed([STREAM]).elements;
+  const forwarded = withAttrs(other, { id: "p1" });
+  other.children.length = 0;
+  assertEquals(serialize(forwarded), `<iq id="p1"><ping xmlns='urn:xmpp:ping'/></iq>`);
+});
+
+Deno.test("stream parser: what XMPP forbids or XML does not allow is an error, and the stream stops there", () => {
+  const bad = [
+    "<iq><a></b></iq>",
+    "<iq><!-- comment --></iq>",
+    "<!-- comment -->",
+    "<iq><?pi x?></iq>",
+    "<iq id=1/>",
+    "<iq id='1' type/>",
+    "<iq id='&bogus;'/>",
+    "<iq a='<'/>",
+    "</iq>",
+    "<iq></message>",
+  ];
+  for (const text of bad) {
+    const seen = feed([HEADER, text + "<iq id='after'/>"]);
+    assertEquals(seen.errors.length, 1, text);
+    assertEquals(seen.errors[0].name, "XMLError", text);
+    deepEqual(seen.elements, [], text);
+  }
+});
+
+Deno.test("stream parser: a stanza waits for the rest of its text; whitespace keepalives are ignored", () => {
+  const parser = new StreamParser();
+  const elements: XmlElement[] = [];
+  parser.on("element", (el: XmlElement) => elements.push(el));
+  parser.write(HEADER + " \n <iq id='1' type='get'><ping xmlns='urn:xmpp:ping'/>");
+  assertEquals(elements.length, 0);
+  parser.write("</iq> ");
+  parser.write(" ");
+  assertEquals(elements.length, 1);
+  assertEquals(elements[0].attrs.id, "1");
+});
