@@ -21,7 +21,6 @@ const BANG = 33; // !
 const QUESTION = 63; // ?
 const QUOT = 34; // "
 const APOS = 39; // '
-const EQUALS = 61; // =
 
 /** Returned by the scanners when the element goes on in the next chunk. */
 const INCOMPLETE = -1;
