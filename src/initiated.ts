@@ -8,7 +8,7 @@
 import { normalizeJid } from "./jid.ts";
 import { DeadlineTable, type Timed } from "./pending.ts";
 import { errorReply, type StanzaError } from "./stanza.ts";
-import { detach, withAttrs, type XmlElement } from "./xml.ts";
+import { detach, readdress, type XmlElement } from "./xml.ts";
 
 /** One request of a target resource in flight. */
 interface Initiated extends Timed {
@@ -71,9 +71,7 @@ export class InitiatedRequests {
       deadline: options.now + options.timeoutMs,
       timeoutMs: options.timeoutMs,
     });
-    return withAttrs(stanza, {
-      ...stanza.attrs,
-      xmlns: undefined,
+    return readdress(stanza, {
       id: key,
       to: peer,
       from: this.#domain,
@@ -89,9 +87,7 @@ export class InitiatedRequests {
     if (!entry || normalizeJid(stanza.attrs.from ?? "") !== entry.peerNorm) return undefined;
     this.#table.remove(entry);
     return {
-      send: withAttrs(stanza, {
-        ...stanza.attrs,
-        xmlns: undefined,
+      send: readdress(stanza, {
         id: entry.id,
         to: entry.resourceJid,
         from: `${this.#domain}/${entry.peer}`,

@@ -20,11 +20,11 @@ export interface Pending extends Timed {
   /** The resource of our JID the request was sent from. */
   readonly via: string;
   /**
-   * The request as received, serialised: kept only for a get (re-sent on
+   * The request as forwarded, serialised: kept only for a get (re-sent on
    * failover). Text, not the parsed tree: a few dozen bytes that pin
    * nothing else, where a tree would hold the socket chunk it came from.
    */
-  readonly request: string | undefined;
+  request: string | undefined;
   readonly started: number;
   /** The resource holding it, or undefined while it waits unattached. */
   resource: Resource | undefined;

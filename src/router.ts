@@ -19,7 +19,7 @@ import { normalizeJid } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
 import { errorCondition, errorReply, presence, type StanzaError } from "./stanza.ts";
-import { detach, parseXml, serialize, withAttrs, type XmlElement } from "./xml.ts";
+import { detach, parseXml, readdress, serialize, type XmlElement } from "./xml.ts";
 
 /** The settings the router follows; a reload may replace them. */
 export interface RouterSettings {
@@ -520,7 +520,7 @@ export class Router {
       id,
       type,
       via,
-      request: type === "get" ? detach(serialize(stanza)) : undefined,
+      request: undefined,
       started: now,
       deadline: now + settings.requestTimeoutMs,
       timeoutMs: settings.requestTimeoutMs,
@@ -528,9 +528,13 @@ export class Router {
       resourceJid: resource.jid,
       retried: false,
     };
+    // A get is kept as forwarded (re-sent on failover with a new `to`):
+    // serialised once, here, for the table and the stream alike.
+    const forwarded = this.#forward(stanza, resource, via);
+    if (type === "get") entry.request = detach(serialize(forwarded));
     this.#pending.add(entry);
     if (long) this.#long.set(requestKey, entry);
-    fx.send.push(this.#forward(stanza, resource, via));
+    fx.send.push(forwarded);
     fx.events.push({
       type: "forwarded",
       requester: from,
@@ -542,9 +546,7 @@ export class Router {
 
   /** The request as the implementing client sees it (mod_client_proxy's JAT). */
   #forward(stanza: XmlElement, resource: Resource, via: string): XmlElement {
-    return withAttrs(stanza, {
-      ...stanza.attrs,
-      xmlns: undefined,
+    return readdress(stanza, {
       to: resource.jid,
       from: `${this.settings.domain}/${via}`,
     });
@@ -579,9 +581,7 @@ export class Router {
     }
     this.#pending.remove(entry);
     this.#forgetLong(entry);
-    fx.send.push(withAttrs(stanza, {
-      ...stanza.attrs,
-      xmlns: undefined,
+    fx.send.push(readdress(stanza, {
       to: entry.requester,
       from: this.settings.domain,
     }));
@@ -794,9 +794,7 @@ export class Router {
       maxPerResource: Infinity,
     });
     if (choice.kind !== "chosen") return refuse(fx, stanza, NO_RESOURCE);
-    fx.send.push(withAttrs(stanza, {
-      ...stanza.attrs,
-      xmlns: undefined,
+    fx.send.push(readdress(stanza, {
       to: choice.resource.jid,
       from: `${this.settings.domain}/${from}`,
     }));
@@ -808,9 +806,7 @@ export class Router {
     if (peer === undefined) return refuse(fx, stanza, MALFORMED);
     const { id, from } = stanza.attrs;
     if (id !== undefined) this.#sent.remember(peer, id, from as string);
-    fx.send.push(withAttrs(stanza, {
-      ...stanza.attrs,
-      xmlns: undefined,
+    fx.send.push(readdress(stanza, {
       to: peer,
       from: this.settings.domain,
     }));
@@ -821,9 +817,7 @@ export class Router {
     const { from, id } = stanza.attrs as { from: string; id?: string };
     const resourceJid = id === undefined ? undefined : this.#sent.take(from, id);
     if (resourceJid === undefined) return void drop(fx, "unmatched", stanza);
-    fx.send.push(withAttrs(stanza, {
-      ...stanza.attrs,
-      xmlns: undefined,
+    fx.send.push(readdress(stanza, {
       to: resourceJid,
       from: `${this.settings.domain}/${from}`,
     }));

@@ -37,6 +37,8 @@ export class StreamParser extends EventEmitter {
   #done = false;
   /** Start offsets and lengths of the names of open tags inside a stanza. */
   readonly #open: number[] = [];
+  /** What parseAttrs gives besides the attributes. */
+  readonly #scratch: AttrsText = { others: "" };
 
   /** Reads a chunk of the stream; what it does not complete waits for the next. */
   write(data: string): void {
@@ -115,8 +117,9 @@ export class StreamParser extends EventEmitter {
       inner = text.slice(gt + 1, close);
       next = text.indexOf(">", close) + 1;
     }
-    const attrs = parseAttrs(text, nameEnd, empty ? gt - 1 : gt);
-    this.emit("element", lazyElement(name, attrs, inner, this.#root));
+    const scratch = this.#scratch;
+    const attrs = parseAttrs(text, nameEnd, empty ? gt - 1 : gt, scratch);
+    this.emit("element", lazyElement(name, attrs, inner, this.#root, scratch.others));
     return next;
   }
 
@@ -214,15 +217,45 @@ function sameName(text: string, open: number, length: number, at: number, gt: nu
   return true;
 }
 
-/** The attributes between the tag's name and `end` (its `>` or `/>`). */
-function parseAttrs(text: string, from: number, end: number): Record<string, string> {
+/** The text of a start tag's attributes, as received, less the addresses. */
+interface AttrsText {
+  /** Every attribute but `to`, `from` and `xmlns`, each with its leading space. */
+  others: string;
+}
+
+/** Attributes whose values the proxy rewrites or drops (JAT). */
+function isAddressing(text: string, at: number, length: number): boolean {
+  return (length === 2 && text.startsWith("to", at)) ||
+    (length === 4 && text.startsWith("from", at)) ||
+    (length === 5 && text.startsWith("xmlns", at));
+}
+
+/**
+ * The attributes between the tag's name and `end` (its `>` or `/>`); with
+ * `raw`, also their text less the addressing attributes, so that a stanza
+ * forwarded with new addresses is written by copying the rest.
+ */
+function parseAttrs(
+  text: string,
+  from: number,
+  end: number,
+  raw?: AttrsText,
+): Record<string, string> {
   const attrs: Record<string, string> = {};
+  let others = "";
+  let kept = from;
   let i = from;
   for (;;) {
+    const space = i;
     while (i < end && text.charCodeAt(i) <= 32) i++;
-    if (i >= end) return attrs;
+    if (i >= end) {
+      if (raw) raw.others = kept === from ? text.slice(from, end) : others + text.slice(kept, end);
+      return attrs;
+    }
+    if (i === space && i !== from) throw new StreamXmlError("attributes without a space between");
     const eq = text.indexOf("=", i);
     if (eq < 0 || eq >= end) throw new StreamXmlError("an attribute without a value");
+    const nameAt = i;
     const name = text.slice(i, eq).trim();
     i = eq + 1;
     while (i < end && text.charCodeAt(i) <= 32) i++;
@@ -231,9 +264,13 @@ function parseAttrs(text: string, from: number, end: number): Record<string, str
       throw new StreamXmlError("an attribute value without quotes");
     }
     const close = text.indexOf(quote === QUOT ? '"' : "'", i + 1);
-    const raw = text.slice(i + 1, close);
-    attrs[name] = raw.indexOf("&") < 0 ? raw : unescapeAttr(raw);
+    const value = text.slice(i + 1, close);
+    attrs[name] = value.indexOf("&") < 0 ? value : unescapeAttr(value);
     i = close + 1;
+    if (raw && isAddressing(text, nameAt, name.length)) {
+      others += text.slice(kept, space);
+      kept = i;
+    }
   }
 }
 

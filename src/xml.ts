@@ -56,6 +56,19 @@ interface LazyElement extends XmlElement {
   inner: string;
   /** The children once parsed (or set); until then `inner` is the content. */
   parsed: XmlNode[] | undefined;
+  /**
+   * Its serialisation, once made while unparsed: a forwarded request is
+   * serialised for the pending table and again by the stream. Elements are
+   * not changed once handed on, and a change to the children parses them
+   * first (which bypasses this).
+   */
+  text: string | undefined;
+  /**
+   * The text of every attribute but `to`, `from` and `xmlns`, as received,
+   * or undefined: then all attributes are written from `attrs`. Attributes
+   * are not changed in place, only in copies (see readdress).
+   */
+  others: string | undefined;
 }
 
 const lazyPrototype = Object.create(impl.Element.prototype, {
@@ -79,6 +92,7 @@ export function lazyElement(
   attrs: Record<string, string | undefined>,
   inner: string,
   parent: XmlElement | null,
+  others?: string,
 ): XmlElement {
   const el = Object.create(lazyPrototype) as LazyElement;
   el.name = name;
@@ -86,13 +100,36 @@ export function lazyElement(
   el.attrs = attrs;
   el.inner = inner;
   el.parsed = undefined;
+  el.text = undefined;
+  el.others = others;
   return el;
 }
 
-/** The content text of a lazy element not parsed yet, else undefined. */
-function unparsedInner(node: XmlElement): string | undefined {
+/** The addresses a forwarded stanza gets (and a new id, for a few). */
+export interface Addresses {
+  readonly to: string;
+  readonly from: string;
+  readonly id?: string;
+}
+
+/**
+ * A copy of `stanza` with new addresses and without its `xmlns` (the
+ * stream's namespace is implied): how the proxy forwards a stanza (JAT).
+ * The payload is shared, and the attributes left as they were are written
+ * out as they came in.
+ */
+export function readdress(stanza: XmlElement, addresses: Addresses): XmlElement {
+  const attrs = { ...stanza.attrs, xmlns: undefined, ...addresses };
+  const lazy = unparsed(stanza);
+  if (!lazy) return withAttrs(stanza, attrs);
+  const others = addresses.id === undefined ? lazy.others : undefined;
+  return lazyElement(stanza.name, attrs, lazy.inner, null, others);
+}
+
+/** A lazy element whose children were not parsed yet, else undefined. */
+function unparsed(node: XmlElement): LazyElement | undefined {
   return Object.getPrototypeOf(node) === lazyPrototype && (node as LazyElement).parsed === undefined
-    ? (node as LazyElement).inner
+    ? node as LazyElement
     : undefined;
 }
 
@@ -119,12 +156,13 @@ function parseChildren(el: LazyElement): XmlNode[] {
  * `source` (shared, not copied): how a stanza is forwarded without
  * mutating the received one or re-serialising its payload.
  */
-export function withAttrs(
+function withAttrs(
   source: XmlElement,
   attrs: Record<string, string | undefined>,
 ): XmlElement {
-  const inner = unparsedInner(source);
-  if (inner !== undefined) return lazyElement(source.name, attrs, inner, null);
+  const lazy = unparsed(source);
+  if (lazy) return lazyElement(source.name, attrs, lazy.inner, null);
+
   // ltx's constructor would copy `attrs` into a fresh object and make an
   // empty children array, both thrown away at once: this runs for every
   // stanza forwarded. These four fields are all an ltx Element holds.
@@ -186,23 +224,43 @@ export function serialize(node: XmlNode): string {
   if (typeof node === "string") {
     return TEXT_SPECIAL.test(node) ? node.replace(/[&<>\r]/g, escapeChar) : node;
   }
+  const lazy = unparsed(node);
+  if (lazy) {
+    if (lazy.text !== undefined) return lazy.text;
+    const start = lazy.others === undefined ? startTag(node) : addressedTag(lazy, lazy.others);
+    const inner = lazy.inner;
+    return lazy.text = inner === "" ? start + "/>" : start + ">" + inner + "</" + node.name + ">";
+  }
+  const out = startTag(node);
+  const children = node.children;
+  if (children.length === 0) return out + "/>";
+  let text = out + ">";
+  for (let i = 0; i < children.length; i++) text += serialize(children[i]);
+  return text + "</" + node.name + ">";
+}
+
+/** The start tag (without its `>`) from the other attributes' text and the addresses. */
+function addressedTag(node: LazyElement, others: string): string {
+  const { xmlns, to, from } = node.attrs;
+  let out = "<" + node.name + others;
+  if (xmlns !== undefined) out += ' xmlns="' + escapeAttr(xmlns) + '"';
+  if (to !== undefined) out += ' to="' + escapeAttr(to) + '"';
+  if (from !== undefined) out += ' from="' + escapeAttr(from) + '"';
+  return out;
+}
+
+function escapeAttr(text: string): string {
+  return ATTR_SPECIAL.test(text) ? text.replace(/[&<>"'\t\n\r]/g, escapeChar) : text;
+}
+
+/** `<name attr="value"…`, without the closing `>` or `/>`. */
+function startTag(node: XmlElement): string {
   let out = "<" + node.name;
   const attrs = node.attrs;
   for (const key in attrs) {
     const value = attrs[key];
     if (value === undefined || value === null) continue;
-    const text = String(value);
-    out += ` ${key}="${
-      ATTR_SPECIAL.test(text) ? text.replace(/[&<>"'\t\n\r]/g, escapeChar) : text
-    }"`;
+    out += ` ${key}="${escapeAttr(String(value))}"`;
   }
-  const inner = unparsedInner(node);
-  if (inner !== undefined) {
-    return inner === "" ? out + "/>" : out + ">" + inner + "</" + node.name + ">";
-  }
-  const children = node.children;
-  if (children.length === 0) return out + "/>";
-  out += ">";
-  for (let i = 0; i < children.length; i++) out += serialize(children[i]);
-  return out + "</" + node.name + ">";
+  return out;
 }

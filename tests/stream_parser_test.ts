@@ -1,6 +1,6 @@
 import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
 import { StreamParser } from "../src/stream_parser.ts";
-import { serialize, withAttrs, xml, type XmlElement } from "../src/xml.ts";
+import { readdress, serialize, xml, type XmlElement } from "../src/xml.ts";
 
 const HEADER =
   "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'" +
@@ -75,26 +75,34 @@ Deno.test("stream parser: attributes are unescaped, content is kept as received"
     to: "proxy.localhost/x",
     from: "b@localhost/télé'\"><",
   });
-  // Forwarded untouched: the payload goes out as it came, only the start tag is rewritten.
+  // Forwarded untouched: the payload and the other attributes go out as they came.
   assertEquals(
-    serialize(
-      withAttrs(ping, {
-        type: "get",
-        id: "p1",
-        to: "svc@localhost/r",
-        from: "proxy.localhost/a@localhost/r",
-      }),
-    ),
-    `<iq type="get" id="p1" to="svc@localhost/r" from="proxy.localhost/a@localhost/r"><ping xmlns='urn:xmpp:ping'/></iq>`,
+    serialize(readdress(ping, { to: "svc@localhost/r", from: "proxy.localhost/a@localhost/r" })),
+    `<iq type='get' id='p1' to="svc@localhost/r" from="proxy.localhost/a@localhost/r">` +
+      `<ping xmlns='urn:xmpp:ping'/></iq>`,
+  );
+  // Values that need it are escaped; a new id means every attribute is written anew.
+  assertEquals(
+    serialize(readdress(disco, { to: "a'b@localhost/<", from: "proxy.localhost", id: "n&1" })),
+    `<iq id="n&amp;1" type="get" to="a&apos;b@localhost/&lt;" from="proxy.localhost">` +
+      `<query xmlns='http://jabber.org/protocol/disco#items' node='a>b'><item jid='x' name="it's"/>` +
+      `<item jid='y'>t&lt;e&amp;xt &#x1F600;</item></query></iq>`,
   );
   assertEquals(
     serialize(message),
-    `<message from="u@localhost/r" to="proxy.localhost" type="chat"><body>1 > 0 &amp; <![CDATA[<not a tag>]]> ok</body>` +
+    `<message type='chat' to="proxy.localhost" from="u@localhost/r"><body>1 > 0 &amp; <![CDATA[<not a tag>]]> ok</body>` +
       "<x xmlns='a'><x><x/></x></x></message>",
   );
+  const withXmlns = feed([
+    HEADER + "<iq xmlns='jabber:component:accept' type='result' id='1'></iq>",
+  ]);
   assertEquals(
-    serialize(feed([HEADER + "<iq type='result' id='1'></iq>"]).elements[0]),
-    `<iq type="result" id="1"/>`,
+    serialize(withXmlns.elements[0]),
+    `<iq type='result' id='1' xmlns="jabber:component:accept"/>`,
+  );
+  assertEquals(
+    serialize(readdress(withXmlns.elements[0], { to: "a@localhost/r", from: "proxy.localhost" })),
+    `<iq type='result' id='1' to="a@localhost/r" from="proxy.localhost"/>`,
   );
 });
 
@@ -123,9 +131,12 @@ Deno.test("stream parser: a parsed element that is changed is serialised from it
   );
   // The copy made before the change keeps the text as received.
   const [, other] = feed([STREAM]).elements;
-  const forwarded = withAttrs(other, { id: "p1" });
+  const forwarded = readdress(other, { to: "b@localhost", from: "proxy.localhost" });
   other.children.length = 0;
-  assertEquals(serialize(forwarded), `<iq id="p1"><ping xmlns='urn:xmpp:ping'/></iq>`);
+  assertEquals(
+    serialize(forwarded),
+    `<iq type='get' id='p1' to="b@localhost" from="proxy.localhost"><ping xmlns='urn:xmpp:ping'/></iq>`,
+  );
 });
 
 Deno.test("stream parser: what XMPP forbids or XML does not allow is an error, and the stream stops there", () => {
