@@ -65,6 +65,7 @@ const CATEGORIES: Array<[string, (frame: CallFrame) => boolean]> = [
   ["xml tree: ltx Element", (f) => /ltx\//.test(f.url)],
   ["xml parse: @xmpp/xml Parser", (f) => /@xmpp\/xml/.test(f.url)],
   ["xmpp.js connection/events", (f) => /@xmpp\//.test(f.url)],
+  ["xml parse: src/stream_parser.ts", (f) => /\/src\/stream_parser\.ts/.test(f.url)],
   ["xml serialise: src/xml.ts", (f) => /\/src\/xml\.ts/.test(f.url)],
   [
     "router core (src/ pure)",
