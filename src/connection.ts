@@ -71,12 +71,16 @@ interface Entity {
     event: "error",
     listener: (error: Error & { condition?: string; code?: string }) => void,
   ): void;
-  on(event: "disconnect", listener: () => void): void;
+  on(event: "disconnect" | "connect", listener: () => void): void;
   start(): Promise<unknown>;
   stop(): Promise<unknown>;
   authenticate(id: string, secret: string): Promise<void>;
   write(text: string): Promise<void>;
-  socket: { destroy(): void; setNoDelay?(noDelay: boolean): void } | null;
+  socket: {
+    destroy(): void;
+    setNoDelay?(noDelay: boolean): void;
+    setEncoding?(encoding: "utf8"): void;
+  } | null;
   /** The parser class each stream opening instantiates. */
   Parser: new () => unknown;
 }
@@ -267,6 +271,10 @@ class ComponentLink implements Link {
     const entity = new Component({ service: url, domain }) as unknown as Entity;
     // Stanzas are routed by their start tag: no tree for their payload.
     entity.Parser = StreamParser;
+    // xmpp.js decodes each socket read on its own, so a character cut
+    // between two reads became two U+FFFD: the socket decodes the stream as
+    // one text instead (set before the stream opens, so before any data).
+    entity.on("connect", () => entity.socket?.setEncoding?.("utf8"));
     this.#entity = entity;
     let lastError: unknown;
     const closed = new Promise<void>((resolve, reject) => {

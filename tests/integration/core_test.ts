@@ -161,6 +161,31 @@ withWorld("a requester with a non-ASCII resource gets its answer", async (world)
 }, ON_EVERY_SERVER);
 
 withWorld(
+  "large non-ASCII payloads arrive intact both ways, however the reads cut them",
+  async (world) => {
+    const impl = await world.resource("a", { answer: false });
+    impl.onRequest(
+      echoHandler((iq) =>
+        xml("answer", { xmlns: "urn:test" }, iq.getChild("query")?.getText() ?? "")
+      ),
+    );
+    const alice = await world.client("alice", "télé☎𝄞");
+    // Only 4-byte characters, more than one socket read holds (64 KB): the
+    // reads cut each stanza inside a character unless by luck at a boundary.
+    const payload = "𝄞".repeat(24_000);
+    for (const id of ["big1", "big2", "big3"]) {
+      const reply = await alice.request(request(id, { payload }));
+      assert.equal(reply.attrs.type, "result", id);
+      assert.equal(reply.attrs.to, "alice@localhost/télé☎𝄞");
+      const text = reply.getChild("answer", "urn:test")?.getText() ?? "";
+      assert.equal(text.length, payload.length, `${id}: ${text.length} UTF-16 units`);
+      assert.ok(text === payload, `${id}: the payload changed on the way`);
+    }
+  },
+  ON_EVERY_SERVER,
+);
+
+withWorld(
   "the proxy restarted relearns the resources with no action from the client",
   async (world) => {
     await world.resource("a");

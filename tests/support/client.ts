@@ -114,7 +114,10 @@ type XmppClientFactory = (options: {
     authenticate: SaslAuthenticate,
     mechanisms: string[],
   ) => Promise<void>;
-}) => unknown;
+}) => {
+  on(event: "connect", listener: () => void): void;
+  socket: { setEncoding(encoding: "utf8"): void } | null;
+};
 
 /** Where and as whom {@link plainXmppClient} logs in. */
 export interface PlainLogin {
@@ -133,14 +136,18 @@ export interface PlainLogin {
  */
 export function plainXmppClient<E>(login: PlainLogin): E {
   const { service, domain, resource, username, password } = login;
-  return (xmppClient as unknown as XmppClientFactory)({
+  const entity = (xmppClient as unknown as XmppClientFactory)({
     service,
     domain,
     resource,
     username,
     credentials: (authenticate, mechanisms) =>
       authenticate({ username, password }, mechanisms.includes("PLAIN") ? "PLAIN" : mechanisms[0]),
-  }) as E;
+  });
+  // As the proxy does (src/connection.ts): xmpp.js decodes each read on its
+  // own and would turn a character cut between two reads into U+FFFD.
+  entity.on("connect", () => entity.socket?.setEncoding("utf8"));
+  return entity as E;
 }
 
 // ---------------------------------------------------------------------------
