@@ -1,4 +1,5 @@
 import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
+import fc from "fast-check";
 import { StreamParser } from "../src/stream_parser.ts";
 import { readdress, serialize, xml, type XmlElement } from "../src/xml.ts";
 
@@ -170,4 +171,55 @@ Deno.test("stream parser: a stanza waits for the rest of its text; whitespace ke
   parser.write(" ");
   assertEquals(elements.length, 1);
   assertEquals(elements[0].attrs.id, "1");
+});
+
+// --- generated streams ------------------------------------------------------
+
+const names = fc.constantFrom("iq", "message", "presence", "query", "x", "item", "body", "st:a");
+const attrNames = fc.constantFrom("id", "to", "from", "type", "xml:lang", "node", "jid", "xmlns");
+// Anything a JID, id or body may hold, markup characters and line ends included.
+const text = fc.string({
+  unit: fc.constantFrom("a", "é", "☎", "𝄞", "<", ">", "&", "'", '"', "\t", "\n", "\r", " ", "]]>"),
+});
+const tree: fc.Arbitrary<XmlElement> = fc.letrec<{ el: XmlElement }>((tie) => ({
+  el: fc.record({
+    name: names,
+    attrs: fc.dictionary(attrNames, text, { maxKeys: 5 }),
+    children: fc.array(fc.oneof({ depthSize: "small" }, text, tie("el")), { maxLength: 4 }),
+  }).map(({ name, attrs, children }) => xml(name, attrs, ...children)),
+})).el;
+
+/** Adjacent text nodes merged: how text is cut into nodes is no difference. */
+function merged(node: XmlElement | string): unknown {
+  if (typeof node === "string") return node;
+  const children: unknown[] = [];
+  for (const child of node.children) {
+    const last = children.length - 1;
+    if (typeof child === "string" && typeof children[last] === "string") children[last] += child;
+    else if (typeof child !== "string" || child !== "") children.push(merged(child));
+  }
+  return [node.name, { ...node.attrs }, children];
+}
+
+Deno.test("stream parser: generated stanzas, cut anywhere, read as xmpp.js reads them", () => {
+  fc.assert(
+    fc.property(
+      fc.array(tree, { minLength: 1, maxLength: 4 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      (stanzas, cutSeeds) => {
+        const stream = HEADER + stanzas.map((el) => serialize(el)).join(" ");
+        const cuts = [...new Set(cutSeeds.map((n) => n % stream.length))].sort((a, b) => a - b);
+        const chunks = [0, ...cuts].map((at, i, all) => stream.slice(at, all[i + 1]));
+        const seen = feed(chunks);
+        deepEqual(seen.errors, []);
+        deepEqual(seen.elements.map(merged), reference(stream).map(merged));
+        // And what is forwarded unread is the stanza as it was written.
+        deepEqual(
+          seen.elements.map((el) => reference(HEADER + serialize(el)).map(merged)[0]),
+          stanzas.map(merged),
+        );
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
