@@ -24,7 +24,7 @@ export interface Pending extends Timed {
    * failover). Text, not the parsed tree: a few dozen bytes that pin
    * nothing else, where a tree would hold the socket chunk it came from.
    */
-  request: string | undefined;
+  readonly request: string | undefined;
   readonly started: number;
   /** The resource holding it, or undefined while it waits unattached. */
   resource: Resource | undefined;

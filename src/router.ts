@@ -513,6 +513,9 @@ export class Router {
     }
     const resource = choice.resource;
     const via = long ? TOKEN_PREFIX + (this.#nextToken++).toString(36) : from;
+    // A get is kept as forwarded (re-sent on failover with a new `to`):
+    // serialised once, here, for the table and the stream alike.
+    const forwarded = this.#forward(stanza, resource, via);
     const entry: Pending = {
       key: long ? `${via}\0${id}` : requestKey,
       requester: from,
@@ -520,7 +523,7 @@ export class Router {
       id,
       type,
       via,
-      request: undefined,
+      request: type === "get" ? detach(serialize(forwarded)) : undefined,
       started: now,
       deadline: now + settings.requestTimeoutMs,
       timeoutMs: settings.requestTimeoutMs,
@@ -528,10 +531,6 @@ export class Router {
       resourceJid: resource.jid,
       retried: false,
     };
-    // A get is kept as forwarded (re-sent on failover with a new `to`):
-    // serialised once, here, for the table and the stream alike.
-    const forwarded = this.#forward(stanza, resource, via);
-    if (type === "get") entry.request = detach(serialize(forwarded));
     this.#pending.add(entry);
     if (long) this.#long.set(requestKey, entry);
     fx.send.push(forwarded);

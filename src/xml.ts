@@ -153,16 +153,13 @@ function parseChildren(el: LazyElement): XmlNode[] {
 
 /**
  * A new element with the given attributes and the very same children as
- * `source` (shared, not copied): how a stanza is forwarded without
- * mutating the received one or re-serialising its payload.
+ * `source` (shared, not copied): readdress() for an element built here or
+ * already parsed.
  */
 function withAttrs(
   source: XmlElement,
   attrs: Record<string, string | undefined>,
 ): XmlElement {
-  const lazy = unparsed(source);
-  if (lazy) return lazyElement(source.name, attrs, lazy.inner, null);
-
   // ltx's constructor would copy `attrs` into a fresh object and make an
   // empty children array, both thrown away at once: this runs for every
   // stanza forwarded. These four fields are all an ltx Element holds.
