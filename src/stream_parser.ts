@@ -37,6 +37,12 @@ export class StreamParser extends EventEmitter {
   #done = false;
   /** Start offsets and lengths of the names of open tags inside a stanza. */
   readonly #open: number[] = [];
+  /**
+   * Where the scan of a stanza cut short by the end of a chunk goes on (0:
+   * from its start), so that a stanza arriving in many chunks is scanned
+   * once in all, not once per chunk.
+   */
+  #resume = 0;
   /** What parseAttrs gives besides the attributes. */
   readonly #scratch: AttrsText = { others: "" };
 
@@ -63,6 +69,12 @@ export class StreamParser extends EventEmitter {
       }
       if (next === INCOMPLETE) {
         pos = lt;
+        // The buffer will start at the stanza: offsets kept move with it.
+        if (this.#resume > 0) {
+          this.#resume -= lt;
+          const open = this.#open;
+          for (let i = 0; i < open.length; i += 2) open[i] -= lt;
+        }
         break;
       }
       pos = next;
@@ -132,10 +144,16 @@ export class StreamParser extends EventEmitter {
    */
   #content(text: string, from: number, nameAt: number, nameLength: number): number {
     const open = this.#open;
-    open.length = 0;
-    open.push(nameAt, nameLength);
-    let pos = from;
+    let pos = this.#resume;
+    this.#resume = 0;
+    if (pos === 0) {
+      open.length = 0;
+      open.push(nameAt, nameLength);
+      pos = from;
+    }
     for (;;) {
+      // Every tag before `pos` is accounted for in `open`.
+      this.#resume = pos;
       const lt = text.indexOf("<", pos);
       if (lt < 0 || lt + 1 >= text.length) return INCOMPLETE;
       const second = text.charCodeAt(lt + 1);
@@ -149,7 +167,10 @@ export class StreamParser extends EventEmitter {
             `${text.slice(lt, gt + 1)} closes <${text.slice(at, at + length)}>`,
           );
         }
-        if (open.length === 0) return lt;
+        if (open.length === 0) {
+          this.#resume = 0;
+          return lt;
+        }
         pos = gt + 1;
       } else if (second === BANG) {
         if (text.length - lt < 9) return INCOMPLETE;
