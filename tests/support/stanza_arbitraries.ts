@@ -47,6 +47,7 @@ import type { Balance } from "../../src/balance.ts";
 import { isPlausibleJid } from "../../src/jid.ts";
 import { type Effects, Router, type RouterSettings } from "../../src/router.ts";
 import { ANNOUNCE_AFTER_MS } from "../../src/service_presence.ts";
+import { StreamParser } from "../../src/stream_parser.ts";
 import { parseXml, serialize, xml, type XmlElement, type XmlNode } from "../../src/xml.ts";
 
 export const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -201,7 +202,12 @@ export interface Scenario {
   readonly timers: boolean;
   /** Whether stanzas the router sends to its own domain are delivered back to it. */
   readonly loopback: boolean;
-  /** Whether every stanza sent is serialised and parsed back. */
+  /**
+   * Whether stanzas go through the wire's text both ways: each one the
+   * router receives is serialised and read by the stream parser (so it is
+   * a lazy element, as in production), and each one it sends is serialised
+   * as the stream writes it and parsed back.
+   */
   readonly roundTrip: boolean;
   readonly actions: readonly Action[];
   readonly ending: Ending;
@@ -1075,7 +1081,7 @@ class Model {
     // to whoever asked is no reply, even when the target asked itself.
     if (incoming && (incoming.attrs.type === "error" || isResult(incoming))) {
       const forward = s.name === "iq" && (s.attrs.type === "get" || s.attrs.type === "set");
-      const relay = s.children === incoming.children && s.attrs.type === incoming.attrs.type;
+      const relay = samePayload(s, incoming) && s.attrs.type === incoming.attrs.type;
       this.check(
         forward || relay || to !== incoming.attrs.from,
         () => `(7) answered ${incoming.attrs.type} ${incoming.name}: ${show(s)}`,
@@ -1166,7 +1172,7 @@ class Model {
         s.attrs.from === this.domain && key !== undefined && !this.initiated.has(key),
       () => `target request sent on wrongly: ${show(s)}`,
     );
-    this.check(s.children === el.children, "target request's payload changed");
+    this.check(samePayload(s, el), "target request's payload changed");
     this.checkCopiedAttrs(s, el, "id");
     const from = el.attrs.from!;
     this.initiated.set(key, {
@@ -1191,7 +1197,7 @@ class Model {
         s.attrs.to === entry.resourceJid && s.attrs.from === `${this.domain}/${entry.peer}`,
       () => `reply to the target's request relayed wrongly: ${show(s)}`,
     );
-    this.check(s.children === el.children, "relayed payload is not the reply's");
+    this.check(samePayload(s, el), "relayed payload is not the reply's");
     this.checkCopiedAttrs(s, el, "id");
     this.closeInitiated(entry);
     this.stats.relays++;
@@ -1247,7 +1253,7 @@ class Model {
       s.name === "message" && found && s.attrs.from === `${this.domain}/${from}`,
       () => `user's message forwarded wrongly: ${show(s)}`,
     );
-    this.check(s.children === el.children, "forwarded message's payload changed");
+    this.check(samePayload(s, el), "forwarded message's payload changed");
     this.checkCopiedAttrs(s, el);
     const [name, chosen] = found;
     for (const [other, r] of this.resources) {
@@ -1268,7 +1274,7 @@ class Model {
       s.name === "message" && s.attrs.to === peer && s.attrs.from === this.domain,
       () => `the target's message forwarded wrongly: ${show(s)}`,
     );
-    this.check(s.children === el.children, "forwarded message's payload changed");
+    this.check(samePayload(s, el), "forwarded message's payload changed");
     this.checkCopiedAttrs(s, el);
     const id = el.attrs.id;
     if (id !== undefined) {
@@ -1292,7 +1298,7 @@ class Model {
         s.attrs.to === sent.resourceJid && s.attrs.from === `${this.domain}/${from}`,
       () => `message error relayed wrongly: ${show(s)}`,
     );
-    this.check(s.children === el.children, "relayed error's payload changed");
+    this.check(samePayload(s, el), "relayed error's payload changed");
     this.stats.relays++;
   }
 
@@ -1455,7 +1461,7 @@ class Model {
       s.name === "iq" && s.attrs.type === type && s.attrs.id === id,
       () => `expected the request forwarded, sent ${show(s)}`,
     );
-    this.check(s.children === el.children, "forwarded payload is not the request's");
+    this.check(samePayload(s, el), "forwarded payload is not the request's");
     this.checkCopiedAttrs(s, el);
     const via = this.viaOf(s);
     if (fitsResource(requester)) {
@@ -1538,7 +1544,7 @@ class Model {
       s.attrs.id === req.id || (id === undefined && this.tolerate.replyWithoutId),
       () => `reply relayed with id ${short(String(s.attrs.id))}`,
     );
-    this.check(s.children === el.children, "relayed payload is not the reply's");
+    this.check(samePayload(s, el), "relayed payload is not the reply's");
     this.checkCopiedAttrs(s, el);
     this.close(req);
     this.stats.relays++;
@@ -1844,6 +1850,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   const model: Model = new Model(settings, options.tolerate ?? KNOWN_BUGS, world.subscribers);
   const trace: Trace[] = [];
   const loopback: XmlElement[] = [];
+  const wire = new Wire(domain);
   let fresh = 0;
 
   const step = (op: Op, run: () => Effects | void, incoming?: XmlElement) => {
@@ -1920,7 +1927,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
     model.now = to;
   };
 
-  const deliver = (el: XmlElement) => {
+  const deliver = (built: XmlElement) => {
+    const el = scenario.roundTrip ? wire.read(built) : built;
     step("receive", () => router.receive(el, model.now), el);
     let budget = MAX_LOOPBACK;
     while (loopback.length > 0) {
@@ -2167,15 +2175,63 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   return model.stats;
 }
 
+/**
+ * What the stream writes for `s` parses, says what `s` says (name and every
+ * attribute set), and reads back to the same text.
+ */
 function roundTrip(model: Model, s: XmlElement): void {
-  const text = s.toString();
+  const text = serialize(s);
   let back: XmlElement;
   try {
     back = parseXml(text);
   } catch (error) {
     model.fail(`sent stanza does not parse: ${short(text)}: ${error}`);
   }
-  model.check(back.toString() === text, () => `sent stanza changes when parsed: ${short(text)}`);
+  const set = (attrs: XmlElement["attrs"]) =>
+    JSON.stringify(Object.entries(attrs).filter(([, v]) => v !== undefined).sort());
+  model.check(
+    back.name === s.name && set(back.attrs) === set(s.attrs),
+    () => `sent stanza's text says otherwise: ${short(text)} for ${JSON.stringify(s.attrs)}`,
+  );
+  model.check(
+    serialize(back) === serialize(parseXml(serialize(back))),
+    () => `sent stanza changes when parsed: ${short(text)}`,
+  );
+}
+
+/**
+ * Whether `a` carries `b`'s payload: the very same children (built
+ * stanzas), or the same content text (stanzas read from the wire, whose
+ * children are parsed apart for each copy).
+ */
+function samePayload(a: XmlElement, b: XmlElement): boolean {
+  if (a.children === b.children) return true;
+  const text = (el: XmlElement) => el.children.map((child) => serialize(child)).join("");
+  return text(a) === text(b);
+}
+
+/** The server's side of the stream: stanzas in as text, lazy elements out. */
+class Wire {
+  readonly #parser = new StreamParser();
+  #last: XmlElement | undefined;
+
+  constructor(domain: string) {
+    this.#parser.on("element", (el: XmlElement) => (this.#last = el));
+    this.#parser.on("error", (error: Error) => {
+      throw error;
+    });
+    this.#parser.write(
+      `<stream:stream xmlns='jabber:component:accept' ` +
+        `xmlns:stream='http://etherx.jabber.org/streams' id='fuzz' from='${domain}'>`,
+    );
+  }
+
+  read(el: XmlElement): XmlElement {
+    this.#last = undefined;
+    this.#parser.write(serialize(el));
+    if (!this.#last) throw new Error(`the stream parser gave nothing for ${serialize(el)}`);
+    return this.#last;
+  }
 }
 
 function formatTrace(trace: readonly Trace[], scenario: Scenario): string {
