@@ -10,6 +10,7 @@
  * with a fake stream) is timed around the router, and the same work done
  * the minimal component's way (rewrite attributes in place) gives the floor.
  */
+import { Session } from "node:inspector";
 import { parseConfig, type ProxyConfig } from "../src/config.ts";
 import type { Link, LinkOptions } from "../src/connection.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -187,10 +188,10 @@ function addresses(el: XmlElement): { to: string; from: string } {
 }
 
 /** The minimal component's way: parse, rewrite attributes in place, toString. */
-function minimalWay(): number {
+function minimalBatch(): (round: number) => void {
   const parse = streamParser("xmpp.js");
   let turn = 0;
-  return measure(() => {
+  return () => {
     for (let i = 0; i < WINDOW; i++) {
       const el = parse(requestText(ids[i]));
       const from = el.attrs.from!;
@@ -205,11 +206,19 @@ function minimalWay(): number {
       el.attrs.from = DOMAIN;
       sink[WINDOW + i] = el.toString();
     }
-  });
+  };
 }
 
-/** The whole shell: src/proxy.ts's Proxy, with metrics, and a fake stream that serialises what it is given. */
-function withShell(): number {
+function minimalWay(): number {
+  return measure(minimalBatch());
+}
+
+/**
+ * The whole shell: src/proxy.ts's Proxy, with metrics, and a fake stream
+ * that serialises what it is given. Returns a batch (WINDOW round trips)
+ * and the proxy's shutdown.
+ */
+function shell(): { batch: (round: number) => void; stop: () => void } {
   const parse = streamParser();
   let handlers: LinkOptions["handlers"] | undefined;
   let lastTo = "";
@@ -238,19 +247,72 @@ function withShell(): number {
   on.onOnline();
   for (const resource of RESOURCES) on.onStanza(parse(presenceText(resource)));
   const jids: string[] = new Array(WINDOW);
-  const rate = measure((round) => {
+  const batch = (round: number) => {
     clock = round;
     for (let i = 0; i < WINDOW; i++) {
       on.onStanza(parse(requestText(ids[i])));
       jids[i] = lastTo;
     }
     for (let i = 0; i < WINDOW; i++) on.onStanza(parse(replyText(ids[i], jids[i])));
-  });
-  proxy.shutdown(0).catch(() => {});
+  };
+  return { batch, stop: () => void proxy.shutdown(0).catch(() => {}) };
+}
+
+function withShell(): number {
+  const { batch, stop } = shell();
+  const rate = measure(batch);
+  stop();
   return rate;
 }
 
-export function runRouterBench(): Record<string, unknown> {
+interface SamplingHeapNode {
+  selfSize: number;
+  children: SamplingHeapNode[];
+}
+
+/**
+ * Bytes allocated per round trip by `batch`, garbage included: V8's
+ * sampling heap profiler (through node:inspector) keeping the samples of
+ * objects already collected. An estimate (one sample per 256 bytes), for
+ * comparing ways of doing the same work.
+ */
+async function allocatedPerTrip(batch: (round: number) => void): Promise<number> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params: object = {}) =>
+    new Promise<Record<string, unknown>>((resolve, reject) =>
+      session.post(
+        method,
+        params,
+        (
+          error,
+          result,
+        ) => (error ? reject(error) : resolve((result ?? {}) as Record<string, unknown>)),
+      )
+    );
+  const WARM = 500;
+  const ROUNDS = 2_000;
+  for (let round = 0; round < WARM; round++) batch(round);
+  await post("HeapProfiler.startSampling", {
+    samplingInterval: 256,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  for (let round = WARM; round < WARM + ROUNDS; round++) batch(round);
+  const { profile } = await post("HeapProfiler.stopSampling") as {
+    profile: { head: SamplingHeapNode };
+  };
+  session.disconnect();
+  let bytes = 0;
+  const walk = (node: SamplingHeapNode) => {
+    bytes += node.selfSize;
+    node.children.forEach(walk);
+  };
+  walk(profile.head);
+  return bytes / (ROUNDS * WINDOW);
+}
+
+export async function runRouterBench(): Promise<Record<string, unknown>> {
   const rates: Record<string, number> = {};
   const steps: Array<[string, () => number]> = [
     ["pipeline: parse + Router.receive + serialize", fullPipeline],
@@ -280,7 +342,6 @@ export function runRouterBench(): Record<string, unknown> {
       (passes[name] ??= []).push(run());
     }
   }
-  progress("router bench: done", true);
   for (const [name, values] of Object.entries(passes)) rates[name] = median(values);
   const rows = Object.entries(rates).map(([name, rate]) => [
     name,
@@ -289,6 +350,19 @@ export function runRouterBench(): Record<string, unknown> {
   ]);
   console.log("\n--router: round trips (request + reply) per CPU second, one thread\n");
   console.log(table(["what", "rt/s", "µs/rt"], rows));
+  progress("router bench: allocation …");
+  const proxyShell = shell();
+  const allocated = {
+    "pipeline in the shell": await allocatedPerTrip(proxyShell.batch),
+    "minimal component's way": await allocatedPerTrip(minimalBatch()),
+  };
+  proxyShell.stop();
+  progress("router bench: done", true);
+  console.log("\nallocated per round trip, garbage included (V8's sampling heap profiler)\n");
+  console.log(table(
+    ["what", "KB/rt"],
+    Object.entries(allocated).map(([name, bytes]) => [name, fmt(bytes / 1024, 2)]),
+  ));
   console.log("");
-  return { window: WINDOW, passes, rates };
+  return { window: WINDOW, passes, rates, allocatedBytesPerTrip: allocated };
 }
