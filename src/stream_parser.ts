@@ -45,6 +45,12 @@ export class StreamParser extends EventEmitter {
   #resume = 0;
   /** What parseAttrs gives besides the attributes. */
   readonly #scratch: AttrsText = { others: "" };
+  /**
+   * The event the last scan completed, emitted by write() outside its
+   * `try`: what a listener throws is its own failure, not bad XML.
+   */
+  #event: "start" | "element" | "end" | undefined;
+  #element: XmlElement | undefined;
 
   /** Reads a chunk of the stream; what it does not complete waits for the next. */
   write(data: string): void {
@@ -66,6 +72,12 @@ export class StreamParser extends EventEmitter {
         this.#done = true;
         this.emit("error", error);
         return;
+      }
+      const event = this.#event;
+      if (event !== undefined) {
+        const element = this.#element;
+        this.#event = this.#element = undefined;
+        this.emit(event, element);
       }
       if (next === INCOMPLETE) {
         pos = lt;
@@ -106,7 +118,7 @@ export class StreamParser extends EventEmitter {
         throw new StreamXmlError(`unexpected end tag ${text.slice(lt, gt + 1)}`);
       }
       this.#done = true;
-      this.emit("end", root);
+      this.#ready("end", root);
       return gt + 1;
     }
     const gt = tagEnd(text, lt + 1);
@@ -118,7 +130,7 @@ export class StreamParser extends EventEmitter {
     if (!this.#root) {
       const root = xml(name, parseAttrs(text, nameEnd, empty ? gt - 1 : gt));
       this.#root = root;
-      this.emit("start", root);
+      this.#ready("start", root);
       return gt + 1;
     }
     let inner = "";
@@ -131,8 +143,13 @@ export class StreamParser extends EventEmitter {
     }
     const scratch = this.#scratch;
     const attrs = parseAttrs(text, nameEnd, empty ? gt - 1 : gt, scratch);
-    this.emit("element", lazyElement(name, attrs, inner, this.#root, scratch.others));
+    this.#ready("element", lazyElement(name, attrs, inner, this.#root, scratch.others));
     return next;
+  }
+
+  #ready(event: "start" | "element" | "end", element: XmlElement): void {
+    this.#event = event;
+    this.#element = element;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { deepEqual, equal as assertEquals, ok as assert } from "node:assert/strict";
+import { deepEqual, equal as assertEquals, ok as assert, throws } from "node:assert/strict";
 import fc from "fast-check";
 import { StreamParser } from "../src/stream_parser.ts";
 import { readdress, serialize, xml, type XmlElement } from "../src/xml.ts";
@@ -222,4 +222,16 @@ Deno.test("stream parser: generated stanzas, cut anywhere, read as xmpp.js reads
     ),
     { numRuns: 300 },
   );
+});
+
+Deno.test("stream parser: what a listener throws goes to the writer, not to the stream as bad XML", () => {
+  const parser = new StreamParser();
+  const errors: Error[] = [];
+  parser.on("error", (error: Error) => errors.push(error));
+  parser.on("element", () => {
+    throw new Error("listener bug");
+  });
+  parser.write(HEADER);
+  throws(() => parser.write("<iq id='1'/>"), /listener bug/);
+  deepEqual(errors, []);
 });
