@@ -94,8 +94,9 @@ interface XmppClient {
   send(el: XmlElement): Promise<void>;
   iqCaller: { get(child: XmlElement): Promise<XmlElement> };
   jid: { toString(): string } | null;
+  socket: { setEncoding(encoding: "utf8"): void } | null;
   on(event: "online", listener: () => void): void;
-  on(event: "offline" | "disconnect", listener: () => void): void;
+  on(event: "offline" | "disconnect" | "connect", listener: () => void): void;
   on(event: "element" | "stanza", listener: (el: XmlElement) => void): void;
   on(event: "error", listener: (error: Error) => void): void;
   listeners(event: "element"): ((el: XmlElement) => void)[];
@@ -170,6 +171,10 @@ async function main(args: string[]): Promise<number> {
         mechanisms.includes("PLAIN") ? "PLAIN" : mechanisms[0],
       ),
   });
+  // xmpp.js decodes each socket read on its own: a character cut between
+  // two reads would arrive as two U+FFFD (the sandbox has no TLS, so the
+  // socket of "connect" is the one that stays).
+  xmpp.on("connect", () => xmpp.socket?.setEncoding("utf8"));
 
   // xmpp.js answers some requests by itself (pings; `service-unavailable`
   // for any without a route), before routes we could add. So every request
