@@ -12,7 +12,7 @@
  * (bench/README.md).
  */
 import { EventEmitter } from "node:events";
-import { lazyElement, xml, type XmlElement } from "./xml.ts";
+import { type LazyContent, lazyElement, xml, type XmlElement } from "./xml.ts";
 
 const LT = 60; // <
 const GT = 62; // >
@@ -43,8 +43,8 @@ export class StreamParser extends EventEmitter {
    * once in all, not once per chunk.
    */
   #resume = 0;
-  /** What parseAttrs gives besides the attributes. */
-  readonly #scratch: AttrsText = { others: "" };
+  /** The next element's content; parseAttrs fills in `others`. */
+  readonly #next: LazyContent & AttrsText = { inner: "", parent: null, others: "" };
   /**
    * The event the last scan completed, emitted by write() outside its
    * `try`: what a listener throws is its own failure, not bad XML.
@@ -141,9 +141,11 @@ export class StreamParser extends EventEmitter {
       inner = text.slice(gt + 1, close);
       next = text.indexOf(">", close) + 1;
     }
-    const scratch = this.#scratch;
-    const attrs = parseAttrs(text, nameEnd, empty ? gt - 1 : gt, scratch);
-    this.#ready("element", lazyElement(name, attrs, inner, this.#root, scratch.others));
+    const content = this.#next;
+    const attrs = parseAttrs(text, nameEnd, empty ? gt - 1 : gt, content);
+    content.inner = inner;
+    content.parent = this.#root;
+    this.#ready("element", lazyElement(name, attrs, content));
     return next;
   }
 

@@ -82,26 +82,38 @@ const lazyPrototype = Object.create(impl.Element.prototype, {
   },
 });
 
+/** What a lazy element holds besides its name and attributes. */
+export interface LazyContent {
+  /** The text between its tags as read from the stream ("" when empty). */
+  inner: string;
+  /** The element it was read in (the stream's header), or null. */
+  parent: XmlElement | null;
+  /**
+   * The text of its attributes other than `to`, `from` and `xmlns`, as
+   * read; undefined (the default) writes every attribute from `attrs`.
+   */
+  others?: string;
+}
+
 /**
- * An element whose content is `inner`, the text between its tags as read
- * from the stream (well-formed: the stream parser checked the tags balance
- * and match). The children are parsed from it on first use.
+ * An element whose content is `content.inner`, as read from the stream
+ * (well-formed: the stream parser checked the tags balance and match). The
+ * children are parsed from it on first use. `content` is copied, so a
+ * caller may reuse one object for every element.
  */
 export function lazyElement(
   name: string,
   attrs: Record<string, string | undefined>,
-  inner: string,
-  parent: XmlElement | null,
-  others?: string,
+  content: LazyContent,
 ): XmlElement {
   const el = Object.create(lazyPrototype) as LazyElement;
   el.name = name;
-  el.parent = parent;
+  el.parent = content.parent;
   el.attrs = attrs;
-  el.inner = inner;
+  el.inner = content.inner;
   el.parsed = undefined;
   el.text = undefined;
-  el.others = others;
+  el.others = content.others;
   return el;
 }
 
@@ -123,7 +135,7 @@ export function readdress(stanza: XmlElement, addresses: Addresses): XmlElement 
   const lazy = unparsed(stanza);
   if (!lazy) return withAttrs(stanza, attrs);
   const others = addresses.id === undefined ? lazy.others : undefined;
-  return lazyElement(stanza.name, attrs, lazy.inner, null, others);
+  return lazyElement(stanza.name, attrs, { inner: lazy.inner, parent: null, others });
 }
 
 /** A lazy element whose children were not parsed yet, else undefined. */
