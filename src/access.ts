@@ -16,6 +16,7 @@
  * denied. The config refuses `allow: []` because an operator writing it
  * might mean "nobody".
  */
+import { bareOf } from "./jid.ts";
 
 /** Whether a requester (its bare JID) may use the proxy. */
 export type AccessCheck = (requesterBareJid: string) => boolean;
@@ -120,9 +121,7 @@ function compileList(patterns: readonly string[], name: string): CompiledList {
 
 /** Lowercased bare JID and its domainpart. */
 function split(jid: string): { bare: string; domain: string } {
-  // Cut the resource first: it may itself contain an `@`.
-  const slash = jid.indexOf("/");
-  const bare = (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
+  const bare = bareOf(jid);
   const at = bare.indexOf("@");
   return { bare, domain: at < 0 ? bare : bare.slice(at + 1) };
 }

@@ -67,6 +67,16 @@ export function isPlausibleJid(jid: string): boolean {
 }
 
 /**
+ * The bare part of a JID, lowercase: how access lists, rate limits,
+ * stickiness and subscribers key a user.
+ */
+export function bareOf(jid: string): string {
+  // Cut the resource first: it may itself contain an `@`.
+  const slash = jid.indexOf("/");
+  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
+}
+
+/**
  * A JID in the form the server stamps it: local and domain parts lowercase
  * (nodeprep and nameprep fold case; RFC 7622 §3.2-3.3), the resource as is.
  * Used to match a reply's `from` against the address a request was sent to.

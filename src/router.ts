@@ -15,7 +15,7 @@ import { InitiatedRequests } from "./initiated.ts";
 import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
 import { SentMessages } from "./messages.ts";
 import { ServicePresence } from "./service_presence.ts";
-import { normalizeJid } from "./jid.ts";
+import { bareOf, normalizeJid } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
 import { errorCondition, errorReply, presence, type StanzaError } from "./stanza.ts";
@@ -468,16 +468,9 @@ export class Router {
       return outcome(fx, "shutdown", from, id, 0);
     }
     const settings = this.settings;
-    const slash = from.indexOf("/");
-    const requesterBare = (slash < 0 ? from : from.slice(0, slash)).toLowerCase();
-    if (!this.#access(requesterBare)) {
-      refuse(fx, stanza, settings.hideFromDenied ? NO_RESOURCE : FORBIDDEN);
-      return outcome(fx, "forbidden", from, id, 0);
-    }
-    if (this.#limiter && !this.#limiter.take(requesterBare, now)) {
-      refuse(fx, stanza, RATE_LIMITED);
-      return outcome(fx, "rate_limited", from, id, 0);
-    }
+    const requesterBare = bareOf(from);
+    const kept = this.#gate(fx, stanza, requesterBare, now);
+    if (kept) return outcome(fx, kept, from, id, 0);
     const long = !fitsResource(from);
     // A short address is its own `via`, so this is also the entry's key.
     const requestKey = `${from}\0${id}`;
@@ -541,6 +534,28 @@ export class Router {
       resource: resource.name,
       retry: false,
     });
+  }
+
+  /**
+   * Refuses a sender that the access lists or its rate limit keep out, and
+   * says which; undefined lets it in.
+   */
+  #gate(
+    fx: Effects,
+    stanza: XmlElement,
+    bare: string,
+    now: number,
+  ): "forbidden" | "rate_limited" | undefined {
+    if (!this.#access(bare)) {
+      refuse(fx, stanza, this.settings.hideFromDenied ? NO_RESOURCE : FORBIDDEN);
+      return "forbidden";
+    }
+    // The limiter keeps its key: a copy, see detach().
+    if (this.#limiter && !this.#limiter.take(detach(bare), now)) {
+      refuse(fx, stanza, RATE_LIMITED);
+      return "rate_limited";
+    }
+    return undefined;
   }
 
   /** The request as the implementing client sees it (mod_client_proxy's JAT). */
@@ -776,15 +791,9 @@ export class Router {
    */
   #userMessage(fx: Effects, stanza: XmlElement, now: number): void {
     const from = stanza.attrs.from as string;
-    const slash = from.indexOf("/");
-    const bare = (slash < 0 ? from : from.slice(0, slash)).toLowerCase();
-    // The same gate as a request: access lists, then the requester's bucket.
-    if (!this.#access(bare)) {
-      return refuse(fx, stanza, this.settings.hideFromDenied ? NO_RESOURCE : FORBIDDEN);
-    }
-    if (this.#limiter && !this.#limiter.take(detach(bare), now)) {
-      return refuse(fx, stanza, RATE_LIMITED);
-    }
+    const bare = bareOf(from);
+    // The same gate as a request: access lists, then the sender's bucket.
+    if (this.#gate(fx, stanza, bare, now)) return;
     if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
     const choice = choose("sticky", this.#resources.list(), {
       requesterBare: bare,

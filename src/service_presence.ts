@@ -4,6 +4,7 @@
  * one target resource is online. Pure: the router feeds it, the shell
  * persists the subscriber changes it reports.
  */
+import { bareOf } from "./jid.ts";
 import { presence } from "./stanza.ts";
 import { detach, type XmlElement } from "./xml.ts";
 
@@ -112,8 +113,7 @@ export class ServicePresence {
     send: XmlElement[],
   ): SubscriberChange | "full" | undefined {
     const from = stanza.attrs.from as string;
-    const slash = from.indexOf("/");
-    const bare = (slash < 0 ? from : from.slice(0, slash)).toLowerCase();
+    const bare = bareOf(from);
     const type = stanza.attrs.type;
     if (!this.#allowed(bare) && (type === "subscribe" || type === "probe")) {
       // A denied user may not follow the service: `unsubscribed` is how RFC
