@@ -162,7 +162,10 @@ export const LOG_FORMATS = Object.freeze(["text", "json"] as const) satisfies re
 const SECRET_KEYS = ["secret", "secret_env", "secret_file", "secret_credential"] as const;
 const SECRET_KEYS_TEXT = "secret, secret_env, secret_file or secret_credential";
 /** Where systemd puts `LoadCredential=` files for the unit. */
-const CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY";
+/** Where systemd says the unit's credentials are (`secret_credential`). */
+export const CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY";
+/** What npm:yaml reads from the environment while it parses. */
+export const YAML_ENV_NAMES = Object.freeze(["LOG_TOKENS", "LOG_STREAM"] as const);
 
 const DEFAULT_PORT = 5347;
 const DEFAULT_LOG_LEVEL: LogLevel = "info";

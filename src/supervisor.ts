@@ -132,7 +132,7 @@ export function superviseWorker(
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       if (event.data.type === "stopped") return finish(event.data.code);
-      if (options.narrowMain ?? true) narrowMain(log, granted, paths);
+      if (options.narrowMain ?? true) narrowMain(log, config.file, { net: granted, paths });
       const waiting = backlog ?? [];
       backlog = undefined;
       for (const message of waiting) worker.postMessage(message);
@@ -151,19 +151,29 @@ export function superviseWorker(
  * runs (a reload only reads the config, its secrets and the environment):
  * it gives both up, so that only the worker, with its narrowed set, can.
  * The worker keeps what it was given when it was made. Says what holds,
- * as Deno reports it.
+ * as Deno reports it: `scoped` when the process was started with a list
+ * (a binary from `deno task compile --config FILE`).
  */
-function narrowMain(log: Logger, net: readonly string[], paths: readonly string[] | false): void {
+function narrowMain(
+  log: Logger,
+  file: string,
+  worker: { readonly net: readonly string[]; readonly paths: readonly string[] | false },
+): void {
   for (const name of ["net", "write"] as const) Deno.permissions.revokeSync({ name });
-  const state = (name: "net" | "write" | "read" | "env") =>
-    Deno.permissions.querySync({ name }).state === "granted" ? "granted" : "revoked";
+  const state = (all: Deno.PermissionDescriptor, one?: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(all).state === "granted"
+      ? "granted"
+      : one && Deno.permissions.querySync(one).state === "granted"
+      ? "scoped"
+      : "revoked";
   log.info("proxy.permissions", {
-    main_read: state("read"),
-    main_env: state("env"),
-    main_net: state("net"),
-    main_write: state("write"),
-    worker_net: net.join(","),
-    worker_files: paths === false ? "none" : paths.join(","),
+    main_read: state({ name: "read" }, { name: "read", path: file }),
+    // A variable every scoped set allows (src/permissions.ts).
+    main_env: state({ name: "env" }, { name: "env", variable: "CLIENT_PROXY_CONFIG" }),
+    main_net: state({ name: "net" }),
+    main_write: state({ name: "write" }),
+    worker_net: worker.net.join(","),
+    worker_files: worker.paths === false ? "none" : worker.paths.join(","),
   });
 }
 

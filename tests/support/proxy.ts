@@ -59,7 +59,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
   };
   await Deno.writeTextFile(file, JSON.stringify(config, null, 2)); // JSON is YAML
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...launcher(), "--config", file],
+    args: [...await launcher(file), "--config", file],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -171,12 +171,25 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
 
 /**
  * How the proxy is started: as a user does (`deno task start`), or, with
- * CLIENT_PROXY_UNDER_TEST=bundle, the single-file build under the same
- * permission set (CI's smoke test of `deno task bundle`).
+ * CLIENT_PROXY_UNDER_TEST=bundle, the single-file build under the flags
+ * that `deno task compile --config FILE` would bake into a binary for this
+ * config (CI's smoke test of `deno task bundle` and of the scoped set).
  */
-function launcher(): string[] {
+async function launcher(config: string): Promise<string[]> {
   const which = Deno.env.get("CLIENT_PROXY_UNDER_TEST");
-  if (which === "bundle") return ["run", "-P", "dist/client-proxy.js"];
+  if (which === "bundle") {
+    const bundle = `${ROOT}dist/client-proxy.js`;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "compile", "--print-flags", "--config", config, "--bundle", bundle],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
+    if (!output.success) throw new Error(`deno task compile --print-flags: ${text(output.stderr)}`);
+    return ["run", ...text(output.stdout).split("\n"), bundle];
+  }
   if (which !== undefined && which !== "" && which !== "task") {
     throw new Error(`CLIENT_PROXY_UNDER_TEST: expected task or bundle, got "${which}"`);
   }

@@ -1,0 +1,219 @@
+/**
+ * `deno task compile`: the single binary, with the start task's flags baked
+ * in. The start task in deno.json is the one place they are written; this
+ * reads them from there.
+ *
+ * Without `--config`, the binary holds the start task's permission set (the
+ * "default" set), for a download that must work with any config; it narrows
+ * itself at run time (README, Permissions). With `--config FILE`, that set
+ * is replaced by one scoped to FILE (src/permissions.ts): network access to
+ * its servers and HTTP listener only, read access to its directory, the
+ * credentials root and state_dir, write access to state_dir, and the
+ * environment variables it and the program read. Pass FILE at the path it
+ * will have where the binary runs (`/etc/client-proxy/client-proxy.yaml`).
+ * Secrets are not read: placeholders stand in for them.
+ */
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { CREDENTIALS_ENV, parseConfig } from "../src/config.ts";
+import { CREDENTIALS_ROOT, permissionFlags, permissionScope } from "../src/permissions.ts";
+
+/** The targets `--target all` builds, and the suffix of each one's file. */
+export const TARGETS = Object.freeze({
+  "x86_64-unknown-linux-gnu": "linux-x86_64",
+  "aarch64-unknown-linux-gnu": "linux-aarch64",
+  "x86_64-apple-darwin": "macos-x86_64",
+  "aarch64-apple-darwin": "macos-aarch64",
+});
+
+const USAGE = `Usage: deno task compile [options]
+
+Builds the client-proxy binary with the start task's flags baked in.
+
+Options:
+  --config FILE           bake permissions scoped to this config (at its production
+                          path) instead of the start task's permission set
+  --credentials-root DIR  where systemd keeps credentials (default: ${CREDENTIALS_ROOT})
+  --target TARGET         one of ${Object.keys(TARGETS).join(", ")},
+                          or all (default: this machine)
+  --output FILE           the binary (default: dist/client-proxy, with --target all
+                          dist/client-proxy-<os>-<arch>)
+  --print-flags           print the \`deno run\` flags, one per line, and build nothing
+  --bundle FILE           with --print-flags: the flags to run the single-file build FILE
+                          (adds read access to it: a Worker's module must be readable)
+  --dry-run               print the deno compile commands and build nothing
+  -h, --help              show this help
+`;
+
+/** The `deno run` flags of the start task's command (`deno run FLAGS main.ts`). */
+export function startFlags(denoJson: unknown): string[] {
+  const task = (denoJson as { tasks?: Record<string, unknown> })?.tasks?.start;
+  const command = typeof task === "string"
+    ? task
+    : (task as { command?: unknown } | undefined)?.command;
+  const words = typeof command === "string" ? command.trim().split(/\s+/) : [];
+  const main = words.indexOf("main.ts");
+  if (words[0] !== "deno" || words[1] !== "run" || main < 2) {
+    throw new Error(
+      `deno.json: expected tasks.start to be "deno run FLAGS main.ts", got ${
+        JSON.stringify(command)
+      }`,
+    );
+  }
+  return words.slice(2, main);
+}
+
+/** Whether a `deno run` flag selects permissions (replaced by a scoped set). */
+function isPermissionFlag(flag: string): boolean {
+  return /^(-P|--permission-set|-A|--allow-all|--allow-[a-z]+|--deny-[a-z]+)(=|$)/.test(flag);
+}
+
+/** Options of {@link compileCommands}. */
+export interface CompileOptions {
+  /** The `deno run` flags to bake in (the start task's, or scoped ones). */
+  readonly runFlags: readonly string[];
+  /** Target triples; default `[]`: this machine only. */
+  readonly targets?: readonly string[];
+  /** The binary's path for one target; default `dist/client-proxy[-<os>-<arch>]`. */
+  readonly output?: string;
+}
+
+/** The `deno compile` argument lists, one per binary. */
+export function compileCommands(entry: string, options: CompileOptions): string[][] {
+  const targets = options.targets ?? [];
+  // Workers with narrowed permissions are an unstable API; the flag is baked in too.
+  const common = ["compile", ...options.runFlags, "--unstable-worker-options"];
+  if (targets.length === 0) {
+    return [[...common, "-o", options.output ?? "dist/client-proxy", entry]];
+  }
+  return targets.map((target) => {
+    const suffix = TARGETS[target as keyof typeof TARGETS] ?? target;
+    const output = targets.length === 1 && options.output !== undefined
+      ? options.output
+      : `dist/client-proxy-${suffix}`;
+    return [...common, "--target", target, "-o", output, entry];
+  });
+}
+
+/**
+ * The run flags for a binary scoped to the config `file` (absolute): the
+ * start task's flags with its permission flags replaced, or every problem
+ * with the config.
+ */
+export function scopedFlags(
+  start: readonly string[],
+  file: string,
+  options: {
+    readonly text: string;
+    readonly credentialsRoot?: string;
+    readonly alsoRead?: string[];
+  },
+): { ok: true; flags: string[] } | { ok: false; errors: string[] } {
+  const root = options.credentialsRoot ?? CREDENTIALS_ROOT;
+  const parsed = parseConfig(options.text, {
+    file,
+    // Only which files and variables it names matters here, not their content.
+    readFile: () => "placeholder",
+    getEnv: (name) => name === CREDENTIALS_ENV ? `${root}/client-proxy.service` : "placeholder",
+  });
+  if (!parsed.ok) return parsed;
+  const scope = permissionScope(parsed.config, {
+    credentialsRoot: root,
+    ...(options.alsoRead ? { alsoRead: options.alsoRead } : {}),
+  });
+  return {
+    ok: true,
+    flags: [...permissionFlags(scope), ...start.filter((flag) => !isPermissionFlag(flag))],
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: "string", short: "c" },
+        "credentials-root": { type: "string" },
+        target: { type: "string" },
+        output: { type: "string", short: "o" },
+        "print-flags": { type: "boolean" },
+        bundle: { type: "string" },
+        "dry-run": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    console.error(`compile: ${error instanceof Error ? error.message : error}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const target = values.target;
+  if (target !== undefined && target !== "all" && !(target in TARGETS)) {
+    console.error(
+      `compile: --target: expected all or one of ${
+        Object.keys(TARGETS).join(", ")
+      }, got "${target}"`,
+    );
+    return 2;
+  }
+  if (values.bundle !== undefined && !values["print-flags"]) {
+    console.error("compile: --bundle goes with --print-flags");
+    return 2;
+  }
+  const root = new URL("../", import.meta.url);
+  // `deno task` runs in the repository; paths on its command line are the user's.
+  const here = (path: string) => resolve(Deno.env.get("INIT_CWD") ?? Deno.cwd(), path);
+  const start = startFlags(JSON.parse(Deno.readTextFileSync(new URL("deno.json", root))));
+  let flags = start;
+  if (values.config !== undefined) {
+    const file = here(values.config);
+    let text;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch (error) {
+      console.error(`${file}: cannot read: ${error instanceof Error ? error.message : error}`);
+      return 1;
+    }
+    const scoped = scopedFlags(start, file, {
+      text,
+      ...(values["credentials-root"] ? { credentialsRoot: here(values["credentials-root"]) } : {}),
+      ...(values.bundle ? { alsoRead: [here(values.bundle)] } : {}),
+    });
+    if (!scoped.ok) {
+      for (const error of scoped.errors) console.error(error);
+      return 1;
+    }
+    flags = scoped.flags;
+  }
+  if (values["print-flags"]) {
+    for (const flag of flags) console.log(flag);
+    return 0;
+  }
+  const commands = compileCommands(new URL("main.ts", root).pathname, {
+    runFlags: flags,
+    targets: target === undefined ? [] : target === "all" ? Object.keys(TARGETS) : [target],
+    ...(values.output === undefined ? {} : { output: here(values.output) }),
+  });
+  for (const command of commands) {
+    console.log(["deno", ...command].join(" "));
+    if (values["dry-run"]) continue;
+    const { code } = await new Deno.Command(Deno.execPath(), { args: command, cwd: root }).spawn()
+      .status;
+    if (code !== 0) {
+      console.error(
+        `compile: deno compile failed (exit ${code}); it downloads Deno's runtime from dl.deno.land: ` +
+          "where that host is unreachable, use `deno task bundle` (README, Run it in production)",
+      );
+      return 1;
+    }
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
