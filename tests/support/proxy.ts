@@ -58,8 +58,15 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
     proxies: options.proxies,
   };
   await Deno.writeTextFile(file, JSON.stringify(config, null, 2)); // JSON is YAML
+  let command: string[];
+  try {
+    command = await launcher(file);
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...await launcher(file), "--config", file],
+    args: [...command, "--config", file],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
