@@ -213,10 +213,15 @@ async function main(args: string[]): Promise<number> {
     }
   });
   xmpp.on("offline", () => console.log("offline"));
-  xmpp.on("error", (error) => console.error("xmpp error:", error.message));
+  let stopping = false;
+  // Once stopping (Ctrl-C in the sandbox stops the server too), a failed
+  // goodbye is expected, not news.
+  xmpp.on("error", (error) => stopping || console.error("xmpp error:", error.message));
 
   const stopped = new Promise<void>((resolve) => {
-    for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, resolve);
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, () => resolve(void (stopping = true)));
+    }
   });
   try {
     await xmpp.start();
