@@ -27,6 +27,8 @@ export class Runtime {
     setupLogging(logging.level, { format: logging.format });
     this.#log.info("proxy.starting", {
       version: VERSION,
+      // What `kill -HUP` needs: under `deno task start` this is not the task's pid.
+      pid: Deno.pid,
       proxies: config.proxies.length,
       ...logging.fields,
     });

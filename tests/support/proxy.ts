@@ -132,8 +132,10 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
     configFile: file,
     writeConfig: (next) => Deno.writeTextFile(file, JSON.stringify(next, null, 2)),
     signal(signal: Deno.Signal) {
-      const pid = descendants(child.pid).at(-1) ?? child.pid;
-      Deno.kill(pid, signal);
+      // The pid the proxy logs, as an operator would use it for `kill -HUP`.
+      const logged = lines.join("\n").match(/proxy\.starting .*?\bpid=(\d+)/)?.[1];
+      if (logged === undefined) throw new Error("no pid= in a proxy.starting line yet");
+      Deno.kill(Number(logged), signal);
     },
     log: () => lines.join("\n"),
     lineCount: () => lines.length,
