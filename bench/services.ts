@@ -5,6 +5,7 @@
  * runner's), and the minimal component. Their stderr is read line by line
  * for readiness and for the number of target resources they know.
  */
+import { readStartFlags } from "../deploy/start_flags.ts";
 import { cpuSeconds } from "./procstat.ts";
 
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -143,21 +144,6 @@ export type ProxyEntry = Record<string, unknown> & {
 };
 
 /**
- * The deno flags of `deno task start` in deno.json (`-P`, the V8 flags), so
- * that the bench runs the proxy exactly as users start it.
- */
-function startTaskFlags(): string[] {
-  const { tasks } = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
-  const command: string = typeof tasks.start === "string" ? tasks.start : tasks.start.command;
-  const words = command.trim().split(/\s+/);
-  const entry = words.indexOf("main.ts");
-  if (words[0] !== "deno" || words[1] !== "run" || entry < 0) {
-    throw new Error(`deno.json: tasks.start is not "deno run <flags> main.ts": ${command}`);
-  }
-  return words.slice(2, entry);
-}
-
-/**
  * Writes a config and starts `deno run <the start task's flags> [extra
  * flags] main.ts --config FILE`, or with `inProcess` the bench's
  * single-threaded runner (for --profile) with the same V8 flags.
@@ -184,12 +170,12 @@ export async function startProxyProcess(options: {
       ? [
         "run",
         "-A",
-        ...startTaskFlags().filter((flag) => !/^-P(=|$)/.test(flag)),
+        ...readStartFlags().filter((flag) => !/^--allow-/.test(flag)),
         ...(options.denoFlags ?? []),
         "bench/inprocess_proxy.ts",
         file,
       ]
-      : ["run", ...startTaskFlags(), ...(options.denoFlags ?? []), "main.ts", "--config", file],
+      : ["run", ...readStartFlags(), ...(options.denoFlags ?? []), "main.ts", "--config", file],
     () => Deno.remove(dir, { recursive: true }).catch(() => {}),
   );
   try {

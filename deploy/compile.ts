@@ -1,10 +1,10 @@
 /**
  * `deno task compile`: the single binary, with the start task's flags baked
- * in. The start task in deno.json is the one place they are written; this
- * reads them from there.
+ * in (deploy/start_flags.ts reads them from deno.json, where they are
+ * written once).
  *
- * Without `--config`, the binary holds the start task's permission set (the
- * "default" set), for a download that must work with any config; it narrows
+ * Without `--config`, the binary holds the start task's permissions (read,
+ * write, env and net, unscoped), for a download that must work with any config; it narrows
  * itself at run time (README, Permissions). With `--config FILE`, that set
  * is replaced by one scoped to FILE (src/permissions.ts): network access to
  * its servers and HTTP listener only, read access to its directory, the
@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { CREDENTIALS_ENV, parseConfig } from "../src/config.ts";
 import { CREDENTIALS_ROOT, permissionFlags, permissionScope } from "../src/permissions.ts";
+import { readStartFlags } from "./start_flags.ts";
 
 /** The targets `--target all` builds, and the suffix of each one's file. */
 export const TARGETS = Object.freeze({
@@ -32,7 +33,7 @@ Builds the client-proxy binary with the start task's flags baked in.
 
 Options:
   --config FILE           bake permissions scoped to this config (at its production
-                          path) instead of the start task's permission set
+                          path) instead of the start task's unscoped ones
   --credentials-root DIR  where systemd keeps credentials (default: ${CREDENTIALS_ROOT})
   --target TARGET         one of ${Object.keys(TARGETS).join(", ")},
                           or all (default: this machine)
@@ -44,24 +45,6 @@ Options:
   --dry-run               print the deno compile commands and build nothing
   -h, --help              show this help
 `;
-
-/** The `deno run` flags of the start task's command (`deno run FLAGS main.ts`). */
-export function startFlags(denoJson: unknown): string[] {
-  const task = (denoJson as { tasks?: Record<string, unknown> })?.tasks?.start;
-  const command = typeof task === "string"
-    ? task
-    : (task as { command?: unknown } | undefined)?.command;
-  const words = typeof command === "string" ? command.trim().split(/\s+/) : [];
-  const main = words.indexOf("main.ts");
-  if (words[0] !== "deno" || words[1] !== "run" || main < 2) {
-    throw new Error(
-      `deno.json: expected tasks.start to be "deno run FLAGS main.ts", got ${
-        JSON.stringify(command)
-      }`,
-    );
-  }
-  return words.slice(2, main);
-}
 
 /** Whether a `deno run` flag selects permissions (replaced by a scoped set). */
 function isPermissionFlag(flag: string): boolean {
@@ -169,7 +152,7 @@ async function main(args: string[]): Promise<number> {
   const root = new URL("../", import.meta.url);
   // `deno task` runs in the repository; paths on its command line are the user's.
   const here = (path: string) => resolve(Deno.env.get("INIT_CWD") ?? Deno.cwd(), path);
-  const start = startFlags(JSON.parse(Deno.readTextFileSync(new URL("deno.json", root))));
+  const start = readStartFlags();
   let flags = start;
   if (values.config !== undefined) {
     const file = here(values.config);

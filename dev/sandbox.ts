@@ -5,8 +5,8 @@
  * - a throwaway Prosody (tests/support/prosody.ts) with the component
  *   `proxy.localhost` and two accounts: the implementing client
  *   `service@localhost` and the requester `alice@localhost`;
- * - the proxy in watch mode (`deno run -P --watch main.ts`), so edits to
- *   src/ (or to the sandbox's config) restart it;
+ * - the proxy in watch mode (`deno run <the start task's flags> --watch
+ *   main.ts`), so edits to src/ (or to the sandbox's config) restart it;
  * - the example implementing client (dev/example_client.ts), unless
  *   `--no-example-client` is given;
  * - `.sandbox.json` in the repo root with the connection details, for
@@ -16,6 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { readStartFlags } from "../deploy/start_flags.ts";
 import { startProsody, type XmppServer } from "../tests/support/prosody.ts";
 
 /** The repo root: the proxy and the example client run from here. */
@@ -322,7 +323,7 @@ async function main(args: string[]): Promise<number> {
     say("starting the proxy in watch mode…");
     const proxy = new Child("proxy", 36, [
       "run",
-      "-P",
+      ...readStartFlags(),
       "--watch",
       `--watch=${config}`,
       "--no-clear-screen",
