@@ -1,6 +1,7 @@
 /**
  * The program as a user runs it: `deno task start` with flags, exit codes
- * and what it prints. No server needed: none of these may connect.
+ * and what it prints; and `deno task compile`'s flags, short of building.
+ * No server needed: none of these may connect.
  */
 import assert from "node:assert/strict";
 import { openSubscriberStore } from "../../src/subscribers.ts";
@@ -10,9 +11,10 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 async function run(
   args: string[],
   env: Record<string, string> = {},
+  task = "start",
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start", ...args],
+    args: ["task", "--quiet", task, ...args],
     cwd: ROOT,
     env,
     stdin: "null",
@@ -158,4 +160,57 @@ Deno.test("--check with a state_dir leaves it as it was, and opens a database al
   } finally {
     await Deno.remove(state, { recursive: true });
   }
+});
+
+Deno.test("compile --config: the scoped flags for that config, and the commands, without building", async () => {
+  await withConfig(
+    GOOD.replace("proxies:", `http: 127.0.0.1:9347\nproxies:`).replace(
+      "secret: s3cret",
+      "secret_env: MY_SECRET",
+    ),
+    async (file) => {
+      const dir = file.slice(0, file.lastIndexOf("/"));
+      const printed = await run(["--print-flags", "--config", file], {}, "compile");
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.deepEqual(printed.stdout.trim().split("\n"), [
+        "--allow-net=127.0.0.1:5347,127.0.0.1:9347",
+        `--allow-read=${dir}`,
+        "--allow-env=CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT," +
+        "LOG_TOKENS,LOG_STREAM,MY_SECRET",
+        "--v8-flags=--max-semi-space-size=1",
+      ]);
+      const planned = await run(["--dry-run", "--target", "all", "--config", file], {}, "compile");
+      assert.equal(planned.code, 0, planned.stderr);
+      const commands = planned.stdout.trim().split("\n");
+      assert.equal(commands.length, 4);
+      for (const command of commands) {
+        assert.match(command, /^deno compile --allow-net=127\.0\.0\.1:5347,127\.0\.0\.1:9347 /);
+        assert.match(
+          command,
+          / --unstable-worker-options --target [a-z0-9_-]+ -o dist\/client-proxy-/,
+        );
+      }
+    },
+  );
+});
+
+Deno.test("compile: a bad config (every problem) is 1, a bad target a usage error (2)", async () => {
+  await withConfig(GOOD.replace("service@example.org", "service@example.org/res"), async (file) => {
+    const bad = await run(["--print-flags", "--config", file], {}, "compile");
+    assert.equal(bad.code, 1);
+    assert.equal(
+      bad.stderr.trim(),
+      `${file}: proxies[0].target_address: expected a bare JID like service@example.org, ` +
+        `got "service@example.org/res"`,
+    );
+  });
+  const target = await run(["--dry-run", "--target", "windows"], {}, "compile");
+  assert.equal(target.code, 2);
+  assert.match(
+    target.stderr,
+    /--target: expected all or one of x86_64-unknown-linux-gnu, .*got "windows"/,
+  );
+  const unknown = await run(["--bogus"], {}, "compile");
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /Unknown option '--bogus'[\s\S]*Usage: deno task compile/);
 });
