@@ -947,7 +947,9 @@ function reason(error: unknown): string {
   if (error instanceof Deno.errors.PermissionDenied) return "Permission denied";
   if (error instanceof Deno.errors.IsADirectory) return "Is a directory";
   if (error instanceof Deno.errors.NotCapable) {
-    return "not allowed by Deno's permissions (--allow-read / --allow-env)";
+    // Only a process started with lists (a scoped binary) gets here.
+    return "not allowed by Deno's permissions (--allow-read / --allow-env; a binary built " +
+      "with `deno task compile --config FILE` may read only the files and variables that FILE uses)";
   }
   return error instanceof Error ? error.message : String(error);
 }

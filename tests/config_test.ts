@@ -425,7 +425,7 @@ Deno.test("secret_credential without CREDENTIALS_DIRECTORY is an error", () => {
     },
   });
   assert.deepEqual(denied.ok ? [] : denied.errors, [
-    `${P0}.secret_credential: expected a readable environment variable CREDENTIALS_DIRECTORY, got not allowed by Deno's permissions (--allow-read / --allow-env)`,
+    `${P0}.secret_credential: expected a readable environment variable CREDENTIALS_DIRECTORY, got not allowed by Deno's permissions (--allow-read / --allow-env; a binary built with \`deno task compile --config FILE\` may read only the files and variables that FILE uses)`,
   ]);
 });
 
@@ -1050,7 +1050,7 @@ Deno.test("a throwing getEnv is reported, not thrown", () => {
     },
   );
   assert.deepEqual(result.ok ? [] : result.errors, [
-    `${P0}.secret_env: expected a readable environment variable PROXY_SECRET, got not allowed by Deno's permissions (--allow-read / --allow-env)`,
+    `${P0}.secret_env: expected a readable environment variable PROXY_SECRET, got not allowed by Deno's permissions (--allow-read / --allow-env; a binary built with \`deno task compile --config FILE\` may read only the files and variables that FILE uses)`,
   ]);
 });
 
