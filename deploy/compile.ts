@@ -4,8 +4,8 @@
  * written once).
  *
  * Without `--config`, the binary holds the start task's permissions (read,
- * write, env and net, unscoped), for a download that must work with any config; it narrows
- * itself at run time (README, Permissions). With `--config FILE`, that set
+ * write, env and net, unscoped), for a download that must work with any
+ * config; it narrows itself at run time (README, Permissions). With `--config FILE`, that set
  * is replaced by one scoped to FILE (src/permissions.ts): network access to
  * its servers and HTTP listener only, read access to its directory, the
  * credentials root and state_dir, write access to state_dir, and the
@@ -78,6 +78,16 @@ export function compileCommands(entry: string, options: CompileOptions): string[
   });
 }
 
+/** Options of {@link scopedFlags}. */
+export interface ScopedFlagsOptions {
+  /** The config file's content. */
+  readonly text: string;
+  /** Where systemd keeps credentials. Default `/run/credentials`. */
+  readonly credentialsRoot?: string;
+  /** More files to read (the single-file build). Default none. */
+  readonly alsoRead?: readonly string[];
+}
+
 /**
  * The run flags for a binary scoped to the config `file` (absolute): the
  * start task's flags with its permission flags replaced, or every problem
@@ -86,11 +96,7 @@ export function compileCommands(entry: string, options: CompileOptions): string[
 export function scopedFlags(
   start: readonly string[],
   file: string,
-  options: {
-    readonly text: string;
-    readonly credentialsRoot?: string;
-    readonly alsoRead?: string[];
-  },
+  options: ScopedFlagsOptions,
 ): { ok: true; flags: string[] } | { ok: false; errors: string[] } {
   const root = options.credentialsRoot ?? CREDENTIALS_ROOT;
   const parsed = parseConfig(options.text, {
@@ -142,6 +148,12 @@ async function main(args: string[]): Promise<number> {
       `compile: --target: expected all or one of ${
         Object.keys(TARGETS).join(", ")
       }, got "${target}"`,
+    );
+    return 2;
+  }
+  if (target === "all" && values.output !== undefined) {
+    console.error(
+      "compile: --output names one binary; --target all writes dist/client-proxy-<os>-<arch>",
     );
     return 2;
   }

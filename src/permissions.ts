@@ -2,8 +2,8 @@
  * What a config needs from Deno's permission system, as one value: the
  * set that `deno task compile --config FILE` bakes into a binary scoped to
  * that config (deploy/compile.ts). The worker is narrowed further at run
- * time (src/supervisor.ts), to the same hosts. Pure: paths are compared, never read; they
- * are as absolute as the config's path was.
+ * time (src/supervisor.ts), to the same hosts. Pure: paths are compared,
+ * never read; they are as absolute as the config's path was.
  */
 import { dirname, isAbsolute, relative } from "node:path";
 import { type Config, CREDENTIALS_ENV, YAML_ENV_NAMES } from "./config.ts";
