@@ -69,6 +69,7 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
   return superviseWorker(workerEntry, config, {
     logging,
     reload: () => loadConfig(file),
+    inThread: async () => new (await import("./runtime.ts")).Runtime(),
   });
 }
 

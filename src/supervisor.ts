@@ -61,6 +61,12 @@ export interface SuperviseOptions {
    * inside the test runner turn it off.
    */
   readonly narrowMain?: boolean;
+  /**
+   * The handlers to run in the main thread instead when it may not read
+   * the worker's module (the single file or a binary started with read
+   * access scoped to its config). Default: none, always a Worker.
+   */
+  readonly inThread?: () => Promise<WorkerHandlers>;
 }
 
 /**
@@ -69,7 +75,7 @@ export interface SuperviseOptions {
  * hands it the config, forwards SIGINT/SIGTERM, re-reads the config on
  * SIGHUP, and resolves with the exit code the worker reports.
  */
-export function superviseWorker(
+export async function superviseWorker(
   entry: string | URL,
   config: Config,
   options: SuperviseOptions,
@@ -77,21 +83,25 @@ export function superviseWorker(
   const granted = netPermissions(config);
   // The state directory (presence subscribers) is the only path it may touch.
   const paths = config.stateDir === undefined ? false : [config.stateDir];
-  const worker = new Worker(entry, {
-    type: "module",
-    deno: {
-      permissions: {
-        net: granted,
-        read: paths,
-        write: paths,
-        env: false,
-        run: false,
-        ffi: false,
-        sys: false,
-        import: false,
+  const oneThread = options.inThread !== undefined && !readable(entry);
+  const worker: WorkerPort = oneThread ? await inThread(await options.inThread!()) : new Worker(
+    entry,
+    {
+      type: "module",
+      deno: {
+        permissions: {
+          net: granted,
+          read: paths,
+          write: paths,
+          env: false,
+          run: false,
+          ffi: false,
+          sys: false,
+          import: false,
+        },
       },
     },
-  });
+  );
   // A message that reaches the worker before it sets its handler is lost, and
   // on a first run (empty module cache) the worker spends seconds loading its
   // npm packages: nothing is sent until the worker says it listens.
@@ -132,7 +142,12 @@ export function superviseWorker(
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       if (event.data.type === "stopped") return finish(event.data.code);
-      if (options.narrowMain ?? true) narrowMain(log, config.file, { net: granted, paths });
+      if (oneThread) {
+        log.info("proxy.one_thread", {
+          reason: "no read access to the worker's module: the process's own permissions, " +
+            "scoped to the config, are all there is",
+        });
+      } else if (options.narrowMain ?? true) narrowMain(log, config.file, { net: granted, paths });
       const waiting = backlog ?? [];
       backlog = undefined;
       for (const message of waiting) worker.postMessage(message);
@@ -184,12 +199,60 @@ export interface WorkerHandlers {
   stop(signal: string): Promise<number>;
 }
 
-/** The worker's side: waits for messages from the main thread. */
-export function serveWorker(handlers: WorkerHandlers): void {
-  const scope = globalThis as unknown as {
-    onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
-    postMessage(message: FromWorker): void;
+/** What the main thread holds of the worker: a Worker, or a channel to handlers in its own thread. */
+interface WorkerPort {
+  postMessage(message: ToWorker): void;
+  onmessage: ((event: MessageEvent<FromWorker>) => void) | null;
+  onerror: ((event: ErrorEvent) => void) | null;
+  terminate(): void;
+}
+
+/** The worker's end of the messages, as a worker's global scope has it. */
+interface ServedPort {
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  postMessage(message: FromWorker): void;
+}
+
+/**
+ * Whether this thread may read `entry`: Deno checks read access when a
+ * Worker loads its module from a file, even the program's own.
+ */
+function readable(entry: string | URL): boolean {
+  const url = new URL(entry);
+  if (url.protocol !== "file:") return true;
+  return Deno.permissions.querySync({ name: "read", path: url }).state === "granted";
+}
+
+/** The same messages as with a Worker, to handlers in this thread. */
+function inThread(handlers: WorkerHandlers): WorkerPort {
+  const channel = new MessageChannel();
+  serveWorker(handlers, channel.port2 as unknown as ServedPort);
+  const port = channel.port1;
+  return {
+    postMessage: (message) => port.postMessage(message),
+    get onmessage() {
+      return port.onmessage;
+    },
+    set onmessage(listener) {
+      port.onmessage = listener;
+    },
+    // An exception in the handlers is this thread's: the process ends with it.
+    onerror: null,
+    terminate() {
+      port.close();
+      channel.port2.close();
+    },
   };
+}
+
+/**
+ * The worker's side: waits for messages from the main thread (by default
+ * through the worker's global scope).
+ */
+export function serveWorker(
+  handlers: WorkerHandlers,
+  scope: ServedPort = globalThis as unknown as ServedPort,
+): void {
   let stopping = false;
   // Messages are handled one at a time, in order: a reload finishes before
   // the next one (or a stop) begins.

@@ -182,14 +182,18 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
  * How the proxy is started: as a user does (`deno task start`), or, with
  * CLIENT_PROXY_UNDER_TEST=bundle, the single-file build under the flags
  * that `deno task compile --config FILE` would bake into a binary for this
- * config (CI's smoke test of `deno task bundle` and of the scoped set).
+ * config (CI's smoke test of `deno task bundle` and of the scoped set);
+ * `bundle-one-thread`: the same without read access to the file itself.
  */
 async function launcher(config: string): Promise<string[]> {
   const which = Deno.env.get("CLIENT_PROXY_UNDER_TEST");
-  if (which === "bundle") {
+  if (which === "bundle" || which === "bundle-one-thread") {
     const bundle = `${ROOT}dist/client-proxy.js`;
+    // Without read access to its own file, the proxy cannot start a Worker
+    // and runs in one thread: as a binary would if Deno asked that of it.
+    const readSelf = which === "bundle" ? ["--bundle", bundle] : [];
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "--quiet", "compile", "--print-flags", "--config", config, "--bundle", bundle],
+      args: ["task", "--quiet", "compile", "--print-flags", "--config", config, ...readSelf],
       cwd: ROOT,
       stdin: "null",
       stdout: "piped",
@@ -200,7 +204,9 @@ async function launcher(config: string): Promise<string[]> {
     return ["run", ...text(output.stdout).split("\n"), bundle];
   }
   if (which !== undefined && which !== "" && which !== "task") {
-    throw new Error(`CLIENT_PROXY_UNDER_TEST: expected task or bundle, got "${which}"`);
+    throw new Error(
+      `CLIENT_PROXY_UNDER_TEST: expected task, bundle or bundle-one-thread, got "${which}"`,
+    );
   }
   return ["task", "--quiet", "start"];
 }
