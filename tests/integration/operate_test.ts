@@ -136,3 +136,26 @@ withWorld(
   },
   { entry: { rate_limit: { rate: "20/s", burst: 40 }, max_pending_per_requester: 1000 } },
 );
+
+withWorld(
+  "a proxy that may not read its own module serves from one thread: requests, SIGHUP, SIGTERM",
+  async (world) => {
+    await world.proxy.stop();
+    const main = new URL("../../main.ts", import.meta.url).pathname;
+    await world.startProxy({}, {}, { denoFlags: [`--deny-read=${main}`] });
+    await world.proxy.waitForLog(/proxy\.one_thread reason="no read access to the worker's module/);
+    assert.doesNotMatch(world.proxy.log(), /proxy\.permissions/, "no Worker, nothing narrowed");
+    await world.resource("a");
+    const alice = await world.client("alice", "one");
+    const reply = await alice.request(request("t1"));
+    assert.equal(reply.attrs.type, "result");
+    assert.equal(reply.attrs.from, DOMAIN);
+    assert.equal(reply.attrs.to, "alice@localhost/one");
+    const after = world.proxy.lineCount();
+    world.proxy.signal("SIGHUP");
+    await world.proxy.waitForLog(/config\.reloaded/, { after });
+    assert.equal((await alice.request(request("t2"))).attrs.type, "result");
+    assert.equal(await world.proxy.stop("SIGTERM"), 0);
+    assert.match(world.proxy.log(), /proxy\.stopped/);
+  },
+);

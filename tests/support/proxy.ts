@@ -2,6 +2,8 @@
  * Runs the proxy as a user does (`deno task start --config FILE`) in a
  * subprocess, with its config in a temp dir, and reads its log lines.
  */
+import { readStartFlags } from "../../deploy/start_flags.ts";
+
 const ROOT = new URL("../../", import.meta.url).pathname;
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -24,6 +26,11 @@ export interface ProxyOptions {
   readonly logLevel?: string;
   /** Wait for this log event before resolving. Default: "stream.online". */
   readonly readyEvent?: string;
+  /**
+   * Run `deno run <the start task's flags> <these> main.ts` instead of
+   * `deno task start`. Default: none (the task).
+   */
+  readonly denoFlags?: readonly string[];
 }
 
 /** A running proxy process. */
@@ -60,7 +67,9 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
   await Deno.writeTextFile(file, JSON.stringify(config, null, 2)); // JSON is YAML
   let command: string[];
   try {
-    command = await launcher(file);
+    command = options.denoFlags
+      ? ["run", ...readStartFlags(), ...options.denoFlags, "main.ts"]
+      : await launcher(file);
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { connectClient, echoHandler, type TestClient } from "./client.ts";
 import { type ServerKind, startServer, type XmppServer } from "./server.ts";
-import { type ProxyEntry, type ProxyProcess, startProxy } from "./proxy.ts";
+import { type ProxyEntry, type ProxyOptions, type ProxyProcess, startProxy } from "./proxy.ts";
 import { xml, type XmlElement } from "../../src/xml.ts";
 
 export const DOMAIN = "proxy.localhost";
@@ -47,11 +47,13 @@ export class World {
   async startProxy(
     entry: Partial<ProxyEntry> = {},
     top: Record<string, unknown> = {},
+    options: Pick<ProxyOptions, "denoFlags"> = {},
   ): Promise<void> {
     this.proxy = await startProxy({
       server: this.server.componentUrl,
       proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET, ...entry }],
       top,
+      ...options,
     });
     this.lastEntry = entry;
     this.lastTop = top;
