@@ -92,6 +92,13 @@ export interface ProxyConfig {
   readonly keepaliveTimeoutMs: number;
   /** `standby_retry`, default 2 s: how often a standby instance tries to take over. */
   readonly standbyRetryMs: number;
+  /**
+   * `standby_peer: http://HOST:PORT`, the other instance's HTTP listener.
+   * On a server that shares a domain between connections (ejabberd), a
+   * standby asks it before each look, and does not look while it says it
+   * serves the domain. Absent: it looks every 3 × `standby_retry`.
+   */
+  readonly standbyPeer?: ServerAddress;
   /** `allow_target_requests`, default false: the implementing client may start requests. */
   readonly allowTargetRequests: boolean;
   /** `messages`, default `reject`: `forward` passes messages both ways. */
@@ -192,6 +199,8 @@ const SERVER_EXPECTED =
   "expected a server address like xmpp://127.0.0.1:5347, 127.0.0.1:5347 or 127.0.0.1";
 const DURATION_EXPECTED = "expected a duration like 500ms, 2s or 1m";
 const HTTP_EXPECTED = 'expected a listen address like 127.0.0.1:9347 or "[::1]:9347"';
+const PEER_EXPECTED =
+  "expected the other instance's HTTP listener, like http://10.0.0.2:9347 (http or https, no path)";
 const PATTERN_EXPECTED = "expected a pattern like user@example.org, @example.org or *.example.org";
 const RATE_EXPECTED = "expected a rate above zero like 20/s, 100/m or 1000/h";
 
@@ -527,6 +536,14 @@ function credentialSecretField(secrets: SecretSources) {
     });
 }
 
+/** `standby_peer: http://HOST:PORT`: an origin, no path. */
+function peerField() {
+  const error = expecting(PEER_EXPECTED);
+  return z.string({ error })
+    .refine((text) => parsePeer(text) !== undefined, { error })
+    .transform((text) => parsePeer(text) as ServerAddress);
+}
+
 /** `http: HOST:PORT`; the port is required (there is no usual one). */
 function httpField() {
   const error = expecting(HTTP_EXPECTED);
@@ -607,6 +624,7 @@ function proxySchema(secrets: SecretSources) {
     keepalive: durationField(0).default(DEFAULT_KEEPALIVE_MS),
     keepalive_timeout: durationField(1).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
     standby_retry: durationField(1).default(DEFAULT_STANDBY_RETRY_MS),
+    standby_peer: peerField().optional(),
     allow_target_requests: z.boolean({ error: expecting("expected true or false") }).default(false),
     messages: enumField(MESSAGE_MODES).default("reject"),
     presence: z.boolean({ error: expecting("expected true or false") }).default(false),
@@ -785,6 +803,9 @@ function assemble(file: string, data: ParsedConfig): Config {
       keepaliveMs: proxy.keepalive,
       keepaliveTimeoutMs: proxy.keepalive_timeout,
       standbyRetryMs: proxy.standby_retry,
+      ...(proxy.standby_peer === undefined
+        ? {}
+        : { standbyPeer: Object.freeze(proxy.standby_peer) }),
       allowTargetRequests: proxy.allow_target_requests,
       messages: proxy.messages,
       presence: proxy.presence,
@@ -858,6 +879,21 @@ function parseServer(text: string): ServerAddress | undefined {
 }
 
 /** `host:port` or `[ipv6]:port`, port 1-65535, for the HTTP listener. */
+function parsePeer(text: string): ServerAddress | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  const plain = url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || !plain) return undefined;
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  // URL keeps IPv6 hosts in brackets; the other addresses hold them bare.
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  return { host, port, url: url.origin };
+}
+
 function parseListen(text: string): HttpListen | undefined {
   const match = LISTEN_RE.exec(text);
   if (match === null) return undefined;

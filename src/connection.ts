@@ -45,6 +45,12 @@ export interface LinkOptions {
   readonly keepaliveTimeoutMs?: number;
   /** While another connection holds the domain, retry this often (ms). Default: 2000. */
   readonly standbyRetryMs?: number;
+  /**
+   * Asked before each look from standby on a server that shares the domain
+   * (ejabberd): while it says the sibling serves, no look. Default: none,
+   * a look every 3 × `standbyRetryMs`.
+   */
+  readonly siblingServes?: () => Promise<boolean>;
   /** Uniform random numbers in [0, 1) for jitter. Default: `Math.random`. */
   readonly random?: () => number;
   /** Stanzas held while offline; the oldest are dropped beyond. Default: 10000. */
@@ -256,13 +262,37 @@ class ComponentLink implements Link {
         this.#options.handlers.onStreamError?.(failure);
       }
       previous = failure;
-      const pause = wait(delay);
-      this.#wake = pause.cancel;
-      await pause.done;
-      this.#wake = undefined;
+      await this.#pause(delay);
+      if (failure === SIBLING) await this.#whileSiblingServes(delay);
     }
     this.#state = "stopped";
     log.info("stream.stopped", { domain });
+  }
+
+  /** Waits `ms`, or less if stopped meanwhile. */
+  async #pause(ms: number): Promise<void> {
+    const pause = wait(ms);
+    this.#wake = pause.cancel;
+    await pause.done;
+    this.#wake = undefined;
+  }
+
+  /**
+   * Each look from standby may lose a stanza that the server hands it as
+   * it closes again: while the sibling's own word says it serves, do not
+   * look. Said once per standby period, so that the operator sees it work.
+   */
+  async #whileSiblingServes(delay: number): Promise<void> {
+    const { siblingServes, log, domain } = this.#options;
+    if (!siblingServes) return;
+    let said = false;
+    while (!this.#stopping && await siblingServes()) {
+      if (!said) {
+        said = true;
+        log.info("stream.standby_peer", { domain, peer: "serves", action: "not looking" });
+      }
+      await this.#pause(delay);
+    }
   }
 
   /** Connects and authenticates; resolves with a promise of the stream's end. */

@@ -5,6 +5,7 @@
  */
 import type { ProxyConfig } from "./config.ts";
 import { type Link, type LinkHandlers, openLink } from "./connection.ts";
+import { askPeer } from "./peer.ts";
 import type { Readiness } from "./http.ts";
 import { type Logger, logger, logs } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
@@ -75,6 +76,9 @@ export class Proxy {
       keepaliveMs: config.keepaliveMs,
       keepaliveTimeoutMs: config.keepaliveTimeoutMs,
       standbyRetryMs: config.standbyRetryMs,
+      ...(config.standbyPeer
+        ? { siblingServes: () => askPeer(config.standbyPeer!.url, domain) }
+        : {}),
     });
   }
 

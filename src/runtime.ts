@@ -99,8 +99,8 @@ export class Runtime {
   }
 }
 
-/** Whether two entries can share one stream: same server, secret and target. */
+/** Whether two entries can share one stream: same server, secret, target and standby peer. */
 function sameStream(a: ProxyConfig, b: ProxyConfig): boolean {
   return a.server.url === b.server.url && a.secret === b.secret &&
-    a.targetAddress === b.targetAddress;
+    a.targetAddress === b.targetAddress && a.standbyPeer?.url === b.standbyPeer?.url;
 }

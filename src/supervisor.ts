@@ -31,14 +31,17 @@ export type FromWorker =
   | { readonly type: "stopped"; readonly code: number };
 
 /**
- * The `host:port` entries the worker may use: every proxy's server, and the
- * HTTP listener's address.
+ * The `host:port` entries the worker may use: every proxy's server and
+ * standby peer, and the HTTP listener's address.
  */
 export function netPermissions(config: Config): string[] {
   const hosts = new Set<string>();
   const add = ({ host, port }: { host: string; port: number }) =>
     hosts.add(`${host.includes(":") ? `[${host}]` : host}:${port}`);
-  for (const { server } of config.proxies) add(server);
+  for (const { server, standbyPeer } of config.proxies) {
+    add(server);
+    if (standbyPeer) add(standbyPeer);
+  }
   if (config.http) add(config.http);
   return [...hosts];
 }

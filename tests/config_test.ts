@@ -335,6 +335,23 @@ Deno.test("the result is deeply frozen", () => {
 
 type ProxyList = Config["proxies"][number][];
 
+Deno.test("standby_peer: an HTTP origin, with its port, also IPv6; absent by default", () => {
+  const peers = accept(yamlOf(
+    {},
+    { standby_peer: '"http://10.0.0.2:9347"' },
+    { domain: "b.example.org", standby_peer: '"https://[::1]/"' },
+    { domain: "c.example.org", standby_peer: '"http://Peer.Example.org"' },
+    { domain: "d.example.org" },
+  )).proxies.map((proxy) => proxy.standbyPeer);
+  assert.deepEqual(peers, [
+    { host: "10.0.0.2", port: 9347, url: "http://10.0.0.2:9347" },
+    { host: "::1", port: 443, url: "https://[::1]" },
+    { host: "peer.example.org", port: 80, url: "http://peer.example.org" },
+    undefined,
+  ]);
+  assert.ok(Object.isFrozen(peers[0]));
+});
+
 Deno.test("operations keys are read and normalised", () => {
   const config = accept(yamlOf(
     { log_format: "json", http: "LocalHost:9347" },
@@ -450,6 +467,8 @@ const DURATION = "expected a duration like 500ms, 2s or 1m";
 const ASCII = "must be printable ASCII (XEP-0114 handshake hashes it as latin1)";
 const COUNT = "expected an integer >= 1";
 const HTTP = 'expected a listen address like 127.0.0.1:9347 or "[::1]:9347"';
+const PEER =
+  "expected the other instance's HTTP listener, like http://10.0.0.2:9347 (http or https, no path)";
 const PATTERN = "expected a pattern like user@example.org, @example.org or *.example.org";
 const ALLOW_LIST =
   'expected a non-empty list of patterns like ["@example.org"] (leave allow out to allow everyone)';
@@ -811,6 +830,18 @@ const rejected: [string, string, string[]][] = [
           /^\d+$/.test(http) ? http : JSON.stringify(http.replace(/^"(.*)"$/, "$1"))
         }`,
       ],
+    ]),
+  ...[
+    "10.0.0.2:9347",
+    "ftp://10.0.0.2:21",
+    "http://10.0.0.2:9347/metrics",
+    "http://u:p@h:1",
+    "http://",
+  ]
+    .map((peer): [string, string, string[]] => [
+      `bad standby_peer ${peer}`,
+      yamlOf({}, { standby_peer: JSON.stringify(peer) }),
+      [`${P0}.standby_peer: ${PEER}, got ${JSON.stringify(peer)}`],
     ]),
   ["http unquoted IPv6 is a YAML error", yamlOf({ http: "[::1]:9347" }), [
     `${FILE}:2:12: Unexpected scalar at node end`,

@@ -32,7 +32,7 @@ proxies:
   ]);
 });
 
-Deno.test("every server, the HTTP listener, secrets elsewhere, credentials and state_dir", () => {
+Deno.test("every server and standby peer, the HTTP listener, secrets elsewhere, credentials and state_dir", () => {
   const scope = permissionScope(
     config(`server: xmpp.example.org
 http: "[::1]:9347"
@@ -43,6 +43,7 @@ proxies:
   - domain: b.example.org
     target_address: svc@example.org
     server: 10.0.0.2:5348
+    standby_peer: "http://10.0.0.9:9347"
     secret_file: /srv/secrets/b
   - domain: c.example.org
     target_address: svc@example.org
@@ -54,7 +55,7 @@ proxies:
     { credentialsRoot: "/run/credentials" },
   );
   assert.deepEqual(scope, {
-    net: ["xmpp.example.org:5347", "10.0.0.2:5348", "[::1]:9347"],
+    net: ["xmpp.example.org:5347", "10.0.0.2:5348", "10.0.0.9:9347", "[::1]:9347"],
     // d.secret is next to the config: its directory covers it; so does the
     // credentials root cover the credential file.
     read: ["/etc/client-proxy", "/run/credentials", "/srv/secrets/b", "/var/lib/client-proxy"],

@@ -2,6 +2,7 @@
  * Staying up: a hot standby on the same domain, and a silently dead link.
  */
 import assert from "node:assert/strict";
+import { freePort } from "../support/prosody.ts";
 import { startProxy } from "../support/proxy.ts";
 import { SERVER_KINDS } from "../support/server.ts";
 import { DOMAIN, request, SECRET, TARGET, withWorld, type World } from "../support/world.ts";
@@ -134,4 +135,55 @@ withWorld(
     assert.ok(failed <= Math.floor(looks / 2) + 1, `${failed} of ${total} failed, ${looks} looks`);
   },
   { servers: ["ejabberd"], entry: { request_timeout: "2s" } },
+);
+
+const PEER_PORT = freePort();
+
+withWorld(
+  "ejabberd: with standby_peer the standby does not look while its peer serves, and takes over after a kill -9",
+  async (world) => {
+    await world.resource("a");
+    await using standby = await startProxy({
+      server: world.server.componentUrl,
+      proxies: [{
+        domain: DOMAIN,
+        secret: SECRET,
+        target_address: TARGET,
+        standby_retry: "300ms",
+        standby_peer: `http://127.0.0.1:${PEER_PORT}`,
+      }],
+      readyEvent: "stream\\.standby_peer .*not looking",
+    });
+    const looks = () => standby.log().match(/stream\.online/g)?.length ?? 0;
+    const looksBefore = looks();
+    // Load for 3 s, while a standby without a peer would look in three times.
+    const alice = await world.client("alice", "r");
+    const outcomes = new Map<string, number>();
+    const until = performance.now() + 3_000;
+    let n = 0;
+    const lane = async () => {
+      while (performance.now() < until) {
+        const reply = await alice.request(request(`peer${n++}`), { timeoutMs: 5_000 })
+          .catch(() => undefined);
+        const what = reply?.attrs.type ?? "no reply";
+        outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+      }
+    };
+    await Promise.all([lane(), lane(), lane(), lane()]);
+    assert.equal(looks(), looksBefore, "no look while the peer serves");
+    assert.deepEqual([...outcomes.keys()], ["result"], `every request answered: ${[...outcomes]}`);
+    // The peer gone, the standby looks, finds nobody, and serves.
+    const after = standby.lineCount();
+    await world.proxy.kill();
+    const killedAt = performance.now();
+    await standby.waitForLog(/stream\.taking_over/, { timeoutMs: 10_000, after });
+    await standby.waitForLog(/target\.resource_up .*resource=a/, { timeoutMs: 10_000, after });
+    const reply = await alice.request(request("after"), { timeoutMs: 5_000 });
+    assert.equal(reply.attrs.type, "result", `${reply}\n${standby.log()}`);
+    console.log(
+      `ejabberd: ${outcomes.get("result")} requests answered with a peer-checking standby; ` +
+        `served again ${Math.round(performance.now() - killedAt)} ms after the kill`,
+    );
+  },
+  { servers: ["ejabberd"], top: { http: `127.0.0.1:${PEER_PORT}` } },
 );
