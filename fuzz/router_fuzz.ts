@@ -180,6 +180,7 @@ function main(): void {
 function describe(stats: RunStats): string {
   const lines = [
     `  requests ${stats.requests}: forwarded ${stats.forwards}, answered at once ${stats.refusedRequests}`,
+    `  waited for the first resource after connecting ${stats.parked}, then forwarded ${stats.unparked}`,
     `  answered at once by condition: ${JSON.stringify(stats.refusedBy)}`,
     `  relayed replies ${stats.relays}, failovers ${stats.failovers}, timeouts ${stats.timeouts}, ` +
     `shutdown answers ${stats.shutdowns}, silent steps ${stats.drops}`,

@@ -142,6 +142,13 @@ export interface RouterOptions {
   readonly subscribers?: Iterable<string>;
 }
 
+/**
+ * After (re)connecting, how long a request that finds no resource waits for
+ * the first one, which the server reports a few milliseconds after the
+ * subscription is confirmed: without the wait, a restarted proxy or a
+ * standby taking over would refuse its first requests.
+ */
+const LEARN_MS = 1_000;
 const RESUBSCRIBE_MIN_MS = 1_000;
 const RESUBSCRIBE_MAX_MS = 60_000;
 
@@ -200,6 +207,18 @@ const NOT_IMPLEMENTED: StanzaError = {
   condition: "feature-not-implemented",
 };
 
+/** A request that arrived while no resource was known yet (see LEARN_MS). */
+interface Parked {
+  readonly stanza: XmlElement;
+  readonly from: string;
+  readonly requesterBare: string;
+  readonly id: string;
+  readonly type: "get" | "set";
+  readonly arrived: number;
+  /** When it stops waiting and gets `service-unavailable`. */
+  readonly until: number;
+}
+
 /** The router of one proxy: its state and the transitions on it. */
 export class Router {
   #settings: RouterSettings;
@@ -221,6 +240,10 @@ export class Router {
   #accepting = true;
   #resubscribeAt: number | undefined;
   #backoffMs = RESUBSCRIBE_MIN_MS;
+  /** Until when, after (re)connecting, a request finding no resource waits. */
+  #learnUntil: number | undefined;
+  /** Requests waiting for the first resource, in arrival order. */
+  #parked: Parked[] = [];
 
   constructor(settings: RouterSettings, options: RouterOptions = {}) {
     this.#settings = settings;
@@ -261,9 +284,9 @@ export class Router {
     return this.#resources.size;
   }
 
-  /** How many requests await a reply. */
+  /** How many requests await a reply (also those waiting for a resource). */
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#pending.size + this.#parked.length;
   }
 
   /** The names of the available target resources, in arrival order. */
@@ -274,8 +297,11 @@ export class Router {
   /** When the shell must call {@link tick} next, or undefined for never. */
   nextWake(): number | undefined {
     return earliest(
-      earliest(this.#pending.nextDeadline(), this.#initiated.nextDeadline()),
-      earliest(this.#resubscribeAt, this.#presence.wakeAt),
+      earliest(
+        earliest(this.#pending.nextDeadline(), this.#initiated.nextDeadline()),
+        earliest(this.#resubscribeAt, this.#presence.wakeAt),
+      ),
+      this.#parked.reduce<number | undefined>((at, p) => earliest(at, p.until), undefined),
     );
   }
 
@@ -292,6 +318,7 @@ export class Router {
       resource.pending.clear();
     }
     this.#resubscribeAt = undefined;
+    this.#learnUntil = now + LEARN_MS;
     if (this.settings.presence) this.#presence.online(now);
     const fx = effects();
     fx.send.push(this.#subscribe());
@@ -387,6 +414,13 @@ export class Router {
       this.#answer(fx, entry, TIMEOUT, "timeout", now);
     }
     if (this.#initiated.size > 0) this.#settleInitiated(fx, now, TIMEOUT, "timeout", false);
+    if (this.#parked.some((p) => p.until <= now)) {
+      const parked = this.#parked;
+      this.#parked = parked.filter((p) => p.until > now);
+      for (const p of parked) {
+        if (p.until <= now) this.#refuseParked(fx, p, NO_RESOURCE, "no_resource", now);
+      }
+    }
     if (this.settings.presence) this.#presence.due(now, this.#resources.size > 0, fx.send);
     if (this.#resubscribeAt !== undefined && this.#resubscribeAt <= now) {
       this.#resubscribeAt = undefined;
@@ -429,6 +463,9 @@ export class Router {
 
   /** Answers every request held, both ways, with `error`. */
   #answerAll(fx: Effects, now: number, error: StanzaError, why: Outcome): void {
+    const parked = this.#parked;
+    this.#parked = [];
+    for (const p of parked) this.#refuseParked(fx, p, error, why, now);
     for (const entry of this.#pending.takeAll()) {
       this.#forgetLong(entry);
       this.#answer(fx, entry, error, why, now);
@@ -442,6 +479,12 @@ export class Router {
       fx.send.push(settled.send);
       outcome(fx, why, settled.send.attrs.to as string, settled.send.attrs.id, settled.durationMs);
     }
+  }
+
+  /** Answers a request that waited for a resource. */
+  #refuseParked(fx: Effects, p: Parked, error: StanzaError, why: Outcome, now: number): void {
+    refuse(fx, p.stanza, error);
+    outcome(fx, why, p.from, p.id, now - p.arrived);
   }
 
   #subscribe(): XmlElement {
@@ -474,12 +517,15 @@ export class Router {
     const long = !fitsResource(from);
     // A short address is its own `via`, so this is also the entry's key.
     const requestKey = `${from}\0${id}`;
-    if (long ? this.#long.has(requestKey) : this.#pending.get(requestKey)) {
+    if (
+      (long ? this.#long.has(requestKey) : this.#pending.get(requestKey)) ||
+      this.#parked.some((p) => p.from === from && p.id === id)
+    ) {
       refuse(fx, stanza, DUPLICATE);
       return outcome(fx, "duplicate", from, id, 0);
     }
     // Requests in flight both ways count, as for the target's own requests.
-    if (this.#pending.size + this.#initiated.size >= settings.maxPending) {
+    if (this.pendingCount + this.#initiated.size >= settings.maxPending) {
       refuse(fx, stanza, BUSY);
       return outcome(fx, "busy", from, id, 0);
     }
@@ -488,12 +534,31 @@ export class Router {
       refuse(fx, stanza, TOO_MANY);
       return outcome(fx, "rejected", from, id, 0);
     }
+    // Waiting for the first resource lasts until the window closes, and
+    // never beyond the request's own timeout.
+    const until = Math.min(this.#learnUntil ?? now, now + settings.requestTimeoutMs);
+    this.#dispatch(fx, { stanza, from, requesterBare, id, type, arrived: now, until }, now);
+  }
+
+  /**
+   * Forwards an admitted request to a resource; with none known yet, just
+   * after (re)connecting, it waits for the first one (see LEARN_MS).
+   */
+  #dispatch(fx: Effects, p: Parked, now: number): void {
+    const { stanza, from, requesterBare, id, type } = p;
+    const settings = this.settings;
+    const long = !fitsResource(from);
+    const requestKey = `${from}\0${id}`;
     const choice = choose(settings.balance, this.#resources.list(), {
       requesterBare,
       turn: this.#turn++,
       random: this.#random,
       maxPerResource: settings.maxPendingPerResource,
     });
+    if (choice.kind === "none" && p.until > now) {
+      this.#parked.push(p);
+      return;
+    }
     if (choice.kind !== "chosen") {
       refuse(fx, stanza, choice.kind === "full" ? BUSY : NO_RESOURCE);
       return outcome(
@@ -501,7 +566,7 @@ export class Router {
         choice.kind === "full" ? "busy" : "no_resource",
         from,
         id,
-        0,
+        now - p.arrived,
       );
     }
     const resource = choice.resource;
@@ -517,8 +582,9 @@ export class Router {
       type,
       via,
       request: type === "get" ? detach(serialize(forwarded)) : undefined,
-      started: now,
-      deadline: now + settings.requestTimeoutMs,
+      // The wait for a resource counts towards the request's timeout.
+      started: p.arrived,
+      deadline: p.arrived + settings.requestTimeoutMs,
       timeoutMs: settings.requestTimeoutMs,
       resource,
       resourceJid: resource.jid,
@@ -632,6 +698,10 @@ export class Router {
             resource: name,
             count: this.#resources.size,
           });
+          // The requests that waited for a resource go now, in order.
+          const parked = this.#parked;
+          this.#parked = [];
+          for (const p of parked) this.#dispatch(fx, p, now);
         }
         return;
       }

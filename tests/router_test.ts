@@ -284,11 +284,14 @@ const REFUSALS: Array<
   },
 ];
 
+/** When a request that finds no resource is refused at once: after the first second online. */
+const LEARNED = 1_000;
+
 for (const { name, stanza, condition, type, from } of REFUSALS) {
   Deno.test(`refused: ${name} gets ${condition}`, () => {
     const router = setup([]);
     const el = parseXml(stanza);
-    assertError(only(router.receive(el, 0)), {
+    assertError(only(router.receive(el, LEARNED)), {
       name: el.name,
       to: ALICE,
       from: from ?? DOMAIN,
@@ -878,4 +881,116 @@ Deno.test("subscribed from the target: a probe follows (ejabberd sends presence 
     0,
   );
   assert.equal(only(fx).toString(), `<presence type="probe" to="${TARGET}" from="${DOMAIN}"/>`);
+});
+
+// Just after (re)connecting, the server has not yet told which resources
+// are online: a request that finds none waits for the first one.
+
+Deno.test("just after connecting, a request that finds no resource waits for the first one", () => {
+  const router = setup([]);
+  const waiting = router.receive(get("w1"), 10);
+  assert.deepEqual(waiting.send.map(String), [], "nothing sent yet");
+  assert.equal(router.pendingCount, 1);
+  assert.equal(router.nextWake(), 1_000, "it waits until a second after going online");
+  const forwarded = only(router.receive(resourcePresence("a"), 20));
+  assert.deepEqual(attrs(forwarded), {
+    type: "get",
+    id: "w1",
+    from: `${DOMAIN}/${ALICE}`,
+    to: `${TARGET}/a`,
+  });
+  assert.equal(forwarded.getChildText("query", "urn:example:q"), "hi");
+  const fx = router.receive(result("w1"), 30);
+  assert.deepEqual(attrs(only(fx)), { type: "result", id: "w1", from: DOMAIN, to: ALICE });
+  const done = fx.events.find((e) => e.type === "outcome");
+  assert.deepEqual(done, {
+    type: "outcome",
+    outcome: "result",
+    requester: ALICE,
+    id: "w1",
+    durationMs: 20,
+  }, "the wait counts in its duration");
+  assert.equal(router.pendingCount, 0);
+});
+
+Deno.test("requests waiting for a resource go in order, and time out from their arrival", () => {
+  const router = setup([], { requestTimeoutMs: 5_000 });
+  router.receive(get("w1"), 10);
+  router.receive(get("w2", "bob@example.org/x"), 15);
+  const fx = router.receive(resourcePresence("a"), 900);
+  assert.deepEqual(fx.send.map((el) => el.attrs.id), ["w1", "w2"]);
+  assert.equal(router.nextWake(), 5_010, "w1's deadline counts from its arrival");
+});
+
+Deno.test("no resource within the first second: service-unavailable, at the second's end", () => {
+  const router = setup([]);
+  router.receive(get("w1"), 10);
+  assert.deepEqual(router.tick(999).send.map(String), []);
+  assertError(only(router.tick(1_000)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "w1",
+    type: "cancel",
+    condition: "service-unavailable",
+  });
+  assert.equal(router.pendingCount, 0);
+  assert.equal(router.nextWake(), undefined);
+  // The window is closed: the next one is refused at once.
+  assertError(only(router.receive(get("w2"), 1_001)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "w2",
+    type: "cancel",
+    condition: "service-unavailable",
+  });
+});
+
+Deno.test("the wait for a resource never outlasts the request's own timeout", () => {
+  const router = setup([], { requestTimeoutMs: 300 });
+  router.receive(get("w1"), 10);
+  assert.equal(router.nextWake(), 310);
+  assertError(only(router.tick(310)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "w1",
+    type: "cancel",
+    condition: "service-unavailable",
+  });
+});
+
+Deno.test("a waiting request: its id reused gets conflict; shutdown and hand-over answer it", () => {
+  const router = setup([]);
+  router.receive(get("w1"), 10);
+  assertError(only(router.receive(get("w1"), 11)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "w1",
+    type: "cancel",
+    condition: "conflict",
+  });
+  const settled = router.settleAll(12);
+  assertError(settled.send[0], {
+    to: ALICE,
+    from: DOMAIN,
+    id: "w1",
+    type: "wait",
+    condition: "service-unavailable",
+  });
+  assert.equal(router.pendingCount, 0);
+  const other = setup([]);
+  other.receive(get("w2"), 10);
+  assertError(only(other.handOver(20)), {
+    to: ALICE,
+    from: DOMAIN,
+    id: "w2",
+    type: "wait",
+    condition: "service-unavailable",
+  });
+});
+
+Deno.test("every reconnect opens the window again", () => {
+  const router = setup([]);
+  router.online(5_000);
+  assert.deepEqual(router.receive(get("w1"), 5_500).send.map(String), []);
+  assert.equal(router.nextWake(), 6_000);
 });

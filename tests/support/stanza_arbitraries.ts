@@ -53,6 +53,8 @@ import { parseXml, serialize, xml, type XmlElement, type XmlNode } from "../../s
 export const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const MAX_PART_BYTES = 1023;
 const BACKOFF_MIN_MS = 1_000;
+/** After (re)connecting, how long a request finding no resource waits (the router's LEARN_MS). */
+const LEARN_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 /** Stanzas the router sends to its own domain come back; more than this per action is a loop. */
 const MAX_LOOPBACK = 50;
@@ -751,6 +753,18 @@ interface Req {
   forwards: number;
 }
 
+/** A request that found no resource just after (re)connecting, waiting for one. */
+interface Parked {
+  readonly el: XmlElement;
+  readonly requester: string;
+  readonly bare: string;
+  readonly id: string;
+  readonly type: "get" | "set";
+  readonly arrived: number;
+  /** When it gets `service-unavailable` if no resource came. */
+  readonly until: number;
+}
+
 /** A request the target started, sent to a peer under an id of ours. */
 interface Initiated {
   /** The id we sent it with. */
@@ -797,6 +811,9 @@ export interface RunStats {
   /** The service's own presence sent (presence: true). */
   presence: number;
   rateLimited: number;
+  /** Requests that waited for the first resource after (re)connecting, and those then forwarded. */
+  parked: number;
+  unparked: number;
   tolerated: Record<string, number>;
 }
 
@@ -817,6 +834,8 @@ export function emptyStats(): RunStats {
     messages: 0,
     presence: 0,
     rateLimited: 0,
+    parked: 0,
+    unparked: 0,
     tolerated: {},
   };
 }
@@ -836,6 +855,8 @@ export function addStats(into: RunStats, from: RunStats): void {
   into.messages += from.messages;
   into.presence += from.presence;
   into.rateLimited += from.rateLimited;
+  into.parked += from.parked;
+  into.unparked += from.unparked;
   for (const [k, v] of Object.entries(from.tolerated)) {
     into.tolerated[k] = (into.tolerated[k] ?? 0) + v;
   }
@@ -865,6 +886,12 @@ class Model {
   readonly byRequester = new Map<string, Req[]>();
   /** Online resources by name, in arrival order. */
   readonly resources = new Map<string, ModelResource>();
+  /**
+   * Until when, after (re)connecting, a request that finds no resource waits
+   * for the first one (the router's LEARN_MS after online), and those waiting.
+   */
+  learnUntil: number | undefined;
+  parked: Parked[] = [];
   /** The last requests answered, for late replies. */
   readonly recent: Req[] = [];
   answered = 0;
@@ -1047,6 +1074,7 @@ class Model {
     for (const req of this.live.values()) {
       if (min === undefined || req.deadline < min) min = req.deadline;
     }
+    for (const p of this.parked) min = earliest(min, p.until);
     return min;
   }
 
@@ -1415,9 +1443,13 @@ class Model {
     const requester = el.attrs.from!;
     const id = el.attrs.id;
     this.stats.requests++;
-    this.check(out.length === 1, () => `a request got ${out.length} stanzas: ${out.map(show)}`);
-    const s = out[0];
+    const s = out[0] as XmlElement | undefined;
+    const one = (): XmlElement => {
+      this.check(out.length === 1, () => `a request got ${out.length} stanzas: ${out.map(show)}`);
+      return out[0];
+    };
     const immediate = (errorType: string, condition: string) => {
+      const s = one();
       this.check(
         s.name === "iq" && s.attrs.type === "error" && s.attrs.to === requester &&
           s.attrs.id === id && s.attrs.from === ourSpelling(el.attrs.to),
@@ -1440,13 +1472,16 @@ class Model {
         : immediate("auth", "forbidden");
     }
     if (rateLimit) {
-      const limited = s.getChild("error")?.getChildText("text", STANZAS) === "rate limit exceeded";
+      const limited = s?.getChild("error")?.getChildText("text", STANZAS) === "rate limit exceeded";
       if (!this.rateLimit(bare, rateLimit, limited)) {
         return immediate("wait", "resource-constraint");
       }
     }
-    if (this.byRequester.has(`${requester}\0${id}`)) return immediate("cancel", "conflict");
-    if (this.live.size + this.initiated.size >= this.settings.maxPending) {
+    if (
+      this.byRequester.has(`${requester}\0${id}`) ||
+      this.parked.some((p) => p.requester === requester && p.id === id)
+    ) return immediate("cancel", "conflict");
+    if (this.live.size + this.parked.length + this.initiated.size >= this.settings.maxPending) {
       return immediate("wait", "resource-constraint");
     }
     if (maxPendingPerRequester !== undefined) {
@@ -1454,9 +1489,28 @@ class Model {
       for (const req of this.live.values()) if (req.requesterBare === bare) held++;
       if (held >= maxPendingPerRequester) return immediate("wait", "resource-constraint");
     }
-    if (this.resources.size === 0) return immediate("cancel", "service-unavailable");
+    if (this.resources.size === 0) {
+      // Just after (re)connecting: it waits for the first resource, within
+      // the window and its own timeout; later it is refused at once.
+      const until = Math.min(
+        this.learnUntil ?? this.now,
+        this.now + this.settings.requestTimeoutMs,
+      );
+      if (until <= this.now) return immediate("cancel", "service-unavailable");
+      this.check(out.length === 0, () => `a request waiting for a resource sent ${out.map(show)}`);
+      this.parked.push({ el, requester, bare, id, type, arrived: this.now, until });
+      this.stats.parked++;
+      return;
+    }
     if (!this.anyEligible(undefined)) return immediate("wait", "resource-constraint");
-    // Forwarded, to an online resource with room, from the JAT address.
+    this.forwarded(el, type, one(), this.now);
+  }
+
+  /** `s` is `el` forwarded, to an online resource with room, from the JAT address. */
+  forwarded(el: XmlElement, type: "get" | "set", s: XmlElement, arrived: number): void {
+    const requester = el.attrs.from!;
+    const id = el.attrs.id!; // a request without one is refused before
+    const bare = bareOf(requester).toLowerCase();
     this.check(
       s.name === "iq" && s.attrs.type === type && s.attrs.id === id,
       () => `expected the request forwarded, sent ${show(s)}`,
@@ -1484,7 +1538,7 @@ class Model {
       type,
       request: el,
       via,
-      deadline: this.now + this.settings.requestTimeoutMs,
+      deadline: arrived + this.settings.requestTimeoutMs,
       plausible: !HOSTILE.has(requester),
       resourceJid: s.attrs.to!,
       attached: undefined,
@@ -1616,6 +1670,7 @@ class Model {
           else {
             this.resources.set(name, { jid: from, held: 0, negative });
             this.availability(true);
+            if (this.parked.length > 0) return this.unpark(out);
           }
           this.backoff = BACKOFF_MIN_MS;
         }
@@ -1644,6 +1699,47 @@ class Model {
       default:
         return this.none(out);
     }
+  }
+
+  /** The first resource came: the waiting requests go to it, in order (or get busy). */
+  unpark(out: XmlElement[]): void {
+    this.backoff = BACKOFF_MIN_MS;
+    const parked = this.parked;
+    this.parked = [];
+    this.check(
+      out.length === parked.length,
+      () => `${parked.length} waiting request(s), ${out.length} stanza(s) sent`,
+    );
+    parked.forEach((p, i) => {
+      const s = out[i];
+      if (s.attrs.type === "error") {
+        this.check(!this.anyEligible(undefined), () => `a waiting request refused: ${show(s)}`);
+        this.checkParkedAnswer(p, s, "wait", "resource-constraint");
+        return;
+      }
+      this.forwarded(p.el, p.type, s, p.arrived);
+      this.stats.unparked++;
+    });
+  }
+
+  /** `s` answers the waiting request `p` with an error; it is answered. */
+  checkParkedAnswer(p: Parked, s: XmlElement, type: string, condition: string): void {
+    this.check(
+      s.name === "iq" && s.attrs.to === p.requester && s.attrs.id === p.id &&
+        s.attrs.from === ourSpelling(p.el.attrs.to),
+      () => `expected ${condition} to a waiting request, sent ${show(s)}`,
+    );
+    this.checkError(s, type, condition);
+    this.answered++;
+    this.stats.refusedRequests++;
+  }
+
+  /** The waiting request that `s` answers, if any, taken out of the list. */
+  takeParked(s: XmlElement, accept: (p: Parked) => boolean): Parked | undefined {
+    const i = this.parked.findIndex((p) =>
+      s.attrs.to === p.requester && s.attrs.id === p.id && accept(p)
+    );
+    return i < 0 ? undefined : this.parked.splice(i, 1)[0];
   }
 
   checkPresence(s: XmlElement, type: string): void {
@@ -1702,6 +1798,8 @@ class Model {
         this.stats.timeouts++;
         return;
       }
+      const waited = this.takeParked(s, (p) => p.until <= now);
+      if (waited) return this.checkParkedAnswer(waited, s, "cancel", "service-unavailable");
       const req = this.findOpen(s.attrs.to, s.attrs.id, (r) => expired.has(r));
       this.check(req, () => `tick answered no expired request: ${show(s)}`);
       this.check(s.attrs.from === this.domain, () => `timeout not from the domain: ${show(s)}`);
@@ -1711,6 +1809,10 @@ class Model {
       this.stats.timeouts++;
     });
     this.check(expired.size === 0, () => `${expired.size} request(s) past their deadline`);
+    this.check(
+      this.parked.every((p) => p.until > now),
+      "a request still waits for a resource past its time",
+    );
     for (const entry of this.initiated.values()) {
       this.check(entry.deadline > now, "a request of the target's past its deadline");
     }
@@ -1730,6 +1832,7 @@ class Model {
     for (const req of this.live.values()) this.detach(req);
     this.resources.clear();
     this.resubscribeAt = undefined;
+    this.learnUntil = this.now + LEARN_MS;
     if (this.settings.presence) {
       this.announced = undefined;
       this.announceAt = this.subscribers.size > 0 ? this.now + ANNOUNCE_AFTER_MS : undefined;
@@ -1744,6 +1847,12 @@ class Model {
         this.stats.shutdowns++;
         return;
       }
+      const waited = this.takeParked(s, () => true);
+      if (waited) {
+        this.checkParkedAnswer(waited, s, "wait", "service-unavailable");
+        this.stats.shutdowns++;
+        return;
+      }
       const req = this.findOpen(s.attrs.to, s.attrs.id, (r) => all.has(r));
       this.check(req, () => `settleAll answered no pending request: ${show(s)}`);
       this.check(s.attrs.from === this.domain, () => `shutdown not from the domain: ${show(s)}`);
@@ -1753,6 +1862,7 @@ class Model {
       this.stats.shutdowns++;
     });
     this.check(all.size === 0, () => `settleAll left ${all.size} request(s) unanswered`);
+    this.check(this.parked.length === 0, "settleAll left requests waiting for a resource");
     this.check(this.initiated.size === 0, "settleAll left requests of the target's unanswered");
     // Subscribers hear the service go, unless they were last told just that.
     if (this.settings.presence && this.announced !== false) {
@@ -1770,10 +1880,10 @@ class Model {
     const stats = this.stats;
     // (4) every request answered at once, or pending; never twice.
     this.check(
-      stats.requests === this.answered + this.live.size,
+      stats.requests === this.answered + this.live.size + this.parked.length,
       () =>
-        `${stats.requests} requests, ${this.answered} answered, ${this.live.size} pending: ` +
-        `some request was lost or answered twice`,
+        `${stats.requests} requests, ${this.answered} answered, ${this.live.size} pending, ` +
+        `${this.parked.length} waiting for a resource: some request was lost or answered twice`,
     );
     this.check(
       this.initiatedStarted === this.initiatedClosed + this.initiated.size,
@@ -1781,8 +1891,11 @@ class Model {
     );
     // (5) the state's size.
     this.check(
-      router.pendingCount === this.live.size,
-      () => `pendingCount ${router.pendingCount}, but ${this.live.size} requests await a reply`,
+      router.pendingCount === this.live.size + this.parked.length,
+      () =>
+        `pendingCount ${router.pendingCount}, but ${
+          this.live.size + this.parked.length
+        } requests await a reply`,
     );
     this.check(
       router.pendingCount <= this.maxPendingEver,
