@@ -1128,7 +1128,12 @@ class Model {
 
   receive(el: XmlElement, out: XmlElement[]): void {
     const { to, from, type } = el.attrs;
-    if (to === undefined || from === undefined || !this.ours(to)) return this.none(out);
+    // No server stamps an empty `from`, or one without a domain ("/…"): the
+    // router drops those (one could collide with its long-address tokens).
+    if (to === undefined || from === undefined || from === "" || from.startsWith("/")) {
+      return this.none(out);
+    }
+    if (!this.ours(to)) return this.none(out);
     const slash = to.indexOf("/");
     const toResource = slash < 0 ? undefined : to.slice(slash + 1);
     const fromTarget = this.isTarget(from);
