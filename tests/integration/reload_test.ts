@@ -4,7 +4,7 @@ import { resultFor } from "../support/client.ts";
 import { assertError, DOMAIN, request, SECRET, TARGET, withWorld } from "../support/world.ts";
 
 withWorld(
-  "SIGHUP with a shorter request_timeout applies to the next request; the one in flight gets its answer",
+  "SIGHUP with a shorter request_timeout applies to the next request; the one in flight gets its answer; a new keepalive is said to wait for the next start",
   async (world) => {
     const impl = await world.resource("a", { answer: false });
     const alice = await world.client("alice", "r");
@@ -15,10 +15,18 @@ withWorld(
     await world.proxy.writeConfig({
       server: world.server.componentUrl,
       log_level: "debug",
-      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET, request_timeout: "1s" }],
+      proxies: [{
+        domain: DOMAIN,
+        secret: SECRET,
+        target_address: TARGET,
+        request_timeout: "1s",
+        keepalive: "20s",
+      }],
     });
     world.proxy.signal("SIGHUP");
     await world.proxy.waitForLog(/config\.reloaded/, { after: seen });
+    // The keepalive belongs to the running stream: said, not applied.
+    await world.proxy.waitForLog(/config\.not_applied .*keys=keepalive /, { after: seen });
 
     const started = performance.now();
     const next = await alice.request(request("after"), { timeoutMs: 10_000 });
