@@ -519,7 +519,7 @@ export class Router {
     const requestKey = `${from}\0${id}`;
     if (
       (long ? this.#long.has(requestKey) : this.#pending.get(requestKey)) ||
-      this.#parked.some((p) => p.from === from && p.id === id)
+      (this.#parked.length > 0 && this.#parked.some((p) => p.from === from && p.id === id))
     ) {
       refuse(fx, stanza, DUPLICATE);
       return outcome(fx, "duplicate", from, id, 0);
