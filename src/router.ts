@@ -301,7 +301,9 @@ export class Router {
         earliest(this.#pending.nextDeadline(), this.#initiated.nextDeadline()),
         earliest(this.#resubscribeAt, this.#presence.wakeAt),
       ),
-      this.#parked.reduce<number | undefined>((at, p) => earliest(at, p.until), undefined),
+      this.#parked.length === 0
+        ? undefined
+        : this.#parked.reduce<number | undefined>((at, p) => earliest(at, p.until), undefined),
     );
   }
 
@@ -414,7 +416,7 @@ export class Router {
       this.#answer(fx, entry, TIMEOUT, "timeout", now);
     }
     if (this.#initiated.size > 0) this.#settleInitiated(fx, now, TIMEOUT, "timeout", false);
-    if (this.#parked.some((p) => p.until <= now)) {
+    if (this.#parked.length > 0 && this.#parked.some((p) => p.until <= now)) {
       const parked = this.#parked;
       this.#parked = parked.filter((p) => p.until > now);
       for (const p of parked) {
