@@ -200,6 +200,29 @@ withWorld(
 );
 
 withWorld(
+  "a request sent right after the proxy connects, before any resource is known, waits for the first one",
+  async (world) => {
+    // Approve the subscription once, then take the resource offline.
+    const first = await world.resource("a");
+    await first.stop();
+    world.clients.splice(world.clients.indexOf(first), 1);
+    const alice = await world.client("alice", "r");
+    assert.equal(await world.proxy.stop(), 0);
+    await world.startProxy(world.lastEntry, world.lastTop);
+    // No resource online: before, this was refused at once.
+    const started = performance.now();
+    const reply = alice.request(request("early"));
+    await world.resource("a");
+    const answer = await reply;
+    assert.equal(answer.attrs.type, "result", String(answer));
+    assert.equal(answer.attrs.from, DOMAIN);
+    assert.equal(answer.getChild("answer", "urn:test")?.attrs.resource, "a");
+    console.log(`answered ${Math.round(performance.now() - started)} ms after it was sent`);
+    assert.match(world.proxy.log(), /request\.done .*outcome=result .*id=early/);
+  },
+);
+
+withWorld(
   "the server restarted while the proxy runs: it reconnects and serves again",
   async (world) => {
     await world.resource("a");
