@@ -43,10 +43,9 @@ Deno.test("askPeer: a peer that does not answer in time is no", async () => {
       new Promise<Response>((_resolve, reject) => {
         init?.signal?.addEventListener("abort", () => reject(init.signal?.reason));
       })) as unknown as typeof fetch;
-  const started = Date.now();
+  // Without the timeout this would never settle (and Deno would fail the test).
   assert.equal(
     await askPeer("http://h:1", "a.example.org", { fetch: hanging, timeoutMs: 30 }),
     false,
   );
-  assert.ok(Date.now() - started < 5_000);
 });
