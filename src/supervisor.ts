@@ -5,6 +5,9 @@
  * configured servers and nothing else: the code that parses what arrives
  * from the network cannot read files, the environment, or reach any other
  * host. The main thread then gives up its own network and write access.
+ * A process that may not read its own module (started with read access
+ * scoped to its config) cannot start the Worker: it runs the proxies in
+ * its main thread instead, within the permissions it was started with.
  * Messages between the two are the {@link ToWorker} / {@link FromWorker}
  * unions.
  */
@@ -87,7 +90,7 @@ export async function superviseWorker(
   // The state directory (presence subscribers) is the only path it may touch.
   const paths = config.stateDir === undefined ? false : [config.stateDir];
   const oneThread = options.inThread !== undefined && !readable(entry);
-  const worker: WorkerPort = oneThread ? await inThread(await options.inThread!()) : new Worker(
+  const worker: WorkerPort = oneThread ? inThread(await options.inThread!()) : new Worker(
     entry,
     {
       type: "module",
