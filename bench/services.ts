@@ -5,7 +5,7 @@
  * runner's), and the minimal component. Their stderr is read line by line
  * for readiness and for the number of target resources they know.
  */
-import { readStartFlags } from "../deploy/start_flags.ts";
+import { readStartFlags, withoutPermissions } from "../deploy/start_flags.ts";
 import { cpuSeconds } from "./procstat.ts";
 
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -170,7 +170,7 @@ export async function startProxyProcess(options: {
       ? [
         "run",
         "-A",
-        ...readStartFlags().filter((flag) => !/^--allow-/.test(flag)),
+        ...withoutPermissions(readStartFlags()),
         ...(options.denoFlags ?? []),
         "bench/inprocess_proxy.ts",
         file,

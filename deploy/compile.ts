@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { CREDENTIALS_ENV, parseConfig } from "../src/config.ts";
 import { CREDENTIALS_ROOT, permissionFlags, permissionScope } from "../src/permissions.ts";
-import { readStartFlags } from "./start_flags.ts";
+import { readStartFlags, withoutPermissions } from "./start_flags.ts";
 
 /** The targets `--target all` builds, and the suffix of each one's file. */
 export const TARGETS = Object.freeze({
@@ -45,11 +45,6 @@ Options:
   --dry-run               print the deno compile commands and build nothing
   -h, --help              show this help
 `;
-
-/** Whether a `deno run` flag selects permissions (replaced by a scoped set). */
-function isPermissionFlag(flag: string): boolean {
-  return /^(-P|--permission-set|-A|--allow-all|--allow-[a-z]+|--deny-[a-z]+)(=|$)/.test(flag);
-}
 
 /** Options of {@link compileCommands}. */
 export interface CompileOptions {
@@ -112,7 +107,7 @@ export function scopedFlags(
   });
   return {
     ok: true,
-    flags: [...permissionFlags(scope), ...start.filter((flag) => !isPermissionFlag(flag))],
+    flags: [...permissionFlags(scope), ...withoutPermissions(start)],
   };
 }
 

@@ -22,6 +22,13 @@ export function startFlags(denoJson: unknown): string[] {
   return words.slice(2, main);
 }
 
+/** `flags` without those that grant or deny permissions (for another set in their place). */
+export function withoutPermissions(flags: readonly string[]): string[] {
+  return flags.filter((flag) =>
+    !/^(-P|--permission-set|-A|--allow-all|--allow-[a-z]+|--deny-[a-z]+)(=|$)/.test(flag)
+  );
+}
+
 /** {@link startFlags} of this repository's deno.json (needs read access to it). */
 export function readStartFlags(): string[] {
   return startFlags(JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url))));

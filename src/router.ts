@@ -214,6 +214,10 @@ interface Parked {
   readonly requesterBare: string;
   readonly id: string;
   readonly type: "get" | "set";
+  /** `from` too long for a resourcepart (a token stands for it). */
+  readonly long: boolean;
+  /** `from\0id`. */
+  readonly requestKey: string;
   readonly arrived: number;
   /** When it stops waiting and gets `service-unavailable`. */
   readonly until: number;
@@ -539,7 +543,18 @@ export class Router {
     // Waiting for the first resource lasts until the window closes, and
     // never beyond the request's own timeout.
     const until = Math.min(this.#learnUntil ?? now, now + settings.requestTimeoutMs);
-    this.#dispatch(fx, { stanza, from, requesterBare, id, type, arrived: now, until }, now);
+    const request = {
+      stanza,
+      from,
+      requesterBare,
+      id,
+      type,
+      long,
+      requestKey,
+      arrived: now,
+      until,
+    };
+    this.#dispatch(fx, request, now);
   }
 
   /**
@@ -547,10 +562,8 @@ export class Router {
    * after (re)connecting, it waits for the first one (see LEARN_MS).
    */
   #dispatch(fx: Effects, p: Parked, now: number): void {
-    const { stanza, from, requesterBare, id, type } = p;
+    const { stanza, from, requesterBare, id, type, long, requestKey } = p;
     const settings = this.settings;
-    const long = !fitsResource(from);
-    const requestKey = `${from}\0${id}`;
     const choice = choose(settings.balance, this.#resources.list(), {
       requesterBare,
       turn: this.#turn++,

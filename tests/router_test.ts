@@ -883,6 +883,11 @@ Deno.test("subscribed from the target: a probe follows (ejabberd sends presence 
   assert.equal(only(fx).toString(), `<presence type="probe" to="${TARGET}" from="${DOMAIN}"/>`);
 });
 
+/** The error our domain sends Alice for her request `id`. */
+function toAlice(id: string, type: string, condition: string) {
+  return { to: ALICE, from: DOMAIN, id, type, condition };
+}
+
 // Just after (re)connecting, the server has not yet told which resources
 // are online: a request that finds none waits for the first one.
 
@@ -926,66 +931,33 @@ Deno.test("no resource within the first second: service-unavailable, at the seco
   const router = setup([]);
   router.receive(get("w1"), 10);
   assert.deepEqual(router.tick(999).send.map(String), []);
-  assertError(only(router.tick(1_000)), {
-    to: ALICE,
-    from: DOMAIN,
-    id: "w1",
-    type: "cancel",
-    condition: "service-unavailable",
-  });
+  assertError(only(router.tick(1_000)), toAlice("w1", "cancel", "service-unavailable"));
   assert.equal(router.pendingCount, 0);
   assert.equal(router.nextWake(), undefined);
   // The window is closed: the next one is refused at once.
-  assertError(only(router.receive(get("w2"), 1_001)), {
-    to: ALICE,
-    from: DOMAIN,
-    id: "w2",
-    type: "cancel",
-    condition: "service-unavailable",
-  });
+  assertError(
+    only(router.receive(get("w2"), 1_001)),
+    toAlice("w2", "cancel", "service-unavailable"),
+  );
 });
 
 Deno.test("the wait for a resource never outlasts the request's own timeout", () => {
   const router = setup([], { requestTimeoutMs: 300 });
   router.receive(get("w1"), 10);
   assert.equal(router.nextWake(), 310);
-  assertError(only(router.tick(310)), {
-    to: ALICE,
-    from: DOMAIN,
-    id: "w1",
-    type: "cancel",
-    condition: "service-unavailable",
-  });
+  assertError(only(router.tick(310)), toAlice("w1", "cancel", "service-unavailable"));
 });
 
 Deno.test("a waiting request: its id reused gets conflict; shutdown and hand-over answer it", () => {
   const router = setup([]);
   router.receive(get("w1"), 10);
-  assertError(only(router.receive(get("w1"), 11)), {
-    to: ALICE,
-    from: DOMAIN,
-    id: "w1",
-    type: "cancel",
-    condition: "conflict",
-  });
+  assertError(only(router.receive(get("w1"), 11)), toAlice("w1", "cancel", "conflict"));
   const settled = router.settleAll(12);
-  assertError(settled.send[0], {
-    to: ALICE,
-    from: DOMAIN,
-    id: "w1",
-    type: "wait",
-    condition: "service-unavailable",
-  });
+  assertError(settled.send[0], toAlice("w1", "wait", "service-unavailable"));
   assert.equal(router.pendingCount, 0);
   const other = setup([]);
   other.receive(get("w2"), 10);
-  assertError(only(other.handOver(20)), {
-    to: ALICE,
-    from: DOMAIN,
-    id: "w2",
-    type: "wait",
-    condition: "service-unavailable",
-  });
+  assertError(only(other.handOver(20)), toAlice("w2", "wait", "service-unavailable"));
 });
 
 Deno.test("every reconnect opens the window again", () => {
