@@ -878,7 +878,7 @@ function parseServer(text: string): ServerAddress | undefined {
   return { host, port, url: `xmpp://${host}:${port}` };
 }
 
-/** `host:port` or `[ipv6]:port`, port 1-65535, for the HTTP listener. */
+/** `http(s)://host[:port]`, an origin with no path: the standby peer's HTTP listener. */
 function parsePeer(text: string): ServerAddress | undefined {
   let url: URL;
   try {
@@ -889,11 +889,15 @@ function parsePeer(text: string): ServerAddress | undefined {
   const plain = url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
   if ((url.protocol !== "http:" && url.protocol !== "https:") || !plain) return undefined;
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-  // URL keeps IPv6 hosts in brackets; the other addresses hold them bare.
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  // URL keeps IPv6 hosts in brackets (and has checked them); the other
+  // addresses hold them bare. Names get the same check as everywhere else.
+  const bracketed = /^\[(.*)\]$/.exec(url.hostname);
+  const host = bracketed ? bracketed[1] : url.hostname;
+  if (!bracketed && !isHostname(host)) return undefined;
   return { host, port, url: url.origin };
 }
 
+/** `host:port` or `[ipv6]:port`, port 1-65535, for the HTTP listener. */
 function parseListen(text: string): HttpListen | undefined {
   const match = LISTEN_RE.exec(text);
   if (match === null) return undefined;

@@ -837,6 +837,7 @@ const rejected: [string, string, string[]][] = [
     "http://10.0.0.2:9347/metrics",
     "http://u:p@h:1",
     "http://",
+    "http://a_b..c:1",
   ]
     .map((peer): [string, string, string[]] => [
       `bad standby_peer ${peer}`,
