@@ -166,8 +166,19 @@ export class Proxy {
         } else log.info(`target.subscription_${event.state}`, { domain });
         break;
       case "subscriber":
-        if (event.change === "add") this.#store?.add(domain, event.jid);
-        else this.#store?.remove(domain, event.jid);
+        try {
+          if (event.change === "add") this.#store?.add(domain, event.jid);
+          else this.#store?.remove(domain, event.jid);
+        } catch (error) {
+          // A full disk or a locked database must not take the stream (and
+          // every request in flight) down: the router still holds the
+          // change, so only a restart would lose it, and the log says so.
+          log.error("service.store_failed", {
+            domain,
+            change: event.change,
+            reason: error instanceof Error ? error.message : String(error),
+          });
+        }
         if (logs("debug")) {
           log.debug(`service.subscriber_${event.change}`, { domain, jid: event.jid });
         }
