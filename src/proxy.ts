@@ -56,7 +56,20 @@ export class Proxy {
       resources: this.#router.resourceCount,
     }));
     const handlers: LinkHandlers = {
-      onStanza: (stanza) => this.#apply(this.#router.receive(stanza, this.#now())),
+      onStanza: (stanza) => {
+        try {
+          this.#apply(this.#router.receive(stanza, this.#now()));
+        } catch (error) {
+          // A bug must cost one stanza, not the process and every request
+          // in flight (the router is fuzzed not to throw; this is the net).
+          this.#log.error("stanza.failed", {
+            domain,
+            stanza: stanza.name,
+            type: stanza.attrs.type,
+            reason: error instanceof Error ? error.message : String(error),
+          });
+        }
+      },
       onOnline: () => {
         this.#metrics?.connected(domain);
         this.#metrics?.setUp(domain, true);

@@ -257,3 +257,28 @@ Deno.test("shutdown waits for a reply within the grace period", async () => {
   assert.equal(sent[0], `<iq type="result" id="inflight" from="${DOMAIN}" to="${ALICE}"/>`);
   assert.equal(sent.length, 2, sent.join("\n"));
 });
+
+Deno.test("an exception while handling a stanza is logged, and the next stanza is handled", () => {
+  const logs = captureLogs();
+  try {
+    const metrics = new Metrics();
+    let fail = true;
+    const observe = metrics.observe.bind(metrics);
+    metrics.observe = (proxy, event) => {
+      if (fail && event.type === "forwarded") throw new Error("boom");
+      observe(proxy, event);
+    };
+    const { link } = start("", { metrics });
+    online(link);
+    link.receive(request("first"));
+    const failed = logs.lines.filter((line) => line.includes("stanza.failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], / ERROR .*stanza=iq type=get reason=boom/);
+    fail = false;
+    link.take();
+    link.receive(request("second"));
+    assert.equal(parseXml(link.take()[0]).attrs.id, "second");
+  } finally {
+    logs.restore();
+  }
+});
