@@ -105,6 +105,18 @@ export function scopedFlags(
     credentialsRoot: root,
     ...(options.alsoRead ? { alsoRead: options.alsoRead } : {}),
   });
+  // Deno's --allow-* lists are comma-separated with no escape: such a path
+  // would be cut in two and the binary refused its own files.
+  const unlistable = [...new Set([...scope.read, ...scope.write])].filter((p) => p.includes(","));
+  if (unlistable.length > 0) {
+    return {
+      ok: false,
+      errors: unlistable.map((path) =>
+        `${file}: ${path}: a path with a comma cannot be given to --allow-read or --allow-write ` +
+        "(Deno splits their lists at commas); rename it, or build without --config"
+      ),
+    };
+  }
   return {
     ok: true,
     flags: [...permissionFlags(scope), ...withoutPermissions(start)],

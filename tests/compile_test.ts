@@ -73,6 +73,24 @@ Deno.test("a scoped build of a bad config reports every problem and needs no sec
   });
 });
 
+Deno.test("a scoped build refuses paths with a comma, which Deno's flag lists cannot carry", () => {
+  const result = scopedFlags([], "/etc/a,b/c.yaml", {
+    text: `server: 127.0.0.1:5347
+state_dir: /var/lib/x,y
+proxies:
+  - ${PROXY}
+    secret: s3cret
+`,
+  });
+  assert.deepEqual(result, {
+    ok: false,
+    errors: ["/etc/a,b", "/var/lib/x,y"].map((path) =>
+      `/etc/a,b/c.yaml: ${path}: a path with a comma cannot be given to --allow-read or ` +
+      "--allow-write (Deno splits their lists at commas); rename it, or build without --config"
+    ),
+  });
+});
+
 Deno.test("deno compile commands: this machine, one target, every target", () => {
   const flags = ["-P", "--v8-flags=--x"];
   assert.deepEqual(compileCommands("/src/main.ts", { runFlags: flags }), [
