@@ -184,7 +184,8 @@ function describe(stats: RunStats): string {
     `  answered at once by condition: ${JSON.stringify(stats.refusedBy)}`,
     `  relayed replies ${stats.relays}, failovers ${stats.failovers}, timeouts ${stats.timeouts}, ` +
     `shutdown answers ${stats.shutdowns}, silent steps ${stats.drops}`,
-    `  opt-in: target requests ${stats.initiated}, messages ${stats.messages}, ` +
+    `  opt-in: target requests ${stats.initiated}, messages ${stats.messages} ` +
+    `(${stats.waitedMessages} waited for the first resource), ` +
     `service presence ${stats.presence}, rate limited ${stats.rateLimited}`,
   ];
   const tolerated = Object.entries(stats.tolerated);

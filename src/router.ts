@@ -143,10 +143,10 @@ export interface RouterOptions {
 }
 
 /**
- * After (re)connecting, how long a request that finds no resource waits for
- * the first one, which the server reports a few milliseconds after the
- * subscription is confirmed: without the wait, a restarted proxy or a
- * standby taking over would refuse its first requests.
+ * After (re)connecting, how long a request or a user's message that finds
+ * no resource waits for the first one, which the server reports a few
+ * milliseconds after the subscription is confirmed: without the wait, a
+ * restarted proxy or a standby taking over would refuse its first stanzas.
  */
 const LEARN_MS = 1_000;
 const RESUBSCRIBE_MIN_MS = 1_000;
@@ -223,6 +223,15 @@ interface Parked {
   readonly until: number;
 }
 
+/** A user's message that arrived while no resource was known yet (see LEARN_MS). */
+interface WaitingMessage {
+  readonly stanza: XmlElement;
+  readonly from: string;
+  readonly requesterBare: string;
+  /** When it stops waiting and gets `service-unavailable`. */
+  readonly until: number;
+}
+
 /** The router of one proxy: its state and the transitions on it. */
 export class Router {
   #settings: RouterSettings;
@@ -248,6 +257,8 @@ export class Router {
   #learnUntil: number | undefined;
   /** Requests waiting for the first resource, in arrival order. */
   #parked: Parked[] = [];
+  /** Users' messages waiting for the first resource, in arrival order. */
+  #waitingMessages: WaitingMessage[] = [];
 
   constructor(settings: RouterSettings, options: RouterOptions = {}) {
     this.#settings = settings;
@@ -305,9 +316,7 @@ export class Router {
         earliest(this.#pending.nextDeadline(), this.#initiated.nextDeadline()),
         earliest(this.#resubscribeAt, this.#presence.wakeAt),
       ),
-      this.#parked.length === 0
-        ? undefined
-        : this.#parked.reduce<number | undefined>((at, p) => earliest(at, p.until), undefined),
+      earliest(firstUntil(this.#parked), firstUntil(this.#waitingMessages)),
     );
   }
 
@@ -427,6 +436,11 @@ export class Router {
         if (p.until <= now) this.#refuseParked(fx, p, NO_RESOURCE, "no_resource", now);
       }
     }
+    if (this.#waitingMessages.some((m) => m.until <= now)) {
+      const waiting = this.#waitingMessages;
+      this.#waitingMessages = waiting.filter((m) => m.until > now);
+      for (const m of waiting) if (m.until <= now) refuse(fx, m.stanza, NO_RESOURCE);
+    }
     if (this.settings.presence) this.#presence.due(now, this.#resources.size > 0, fx.send);
     if (this.#resubscribeAt !== undefined && this.#resubscribeAt <= now) {
       this.#resubscribeAt = undefined;
@@ -472,6 +486,9 @@ export class Router {
     const parked = this.#parked;
     this.#parked = [];
     for (const p of parked) this.#refuseParked(fx, p, error, why, now);
+    const waiting = this.#waitingMessages;
+    this.#waitingMessages = [];
+    for (const m of waiting) refuse(fx, m.stanza, error);
     for (const entry of this.#pending.takeAll()) {
       this.#forgetLong(entry);
       this.#answer(fx, entry, error, why, now);
@@ -717,6 +734,9 @@ export class Router {
           const parked = this.#parked;
           this.#parked = [];
           for (const p of parked) this.#dispatch(fx, p, now);
+          const waiting = this.#waitingMessages;
+          this.#waitingMessages = [];
+          for (const m of waiting) this.#deliverMessage(fx, m, now);
         }
         return;
       }
@@ -880,16 +900,32 @@ export class Router {
     // The same gate as a request: access lists, then the sender's bucket.
     if (this.#gate(fx, stanza, bare, now)) return;
     if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
+    // Waiting messages count against the same cap as requests in flight.
+    const room = this.#waitingMessages.length + this.pendingCount < this.settings.maxPending;
+    const until = room ? this.#learnUntil ?? now : now;
+    this.#deliverMessage(fx, { stanza, from: detach(from), requesterBare: bare, until }, now);
+  }
+
+  /**
+   * Forwards a user's message to the resource that has the user's
+   * conversation; with none known yet, just after (re)connecting, it waits
+   * for the first one (see LEARN_MS).
+   */
+  #deliverMessage(fx: Effects, m: WaitingMessage, now: number): void {
     const choice = choose("sticky", this.#resources.list(), {
-      requesterBare: bare,
+      requesterBare: m.requesterBare,
       turn: 0,
       random: this.#random,
       maxPerResource: Infinity,
     });
-    if (choice.kind !== "chosen") return refuse(fx, stanza, NO_RESOURCE);
-    fx.send.push(readdress(stanza, {
+    if (choice.kind !== "chosen") {
+      if (m.until > now) this.#waitingMessages.push(m);
+      else refuse(fx, m.stanza, NO_RESOURCE);
+      return;
+    }
+    fx.send.push(readdress(m.stanza, {
       to: choice.resource.jid,
-      from: `${this.settings.domain}/${from}`,
+      from: `${this.settings.domain}/${m.from}`,
     }));
   }
 
@@ -968,6 +1004,13 @@ export class Router {
     );
     outcome(fx, why, entry.requester, entry.id, now - entry.started);
   }
+}
+
+/** The earliest `until` of a waiting list, or undefined when it is empty. */
+function firstUntil(waiting: ReadonlyArray<{ readonly until: number }>): number | undefined {
+  let at: number | undefined;
+  for (const w of waiting) at = earliest(at, w.until);
+  return at;
 }
 
 function earliest(a: number | undefined, b: number | undefined): number | undefined {

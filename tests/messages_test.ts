@@ -82,8 +82,64 @@ Deno.test("default reject: a resource's message to <domain>/<JID> gets feature-n
 
 Deno.test("no resource online: the user gets service-unavailable, never silence", () => {
   const router = setup({}, []);
-  const out = only(router.receive(CHAT("alice@example.org/r", "m1"), 0));
+  // Past the first second after connecting (which waits for resources).
+  const out = only(router.receive(CHAT("alice@example.org/r", "m1"), 1_000));
   assert.equal(out.attrs.to, "alice@example.org/r");
+  assert.equal(out.attrs.from, DOMAIN);
+  assert.equal(out.attrs.id, "m1");
+  assert.equal(out.attrs.type, "error");
+  assert.equal(condition(out), "service-unavailable");
+});
+
+Deno.test("just after connecting, a message waits for the first resource, then goes to it", () => {
+  const router = setup({}, []);
+  assert.equal(router.receive(CHAT("alice@example.org/r", "m1"), 10).send.length, 0);
+  assert.equal(router.receive(CHAT("bob@example.org/r", "m2"), 20).send.length, 0);
+  assert.equal(router.nextWake(), 1_000);
+  const fx = router.receive(
+    parseXml(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`),
+    30,
+  );
+  assert.deepEqual(
+    fx.send.map((el) => [el.name, el.attrs.id, el.attrs.to, el.attrs.from]),
+    [
+      ["message", "m1", `${TARGET}/a`, `${DOMAIN}/alice@example.org/r`],
+      ["message", "m2", `${TARGET}/a`, `${DOMAIN}/bob@example.org/r`],
+    ],
+  );
+  assert.equal(fx.send[0].getChildText("body"), "hi & bye");
+  assert.equal(router.nextWake(), undefined, "nothing left waiting");
+});
+
+Deno.test("a message waiting for a resource that never comes gets service-unavailable", () => {
+  const router = setup({}, []);
+  assert.equal(router.receive(CHAT("alice@example.org/r", "m1"), 10).send.length, 0);
+  assert.equal(router.tick(999).send.length, 0);
+  const out = only(router.tick(1_000));
+  assert.deepEqual(
+    [out.name, out.attrs.type, out.attrs.id, out.attrs.to, out.attrs.from],
+    ["message", "error", "m1", "alice@example.org/r", DOMAIN],
+  );
+  assert.equal(condition(out), "service-unavailable");
+  assert.equal(router.tick(2_000).send.length, 0, "answered once");
+});
+
+Deno.test("a shutdown answers the messages still waiting for a resource", () => {
+  const router = setup({}, []);
+  router.receive(CHAT("alice@example.org/r", "m1"), 10);
+  const settled = router.settleAll(20);
+  const errors = settled.send.filter((el) => el.name === "message");
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].attrs.to, "alice@example.org/r");
+  assert.equal(condition(errors[0]), "service-unavailable");
+});
+
+Deno.test("waiting messages are bounded by max_pending: beyond it, refused at once", () => {
+  const router = setup({ maxPending: 2 }, []);
+  assert.equal(router.receive(CHAT("alice@example.org/r", "m1"), 10).send.length, 0);
+  assert.equal(router.receive(CHAT("alice@example.org/r", "m2"), 10).send.length, 0);
+  const out = only(router.receive(CHAT("alice@example.org/r", "m3"), 10));
+  assert.equal(out.attrs.id, "m3");
   assert.equal(condition(out), "service-unavailable");
 });
 

@@ -765,6 +765,13 @@ interface Parked {
   readonly until: number;
 }
 
+/** A user's message that found no resource just after (re)connecting (messages: forward). */
+interface WaitingMessage {
+  readonly el: XmlElement;
+  /** When it gets `service-unavailable` if no resource came. */
+  readonly until: number;
+}
+
 /** A request the target started, sent to a peer under an id of ours. */
 interface Initiated {
   /** The id we sent it with. */
@@ -814,6 +821,8 @@ export interface RunStats {
   /** Requests that waited for the first resource after (re)connecting, and those then forwarded. */
   parked: number;
   unparked: number;
+  /** Users' messages that waited for the first resource. */
+  waitedMessages: number;
   tolerated: Record<string, number>;
 }
 
@@ -836,6 +845,7 @@ export function emptyStats(): RunStats {
     rateLimited: 0,
     parked: 0,
     unparked: 0,
+    waitedMessages: 0,
     tolerated: {},
   };
 }
@@ -857,6 +867,7 @@ export function addStats(into: RunStats, from: RunStats): void {
   into.rateLimited += from.rateLimited;
   into.parked += from.parked;
   into.unparked += from.unparked;
+  into.waitedMessages += from.waitedMessages;
   for (const [k, v] of Object.entries(from.tolerated)) {
     into.tolerated[k] = (into.tolerated[k] ?? 0) + v;
   }
@@ -892,6 +903,7 @@ class Model {
    */
   learnUntil: number | undefined;
   parked: Parked[] = [];
+  waitingMessages: WaitingMessage[] = [];
   /** The last requests answered, for late replies. */
   readonly recent: Req[] = [];
   answered = 0;
@@ -1075,6 +1087,7 @@ class Model {
       if (min === undefined || req.deadline < min) min = req.deadline;
     }
     for (const p of this.parked) min = earliest(min, p.until);
+    for (const m of this.waitingMessages) min = earliest(min, m.until);
     return min;
   }
 
@@ -1278,9 +1291,25 @@ class Model {
       }
     }
     if (!fitsResource(from)) return this.refusal(el, out, "modify", "not-acceptable");
-    if (this.resources.size === 0) return this.refusal(el, out, "cancel", "service-unavailable");
+    if (this.resources.size === 0) {
+      // Just after (re)connecting it waits for the first resource, within
+      // the window and as long as max_pending has room; later, refused.
+      const room = this.waitingMessages.length + this.live.size + this.parked.length <
+        this.settings.maxPending;
+      const until = room ? this.learnUntil ?? this.now : this.now;
+      if (until <= this.now) return this.refusal(el, out, "cancel", "service-unavailable");
+      this.check(out.length === 0, () => `a message waiting for a resource sent ${out.map(show)}`);
+      this.waitingMessages.push({ el, until });
+      this.stats.waitedMessages++;
+      return;
+    }
     this.check(out.length === 1, () => `a user's message gave ${out.length} stanzas`);
-    const s = out[0];
+    this.forwardedMessage(el, out[0]);
+  }
+
+  /** `s` is the user's message `el` forwarded to the resource that has the user. */
+  forwardedMessage(el: XmlElement, s: XmlElement): void {
+    const from = el.attrs.from!;
     const found = this.resourceByJid(s.attrs.to);
     this.check(
       s.name === "message" && found && s.attrs.from === `${this.domain}/${from}`,
@@ -1675,7 +1704,9 @@ class Model {
           else {
             this.resources.set(name, { jid: from, held: 0, negative });
             this.availability(true);
-            if (this.parked.length > 0) return this.unpark(out);
+            if (this.parked.length > 0 || this.waitingMessages.length > 0) {
+              return this.unpark(out);
+            }
           }
           this.backoff = BACKOFF_MIN_MS;
         }
@@ -1710,11 +1741,17 @@ class Model {
   unpark(out: XmlElement[]): void {
     this.backoff = BACKOFF_MIN_MS;
     const parked = this.parked;
+    const messages = this.waitingMessages;
     this.parked = [];
+    this.waitingMessages = [];
     this.check(
-      out.length === parked.length,
-      () => `${parked.length} waiting request(s), ${out.length} stanza(s) sent`,
+      out.length === parked.length + messages.length,
+      () =>
+        `${parked.length} waiting request(s), ${messages.length} message(s), ` +
+        `${out.length} stanza(s) sent`,
     );
+    // The requests first, then the messages, each in arrival order.
+    messages.forEach((m, i) => this.forwardedMessage(m.el, out[parked.length + i]));
     parked.forEach((p, i) => {
       const s = out[i];
       if (s.attrs.type === "error") {
@@ -1745,6 +1782,18 @@ class Model {
       s.attrs.to === p.requester && s.attrs.id === p.id && accept(p)
     );
     return i < 0 ? undefined : this.parked.splice(i, 1)[0];
+  }
+
+  /** The waiting message that `s` answers, if any, taken out of the list. */
+  takeWaitingMessage(
+    s: XmlElement,
+    accept: (m: WaitingMessage) => boolean,
+  ): WaitingMessage | undefined {
+    const i = this.waitingMessages.findIndex((m) =>
+      s.name === "message" && s.attrs.to === m.el.attrs.from && s.attrs.id === m.el.attrs.id &&
+      accept(m)
+    );
+    return i < 0 ? undefined : this.waitingMessages.splice(i, 1)[0];
   }
 
   checkPresence(s: XmlElement, type: string): void {
@@ -1805,6 +1854,8 @@ class Model {
       }
       const waited = this.takeParked(s, (p) => p.until <= now);
       if (waited) return this.checkParkedAnswer(waited, s, "cancel", "service-unavailable");
+      const message = this.takeWaitingMessage(s, (m) => m.until <= now);
+      if (message) return this.refusal(message.el, [s], "cancel", "service-unavailable");
       const req = this.findOpen(s.attrs.to, s.attrs.id, (r) => expired.has(r));
       this.check(req, () => `tick answered no expired request: ${show(s)}`);
       this.check(s.attrs.from === this.domain, () => `timeout not from the domain: ${show(s)}`);
@@ -1817,6 +1868,10 @@ class Model {
     this.check(
       this.parked.every((p) => p.until > now),
       "a request still waits for a resource past its time",
+    );
+    this.check(
+      this.waitingMessages.every((m) => m.until > now),
+      "a message still waits for a resource past its time",
     );
     for (const entry of this.initiated.values()) {
       this.check(entry.deadline > now, "a request of the target's past its deadline");
@@ -1858,6 +1913,8 @@ class Model {
         this.stats.shutdowns++;
         return;
       }
+      const message = this.takeWaitingMessage(s, () => true);
+      if (message) return this.refusal(message.el, [s], "wait", "service-unavailable");
       const req = this.findOpen(s.attrs.to, s.attrs.id, (r) => all.has(r));
       this.check(req, () => `settleAll answered no pending request: ${show(s)}`);
       this.check(s.attrs.from === this.domain, () => `shutdown not from the domain: ${show(s)}`);
@@ -1868,6 +1925,7 @@ class Model {
     });
     this.check(all.size === 0, () => `settleAll left ${all.size} request(s) unanswered`);
     this.check(this.parked.length === 0, "settleAll left requests waiting for a resource");
+    this.check(this.waitingMessages.length === 0, "settleAll left messages waiting for a resource");
     this.check(this.initiated.size === 0, "settleAll left requests of the target's unanswered");
     // Subscribers hear the service go, unless they were last told just that.
     if (this.settings.presence && this.announced !== false) {
