@@ -64,14 +64,20 @@ export class DeadlineTable<T extends Timed> {
     queue.add(entry);
   }
 
-  /** Removes an entry from the table and its queue. */
-  remove(entry: T): void {
+  /**
+   * Removes an entry from the table and its queue. Returns false, changing
+   * nothing, when it is not in the table (removed already, or its key now
+   * belongs to a newer entry).
+   */
+  remove(entry: T): boolean {
+    if (this.#byKey.get(entry.key) !== entry) return false;
     this.#byKey.delete(entry.key);
     const queue = this.#queues.get(entry.timeoutMs);
     if (queue) {
       queue.delete(entry);
       if (queue.size === 0) this.#queues.delete(entry.timeoutMs);
     }
+    return true;
   }
 
   /** The earliest deadline, or undefined when the table is empty. */
@@ -131,8 +137,8 @@ export class PendingTable extends DeadlineTable<Pending> {
     this.#perRequester.set(key, (this.#perRequester.get(key) ?? 0) + 1);
   }
 
-  override remove(entry: Pending): void {
-    super.remove(entry);
+  override remove(entry: Pending): boolean {
+    if (!super.remove(entry)) return false;
     entry.resource?.pending.delete(entry);
     entry.resource = undefined;
     const key = entry.requesterBare;
@@ -140,5 +146,6 @@ export class PendingTable extends DeadlineTable<Pending> {
     // Deleted at zero, so memory follows the requesters with requests pending.
     if (left > 0) this.#perRequester.set(key, left);
     else this.#perRequester.delete(key);
+    return true;
   }
 }

@@ -239,3 +239,29 @@ Deno.test("PendingTable: takeExpired and takeAll release resources and counts to
   assert.equal(table.countFor("bob@example.org"), 0);
   assert.equal(table.nextDeadline(), undefined);
 });
+
+Deno.test("remove of an entry no longer in the table changes nothing, even under a reused key", () => {
+  const old = timed("k", 0, 100);
+  const table = tableOf(old);
+  assert.equal(table.remove(old), true);
+  const fresh = timed("k", 0, 200);
+  table.add(fresh);
+  assert.equal(table.remove(old), false);
+  assert.equal(table.get("k"), fresh);
+  assert.equal(table.size, 1);
+  assert.equal(table.nextDeadline(), 200);
+  assert.deepEqual(keys(table.takeExpired(300)), ["k"]);
+});
+
+Deno.test("PendingTable: removing a request twice counts its requester down once", () => {
+  const [a] = twoResources();
+  const table = new PendingTable();
+  const p1 = pending("alice@example.org", a);
+  const p2 = pending("alice@example.org", a);
+  table.add(p1);
+  table.add(p2);
+  assert.equal(table.remove(p1), true);
+  assert.equal(table.remove(p1), false);
+  assert.equal(table.countFor("alice@example.org"), 1);
+  assert.deepEqual([...a.pending], [p2]);
+});
