@@ -69,25 +69,51 @@ function render(record: LogRecord): string {
   return record.message.map(String).join("");
 }
 
+/** What JSON can carry of a property: an Error's message, a bigint as text. */
+function plain(value: unknown): unknown {
+  if (value instanceof Error) return value.message;
+  return typeof value === "bigint" ? String(value) : value;
+}
+
+// Values come from the wire too (ids, addresses): control characters (C0,
+// DEL, C1) would reach the operator's terminal raw, so they are escaped.
+// deno-lint-ignore no-control-regex
+const NEEDS_QUOTES = /[\s"=\x00-\x1f\x7f-\x9f]/;
+const UNESCAPED_BY_JSON = /[\x7f-\x9f]/g;
+
+function quoted(text: string): string {
+  return JSON.stringify(text).replace(
+    UNESCAPED_BY_JSON,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 function textLine(record: LogRecord): string {
   const time = new Date(record.timestamp).toISOString();
   let line = `${time} ${record.level.toUpperCase().padEnd(7)} ${
     record.category.slice(1).join(".")
   } ${render(record)}`;
-  for (const [key, value] of Object.entries(record.properties)) {
+  for (const [key, raw] of Object.entries(record.properties)) {
+    const value = plain(raw);
     if (value === undefined) continue;
-    const text = typeof value === "string" ? value : JSON.stringify(value);
-    line += ` ${key}=${/[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text}`;
+    const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+    line += ` ${key}=${NEEDS_QUOTES.test(text) || text === "" ? quoted(text) : text}`;
   }
   return line + "\n";
 }
 
+/** The fields every JSON line starts with; a property cannot overwrite them. */
+const JSON_FIELDS = new Set(["time", "level", "logger", "event"]);
+
 function jsonLine(record: LogRecord): string {
-  return JSON.stringify({
+  const line: Record<string, unknown> = {
     time: new Date(record.timestamp).toISOString(),
     level: record.level,
     logger: record.category.slice(1).join("."),
     event: render(record),
-    ...record.properties,
-  }) + "\n";
+  };
+  for (const [key, value] of Object.entries(record.properties)) {
+    if (!JSON_FIELDS.has(key)) line[key] = plain(value);
+  }
+  return JSON.stringify(line) + "\n";
 }

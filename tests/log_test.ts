@@ -172,3 +172,45 @@ Deno.test("setupLogging again: the new level, format and writer replace the old"
     restore();
   }
 });
+
+Deno.test("text: control characters from the wire are escaped, never written raw", () => {
+  const lines = capture("info");
+  try {
+    logger("main").warning("stanza.dropped", { id: "a\x1b[31mred", c1: "x\x9by", del: "\x7f" });
+    assert.equal(
+      untimed(lines[0]),
+      'WARNING main stanza.dropped id="a\\u001b[31mred" c1="x\\u009by" del="\\u007f"\n',
+    );
+  } finally {
+    restore();
+  }
+});
+
+Deno.test("JSON: a property cannot overwrite the fixed fields; an Error is its message", () => {
+  const lines = capture("info", "json");
+  try {
+    logger("main").info("stream.error", {
+      event: "forged",
+      level: "fatal",
+      reason: new Error("refused"),
+      big: 10n,
+    });
+    const line = JSON.parse(lines[0]);
+    assert.equal(line.event, "stream.error");
+    assert.equal(line.level, "info");
+    assert.equal(line.reason, "refused");
+    assert.equal(line.big, "10");
+  } finally {
+    restore();
+  }
+});
+
+Deno.test("text: an Error is written as its message, a bigint as its digits", () => {
+  const lines = capture("info");
+  try {
+    logger("main").info("x", { reason: new Error("no route"), big: 10n });
+    assert.equal(untimed(lines[0]), 'INFO    main x reason="no route" big=10\n');
+  } finally {
+    restore();
+  }
+});
