@@ -31,20 +31,24 @@ export interface LinkHandlers {
   readonly onHandOver?: () => void;
 }
 
-/** Options of {@link openLink}. */
-export interface LinkOptions {
-  /** `xmpp://host:port` of the server's component listener. */
-  readonly url: string;
-  readonly domain: string;
-  readonly secret: string;
-  readonly log: Logger;
-  readonly handlers: LinkHandlers;
+/** The stream's timings: set at open, changed by {@link Link.retune}. */
+export interface LinkTimings {
   /** Ping the server this often (ms) to notice a dead link; 0: never. Default: 30000. */
   readonly keepaliveMs?: number;
   /** A ping unanswered this long (ms) closes the link. Default: 10000. */
   readonly keepaliveTimeoutMs?: number;
   /** While another connection holds the domain, retry this often (ms). Default: 2000. */
   readonly standbyRetryMs?: number;
+}
+
+/** Options of {@link openLink}. */
+export interface LinkOptions extends LinkTimings {
+  /** `xmpp://host:port` of the server's component listener. */
+  readonly url: string;
+  readonly domain: string;
+  readonly secret: string;
+  readonly log: Logger;
+  readonly handlers: LinkHandlers;
   /**
    * Asked before each look from standby on a server that shares the domain
    * (ejabberd): while it says the sibling serves, no look. Default: none,
@@ -68,6 +72,12 @@ export interface Link {
   readonly state: LinkState;
   /** Closes the stream (after what is queued) and stops reconnecting. */
   stop(): Promise<void>;
+  /**
+   * New timings (a reload), for the running stream: the keepalive restarts
+   * at its new period, a new timeout applies from the next ping, a new
+   * standby retry from the next wait.
+   */
+  retune(timings: LinkTimings): void;
 }
 
 /** The part of the xmpp.js entity this module uses. */
@@ -142,6 +152,9 @@ class ComponentLink implements Link {
   /** When we last probed for a newer sibling's sake. */
   #probedAt = 0;
   #entity: Entity | undefined;
+  #timings: LinkTimings;
+  /** The keepalive of the current stream, if one is open. */
+  #keepalive: SelfPing | undefined;
   #state: LinkState = "connecting";
   #stopping = false;
   #wake: (() => void) | undefined;
@@ -149,6 +162,7 @@ class ComponentLink implements Link {
 
   constructor(options: LinkOptions) {
     this.#options = options;
+    this.#timings = options;
     this.#outbox = new Outbox(options.outboxLimit);
     this.#random = options.random ?? Math.random;
     this.#done = this.#run();
@@ -156,6 +170,11 @@ class ComponentLink implements Link {
 
   get state(): LinkState {
     return this.#state;
+  }
+
+  retune(timings: LinkTimings): void {
+    this.#timings = timings;
+    this.#keepalive?.restart();
   }
 
   send(stanza: XmlElement): void {
@@ -317,7 +336,8 @@ class ComponentLink implements Link {
       entity.authenticate(el.attrs.id ?? "", secret).catch((error) => (lastError ??= error));
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
-    const keepalive = new SelfPing(this.#options, self, {
+    const keepalive = this.#keepalive = new SelfPing(this.#options, self, {
+      timings: () => this.#timings,
       // Never held for a later stream: a ping of this one would reach the
       // next as if another instance had sent it.
       write: (text) => {
@@ -441,8 +461,8 @@ class ComponentLink implements Link {
   }
 
   #delay(failure: string | undefined, attempt: number): number {
-    if (failure === SIBLING) return (this.#options.standbyRetryMs ?? 2_000) * 3;
-    if (failure === "conflict") return this.#options.standbyRetryMs ?? 2_000;
+    if (failure === SIBLING) return (this.#timings.standbyRetryMs ?? 2_000) * 3;
+    if (failure === "conflict") return this.#timings.standbyRetryMs ?? 2_000;
     if (failure !== undefined && HINTS[failure]) return RETRY_REFUSED_MS;
     const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
     // "Equal jitter": half fixed, half random, so instances spread out.
@@ -458,6 +478,8 @@ interface Instance {
 
 /** How the self-pings write, and what they report. */
 interface SelfPingIo {
+  /** The current keepalive period and timeout. */
+  timings(): LinkTimings;
   write(text: string): void;
   /** A ping went unanswered: the link is dead. */
   dead(): void;
@@ -488,6 +510,7 @@ class SelfPing {
   #deadline: ReturnType<typeof setTimeout> | undefined;
   #count = 0;
   #waiting: string | undefined;
+  #running = false;
 
   constructor(options: LinkOptions, self: Instance, io: SelfPingIo) {
     this.#options = options;
@@ -497,12 +520,25 @@ class SelfPing {
   }
 
   start(): void {
+    this.#running = true;
     this.probe();
-    const every = this.#options.keepaliveMs ?? 30_000;
-    if (every > 0) this.#interval = setInterval(() => this.#keepalive(), every);
+    this.#every();
+  }
+
+  /** Sets the keepalive period again (a reload), if running. */
+  restart(): void {
+    if (!this.#running) return;
+    clearInterval(this.#interval);
+    this.#every();
+  }
+
+  #every(): void {
+    const every = this.#io.timings().keepaliveMs ?? 30_000;
+    this.#interval = every > 0 ? setInterval(() => this.#keepalive(), every) : undefined;
   }
 
   stop(): void {
+    this.#running = false;
     for (const timer of this.#timers.splice(0)) clearTimeout(timer);
     clearInterval(this.#interval);
     clearTimeout(this.#deadline);
@@ -568,7 +604,7 @@ class SelfPing {
     const id = this.#prefix + this.#count++;
     this.#waiting = id;
     this.#send(id);
-    const timeoutMs = this.#options.keepaliveTimeoutMs ?? 10_000;
+    const timeoutMs = this.#io.timings().keepaliveTimeoutMs ?? 10_000;
     this.#deadline = setTimeout(() => {
       log.warning("stream.dead_link", { domain, unanswered_ms: timeoutMs });
       this.stop();

@@ -4,7 +4,7 @@
  * subscribers. Every decision is the router's.
  */
 import type { ProxyConfig } from "./config.ts";
-import { type Link, type LinkHandlers, openLink } from "./connection.ts";
+import { type Link, type LinkHandlers, type LinkTimings, openLink } from "./connection.ts";
 import { askPeer } from "./peer.ts";
 import type { Readiness } from "./http.ts";
 import { type Logger, logger, logs } from "./log.ts";
@@ -86,18 +86,20 @@ export class Proxy {
       log: this.#log,
       handlers,
       random: deps.random,
-      keepaliveMs: config.keepaliveMs,
-      keepaliveTimeoutMs: config.keepaliveTimeoutMs,
-      standbyRetryMs: config.standbyRetryMs,
+      ...timings(config),
       ...(config.standbyPeer
         ? { siblingServes: () => askPeer(config.standbyPeer!.url, domain) }
         : {}),
     });
   }
 
-  /** Applies new settings (same domain, server, secret and target) to the next requests. */
+  /**
+   * Applies new settings (same domain, server, secret and target): to the
+   * next requests, and the stream's timings to the running stream.
+   */
   reconfigure(config: ProxyConfig): void {
     this.#router.settings = config;
+    this.#link.retune(timings(config));
   }
 
   /** Where the proxy stands, for `/readyz`. */
@@ -228,4 +230,13 @@ export class Proxy {
         break;
     }
   }
+}
+
+/** The stream's timings in a proxy's config. */
+function timings(config: ProxyConfig): LinkTimings {
+  return {
+    keepaliveMs: config.keepaliveMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    standbyRetryMs: config.standbyRetryMs,
+  };
 }

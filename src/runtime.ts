@@ -64,14 +64,6 @@ export class Runtime {
       const before = old?.proxies.find((p) => p.domain === domain);
       if (entry && before && sameStream(before, entry)) {
         proxy.reconfigure(entry);
-        const later = STREAM_SETTINGS.filter(([key]) => before[key] !== entry[key]);
-        if (later.length > 0) {
-          this.#log.warning("config.not_applied", {
-            domain,
-            keys: later.map(([, name]) => name).join(","),
-            hint: "these belong to the running stream: they take effect at the next start",
-          });
-        }
         continue;
       }
       this.#proxies.delete(domain);
@@ -106,13 +98,6 @@ export class Runtime {
     );
   }
 }
-
-/** Settings the running stream keeps (with their config keys), changed only by a restart. */
-const STREAM_SETTINGS = [
-  ["keepaliveMs", "keepalive"],
-  ["keepaliveTimeoutMs", "keepalive_timeout"],
-  ["standbyRetryMs", "standby_retry"],
-] as const;
 
 /** Whether two entries can share one stream: same server, secret, target and standby peer. */
 function sameStream(a: ProxyConfig, b: ProxyConfig): boolean {

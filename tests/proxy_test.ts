@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { parseConfig, type ProxyConfig } from "../src/config.ts";
-import type { Link, LinkHandlers, LinkOptions, LinkState } from "../src/connection.ts";
+import type { Link, LinkHandlers, LinkOptions, LinkState, LinkTimings } from "../src/connection.ts";
 import { setupLogging } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
 import { Proxy } from "../src/proxy.ts";
@@ -36,6 +36,7 @@ class FakeLink implements Link {
   state: LinkState = "connecting";
   readonly sent: XmlElement[] = [];
   stopped = false;
+  readonly retuned: LinkTimings[] = [];
   handlers!: LinkHandlers;
   options!: LinkOptions;
 
@@ -53,6 +54,10 @@ class FakeLink implements Link {
     this.stopped = true;
     this.state = "stopped";
     return Promise.resolve();
+  }
+
+  retune(timings: LinkTimings): void {
+    this.retuned.push(timings);
   }
 
   online(): void {
@@ -118,6 +123,18 @@ Deno.test("opens its stream with the proxy's server, domain, secret and keepaliv
   assert.equal(link.options.standbyRetryMs, 3_000);
   // No standby_peer: the stream is not told to ask one.
   assert.equal(link.options.siblingServes, undefined);
+});
+
+Deno.test("reconfigure hands the new timings to the running stream", () => {
+  const { proxy, link } = start("keepalive: 30s");
+  online(link);
+  proxy.reconfigure(config("keepalive: 5s\nkeepalive_timeout: 2s\nstandby_retry: 700ms"));
+  assert.deepEqual(link.retuned, [{
+    keepaliveMs: 5_000,
+    keepaliveTimeoutMs: 2_000,
+    standbyRetryMs: 700,
+  }]);
+  assert.equal(link.stopped, false, "the stream stays");
 });
 
 Deno.test("online: subscribes to the target; a request goes out and its reply comes back", () => {

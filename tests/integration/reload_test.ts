@@ -4,7 +4,7 @@ import { resultFor } from "../support/client.ts";
 import { assertError, DOMAIN, request, SECRET, TARGET, withWorld } from "../support/world.ts";
 
 withWorld(
-  "SIGHUP with a shorter request_timeout applies to the next request; the one in flight gets its answer; a new keepalive is said to wait for the next start",
+  "SIGHUP with a shorter request_timeout applies to the next request; the one in flight gets its answer",
   async (world) => {
     const impl = await world.resource("a", { answer: false });
     const alice = await world.client("alice", "r");
@@ -20,13 +20,10 @@ withWorld(
         secret: SECRET,
         target_address: TARGET,
         request_timeout: "1s",
-        keepalive: "20s",
       }],
     });
     world.proxy.signal("SIGHUP");
     await world.proxy.waitForLog(/config\.reloaded/, { after: seen });
-    // The keepalive belongs to the running stream: said, not applied.
-    await world.proxy.waitForLog(/config\.not_applied .*keys=keepalive /, { after: seen });
 
     // Under the old 30 s timeout the client would give up (10 s) first.
     const next = await alice.request(request("after"), { timeoutMs: 10_000 });
@@ -40,6 +37,43 @@ withWorld(
     assert.doesNotMatch(world.proxy.log().split("\n").slice(seen).join("\n"), /stream\.connecting/);
   },
   { entry: { request_timeout: "30s" } },
+);
+
+withWorld(
+  "SIGHUP turning the keepalive on applies to the running stream: a frozen server is noticed",
+  async (world) => {
+    await world.resource("a");
+    const seen = world.proxy.lineCount();
+    await world.proxy.writeConfig({
+      server: world.server.componentUrl,
+      proxies: [{
+        domain: DOMAIN,
+        secret: SECRET,
+        target_address: TARGET,
+        keepalive: "1s",
+        keepalive_timeout: "1s",
+      }],
+    });
+    world.proxy.signal("SIGHUP");
+    await world.proxy.waitForLog(/config\.reloaded/, { after: seen });
+    // The stream started without a keepalive: only the reload can notice.
+    world.server.signal("SIGSTOP");
+    try {
+      await world.proxy.waitForLog(/stream\.dead_link .*unanswered_ms=1000/, {
+        after: seen,
+        timeoutMs: 5_000,
+      });
+    } finally {
+      world.server.signal("SIGCONT");
+    }
+    await world.proxy.waitForLog(/target\.resource_up .*resource=a/, {
+      after: seen,
+      timeoutMs: 15_000,
+    });
+    const alice = await world.client("alice", "r");
+    assert.equal((await alice.request(request("thawed"))).attrs.type, "result");
+  },
+  { entry: { keepalive: "0s" } },
 );
 
 withWorld(
