@@ -24,6 +24,16 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 /** Where the sandbox's connection details are written while it runs. */
 export const SANDBOX_FILE = `${ROOT}.sandbox.json`;
 
+/** The dev tasks' permissions (deno.json), for the example client started here. */
+const DEV_FLAGS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net",
+  "--allow-run",
+  "--allow-sys",
+];
+
 const COMPONENT = "proxy.localhost";
 const IMPLEMENTING = "service";
 const REQUESTER = "alice";
@@ -339,7 +349,7 @@ async function main(args: string[]): Promise<number> {
       children.push(
         new Child("client", 33, [
           "run",
-          "-P=dev",
+          ...DEV_FLAGS,
           "dev/example_client.ts",
           "--service",
           info.service,
