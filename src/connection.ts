@@ -173,8 +173,11 @@ class ComponentLink implements Link {
   }
 
   retune(timings: LinkTimings): void {
+    const before = this.#timings.keepaliveMs;
     this.#timings = timings;
-    this.#keepalive?.restart();
+    // Only a new period restarts it: reloads more often than the period
+    // must not keep postponing the next ping.
+    if (timings.keepaliveMs !== before) this.#keepalive?.restart();
   }
 
   send(stanza: XmlElement): void {
