@@ -120,10 +120,10 @@ export class Proxy {
    */
   async shutdown(graceMs: number): Promise<void> {
     this.#router.drain();
-    if (this.#router.pendingCount > 0) {
+    if (this.#router.inFlightCount > 0) {
       this.#log.info("proxy.draining", {
         domain: this.domain,
-        pending: this.#router.pendingCount,
+        pending: this.#router.inFlightCount,
         grace_ms: graceMs,
       });
       const grace = wait(graceMs);
@@ -143,7 +143,7 @@ export class Proxy {
     for (const event of fx.events) this.#report(event);
     for (const stanza of fx.send) this.#link.send(stanza);
     this.#arm();
-    if (this.#idle && this.#router.pendingCount === 0) this.#idle();
+    if (this.#idle && this.#router.inFlightCount === 0) this.#idle();
   }
 
   /** Keeps one timer set for the router's next wake-up. */

@@ -19,6 +19,7 @@ import { bareOf, normalizeJid } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
 import { errorCondition, errorReply, presence, type StanzaError } from "./stanza.ts";
+import { WaitingList } from "./waiting.ts";
 import { detach, parseXml, readdress, serialize, type XmlElement } from "./xml.ts";
 
 /** The settings the router follows; a reload may replace them. */
@@ -217,7 +218,7 @@ interface Parked {
   /** `from` too long for a resourcepart (a token stands for it). */
   readonly long: boolean;
   /** `from\0id`. */
-  readonly requestKey: string;
+  readonly key: string;
   readonly arrived: number;
   /** When it stops waiting and gets `service-unavailable`. */
   readonly until: number;
@@ -256,9 +257,18 @@ export class Router {
   /** Until when, after (re)connecting, a request finding no resource waits. */
   #learnUntil: number | undefined;
   /** Requests waiting for the first resource, in arrival order. */
-  #parked: Parked[] = [];
+  readonly #parked = new WaitingList<Parked>();
+  /** Whether pending requests may have lost their resource to a reconnect. */
+  #detached = false;
+  /**
+   * When, after a reconnect, requests whose resource was not announced
+   * again fail over, as if it had gone (if the server has spoken by then).
+   */
+  #reattachBy: number | undefined;
+  /** Whether the server has confirmed the subscription or announced a resource since online(). */
+  #heard = false;
   /** Users' messages waiting for the first resource, in arrival order. */
-  #waitingMessages: WaitingMessage[] = [];
+  readonly #waitingMessages = new WaitingList<WaitingMessage>();
 
   constructor(settings: RouterSettings, options: RouterOptions = {}) {
     this.#settings = settings;
@@ -304,6 +314,15 @@ export class Router {
     return this.#pending.size + this.#parked.length;
   }
 
+  /**
+   * Everything held: users' requests (also those waiting for a resource),
+   * the target's own requests, and users' messages waiting for a resource.
+   * What `max_pending` caps, and what a shutdown waits for.
+   */
+  get inFlightCount(): number {
+    return this.pendingCount + this.#initiated.size + this.#waitingMessages.length;
+  }
+
   /** The names of the available target resources, in arrival order. */
   get resources(): string[] {
     return this.#resources.list().map((r) => r.name);
@@ -311,21 +330,23 @@ export class Router {
 
   /** When the shell must call {@link tick} next, or undefined for never. */
   nextWake(): number | undefined {
-    return earliest(
-      earliest(
-        earliest(this.#pending.nextDeadline(), this.#initiated.nextDeadline()),
-        earliest(this.#resubscribeAt, this.#presence.wakeAt),
-      ),
-      earliest(firstUntil(this.#parked), firstUntil(this.#waitingMessages)),
-    );
+    let at = earliest(this.#pending.nextDeadline(), this.#initiated.nextDeadline());
+    at = earliest(at, this.#resubscribeAt);
+    // A reload may have turned presence off with an announcement due.
+    if (this.settings.presence) at = earliest(at, this.#presence.wakeAt);
+    at = earliest(at, this.#reattachBy);
+    at = earliest(at, this.#parked.nextUntil);
+    return earliest(at, this.#waitingMessages.nextUntil);
   }
 
   /**
    * The stream is (again) online: ask for the target's presence. Resources
    * from an earlier stream are forgotten (the server tells the current ones
    * once the subscription is approved, see "subscribed" below); their
-   * requests stay pending and can still be answered. No probe yet: before
-   * the approval, a probe would cancel the subscription request.
+   * requests stay pending and can still be answered, and go back to their
+   * resource when it is announced again. Those whose resource is not back
+   * when the first second ends fail over (see #reattachBy). No probe yet:
+   * before the approval, a probe would cancel the subscription request.
    */
   online(now: number): Effects {
     for (const resource of this.#resources.clear()) {
@@ -334,6 +355,11 @@ export class Router {
     }
     this.#resubscribeAt = undefined;
     this.#learnUntil = now + LEARN_MS;
+    this.#heard = false;
+    if (this.#pending.size > 0) {
+      this.#detached = true;
+      this.#reattachBy = this.#learnUntil;
+    }
     if (this.settings.presence) this.#presence.online(now);
     const fx = effects();
     fx.send.push(this.#subscribe());
@@ -429,17 +455,20 @@ export class Router {
       this.#answer(fx, entry, TIMEOUT, "timeout", now);
     }
     if (this.#initiated.size > 0) this.#settleInitiated(fx, now, TIMEOUT, "timeout", false);
-    if (this.#parked.length > 0 && this.#parked.some((p) => p.until <= now)) {
-      const parked = this.#parked;
-      this.#parked = parked.filter((p) => p.until > now);
-      for (const p of parked) {
-        if (p.until <= now) this.#refuseParked(fx, p, NO_RESOURCE, "no_resource", now);
-      }
+    for (const p of this.#parked.takeExpired(now)) {
+      this.#refuseParked(fx, p, NO_RESOURCE, "no_resource", now);
     }
-    if (this.#waitingMessages.some((m) => m.until <= now)) {
-      const waiting = this.#waitingMessages;
-      this.#waitingMessages = waiting.filter((m) => m.until > now);
-      for (const m of waiting) if (m.until <= now) refuse(fx, m.stanza, NO_RESOURCE);
+    for (const m of this.#waitingMessages.takeExpired(now)) refuse(fx, m.stanza, NO_RESOURCE);
+    if (this.#reattachBy !== undefined && this.#reattachBy <= now) {
+      this.#reattachBy = undefined;
+      // The server has told us who is online: a resource not back is gone.
+      // Without a word from it, they wait for their reply or their timeout.
+      if (this.#heard) {
+        this.#detached = false;
+        for (const entry of [...this.#pending.values()]) {
+          if (entry.resource === undefined) this.#failover(fx, entry, undefined, now);
+        }
+      }
     }
     if (this.settings.presence) this.#presence.due(now, this.#resources.size > 0, fx.send);
     if (this.#resubscribeAt !== undefined && this.#resubscribeAt <= now) {
@@ -458,6 +487,8 @@ export class Router {
   handOver(now: number): Effects {
     const fx = effects();
     this.#answerAll(fx, now, HANDED_OVER, "failover");
+    // The serving instance tells subscribers; a standby must say nothing.
+    this.#presence.standDown();
     return fx;
   }
 
@@ -483,16 +514,14 @@ export class Router {
 
   /** Answers every request held, both ways, with `error`. */
   #answerAll(fx: Effects, now: number, error: StanzaError, why: Outcome): void {
-    const parked = this.#parked;
-    this.#parked = [];
-    for (const p of parked) this.#refuseParked(fx, p, error, why, now);
-    const waiting = this.#waitingMessages;
-    this.#waitingMessages = [];
-    for (const m of waiting) refuse(fx, m.stanza, error);
+    for (const p of this.#parked.takeAll()) this.#refuseParked(fx, p, error, why, now);
+    for (const m of this.#waitingMessages.takeAll()) refuse(fx, m.stanza, error);
     for (const entry of this.#pending.takeAll()) {
       this.#forgetLong(entry);
       this.#answer(fx, entry, error, why, now);
     }
+    this.#detached = false;
+    this.#reattachBy = undefined;
     this.#settleInitiated(fx, now, error, why, true);
   }
 
@@ -542,18 +571,20 @@ export class Router {
     const requestKey = `${from}\0${id}`;
     if (
       (long ? this.#long.has(requestKey) : this.#pending.get(requestKey)) ||
-      (this.#parked.length > 0 && this.#parked.some((p) => p.from === from && p.id === id))
+      this.#parked.has(requestKey)
     ) {
       refuse(fx, stanza, DUPLICATE);
       return outcome(fx, "duplicate", from, id, 0);
     }
-    // Requests in flight both ways count, as for the target's own requests.
-    if (this.pendingCount + this.#initiated.size >= settings.maxPending) {
+    if (this.inFlightCount >= settings.maxPending) {
       refuse(fx, stanza, BUSY);
       return outcome(fx, "busy", from, id, 0);
     }
     const perRequester = settings.maxPendingPerRequester;
-    if (perRequester !== undefined && this.#pending.countFor(requesterBare) >= perRequester) {
+    if (
+      perRequester !== undefined &&
+      this.#pending.countFor(requesterBare) + this.#parked.countFor(requesterBare) >= perRequester
+    ) {
       refuse(fx, stanza, TOO_MANY);
       return outcome(fx, "rejected", from, id, 0);
     }
@@ -567,7 +598,7 @@ export class Router {
       id,
       type,
       long,
-      requestKey,
+      key: requestKey,
       arrived: now,
       until,
     };
@@ -579,7 +610,7 @@ export class Router {
    * after (re)connecting, it waits for the first one (see LEARN_MS).
    */
   #dispatch(fx: Effects, p: Parked, now: number): void {
-    const { stanza, from, requesterBare, id, type, long, requestKey } = p;
+    const { stanza, from, requesterBare, id, type, long, key: requestKey } = p;
     const settings = this.settings;
     const choice = choose(settings.balance, this.#resources.list(), {
       requesterBare,
@@ -680,15 +711,18 @@ export class Router {
     if (stanza.attrs.from !== entry.resourceJid) {
       return void drop(fx, "wrong_resource", stanza);
     }
-    if (stanza.attrs.type === "error") {
+    if (stanza.attrs.type === "error" && entry.resource === undefined) {
       const condition = errorCondition(stanza);
       // A get/set to a full JID that went offline bounces from that JID
       // with one of these (RFC 6120 §10.5.3.2): settle it as a failover.
+      // Only for a resource not known to be online: one that is online
+      // answers these itself (an unsupported payload, RFC 6120 §8.4), and
+      // its answer goes through as it is.
       if (
         condition === "service-unavailable" ||
         condition === "recipient-unavailable"
       ) {
-        return this.#failover(fx, entry, entry.resource, now);
+        return this.#failover(fx, entry, undefined, now);
       }
     }
     this.#pending.remove(entry);
@@ -720,9 +754,11 @@ export class Router {
           return void drop(fx, "ignored_presence", stanza);
         }
         const known = this.#resources.get(name);
-        this.#resources.upsert(detach(name), detach(from), priorityOf(stanza));
+        const resource = this.#resources.upsert(detach(name), detach(from), priorityOf(stanza));
         this.#approved();
+        this.#heard = true;
         if (!known) {
+          if (this.#detached) this.#reattach(resource);
           this.#availability(fx);
           fx.events.push({
             type: "resource",
@@ -731,12 +767,8 @@ export class Router {
             count: this.#resources.size,
           });
           // The requests that waited for a resource go now, in order.
-          const parked = this.#parked;
-          this.#parked = [];
-          for (const p of parked) this.#dispatch(fx, p, now);
-          const waiting = this.#waitingMessages;
-          this.#waitingMessages = [];
-          for (const m of waiting) this.#deliverMessage(fx, m, now);
+          for (const p of this.#parked.takeAll()) this.#dispatch(fx, p, now);
+          for (const m of this.#waitingMessages.takeAll()) this.#deliverMessage(fx, m, now);
         }
         return;
       }
@@ -752,6 +784,7 @@ export class Router {
       }
       case "subscribed": {
         this.#approved();
+        this.#heard = true;
         fx.events.push({ type: "subscription", state: "approved" });
         // Approved now, so a probe is safe (before approval it would cancel
         // the request): Prosody sends the resources' presence by itself,
@@ -782,6 +815,19 @@ export class Router {
 
   #approved(): void {
     this.#backoffMs = RESUBSCRIBE_MIN_MS;
+  }
+
+  /** A resource announced again after a reconnect takes back its requests. */
+  #reattach(resource: Resource): void {
+    let left = 0;
+    for (const entry of this.#pending.values()) {
+      if (entry.resource !== undefined) continue;
+      if (entry.resourceJid === resource.jid) {
+        entry.resource = resource;
+        resource.pending.add(entry);
+      } else left++;
+    }
+    this.#detached = left > 0;
   }
 
   #loseAll(fx: Effects, now: number): void {
@@ -819,7 +865,8 @@ export class Router {
   ): void {
     entry.resource?.pending.delete(entry);
     entry.resource = undefined;
-    if (entry.request && !entry.retried && this.#accepting) {
+    // Also while draining: the request was admitted, and the grace is for it.
+    if (entry.request && !entry.retried) {
       const settings = this.settings;
       const choice = choose(settings.balance, this.#resources.list(), {
         requesterBare: entry.requesterBare,
@@ -864,7 +911,7 @@ export class Router {
     if (id === undefined) error = BAD_REQUEST;
     else if (!this.#accepting) error = SHUTTING_DOWN;
     else if (peer === undefined) error = MALFORMED;
-    else if (this.#pending.size + this.#initiated.size >= this.settings.maxPending) error = BUSY;
+    else if (this.inFlightCount >= this.settings.maxPending) error = BUSY;
     if (error || peer === undefined) return refuse(fx, stanza, error ?? MALFORMED);
     const resourceName = from.slice(from.indexOf("/") + 1);
     fx.send.push(this.#initiated.start(stanza, peer, {
@@ -901,7 +948,7 @@ export class Router {
     if (this.#gate(fx, stanza, bare, now)) return;
     if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
     // Waiting messages count against the same cap as requests in flight.
-    const room = this.#waitingMessages.length + this.pendingCount < this.settings.maxPending;
+    const room = this.inFlightCount < this.settings.maxPending;
     const until = room ? this.#learnUntil ?? now : now;
     this.#deliverMessage(fx, { stanza, from: detach(from), requesterBare: bare, until }, now);
   }
@@ -1004,13 +1051,6 @@ export class Router {
     );
     outcome(fx, why, entry.requester, entry.id, now - entry.started);
   }
-}
-
-/** The earliest `until` of a waiting list, or undefined when it is empty. */
-function firstUntil(waiting: ReadonlyArray<{ readonly until: number }>): number | undefined {
-  let at: number | undefined;
-  for (const w of waiting) at = earliest(at, w.until);
-  return at;
 }
 
 function earliest(a: number | undefined, b: number | undefined): number | undefined {

@@ -95,6 +95,15 @@ export class ServicePresence {
     this.#tellAll(false, send);
   }
 
+  /**
+   * Another instance serves the domain now (a hand-over): it tells the
+   * subscribers, so nothing is due here until this one is online again.
+   */
+  standDown(): void {
+    this.#announceAt = undefined;
+    this.#announced = undefined;
+  }
+
   /** Subscribers denied since they subscribed (a reload) are not told. */
   #tellAll(available: boolean, send: XmlElement[]): void {
     for (const jid of this.#subscribers) {

@@ -299,3 +299,22 @@ Deno.test("an exception while handling a stanza is logged, and the next stanza i
     logs.restore();
   }
 });
+
+Deno.test("shutdown waits for the target's own requests too, within the grace period", async () => {
+  const { proxy, link } = start("allow_target_requests: true");
+  online(link);
+  link.receive(`<iq type="get" id="t1" from="${TARGET}/a" to="${DOMAIN}/bob@example.org/pc"/>`);
+  const [sent] = link.take();
+  const ourId = parseXml(sent).attrs.id;
+  let done = false;
+  const stopping = proxy.shutdown(10_000).then(() => done = true);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(done, false, "still waiting for bob's answer");
+  link.receive(`<iq type="result" id="${ourId}" from="bob@example.org/pc" to="${DOMAIN}"/>`);
+  await stopping;
+  const [answer] = link.take();
+  assert.equal(
+    answer,
+    `<iq type="result" id="t1" from="${DOMAIN}/bob@example.org/pc" to="${TARGET}/a"/>`,
+  );
+});

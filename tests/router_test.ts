@@ -550,24 +550,119 @@ Deno.test("failover: a presence error settles every pending request", () => {
   assert.equal(router.pendingCount, 0);
 });
 
-Deno.test("failover: the server's bounce from a gone resource is handled the same way", () => {
+const serviceUnavailable = (id: string, resource = "a", text = "") =>
+  parseXml(
+    `<iq type="error" id="${id}" from="${TARGET}/${resource}" to="${DOMAIN}/${ALICE}"><error type="cancel"><service-unavailable xmlns="${STANZAS}"/>${text}</error></iq>`,
+  );
+
+Deno.test("an online resource's own service-unavailable goes to the requester as it is", () => {
+  // RFC 6120 §8.4: the answer to a payload the client does not support.
   const router = setup(["a", "b"]);
   router.receive(get("g"), 0);
-  const bounce = parseXml(
-    `<iq type="error" id="g" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"><error type="cancel"><service-unavailable xmlns="${STANZAS}"/></error></iq>`,
-  );
-  assert.deepEqual(forwardedTo(router.receive(bounce, 1)), [`${TARGET}/b`]);
-  router.receive(get("s", ALICE, DOMAIN, "set"), 2); // to a
-  const setBounce = parseXml(
-    `<iq type="error" id="s" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"><error type="cancel"><service-unavailable xmlns="${STANZAS}"/></error></iq>`,
-  );
-  assertError(only(router.receive(setBounce, 3)), {
+  const text = `<text xmlns="${STANZAS}">unknown namespace</text>`;
+  const out = only(router.receive(serviceUnavailable("g", "a", text), 1));
+  assertError(out, {
+    to: ALICE,
+    from: DOMAIN,
+    id: "g",
+    type: "cancel",
+    condition: "service-unavailable",
+  });
+  assert.equal(out.getChild("error")?.getChildText("text", STANZAS), "unknown namespace");
+  assert.equal(router.pendingCount, 0);
+});
+
+Deno.test("after a reconnect, the server's bounce from a resource not back fails over", () => {
+  const router = setup(["a", "b"]);
+  router.receive(get("g"), 0); // to a
+  router.receive(get("s", ALICE, DOMAIN, "set"), 1); // to a
+  router.online(10);
+  router.receive(resourcePresence("b"), 11);
+  assert.deepEqual(forwardedTo(router.receive(serviceUnavailable("g"), 12)), [`${TARGET}/b`]);
+  assertError(only(router.receive(serviceUnavailable("s"), 13)), {
     to: ALICE,
     from: DOMAIN,
     id: "s",
     type: "wait",
     condition: "recipient-unavailable",
   });
+});
+
+Deno.test("after a reconnect, a resource announced again takes back its requests, and fails them over when it goes", () => {
+  const router = setup(["a", "b"]);
+  router.receive(get("g"), 0); // to a
+  router.online(10);
+  router.receive(resourcePresence("b"), 11);
+  router.receive(resourcePresence("a"), 12);
+  assert.deepEqual(forwardedTo(router.receive(unavailable("a"), 13)), [`${TARGET}/b`]);
+});
+
+Deno.test("after a reconnect, requests whose resource is not announced again within the first second fail over", () => {
+  const router = setup(["a", "b"]);
+  router.receive(get("g"), 0); // to a
+  router.receive(get("s", ALICE, DOMAIN, "set"), 1); // to a
+  router.online(10);
+  router.receive(
+    parseXml(`<presence type="subscribed" from="${TARGET}" to="${DOMAIN}"/>`),
+    11,
+  );
+  router.receive(resourcePresence("b"), 12);
+  assert.equal(router.nextWake(), 1_010);
+  assert.equal(router.tick(1_009).send.length, 0);
+  const fx = router.tick(1_010);
+  assert.equal(fx.send.length, 2, fx.send.join(" | "));
+  assert.deepEqual(forwardedTo({ send: [fx.send[0]], events: [] }), [`${TARGET}/b`]);
+  assertError(fx.send[1], {
+    to: ALICE,
+    from: DOMAIN,
+    id: "s",
+    type: "wait",
+    condition: "recipient-unavailable",
+  });
+  assert.equal(router.nextWake(), 30_000, "the re-sent get keeps its deadline");
+});
+
+Deno.test("after a reconnect with no word from the server, pending requests wait for their reply", () => {
+  const router = setup(["a"]);
+  router.receive(get("g"), 0);
+  router.online(10);
+  assert.equal(router.tick(1_010).send.length, 0);
+  const out = only(router.receive(result("g"), 1_500));
+  assert.equal(out.attrs.type, "result");
+  assert.equal(out.attrs.to, ALICE);
+});
+
+Deno.test("requests waiting for the first resource count towards max_pending_per_requester", () => {
+  const router = testRouter({ maxPendingPerRequester: 2 });
+  assert.equal(router.receive(get("w1"), 10).send.length, 0);
+  assert.equal(router.receive(get("w2"), 10).send.length, 0);
+  assertError(only(router.receive(get("w3"), 10)), toAlice("w3", "wait", "resource-constraint"));
+});
+
+Deno.test("max_pending caps everything held: waiting messages and the target's requests too", () => {
+  const router = testRouter({ maxPending: 2, messages: "forward", allowTargetRequests: true });
+  const chat = parseXml(
+    `<message type="chat" id="m1" from="bob@example.org/r" to="${DOMAIN}"><body>hi</body></message>`,
+  );
+  assert.equal(router.receive(chat, 10).send.length, 0, "the message waits");
+  assert.equal(router.receive(get("w1"), 10).send.length, 0, "the request waits");
+  assertError(only(router.receive(get("w2"), 10)), toAlice("w2", "wait", "resource-constraint"));
+  const ask = `<iq type="get" id="t1" from="${TARGET}/a" to="${DOMAIN}/bob@example.org"/>`;
+  assertError(only(router.receive(parseXml(ask), 10)), {
+    to: `${TARGET}/a`,
+    from: `${DOMAIN}/bob@example.org`,
+    id: "t1",
+    type: "wait",
+    condition: "resource-constraint",
+  });
+  assert.equal(router.inFlightCount, 2);
+});
+
+Deno.test("while draining, a get whose resource goes is still re-sent to another", () => {
+  const router = setup(["a", "b"]);
+  router.receive(get("g"), 0); // to a
+  router.drain();
+  assert.deepEqual(forwardedTo(router.receive(unavailable("a"), 1)), [`${TARGET}/b`]);
 });
 
 // --- balancing --------------------------------------------------------------

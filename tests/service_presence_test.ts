@@ -99,6 +99,25 @@ Deno.test("started on stored subscribers: announces as soon as resources are kno
   assert.deepEqual(lines(r.tick(7000)), [], "nothing more once announced");
 });
 
+Deno.test("a reload turning presence off leaves no announcement due", () => {
+  const r = router({}, ["alice@example.org"]);
+  assert.equal(r.nextWake(), 2000);
+  r.settings = { ...r.settings, presence: false };
+  assert.equal(r.nextWake(), undefined, "the shell's timer would spin on it");
+  assert.deepEqual(lines(r.tick(2000)), []);
+});
+
+Deno.test("a hand-over to a sibling leaves nothing to announce: the sibling tells subscribers", () => {
+  const r = router({}, ["alice@example.org"]);
+  assert.equal(r.nextWake(), 2000);
+  assert.deepEqual(lines(r.handOver(5)), []);
+  assert.equal(r.nextWake(), undefined);
+  assert.deepEqual(lines(r.tick(2000)), []);
+  // Serving again later: the next online() announces as usual.
+  r.online(10_000);
+  assert.deepEqual(lines(r.tick(12_000)), [presenceTo("alice@example.org", "unavailable")]);
+});
+
 Deno.test("shutdown tells subscribers the service is unavailable", () => {
   const r = router({}, ["alice@example.org"]);
   r.receive(resourceUp("a"), 0);

@@ -889,6 +889,12 @@ class Model {
   settled = false;
   resubscribeAt: number | undefined;
   backoff = BACKOFF_MIN_MS;
+  /**
+   * After a reconnect with requests pending: when those whose resource was
+   * not announced again fail over, if the server has spoken since (`heard`).
+   */
+  reattachBy: number | undefined;
+  heard = false;
   maxPendingEver: number;
   maxTimeoutEver: number;
   /** Pending requests by `<via>\0<id>`, the key a reply finds them by. */
@@ -1081,6 +1087,12 @@ class Model {
     }
   }
 
+  /** What max_pending caps: requests both ways, and what waits for a resource. */
+  inFlight(): number {
+    return this.live.size + this.parked.length + this.initiated.size +
+      this.waitingMessages.length;
+  }
+
   minDeadline(): number | undefined {
     let min: number | undefined;
     for (const req of this.live.values()) {
@@ -1088,7 +1100,7 @@ class Model {
     }
     for (const p of this.parked) min = earliest(min, p.until);
     for (const m of this.waitingMessages) min = earliest(min, m.until);
-    return min;
+    return earliest(min, this.reattachBy);
   }
 
   // --- checks common to every stanza sent
@@ -1207,7 +1219,7 @@ class Model {
     if (id === undefined) return this.refusal(el, out, "modify", "bad-request");
     if (!this.accepting) return this.refusal(el, out, "wait", "service-unavailable");
     if (peer === undefined) return this.refusal(el, out, "modify", "jid-malformed");
-    if (this.live.size + this.initiated.size >= this.settings.maxPending) {
+    if (this.inFlight() >= this.settings.maxPending) {
       return this.refusal(el, out, "wait", "resource-constraint");
     }
     this.check(out.length === 1, () => `a target request gave ${out.length} stanzas`);
@@ -1294,8 +1306,7 @@ class Model {
     if (this.resources.size === 0) {
       // Just after (re)connecting it waits for the first resource, within
       // the window and as long as max_pending has room; later, refused.
-      const room = this.waitingMessages.length + this.live.size + this.parked.length <
-        this.settings.maxPending;
+      const room = this.inFlight() < this.settings.maxPending;
       const until = room ? this.learnUntil ?? this.now : this.now;
       if (until <= this.now) return this.refusal(el, out, "cancel", "service-unavailable");
       this.check(out.length === 0, () => `a message waiting for a resource sent ${out.map(show)}`);
@@ -1515,12 +1526,13 @@ class Model {
       this.byRequester.has(`${requester}\0${id}`) ||
       this.parked.some((p) => p.requester === requester && p.id === id)
     ) return immediate("cancel", "conflict");
-    if (this.live.size + this.parked.length + this.initiated.size >= this.settings.maxPending) {
+    if (this.inFlight() >= this.settings.maxPending) {
       return immediate("wait", "resource-constraint");
     }
     if (maxPendingPerRequester !== undefined) {
       let held = 0;
       for (const req of this.live.values()) if (req.requesterBare === bare) held++;
+      for (const p of this.parked) if (p.bare === bare) held++;
       if (held >= maxPendingPerRequester) return immediate("wait", "resource-constraint");
     }
     if (this.resources.size === 0) {
@@ -1616,7 +1628,12 @@ class Model {
     if (!req) return this.none(out);
     if (!req.plausible && out.length === 0) return this.none(out);
     const condition = el.attrs.type === "error" ? conditionOf(el) : undefined;
-    if (condition === "service-unavailable" || condition === "recipient-unavailable") {
+    // A bounce, for a request whose resource is not known to be online;
+    // an online resource's own error goes through.
+    if (
+      req.attached === undefined &&
+      (condition === "service-unavailable" || condition === "recipient-unavailable")
+    ) {
       this.check(out.length === 1, () => `a bounce gave ${out.length} stanzas`);
       this.failover(out[0], [req]);
       return;
@@ -1653,7 +1670,6 @@ class Model {
       );
       this.check(req.type === "get", () => `re-sent a set: ${show(s)}`);
       this.check(req.forwards === 1, () => `re-sent a get twice: ${show(s)}`);
-      this.check(this.accepting, () => `re-sent while draining: ${show(s)}`);
       // The payload as received, byte for byte (the router keeps a copy of it).
       const payload = (el: XmlElement) => el.children.map(serialize).join("");
       this.check(
@@ -1680,7 +1696,7 @@ class Model {
     );
     if (req.type === "get") {
       this.check(
-        req.forwards > 1 || !this.accepting || !this.anyEligible(req.attached),
+        req.forwards > 1 || !this.anyEligible(req.attached),
         () => `a get answered instead of re-sent to another resource: ${show(s)}`,
       );
       this.checkError(s, "cancel", "service-unavailable");
@@ -1700,9 +1716,14 @@ class Model {
         if (name !== undefined) {
           const negative = /^\s*-0*[1-9]/.test(el.getChildText("priority") ?? "");
           const known = this.resources.get(name);
+          this.heard = true;
           if (known) known.negative = negative;
           else {
             this.resources.set(name, { jid: from, held: 0, negative });
+            // Back after a reconnect: it takes back the requests it held.
+            for (const req of this.live.values()) {
+              if (req.attached === undefined && req.resourceJid === from) this.attach(req, name);
+            }
             this.availability(true);
             if (this.parked.length > 0 || this.waitingMessages.length > 0) {
               return this.unpark(out);
@@ -1722,6 +1743,7 @@ class Model {
       case "subscribed":
         // Approved: a probe asks for the resources' presence (ejabberd
         // sends it only when asked).
+        this.heard = true;
         this.backoff = BACKOFF_MIN_MS;
         this.check(out.length === 1, () => `subscribed got ${out.length} stanzas`);
         this.checkPresence(out[0], "probe");
@@ -1842,6 +1864,15 @@ class Model {
     const due = this.resubscribeAt !== undefined && this.resubscribeAt <= this.now;
     const expired = new Set([...this.live.values()].filter((r) => r.deadline <= this.now));
     const now = this.now;
+    // The first second after a reconnect is over: requests whose resource
+    // was not announced again fail over, if the server has spoken since.
+    const reattachDue = this.reattachBy !== undefined && this.reattachBy <= now;
+    const failing = new Set(
+      reattachDue && this.heard
+        ? [...this.live.values()].filter((r) => r.attached === undefined && r.deadline > now)
+        : [],
+    );
+    if (reattachDue) this.reattachBy = undefined;
     out.forEach((s, i) => {
       if (s.name === "presence") {
         this.check(due && i === out.length - 1, () => `unexpected presence on tick: ${show(s)}`);
@@ -1856,6 +1887,16 @@ class Model {
       if (waited) return this.checkParkedAnswer(waited, s, "cancel", "service-unavailable");
       const message = this.takeWaitingMessage(s, (m) => m.until <= now);
       if (message) return this.refusal(message.el, [s], "cancel", "service-unavailable");
+      if (failing.size > 0) {
+        const resent = s.name === "iq" && (s.attrs.type === "get" || s.attrs.type === "set");
+        const settled = resent
+          ? this.live.get(`${this.viaOf(s)}\0${s.attrs.id}`)
+          : this.findOpen(s.attrs.to, s.attrs.id, (r) => failing.has(r));
+        if (settled && failing.has(settled)) {
+          failing.delete(this.failover(s, [settled]));
+          return;
+        }
+      }
       const req = this.findOpen(s.attrs.to, s.attrs.id, (r) => expired.has(r));
       this.check(req, () => `tick answered no expired request: ${show(s)}`);
       this.check(s.attrs.from === this.domain, () => `timeout not from the domain: ${show(s)}`);
@@ -1865,6 +1906,10 @@ class Model {
       this.stats.timeouts++;
     });
     this.check(expired.size === 0, () => `${expired.size} request(s) past their deadline`);
+    this.check(
+      failing.size === 0,
+      () => `${failing.size} request(s) whose resource did not come back were not failed over`,
+    );
     this.check(
       this.parked.every((p) => p.until > now),
       "a request still waits for a resource past its time",
@@ -1893,6 +1938,8 @@ class Model {
     this.resources.clear();
     this.resubscribeAt = undefined;
     this.learnUntil = this.now + LEARN_MS;
+    this.heard = false;
+    if (this.live.size > 0) this.reattachBy = this.learnUntil;
     if (this.settings.presence) {
       this.announced = undefined;
       this.announceAt = this.subscribers.size > 0 ? this.now + ANNOUNCE_AFTER_MS : undefined;
@@ -1935,6 +1982,7 @@ class Model {
         this.availability(false);
       }
     }
+    this.reattachBy = undefined;
     this.settled = true;
   }
 
