@@ -88,7 +88,10 @@ interface Entity {
     listener: (error: Error & { condition?: string; code?: string }) => void,
   ): void;
   on(event: "disconnect" | "connect", listener: () => void): void;
-  start(): Promise<unknown>;
+  once(event: "online", listener: () => void): void;
+  once(event: "error", listener: (error: Error) => void): void;
+  connect(service: string): Promise<unknown>;
+  open(options: { domain: string }): Promise<unknown>;
   stop(): Promise<unknown>;
   authenticate(id: string, secret: string): Promise<void>;
   write(text: string): Promise<void>;
@@ -147,6 +150,11 @@ class ComponentLink implements Link {
    * served (no sibling) or relayed to the sibling.
    */
   #held: XmlElement[] | undefined;
+  /**
+   * Stanzas that arrive with the server's handshake, in the same read,
+   * before the owner has been told the stream is online: kept for it.
+   */
+  #early: XmlElement[] | undefined;
   /** Stepping back: whatever arrives is relayed to the sibling. */
   #relaying = false;
   /** When we last probed for a newer sibling's sake. */
@@ -293,6 +301,7 @@ class ComponentLink implements Link {
 
   /** Waits `ms`, or less if stopped meanwhile. */
   async #pause(ms: number): Promise<void> {
+    if (this.#stopping) return;
     const pause = wait(ms);
     this.#wake = pause.cancel;
     await pause.done;
@@ -308,7 +317,8 @@ class ComponentLink implements Link {
     const { siblingServes, log, domain } = this.#options;
     if (!siblingServes) return;
     let said = false;
-    while (!this.#stopping && await siblingServes()) {
+    // Asked again after the answer too: a stop may come while it is awaited.
+    while (!this.#stopping && await siblingServes() && !this.#stopping) {
       if (!said) {
         said = true;
         log.info("stream.standby_peer", { domain, peer: "serves", action: "not looking" });
@@ -347,22 +357,26 @@ class ComponentLink implements Link {
         if (this.#entity === entity && this.#state === "online") this.#write(text);
       },
       dead: () => entity.socket?.destroy(),
+      passing: () => this.#relaying || this.#held !== undefined,
       sibling: (other) => this.#sibling(entity, self, other, () => keepalive.probe()),
     });
     this.#held = quiet ? [] : undefined;
+    this.#early = [];
     this.#relaying = false;
     entity.on("stanza", (el) => {
-      if (keepalive.intercept(el)) return;
+      keepalive.heard();
+      // A sibling's relay is opened first: it may carry a ping's answer.
       const stanza = unwrapRelay(el, domain);
-      if (stanza === undefined) return;
+      if (stanza === undefined || keepalive.intercept(stanza)) return;
       if (this.#relaying) this.#relay(stanza);
       else if (this.#held) this.#held.push(stanza);
+      else if (this.#early) this.#early.push(stanza);
       else this.#options.handlers.onStanza(stanza);
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
-        entity.start(),
+        start(entity, url, domain),
         closed.then(() => Promise.reject(lastError ?? new Error("connection closed"))),
         new Promise((_, reject) => {
           timer = setTimeout(
@@ -384,6 +398,12 @@ class ComponentLink implements Link {
     const dropped = this.#outbox.dropped;
     if (dropped > 0) this.#options.log.warning("stream.outbox_dropped", { domain, dropped });
     for (const text of this.#outbox.drain()) this.#write(text);
+    const early = this.#early;
+    this.#early = undefined;
+    for (const el of early) {
+      if (this.#held) this.#held.push(el);
+      else this.#options.handlers.onStanza(el);
+    }
     keepalive.start();
     if (quiet) {
       // No sibling seen while the look's pings went round: the one we stood
@@ -473,6 +493,25 @@ class ComponentLink implements Link {
   }
 }
 
+/**
+ * xmpp.js's `start()`, without its flaw: it creates a promise of "online"
+ * and then awaits the stream header, and when the server resets the
+ * connection or answers with something that is no XMPP before the header,
+ * that promise rejects with nobody awaiting it. In Deno an unhandled
+ * rejection ends the process, and every proxy with it.
+ */
+async function start(entity: Entity, service: string, domain: string): Promise<void> {
+  const online = new Promise<void>((resolve, reject) => {
+    entity.once("online", resolve);
+    entity.once("error", reject);
+  });
+  // Rejected together with connect() or open() below, which report it.
+  online.catch(() => {});
+  await entity.connect(service);
+  await entity.open({ domain });
+  await online;
+}
+
 /** Who sent a self-ping: an instance, and since when it is online. */
 interface Instance {
   readonly id: string;
@@ -488,6 +527,8 @@ interface SelfPingIo {
   dead(): void;
   /** A ping of another instance arrived on our stream. */
   sibling(other: Instance): void;
+  /** Whether we do not serve now (a look, or stepping back): stanzas go on to the sibling. */
+  passing(): boolean;
 }
 
 const PING_ID = /^cp-ping-([0-9a-f]+)-(\d+)-\d*$/;
@@ -508,11 +549,13 @@ class SelfPing {
   readonly #prefix: string;
   readonly #instance: string;
   readonly #io: SelfPingIo;
-  readonly #timers: ReturnType<typeof setTimeout>[] = [];
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #interval: ReturnType<typeof setInterval> | undefined;
   #deadline: ReturnType<typeof setTimeout> | undefined;
   #count = 0;
   #waiting: string | undefined;
+  /** Whether anything arrived since the last keepalive ping was sent. */
+  #heard = false;
   #running = false;
 
   constructor(options: LinkOptions, self: Instance, io: SelfPingIo) {
@@ -542,7 +585,8 @@ class SelfPing {
 
   stop(): void {
     this.#running = false;
-    for (const timer of this.#timers.splice(0)) clearTimeout(timer);
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
     clearInterval(this.#interval);
     clearTimeout(this.#deadline);
     this.#waiting = undefined;
@@ -576,6 +620,12 @@ class SelfPing {
         this.#io.sibling({ id: match[1], since: Number(match[2]) });
       }
     }
+    // The answer to a sibling's ping, reaching us while we do not serve:
+    // it goes on to the sibling, or its keepalive would think its link dead.
+    if (el.attrs.type !== "get" && this.#io.passing()) {
+      const match = PING_ID.exec(id);
+      if (match && match[1] !== this.#instance) return false;
+    }
     return true;
   }
 
@@ -586,9 +636,11 @@ class SelfPing {
    */
   probe(): void {
     for (let i = 0; i < PROBES; i++) {
-      this.#timers.push(
-        setTimeout(() => this.#send(this.#prefix + this.#count++), i * PROBE_EVERY_MS),
-      );
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        this.#send(this.#prefix + this.#count++);
+      }, i * PROBE_EVERY_MS);
+      this.#timers.add(timer);
     }
   }
 
@@ -606,13 +658,26 @@ class SelfPing {
     const { domain, log } = this.#options;
     const id = this.#prefix + this.#count++;
     this.#waiting = id;
+    this.#heard = false;
     this.#send(id);
     const timeoutMs = this.#io.timings().keepaliveTimeoutMs ?? 10_000;
     this.#deadline = setTimeout(() => {
+      // Anything received since the ping proves the link alive: on a server
+      // that shares the domain (ejabberd) the answer itself may have gone
+      // to a sibling's look that closed before relaying it.
+      if (this.#heard) {
+        this.#waiting = undefined;
+        return;
+      }
       log.warning("stream.dead_link", { domain, unanswered_ms: timeoutMs });
       this.stop();
       this.#io.dead();
     }, timeoutMs);
+  }
+
+  /** A stanza arrived on the stream: the link is alive. */
+  heard(): void {
+    this.#heard = true;
   }
 }
 

@@ -91,7 +91,7 @@ withWorld(
 );
 
 withWorld(
-  "ejabberd: a standby's looks under load: what reaches it is relayed to the active instance",
+  "ejabberd: a standby's looks under load: what reaches it, keepalive answers too, is relayed to the active instance",
   async (world) => {
     await world.resource("a");
     // A look every 3 × 300 ms: several during the load below.
@@ -133,8 +133,16 @@ withWorld(
     const total = [...outcomes.values()].reduce((a, b) => a + b, 0);
     const failed = total - results;
     assert.ok(failed <= Math.floor(looks / 2) + 1, `${failed} of ${total} failed, ${looks} looks`);
+    // The active instance's keepalive pings (every 200 ms here) also reach
+    // the standby's looks; their answers are relayed back, so the active
+    // link is never taken for dead.
+    assert.doesNotMatch(world.proxy.log(), /stream\.dead_link/);
+    assert.doesNotMatch(standby.log(), /stream\.taking_over/);
   },
-  { servers: ["ejabberd"], entry: { request_timeout: "2s" } },
+  {
+    servers: ["ejabberd"],
+    entry: { request_timeout: "2s", keepalive: "200ms", keepalive_timeout: "1s" },
+  },
 );
 
 const PEER_PORT = freePort();
