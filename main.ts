@@ -3,9 +3,10 @@
  * command (src/command.ts), the Worker it starts runs the proxies
  * (src/runtime.ts). Each thread loads only its own modules.
  */
-import { inWorker, serveWorker } from "./src/supervisor.ts";
+import { inWorker, logUnhandledRejections, serveWorker } from "./src/supervisor.ts";
 
 if (inWorker()) {
+  logUnhandledRejections();
   const { Runtime } = await import("./src/runtime.ts");
   serveWorker(new Runtime());
 } else if (import.meta.main) {

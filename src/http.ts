@@ -34,6 +34,11 @@ export interface Readiness {
    * operator must act, retries alone will not help. Default: false.
    */
   readonly refused?: boolean;
+  /**
+   * Shutting down (a signal, or a reload that removes or reconnects it):
+   * new requests are refused. Not ready. Default: false.
+   */
+  readonly shuttingDown?: boolean;
 }
 
 /** What `/metrics` serves; {@link Metrics} from ./metrics.ts is one. */
@@ -77,7 +82,7 @@ const JSON_TYPE = { ...NO_STORE, "content-type": "application/json" };
  * - `GET /readyz`: 200 when there is at least one proxy and every one is
  *   online with at least one target resource and not standing by, else
  *   503; the body is a {@link ReadyReport} either way, each proxy's
- *   `reason` one of "standing by", "stream refused by the server",
+ *   `reason` one of "shutting down", "standing by", "stream refused by the server",
  *   "stream offline", "no target resource online", or null when ready.
  * - `GET /metrics`: the Prometheus text; 500 if producing it fails.
  * - HEAD of each: the same status and headers, no body. Other methods:
@@ -116,8 +121,10 @@ export function createHandler(options: HandlerOptions): (req: Request) => Promis
 
 /** Judges each proxy; see {@link createHandler}. */
 export function readyReport(states: readonly Readiness[]): ReadyReport {
-  const proxies = states.map(({ proxy, online, resources, standingBy, refused }) => {
-    const reason = standingBy
+  const proxies = states.map(({ proxy, online, resources, standingBy, refused, shuttingDown }) => {
+    const reason = shuttingDown
+      ? "shutting down"
+      : standingBy
       ? "standing by"
       : refused
       ? "stream refused by the server"

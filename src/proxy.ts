@@ -39,13 +39,15 @@ export class Proxy {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #idle: (() => void) | undefined;
+  #shuttingDown = false;
 
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
     const domain = this.domain = config.domain;
     this.#now = deps.now ?? (() => performance.now());
     this.#log = logger(domain);
     this.#metrics = deps.metrics;
-    this.#store = config.presence ? deps.subscribers : undefined;
+    // Kept even with presence off: a reload may turn it on.
+    this.#store = deps.subscribers;
     this.#router = new Router(config, {
       random: deps.random,
       subscribers: this.#store?.list(domain),
@@ -111,6 +113,7 @@ export class Proxy {
       resources: this.#router.resourceCount,
       standingBy: state === "standby",
       refused: state === "refused",
+      shuttingDown: this.#shuttingDown,
     };
   }
 
@@ -119,6 +122,7 @@ export class Proxy {
    * answers the rest, says goodbye to the target and closes the stream.
    */
   async shutdown(graceMs: number): Promise<void> {
+    this.#shuttingDown = true;
     this.#router.drain();
     if (this.#router.inFlightCount > 0) {
       this.#log.info("proxy.draining", {

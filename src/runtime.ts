@@ -4,7 +4,7 @@
  * reload, stopped by a signal.
  */
 import type { Config, ProxyConfig } from "./config.ts";
-import { createHandler, serveHttp } from "./http.ts";
+import { createHandler, type HttpAddress, serveHttp } from "./http.ts";
 import { logger, setupLogging } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Proxy } from "./proxy.ts";
@@ -33,16 +33,7 @@ export class Runtime {
       ...logging.fields,
     });
     if (config.stateDir !== undefined) this.#store = openSubscriberStore(config.stateDir);
-    if (config.http) {
-      const handler = createHandler({
-        metrics: this.#metrics,
-        readiness: () => [...this.#proxies.values()].map((proxy) => proxy.readiness()),
-      });
-      this.#http = serveHttp(config.http, handler, {
-        onListen: ({ host, port }) =>
-          this.#log.info("http.listening", { address: `${host}:${port}` }),
-      });
-    }
+    if (config.http) this.#listen(config.http);
     for (const entry of config.proxies) this.#add(entry);
     return Promise.resolve();
   }
@@ -57,6 +48,12 @@ export class Runtime {
     const old = this.#config;
     this.#config = config;
     setupLogging(logging.level, { format: logging.format });
+    if (old?.http?.host !== config.http?.host || old?.http?.port !== config.http?.port) {
+      // Removed or moved (to an address the permissions already cover).
+      await this.#http?.shutdown();
+      this.#http = undefined;
+      if (config.http) this.#listen(config.http);
+    }
     const next = new Map(config.proxies.map((entry) => [entry.domain, entry]));
     const stopping: Promise<void>[] = [];
     for (const [domain, proxy] of this.#proxies) {
@@ -66,9 +63,10 @@ export class Runtime {
         proxy.reconfigure(entry);
         continue;
       }
-      this.#proxies.delete(domain);
+      // Still listed (as shutting down, not ready) until it has stopped.
       stopping.push(
         proxy.shutdown(config.shutdownGraceMs).then(() => {
+          this.#proxies.delete(domain);
           if (!next.has(domain)) this.#metrics.remove(domain);
         }),
       );
@@ -89,6 +87,17 @@ export class Runtime {
     this.#store?.close();
     this.#log.info("proxy.stopped");
     return 0;
+  }
+
+  #listen(address: HttpAddress): void {
+    const handler = createHandler({
+      metrics: this.#metrics,
+      readiness: () => [...this.#proxies.values()].map((proxy) => proxy.readiness()),
+    });
+    this.#http = serveHttp(address, handler, {
+      onListen: ({ host, port }) =>
+        this.#log.info("http.listening", { address: `${host}:${port}` }),
+    });
   }
 
   #add(entry: ProxyConfig): void {

@@ -229,8 +229,21 @@ function readable(entry: string | URL): boolean {
   return Deno.permissions.querySync({ name: "read", path: url }).state === "granted";
 }
 
+/**
+ * For the thread that runs the proxies: a promise that some library left
+ * unhandled is logged (`proxy.unhandled_rejection`) instead of ending the
+ * process, which would lose every request in flight.
+ */
+export function logUnhandledRejections(): void {
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    logger("main").error("proxy.unhandled_rejection", { reason: String(event.reason) });
+  });
+}
+
 /** The same messages as with a Worker, to handlers in this thread. */
 function inThread(handlers: WorkerHandlers): WorkerPort {
+  logUnhandledRejections();
   const channel = new MessageChannel();
   serveWorker(handlers, channel.port2 as unknown as ServedPort);
   const port = channel.port1;
@@ -276,10 +289,21 @@ export function serveWorker(
           scope.postMessage({ type: "stopped", code: 1 });
         }
       } else if (message.type === "reload" && !stopping) {
-        await handlers.reload(message.config, message.logging);
+        try {
+          await handlers.reload(message.config, message.logging);
+        } catch (error) {
+          // The queue must go on: the next reload, or the stop, still come.
+          logger("main").error("config.reload_failed", { error: String(error) });
+        }
       } else if (message.type === "stop" && !stopping) {
         stopping = true;
-        scope.postMessage({ type: "stopped", code: await handlers.stop(message.signal) });
+        let code = 1;
+        try {
+          code = await handlers.stop(message.signal);
+        } catch (error) {
+          logger("main").error("proxy.stop_failed", { error: String(error) });
+        }
+        scope.postMessage({ type: "stopped", code });
       }
     });
   };

@@ -59,6 +59,7 @@ Deno.test("/readyz is 503 with the reason of each proxy that is not ready", asyn
     { proxy: "d.example.org", online: true, resources: 3, standingBy: true },
     { proxy: "e.example.org", online: false, resources: 1 },
     { proxy: "f.example.org", online: false, resources: 0, refused: true },
+    { proxy: "g.example.org", online: true, resources: 2, shuttingDown: true },
   ];
   const res = await handler(states)(get("/readyz"));
   assert.equal(res.status, 503);
@@ -100,6 +101,13 @@ Deno.test("/readyz is 503 with the reason of each proxy that is not ready", asyn
         online: false,
         resources: 0,
         reason: "stream refused by the server",
+      },
+      {
+        proxy: "g.example.org",
+        ready: false,
+        online: true,
+        resources: 2,
+        reason: "shutting down",
       },
     ],
   });

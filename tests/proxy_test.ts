@@ -160,6 +160,7 @@ Deno.test("readiness follows the stream's state and the resources known", () => 
     resources: 0,
     standingBy: false,
     refused: false,
+    shuttingDown: false,
   });
   online(link);
   assert.equal(proxy.readiness().online, true);
@@ -167,6 +168,17 @@ Deno.test("readiness follows the stream's state and the resources known", () => 
   link.state = "standby";
   assert.equal(proxy.readiness().standingBy, true);
   assert.equal(proxy.readiness().online, false);
+});
+
+Deno.test("readiness says shutting down from the start of a shutdown's grace", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.receive(request("held"));
+  assert.equal(proxy.readiness().shuttingDown, false);
+  const stopping = proxy.shutdown(10_000);
+  assert.equal(proxy.readiness().shuttingDown, true);
+  link.receive(`<iq type="result" id="held" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"/>`);
+  await stopping;
 });
 
 Deno.test("a subscriber is stored before its subscribed is sent, and forgotten on unsubscribe", () => {
@@ -317,4 +329,19 @@ Deno.test("shutdown waits for the target's own requests too, within the grace pe
     answer,
     `<iq type="result" id="t1" from="${DOMAIN}/bob@example.org/pc" to="${TARGET}/a"/>`,
   );
+});
+
+Deno.test("presence turned on by a reload stores its subscribers", () => {
+  const added: string[] = [];
+  const store: SubscriberStore = {
+    list: () => [],
+    add: (_domain, jid) => added.push(jid),
+    remove: () => {},
+    close: () => {},
+  };
+  const { proxy, link } = start("", { store });
+  online(link);
+  proxy.reconfigure(config("presence: true"));
+  link.receive(`<presence type="subscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
+  assert.deepEqual(added, ["bob@example.org"]);
 });

@@ -1,7 +1,7 @@
 /** The main thread and its worker: messages sent before the worker listens. */
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/config.ts";
-import { superviseWorker } from "../src/supervisor.ts";
+import { type FromWorker, serveWorker, superviseWorker, type ToWorker } from "../src/supervisor.ts";
 
 const CONFIG = `
 server: xmpp://127.0.0.1:5347
@@ -31,4 +31,29 @@ Deno.test("a worker that is slow to listen still gets its start message", async 
   clearTimeout(timer);
   // 1: the worker got "start", and its start failed as it was written to.
   assert.equal(code, 1);
+});
+
+Deno.test("a reload that fails is logged, and the stop after it still answers", async () => {
+  const posted: FromWorker[] = [];
+  const port = {
+    onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
+    postMessage: (message: FromWorker) => posted.push(message),
+  };
+  serveWorker({
+    start: () => Promise.resolve(),
+    reload: () => Promise.reject(new Error("the new proxy could not start")),
+    stop: () => Promise.resolve(0),
+  }, port);
+  const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
+  const parsed = parseConfig(CONFIG, { file: "test.yaml" });
+  assert.ok(parsed.ok);
+  const logging = { level: "fatal" as const, format: "text" as const, fields: {} };
+  send({ type: "start", config: parsed.config, logging });
+  send({ type: "reload", config: parsed.config, logging });
+  send({ type: "stop", signal: "SIGTERM" });
+  const bound = Date.now() + 5_000;
+  while (posted.length < 2 && Date.now() < bound) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.deepEqual(posted, [{ type: "ready" }, { type: "stopped", code: 0 }]);
 });

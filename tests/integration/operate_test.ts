@@ -1,7 +1,16 @@
 /** Operating it: /readyz, /metrics, access control and rate limits, against Prosody. */
 import assert from "node:assert/strict";
 import { freePort } from "../support/prosody.ts";
-import { assertError, DOMAIN, request, withWorld, type World } from "../support/world.ts";
+import { resultFor } from "../support/client.ts";
+import {
+  assertError,
+  DOMAIN,
+  request,
+  SECRET,
+  TARGET,
+  withWorld,
+  type World,
+} from "../support/world.ts";
 
 const HTTP_PORT = freePort();
 
@@ -158,4 +167,48 @@ withWorld(
     assert.equal(await world.proxy.stop("SIGTERM"), 0);
     assert.match(world.proxy.log(), /proxy\.stopped/);
   },
+);
+
+withWorld(
+  "SIGHUP reconnecting a proxy: /readyz says it is shutting down while its requests finish; SIGHUP without http: the listener goes",
+  async (world) => {
+    const impl = await world.resource("a", { answer: false });
+    const alice = await world.client("alice", "r");
+    const inFlight = alice.request(request("held"), { timeoutMs: 10_000 });
+    const held = await impl.waitFor((el) => el.attrs.id === "held", { includePast: true });
+    await readyStatus(world, 200);
+
+    const seen = world.proxy.lineCount();
+    const entry = {
+      domain: DOMAIN,
+      secret: SECRET,
+      target_address: TARGET,
+      // A new peer means a new stream (its address is the listener's own:
+      // already allowed, and never asked unless standing by).
+      standby_peer: `http://127.0.0.1:${HTTP_PORT}`,
+    };
+    await world.proxy.writeConfig({
+      server: world.server.componentUrl,
+      http: `127.0.0.1:${HTTP_PORT}`,
+      shutdown_grace: "8s",
+      proxies: [entry],
+    });
+    world.proxy.signal("SIGHUP");
+    const draining = JSON.parse(await readyStatus(world, 503));
+    assert.deepEqual(
+      draining.proxies.map((p: { proxy: string; reason: string }) => [p.proxy, p.reason]),
+      [[DOMAIN, "shutting down"]],
+    );
+    await impl.send(resultFor(held));
+    assert.equal((await inFlight).attrs.type, "result", "the request in flight was answered");
+    await world.proxy.waitForLog(/config\.reloaded/, { after: seen });
+    await readyStatus(world, 200);
+
+    await world.proxy.writeConfig({ server: world.server.componentUrl, proxies: [entry] });
+    const before = world.proxy.lineCount();
+    world.proxy.signal("SIGHUP");
+    await world.proxy.waitForLog(/config\.reloaded/, { after: before });
+    await assert.rejects(get("/healthz"), "nothing listens any more");
+  },
+  { top: { http: `127.0.0.1:${HTTP_PORT}` } },
 );
