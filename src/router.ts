@@ -9,7 +9,8 @@
  * requester whose request it answers.
  */
 import { type AccessCheck, compileAccess } from "./access.ts";
-import { type Balance, choose } from "./balance.ts";
+import { Affinity } from "./affinity.ts";
+import { type Balance, type Choice, choose } from "./balance.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { InitiatedRequests } from "./initiated.ts";
 import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
@@ -245,6 +246,8 @@ export class Router {
   readonly #random: () => number;
   /** Requests the target started (allow_target_requests). */
   readonly #initiated: InitiatedRequests;
+  /** Where each user's conversation is (sticky, and messages). */
+  readonly #affinity = new Affinity();
   /** Messages the target sent, to return their errors (messages: forward). */
   readonly #sent = new SentMessages();
   /** The service's own presence and its subscribers (presence: true). */
@@ -612,12 +615,7 @@ export class Router {
   #dispatch(fx: Effects, p: Parked, now: number): void {
     const { stanza, from, requesterBare, id, type, long, key: requestKey } = p;
     const settings = this.settings;
-    const choice = choose(settings.balance, this.#resources.list(), {
-      requesterBare,
-      turn: this.#turn++,
-      random: this.#random,
-      maxPerResource: settings.maxPendingPerResource,
-    });
+    const choice = this.#choose(settings.balance, requesterBare, settings.maxPendingPerResource);
     if (choice.kind === "none" && p.until > now) {
       this.#parked.push(p);
       return;
@@ -663,6 +661,43 @@ export class Router {
       resource: resource.name,
       retry: false,
     });
+  }
+
+  /**
+   * The balancing policy's choice; with `sticky`, a user already placed on
+   * a resource that can take the stanza stays there (see src/affinity.ts).
+   */
+  #choose(
+    policy: Balance,
+    requesterBare: string,
+    maxPerResource: number,
+    exclude?: Resource,
+  ): Choice {
+    const resources = this.#resources.list();
+    if (policy === "sticky" && this.#affinity.size > 0) {
+      const name = this.#affinity.get(requesterBare);
+      const pinned = name === undefined ? undefined : this.#resources.get(name);
+      if (
+        pinned && pinned !== exclude && pinned.pending.size < maxPerResource &&
+        // A negative priority is a last resort (RFC 6121 §4.7.2.3), even here.
+        (pinned.priority >= 0 ||
+          !resources.some((r) =>
+            r.priority >= 0 && r !== exclude && r.pending.size < maxPerResource
+          ))
+      ) return { kind: "chosen", resource: pinned };
+    }
+    const choice = choose(policy, resources, {
+      requesterBare,
+      // Only round-robin reads it: each of its choices is the next turn.
+      turn: policy === "round-robin" ? this.#turn++ : 0,
+      random: this.#random,
+      maxPerResource,
+      exclude,
+    });
+    if (policy === "sticky" && choice.kind === "chosen") {
+      this.#affinity.set(detach(requesterBare), choice.resource.name);
+    }
+    return choice;
   }
 
   /**
@@ -868,13 +903,12 @@ export class Router {
     // Also while draining: the request was admitted, and the grace is for it.
     if (entry.request && !entry.retried) {
       const settings = this.settings;
-      const choice = choose(settings.balance, this.#resources.list(), {
-        requesterBare: entry.requesterBare,
-        turn: this.#turn++,
-        random: this.#random,
-        maxPerResource: settings.maxPendingPerResource,
-        exclude: gone,
-      });
+      const choice = this.#choose(
+        settings.balance,
+        entry.requesterBare,
+        settings.maxPendingPerResource,
+        gone,
+      );
       if (choice.kind === "chosen") {
         const resource = choice.resource;
         entry.retried = true;
@@ -959,12 +993,7 @@ export class Router {
    * for the first one (see LEARN_MS).
    */
   #deliverMessage(fx: Effects, m: WaitingMessage, now: number): void {
-    const choice = choose("sticky", this.#resources.list(), {
-      requesterBare: m.requesterBare,
-      turn: 0,
-      random: this.#random,
-      maxPerResource: Infinity,
-    });
+    const choice = this.#choose("sticky", m.requesterBare, Infinity);
     if (choice.kind !== "chosen") {
       if (m.until > now) this.#waitingMessages.push(m);
       else refuse(fx, m.stanza, NO_RESOURCE);

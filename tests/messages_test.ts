@@ -80,6 +80,15 @@ Deno.test("default reject: a resource's message to <domain>/<JID> gets feature-n
   assert.equal(out.attrs.to, `${TARGET}/b`);
 });
 
+Deno.test("a resource coming online takes no conversation that already has a resource", () => {
+  const router = setup({}, ["a", "b"]);
+  const users = Array.from({ length: 30 }, (_, i) => `user${i}@example.org/r`);
+  const before = users.map((u, i) => only(router.receive(CHAT(u, `m${i}`), 0)).attrs.to);
+  router.receive(parseXml(`<presence from="${TARGET}/c" to="${DOMAIN}"/>`), 1);
+  const after = users.map((u, i) => only(router.receive(CHAT(u, `n${i}`), 2)).attrs.to);
+  assert.deepEqual(after, before);
+});
+
 Deno.test("no resource online: the user gets service-unavailable, never silence", () => {
   const router = setup({}, []);
   // Past the first second after connecting (which waits for resources).

@@ -747,6 +747,26 @@ Deno.test("sticky: one requester stays on one resource, and moves only when it l
   }
 });
 
+Deno.test("sticky: a resource coming online takes no requester that already has one", () => {
+  const router = setup(["a", "b"], { balance: "sticky" });
+  const requesters = Array.from({ length: 40 }, (_, i) => `user${i}@example.org/r`);
+  const before = requesters.map((r, i) => only(router.receive(get(`p${i}`, r), 0)).attrs.to);
+  router.receive(resourcePresence("c"), 1);
+  const after = requesters.map((r, i) => only(router.receive(get(`q${i}`, r), 2)).attrs.to);
+  assert.deepEqual(after, before);
+  // A newcomer may well go to the new resource: placement is by rendezvous.
+  const newcomers = Array.from({ length: 40 }, (_, i) => `new${i}@example.org/r`);
+  const placed = newcomers.map((r, i) => only(router.receive(get(`n${i}`, r), 3)).attrs.to);
+  assert.ok(placed.includes(`${TARGET}/c`), "new requesters spread over c too");
+});
+
+Deno.test("sticky: a requester on a negative-priority resource moves when a normal one comes", () => {
+  const router = setup([["low", -1]], { balance: "sticky" });
+  assert.equal(only(router.receive(get("1"), 0)).attrs.to, `${TARGET}/low`);
+  router.receive(resourcePresence("a"), 1);
+  assert.equal(only(router.receive(get("2"), 2)).attrs.to, `${TARGET}/a`);
+});
+
 Deno.test("a negative-priority resource is used only when no other is online", () => {
   const router = setup([["low", -1], "a"], { balance: "round-robin" });
   assert.deepEqual([...spread(router, 4).keys()], [`${TARGET}/a`]);
