@@ -432,7 +432,9 @@ export class Router {
         const forward = this.settings.messages === "forward";
         if (type === "error") {
           if (forward && !fromTarget && toResource === undefined) this.#messageError(fx, stanza);
-          else drop(fx, "error_stanza", stanza);
+          else if (forward && fromTarget && toResource !== undefined) {
+            this.#targetMessageError(fx, stanza, toResource);
+          } else drop(fx, "error_stanza", stanza);
         } else if (fromTarget && toResource === undefined) {
           refuse(fx, stanza, BAD_REQUEST);
         } else if (!forward) {
@@ -1015,6 +1017,17 @@ export class Router {
       to: peer,
       from: this.settings.domain,
     }));
+  }
+
+  /**
+   * A message error from a target resource to `<domain>/<JID>` (it refuses
+   * a user's message) goes to the JID like its other messages; an error is
+   * never answered, so a bad address only drops it.
+   */
+  #targetMessageError(fx: Effects, stanza: XmlElement, toResource: string): void {
+    const peer = this.#peer(toResource);
+    if (peer === undefined) return void drop(fx, "bad_address", stanza);
+    fx.send.push(readdress(stanza, { to: peer, from: this.settings.domain }));
   }
 
   /** A message error for a message a resource sent goes back to that resource. */

@@ -214,3 +214,22 @@ Deno.test("a user's messages share the rate limit of their requests", () => {
     "a second later",
   );
 });
+
+Deno.test("a resource refusing a user's message: its message error goes to the user from the domain", () => {
+  const router = setup();
+  const refusal = parseXml(
+    `<message type="error" id="m7" from="${TARGET}/b" to="${DOMAIN}/alice@example.org/r">` +
+      `<error type="modify"><not-acceptable xmlns="${STANZAS}"/></error></message>`,
+  );
+  const out = only(router.receive(refusal, 0));
+  assert.deepEqual(
+    [out.attrs.type, out.attrs.id, out.attrs.to, out.attrs.from],
+    ["error", "m7", "alice@example.org/r", DOMAIN],
+  );
+  assert.equal(condition(out), "not-acceptable");
+  // To something that is no JID: dropped, never answered (it is an error).
+  const bad = parseXml(
+    `<message type="error" id="m8" from="${TARGET}/b" to="${DOMAIN}/@@"><error type="cancel"/></message>`,
+  );
+  assert.equal(router.receive(bad, 1).send.length, 0);
+});

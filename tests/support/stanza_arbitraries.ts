@@ -1190,6 +1190,9 @@ class Model {
           if (forward && !fromTarget && toResource === undefined) {
             return this.messageError(el, out);
           }
+          if (forward && fromTarget && toResource !== undefined) {
+            return this.targetMessageError(el, toResource, out);
+          }
           return this.none(out);
         }
         if (fromTarget && toResource === undefined) {
@@ -1355,6 +1358,22 @@ class Model {
       this.sent.delete(key);
       this.sent.set(key, { peer: normalize(peer), id, resourceJid: el.attrs.from! });
     }
+    this.stats.messages++;
+  }
+
+  /** A target resource refusing a user's message: its error goes to the user. */
+  targetMessageError(el: XmlElement, toResource: string, out: XmlElement[]): void {
+    const peer = this.peerOf(toResource);
+    if (peer === undefined) return this.none(out);
+    this.check(out.length === 1, () => `the target's message error gave ${out.length} stanzas`);
+    const s = out[0];
+    this.check(
+      s.name === "message" && s.attrs.type === "error" && s.attrs.to === peer &&
+        s.attrs.from === this.domain,
+      () => `the target's message error forwarded wrongly: ${show(s)}`,
+    );
+    this.check(samePayload(s, el), "forwarded message error's payload changed");
+    this.checkCopiedAttrs(s, el);
     this.stats.messages++;
   }
 
