@@ -36,10 +36,22 @@ export interface Settled {
 export class InitiatedRequests {
   readonly #table = new DeadlineTable<Initiated>();
   readonly #domain: string;
+  readonly #random: () => number;
+  /**
+   * Differs per run, so that a late reply to a request of an earlier run
+   * matches nothing. Drawn at the first request (not before: drawing
+   * would shift the balancing's random choices).
+   */
+  #prefix: string | undefined;
   #next = 0;
 
-  constructor(domain: string) {
+  /**
+   * @param domain the component's domain (where the replies come to)
+   * @param options `random` (default `Math.random`) draws this run's id prefix
+   */
+  constructor(domain: string, options: { random?: () => number } = {}) {
     this.#domain = domain;
+    this.#random = options.random ?? Math.random;
   }
 
   /** How many are in flight. */
@@ -58,7 +70,8 @@ export class InitiatedRequests {
     peer: string,
     options: { resourceName: string; now: number; timeoutMs: number },
   ): XmlElement {
-    const key = `cp${(this.#next++).toString(36)}`;
+    this.#prefix ??= `cp${Math.floor(this.#random() * 36 ** 4).toString(36)}-`;
+    const key = this.#prefix + (this.#next++).toString(36);
     this.#table.add({
       key,
       // Kept until the reply: copies, see detach().

@@ -277,7 +277,7 @@ export class Router {
     this.#settings = settings;
     this.settings = settings;
     this.#random = options.random ?? Math.random;
-    this.#initiated = new InitiatedRequests(settings.domain);
+    this.#initiated = new InitiatedRequests(settings.domain, { random: this.#random });
     this.#presence = new ServicePresence(settings.domain, {
       subscribers: options.subscribers,
       allowed: (bare) => this.#access(bare),

@@ -163,3 +163,21 @@ Deno.test("max_pending counts requests in flight both ways", () => {
   assert.equal(condition(refused), "resource-constraint");
   assert.equal(condition(only(router.receive(ping("p2"), 0))), "resource-constraint");
 });
+
+Deno.test("ids differ between runs: a late reply to an earlier run's request matches nothing", () => {
+  const run = (random: () => number) => {
+    const router = testRouter({ allowTargetRequests: true }, { resources: ["a"], random });
+    return only(router.receive(ping("p1"), 0)).attrs.id;
+  };
+  const first = run(() => 0.1);
+  const second = run(() => 0.7);
+  assert.notEqual(first, second);
+  // An earlier run's reply reaching this one is dropped.
+  const router = testRouter({ allowTargetRequests: true }, {
+    resources: ["a"],
+    random: () => 0.7,
+  });
+  router.receive(ping("p1"), 0);
+  const late = parseXml(`<iq type="result" id="${first}" from="${USER}" to="${DOMAIN}"/>`);
+  assert.equal(router.receive(late, 1).send.length, 0);
+});
