@@ -145,6 +145,11 @@ export class ServicePresence {
         return added ? { change: "add", jid: bare } : undefined;
       }
       case "unsubscribe":
+        if (!this.#subscribers.delete(bare)) return undefined;
+        // The user stops following the service: as a contact's server
+        // would (RFC 6121 §3.3.3), it is told the service is gone for it.
+        send.push(this.#presence(bare, false));
+        return { change: "remove", jid: bare };
       case "unsubscribed":
         return this.#subscribers.delete(bare) ? { change: "remove", jid: bare } : undefined;
       case "probe":

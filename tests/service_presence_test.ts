@@ -82,6 +82,9 @@ Deno.test("unsubscribe and unsubscribed forget the subscriber", () => {
   assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), [
     { type: "subscriber", change: "remove", jid: "alice@example.org" },
   ]);
+  // RFC 6121 §3.3.3: who stops following the service sees it go.
+  assert.deepEqual(lines(fx), [presenceTo("alice@example.org", "unavailable")]);
+  assert.deepEqual(lines(r.receive(from("alice@example.org/r", "unsubscribe"), 0)), []);
   r.receive(from("bob@example.org", "unsubscribed"), 0);
   assert.deepEqual(lines(r.receive(resourceUp("a"), 1)), []);
 });

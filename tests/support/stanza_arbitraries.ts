@@ -1425,6 +1425,8 @@ class Model {
         this.owed.push({ to: bare, type: available ? undefined : "unavailable" });
         break;
       case "unsubscribe":
+        if (this.subscribers.delete(bare)) this.owed.push({ to: bare, type: "unavailable" });
+        break;
       case "unsubscribed":
         this.subscribers.delete(bare);
         break;
