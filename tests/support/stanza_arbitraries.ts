@@ -1124,7 +1124,9 @@ class Model {
       const refusal = s.attrs.type === "error" && incoming !== undefined &&
         incoming.attrs.from === to;
       const jat = s.name !== "presence" && from.startsWith(`${this.domain}/`);
-      const message = s.name === "message" && s.attrs.type !== "error";
+      // A message error goes there only passed on from the target itself.
+      const message = s.name === "message" &&
+        (s.attrs.type !== "error" || this.isTarget(incoming?.attrs.from ?? ""));
       this.check(
         forward || refusal || jat || message,
         () => `(6) sent to the target's resource: ${show(s)}`,
