@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { openLink } from "../src/connection.ts";
-import { logger, setupLogging } from "../src/log.ts";
+import { logger } from "../src/log.ts";
+import { captureLogs } from "./support/logs.ts";
 
 const DOMAIN = "proxy.example.org";
 const encoder = new TextEncoder();
@@ -52,12 +53,6 @@ async function until(done: () => boolean, what: string): Promise<void> {
     if (Date.now() > bound) throw new Error(`not within 5 s: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-function captureLogs(): { lines: string[]; restore: () => void } {
-  const lines: string[] = [];
-  setupLogging("info", { write: (line) => lines.push(line) });
-  return { lines, restore: () => setupLogging("info", { write: () => {} }) };
 }
 
 Deno.test("a port that answers with no XMPP: the stream error is logged and retried, never a crash", async () => {

@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { parseConfig, type ProxyConfig } from "../src/config.ts";
 import type { Link, LinkHandlers, LinkOptions, LinkState, LinkTimings } from "../src/connection.ts";
-import { setupLogging } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
 import { Proxy } from "../src/proxy.ts";
 import type { SubscriberStore } from "../src/subscribers.ts";
 import { parseXml, serialize, type XmlElement } from "../src/xml.ts";
+import { captureLogs } from "./support/logs.ts";
 
 const DOMAIN = "proxy.example.org";
 const TARGET = "service@example.org";
@@ -104,13 +104,6 @@ function conditionOf(text: string): string | undefined {
   const error = parseXml(text).getChild("error");
   const condition = error?.children.find((c) => typeof c !== "string" && c.attrs.xmlns === STANZAS);
   return typeof condition === "object" ? condition.name : undefined;
-}
-
-/** Captures log lines for the test's duration. */
-function captureLogs(): { lines: string[]; restore: () => void } {
-  const lines: string[] = [];
-  setupLogging("info", { write: (line) => lines.push(line) });
-  return { lines, restore: () => setupLogging("info", { write: () => {} }) };
 }
 
 Deno.test("opens its stream with the proxy's server, domain, secret and keepalive", () => {

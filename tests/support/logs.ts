@@ -1,0 +1,12 @@
+/** Log lines captured in memory, for tests that check what the proxy says. */
+import { setupLogging } from "../../src/log.ts";
+
+/**
+ * Sends log lines (level info, text format) to the returned array until
+ * `restore()`, which silences logging again.
+ */
+export function captureLogs(): { lines: string[]; restore: () => void } {
+  const lines: string[] = [];
+  setupLogging("info", { write: (line) => lines.push(line) });
+  return { lines, restore: () => setupLogging("info", { write: () => {} }) };
+}
