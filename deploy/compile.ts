@@ -194,7 +194,8 @@ async function main(args: string[]): Promise<number> {
     flags = scoped.flags;
   }
   if (values["print-flags"]) {
-    for (const flag of flags) console.log(flag);
+    // Outside this repo no deno.json turns the Worker's permissions option on.
+    for (const flag of [...flags, "--unstable-worker-options"]) console.log(flag);
     return 0;
   }
   const commands = compileCommands(new URL("main.ts", root).pathname, {

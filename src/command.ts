@@ -30,7 +30,12 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
   }
   const env = (name: string) => Deno.env.get(name);
   const first = resolveSettings({ flags: command.flags, env });
-  if (!first.ok) return fail(first.errors);
+  // `--check` reports the environment's problems and then the config's.
+  const envErrors = first.ok ? [] : first.errors;
+  if (envErrors.length > 0 && (!command.check || envErrors.some(isFlagError))) {
+    return fail(envErrors);
+  }
+  for (const error of envErrors) console.error(`client-proxy: ${error}`);
   const file = first.settings.configPath.value;
   const loaded = loadConfig(file);
   if (!loaded.ok) {
@@ -47,6 +52,7 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
     return command.check ? EXIT.failure : EXIT.config;
   }
   if (command.check) {
+    if (envErrors.length > 0) return EXIT.failure;
     const count = config.proxies.length;
     console.log(`${config.file}: ok (${count} ${count === 1 ? "proxy" : "proxies"})`);
     return EXIT.ok;
@@ -76,9 +82,13 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
 /** Bad flags are a usage error; a bad environment is a config error. */
 function fail(errors: readonly string[]): number {
   for (const error of errors) console.error(`client-proxy: ${error}`);
-  const flagged = errors.some((error) => error.startsWith("--"));
+  const flagged = errors.some(isFlagError);
   if (flagged) console.error(`\n${USAGE}`);
   return flagged ? EXIT.usage : EXIT.config;
+}
+
+function isFlagError(error: string): boolean {
+  return error.startsWith("--");
 }
 
 /**

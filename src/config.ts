@@ -116,10 +116,13 @@ export interface ProxyConfig {
 export interface Config {
   /** The config file's path as given. */
   readonly file: string;
-  /** `log_level`, default `"info"`. */
-  readonly logLevel: LogLevel;
-  /** `log_format`, default `"text"`. */
-  readonly logFormat: LogFormat;
+  /**
+   * `log_level`; absent when the file does not set it (then the flag, the
+   * environment or the default `info` decide: src/env_config.ts).
+   */
+  readonly logLevel?: LogLevel;
+  /** `log_format`; absent when the file does not set it (default `text`, as above). */
+  readonly logFormat?: LogFormat;
   /**
    * `http: HOST:PORT` (`127.0.0.1:9347`; IPv6 quoted: `"[::1]:9347"`), the
    * health/readiness/metrics listener. Absent: no listener.
@@ -175,7 +178,6 @@ export const CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY";
 export const YAML_ENV_NAMES = Object.freeze(["LOG_TOKENS", "LOG_STREAM"] as const);
 
 const DEFAULT_PORT = 5347;
-const DEFAULT_LOG_LEVEL: LogLevel = "info";
 const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_BALANCE: Balance = "least-pending";
@@ -183,7 +185,6 @@ const DEFAULT_MAX_PENDING_PER_RESOURCE = 1_000;
 const DEFAULT_MAX_PENDING = 100_000;
 const DEFAULT_MAX_PENDING_PER_REQUESTER = 100;
 const DEFAULT_MAX_SUBSCRIBERS = 10_000;
-const DEFAULT_LOG_FORMAT: LogFormat = "text";
 const DEFAULT_KEEPALIVE_MS = 30_000;
 const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
 const DEFAULT_STANDBY_RETRY_MS = 2_000;
@@ -225,8 +226,9 @@ export function parseConfig(
     return {
       ok: false,
       errors: [
+        // Not its text: a secret file given as --config would be shown.
         `${file}: expected a mapping with server and proxies, got ${
-          raw === null ? "an empty document" : describe(raw)
+          raw === null ? "an empty document" : describe(raw, true)
         }`,
       ],
     };
@@ -330,7 +332,8 @@ function structuralYamlProblems(
       if (isAlias(node) && node.resolve(doc) === undefined) {
         found.push({
           offset: node.range?.[0] ?? 0,
-          message: `unresolved alias *${node.source} (no &${node.source} anchor before it)`,
+          // Not its name: `secret: *x9…` may be a secret that starts with `*`.
+          message: "unresolved alias: a value starting with * names an &anchor; quote it if it is text",
         });
       }
     },
@@ -338,11 +341,19 @@ function structuralYamlProblems(
   return found;
 }
 
-/** Drops the bits of npm:yaml messages that quote the source (maybe a secret). */
+/**
+ * Drops the bits of npm:yaml messages that quote the source (maybe a
+ * secret: `secret: !x…`, `|x…`): what follows their colon, as in
+ * "Unresolved tag: !x…", "Block scalar header includes extra characters:
+ * |x…". The position (line:column) still says where.
+ */
 function redactYamlMessage(message: string): string {
   return message
     .replace(/^(Invalid escape sequence).*$/s, "$1")
-    .replace(/^(Unresolved plain scalar).*$/s, "$1");
+    .replace(/^(Unresolved plain scalar).*$/s, "$1")
+    .replace(/^([^:]*?): .*$/s, "$1")
+    // `allow: [@example.org]` is a pattern the README shows: say how to write it.
+    .replace(/^(Plain value cannot start with reserved character .)$/, "$1 (quote the value)");
 }
 
 // ----------------------------------------------------------------- zod stage
@@ -415,6 +426,10 @@ function checkSecret(
 ): void {
   if (value === "") {
     push(`expected ${where} to hold a non-empty secret, got an empty value`);
+  } else if (value.charCodeAt(0) === 0xfeff) {
+    push(`${where} starts with a byte order mark (BOM): save it without one`);
+  } else if (/[\r\n]/.test(value)) {
+    push(`${where} holds more than one line: a secret is one line (a final newline is dropped)`);
   } else if (!PRINTABLE_ASCII.test(value)) {
     push(ASCII_MESSAGE);
   }
@@ -632,6 +647,8 @@ function proxySchema(secrets: SecretSources) {
   }, {
     error: expecting(
       `expected a mapping with domain, target_address and one of ${SECRET_KEYS_TEXT}`,
+      // `- secret:s3cret` (no space) is a string: do not show it.
+      true,
     ),
   });
 }
@@ -640,8 +657,8 @@ function configSchema(secrets: SecretSources) {
   const proxiesError = expecting("expected a non-empty list of proxies");
   return z.strictObject({
     server: serverField().optional(),
-    log_level: enumField(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
-    log_format: enumField(LOG_FORMATS).default(DEFAULT_LOG_FORMAT),
+    log_level: enumField(LOG_LEVELS).optional(),
+    log_format: enumField(LOG_FORMATS).optional(),
     http: httpField().optional(),
     shutdown_grace: durationField(0).default(DEFAULT_SHUTDOWN_GRACE_MS),
     state_dir: z.string({ error: expecting("expected a directory path") }).min(1, {
@@ -814,8 +831,8 @@ function assemble(file: string, data: ParsedConfig): Config {
   });
   return Object.freeze({
     file,
-    logLevel: data.log_level,
-    logFormat: data.log_format,
+    ...(data.log_level === undefined ? {} : { logLevel: data.log_level }),
+    ...(data.log_format === undefined ? {} : { logFormat: data.log_format }),
     ...(data.http === undefined ? {} : { http: Object.freeze({ ...data.http }) }),
     shutdownGraceMs: data.shutdown_grace,
     ...(data.state_dir === undefined ? {} : { stateDir: resolveFrom(file, data.state_dir) }),

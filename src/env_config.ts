@@ -79,10 +79,14 @@ export interface SettingsInput {
   readonly fileLogFormat?: LogFormat;
 }
 
-/** The settings, or every problem found (never a throw). */
+/**
+ * The settings, or every problem found (never a throw) with the settings
+ * the valid values give (a bad one is skipped, as if unset), so that
+ * `--check` can still find and check the config.
+ */
 export type SettingsResult =
   | { readonly ok: true; readonly settings: Settings }
-  | { readonly ok: false; readonly errors: readonly string[] };
+  | { readonly ok: false; readonly errors: readonly string[]; readonly settings: Settings };
 
 /**
  * Resolves the config path, log level and log format; pure.
@@ -137,8 +141,8 @@ export function resolveSettings(input: SettingsInput): SettingsResult {
     ["log_format", input.fileLogFormat],
     DEFAULT_LOG_FORMAT,
   );
-  if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, settings: { configPath, logLevel, logFormat } };
+  const settings = { configPath, logLevel, logFormat };
+  return errors.length > 0 ? { ok: false, errors, settings } : { ok: true, settings };
 }
 
 /**

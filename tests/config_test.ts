@@ -59,6 +59,7 @@ const FILES: Record<string, string> = {
   "secret.txt": "from-file\n",
   "/etc/client-proxy/abs.txt": "absolute\r\n",
   "two-newlines.txt": "x\n\n",
+  "bom.txt": "\ufeffs3cret\n",
   "empty.txt": "",
   "newline-only.txt": "\n",
   "latin.txt": "s\u00e9cret\n",
@@ -106,7 +107,6 @@ Deno.test("the documented example is accepted with its values", () => {
   assert.deepEqual(accept(EXAMPLE), {
     file: FILE,
     logLevel: "info",
-    logFormat: "text",
     shutdownGraceMs: 5_000,
     proxies: [{
       domain: "proxy.example.org",
@@ -134,14 +134,15 @@ Deno.test("the documented example is accepted with its values", () => {
 
 Deno.test("optional keys take their documented defaults", () => {
   const config = accept(yamlOf());
-  assert.equal(config.logLevel, "info");
+  // Unset in the file: the flag, the environment or the default decide (env_config).
+  assert.equal(config.logLevel, undefined);
   assert.equal(config.shutdownGraceMs, 5_000);
   const [proxy] = config.proxies;
   assert.equal(proxy.requestTimeoutMs, 30_000);
   assert.equal(proxy.balance, "least-pending");
   assert.equal(proxy.maxPendingPerResource, 1_000);
   assert.equal(proxy.maxPending, 100_000);
-  assert.equal(config.logFormat, "text");
+  assert.equal(config.logFormat, undefined);
   assert.ok(!("http" in config));
   assert.equal(proxy.hideFromDenied, false);
   assert.equal(proxy.maxPendingPerRequester, 100);
@@ -512,13 +513,15 @@ const rejected: [string, string, string[]][] = [
     `${FILE}: proxies: expected a non-empty list of proxies, got a mapping`,
   ]],
   ["a proxy is a string", "server: h\nproxies:\n  - proxy.example.org\n", [
-    `${P0}: expected a mapping with domain, target_address and one of secret, secret_env, secret_file or secret_credential, got "proxy.example.org"`,
+    // Not shown: `- secret:s3cret` (no space after the colon) is a string too.
+    `${P0}: expected a mapping with domain, target_address and one of secret, secret_env, secret_file or secret_credential, got a string (value not shown)`,
   ]],
   ["the document is a list", "- server: h\n", [
     `${FILE}: expected a mapping with server and proxies, got a list`,
   ]],
   ["the document is a scalar", "hello\n", [
-    `${FILE}: expected a mapping with server and proxies, got "hello"`,
+    // Not shown: it may be a secret file given as --config.
+    `${FILE}: expected a mapping with server and proxies, got a string (value not shown)`,
   ]],
   ["the document is empty", "# nothing here\n", [
     `${FILE}: expected a mapping with server and proxies, got an empty document`,
@@ -711,7 +714,14 @@ const rejected: [string, string, string[]][] = [
       secret_file: "two-newlines.txt",
     }),
     [
-      `${P0}.secret_file: ${ASCII}`,
+      `${P0}.secret_file: the file "two-newlines.txt" holds more than one line: a secret is one line (a final newline is dropped)`,
+    ],
+  ],
+  [
+    "secret_file starts with a byte order mark",
+    yamlOf({}, { secret: null, secret_file: "bom.txt" }),
+    [
+      `${P0}.secret_file: the file "bom.txt" starts with a byte order mark (BOM): save it without one`,
     ],
   ],
   [
@@ -961,10 +971,14 @@ const rejected: [string, string, string[]][] = [
     `${FILE}:3:1: Tabs are not allowed as indentation`,
   ]],
   ["unknown tag", "server: !vault h\nproxies: []\n", [
-    `${FILE}:1:9: Unresolved tag: !vault`,
+    // Not the tag itself: `secret: !x…` may be a secret that starts with `!`.
+    `${FILE}:1:9: Unresolved tag`,
   ]],
   ["unresolved alias", "server: *srv\nproxies: []\n", [
-    `${FILE}:1:9: unresolved alias *srv (no &srv anchor before it)`,
+    `${FILE}:1:9: unresolved alias: a value starting with * names an &anchor; quote it if it is text`,
+  ]],
+  ["an unquoted @domain pattern", "server: h\nproxies:\n  - allow: [@example.org]\n", [
+    `${FILE}:3:13: Plain value cannot start with reserved character @ (quote the value)`,
   ]],
   ["list as a key", "? [a]\n: 1\n", [
     `${FILE}:1:3: keys must be plain scalars (no lists, mappings or aliases)`,

@@ -99,6 +99,20 @@ Deno.test("a bad --log-level is a usage error (2); a bad CLIENT_PROXY_LOG_LEVEL 
   });
 });
 
+Deno.test("--check with a bad CLIENT_PROXY_LOG_LEVEL reports it and the config's problems: exit 1", async () => {
+  await withConfig(GOOD.replace("service@example.org", "service@example.org/res"), async (file) => {
+    const checked = await run(["--config", file, "--check"], { CLIENT_PROXY_LOG_LEVEL: "loud" });
+    assert.equal(checked.code, 1);
+    assert.match(checked.stderr, /CLIENT_PROXY_LOG_LEVEL: expected one of/);
+    assert.match(checked.stderr, /proxies\[0\]\.target_address: expected a bare JID/);
+  });
+  await withConfig(GOOD, async (file) => {
+    const checked = await run(["--config", file, "--check"], { CLIENT_PROXY_LOG_LEVEL: "loud" });
+    assert.equal(checked.code, 1, "a good config does not make a bad environment pass");
+    assert.doesNotMatch(checked.stdout, /ok/);
+  });
+});
+
 Deno.test("CLIENT_PROXY_CONFIG names the config file; --config wins over it", async () => {
   await withConfig(GOOD, async (file) => {
     const fromEnv = await run(["--check"], { CLIENT_PROXY_CONFIG: file });
@@ -178,6 +192,7 @@ Deno.test("compile --config: the scoped flags for that config, and the commands,
         "--allow-env=CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT," +
         "LOG_TOKENS,LOG_STREAM,MY_SECRET",
         "--v8-flags=--max-semi-space-size=1",
+        "--unstable-worker-options",
       ]);
       const planned = await run(["--dry-run", "--target", "all", "--config", file], {}, "compile");
       assert.equal(planned.code, 0, planned.stderr);

@@ -57,7 +57,10 @@ export interface ProxyProcess {
 /** Writes a config for `options` and starts the proxy on it. */
 export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
   const dir = await Deno.makeTempDir({ prefix: "client-proxy-test-" });
-  const file = `${dir}/client-proxy.yaml`;
+  // Its own directory, as in /etc: the scoped flags allow reading it, and
+  // only it (the single file, when tested, goes in bin/ beside it).
+  await Deno.mkdir(`${dir}/etc`);
+  const file = `${dir}/etc/client-proxy.yaml`;
   const config = {
     server: options.server,
     log_level: options.logLevel ?? "debug",
@@ -69,14 +72,14 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
   try {
     command = options.denoFlags
       ? ["run", ...readStartFlags(), ...options.denoFlags, "main.ts"]
-      : await launcher(file);
+      : await launcher(file, dir);
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;
   }
   const child = new Deno.Command(Deno.execPath(), {
     args: [...command, "--config", file],
-    cwd: ROOT,
+    cwd: command.some((arg) => arg.startsWith(dir)) ? dir : ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -194,10 +197,14 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
  * config (CI's smoke test of `deno task bundle` and of the scoped set);
  * `bundle-one-thread`: the same without read access to the file itself.
  */
-async function launcher(config: string): Promise<string[]> {
+async function launcher(config: string, dir: string): Promise<string[]> {
   const which = Deno.env.get("CLIENT_PROXY_UNDER_TEST");
   if (which === "bundle" || which === "bundle-one-thread") {
-    const bundle = `${ROOT}dist/client-proxy.js`;
+    // A copy outside this repo, as deployed: Deno looks for a deno.json
+    // next to the main module, and this repo's turns worker options on.
+    await Deno.mkdir(`${dir}/bin`);
+    const bundle = `${dir}/bin/client-proxy.js`;
+    await Deno.copyFile(`${ROOT}dist/client-proxy.js`, bundle);
     // Without read access to its own file, the proxy cannot start a Worker
     // and runs in one thread: as a binary would if Deno asked that of it.
     const readSelf = which === "bundle" ? ["--bundle", bundle] : [];
