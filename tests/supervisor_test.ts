@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/config.ts";
 import { type FromWorker, serveWorker, superviseWorker, type ToWorker } from "../src/supervisor.ts";
+import { captureLogs } from "./support/logs.ts";
 
 const CONFIG = `
 server: xmpp://127.0.0.1:5347
@@ -34,6 +35,7 @@ Deno.test("a worker that is slow to listen still gets its start message", async 
 });
 
 Deno.test("a reload that fails is logged, and the stop after it still answers", async () => {
+  const logs = captureLogs();
   const posted: FromWorker[] = [];
   const port = {
     onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
@@ -55,5 +57,9 @@ Deno.test("a reload that fails is logged, and the stop after it still answers", 
   while (posted.length < 2 && Date.now() < bound) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+  logs.restore();
   assert.deepEqual(posted, [{ type: "ready" }, { type: "stopped", code: 0 }]);
+  const failed = logs.lines.filter((line) => / config\.reload_failed /.test(line));
+  assert.equal(failed.length, 1, logs.lines.join(""));
+  assert.match(failed[0], /^\S+ ERROR .*error="Error: the new proxy could not start"/);
 });

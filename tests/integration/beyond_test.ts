@@ -70,10 +70,14 @@ withWorld(
     ];
     const alice = await world.client("alice", "r");
     for (let i = 0; i < 6; i++) await alice.send(chat(DOMAIN, `hello ${i}`, `m${i}`));
-    const got = await Promise.all(resources.map(async (client) => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return client.received.filter((el) => el.name === "message");
-    }));
+    // Until all six have arrived, wherever they went (bounded).
+    const messages = () =>
+      resources.map((client) => client.received.filter((el) => el.name === "message"));
+    const bound = Date.now() + 10_000;
+    while (messages().flat().length < 6 && Date.now() < bound) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const got = messages();
     const holders = got.filter((list) => list.length > 0);
     assert.equal(holders.length, 1, "one resource holds the conversation");
     assert.deepEqual(

@@ -121,16 +121,14 @@ withWorld(
   async (world) => {
     const holder = await world.resource("holder", { answer: false });
     const alice = await world.client("alice", "r");
-    const get = alice.request(request("g1"));
-    const set = alice.request(request("s1", { type: "set" }));
+    // request_timeout is 30 s: answers within 10 s are the failover's.
+    const get = alice.request(request("g1"), { timeoutMs: 10_000 });
+    const set = alice.request(request("s1", { type: "set" }), { timeoutMs: 10_000 });
     await holder.waitFor((el) => el.attrs.id === "s1", { includePast: true });
     await holder.waitFor((el) => el.attrs.id === "g1", { includePast: true });
     await world.resource("spare"); // online only once both went to "holder"
-    const left = performance.now();
     await holder.stop();
     const [gotGet, gotSet] = await Promise.all([get, set]);
-    const elapsed = performance.now() - left;
-    assert.ok(elapsed < 2_000, `answered ${elapsed} ms after the resource left (timeout: 30 s)`);
     assert.equal(gotGet.attrs.type, "result", String(gotGet));
     assert.equal(gotGet.attrs.from, DOMAIN);
     assert.equal(gotGet.getChild("answer", "urn:test")?.attrs.resource, "spare");

@@ -6,9 +6,25 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { SANDBOX_FILE } from "../../dev/sandbox.ts";
+import { killTree } from "../support/process_tree.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function task(name: string, ...args: string[]): Promise<{ code: number; output: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -62,23 +78,20 @@ Deno.test({
       assert.match(ping.output, /received result/);
 
       sandbox.kill("SIGINT");
-      const status = await sandbox.status;
+      const status = await within(sandbox.status, 20_000, "the sandbox did not stop on Ctrl-C");
       stopped = true;
-      await reading;
+      await within(reading, 5_000, "the sandbox's output did not end");
       assert.equal(status.code, 0, output);
       assert.match(output, /\[sandbox\] stopped; nothing left behind/);
       assert.equal(existsSync(SANDBOX_FILE), false, ".sandbox.json removed");
       for (const dir of new Set(dirs)) assert.equal(existsSync(dir), false, `${dir} removed`);
     } finally {
       if (!stopped) {
-        sandbox.kill("SIGINT");
-        await Promise.race([sandbox.status, new Promise((r) => setTimeout(r, 10_000))]);
-        try {
-          sandbox.kill("SIGKILL");
-        } catch { /* gone already */ }
+        // `deno task` waits for the sandbox: the whole tree goes.
+        killTree(sandbox.pid);
         await sandbox.status;
+        await within(reading, 5_000, "output after the kill").catch(() => {});
       }
-      await reading;
     }
   },
 });

@@ -12,10 +12,12 @@ import {
   type World,
 } from "../support/world.ts";
 
-const HTTP_PORT = freePort();
+/** The HTTP listener's port: picked afresh as each test using it starts. */
+let httpPort = 0;
+const withHttp = () => ({ http: `127.0.0.1:${httpPort = freePort()}` });
 
 async function get(path: string): Promise<{ status: number; type: string | null; body: string }> {
-  const response = await fetch(`http://127.0.0.1:${HTTP_PORT}${path}`, {
+  const response = await fetch(`http://127.0.0.1:${httpPort}${path}`, {
     signal: AbortSignal.timeout(5000),
   });
   return {
@@ -57,7 +59,7 @@ withWorld(
       line,
       /main_read=(granted|scoped) main_env=(granted|scoped) main_net=revoked main_write=revoked/,
     );
-    assert.match(line, new RegExp(`worker_net=${component},127\\.0\\.0\\.1:${HTTP_PORT} `));
+    assert.match(line, new RegExp(`worker_net=${component},127\\.0\\.0\\.1:${httpPort} `));
     assert.match(line, /worker_files=none/);
     const impl = await world.resource("a");
     const ready = JSON.parse(await readyStatus(world, 200));
@@ -65,7 +67,7 @@ withWorld(
     await impl.stop();
     await readyStatus(world, 503);
   },
-  { top: { http: `127.0.0.1:${HTTP_PORT}` } },
+  { top: withHttp },
 );
 
 withWorld(
@@ -104,7 +106,7 @@ withWorld(
     assert.equal(value(`client_proxy_request_duration_seconds_count{${labels}}`), 6);
     assert.doesNotMatch(body, /alice@/, "no JIDs in labels");
   },
-  { top: { http: `127.0.0.1:${HTTP_PORT}` }, entry: { request_timeout: "1s" } },
+  { top: withHttp, entry: { request_timeout: "1s" } },
 );
 
 withWorld(
@@ -185,11 +187,11 @@ withWorld(
       target_address: TARGET,
       // A new peer means a new stream (its address is the listener's own:
       // already allowed, and never asked unless standing by).
-      standby_peer: `http://127.0.0.1:${HTTP_PORT}`,
+      standby_peer: `http://127.0.0.1:${httpPort}`,
     };
     await world.proxy.writeConfig({
       server: world.server.componentUrl,
-      http: `127.0.0.1:${HTTP_PORT}`,
+      http: `127.0.0.1:${httpPort}`,
       shutdown_grace: "8s",
       proxies: [entry],
     });
@@ -210,5 +212,5 @@ withWorld(
     await world.proxy.waitForLog(/config\.reloaded/, { after: before });
     await assert.rejects(get("/healthz"), "nothing listens any more");
   },
-  { top: { http: `127.0.0.1:${HTTP_PORT}` } },
+  { top: withHttp },
 );

@@ -50,15 +50,18 @@ withWorld(
       }
     };
     const lanes = Promise.all([lane(), lane(), lane(), lane()]);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await world.proxy.kill(); // kill -9 the active one
-    killedAt = performance.now();
-    await standby.waitForLog(/target\.resource_up .*resource=a/, { timeoutMs: 10_000 });
-    while (servedAgainAt === undefined && performance.now() - killedAt < 10_000) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await world.proxy.kill(); // kill -9 the active one
+      killedAt = performance.now();
+      await standby.waitForLog(/target\.resource_up .*resource=a/, { timeoutMs: 10_000 });
+      while (servedAgainAt === undefined && performance.now() - killedAt < 10_000) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      running = false;
+      await lanes;
     }
-    running = false;
-    await lanes;
     assert.ok(servedAgainAt !== undefined, "not served again within 10 s of the kill");
     console.log(
       `${world.server.kind}: served again ${
@@ -145,7 +148,8 @@ withWorld(
   },
 );
 
-const PEER_PORT = freePort();
+/** The active instance's HTTP listener: picked afresh as the test starts. */
+let peerPort = 0;
 
 withWorld(
   "ejabberd: with standby_peer the standby does not look while its peer serves, and takes over after a kill -9",
@@ -158,7 +162,7 @@ withWorld(
         secret: SECRET,
         target_address: TARGET,
         standby_retry: "300ms",
-        standby_peer: `http://127.0.0.1:${PEER_PORT}`,
+        standby_peer: `http://127.0.0.1:${peerPort}`,
       }],
       readyEvent: "stream\\.standby_peer .*not looking",
     });
@@ -193,5 +197,5 @@ withWorld(
         `served again ${Math.round(performance.now() - killedAt)} ms after the kill`,
     );
   },
-  { servers: ["ejabberd"], top: { http: `127.0.0.1:${PEER_PORT}` } },
+  { servers: ["ejabberd"], top: () => ({ http: `127.0.0.1:${peerPort = freePort()}` }) },
 );

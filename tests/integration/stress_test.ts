@@ -49,20 +49,24 @@ withWorld(
     const sent = requesters.map(() => new Map<string, string>()); // id -> type
     let next = 0;
     const deadline = Date.now() + 120_000;
-    await Promise.all(requesters.map(async (client, r) => {
-      const lane = async () => {
-        while (next < TOTAL && Date.now() < deadline) {
-          const n = next++;
-          const id = `s${n}`;
-          const type = n % 5 === 0 ? "set" : "get";
-          sent[r].set(id, type);
-          await client.request(request(id, { type }), { timeoutMs: 20_000 });
-        }
-      };
-      await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
-    }));
-    running = false;
-    await churn;
+    try {
+      await Promise.all(requesters.map(async (client, r) => {
+        const lane = async () => {
+          while (next < TOTAL && Date.now() < deadline) {
+            const n = next++;
+            const id = `s${n}`;
+            const type = n % 5 === 0 ? "set" : "get";
+            sent[r].set(id, type);
+            await client.request(request(id, { type }), { timeoutMs: 20_000 });
+          }
+        };
+        await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+      }));
+    } finally {
+      // Even when a lane failed: no churn may go on past this test.
+      running = false;
+      await churn.catch(() => {});
+    }
 
     // Check the invariant on everything each requester received.
     const outcomes: Record<string, number> = {};

@@ -3,6 +3,7 @@
  * subprocess, with its config in a temp dir, and reads its log lines.
  */
 import { readStartFlags } from "../../deploy/start_flags.ts";
+import { killTree } from "./process_tree.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const READY_TIMEOUT_MS = 15_000;
@@ -158,7 +159,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
           child.kill(signal);
         } catch { /* already gone */ }
       }
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      // `deno task` waits for the proxy: the whole tree goes, or it lives on.
+      const timer = setTimeout(() => killTree(child.pid), STOP_TIMEOUT_MS);
       const code = await status;
       clearTimeout(timer);
       await cleanup();
@@ -167,11 +169,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
     async kill() {
       // `deno task` runs the proxy as its child: kill that one too, or it
       // would live on holding our pipes.
-      for (const pid of [...descendants(child.pid), child.pid]) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* already gone */ }
-      }
+      killTree(child.pid);
       await status;
       await cleanup();
     },
@@ -225,32 +223,4 @@ async function launcher(config: string, dir: string): Promise<string[]> {
     );
   }
   return ["task", "--quiet", "start"];
-}
-
-/**
- * The process ids below `pid`, deepest last. Deno refuses /proc to
- * anything but `-A`, so this asks `ps` (the test permission set allows
- * running programs).
- */
-function descendants(pid: number): number[] {
-  let table: string;
-  try {
-    const output = new Deno.Command("ps", {
-      args: ["-e", "-o", "pid=,ppid="],
-      stdout: "piped",
-      stderr: "null",
-    }).outputSync();
-    table = new TextDecoder().decode(output.stdout);
-  } catch {
-    return [];
-  }
-  const children = new Map<number, number[]>();
-  for (const line of table.split("\n")) {
-    const [child, parent] = line.trim().split(/\s+/).map(Number);
-    if (!child || !parent) continue;
-    children.set(parent, [...(children.get(parent) ?? []), child]);
-  }
-  const below = (of: number): number[] =>
-    (children.get(of) ?? []).flatMap((child) => [child, ...below(child)]);
-  return below(pid);
 }

@@ -133,7 +133,11 @@ export function assertError(
 /** How {@link withWorld} sets up its world. */
 export interface WorldSetup {
   entry?: Partial<ProxyEntry>;
-  top?: Record<string, unknown>;
+  /**
+   * Top-level config keys; a function is called as each test starts (a
+   * port picked then, not when the module loads, is less likely taken).
+   */
+  top?: Record<string, unknown> | (() => Record<string, unknown>);
   users?: string[];
   /**
    * The servers to run the scenario on, one `Deno.test` each; default
@@ -159,7 +163,8 @@ export function withWorld(
       sanitizeOps: false,
       sanitizeResources: false,
       async fn() {
-        const world = await World.start(setup.entry, setup.top, setup.users, kind);
+        const top = typeof setup.top === "function" ? setup.top() : setup.top;
+        const world = await World.start(setup.entry, top, setup.users, kind);
         try {
           await body(world);
         } finally {
