@@ -217,6 +217,7 @@ Deno.test({
       env: { PATH: "/nonexistent" },
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(30_000),
     }).output();
     const text = new TextDecoder().decode(output.stdout) +
       new TextDecoder().decode(output.stderr);

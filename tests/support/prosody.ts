@@ -218,6 +218,8 @@ class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
+        // Bounded like everything else here: a stuck prosodyctl fails the test.
+        signal: AbortSignal.timeout(READY_TIMEOUT_MS),
       }).output();
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) throw new Error(INSTALL_HINT);
