@@ -178,20 +178,22 @@ Deno.test("compileAccess refuses a pattern of no known shape", () => {
   assert.throws(() => compileAccess([], ["*"]), /^TypeError: deny: /);
 });
 
-Deno.test("a large list stays fast: lookups, not scans", () => {
+Deno.test("a large list: every listed pattern matches, and only those", () => {
+  // Its speed (Set lookups, not scans) is the benchmark's to measure.
   const allow = Array.from({ length: 50_000 }, (_, i) => `user${i}@example.org`);
   allow.push("*.trusted.example");
-  const deny = Array.from({ length: 50_000 }, (_, i) => `@spam${i}.example`);
+  // Under an allowed parent, so that only the deny list keeps them out.
+  const deny = Array.from({ length: 50_000 }, (_, i) => `@spam${i}.trusted.example`);
   const check = compileAccess(allow, deny);
-  const start = performance.now();
-  let allowed = 0;
+  let users = 0;
+  let trusted = 0;
+  let spam = 0;
   for (let i = 0; i < 100_000; i++) {
-    if (check(`user${i}@example.org`)) allowed++;
-    if (check(`x@a.b.c.trusted.example`)) allowed++;
-    if (check(`x@spam${i}.example`)) allowed++;
+    if (check(`user${i}@example.org`)) users++;
+    if (check(`x@a.b.c.trusted.example`)) trusted++;
+    if (check(`x@spam${i}.trusted.example`)) spam++;
   }
-  const elapsed = performance.now() - start;
-  assert.equal(allowed, 50_000 + 100_000);
-  // 300,000 checks; a linear scan over 100,000 patterns would take minutes.
-  assert.ok(elapsed < 2_000, `took ${elapsed} ms`);
+  assert.equal(users, 50_000); // user0 … user49999, not the others
+  assert.equal(trusted, 100_000);
+  assert.equal(spam, 50_000); // spam50000 … spam99999, not denied
 });

@@ -186,8 +186,21 @@ Deno.test("other paths are 404, query strings are ignored", async () => {
 const netGranted =
   (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";
 
+/** Settles with `promise`, or rejects with `what` timed out after `ms` ms. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 Deno.test({
-  name: "serveHttp serves the handler on a socket, quietly, until aborted",
+  name: "serveHttp serves the handler on a socket until aborted",
   ignore: !netGranted,
   async fn() {
     const controller = new AbortController();
@@ -197,18 +210,64 @@ Deno.test({
       handler([READY]),
       { signal: controller.signal, onListen: (address) => listened.push(address) },
     );
+    const { port } = server.addr;
     try {
-      const { port } = server.addr;
       assert.deepEqual(listened, [{ host: "127.0.0.1", port }]);
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`, {
+        signal: AbortSignal.timeout(5_000),
+      });
       assert.equal(await res.text(), "ok\n");
-      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`, {
+        signal: AbortSignal.timeout(5_000),
+      });
       assert.equal(ready.status, 200);
       await ready.body?.cancel();
     } finally {
       controller.abort();
-      await server.finished;
+      await within(server.finished, 5_000, "server.finished after abort");
     }
+    // Closed: a new connection is refused (not left hanging: the signal bounds it).
+    await assert.rejects(
+      fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) }),
+      (error: unknown) => error instanceof TypeError,
+    );
+  },
+});
+
+const runGranted = (await Deno.permissions.query({ name: "run" })).state === "granted";
+
+Deno.test({
+  name: "serveHttp prints nothing when it starts listening",
+  // Deno.serve's default onListen writes from inside the runtime, past any
+  // console replaced here: only a child process's output shows it.
+  ignore: !netGranted || !runGranted,
+  async fn() {
+    const http = new URL("../src/http.ts", import.meta.url).href;
+    const script = `import { serveHttp } from ${JSON.stringify(http)};
+      const controller = new AbortController();
+      const server = serveHttp(
+        { host: "127.0.0.1", port: 0 },
+        () => new Response("ok"),
+        { signal: controller.signal },
+      );
+      const res = await fetch(\`http://127.0.0.1:\${server.addr.port}/\`);
+      if (await res.text() !== "ok") throw new Error("unexpected body");
+      controller.abort();
+      await server.finished;`;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", "--allow-net=127.0.0.1", "--allow-read", script],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(30_000),
+    }).output();
+    const decoder = new TextDecoder();
+    const stdout = decoder.decode(output.stdout);
+    const stderr = decoder.decode(output.stderr);
+    assert.equal(output.code, 0, `exit ${output.code}: ${stderr}`);
+    assert.equal(stdout, "");
+    assert.equal(stderr, "");
   },
 });
 

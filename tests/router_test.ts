@@ -302,17 +302,21 @@ for (const { name, stanza, condition, type, from } of REFUSALS) {
   });
 }
 
-const TARGET_REFUSALS = [
+const TARGET_REFUSALS: Array<
+  { name: string; to: string; kind: "iq" | "message"; iqType?: "get" | "set"; condition: string }
+> = [
   {
     name: "an iq get from the target to <domain>/<someone>",
     to: `${DOMAIN}/${ALICE}`,
     kind: "iq",
+    iqType: "get",
     condition: "feature-not-implemented",
   },
   {
     name: "an iq set from the target to the bare domain",
     to: DOMAIN,
     kind: "iq",
+    iqType: "set",
     condition: "bad-request",
   },
   {
@@ -322,14 +326,15 @@ const TARGET_REFUSALS = [
     condition: "bad-request",
   },
 ];
-for (const { name, to, kind, condition } of TARGET_REFUSALS) {
+for (const { name, to, kind, iqType, condition } of TARGET_REFUSALS) {
   Deno.test(`refused: ${name} gets ${condition}`, () => {
     const router = setup(["a"]);
     const stanza = kind === "iq"
-      ? `<iq type="set" id="t" from="${TARGET}/a" to="${to}"><q xmlns="urn:x"/></iq>`
+      ? `<iq type="${iqType}" id="t" from="${TARGET}/a" to="${to}"><q xmlns="urn:x"/></iq>`
       : `<message id="t" from="${TARGET}/a" to="${to}"><body>x</body></message>`;
     const out = only(router.receive(parseXml(stanza), 0));
     assert.equal(out.name, kind);
+    assert.equal(out.attrs.type, "error");
     assert.equal(out.attrs.to, `${TARGET}/a`);
     assert.equal(out.attrs.from, to);
     assert.ok(out.getChild("error")?.getChild(condition, STANZAS));
@@ -473,9 +478,13 @@ Deno.test("the table is empty after N requests that all time out", () => {
   }
   assert.equal(router.pendingCount, n);
   let answered = 0;
-  for (let now = 0; router.nextWake() !== undefined; now += 50) {
+  // The last request times out at n - 1 + 100 ms; the limit only keeps a
+  // nextWake() that never becomes undefined from looping forever.
+  const limit = 10 * n;
+  for (let now = 0; now <= limit && router.nextWake() !== undefined; now += 50) {
     answered += router.tick(now).send.length;
   }
+  assert.equal(router.nextWake(), undefined);
   assert.equal(answered, n);
   assert.equal(router.pendingCount, 0);
 });
