@@ -18,7 +18,7 @@ if (!loaded.ok) {
 }
 const config = loaded.config;
 const runtime = new Runtime();
-await runtime.start(config, { level: config.logLevel, format: "text", fields: {} });
+await runtime.start(config, { level: config.logLevel ?? "info", format: "text", fields: {} });
 let stopping = false;
 Deno.addSignalListener("SIGTERM", async () => {
   if (stopping) return;

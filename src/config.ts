@@ -333,7 +333,8 @@ function structuralYamlProblems(
         found.push({
           offset: node.range?.[0] ?? 0,
           // Not its name: `secret: *x9…` may be a secret that starts with `*`.
-          message: "unresolved alias: a value starting with * names an &anchor; quote it if it is text",
+          message:
+            "unresolved alias: a value starting with * names an &anchor; quote it if it is text",
         });
       }
     },
