@@ -102,6 +102,10 @@ interface Entity {
   } | null;
   /** The parser class each stream opening instantiates. */
   Parser: new () => unknown;
+  /** The current stream's parser; null once it failed or the stream ended. */
+  parser: unknown;
+  /** Hands a socket read to the parser (bound to the socket at connect). */
+  _onData(data: unknown): void;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -333,6 +337,14 @@ class ComponentLink implements Link {
     const entity = new Component({ service: url, domain }) as unknown as Entity;
     // Stanzas are routed by their start tag: no tree for their payload.
     entity.Parser = StreamParser;
+    // After bad XML or the server's </stream:stream>, xmpp.js drops its
+    // parser but reads on, and the next read would throw (no parser) out of
+    // a socket event: the end of the process. What comes then is ignored;
+    // the stream is closing anyway.
+    const onData = entity._onData.bind(entity);
+    entity._onData = (data) => {
+      if (entity.parser) onData(data);
+    };
     // xmpp.js decodes each socket read on its own, so a character cut
     // between two reads became two U+FFFD: the socket decodes the stream as
     // one text instead (set before the stream opens, so before any data).

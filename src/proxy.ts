@@ -12,6 +12,7 @@ import type { Metrics } from "./metrics.ts";
 import { type Effects, Router, type RouterEvent } from "./router.ts";
 import type { SubscriberStore } from "./subscribers.ts";
 import { wait } from "./wait.ts";
+import type { XmlElement } from "./xml.ts";
 
 /** What a proxy needs from the outside world; tests replace it. */
 export interface ProxyDeps {
@@ -59,18 +60,15 @@ export class Proxy {
     }));
     const handlers: LinkHandlers = {
       onStanza: (stanza) => {
+        let fx: Effects;
         try {
-          this.#apply(this.#router.receive(stanza, this.#now()));
+          fx = this.#router.receive(stanza, this.#now());
         } catch (error) {
           // A bug must cost one stanza, not the process and every request
           // in flight (the router is fuzzed not to throw; this is the net).
-          this.#log.error("stanza.failed", {
-            domain,
-            stanza: stanza.name,
-            type: stanza.attrs.type,
-            reason: error instanceof Error ? error.message : String(error),
-          });
+          return this.#failed(stanza, error);
         }
+        this.#apply(fx);
       },
       onOnline: () => {
         this.#metrics?.connected(domain);
@@ -144,10 +142,37 @@ export class Proxy {
 
   #apply(fx: Effects): void {
     // Events first: a subscriber is stored before its `subscribed` is sent.
-    for (const event of fx.events) this.#report(event);
-    for (const stanza of fx.send) this.#link.send(stanza);
+    for (const event of fx.events) {
+      try {
+        this.#report(event);
+      } catch (error) {
+        this.#log.error("event.failed", {
+          domain: this.domain,
+          event: event.type,
+          reason: why(error),
+        });
+      }
+    }
+    // Each on its own: one that cannot be written must not keep the others
+    // of the same step (answers to other requesters) from going out.
+    for (const stanza of fx.send) {
+      try {
+        this.#link.send(stanza);
+      } catch (error) {
+        this.#failed(stanza, error);
+      }
+    }
     this.#arm();
     if (this.#idle && this.#router.inFlightCount === 0) this.#idle();
+  }
+
+  #failed(stanza: XmlElement, error: unknown): void {
+    this.#log.error("stanza.failed", {
+      domain: this.domain,
+      stanza: stanza.name,
+      type: stanza.attrs.type,
+      reason: why(error),
+    });
   }
 
   /** Keeps one timer set for the router's next wake-up. */
@@ -159,7 +184,15 @@ export class Proxy {
     this.#timerAt = at;
     this.#timer = setTimeout(() => {
       this.#timerAt = Infinity;
-      this.#apply(this.#router.tick(this.#now()));
+      let fx: Effects;
+      try {
+        fx = this.#router.tick(this.#now());
+      } catch (error) {
+        // As for a stanza: logged, never the end of the process.
+        this.#log.error("tick.failed", { domain: this.domain, reason: why(error) });
+        return this.#arm();
+      }
+      this.#apply(fx);
     }, Math.max(0, at - this.#now()));
   }
 
@@ -192,11 +225,7 @@ export class Proxy {
           // A full disk or a locked database must not take the stream (and
           // every request in flight) down: the router still holds the
           // change, so only a restart would lose it, and the log says so.
-          log.error("service.store_failed", {
-            domain,
-            change: event.change,
-            reason: error instanceof Error ? error.message : String(error),
-          });
+          log.error("service.store_failed", { domain, change: event.change, reason: why(error) });
         }
         if (logs("debug")) {
           log.debug(`service.subscriber_${event.change}`, { domain, jid: event.jid });
@@ -243,4 +272,8 @@ function timings(config: ProxyConfig): LinkTimings {
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     standbyRetryMs: config.standbyRetryMs,
   };
+}
+
+function why(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

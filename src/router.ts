@@ -21,7 +21,8 @@ import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
 import { errorCondition, errorReply, presence, type StanzaError } from "./stanza.ts";
 import { WaitingList } from "./waiting.ts";
-import { detach, parseXml, readdress, serialize, type XmlElement } from "./xml.ts";
+import { parseStanza } from "./stream_parser.ts";
+import { detach, readdress, serialize, type XmlElement } from "./xml.ts";
 
 /** The settings the router follows; a reload may replace them. */
 export interface RouterSettings {
@@ -917,7 +918,7 @@ export class Router {
         entry.resource = resource;
         entry.resourceJid = resource.jid;
         resource.pending.add(entry);
-        fx.send.push(this.#forward(parseXml(entry.request), resource, entry.via));
+        fx.send.push(this.#forward(parseStanza(entry.request), resource, entry.via));
         fx.events.push({
           type: "forwarded",
           requester: entry.requester,

@@ -304,7 +304,7 @@ function parseAttrs(
       throw new StreamXmlError("an attribute value without quotes");
     }
     const close = text.indexOf(quote === QUOT ? '"' : "'", i + 1);
-    const value = text.slice(i + 1, close);
+    const value = normalizeSpaces(text.slice(i + 1, close));
     attrs[name] = value.indexOf("&") < 0 ? value : unescapeAttr(value);
     i = close + 1;
     if (raw && isAddressing(text, nameAt, name.length)) {
@@ -323,14 +323,51 @@ const NAMED: Readonly<Record<string, string>> = {
   apos: "'",
 };
 
+const RAW_SPACE = /[\t\n\r]/;
+
+/**
+ * XML 1.0 §2.11 and §3.3.3: a tab, line feed, carriage return or CR LF
+ * written as such in an attribute value reads as one space (a reference
+ * like `&#10;` keeps its character). The server, the implementing client
+ * and every other parser read it so: an id must mean here what it means
+ * there, or its reply would not match.
+ */
+function normalizeSpaces(value: string): string {
+  return RAW_SPACE.test(value) ? value.replace(/\r\n|[\t\n\r]/g, " ") : value;
+}
+
+/** XML 1.0 §2.2: the characters a document may hold at all. */
+function isXmlChar(code: number): boolean {
+  return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) ||
+    (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
+}
+
 /** Replaces the character and predefined entity references (XML 1.0 §4.6). */
 function unescapeAttr(raw: string): string {
   return raw.replace(ENTITY, (match, hex?: string, dec?: string, named?: string) => {
     if (named) return NAMED[named];
     const code = hex ? parseInt(hex, 16) : dec ? parseInt(dec, 10) : NaN;
-    if (!(code >= 0 && code <= 0x10ffff) || match === "&") {
+    if (!isXmlChar(code) || match === "&") {
       throw new StreamXmlError(`bad reference ${match} in an attribute value`);
     }
     return String.fromCodePoint(code);
   });
+}
+
+/**
+ * One stanza from its text, as the stream would read it (a lazy element:
+ * the start tag parsed, the content kept as text): how a failover reads the
+ * request it kept, however deeply its payload nests. Throws on bad XML.
+ */
+export function parseStanza(text: string): XmlElement {
+  const parser = new StreamParser();
+  let stanza: XmlElement | undefined;
+  let failure: unknown;
+  parser.on("element", (el: XmlElement) => (stanza ??= el));
+  parser.on("error", (error: unknown) => (failure = error));
+  parser.write(`<s>${text}</s>`);
+  if (failure !== undefined) throw failure;
+  if (!stanza) throw new StreamXmlError("no stanza in the text");
+  stanza.parent = null;
+  return stanza;
 }

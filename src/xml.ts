@@ -72,6 +72,13 @@ interface LazyElement extends XmlElement {
 }
 
 const lazyPrototype = Object.create(impl.Element.prototype, {
+  // ltx's own toString recurses per level: a deep payload would overflow
+  // the stack wherever an element is turned into text (a log, a template).
+  toString: {
+    value(this: LazyElement): string {
+      return serialize(this);
+    },
+  },
   children: {
     get(this: LazyElement): XmlNode[] {
       return this.parsed ??= parseChildren(this);
@@ -230,22 +237,55 @@ const escapeChar = (char: string) => ESCAPES[char];
  * other side as it reached us.
  */
 export function serialize(node: XmlNode): string {
-  if (typeof node === "string") {
-    return TEXT_SPECIAL.test(node) ? node.replace(/[&<>\r]/g, escapeChar) : node;
-  }
+  if (typeof node === "string") return escapeText(node);
   const lazy = unparsed(node);
-  if (lazy) {
-    if (lazy.text !== undefined) return lazy.text;
-    const start = lazy.others === undefined ? startTag(node) : addressedTag(lazy, lazy.others);
-    const inner = lazy.inner;
-    return lazy.text = inner === "" ? start + "/>" : start + ">" + inner + "</" + node.name + ">";
+  if (lazy) return lazyText(lazy);
+  // A loop, not recursion: a payload may nest thousands of levels deep, one
+  // stack frame each would overflow (the server allows 256 KB stanzas).
+  let out = "";
+  const stack: [XmlElement, number][] = [];
+  const open = (el: XmlElement): void => {
+    const unparsedChild = unparsed(el);
+    if (unparsedChild) {
+      out += lazyText(unparsedChild);
+      return;
+    }
+    const start = startTag(el);
+    if (el.children.length === 0) {
+      out += start + "/>";
+      return;
+    }
+    out += start + ">";
+    stack.push([el, 0]);
+  };
+  open(node);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [el, i] = top;
+    const children = el.children;
+    if (i === children.length) {
+      out += "</" + el.name + ">";
+      stack.pop();
+      continue;
+    }
+    top[1] = i + 1;
+    const child = children[i];
+    if (typeof child === "string") out += escapeText(child);
+    else open(child);
   }
-  const out = startTag(node);
-  const children = node.children;
-  if (children.length === 0) return out + "/>";
-  let text = out + ">";
-  for (let i = 0; i < children.length; i++) text += serialize(children[i]);
-  return text + "</" + node.name + ">";
+  return out;
+}
+
+function escapeText(text: string): string {
+  return TEXT_SPECIAL.test(text) ? text.replace(/[&<>\r]/g, escapeChar) : text;
+}
+
+/** A lazy element's text: its start tag, then its content as received. */
+function lazyText(lazy: LazyElement): string {
+  if (lazy.text !== undefined) return lazy.text;
+  const start = lazy.others === undefined ? startTag(lazy) : addressedTag(lazy, lazy.others);
+  const inner = lazy.inner;
+  return lazy.text = inner === "" ? start + "/>" : start + ">" + inner + "</" + lazy.name + ">";
 }
 
 /** The start tag (without its `>`) from the other attributes' text and the addresses. */

@@ -280,26 +280,47 @@ Deno.test("shutdown waits for a reply within the grace period", async () => {
   assert.equal(sent.length, 2, sent.join("\n"));
 });
 
-Deno.test("an exception while handling a stanza is logged, and the next stanza is handled", () => {
+Deno.test("an exception while reporting an event is logged, and the step's stanzas still go out", () => {
   const logs = captureLogs();
   try {
     const metrics = new Metrics();
-    let fail = true;
     const observe = metrics.observe.bind(metrics);
     metrics.observe = (proxy, event) => {
-      if (fail && event.type === "forwarded") throw new Error("boom");
+      if (event.type === "forwarded") throw new Error("boom");
       observe(proxy, event);
     };
     const { link } = start("", { metrics });
     online(link);
     link.receive(request("first"));
+    const failed = logs.lines.filter((line) => line.includes("event.failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], / ERROR .*event=forwarded reason=boom/);
+    assert.equal(parseXml(link.take()[0]).attrs.id, "first", "forwarded all the same");
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("a stanza that cannot be written is logged; the others of the same step go out", () => {
+  const logs = captureLogs();
+  try {
+    const { link } = start("balance: round-robin");
+    online(link);
+    link.receive(request("g1")); // to a, the only one
+    link.receive(request("g2")); // to a
+    link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+    link.take();
+    const send = link.send.bind(link);
+    link.send = (stanza) => {
+      if (stanza.attrs.id === "g1") throw new RangeError("Maximum call stack size exceeded");
+      send(stanza);
+    };
+    // a leaves: both gets are re-sent to b in one step; g1's write fails.
+    link.receive(`<presence type="unavailable" from="${TARGET}/a" to="${DOMAIN}"/>`);
+    assert.deepEqual(link.take().map((text) => parseXml(text).attrs.id), ["g2"]);
     const failed = logs.lines.filter((line) => line.includes("stanza.failed"));
     assert.equal(failed.length, 1, logs.lines.join(""));
-    assert.match(failed[0], / ERROR .*stanza=iq type=get reason=boom/);
-    fail = false;
-    link.take();
-    link.receive(request("second"));
-    assert.equal(parseXml(link.take()[0]).attrs.id, "second");
+    assert.match(failed[0], /stanza=iq type=get reason="Maximum call stack size exceeded"/);
   } finally {
     logs.restore();
   }

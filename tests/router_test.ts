@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type Effects, Router, type RouterSettings } from "../src/router.ts";
-import { parseXml, type XmlElement } from "../src/xml.ts";
+import { parseStanza } from "../src/stream_parser.ts";
+import { parseXml, serialize, type XmlElement } from "../src/xml.ts";
 import { BASE_SETTINGS, DOMAIN, resourcePresence, TARGET, testRouter } from "./support/router.ts";
 
 const ALICE = "alice@example.org/phone";
@@ -665,6 +666,21 @@ Deno.test("max_pending caps everything held: waiting messages and the target's r
     condition: "resource-constraint",
   });
   assert.equal(router.inFlightCount, 2);
+});
+
+Deno.test("a get whose payload nests 20,000 deep fails over with that payload, byte for byte", () => {
+  const deep = "<a>".repeat(20_000) + "x" + "</a>".repeat(20_000);
+  const router = setup(["a", "b"]);
+  const request = `<iq type="get" id="deep" from="${ALICE}" to="${DOMAIN}">${deep}</iq>`;
+  // As the stream reads it: lazily, the payload kept as text.
+  router.receive(parseStanza(request), 0);
+  const fx = router.receive(unavailable("a"), 1);
+  assert.equal(fx.send.length, 1);
+  const resent = serialize(fx.send[0]);
+  assert.equal(
+    resent,
+    `<iq type="get" id="deep" to="${TARGET}/b" from="${DOMAIN}/${ALICE}">${deep}</iq>`,
+  );
 });
 
 Deno.test("while draining, a get whose resource goes is still re-sent to another", () => {

@@ -1,6 +1,6 @@
 import { deepEqual, equal as assertEquals, ok as assert, throws } from "node:assert/strict";
 import fc from "fast-check";
-import { StreamParser } from "../src/stream_parser.ts";
+import { parseStanza, StreamParser } from "../src/stream_parser.ts";
 import { readdress, serialize, xml, type XmlElement } from "../src/xml.ts";
 
 const HEADER =
@@ -149,6 +149,10 @@ Deno.test("stream parser: what XMPP forbids or XML does not allow is an error, a
     "<iq id=1/>",
     "<iq id='1' type/>",
     "<iq id='&bogus;'/>",
+    // XML 1.0 §2.2: characters no document may hold, even as references.
+    "<iq id='a&#0;'/>",
+    "<iq id='a&#xD800;'/>",
+    "<iq id='a&#xFFFE;'/>",
     "<iq a='<'/>",
     "</iq>",
     "<iq></message>",
@@ -159,6 +163,31 @@ Deno.test("stream parser: what XMPP forbids or XML does not allow is an error, a
     assertEquals(seen.errors[0].name, "XMLError", text);
     deepEqual(seen.elements, [], text);
   }
+});
+
+Deno.test("stream parser: raw tab, newline and CR LF in an attribute read as one space each; references keep theirs", () => {
+  // Prosody writes a user's `&#10;` raw: the implementing client reads it
+  // as a space, so the id its reply carries has one, and must match.
+  const seen = feed([HEADER, "<iq id='a\nb\tc\r\nd' node='x&#10;y&#9;z' to='p' from='u'/>"]);
+  const [el] = seen.elements;
+  assertEquals(el.attrs.id, "a b c d");
+  assertEquals(el.attrs.node, "x\ny\tz");
+  // The forwarded copy keeps the text as it came: its reader normalises it the same way.
+  const copy = serialize(readdress(el, { to: "t", from: "f" }));
+  assertEquals(copy, `<iq id='a\nb\tc\r\nd' node='x&#10;y&#9;z' to="t" from="f"/>`);
+  // (xmpp.js's own parser skips this rule of XML; the server does not.)
+  deepEqual(feed([HEADER, copy]).elements.map((e) => e.attrs.id), ["a b c d"]);
+});
+
+Deno.test("parseStanza: one stanza as the stream reads it, however deep its payload", () => {
+  const deep = "<a>".repeat(20_000) + "</a>".repeat(20_000);
+  const el = parseStanza(`<iq type='get' id='d' to='x' from='y'>${deep}</iq>`);
+  assertEquals(el.attrs.id, "d");
+  assertEquals(
+    serialize(readdress(el, { to: "t", from: "f" })),
+    `<iq type='get' id='d' to="t" from="f">${deep}</iq>`,
+  );
+  throws(() => parseStanza("<iq><a></iq>"), /XMLError|unexpected|match/i);
 });
 
 Deno.test("stream parser: a stanza waits for the rest of its text; whitespace keepalives are ignored", () => {

@@ -1,6 +1,6 @@
 /** src/xml.ts: detached copies, and a serialised stanza parsed again. */
 import assert from "node:assert/strict";
-import { detach, parseXml, serialize } from "../src/xml.ts";
+import { detach, parseXml, serialize, xml } from "../src/xml.ts";
 
 const REQUEST = `<iq type="get" id="a-rather-long-id-0001" from="alice@example.org/phone-1234" ` +
   `to="proxy.example.org"><query xmlns="http://jabber.org/protocol/disco#info" node="x&amp;y">` +
@@ -21,4 +21,18 @@ Deno.test("serialize, then parseXml: the same stanza byte for byte (how a failov
   assert.equal(again.attrs.id, "a-rather-long-id-0001");
   assert.equal(again.getChild("query")?.getText(), "text <here>");
   assert.equal(again.getChild("query")?.attrs.node, "x&y");
+});
+
+Deno.test("serialize: a tree nested 20,000 deep is written without running out of stack", () => {
+  const root = xml("iq", { type: "get", id: "d" });
+  let el = root;
+  for (let i = 0; i < 20_000; i++) {
+    const child = xml("a", i % 2 ? { n: `${i}` } : {});
+    el.children.push(child);
+    el = child;
+  }
+  el.children.push("x < y");
+  const text = serialize(root);
+  assert.ok(text.startsWith(`<iq type="get" id="d"><a><a n="1"><a><a n="3">`), text.slice(0, 80));
+  assert.ok(text.endsWith(`<a n="19999">x &lt; y${"</a>".repeat(20_000)}</iq>`));
 });
