@@ -11,6 +11,7 @@ import {
   serveHttp,
 } from "../src/http.ts";
 import { Metrics } from "../src/metrics.ts";
+import { within } from "./support/bounded.ts";
 
 const BASE = "http://127.0.0.1:9347";
 const PROM = "text/plain; version=0.0.4; charset=utf-8";
@@ -185,19 +186,6 @@ Deno.test("other paths are 404, query strings are ignored", async () => {
 
 const netGranted =
   (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";
-
-/** Settles with `promise`, or rejects with `what` timed out after `ms` ms. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 Deno.test({
   name: "serveHttp serves the handler on a socket until aborted",

@@ -13,27 +13,13 @@ import { connectClient, echoHandler, iqAfterRestart } from "../support/client.ts
 import { startEjabberd } from "../support/ejabberd.ts";
 import { acceptsTcp } from "../support/prosody.ts";
 import { xml } from "../../src/xml.ts";
+import { bounded } from "../support/bounded.ts";
 
 const COMPONENT = { domain: "proxy.localhost", secret: "harness-secret" };
 const ALICE = { username: "alice", password: "alice-pw" };
 const BOB = { username: "bob", password: "bob-pw" };
 const SERVICE = { username: "service", password: "service-pw" };
 const OPTIONS = { sanitizeOps: false, sanitizeResources: false };
-
-/** Fails the test (instead of hanging it) when `body` takes too long. */
-async function bounded<T>(ms: number, body: () => Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      body(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`test took longer than ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

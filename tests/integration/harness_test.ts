@@ -9,28 +9,11 @@ import assert from "node:assert/strict";
 import { startProsody } from "../support/prosody.ts";
 import { connectClient, echoHandler, errorFor, iqAfterRestart } from "../support/client.ts";
 import { xml } from "../../src/xml.ts";
+import { bounded } from "../support/bounded.ts";
 
 const COMPONENT = { domain: "proxy.localhost", secret: "harness-secret" };
 const ALICE = { username: "alice", password: "alice-pw" };
 const BOB = { username: "bob", password: "bob-pw" };
-
-/** Fails the test (instead of hanging it) when `body` takes too long. */
-async function bounded<T>(ms: number, body: () => Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      body(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`test took longer than ${ms} ms`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Whether process `pid` exists, or undefined when we may not ask: Deno.kill
