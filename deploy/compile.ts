@@ -13,11 +13,11 @@
  * will have where the binary runs (`/etc/client-proxy/client-proxy.yaml`).
  * Secrets are not read: placeholders stand in for them.
  */
-import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { CREDENTIALS_ENV, parseConfig } from "../src/config.ts";
 import { CREDENTIALS_ROOT, permissionFlags, permissionScope } from "../src/permissions.ts";
 import { readStartFlags, withoutPermissions } from "./start_flags.ts";
+import { taskArgs } from "./task_args.ts";
 
 /** The targets `--target all` builds, and the suffix of each one's file. */
 export const TARGETS = Object.freeze({
@@ -124,31 +124,21 @@ export function scopedFlags(
 }
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: "string", short: "c" },
-        "credentials-root": { type: "string" },
-        target: { type: "string" },
-        output: { type: "string", short: "o" },
-        "print-flags": { type: "boolean" },
-        bundle: { type: "string" },
-        "dry-run": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    console.error(`compile: ${error instanceof Error ? error.message : error}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = taskArgs("compile", args, {
+    usage: USAGE,
+    options: {
+      config: { type: "string", short: "c" },
+      "credentials-root": { type: "string" },
+      target: { type: "string" },
+      output: { type: "string", short: "o" },
+      "print-flags": { type: "boolean" },
+      bundle: { type: "string" },
+      "dry-run": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
   const target = values.target;
   if (target !== undefined && target !== "all" && !(target in TARGETS)) {
     console.error(

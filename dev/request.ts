@@ -7,7 +7,7 @@
  * reply as XML. Exit code: 0 for a result, 1 for an error reply, a timeout
  * or no sandbox, 2 for a usage error.
  */
-import { parseArgs } from "node:util";
+import { taskArgs } from "../deploy/task_args.ts";
 import { parseDuration } from "../src/duration.ts";
 import { xml, type XmlElement } from "../src/xml.ts";
 import { connectClient, type TestClient } from "../tests/support/client.ts";
@@ -41,26 +41,17 @@ function message(error: unknown): string {
 }
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        ping: { type: "boolean" },
-        to: { type: "string" },
-        timeout: { type: "string", default: "10s" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    console.error(`dev:request: ${message(error)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = taskArgs("dev:request", args, {
+    usage: USAGE,
+    options: {
+      ping: { type: "boolean" },
+      to: { type: "string" },
+      timeout: { type: "string", default: "10s" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
   const timeoutMs = parseDuration(values.timeout);
   if (timeoutMs === undefined || timeoutMs <= 0) {
     console.error(`dev:request: --timeout: expected a duration like 5s, got ${values.timeout}`);

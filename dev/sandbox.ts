@@ -14,9 +14,9 @@
  *
  * SIGINT or SIGTERM stops all of it and removes its files.
  */
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { readStartFlags } from "../deploy/start_flags.ts";
+import { taskArgs } from "../deploy/task_args.ts";
 import { startProsody, type XmppServer } from "../tests/support/prosody.ts";
 
 /** The repo root: the proxy and the example client run from here. */
@@ -263,24 +263,15 @@ function banner(info: SandboxInfo, exampleClient: boolean, ready: boolean): stri
 }
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        "no-example-client": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    console.error(`deno task dev: ${error instanceof Error ? error.message : error}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = taskArgs("deno task dev", args, {
+    usage: USAGE,
+    options: {
+      "no-example-client": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
   const exampleClient = !values["no-example-client"];
 
   // Listen first: a Ctrl-C during start-up must still clean up.
