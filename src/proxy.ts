@@ -59,17 +59,11 @@ export class Proxy {
       resources: this.#router.resourceCount,
     }));
     const handlers: LinkHandlers = {
-      onStanza: (stanza) => {
-        let fx: Effects;
-        try {
-          fx = this.#router.receive(stanza, this.#now());
-        } catch (error) {
-          // A bug must cost one stanza, not the process and every request
-          // in flight (the router is fuzzed not to throw; this is the net).
-          return this.#failed(stanza, error);
-        }
-        this.#apply(fx);
-      },
+      onStanza: (stanza) =>
+        this.#step(
+          () => this.#router.receive(stanza, this.#now()),
+          (error) => this.#failed(stanza, error),
+        ),
       onOnline: () => {
         this.#metrics?.connected(domain);
         this.#metrics?.setUp(domain, true);
@@ -140,6 +134,22 @@ export class Proxy {
     this.#metrics?.setUp(this.domain, false);
   }
 
+  /**
+   * One step of the router, then its effects. A bug in the step costs that
+   * stanza (or that tick), never the process and every request in flight:
+   * the router is fuzzed not to throw, and this is the net.
+   */
+  #step(run: () => Effects, failed: (error: unknown) => void): void {
+    let fx: Effects;
+    try {
+      fx = run();
+    } catch (error) {
+      failed(error);
+      return this.#arm();
+    }
+    this.#apply(fx);
+  }
+
   #apply(fx: Effects): void {
     // Events first: a subscriber is stored before its `subscribed` is sent.
     for (const event of fx.events) {
@@ -184,15 +194,10 @@ export class Proxy {
     this.#timerAt = at;
     this.#timer = setTimeout(() => {
       this.#timerAt = Infinity;
-      let fx: Effects;
-      try {
-        fx = this.#router.tick(this.#now());
-      } catch (error) {
-        // As for a stanza: logged, never the end of the process.
-        this.#log.error("tick.failed", { domain: this.domain, reason: why(error) });
-        return this.#arm();
-      }
-      this.#apply(fx);
+      this.#step(
+        () => this.#router.tick(this.#now()),
+        (error) => this.#log.error("tick.failed", { domain: this.domain, reason: why(error) }),
+      );
     }, Math.max(0, at - this.#now()));
   }
 
