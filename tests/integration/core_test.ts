@@ -133,6 +133,18 @@ withWorld(
     assert.equal(gotGet.attrs.from, DOMAIN);
     assert.equal(gotGet.getChild("answer", "urn:test")?.attrs.resource, "spare");
     assertError(gotSet, { id: "s1", type: "wait", condition: "recipient-unavailable" });
+    // Under 2 s from the resource's leaving to both answers, by the proxy's
+    // own clock (its log's timestamps): not the clients' hops or their close.
+    const at = async (pattern: RegExp) =>
+      Date.parse((await world.proxy.waitForLog(pattern)).split(" ")[0]);
+    const left = await at(/target\.resource_down .*resource=holder/);
+    for (const id of ["g1", "s1"]) {
+      const answered = await at(new RegExp(`request\\.done .*id=${id} `));
+      assert.ok(
+        answered - left < 2_000,
+        `${id} answered ${answered - left} ms after the resource left`,
+      );
+    }
   },
   { ...ON_EVERY_SERVER, entry: { request_timeout: "30s" } },
 );
