@@ -34,7 +34,8 @@ Options:
   -h, --help              show this help
   -V, --version           print the version
 
-Signals: SIGTERM/SIGINT stop after a grace period, SIGHUP reloads the config.
+Signals: SIGTERM/SIGINT stop after a grace period (a second one ends it),
+SIGHUP reloads the config.
 Exit codes: 0 stopped, 1 runtime failure, 2 usage error, 78 config error.
 `;
 

@@ -41,6 +41,7 @@ export class Proxy {
   #timerAt = Infinity;
   #idle: (() => void) | undefined;
   #shuttingDown = false;
+  #hurried = false;
 
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
     const domain = this.domain = config.domain;
@@ -116,7 +117,7 @@ export class Proxy {
   async shutdown(graceMs: number): Promise<void> {
     this.#shuttingDown = true;
     this.#router.drain();
-    if (this.#router.inFlightCount > 0) {
+    if (this.#router.inFlightCount > 0 && !this.#hurried) {
       this.#log.info("proxy.draining", {
         domain: this.domain,
         pending: this.#router.inFlightCount,
@@ -132,6 +133,12 @@ export class Proxy {
     this.#timerAt = Infinity;
     await this.#link.stop();
     this.#metrics?.setUp(this.domain, false);
+  }
+
+  /** Ends the shutdown grace now (see {@link shutdown}); one still to come will have none. */
+  hurry(): void {
+    this.#hurried = true;
+    this.#idle?.();
   }
 
   /**

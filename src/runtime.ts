@@ -19,6 +19,7 @@ export class Runtime {
   readonly #metrics = new Metrics();
   #store: SubscriberStore | undefined;
   #http: Deno.HttpServer | undefined;
+  #hurried = false;
   readonly #log = logger("main");
 
   /** Starts the HTTP listener (if configured) and one proxy per config entry. */
@@ -80,13 +81,24 @@ export class Runtime {
 
   /** Shuts every proxy down (see {@link Proxy.shutdown}); resolves with the exit code. */
   async stop(signal: string): Promise<number> {
-    const graceMs = this.#config?.shutdownGraceMs ?? 0;
+    const graceMs = this.#hurried ? 0 : this.#config?.shutdownGraceMs ?? 0;
     this.#log.info("proxy.stopping", { signal, grace_ms: graceMs });
     await Promise.all([...this.#proxies.values()].map((proxy) => proxy.shutdown(graceMs)));
     await this.#http?.shutdown();
     this.#store?.close();
     this.#log.info("proxy.stopped");
     return 0;
+  }
+
+  /**
+   * A second stop signal: every grace in progress (a stop's, or a reload's
+   * for a removed proxy) ends now, and a stop still to come has none. What
+   * is in flight is answered at once, as when a grace runs out.
+   */
+  hurry(signal: string): void {
+    this.#hurried = true;
+    this.#log.warn("proxy.hurrying", { signal });
+    for (const proxy of this.#proxies.values()) proxy.hurry();
   }
 
   #listen(address: HttpAddress): void {

@@ -13,6 +13,7 @@
  */
 import type { Config, ConfigResult } from "./config.ts";
 import { type LogFormat, type Logger, logger, type LogLevel, setupLogging } from "./log.ts";
+import { StopSignals } from "./stop_signals.ts";
 
 /** How the worker logs: resolved from flags, environment and config. */
 export interface Logging {
@@ -26,7 +27,9 @@ export interface Logging {
 export type ToWorker =
   | { readonly type: "start"; readonly config: Config; readonly logging: Logging }
   | { readonly type: "reload"; readonly config: Config; readonly logging: Logging }
-  | { readonly type: "stop"; readonly signal: string };
+  | { readonly type: "stop"; readonly signal: string }
+  /** A later stop signal: the shutdown grace ends now. */
+  | { readonly type: "hurry"; readonly signal: string };
 
 /** What the worker tells the main thread. */
 export type FromWorker =
@@ -136,9 +139,18 @@ export async function superviseWorker(
     send({ type: "reload", config: loaded.config, logging: next });
   };
   return new Promise((resolve) => {
+    const stops = new StopSignals();
+    const stop = (signal: Deno.Signal) => {
+      const request = stops.receive(performance.now());
+      if (request === "stop" || request === "hurry") send({ type: request, signal });
+      if (request !== "quit") return;
+      // The grace was already cut short and something still holds the exit.
+      log.warn("proxy.quit", { signal });
+      finish(1);
+    };
     const listeners: Array<[Deno.Signal, () => void]> = [["SIGHUP", reload]];
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      listeners.push([signal, () => send({ type: "stop", signal })]);
+      listeners.push([signal, () => stop(signal)]);
     }
     for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
     const finish = (code: number) => {
@@ -203,6 +215,8 @@ export interface WorkerHandlers {
   start(config: Config, logging: Logging): Promise<void>;
   reload(config: Config, logging: Logging): Promise<void>;
   stop(signal: string): Promise<number>;
+  /** Ends the shutdown grace now, or makes it zero if the stop has not begun. */
+  hurry(signal: string): void;
 }
 
 /** What the main thread holds of the worker: a Worker, or a channel to handlers in its own thread. */
@@ -278,6 +292,8 @@ export function serveWorker(
   let queue = Promise.resolve();
   scope.onmessage = (event) => {
     const message = event.data;
+    // Not queued: it must reach a stop that is already waiting out its grace.
+    if (message.type === "hurry") return handlers.hurry(message.signal);
     queue = queue.then(async () => {
       if (message.type === "start") {
         try {

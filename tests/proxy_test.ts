@@ -9,6 +9,7 @@ import { Metrics } from "../src/metrics.ts";
 import { Proxy } from "../src/proxy.ts";
 import type { SubscriberStore } from "../src/subscribers.ts";
 import { parseXml, serialize, type XmlElement } from "../src/xml.ts";
+import { within } from "./support/bounded.ts";
 import { captureLogs } from "./support/logs.ts";
 
 const DOMAIN = "proxy.example.org";
@@ -278,6 +279,34 @@ Deno.test("shutdown waits for a reply within the grace period", async () => {
   const sent = link.take();
   assert.equal(sent[0], `<iq type="result" id="inflight" from="${DOMAIN}" to="${ALICE}"/>`);
   assert.equal(sent.length, 2, sent.join("\n"));
+});
+
+Deno.test("hurry ends the grace at once: what is in flight is answered, the stream closed", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.receive(request("held"));
+  link.take();
+  let done = false;
+  const stopping = proxy.shutdown(60_000).then(() => done = true);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(done, false, "waiting out its grace");
+  proxy.hurry();
+  await within(stopping, 5_000, "the shutdown after hurry");
+  const [answer] = link.take();
+  assert.equal(parseXml(answer).attrs.id, "held");
+  assert.equal(parseXml(answer).attrs.to, ALICE);
+  assert.equal(conditionOf(answer), "service-unavailable");
+  assert.equal(link.stopped, true);
+});
+
+Deno.test("hurry before the shutdown: it takes no grace at all", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.receive(request("held"));
+  link.take();
+  proxy.hurry();
+  await within(proxy.shutdown(60_000), 5_000, "a shutdown with no grace");
+  assert.equal(conditionOf(link.take()[0]), "service-unavailable");
 });
 
 Deno.test("an exception while reporting an event is logged, and the step's stanzas still go out", () => {

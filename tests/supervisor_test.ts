@@ -45,6 +45,7 @@ Deno.test("a reload that fails is logged, and the stop after it still answers", 
     start: () => Promise.resolve(),
     reload: () => Promise.reject(new Error("the new proxy could not start")),
     stop: () => Promise.resolve(0),
+    hurry: () => {},
   }, port);
   const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
   const parsed = parseConfig(CONFIG, { file: "test.yaml" });
@@ -62,4 +63,42 @@ Deno.test("a reload that fails is logged, and the stop after it still answers", 
   const failed = logs.lines.filter((line) => / config\.reload_failed /.test(line));
   assert.equal(failed.length, 1, logs.lines.join(""));
   assert.match(failed[0], /^\S+ ERROR .*error="Error: the new proxy could not start"/);
+});
+
+Deno.test("a hurry reaches the worker while its stop is still waiting out the grace", async () => {
+  const posted: FromWorker[] = [];
+  const hurried: string[] = [];
+  const port = {
+    onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
+    postMessage: (message: FromWorker) => posted.push(message),
+  };
+  let endGrace = () => {};
+  serveWorker({
+    start: () => Promise.resolve(),
+    reload: () => Promise.resolve(),
+    // A stop that lasts until its grace ends: only a hurry ends it here.
+    stop: () => new Promise<number>((resolve) => endGrace = () => resolve(0)),
+    hurry: (signal) => {
+      hurried.push(signal);
+      endGrace();
+    },
+  }, port);
+  const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
+  const parsed = parseConfig(CONFIG, { file: "test.yaml" });
+  assert.ok(parsed.ok);
+  send({
+    type: "start",
+    config: parsed.config,
+    logging: { level: "fatal", format: "text", fields: {} },
+  });
+  send({ type: "stop", signal: "SIGINT" });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(posted, [{ type: "ready" }], "the stop is waiting");
+  send({ type: "hurry", signal: "SIGINT" });
+  assert.deepEqual(hurried, ["SIGINT"]);
+  const bound = Date.now() + 5_000;
+  while (posted.length < 2 && Date.now() < bound) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.deepEqual(posted, [{ type: "ready" }, { type: "stopped", code: 0 }]);
 });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { resultFor } from "../support/client.ts";
 import { assertError, DOMAIN, request, TARGET, withWorld } from "../support/world.ts";
+import { REPEAT_MS } from "../../src/stop_signals.ts";
 import { xml, type XmlElement } from "../../src/xml.ts";
 
 function answeredBy(reply: XmlElement): string | undefined {
@@ -90,6 +91,25 @@ withWorld(
     assert.equal(bye.attrs.to, TARGET);
   },
   { top: { shutdown_grace: "1s" } },
+);
+
+withWorld(
+  "a second SIGTERM a while after the first ends the grace: the held request is answered, exit 0",
+  async (world) => {
+    const impl = await world.resource("a", { answer: false });
+    const alice = await world.client("alice", "r");
+    const reply = alice.request(request("held"), { timeoutMs: 8000 });
+    await impl.waitFor((el) => el.attrs.id === "held", { includePast: true });
+    world.proxy.signal("SIGTERM");
+    await world.proxy.waitForLog(/proxy\.draining .*grace_ms=60000/);
+    // Closer than a second to the first, it would count as the same one.
+    await new Promise((resolve) => setTimeout(resolve, REPEAT_MS + 100));
+    const exit = world.proxy.stop("SIGTERM");
+    await world.proxy.waitForLog(/proxy\.hurrying .*signal=SIGTERM/);
+    assertError(await reply, { id: "held", type: "wait", condition: "service-unavailable" });
+    assert.equal(await exit, 0);
+  },
+  { top: { shutdown_grace: "60s" } },
 );
 
 withWorld(

@@ -10,4 +10,5 @@ serveWorker({
   start: () => Promise.reject(new Error("started, as the test wants")),
   reload: () => Promise.resolve(),
   stop: () => Promise.resolve(0),
+  hurry: () => {},
 });
