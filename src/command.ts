@@ -40,7 +40,9 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
   const loaded = loadConfig(file);
   if (!loaded.ok) {
     for (const error of loaded.errors) console.error(error);
-    if (first.settings.configPath.source === "default") {
+    // The hint is for a user who gave no path and has no default file; one
+    // whose default file has errors needs the errors, not a hint.
+    if (first.settings.configPath.source === "default" && !exists(file)) {
       console.error("(pass --config FILE or set CLIENT_PROXY_CONFIG; see --help)");
     }
     return command.check ? EXIT.failure : EXIT.config;
@@ -102,5 +104,15 @@ function stateDirProblem(config: Config, check: boolean): string | undefined {
     else openSubscriberStore(config.stateDir).close();
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** Whether `path` names an existing file or directory (a lookup we may not make: no). */
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -41,9 +41,9 @@ export class Runtime {
 
   /**
    * Applies a new config without dropping a stream or a pending request:
-   * settings change in place; a proxy added connects, one removed shuts
-   * down (answering its requests); one whose server, secret or target
-   * changed reconnects.
+   * settings change in place; a proxy added connects at once, one removed
+   * shuts down (answering its requests); one whose server, secret, target
+   * or standby peer changed shuts down and then reconnects.
    */
   async reload(config: Config, logging: Logging): Promise<void> {
     const old = this.#config;
@@ -64,18 +64,21 @@ export class Runtime {
         proxy.reconfigure(entry);
         continue;
       }
-      // Still listed (as shutting down, not ready) until it has stopped.
+      // Still listed (as shutting down, not ready) until it has stopped; one
+      // that reconnects opens its new stream as soon as the old one closed.
       stopping.push(
         proxy.shutdown(config.shutdownGraceMs).then(() => {
           this.#proxies.delete(domain);
-          if (!next.has(domain)) this.#metrics.remove(domain);
+          if (entry) this.#add(entry);
+          else this.#metrics.remove(domain);
         }),
       );
     }
-    await Promise.all(stopping);
+    // New domains need not wait for the others' grace.
     for (const [domain, entry] of next) {
       if (!this.#proxies.has(domain)) this.#add(entry);
     }
+    await Promise.all(stopping);
     this.#log.info("config.reloaded", { config: config.file, proxies: config.proxies.length });
   }
 

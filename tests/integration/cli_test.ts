@@ -125,6 +125,33 @@ Deno.test("CLIENT_PROXY_CONFIG names the config file; --config wins over it", as
   });
 });
 
+Deno.test("no --config: the hint when ./client-proxy.yaml is missing, only its errors when it is broken", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "client-proxy-cli-" });
+  try {
+    const check = async () => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-read", "--allow-env", `${ROOT}main.ts`, "--check"],
+        cwd: dir,
+        env: { CLIENT_PROXY_CONFIG: "" },
+        stdin: "null",
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+    };
+    const missing = await check();
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^client-proxy\.yaml: cannot read: No such file\n/);
+    assert.match(missing.stderr, /\(pass --config FILE or set CLIENT_PROXY_CONFIG; see --help\)/);
+    await Deno.writeTextFile(`${dir}/client-proxy.yaml`, GOOD.replace("s3cret", "sécret"));
+    const broken = await check();
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /^client-proxy\.yaml: proxies\[0\]\.secret: /);
+    assert.doesNotMatch(broken.stderr, /pass --config/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("unknown flag: usage on stderr, exit 2; --help and --version exit 0", async () => {
   const bad = await run(["--frobnicate"]);
   assert.equal(bad.code, 2);
