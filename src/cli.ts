@@ -27,6 +27,7 @@ resources of an ordinary client account (XEP-0114 component).
 Options:
   -c, --config FILE       config file (default: $${ENV_NAMES.config}, else ${DEFAULT_CONFIG_PATH})
       --check             validate the config, print every problem, exit 0 or 1
+                          (2 for a bad flag)
       --log-level LEVEL   ${LOG_LEVELS.join(", ")}
                           (default: $${ENV_NAMES.logLevel}, else the config's log_level, else info)
       --log-format FORMAT ${LOG_FORMATS.join(", ")}

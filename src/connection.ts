@@ -128,7 +128,10 @@ const SIBLING = "sibling";
 
 /** Why each stream error is worth a clear word to the operator. */
 const HINTS: Readonly<Record<string, string>> = {
-  "not-authorized": "the server refused the secret: check the component's secret on both sides",
+  // ejabberd also says not-authorized for a component domain it does not have.
+  "not-authorized":
+    "the server refused the secret or the domain: check the component's secret on both sides, " +
+    "and that the server has a component with this domain",
   "host-unknown": "the server has no component with this domain: add it to the server's config",
 };
 
