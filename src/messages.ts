@@ -6,6 +6,18 @@
 import { normalizeJid } from "./jid.ts";
 import { detach } from "./xml.ts";
 
+/** What a message error is about: the resource whose message it was, if that can be told. */
+export type SentBy =
+  | { readonly kind: "resource"; readonly jid: string }
+  /** Two resources sent the same id to the same JID: whose it is cannot be told. */
+  | { readonly kind: "ambiguous" }
+  | { readonly kind: "unknown" };
+
+/** Two resources used one id towards one JID (ids are theirs: never rewritten). */
+const AMBIGUOUS = "";
+const UNKNOWN: SentBy = Object.freeze({ kind: "unknown" });
+const TWO: SentBy = Object.freeze({ kind: "ambiguous" });
+
 /** Recent outgoing messages: (peer, id) → the resource that sent it. */
 export class SentMessages {
   readonly #byKey = new Map<string, string>();
@@ -19,20 +31,33 @@ export class SentMessages {
   /** Remembers that `resourceJid` sent message `id` to `peer`. */
   remember(peer: string, id: string, resourceJid: string): void {
     const key = `${normalizeJid(peer)}\0${id}`;
+    const before = this.#byKey.get(key);
     this.#byKey.delete(key);
+    const sender = before === undefined || before === resourceJid ? detach(resourceJid) : AMBIGUOUS;
     // Kept for a while: copies, see detach().
-    this.#byKey.set(detach(key), detach(resourceJid));
+    this.#byKey.set(detach(key), sender);
     if (this.#byKey.size > this.#limit) {
       this.#byKey.delete(this.#byKey.keys().next().value as string);
     }
   }
 
-  /** The resource a message error from `peer` about `id` belongs to (and forgets it). */
-  take(peer: string, id: string): string | undefined {
-    const key = `${normalizeJid(peer)}\0${id}`;
-    const resourceJid = this.#byKey.get(key);
+  /**
+   * Whose message an error from `peer` about `id` is (and forgets it). A
+   * message sent to a bare JID may be refused by one of its resources: the
+   * error then comes from that full JID.
+   */
+  take(peer: string, id: string): SentBy {
+    const full = normalizeJid(peer);
+    let key = `${full}\0${id}`;
+    let sender = this.#byKey.get(key);
+    const slash = full.indexOf("/");
+    if (sender === undefined && slash >= 0) {
+      key = `${full.slice(0, slash)}\0${id}`;
+      sender = this.#byKey.get(key);
+    }
+    if (sender === undefined) return UNKNOWN;
     this.#byKey.delete(key);
-    return resourceJid;
+    return sender === AMBIGUOUS ? TWO : { kind: "resource", jid: sender };
   }
 
   /** How many are remembered. */

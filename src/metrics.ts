@@ -43,6 +43,7 @@ const DROP_LABELS: Record<DropReason, true> = {
   unexpected_reply: true,
   bad_address: true,
   unmatched: true,
+  ambiguous: true,
   wrong_resource: true,
   ignored_presence: true,
   unknown_stanza: true,

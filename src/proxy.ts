@@ -93,7 +93,11 @@ export class Proxy {
    * next requests, and the stream's timings to the running stream.
    */
   reconfigure(config: ProxyConfig): void {
-    this.#router.settings = config;
+    this.#step(
+      () => this.#router.reconfigure(config),
+      (error) =>
+        this.#log.error("config.reload_failed", { domain: this.domain, error: why(error) }),
+    );
     this.#link.retune(timings(config));
   }
 

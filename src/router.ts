@@ -77,6 +77,8 @@ export type DropReason =
   | "unexpected_reply"
   | "bad_address"
   | "unmatched"
+  /** A message error whose id two resources used towards the same JID. */
+  | "ambiguous"
   | "wrong_resource"
   | "ignored_presence"
   | "unknown_stanza";
@@ -308,6 +310,22 @@ export class Router {
     ) this.#limiter = new RateLimiter({ perSecond: limit.perSecond, burst: limit.burst });
   }
 
+  /**
+   * Applies new settings (see {@link settings}), and returns what the change
+   * itself must send: with presence turned off, subscribers are told the
+   * service is gone (they would otherwise keep "available" for good); turned
+   * on, they are told its availability.
+   */
+  reconfigure(next: RouterSettings): Effects {
+    const before = this.#settings.presence ?? false;
+    this.settings = next;
+    const fx = effects();
+    if (before && !next.presence) this.#presence.shutdown(fx.send);
+    // Told only what they were not told last (when turned off, "unavailable").
+    else if (!before && next.presence) this.#presence.update(this.#resources.size > 0, fx.send);
+    return fx;
+  }
+
   /** How many target resources are available. */
   get resourceCount(): number {
     return this.#resources.size;
@@ -424,7 +442,13 @@ export class Router {
         }
         break;
       case "presence":
-        if (fromTarget) this.#targetPresence(fx, stanza, fromSlash, now);
+        // The target's availability reaches the bare domain (its subscription);
+        // a resource's directed presence to <domain>/<JID> says nothing of it.
+        if (
+          fromTarget && toResource !== undefined && (type === undefined || type === "unavailable")
+        ) {
+          drop(fx, "ignored_presence", stanza);
+        } else if (fromTarget) this.#targetPresence(fx, stanza, fromSlash, now);
         else if (type === "error") drop(fx, "error_stanza", stanza);
         else if (this.settings.presence) this.#userPresence(fx, stanza);
         else refuse(fx, stanza, BAD_REQUEST);
@@ -677,11 +701,13 @@ export class Router {
     exclude?: Resource,
   ): Choice {
     const resources = this.#resources.list();
+    let pinned: Resource | undefined;
     if (policy === "sticky" && this.#affinity.size > 0) {
       const name = this.#affinity.get(requesterBare);
-      const pinned = name === undefined ? undefined : this.#resources.get(name);
+      pinned = name === undefined ? undefined : this.#resources.get(name);
+      if (pinned === exclude) pinned = undefined;
       if (
-        pinned && pinned !== exclude && pinned.pending.size < maxPerResource &&
+        pinned && pinned.pending.size < maxPerResource &&
         // A negative priority is a last resort (RFC 6121 §4.7.2.3), even here.
         (pinned.priority >= 0 ||
           !resources.some((r) =>
@@ -697,7 +723,10 @@ export class Router {
       maxPerResource,
       exclude,
     });
-    if (policy === "sticky" && choice.kind === "chosen") {
+    // A resource full for the moment lends this one stanza to another: the
+    // user stays with it (it is still online) and comes back once it has room.
+    const overflow = pinned !== undefined && pinned.pending.size >= maxPerResource;
+    if (policy === "sticky" && choice.kind === "chosen" && !overflow) {
       this.#affinity.set(detach(requesterBare), choice.resource.name);
     }
     return choice;
@@ -1034,10 +1063,12 @@ export class Router {
   /** A message error for a message a resource sent goes back to that resource. */
   #messageError(fx: Effects, stanza: XmlElement): void {
     const { from, id } = stanza.attrs as { from: string; id?: string };
-    const resourceJid = id === undefined ? undefined : this.#sent.take(from, id);
-    if (resourceJid === undefined) return void drop(fx, "unmatched", stanza);
+    const sender = id === undefined ? undefined : this.#sent.take(from, id);
+    if (sender?.kind !== "resource") {
+      return void drop(fx, sender?.kind === "ambiguous" ? "ambiguous" : "unmatched", stanza);
+    }
     fx.send.push(readdress(stanza, {
-      to: resourceJid,
+      to: sender.jid,
       from: `${this.settings.domain}/${from}`,
     }));
   }

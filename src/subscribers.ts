@@ -23,16 +23,23 @@ export interface SubscriberStore {
  */
 export function openSubscriberStore(stateDir: string): SubscriberStore {
   const path = databasePath(stateDir);
-  let db: DatabaseSync;
+  let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
     db.exec(
       "CREATE TABLE IF NOT EXISTS subscribers (domain TEXT NOT NULL, jid TEXT NOT NULL, " +
         "since INTEGER NOT NULL, PRIMARY KEY (domain, jid)) WITHOUT ROWID",
     );
-    // A write that fails here fails now, at start-up, not at the first subscriber.
-    db.exec("BEGIN IMMEDIATE; ROLLBACK");
+    // A write that fails here fails now, at start-up, not at the first
+    // subscriber: a real one (an empty transaction needs no journal file, so
+    // it passes in a directory the database's journal cannot be made in).
+    db.exec(
+      "BEGIN IMMEDIATE; INSERT OR REPLACE INTO subscribers VALUES ('', '', 0); ROLLBACK",
+    );
   } catch (error) {
+    try {
+      db?.close();
+    } catch { /* already closed, or never opened */ }
     throw new Error(
       `state_dir: cannot use ${path}: ${error instanceof Error ? error.message : error}`,
     );

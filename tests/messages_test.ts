@@ -165,6 +165,36 @@ Deno.test("a message error for a resource's message goes back to that resource",
   assert.equal(router.receive(bounce, 2).send.length, 0, "returned once");
 });
 
+const BOUNCE = (from: string, id: string) =>
+  parseXml(
+    `<message type="error" id="${id}" from="${from}" to="${DOMAIN}"><error type="cancel"><service-unavailable xmlns="${STANZAS}"/></error></message>`,
+  );
+
+Deno.test("a message to a bare JID refused by one of its resources: the error goes back to the sender", () => {
+  const router = setup();
+  router.receive(CHAT(`${TARGET}/a`, "m2", `${DOMAIN}/alice@example.org`), 0);
+  const out = only(router.receive(BOUNCE("alice@example.org/phone", "m2"), 1));
+  assert.equal(out.attrs.to, `${TARGET}/a`);
+  assert.equal(out.attrs.from, `${DOMAIN}/alice@example.org/phone`);
+  assert.equal(condition(out), "service-unavailable");
+});
+
+Deno.test("two resources sent one id to one JID: its error is dropped as ambiguous, given to neither", () => {
+  const router = setup();
+  router.receive(CHAT(`${TARGET}/a`, "m1", `${DOMAIN}/alice@example.org`), 0);
+  router.receive(CHAT(`${TARGET}/b`, "m1", `${DOMAIN}/alice@example.org`), 0);
+  const fx = router.receive(BOUNCE("alice@example.org", "m1"), 1);
+  assert.deepEqual(fx.send, []);
+  assert.deepEqual(
+    fx.events.map((e) => e.type === "dropped" ? e.reason : e.type),
+    ["ambiguous"],
+  );
+  // The same resource reusing its own id is no ambiguity.
+  router.receive(CHAT(`${TARGET}/c`, "m3", `${DOMAIN}/bob@example.org`), 2);
+  router.receive(CHAT(`${TARGET}/c`, "m3", `${DOMAIN}/bob@example.org`), 3);
+  assert.equal(only(router.receive(BOUNCE("bob@example.org", "m3"), 4)).attrs.to, `${TARGET}/c`);
+});
+
 Deno.test("a message error nobody sent, and any error with messages rejected, is dropped", () => {
   for (const router of [setup(), setup({ messages: undefined })]) {
     const bounce = parseXml(

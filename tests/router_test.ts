@@ -792,6 +792,35 @@ Deno.test("sticky: a requester on a negative-priority resource moves when a norm
   assert.equal(only(router.receive(get("2"), 2)).attrs.to, `${TARGET}/a`);
 });
 
+Deno.test("sticky: a requester whose resource is full for a moment goes back to it once it has room", () => {
+  const router = setup(["a", "b"], { balance: "sticky", maxPendingPerResource: 1 });
+  const home = only(router.receive(get("1"), 0)).attrs.to as string;
+  const other = only(router.receive(get("2"), 1)).attrs.to as string;
+  assert.notEqual(other, home, "lent to the other while its own is full");
+  router.receive(result("1", home.split("/")[1]), 2);
+  router.receive(result("2", other.split("/")[1]), 2);
+  assert.equal(only(router.receive(get("3"), 3)).attrs.to, home, "back home");
+});
+
+Deno.test("a resource's directed presence to <domain>/<JID> does not change its availability", () => {
+  const router = setup(["a"]);
+  only(router.receive(get("held"), 0));
+  for (const type of [undefined, "unavailable"]) {
+    const directed = parseXml(
+      `<presence${
+        type ? ` type="${type}"` : ""
+      } from="${TARGET}/a" to="${DOMAIN}/bob@example.org"/>`,
+    );
+    const fx = router.receive(directed, 1);
+    assert.deepEqual(fx.send, [], "no failover, no answer");
+    assert.deepEqual(fx.events.map((e) => e.type === "dropped" ? e.reason : e.type), [
+      "ignored_presence",
+    ]);
+  }
+  assert.deepEqual(router.resources, ["a"]);
+  assert.equal(router.pendingCount, 1, "its request still waits for its answer");
+});
+
 Deno.test("a negative-priority resource is used only when no other is online", () => {
   const router = setup([["low", -1], "a"], { balance: "round-robin" });
   assert.deepEqual([...spread(router, 4).keys()], [`${TARGET}/a`]);

@@ -105,9 +105,35 @@ Deno.test("started on stored subscribers: announces as soon as resources are kno
 Deno.test("a reload turning presence off leaves no announcement due", () => {
   const r = router({}, ["alice@example.org"]);
   assert.equal(r.nextWake(), 2000);
-  r.settings = { ...r.settings, presence: false };
+  r.reconfigure({ ...r.settings, presence: false });
   assert.equal(r.nextWake(), undefined, "the shell's timer would spin on it");
   assert.deepEqual(lines(r.tick(2000)), []);
+});
+
+Deno.test("a reload turning presence off tells subscribers the service is gone; on again, that it is back", () => {
+  const r = router({}, ["alice@example.org"]);
+  assert.deepEqual(lines(r.receive(resourceUp("a"), 10)), [presenceTo("alice@example.org")]);
+  const off = r.reconfigure({ ...r.settings, presence: false });
+  assert.deepEqual(lines(off), [presenceTo("alice@example.org", "unavailable")]);
+  // Off: availability changes are nobody's business, a shutdown tells nothing more.
+  assert.deepEqual(lines(r.receive(resourceDown("a"), 20)), []);
+  assert.deepEqual(lines(r.receive(resourceUp("b"), 30)), []);
+  const on = r.reconfigure({ ...r.settings, presence: true });
+  assert.deepEqual(lines(on), [presenceTo("alice@example.org")]);
+  assert.deepEqual(lines(r.reconfigure({ ...r.settings })), [], "no change, nothing said");
+});
+
+Deno.test("presence turned on while no resource is online: subscribers already told unavailable hear nothing", () => {
+  const r = router({}, ["alice@example.org"]);
+  r.receive(resourceUp("a"), 10);
+  r.reconfigure({ ...r.settings, presence: false });
+  r.receive(resourceDown("a"), 20);
+  assert.deepEqual(lines(r.reconfigure({ ...r.settings, presence: true })), []);
+  assert.deepEqual(
+    lines(r.receive(resourceUp("a"), 30)),
+    [presenceTo("alice@example.org")],
+    "and the next change is told as usual",
+  );
 });
 
 Deno.test("a hand-over to a sibling leaves nothing to announce: the sibling tells subscribers", () => {

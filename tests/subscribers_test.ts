@@ -62,3 +62,63 @@ Deno.test("checkStateDir proves the directory writable and leaves nothing behind
     again.close();
   });
 });
+
+/** Runs `code` (a module importing from src/) as the unprivileged user `nobody`; its stderr. */
+async function asNobody(code: string, dir: string): Promise<{ code: number; stderr: string }> {
+  Deno.mkdirSync(dir);
+  const script = `${dir}/probe.ts`;
+  Deno.writeTextFileSync(script, code);
+  Deno.mkdirSync(`${dir}/deno`);
+  for (const path of [dir, script, `${dir}/deno`]) Deno.chownSync(path, 65534, 65534);
+  const output = await new Deno.Command("setpriv", {
+    args: [
+      "--reuid=nobody",
+      "--regid=nogroup",
+      "--clear-groups",
+      "env",
+      `HOME=${dir}`,
+      `DENO_DIR=${dir}/deno`,
+      Deno.execPath(),
+      "run",
+      "--no-lock",
+      "--allow-read",
+      "--allow-write",
+      script,
+    ],
+    stdout: "null",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+const SUBSCRIBERS = new URL("../src/subscribers.ts", import.meta.url).pathname;
+const AS_ROOT = Deno.build.os === "linux" && Deno.uid() === 0;
+
+Deno.test({
+  name:
+    "a database it may write in a directory it may not: refused at start, not at the first subscribe",
+  // Only root can hand the files to another user (root itself ignores file modes).
+  ignore: !AS_ROOT,
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "client-proxy-subscribers-" });
+    try {
+      Deno.chmodSync(dir, 0o755);
+      const state = `${dir}/state`;
+      Deno.mkdirSync(state);
+      Deno.chownSync(state, 65534, 65534);
+      const open = `import { checkStateDir, openSubscriberStore } from "${SUBSCRIBERS}";\n`;
+      // The service's database, made while the directory was its own.
+      const made = await asNobody(`${open}openSubscriberStore("${state}").close();`, `${dir}/a`);
+      assert.equal(made.code, 0, made.stderr);
+      // Then the directory is no longer writable by it: no journal can be made.
+      Deno.chownSync(state, 0, 0);
+      const start = await asNobody(`${open}openSubscriberStore("${state}");`, `${dir}/b`);
+      assert.notEqual(start.code, 0);
+      assert.match(start.stderr, new RegExp(`state_dir: cannot use ${state}/${DATABASE_FILE}: `));
+      const check = await asNobody(`${open}checkStateDir("${state}");`, `${dir}/c`);
+      assert.match(check.stderr, new RegExp(`state_dir: cannot use ${state}/${DATABASE_FILE}: `));
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});

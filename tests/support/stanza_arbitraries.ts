@@ -1182,6 +1182,11 @@ class Model {
           ? this.refusal(el, out, "modify", "bad-request")
           : this.refusal(el, out, "cancel", "feature-not-implemented");
       case "presence":
+        if (
+          fromTarget && toResource !== undefined && (type === undefined || type === "unavailable")
+        ) {
+          return this.none(out);
+        }
         if (fromTarget) return this.targetPresence(el, out);
         if (type === "error") return this.none(out);
         if (this.settings.presence) return this.userPresence(el, out);
@@ -1357,8 +1362,11 @@ class Model {
     const id = el.attrs.id;
     if (id !== undefined) {
       const key = `${normalize(peer)}\0${id}`;
+      const before = this.sent.get(key);
       this.sent.delete(key);
-      this.sent.set(key, { peer: normalize(peer), id, resourceJid: el.attrs.from! });
+      // Two resources, one id, one peer: whose an error is cannot be told ("").
+      const by = before === undefined || before.resourceJid === el.attrs.from ? el.attrs.from! : "";
+      this.sent.set(key, { peer: normalize(peer), id, resourceJid: by });
     }
     this.stats.messages++;
   }
@@ -1381,10 +1389,14 @@ class Model {
 
   messageError(el: XmlElement, out: XmlElement[]): void {
     const { from, id } = el.attrs;
-    const key = `${normalize(from!)}\0${id}`;
+    let key = `${normalize(from!)}\0${id}`;
+    // A message to a bare JID may be refused by one of its resources.
+    if (!this.sent.has(key) && normalize(from!).includes("/")) {
+      key = `${normalize(from!).split("/")[0]}\0${id}`;
+    }
     const sent = id === undefined ? undefined : this.sent.get(key);
     if (id !== undefined) this.sent.delete(key);
-    if (!sent) return this.none(out);
+    if (!sent || sent.resourceJid === "") return this.none(out);
     this.check(out.length === 1, () => `a message error gave ${out.length} stanzas`);
     const s = out[0];
     this.check(
@@ -1954,6 +1966,22 @@ class Model {
     }
   }
 
+  /** New settings (Router.reconfigure): presence turned off or on tells the subscribers. */
+  reload(next: RouterSettings): void {
+    const before = this.settings.presence ?? false;
+    this.settings = next;
+    if (before && !next.presence) {
+      this.announceAt = undefined;
+      if (this.announced === false) return;
+      this.announced = false;
+      for (const to of this.subscribers) {
+        if (accessAllows(next.allow, next.deny, to)) this.owed.push({ to, type: "unavailable" });
+      }
+    } else if (!before && next.presence) {
+      this.availability(this.resources.size > 0);
+    }
+  }
+
   online(out: XmlElement[]): void {
     this.check(out.length === 1, () => `online sent ${out.length} stanzas`);
     this.checkPresence(out[0], "subscribe");
@@ -2374,10 +2402,11 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
       case "reload": {
         const next = { ...router.settings, ...action.settings };
         step("reload", () => {
-          router.settings = next;
-          model.settings = next;
+          const fx = router.reconfigure(next);
+          model.reload(next);
           model.maxPendingEver = Math.max(model.maxPendingEver, next.maxPending);
           model.maxTimeoutEver = Math.max(model.maxTimeoutEver, next.requestTimeoutMs);
+          return fx;
         });
         break;
       }
