@@ -26,6 +26,9 @@ export function openSubscriberStore(stateDir: string): SubscriberStore {
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
+    // Another process on the file (a `--check` run by hand, say) holds its
+    // lock for an instant: wait for it rather than fail that write.
+    db.exec("PRAGMA busy_timeout = 1000");
     db.exec(
       "CREATE TABLE IF NOT EXISTS subscribers (domain TEXT NOT NULL, jid TEXT NOT NULL, " +
         "since INTEGER NOT NULL, PRIMARY KEY (domain, jid)) WITHOUT ROWID",

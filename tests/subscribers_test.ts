@@ -122,3 +122,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a write waits for another process's moment of lock instead of failing", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "client-proxy-subscribers-" });
+  const store = openSubscriberStore(dir);
+  // Another process takes the write lock for 300 ms, and says when it has it.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { DatabaseSync } from "node:sqlite";
+       const db = new DatabaseSync(${JSON.stringify(`${dir}/${DATABASE_FILE}`)});
+       db.exec("BEGIN IMMEDIATE");
+       console.log("locked");
+       setTimeout(() => { db.exec("COMMIT"); db.close(); }, 300);`,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+    signal: AbortSignal.timeout(20_000),
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let said = "";
+    while (!said.includes("locked")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      said += value;
+    }
+    assert.match(said, /locked/);
+    store.add("a.example.org", "carol@example.org");
+    assert.deepEqual(store.list("a.example.org"), ["carol@example.org"]);
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+  } finally {
+    await child.status;
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
