@@ -25,6 +25,16 @@ const APOS = 39; // '
 /** Returned by the scanners when the element goes on in the next chunk. */
 const INCOMPLETE = -1;
 
+/** What the content scan stopped inside of, when a chunk ended there. */
+const CDATA = 1;
+const TAG = 2;
+
+/**
+ * How much of an incomplete stanza is scanned before its text is set aside
+ * (spilled) instead of being carried into the next chunk's text.
+ */
+const SPILL_AT = 16 * 1024;
+
 /** Why the stream is not acceptable XML; the connection closes it (bad-format). */
 export class StreamXmlError extends Error {
   override name = "XMLError";
@@ -38,11 +48,27 @@ export class StreamParser extends EventEmitter {
   /** Start offsets and lengths of the names of open tags inside a stanza. */
   readonly #open: number[] = [];
   /**
-   * Where the scan of a stanza cut short by the end of a chunk goes on (0:
+   * Where the scan of a stanza cut short by the end of a chunk goes on (-1:
    * from its start), so that a stanza arriving in many chunks is scanned
    * once in all, not once per chunk.
    */
-  #resume = 0;
+  #resume = -1;
+  /** What #resume is inside of: 0 (nothing: text, or a `<` to read again), CDATA or TAG. */
+  #within = 0;
+  /** In a start tag (TAG, and a stanza's own when spilled): where tagEnd goes on, in which quote. */
+  #tagAt = 0;
+  #tagQuote = 0;
+  /** In a start tag whose beginning was spilled: its name. */
+  #tagName: string | undefined;
+  /**
+   * A big stanza arriving in pieces (see #cut): its text before #buffer,
+   * its length (0: none), and the names of the tags open in it, outermost
+   * first (#open holds those of #buffer's text, innermost last).
+   */
+  #parts: string[] = [];
+  #spilled = 0;
+  readonly #names: string[] = [];
+  readonly #spillAt: number;
   /** The next element's content; parseAttrs fills in `others`. */
   readonly #next: LazyContent & AttrsText = { inner: "", parent: null, others: "" };
   /**
@@ -52,10 +78,21 @@ export class StreamParser extends EventEmitter {
   #event: "start" | "element" | "end" | undefined;
   #element: XmlElement | undefined;
 
+  /** `spillAt`: for tests, the size from which an incomplete stanza is spilled. */
+  constructor(options?: { spillAt?: number }) {
+    super();
+    this.#spillAt = options?.spillAt ?? SPILL_AT;
+  }
+
   /** Reads a chunk of the stream; what it does not complete waits for the next. */
   write(data: string): void {
     if (this.#done) return;
-    const text = this.#buffer === "" ? data : this.#buffer + data;
+    let text = this.#buffer === "" ? data : this.#buffer + data;
+    if (this.#spilled > 0) {
+      const whole = this.#rest(text);
+      if (whole === undefined) return;
+      text = whole;
+    }
     let pos = 0;
     while (pos < text.length && !this.#done) {
       const lt = text.indexOf("<", pos);
@@ -80,18 +117,115 @@ export class StreamParser extends EventEmitter {
         this.emit(event, element);
       }
       if (next === INCOMPLETE) {
-        pos = lt;
-        // The buffer will start at the stanza: offsets kept move with it.
-        if (this.#resume > 0) {
-          this.#resume -= lt;
-          const open = this.#open;
-          for (let i = 0; i < open.length; i += 2) open[i] -= lt;
-        }
+        pos = this.#cut(text, lt);
         break;
       }
       pos = next;
     }
     this.#buffer = pos < text.length ? text.slice(pos) : "";
+  }
+
+  /**
+   * Where the buffer starts when the element at `lt` goes on in the next
+   * chunk. Usually at `lt`, the text carried over whole (offsets kept move
+   * with it). A big stanza's scanned text is spilled instead: set aside in
+   * #parts, joined once when the stanza ends, so that one arriving in many
+   * small chunks is not copied again with each (quadratic).
+   */
+  #cut(text: string, lt: number): number {
+    const spillAt = this.#spillAt;
+    if (this.#resume < 0) {
+      // A big start tag (another element is small, or waits for a few characters).
+      const second = lt + 1 < text.length ? text.charCodeAt(lt + 1) : QUESTION;
+      if (text.length - lt < spillAt || second === QUESTION || second === SLASH) return lt;
+      this.#parts.push(text.slice(lt));
+      this.#spilled = text.length - lt;
+      this.#tagQuote = cutQuote;
+      return text.length;
+    }
+    const keep = this.#keep(text);
+    if (keep - lt >= spillAt) {
+      this.#spill(text, lt, keep);
+      return keep;
+    }
+    if (lt > 0) {
+      this.#resume -= lt;
+      this.#tagAt -= lt;
+      const open = this.#open;
+      for (let i = 0; i < open.length; i += 2) open[i] -= lt;
+    }
+    return lt;
+  }
+
+  /** Where the text the content scan still needs starts (all before is scanned). */
+  #keep(text: string): number {
+    const resume = this.#resume;
+    if (this.#within !== TAG) return resume;
+    // A start tag needs its name and the character before its `>` (`/`?).
+    if (this.#tagName !== undefined) return text.length - 1;
+    return nameEndAt(text, resume + 1, text.length) < text.length ? text.length - 1 : resume;
+  }
+
+  /** Sets aside the scanned text from `from` to `keep`; the buffer will start at `keep`. */
+  #spill(text: string, from: number, keep: number): void {
+    if (keep > from) {
+      this.#parts.push(text.slice(from, keep));
+      this.#spilled += keep - from;
+    }
+    const open = this.#open;
+    const names = this.#names;
+    for (let i = 0; i < open.length; i += 2) names.push(text.slice(open[i], open[i] + open[i + 1]));
+    open.length = 0;
+    const resume = this.#resume;
+    if (this.#within === TAG && this.#tagName === undefined && keep > resume) {
+      this.#tagName = text.slice(resume + 1, nameEndAt(text, resume + 1, text.length));
+    }
+    // #keep is never before #resume: the scan goes on at the buffer's start.
+    this.#resume = 0;
+    this.#tagAt -= keep;
+  }
+
+  /**
+   * The next chunk of a spilled stanza (`text`: the buffer and the chunk):
+   * scans it on; at the stanza's end, returns its whole text joined with
+   * the rest of the chunk, for write() to read as usual (the end found
+   * already: only the start tag is read again). Otherwise spills and
+   * returns undefined.
+   */
+  #rest(text: string): string | undefined {
+    try {
+      if (this.#resume < 0) {
+        // The stanza's own start tag goes on.
+        const gt = tagEnd(text, 0, this.#tagQuote);
+        if (gt === INCOMPLETE) {
+          this.#parts.push(text);
+          this.#spilled += text.length;
+          this.#tagQuote = cutQuote;
+          this.#buffer = "";
+          return undefined;
+        }
+      } else {
+        const stanza = this.#names[0];
+        const close = this.#content(text, 0, 0, 0);
+        if (close === INCOMPLETE) {
+          const keep = this.#keep(text);
+          this.#spill(text, 0, keep);
+          this.#buffer = text.slice(keep);
+          return undefined;
+        }
+        // Read again by #top, in the whole text: the stanza's end tag.
+        this.#resume = this.#spilled + close;
+        this.#names.push(stanza);
+      }
+    } catch (error) {
+      this.#done = true;
+      this.emit("error", error);
+      return undefined;
+    }
+    const whole = this.#parts.join("") + text;
+    this.#parts = [];
+    this.#spilled = 0;
+    return whole;
   }
 
   /** For the Parser interface: the stream ends with the socket. */
@@ -121,7 +255,7 @@ export class StreamParser extends EventEmitter {
       this.#ready("end", root);
       return gt + 1;
     }
-    const gt = tagEnd(text, lt + 1);
+    const gt = tagEnd(text, lt + 1, 0);
     if (gt === INCOMPLETE) return INCOMPLETE;
     const nameEnd = nameEndAt(text, lt + 1, gt);
     const name = text.slice(lt + 1, nameEnd);
@@ -164,46 +298,65 @@ export class StreamParser extends EventEmitter {
   #content(text: string, from: number, nameAt: number, nameLength: number): number {
     const open = this.#open;
     let pos = this.#resume;
-    this.#resume = 0;
-    if (pos === 0) {
+    if (pos < 0) {
       open.length = 0;
       open.push(nameAt, nameLength);
       pos = from;
+    } else if (this.#within !== 0) {
+      pos = this.#goOn(text, pos);
+      if (pos === INCOMPLETE) return INCOMPLETE;
     }
+    // Every tag before `pos` is accounted for in `open` (and #names).
     for (;;) {
-      // Every tag before `pos` is accounted for in `open`.
-      this.#resume = pos;
       const lt = text.indexOf("<", pos);
-      if (lt < 0 || lt + 1 >= text.length) return INCOMPLETE;
+      if (lt < 0) return this.#stop(text.length, 0);
+      if (lt + 1 >= text.length) return this.#stop(lt, 0);
       const second = text.charCodeAt(lt + 1);
       if (second === SLASH) {
         const gt = text.indexOf(">", lt + 2);
-        if (gt < 0) return INCOMPLETE;
-        const length = open.pop() as number;
-        const at = open.pop() as number;
-        if (!sameName(text, at, length, lt + 2, gt)) {
-          throw new StreamXmlError(
-            `${text.slice(lt, gt + 1)} closes <${text.slice(at, at + length)}>`,
-          );
-        }
+        if (gt < 0) return this.#stop(lt, 0);
         if (open.length === 0) {
-          this.#resume = 0;
-          return lt;
+          // It closes a tag of a big stanza's spilled text.
+          const names = this.#names;
+          const name = names.pop() as string;
+          if (!isName(text, name, lt + 2, gt)) {
+            throw new StreamXmlError(`${text.slice(lt, gt + 1)} closes <${name}>`);
+          }
+          if (names.length === 0) {
+            this.#resume = -1;
+            return lt;
+          }
+        } else {
+          const length = open.pop() as number;
+          const at = open.pop() as number;
+          if (!sameName(text, at, length, lt + 2, gt)) {
+            throw new StreamXmlError(
+              `${text.slice(lt, gt + 1)} closes <${text.slice(at, at + length)}>`,
+            );
+          }
+          if (open.length === 0 && this.#names.length === 0) {
+            this.#resume = -1;
+            return lt;
+          }
         }
         pos = gt + 1;
       } else if (second === BANG) {
-        if (text.length - lt < 9) return INCOMPLETE;
+        if (text.length - lt < 9) return this.#stop(lt, 0);
         if (!text.startsWith("<![CDATA[", lt)) {
           throw new StreamXmlError("comment or DTD in a stanza");
         }
         const end = text.indexOf("]]>", lt + 9);
-        if (end < 0) return INCOMPLETE;
+        if (end < 0) return this.#stop(Math.max(lt + 9, text.length - 2), CDATA);
         pos = end + 3;
       } else if (second === QUESTION) {
         throw new StreamXmlError("processing instruction in a stanza");
       } else {
-        const gt = tagEnd(text, lt + 1);
-        if (gt === INCOMPLETE) return INCOMPLETE;
+        const gt = tagEnd(text, lt + 1, 0);
+        if (gt === INCOMPLETE) {
+          this.#tagAt = text.length;
+          this.#tagQuote = cutQuote;
+          return this.#stop(lt, TAG);
+        }
         if (text.charCodeAt(gt - 1) !== SLASH) {
           const nameEnd = nameEndAt(text, lt + 1, gt);
           if (nameEnd === lt + 1) throw new StreamXmlError("a tag without a name");
@@ -213,26 +366,92 @@ export class StreamParser extends EventEmitter {
       }
     }
   }
+
+  /** The scan stops at `at`, inside `within`, until the next chunk. */
+  #stop(at: number, within: number): number {
+    this.#resume = at;
+    this.#within = within;
+    return INCOMPLETE;
+  }
+
+  /**
+   * Goes on with the CDATA section or start tag at `pos` that the last
+   * chunk cut; returns where the scan goes on after it.
+   */
+  #goOn(text: string, pos: number): number {
+    if (this.#within === CDATA) {
+      const end = text.indexOf("]]>", pos);
+      if (end < 0) return this.#stop(Math.max(pos, text.length - 2), CDATA);
+      this.#within = 0;
+      return end + 3;
+    }
+    const gt = tagEnd(text, this.#tagAt, this.#tagQuote);
+    if (gt === INCOMPLETE) {
+      this.#tagAt = text.length;
+      this.#tagQuote = cutQuote;
+      return INCOMPLETE;
+    }
+    this.#within = 0;
+    const name = this.#tagName;
+    this.#tagName = undefined;
+    if (text.charCodeAt(gt - 1) !== SLASH) {
+      if (name === undefined) {
+        const nameEnd = nameEndAt(text, pos + 1, gt);
+        if (nameEnd === pos + 1) throw new StreamXmlError("a tag without a name");
+        this.#open.push(pos + 1, nameEnd - pos - 1);
+      } else {
+        // The tag's start was spilled: so was every tag before (#open is empty).
+        if (name === "") throw new StreamXmlError("a tag without a name");
+        this.#names.push(name);
+      }
+    }
+    return gt + 1;
+  }
 }
 
-/** The `>` that ends the tag whose name starts at `from` (quotes skipped). */
-function tagEnd(text: string, from: number): number {
-  for (let i = from; i < text.length; i++) {
+/** The quote tagEnd was inside of when the text ran out (0: none). */
+let cutQuote = 0;
+
+/**
+ * The `>` that ends the tag whose name starts at `from` (quotes skipped);
+ * `quote`: the quote `from` is inside of, when a scan goes on.
+ */
+function tagEnd(text: string, from: number, quote: number): number {
+  let i = from;
+  if (quote !== 0) {
+    i = quoteEnd(text, i, quote);
+    if (i >= text.length) {
+      cutQuote = quote;
+      return INCOMPLETE;
+    }
+    i++;
+  }
+  for (; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === GT) return i;
     if (c === QUOT || c === APOS) {
-      // XML 1.0 §3.1: no "<" in an attribute value either.
-      for (i++; i < text.length; i++) {
-        const v = text.charCodeAt(i);
-        if (v === c) break;
-        if (v === LT) throw new StreamXmlError("< in an attribute value");
+      i = quoteEnd(text, i + 1, c);
+      if (i >= text.length) {
+        cutQuote = c;
+        return INCOMPLETE;
       }
-      if (i >= text.length) return INCOMPLETE;
     } else if (c === LT) {
       throw new StreamXmlError("< inside a tag");
     }
   }
+  cutQuote = 0;
   return INCOMPLETE;
+}
+
+/** The `quote` that ends an attribute value, from `from` (the text's length: not there yet). */
+function quoteEnd(text: string, from: number, quote: number): number {
+  for (let i = from; i < text.length; i++) {
+    const v = text.charCodeAt(i);
+    if (v === quote) return i;
+    // XML 1.0 §3.1: no "<" in an attribute value either.
+    if (v === LT) throw new StreamXmlError("< in an attribute value");
+  }
+  return text.length;
 }
 
 /** Where the name starting at `from` ends: whitespace, `/` or `>`. */
@@ -255,6 +474,13 @@ function sameName(text: string, open: number, length: number, at: number, gt: nu
     if (text.charCodeAt(open + i) !== text.charCodeAt(at + i)) return false;
   }
   return true;
+}
+
+/** Whether the end tag's name (from `at` up to `gt`, spaces allowed) is `name`. */
+function isName(text: string, name: string, at: number, gt: number): boolean {
+  let end = gt;
+  while (end > at && text.charCodeAt(end - 1) <= 32) end--;
+  return end - at === name.length && text.startsWith(name, at);
 }
 
 /** The text of a start tag's attributes, as received, less the addresses. */

@@ -27,8 +27,8 @@ interface Seen {
   errors: Error[];
 }
 
-function feed(chunks: string[]): Seen {
-  const parser = new StreamParser();
+function feed(chunks: string[], options?: { spillAt?: number }): Seen {
+  const parser = new StreamParser(options);
   const seen: Seen = { elements: [], end: 0, errors: [] };
   parser.on("start", (el: XmlElement) => (seen.start = el));
   parser.on("element", (el: XmlElement) => seen.elements.push(el));
@@ -58,13 +58,17 @@ Deno.test("stream parser: the same elements as xmpp.js's parser, however the tex
   assertEquals(expected.length, STANZAS.length);
   const cuts: string[][] = [[STREAM], [...STREAM]];
   for (let at = 1; at < STREAM.length; at++) cuts.push([STREAM.slice(0, at), STREAM.slice(at)]);
-  for (const chunks of cuts) {
-    const seen = feed(chunks);
-    deepEqual(seen.errors, [], `cut at ${chunks[0].length}`);
-    assertEquals(seen.start?.attrs.id, "s1d");
-    assertEquals(seen.start?.name, "stream:stream");
-    assertEquals(seen.end, 1);
-    deepEqual(seen.elements.map(shape), expected, `cut at ${chunks[0].length}`);
+  // Spilled: as a big stanza's text is set aside, here whatever its size.
+  for (const spillAt of [undefined, 1, 40]) {
+    for (const chunks of cuts) {
+      const seen = feed(chunks, { spillAt });
+      const what = `cut at ${chunks[0].length}, spilled from ${spillAt}`;
+      deepEqual(seen.errors, [], what);
+      assertEquals(seen.start?.attrs.id, "s1d");
+      assertEquals(seen.start?.name, "stream:stream");
+      assertEquals(seen.end, 1);
+      deepEqual(seen.elements.map(shape), expected, what);
+    }
   }
 });
 
@@ -156,12 +160,25 @@ Deno.test("stream parser: what XMPP forbids or XML does not allow is an error, a
     "<iq a='<'/>",
     "</iq>",
     "<iq></message>",
+    "<iq>< a='1'>x</iq>",
+    "< a='1'/>",
   ];
   for (const text of bad) {
     const seen = feed([HEADER, text + "<iq id='after'/>"]);
     assertEquals(seen.errors.length, 1, text);
     assertEquals(seen.errors[0].name, "XMLError", text);
     deepEqual(seen.elements, [], text);
+    // The same error however the text is cut, spilled or not.
+    const rest = text + "<iq id='after'/>";
+    for (const spillAt of [undefined, 1]) {
+      for (let at = 1; at < rest.length; at++) {
+        const cut = feed([HEADER, rest.slice(0, at), rest.slice(at)], { spillAt });
+        deepEqual(cut.errors.map(String), seen.errors.map(String), `${text} cut at ${at}`);
+        deepEqual(cut.elements, [], text);
+      }
+      const bytes = feed([HEADER, ...rest], { spillAt });
+      deepEqual(bytes.errors.map(String), seen.errors.map(String), `${text} in 1-byte chunks`);
+    }
   }
 });
 
@@ -240,6 +257,10 @@ Deno.test("stream parser: generated stanzas, cut anywhere, read as xmpp.js reads
         const cuts = [...new Set(cutSeeds.map((n) => n % stream.length))].sort((a, b) => a - b);
         const chunks = [0, ...cuts].map((at, i, all) => stream.slice(at, all[i + 1]));
         const seen = feed(chunks);
+        // Spilled at every chunk (as a big stanza is): the same (unread) elements.
+        const spilled = feed(chunks, { spillAt: 1 });
+        deepEqual(spilled.errors, []);
+        deepEqual(spilled.elements.map(outside), seen.elements.map(outside));
         deepEqual(seen.errors, []);
         deepEqual(seen.elements.map(merged), reference(stream).map(merged));
         // And what is forwarded unread is the stanza as it was written.
@@ -263,4 +284,113 @@ Deno.test("stream parser: what a listener throws goes to the writer, not to the 
   parser.write(HEADER);
   throws(() => parser.write("<iq id='1'/>"), /listener bug/);
   deepEqual(errors, []);
+});
+
+// --- big stanzas in small chunks ----------------------------------------------
+
+/** A seeded PRNG (mulberry32): the same chunk sizes on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `text` in chunks of `size` characters, or of 1 to `size` drawn with `seed`. */
+function chunked(text: string, size: number, seed?: number): string[] {
+  const random = seed === undefined ? undefined : prng(seed);
+  const chunks: string[] = [];
+  for (let at = 0; at < text.length;) {
+    const length = random ? 1 + Math.floor(random() * size) : size;
+    chunks.push(text.slice(at, at + length));
+    at += length;
+  }
+  return chunks;
+}
+
+/** An element as what the router and the wire see of it. */
+function outside(el: XmlElement): unknown {
+  return [el.name, { ...el.attrs }, serialize(readdress(el, { to: "t", from: "f" }))];
+}
+
+const filler = (n: number) => "x&amp;y ]] > ".repeat(Math.ceil(n / 13)).slice(0, n);
+/** Hundreds of KB: deep-ish nesting, CDATA, big attribute values, text, a huge start tag. */
+const BIG_PAYLOAD = "<a n='1'>".repeat(1_000) + filler(40_000) + "</a>".repeat(1_000) +
+  `<body>${filler(100_000)}<![CDATA[<not a tag> ]] ]]]${filler(60_000)}]]></body>` +
+  `<big data='${'v">&amp;'.repeat(50_000)}' other="${">".repeat(1000)}"/>` +
+  `<huge ${Array.from({ length: 4_000 }, (_, i) => `a${i}='${i}'`).join(" ")}>in</huge >` +
+  "<x:y xmlns:x='u'><z/><z></z ></x:y>";
+const BIG = `<message to='proxy.localhost' from='u@localhost/r' id='big' ` +
+  `thumb='${"t".repeat(100_000)}' type="chat">${BIG_PAYLOAD}</message>`;
+const AFTER = "<iq id='after' type='get'><ping xmlns='urn:xmpp:ping'/></iq>";
+
+Deno.test("stream parser: a big stanza in small chunks reads as in one write", () => {
+  assert(BIG.length > 500_000);
+  const whole = feed([HEADER, BIG + " " + AFTER]);
+  deepEqual(whole.errors, []);
+  assertEquals(whole.elements.length, 2);
+  const expected = whole.elements.map(outside);
+  assertEquals(whole.elements[0].attrs.thumb?.length, 100_000);
+  // Parsed children too, once (xmpp.js's parser as the reference).
+  // (As JSON: deepEqual recurses too deep for the nesting.)
+  assertEquals(
+    JSON.stringify(merged(whole.elements[0])),
+    JSON.stringify(merged(reference(HEADER + BIG)[0])),
+  );
+  const feeds: Array<[string, string[]]> = [
+    ["100-byte chunks", chunked(BIG + " " + AFTER, 100)],
+    ["1-byte chunks around the ends", [
+      ...BIG.slice(0, 20_000),
+      BIG.slice(20_000, -20_000),
+      ...BIG.slice(-20_000) + " " + AFTER,
+    ]],
+    ["the rest in one chunk", [BIG.slice(0, 300_000), BIG.slice(300_000) + " " + AFTER]],
+  ];
+  for (const seed of [1, 2, 3]) {
+    feeds.push([`random chunks up to 300 (seed ${seed})`, chunked(BIG + " " + AFTER, 300, seed)]);
+  }
+  feeds.push(["random chunks up to 20,000", chunked(BIG + " " + AFTER, 20_000, 4)]);
+  for (const [what, chunks] of feeds) {
+    const seen = feed([HEADER, ...chunks]);
+    deepEqual(seen.errors, [], what);
+    deepEqual(seen.elements.map(outside), expected, what);
+  }
+});
+
+Deno.test("stream parser: bad XML in a big stanza in small chunks is the error it is in one write", () => {
+  const deep = "<a n='1'>".repeat(1_000) + filler(50_000);
+  const big = (s: string) => `<iq id='1' thumb='${"t".repeat(50_000)}'>${s}</iq>`;
+  const bad = [
+    // A mismatched end tag deep inside, its open tag long spilled.
+    big(deep + "</a>".repeat(500) + "</b>" + "</a>".repeat(500)),
+    big(deep + "</a>".repeat(999) + "</iq>"),
+    big(deep + "</a>".repeat(1_000) + "</a></iq>"),
+    big(deep + "<b x='1'>" + filler(50_000) + "</c></a></iq>"),
+    big(deep + "<!-- comment -->"),
+    big(deep + "<?pi x?>"),
+    // Start tags: in the stanza's own, an inner big one, one without a name.
+    `<iq id='1' thumb='${"t".repeat(50_000)}<'/>`,
+    `<iq id='1' thumb='${"t".repeat(50_000)}' <'/>`,
+    `<iq id=1 thumb='${"t".repeat(50_000)}'>${deep}</iq>`,
+    big(`${deep}<big data="${"d".repeat(50_000)}<"/>`),
+    big(`${deep}<big data='${"d".repeat(50_000)}' < />`),
+    big(`${deep}< data='${"d".repeat(50_000)}'>`),
+    big(`<![CDATA[${filler(50_000)}]]><![CDAT[x]]>`),
+  ];
+  for (const text of bad) {
+    const stream = text + "<iq id='after'/>";
+    const whole = feed([HEADER, stream]);
+    assertEquals(whole.errors.length, 1, text.slice(-40));
+    assertEquals(whole.errors[0].name, "XMLError");
+    for (
+      const chunks of [chunked(stream, 100), chunked(stream, 500, 7), chunked(stream, 5_000, 8)]
+    ) {
+      const seen = feed([HEADER, ...chunks]);
+      deepEqual(seen.errors.map(String), whole.errors.map(String), text.slice(-40));
+      deepEqual(seen.elements, []);
+    }
+  }
 });
