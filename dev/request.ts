@@ -1,25 +1,29 @@
 /**
- * `deno task dev:request`: one request through the sandbox's proxy.
+ * `deno task dev:request`: one request (or message) through the sandbox's proxy.
  *
  * Reads `.sandbox.json` (written by a running `deno task dev`), logs in as
  * the requester (alice), sends a disco#info get (or, with `--ping`, a
- * XEP-0199 ping) to the proxy's domain, and prints the request and the
- * reply as XML. Exit code: 0 for a result, 1 for an error reply, a timeout
+ * XEP-0199 ping; with `--message TEXT`, a chat message) to the proxy's
+ * domain, and prints what was sent and what came back as XML. While it
+ * waits, alice answers pings (the example bot's "ping" asks her one).
+ * Exit code: 0 for a result (or a message back), 1 for an error, a timeout
  * or no sandbox, 2 for a usage error.
  */
 import { taskArgs } from "../deploy/task_args.ts";
 import { parseDuration } from "../src/duration.ts";
 import { xml, type XmlElement } from "../src/xml.ts";
-import { connectClient, type TestClient } from "../tests/support/client.ts";
+import { connectClient, resultFor, type TestClient } from "../tests/support/client.ts";
 import { readSandboxInfo } from "./sandbox.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 const NS_PING = "urn:xmpp:ping";
 
-const USAGE = `Usage: deno task dev:request [--ping] [--to JID] [--timeout DURATION]
+const USAGE =
+  `Usage: deno task dev:request [--ping | --message TEXT] [--to JID] [--timeout DURATION]
 
-Sends a disco#info get (--ping: a ping) from alice to the sandbox's proxy
-domain (--to: another address) and prints the request and the reply.
+Sends a disco#info get (--ping: a ping; --message: a chat message) from
+alice to the sandbox's proxy domain (--to: another address) and prints the
+request and the reply (for a message: the first message back, or its error).
 --timeout: how long to wait for the reply (default 10s).`;
 
 /** An element as indented XML: one element per line, text kept inline. */
@@ -45,6 +49,7 @@ async function main(args: string[]): Promise<number> {
     usage: USAGE,
     options: {
       ping: { type: "boolean" },
+      message: { type: "string" },
       to: { type: "string" },
       timeout: { type: "string", default: "10s" },
       help: { type: "boolean", short: "h" },
@@ -85,12 +90,36 @@ async function main(args: string[]): Promise<number> {
     );
     return 1;
   }
-  const request = xml(
-    "iq",
-    { type: "get", id: `dev-${Date.now().toString(36)}`, to: values.to ?? sandbox.component },
-    values.ping ? xml("ping", { xmlns: NS_PING }) : xml("query", { xmlns: NS_DISCO_INFO }),
-  );
+  const id = `dev-${Date.now().toString(36)}`;
+  const to = values.to ?? sandbox.component;
+  // What the implementing client asks alice through the proxy (its pings) is answered.
+  xmpp.onRequest((iq) => {
+    console.log(`asked, and answered:\n${pretty(iq, "  ")}\n`);
+    return iq.getChild("ping", NS_PING) ? resultFor(iq) : undefined;
+  });
   try {
+    if (values.message !== undefined) {
+      const chat = xml("message", { type: "chat", id, to }, xml("body", {}, values.message));
+      const back = xmpp.waitFor(
+        (el) =>
+          el.name === "message" && (el.getChild("body") !== undefined || el.attrs.type === "error"),
+        { timeoutMs },
+      ).catch(() => undefined);
+      await xmpp.send(chat);
+      console.log(`sent, as ${xmpp.jid}:\n${pretty(chat, "  ")}\n`);
+      const reply = await back;
+      if (!reply) {
+        console.log(`no message back within ${values.timeout}`);
+        return 1;
+      }
+      console.log(`received:\n${pretty(reply, "  ")}`);
+      return reply.attrs.type === "error" ? 1 : 0;
+    }
+    const request = xml(
+      "iq",
+      { type: "get", id, to },
+      values.ping ? xml("ping", { xmlns: NS_PING }) : xml("query", { xmlns: NS_DISCO_INFO }),
+    );
     const sentAt = performance.now();
     const answer = xmpp.request(request, { timeoutMs }).catch(() => undefined);
     console.log(`sent, as ${xmpp.jid}:\n${pretty(request, "  ")}\n`);

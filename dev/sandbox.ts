@@ -7,8 +7,8 @@
  *   `service@localhost` and the requester `alice@localhost`;
  * - the proxy in watch mode (`deno run <the start task's flags> --watch
  *   main.ts`), so edits to src/ (or to the sandbox's config) restart it;
- * - the example implementing client (dev/example_client.ts), unless
- *   `--no-example-client` is given;
+ * - the example implementing client (examples/echo_bot.ts, the README's
+ *   worked example), unless `--no-example-client` is given;
  * - `.sandbox.json` in the repo root with the connection details, for
  *   `deno task dev:request`.
  *
@@ -24,15 +24,8 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 /** Where the sandbox's connection details are written while it runs. */
 export const SANDBOX_FILE = `${ROOT}.sandbox.json`;
 
-/** The dev tasks' permissions (deno.json), for the example client started here. */
-const DEV_FLAGS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  "--allow-sys",
-];
+/** The example implementing client, as `deno task dev:client` runs it (deno.json). */
+const BOT = ["run", "--allow-net", "--allow-env", "examples/echo_bot.ts"];
 
 const COMPONENT = "proxy.localhost";
 const IMPLEMENTING = "service";
@@ -41,15 +34,18 @@ const REQUESTER = "alice";
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 5_000;
 
-const USAGE = `Usage: deno task dev [--no-example-client]
+const USAGE = `Usage: deno task dev [--no-example-client] [--beyond]
 
 Starts a throwaway Prosody, the accounts service@localhost (the implementing
 client) and alice@localhost (a requester), the proxy for ${COMPONENT} in
 watch mode and the example implementing client, then prints how to connect.
 Ctrl-C stops everything and removes what it wrote.
 
-  --no-example-client  do not start dev/example_client.ts: connect your own
-                       implementing client as service@localhost`;
+  --no-example-client  do not start examples/echo_bot.ts: connect your own
+                       implementing client as service@localhost
+  --beyond             turn on what mod_client_proxy does not do:
+                       allow_target_requests, messages: forward and
+                       presence: true (state_dir: the sandbox's directory)`;
 
 /** An account of the sandbox. */
 export interface SandboxAccount {
@@ -130,9 +126,15 @@ class Child {
   exitCode: number | undefined;
   readonly exited: Promise<number>;
 
-  constructor(readonly name: string, colourCode: number, args: string[]) {
+  constructor(
+    readonly name: string,
+    colourCode: number,
+    args: string[],
+    env?: Record<string, string>,
+  ) {
     this.#child = new Deno.Command(Deno.execPath(), {
       args,
+      env,
       cwd: ROOT,
       stdin: "null",
       stdout: "piped",
@@ -201,21 +203,41 @@ function randomToken(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function proxyConfig(server: XmppServer, secret: string): string {
+function proxyConfig(
+  server: XmppServer,
+  secret: string,
+  beyond: { stateDir: string } | undefined,
+): string {
   // JSON strings are YAML strings: no quoting rules to get wrong.
   const q = JSON.stringify;
+  // Off, they are there to uncomment: the proxy restarts on the edit.
+  const on = beyond ? "" : "# ";
   return [
     "# Written by `deno task dev` (dev/sandbox.ts) for its throwaway Prosody;",
     "# removed when the sandbox stops. Edit it to try options: the proxy restarts.",
     `server: ${q(server.componentUrl)}`,
     "log_level: debug",
     "shutdown_grace: 1s",
+    `${on}state_dir: ${q(beyond?.stateDir ?? ".")}`,
     "proxies:",
     `  - domain: ${q(COMPONENT)}`,
     `    secret: ${q(secret)}`,
     `    target_address: ${q(`${IMPLEMENTING}@${server.domain}`)}`,
+    `    ${on}allow_target_requests: true`,
+    `    ${on}messages: forward`,
+    `    ${on}presence: true`,
     "",
   ].join("\n");
+}
+
+/** The example client's settings (examples/echo_bot.ts reads them from the environment). */
+function botEnv(info: SandboxInfo): Record<string, string> {
+  return {
+    BOT_SERVICE: info.service,
+    BOT_JID: info.implementing.jid,
+    BOT_PASSWORD: info.implementing.password,
+    BOT_PROXY: info.component,
+  };
 }
 
 function banner(info: SandboxInfo, exampleClient: boolean, ready: boolean): string {
@@ -224,7 +246,7 @@ function banner(info: SandboxInfo, exampleClient: boolean, ready: boolean): stri
     [
       "implementing client",
       `${info.implementing.jid}   password ${info.implementing.password}` +
-      (exampleClient ? "   (online: dev/example_client.ts)" : ""),
+      (exampleClient ? "   (online: examples/echo_bot.ts)" : ""),
     ],
     ["requester", `${info.requester.jid}   password ${info.requester.password}`],
     [
@@ -244,17 +266,20 @@ function banner(info: SandboxInfo, exampleClient: boolean, ready: boolean): stri
   for (const [key, value] of rows) out.push(`  ${key.padEnd(width)}${value}`);
   out.push("");
   if (!exampleClient) {
+    const env = Object.entries(botEnv(info)).map(([name, value]) => `${name}=${value}`);
     out.push(
       `  Connect your implementing client as ${info.implementing.jid}: it must send initial`,
       `  presence and approve the subscription request from ${info.component}. Or run the example:`,
-      `    deno task dev:client --service ${info.service} --jid ${info.implementing.jid} \\`,
-      `      --password ${info.implementing.password} --proxy ${info.component}`,
+      `    ${env.slice(0, 2).join(" ")} \\`,
+      `    ${env.slice(2).join(" ")} deno task dev:client`,
       "",
     );
   }
   out.push(
     "  Send a request through the proxy (in another terminal):",
     "    deno task dev:request            (disco#info; --ping for a ping)",
+    "    deno task dev:request --message hi       (a chat message; needs --beyond,",
+    "                                      or messages: forward in the config)",
     "",
     "  Stop everything: Ctrl-C",
     line,
@@ -267,6 +292,7 @@ async function main(args: string[]): Promise<number> {
     usage: USAGE,
     options: {
       "no-example-client": { type: "boolean" },
+      beyond: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -300,11 +326,17 @@ async function main(args: string[]): Promise<number> {
     server = await startProsody({
       components: [{ domain: COMPONENT, secret }],
       users: [implementing, requester],
+      // A Ctrl-C reaches the terminal's whole process group: Prosody stays
+      // out of it, so that the proxy and the client still have it as they stop.
+      detached: true,
     });
     if (stopRequested) return 0;
     dir = await Deno.makeTempDir({ prefix: "client-proxy-sandbox-" });
     const config = `${dir}/client-proxy.yaml`;
-    await Deno.writeTextFile(config, proxyConfig(server, secret));
+    await Deno.writeTextFile(
+      config,
+      proxyConfig(server, secret, values.beyond ? { stateDir: dir } : undefined),
+    );
 
     const info: SandboxInfo = {
       pid: Deno.pid,
@@ -337,21 +369,7 @@ async function main(args: string[]): Promise<number> {
     if (exampleClient) {
       // Its resource is usable once the proxy has seen its presence.
       ready.push(proxy.waitFor(/ target\.resource_up /));
-      children.push(
-        new Child("client", 33, [
-          "run",
-          ...DEV_FLAGS,
-          "dev/example_client.ts",
-          "--service",
-          info.service,
-          "--jid",
-          info.implementing.jid,
-          "--password",
-          info.implementing.password,
-          "--proxy",
-          COMPONENT,
-        ]),
-      );
+      children.push(new Child("client", 33, BOT, botEnv(info)));
     }
 
     // A child that exits on its own is a broken sandbox: say so and stop.

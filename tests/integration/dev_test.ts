@@ -1,7 +1,9 @@
 /**
  * The README's first quick-start command, exactly as written: `deno task
  * dev` comes up, `deno task dev:request` gets its answer through the proxy,
- * and Ctrl-C leaves nothing behind.
+ * and Ctrl-C (to the whole process group, as a terminal sends it) stops
+ * everything in order and leaves nothing behind. With `--beyond`, the
+ * example bot chats and pings back.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -22,62 +24,100 @@ async function task(name: string, ...args: string[]): Promise<{ code: number; ou
   return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
 }
 
+/**
+ * Runs `deno task dev ARGS` in a process group of its own, as a terminal
+ * runs it, calls `check` once it is ready, then Ctrl-C's the group and
+ * checks that it stopped cleanly. Returns everything it printed.
+ */
+async function sandboxRun(args: string[], check: () => Promise<void>): Promise<string> {
+  const sandbox = new Deno.Command("setsid", {
+    args: [Deno.execPath(), "task", "dev", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const read = (stream: ReadableStream<Uint8Array>) =>
+    (async () => {
+      for await (const chunk of stream) output += decoder.decode(chunk, { stream: true });
+    })();
+  const reading = Promise.all([read(sandbox.stdout), read(sandbox.stderr)]);
+  let stopped = false;
+  try {
+    const bound = Date.now() + 90_000;
+    while (!/sandbox is ready|NOT ready/.test(output) && Date.now() < bound) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.match(output, /client-proxy sandbox is ready/, output);
+    const dirs = [...output.matchAll(/(\/tmp\/client-proxy-[a-z]+-[0-9a-f]+)\//g)].map((m) => m[1]);
+    assert.ok(dirs.length >= 2, `the banner names its temp dirs:\n${output}`);
+    assert.ok(existsSync(SANDBOX_FILE));
+
+    await check();
+
+    // Ctrl-C: the terminal signals the whole process group.
+    const before = output.length;
+    Deno.kill(-sandbox.pid, "SIGINT");
+    const status = await within(sandbox.status, 20_000, "the sandbox did not stop on Ctrl-C");
+    stopped = true;
+    await within(reading, 5_000, "the sandbox's output did not end");
+    assert.equal(status.code, 0, output);
+    const stopping = output.slice(before);
+    assert.match(stopping, /\[sandbox\] stopped; nothing left behind/);
+    // Prosody is out of the group: the proxy and the client stop while it still runs.
+    assert.match(stopping, / proxy\.stopped/, stopping);
+    assert.doesNotMatch(stopping, /WARNING|ERROR|xmpp error/, stopping);
+    assert.equal(existsSync(SANDBOX_FILE), false, ".sandbox.json removed");
+    for (const dir of new Set(dirs)) assert.equal(existsSync(dir), false, `${dir} removed`);
+  } finally {
+    if (!stopped) {
+      // `deno task` waits for the sandbox: the whole tree goes.
+      killTree(sandbox.pid);
+      await sandbox.status;
+      await within(reading, 5_000, "output after the kill").catch(() => {});
+    }
+  }
+  return output;
+}
+
+// A developer's own sandbox is running in this checkout: leave it alone.
+const ignore = existsSync(SANDBOX_FILE);
+
 Deno.test({
   name: "deno task dev: ready, dev:request answered through the proxy, Ctrl-C leaves nothing",
-  // A developer's own sandbox is running in this checkout: leave it alone.
-  ignore: existsSync(SANDBOX_FILE),
+  ignore,
   fn: async () => {
-    const sandbox = new Deno.Command(Deno.execPath(), {
-      args: ["task", "dev"],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let output = "";
-    const read = (stream: ReadableStream<Uint8Array>) =>
-      (async () => {
-        for await (const chunk of stream) output += decoder.decode(chunk, { stream: true });
-      })();
-    const reading = Promise.all([read(sandbox.stdout), read(sandbox.stderr)]);
-    let stopped = false;
-    try {
-      const bound = Date.now() + 90_000;
-      while (!/sandbox is ready|NOT ready/.test(output) && Date.now() < bound) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      assert.match(output, /client-proxy sandbox is ready/, output);
-      const dirs = [...output.matchAll(/(\/tmp\/client-proxy-[a-z]+-[0-9a-f]+)\//g)].map((m) =>
-        m[1]
-      );
-      assert.ok(dirs.length >= 2, `the banner names its temp dirs:\n${output}`);
-      assert.ok(existsSync(SANDBOX_FILE));
-
+    await sandboxRun([], async () => {
       const disco = await task("dev:request");
       assert.equal(disco.code, 0, disco.output);
       assert.match(disco.output, /received result/);
       assert.match(disco.output, /<iq [^>]*from="proxy\.localhost"/);
       assert.match(disco.output, /<iq [^>]*type="result"/);
-      assert.match(disco.output, /<identity [^>]*name="client-proxy example service"/);
+      assert.match(disco.output, /<identity [^>]*name="Echo bot"/);
       const ping = await task("dev:request", "--ping");
       assert.equal(ping.code, 0, ping.output);
       assert.match(ping.output, /received result/);
+      // Messages are off by default (mod_client_proxy's answer).
+      const chat = await task("dev:request", "--message", "hi");
+      assert.equal(chat.code, 1, chat.output);
+      assert.match(chat.output, /feature-not-implemented/);
+    });
+  },
+});
 
-      sandbox.kill("SIGINT");
-      const status = await within(sandbox.status, 20_000, "the sandbox did not stop on Ctrl-C");
-      stopped = true;
-      await within(reading, 5_000, "the sandbox's output did not end");
-      assert.equal(status.code, 0, output);
-      assert.match(output, /\[sandbox\] stopped; nothing left behind/);
-      assert.equal(existsSync(SANDBOX_FILE), false, ".sandbox.json removed");
-      for (const dir of new Set(dirs)) assert.equal(existsSync(dir), false, `${dir} removed`);
-    } finally {
-      if (!stopped) {
-        // `deno task` waits for the sandbox: the whole tree goes.
-        killTree(sandbox.pid);
-        await sandbox.status;
-        await within(reading, 5_000, "output after the kill").catch(() => {});
-      }
-    }
+Deno.test({
+  name: "deno task dev --beyond: the example bot echoes a message and pings back through the proxy",
+  ignore,
+  fn: async () => {
+    await sandboxRun(["--beyond"], async () => {
+      const chat = await task("dev:request", "--message", "hi");
+      assert.equal(chat.code, 0, chat.output);
+      assert.match(chat.output, /<body>echo: hi<\/body>/);
+      const ping = await task("dev:request", "--message", "ping");
+      assert.equal(ping.code, 0, ping.output);
+      assert.match(ping.output, /asked, and answered:\n {2}<iq [^>]*from="proxy\.localhost"/);
+      assert.match(ping.output, /<body>pong: your client answered in \d+ ms<\/body>/);
+    });
   },
 });

@@ -123,6 +123,7 @@ class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
     c2sPort: number,
     componentPort: number,
     readonly hasComponents: boolean,
+    readonly detached = false,
   ) {
     super(dir, c2sPort, componentPort);
     this.configPath = `${dir}/prosody.cfg.lua`;
@@ -142,6 +143,7 @@ class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
     this.#runLogOffset = logOffset;
     const proc = new ServerProcess("prosody", ["-F", "--config", this.configPath], {
       installHint: INSTALL_HINT,
+      detached: this.detached,
       onOutput: (text) => {
         this.output += text;
       },
@@ -251,6 +253,7 @@ async function startOnce(options: StartOptions): Promise<ProsodyServer> {
     c2sPort,
     componentPort,
     (options.components ?? []).length > 0,
+    options.detached,
   );
   trackUntilExit(server);
   try {

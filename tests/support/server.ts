@@ -31,6 +31,12 @@ export interface StartOptions {
    * keys (not already set) for ejabberd.
    */
   extraConfig?: string;
+  /**
+   * Run the server in a session of its own (Prosody only), so that a
+   * terminal's Ctrl-C reaches only its caller, which stops it last (the
+   * sandbox). Default false: an interrupted test run takes its servers along.
+   */
+  detached?: boolean;
 }
 
 export interface XmppServer {

@@ -40,6 +40,8 @@ export interface SpawnOptions {
   readonly installHint: string;
   /** Receives stdout and stderr as they come. */
   readonly onOutput: (text: string) => void;
+  /** Start it in a session of its own (setsid(1), same pid). Default false. */
+  readonly detached?: boolean;
 }
 
 /** One run of a server process, with its stdout/stderr captured. */
@@ -51,8 +53,8 @@ export class ServerProcess {
 
   constructor(command: string, args: string[], options: SpawnOptions) {
     try {
-      this.child = new Deno.Command(command, {
-        args,
+      this.child = new Deno.Command(options.detached ? "setsid" : command, {
+        args: options.detached ? [command, ...args] : args,
         env: options.env,
         cwd: options.cwd,
         stdin: "null",
