@@ -263,6 +263,12 @@ export class Proxy {
       case "forwarded":
         if (logs("debug")) log.debug("request.forwarded", { domain, ...event, type: undefined });
         break;
+      case "passed":
+        if (logs("debug")) {
+          const name = event.stanza === "message" ? "message.passed" : "target_request.sent";
+          log.debug(name, { domain, from: event.from, to: event.to, id: event.id });
+        }
+        break;
       case "outcome":
         if (logs("debug")) {
           log.debug("request.done", {

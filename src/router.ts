@@ -120,6 +120,17 @@ export type RouterEvent =
     readonly count: number;
   }
   | {
+    /**
+     * A message passed on (either way), or a request the target started
+     * sent to its peer: who sent it, and where it went. Logged at debug.
+     */
+    readonly type: "passed";
+    readonly stanza: "message" | "target_request";
+    readonly from: string;
+    readonly to: string;
+    readonly id: string | undefined;
+  }
+  | {
     /** Persist this before sending the step's stanzas (presence: true). */
     readonly type: "subscriber";
     readonly change: "add" | "remove";
@@ -985,13 +996,7 @@ export class Router {
       now,
       timeoutMs: this.settings.requestTimeoutMs,
     }));
-    fx.events.push({
-      type: "forwarded",
-      requester: from,
-      id: id as string,
-      resource: peer,
-      retry: false,
-    });
+    fx.events.push({ type: "passed", stanza: "target_request", from, to: peer, id });
   }
 
   /** The reply to a request the target started, if it is one. */
@@ -1035,6 +1040,7 @@ export class Router {
       to: choice.resource.jid,
       from: `${this.settings.domain}/${m.from}`,
     }));
+    passed(fx, m.stanza, m.from, choice.resource.jid);
   }
 
   /** A message from a target resource to `<domain>/<JID>` goes to the JID. */
@@ -1047,6 +1053,7 @@ export class Router {
       to: peer,
       from: this.settings.domain,
     }));
+    passed(fx, stanza, from as string, peer);
   }
 
   /**
@@ -1058,6 +1065,7 @@ export class Router {
     const peer = this.#peer(toResource);
     if (peer === undefined) return void drop(fx, "bad_address", stanza);
     fx.send.push(readdress(stanza, { to: peer, from: this.settings.domain }));
+    passed(fx, stanza, stanza.attrs.from as string, peer);
   }
 
   /** A message error for a message a resource sent goes back to that resource. */
@@ -1071,6 +1079,7 @@ export class Router {
       to: sender.jid,
       from: `${this.settings.domain}/${from}`,
     }));
+    passed(fx, stanza, from, sender.jid);
   }
 
   /** The JID a target addresses through `<domain>/<JID>`; never ourselves. */
@@ -1134,6 +1143,11 @@ function earliest(a: number | undefined, b: number | undefined): number | undefi
 
 function effects(): Effects {
   return { send: [], events: [] };
+}
+
+/** Reports a message passed on from `from` to `to`. */
+function passed(fx: Effects, message: XmlElement, from: string, to: string): void {
+  fx.events.push({ type: "passed", stanza: "message", from, to, id: message.attrs.id });
 }
 
 function drop(fx: Effects, reason: DropReason, stanza: XmlElement): Effects {

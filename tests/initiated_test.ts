@@ -55,9 +55,14 @@ Deno.test("default off: a get from the target to <domain>/<JID> gets feature-not
 
 Deno.test("a target's get goes to the JID from the bare domain under our id; the reply comes back", () => {
   const router = setup();
-  const out = only(router.receive(ping("p1"), 0));
+  const sent = router.receive(ping("p1"), 0);
+  const out = only(sent);
   const ours = out.attrs.id as string;
   assert.notEqual(ours, "p1");
+  // Reported (and logged) with who asked whom, under the resource's own id.
+  assert.deepEqual(sent.events, [
+    { type: "passed", stanza: "target_request", from: `${TARGET}/a`, to: USER, id: "p1" },
+  ]);
   assert.deepEqual(attrs(out), { type: "get", id: ours, to: USER, from: DOMAIN });
   assert.equal(out.children.map(String).join(""), `<ping xmlns="urn:xmpp:ping"/>`);
   const reply = parseXml(

@@ -64,6 +64,19 @@ Deno.test("a user's messages all go to one resource, from <domain>/<user>, uncha
   );
 });
 
+Deno.test("each message passed on is reported with its sender and where it went", () => {
+  const router = setup();
+  const inbound = router.receive(CHAT("alice@example.org/r", "m1"), 0);
+  const to = only(inbound).attrs.to as string;
+  assert.deepEqual(inbound.events, [
+    { type: "passed", stanza: "message", from: "alice@example.org/r", to, id: "m1" },
+  ]);
+  const outbound = router.receive(CHAT(to, "m2", `${DOMAIN}/alice@example.org/r`), 1);
+  assert.deepEqual(outbound.events, [
+    { type: "passed", stanza: "message", from: to, to: "alice@example.org/r", id: "m2" },
+  ]);
+});
+
 Deno.test("a resource's message to <domain>/<JID> goes to the JID from the bare domain", () => {
   const router = setup();
   const out = only(router.receive(CHAT(`${TARGET}/b`, "r1", `${DOMAIN}/alice@example.org/r`), 0));
