@@ -3,8 +3,8 @@
  * implementing client, messages both ways, and the service's own presence.
  */
 import assert from "node:assert/strict";
-import { connectClient, resultFor, type TestClient } from "../support/client.ts";
-import { DOMAIN, NS_STANZAS, withWorld, type World } from "../support/world.ts";
+import { resultFor, type TestClient } from "../support/client.ts";
+import { DOMAIN, NS_STANZAS, withWorld } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/xml.ts";
 
 const PING = "urn:xmpp:ping";
@@ -128,19 +128,6 @@ withWorld(
   { entry: { messages: "forward", deny: ["bob@localhost"] } },
 );
 
-async function subscriber(world: World): Promise<TestClient> {
-  const client = await connectClient({
-    service: world.server.c2sUrl,
-    domain: world.server.domain,
-    username: "alice",
-    password: "pw",
-    resource: "watch",
-    roster: true,
-  });
-  world.clients.push(client);
-  return client;
-}
-
 function servicePresence(
   client: TestClient,
   type: "available" | "unavailable",
@@ -159,7 +146,7 @@ addEventListener("unload", () => Deno.removeSync(stateDir, { recursive: true }))
 withWorld(
   "a subscriber sees the service come and go, also after the proxy was killed (SIGKILL) and restarted",
   async (world) => {
-    const alice = await subscriber(world);
+    const alice = await world.rosterClient("alice", "watch");
     const subscribed = alice.waitFor((el) =>
       el.name === "presence" && el.attrs.type === "subscribed"
     );

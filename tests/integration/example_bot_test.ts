@@ -4,7 +4,7 @@
  * what a user of the bot sees, and what someone going past the proxy gets.
  */
 import assert from "node:assert/strict";
-import { connectClient, resultFor } from "../support/client.ts";
+import { resultFor } from "../support/client.ts";
 import { killTree } from "../support/process_tree.ts";
 import { DOMAIN, TARGET, withWorld, type World } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/xml.ts";
@@ -86,15 +86,7 @@ withWorld(
     const bot = await startBot(world);
     try {
       // As a real client: its roster fetched, so Prosody hands it subscription answers.
-      const alice = await connectClient({
-        service: world.server.c2sUrl,
-        domain: world.server.domain,
-        username: "alice",
-        password: "pw",
-        resource: "phone",
-        roster: true,
-      });
-      world.clients.push(alice);
+      const alice = await world.rosterClient("alice", "phone");
       alice.onRequest((iq) => iq.getChild("ping", NS_PING) ? resultFor(iq) : undefined);
 
       const disco = await alice.request(
@@ -135,15 +127,7 @@ withWorld(
       assert.equal(available.attrs.to, "alice@localhost");
 
       // Bob writes to the bot's account itself, past the proxy: nothing served.
-      const bob = await connectClient({
-        service: world.server.c2sUrl,
-        domain: world.server.domain,
-        username: "bob",
-        password: "pw",
-        resource: "pc",
-        roster: true,
-      });
-      world.clients.push(bob);
+      const bob = await world.rosterClient("bob", "pc");
       const direct = await bob.request(
         xml("iq", { type: "get", to: bot.jid }, xml("query", { xmlns: NS_DISCO_INFO })),
       );

@@ -91,6 +91,23 @@ export class World {
     return client;
   }
 
+  /**
+   * A client that fetches its roster before its initial presence, as real
+   * ones do: Prosody hands subscription answers only to such resources.
+   */
+  async rosterClient(username: string, resource: string): Promise<TestClient> {
+    const client = await connectClient({
+      service: this.server.c2sUrl,
+      domain: this.server.domain,
+      username,
+      password: "pw",
+      resource,
+      roster: true,
+    });
+    this.clients.push(client);
+    return client;
+  }
+
   async stop(): Promise<void> {
     await Promise.allSettled(this.clients.map((c) => c.stop()));
     await this.proxy?.kill().catch(() => {});
