@@ -625,6 +625,10 @@ class SelfPing {
       this.#waiting = undefined;
       clearTimeout(this.#deadline);
     }
+    // A bounce (a ping or answer the server could not deliver, maybe long
+    // after its sender died) is no sign of a sibling, and is never passed
+    // on: it could come back to us as a bounce again, look after look.
+    if (el.attrs.type === "error") return true;
     // Evidence of a sibling: its ping, an answer to its ping, or its answer.
     const by = el.getChild("ping", NS_PING)?.attrs.by;
     // Our own, from an earlier stream of this process (the server may deliver
@@ -705,6 +709,9 @@ function unwrapRelay(el: XmlElement, domain: string): XmlElement | undefined {
   if (el.name !== "message" || el.attrs.from !== domain || el.attrs.to !== domain) return el;
   const relay = el.getChild("relay", NS_RELAY);
   if (!relay) return el;
+  // A relay the server bounced (no connection took it): what it carried was
+  // for a sibling that is gone; read again, it would be relayed again.
+  if (el.attrs.type === "error") return undefined;
   try {
     return parseXml(relay.getText());
   } catch {

@@ -138,3 +138,63 @@ Deno.test("a stanza in the same write as the handshake reaches the owner after i
     logs.restore();
   }
 });
+
+Deno.test("bounces of a gone sibling's pings and relays are no sign of a sibling: the stream serves on", async () => {
+  const logs = captureLogs();
+  // What ejabberd hands back, maybe seconds later, when a stanza for the
+  // domain found no connection: an instance killed meanwhile is named in it.
+  const gone = "cp-ping-0123abcd-1700000000000-4";
+  const relayed = `<iq type='result' id='${gone}' from='${DOMAIN}' to='${DOMAIN}'>` +
+    `<ping xmlns='urn:xmpp:ping' by='cp-ping-0123abcd-1700000000000-'/></iq>`;
+  const bounces = `<iq type='error' id='${gone}' from='${DOMAIN}' to='${DOMAIN}'>` +
+    `<ping xmlns='urn:xmpp:ping'/><error type='cancel'><remote-server-not-found ` +
+    `xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>` +
+    `<message type='error' from='${DOMAIN}' to='${DOMAIN}'>` +
+    `<relay xmlns='urn:xmpp:client-proxy:relay:0'>${
+      relayed.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+    }</relay><error type='cancel'><remote-server-not-found ` +
+    `xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>` +
+    `<iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`;
+  const written: string[] = [];
+  const server = peer(async (conn) => {
+    for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
+      written.push(text);
+      if (text.includes("<stream:stream")) {
+        await conn.write(encoder.encode(
+          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
+            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
+        ));
+      }
+      if (text.includes("<handshake")) await conn.write(encoder.encode(`<handshake/>${bounces}`));
+      if (text.includes("</stream:stream>")) {
+        await conn.write(encoder.encode("</stream:stream>"));
+        return;
+      }
+    }
+  });
+  const seen: string[] = [];
+  const link = openLink({
+    url: server.url,
+    domain: DOMAIN,
+    secret: "s3cret",
+    log: logger(DOMAIN),
+    handlers: {
+      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+      onOnline: () => seen.push("online"),
+      onOffline: () => {},
+    },
+    keepaliveMs: 0,
+  });
+  try {
+    await until(() => seen.length >= 2, "online and the request after the bounces");
+    assert.deepEqual(seen, ["online", "stanza q1"]);
+    assert.equal(link.state, "online");
+    assert.deepEqual(logs.lines.filter((line) => /stream\.(sibling|standby)/.test(line)), []);
+    // Nothing was passed on to a sibling through the server.
+    assert.ok(!written.join("").includes("client-proxy:relay"), written.join(""));
+  } finally {
+    await link.stop();
+    server.close();
+    logs.restore();
+  }
+});
