@@ -382,7 +382,7 @@ class ComponentLink implements Link {
       keepalive.heard();
       // A sibling's relay is opened first: it may carry a ping's answer.
       const stanza = unwrapRelay(el, domain);
-      if (stanza === undefined || keepalive.intercept(stanza)) return;
+      if (stanza === undefined || keepalive.intercept(stanza, stanza !== el)) return;
       if (this.#relaying) this.#relay(stanza);
       else if (this.#held) this.#held.push(stanza);
       else if (this.#early) this.#early.push(stanza);
@@ -607,8 +607,11 @@ class SelfPing {
     this.#waiting = undefined;
   }
 
-  /** Handles self-pings and their answers; false for every other stanza. */
-  intercept(el: XmlElement): boolean {
+  /**
+   * Handles self-pings and their answers; false for every other stanza.
+   * `relayed`: it came wrapped in a sibling's relay.
+   */
+  intercept(el: XmlElement, relayed: boolean): boolean {
     const { domain } = this.#options;
     if (el.name !== "iq" || el.attrs.from !== domain || el.attrs.to !== domain) return false;
     const id = el.attrs.id ?? "";
@@ -629,13 +632,17 @@ class SelfPing {
     // after its sender died) is no sign of a sibling, and is never passed
     // on: it could come back to us as a bounce again, look after look.
     if (el.attrs.type === "error") return true;
-    // Evidence of a sibling: its ping, an answer to its ping, or its answer.
+    // Evidence of a sibling: its ping, an answer to its ping, or its answer,
+    // straight from the server. A relayed one proves only that some instance
+    // saw it once: a standby's own relays come back to it when the sibling
+    // they were meant for is gone, and must not keep it from taking over.
     const by = el.getChild("ping", NS_PING)?.attrs.by;
     // Our own, from an earlier stream of this process (the server may deliver
     // it late), is no sibling.
-    for (const mark of [id, by]) {
+    for (const mark of relayed ? [] : [id, by]) {
       const match = mark === undefined ? null : PING_ID.exec(mark);
       if (match && match[1] !== this.#instance) {
+        this.#options.log.debug("stream.sibling_seen", { domain, stanza: el.attrs.type, id, by });
         this.#io.sibling({ id: match[1], since: Number(match[2]) });
       }
     }

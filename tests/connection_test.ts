@@ -139,7 +139,7 @@ Deno.test("a stanza in the same write as the handshake reaches the owner after i
   }
 });
 
-Deno.test("bounces of a gone sibling's pings and relays are no sign of a sibling: the stream serves on", async () => {
+Deno.test("bounces and relays of a gone sibling's pings are no sign of a sibling: the stream serves on", async () => {
   const logs = captureLogs();
   // What ejabberd hands back, maybe seconds later, when a stanza for the
   // domain found no connection: an instance killed meanwhile is named in it.
@@ -154,6 +154,10 @@ Deno.test("bounces of a gone sibling's pings and relays are no sign of a sibling
       relayed.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
     }</relay><error type='cancel'><remote-server-not-found ` +
     `xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>` +
+    // Our own relay of it, come back to us (the sibling it was for is gone).
+    `<message from='${DOMAIN}' to='${DOMAIN}'><relay xmlns='urn:xmpp:client-proxy:relay:0'>${
+      relayed.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+    }</relay></message>` +
     `<iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`;
   const written: string[] = [];
   const server = peer(async (conn) => {
@@ -192,6 +196,7 @@ Deno.test("bounces of a gone sibling's pings and relays are no sign of a sibling
     assert.deepEqual(logs.lines.filter((line) => /stream\.(sibling|standby)/.test(line)), []);
     // Nothing was passed on to a sibling through the server.
     assert.ok(!written.join("").includes("client-proxy:relay"), written.join(""));
+    assert.equal(logs.lines.filter((line) => line.includes("stream.sibling_seen")).length, 0);
   } finally {
     await link.stop();
     server.close();

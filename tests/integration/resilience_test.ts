@@ -50,11 +50,14 @@ withWorld(
       }
     };
     const lanes = Promise.all([lane(), lane(), lane(), lane()]);
+    // What a failure needs to be understood: both sides' words (it is rare, and timing-bound).
+    const bothLogs = () => `standby:\n${standby.log()}\nkilled instance:\n${world.proxy.log()}`;
     try {
       await new Promise((resolve) => setTimeout(resolve, 500));
       await world.proxy.kill(); // kill -9 the active one
       killedAt = performance.now();
-      await standby.waitForLog(/target\.resource_up .*resource=a/, { timeoutMs: 10_000 });
+      await standby.waitForLog(/target\.resource_up .*resource=a/, { timeoutMs: 10_000 })
+        .catch((error) => Promise.reject(new Error(`${error.message}\n${bothLogs()}`)));
       while (servedAgainAt === undefined && performance.now() - killedAt < 10_000) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -62,7 +65,10 @@ withWorld(
       running = false;
       await lanes;
     }
-    assert.ok(servedAgainAt !== undefined, "not served again within 10 s of the kill");
+    assert.ok(
+      servedAgainAt !== undefined,
+      `not served again within 10 s of the kill\n${bothLogs()}`,
+    );
     console.log(
       `${world.server.kind}: served again ${
         Math.round(servedAgainAt - killedAt)
