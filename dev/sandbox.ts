@@ -240,7 +240,12 @@ function botEnv(info: SandboxInfo): Record<string, string> {
   };
 }
 
-function banner(info: SandboxInfo, exampleClient: boolean, ready: boolean): string {
+function banner(
+  info: SandboxInfo,
+  ready: boolean,
+  options: { exampleClient: boolean; beyond: boolean },
+): string {
+  const { exampleClient, beyond } = options;
   const rows: [string, string][] = [
     ["XMPP server (c2s)", `${info.c2s}   no TLS, SASL PLAIN allowed`],
     [
@@ -277,9 +282,10 @@ function banner(info: SandboxInfo, exampleClient: boolean, ready: boolean): stri
   }
   out.push(
     "  Send a request through the proxy (in another terminal):",
-    "    deno task dev:request            (disco#info; --ping for a ping)",
-    "    deno task dev:request --message hi       (a chat message; needs --beyond,",
-    "                                      or messages: forward in the config)",
+    "    deno task dev:request                (disco#info; --ping for a ping)",
+    beyond
+      ? '    deno task dev:request --message hi   (a chat message; "ping": the bot pings you)'
+      : "    deno task dev:request --message hi   (a chat message: start with --beyond)",
     "",
     "  Stop everything: Ctrl-C",
     line,
@@ -401,7 +407,9 @@ async function main(args: string[]): Promise<number> {
       say(`${outcome}: stopping`);
       return 1;
     }
-    console.log(banner(info, exampleClient, outcome === "ready"));
+    console.log(
+      banner(info, outcome === "ready", { exampleClient, beyond: values.beyond ?? false }),
+    );
     const end = await Promise.race([stopSignal, died]);
     if (stopRequested) return 0;
     say(`${end}: stopping`);
