@@ -12,7 +12,7 @@
 import { taskArgs } from "../deploy/task_args.ts";
 import { parseDuration } from "../src/duration.ts";
 import { xml, type XmlElement } from "../src/xml.ts";
-import { connectClient, resultFor, type TestClient } from "../tests/support/client.ts";
+import { connectClient, errorFor, resultFor, type TestClient } from "../tests/support/client.ts";
 import { readSandboxInfo } from "./sandbox.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
@@ -92,10 +92,12 @@ async function main(args: string[]): Promise<number> {
   }
   const id = `dev-${Date.now().toString(36)}`;
   const to = values.to ?? sandbox.component;
-  // What the implementing client asks alice through the proxy (its pings) is answered.
+  // What the implementing client asks alice through the proxy: pings are
+  // answered, anything else refused (alice is no service).
   xmpp.onRequest((iq) => {
-    console.log(`asked, and answered:\n${pretty(iq, "  ")}\n`);
-    return iq.getChild("ping", NS_PING) ? resultFor(iq) : undefined;
+    const ping = iq.getChild("ping", NS_PING) !== undefined;
+    console.log(`asked, and ${ping ? "answered" : "refused"}:\n${pretty(iq, "  ")}\n`);
+    return ping ? resultFor(iq) : errorFor(iq, "cancel", "service-unavailable");
   });
   try {
     if (values.message !== undefined) {

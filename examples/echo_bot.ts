@@ -76,7 +76,7 @@ async function pingBack(user: string): Promise<string> {
   }
 }
 
-let online = false;
+let started = false;
 bot.on("online", async () => {
   try {
     // Fetch the roster before initial presence, as clients do: the server then hands us the
@@ -85,24 +85,25 @@ bot.on("online", async () => {
       xml("iq", { type: "get" }, xml("query", { xmlns: "jabber:iq:roster" })),
     );
     await bot.send(xml("presence"));
-    online = true;
     console.log(`online as ${bot.jid}, serving ${proxy}`);
   } catch (error) {
     say(error);
   }
 });
-// Before we are online, start() below says what went wrong.
-bot.on("error", (error: Error) => online && say(error));
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
+// Until start() below has succeeded, it says what went wrong.
+bot.on("error", (error: Error) => started && say(error));
+const signals = Deno.build.os === "windows" ? ["SIGINT"] as const : ["SIGINT", "SIGTERM"] as const;
+for (const signal of signals) {
   Deno.addSignalListener(signal, () => {
-    online = false;
-    // Unavailable presence, then the stream closed; bounded, as the server may be gone.
+    started = false;
+    // Close the stream (the server then tells the proxy we are gone); bounded.
     const bye = Promise.race([bot.stop(), new Promise((r) => setTimeout(r, 3_000))]);
     bye.catch(() => {}).finally(() => Deno.exit(0));
   });
 }
 try {
   await bot.start();
+  started = true;
 } catch (error) {
   say(`cannot log in as ${account} via ${service}: ${(error as Error)?.message ?? error}`);
   Deno.exit(1);

@@ -642,7 +642,7 @@ class SelfPing {
     for (const mark of relayed ? [] : [id, by]) {
       const match = mark === undefined ? null : PING_ID.exec(mark);
       if (match && match[1] !== this.#instance) {
-        this.#options.log.debug("stream.sibling_seen", { domain, stanza: el.attrs.type, id, by });
+        this.#options.log.debug("stream.sibling_seen", { domain, type: el.attrs.type, id, by });
         this.#io.sibling({ id: match[1], since: Number(match[2]) });
       }
     }

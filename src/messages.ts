@@ -48,16 +48,19 @@ export class SentMessages {
    */
   take(peer: string, id: string): SentBy {
     const full = normalizeJid(peer);
-    let key = `${full}\0${id}`;
-    let sender = this.#byKey.get(key);
     const slash = full.indexOf("/");
-    if (sender === undefined && slash >= 0) {
-      key = `${full.slice(0, slash)}\0${id}`;
-      sender = this.#byKey.get(key);
-    }
-    if (sender === undefined) return UNKNOWN;
+    const exactKey = `${full}\0${id}`;
+    const bareKey = slash < 0 ? undefined : `${full.slice(0, slash)}\0${id}`;
+    const exact = this.#byKey.get(exactKey);
+    const bare = bareKey === undefined ? undefined : this.#byKey.get(bareKey);
+    const key = exact !== undefined ? exactKey : bareKey;
+    const sender = exact ?? bare;
+    if (sender === undefined || key === undefined) return UNKNOWN;
     this.#byKey.delete(key);
-    return sender === AMBIGUOUS ? TWO : { kind: "resource", jid: sender };
+    // Sent to the full JID by one resource and to its bare JID by another,
+    // under one id: the error could be about either.
+    const other = exact !== undefined && bare !== undefined && bare !== exact;
+    return sender === AMBIGUOUS || other ? TWO : { kind: "resource", jid: sender };
   }
 
   /** How many are remembered. */

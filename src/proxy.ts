@@ -94,7 +94,7 @@ export class Proxy {
    */
   reconfigure(config: ProxyConfig): void {
     this.#step(
-      () => this.#router.reconfigure(config),
+      () => this.#router.reconfigure(config, this.#now()),
       (error) =>
         this.#log.error("config.reload_failed", { domain: this.domain, error: why(error) }),
     );

@@ -282,6 +282,8 @@ export class Router {
    * again fail over, as if it had gone (if the server has spoken by then).
    */
   #reattachBy: number | undefined;
+  /** Online and serving: not yet, or not since a hand-over to a sibling. */
+  #serving = false;
   /** Whether the server has confirmed the subscription or announced a resource since online(). */
   #heard = false;
   /** Users' messages waiting for the first resource, in arrival order. */
@@ -327,13 +329,19 @@ export class Router {
    * service is gone (they would otherwise keep "available" for good); turned
    * on, they are told its availability.
    */
-  reconfigure(next: RouterSettings): Effects {
+  reconfigure(next: RouterSettings, now: number): Effects {
     const before = this.#settings.presence ?? false;
     this.settings = next;
     const fx = effects();
-    if (before && !next.presence) this.#presence.shutdown(fx.send);
-    // Told only what they were not told last (when turned off, "unavailable").
-    else if (!before && next.presence) this.#presence.update(this.#resources.size > 0, fx.send);
+    // A standby says nothing to subscribers: the serving instance does.
+    if (!this.#serving || before === (next.presence ?? false)) return fx;
+    if (before) this.#presence.shutdown(fx.send);
+    else {
+      // As after a (re)connect: at once if a resource is online, else once
+      // the server has had a moment to say which are.
+      this.#presence.online(now);
+      this.#presence.update(this.#resources.size > 0, fx.send);
+    }
     return fx;
   }
 
@@ -394,6 +402,7 @@ export class Router {
       this.#reattachBy = this.#learnUntil;
     }
     if (this.settings.presence) this.#presence.online(now);
+    this.#serving = true;
     const fx = effects();
     fx.send.push(this.#subscribe());
     fx.events.push({ type: "subscription", state: "requested" });
@@ -453,13 +462,10 @@ export class Router {
         }
         break;
       case "presence":
-        // The target's availability reaches the bare domain (its subscription);
-        // a resource's directed presence to <domain>/<JID> says nothing of it.
-        if (
-          fromTarget && toResource !== undefined && (type === undefined || type === "unavailable")
-        ) {
-          drop(fx, "ignored_presence", stanza);
-        } else if (fromTarget) this.#targetPresence(fx, stanza, fromSlash, now);
+        // The target's availability and subscription reach the bare domain;
+        // a resource's directed presence to <domain>/<JID> says nothing of them.
+        if (fromTarget && toResource !== undefined) drop(fx, "ignored_presence", stanza);
+        else if (fromTarget) this.#targetPresence(fx, stanza, fromSlash, now);
         else if (type === "error") drop(fx, "error_stanza", stanza);
         else if (this.settings.presence) this.#userPresence(fx, stanza);
         else refuse(fx, stanza, BAD_REQUEST);
@@ -530,6 +536,7 @@ export class Router {
     this.#answerAll(fx, now, HANDED_OVER, "failover");
     // The serving instance tells subscribers; a standby must say nothing.
     this.#presence.standDown();
+    this.#serving = false;
     return fx;
   }
 

@@ -67,7 +67,7 @@ export class Runtime {
       // Still listed (as shutting down, not ready) until it has stopped; one
       // that reconnects opens its new stream as soon as the old one closed.
       stopping.push(
-        proxy.shutdown(config.shutdownGraceMs).then(() => {
+        proxy.shutdown(this.#hurried ? 0 : config.shutdownGraceMs).then(() => {
           this.#proxies.delete(domain);
           if (entry) this.#add(entry);
           else this.#metrics.remove(domain);
@@ -116,10 +116,10 @@ export class Runtime {
   }
 
   #add(entry: ProxyConfig): void {
-    this.#proxies.set(
-      entry.domain,
-      new Proxy(entry, { metrics: this.#metrics, subscribers: this.#store }),
-    );
+    const proxy = new Proxy(entry, { metrics: this.#metrics, subscribers: this.#store });
+    // Added by a reload after a second stop signal: its stop has no grace either.
+    if (this.#hurried) proxy.hurry();
+    this.#proxies.set(entry.domain, proxy);
   }
 }
 

@@ -202,6 +202,10 @@ Deno.test("two resources sent one id to one JID: its error is dropped as ambiguo
     fx.events.map((e) => e.type === "dropped" ? e.reason : e.type),
     ["ambiguous"],
   );
+  // One id, sent to the bare JID by one resource and to a full JID by another.
+  router.receive(CHAT(`${TARGET}/a`, "m4", `${DOMAIN}/carol@example.org`), 2);
+  router.receive(CHAT(`${TARGET}/b`, "m4", `${DOMAIN}/carol@example.org/phone`), 2);
+  assert.deepEqual(router.receive(BOUNCE("carol@example.org/phone", "m4"), 3).send, []);
   // The same resource reusing its own id is no ambiguity.
   router.receive(CHAT(`${TARGET}/c`, "m3", `${DOMAIN}/bob@example.org`), 2);
   router.receive(CHAT(`${TARGET}/c`, "m3", `${DOMAIN}/bob@example.org`), 3);

@@ -802,10 +802,10 @@ Deno.test("sticky: a requester whose resource is full for a moment goes back to 
   assert.equal(only(router.receive(get("3"), 3)).attrs.to, home, "back home");
 });
 
-Deno.test("a resource's directed presence to <domain>/<JID> does not change its availability", () => {
+Deno.test("a resource's directed presence to <domain>/<JID> changes neither its availability nor its subscription", () => {
   const router = setup(["a"]);
   only(router.receive(get("held"), 0));
-  for (const type of [undefined, "unavailable"]) {
+  for (const type of [undefined, "unavailable", "error", "unsubscribed"]) {
     const directed = parseXml(
       `<presence${
         type ? ` type="${type}"` : ""

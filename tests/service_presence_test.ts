@@ -105,7 +105,7 @@ Deno.test("started on stored subscribers: announces as soon as resources are kno
 Deno.test("a reload turning presence off leaves no announcement due", () => {
   const r = router({}, ["alice@example.org"]);
   assert.equal(r.nextWake(), 2000);
-  r.reconfigure({ ...r.settings, presence: false });
+  r.reconfigure({ ...r.settings, presence: false }, 5);
   assert.equal(r.nextWake(), undefined, "the shell's timer would spin on it");
   assert.deepEqual(lines(r.tick(2000)), []);
 });
@@ -113,27 +113,48 @@ Deno.test("a reload turning presence off leaves no announcement due", () => {
 Deno.test("a reload turning presence off tells subscribers the service is gone; on again, that it is back", () => {
   const r = router({}, ["alice@example.org"]);
   assert.deepEqual(lines(r.receive(resourceUp("a"), 10)), [presenceTo("alice@example.org")]);
-  const off = r.reconfigure({ ...r.settings, presence: false });
+  const off = r.reconfigure({ ...r.settings, presence: false }, 15);
   assert.deepEqual(lines(off), [presenceTo("alice@example.org", "unavailable")]);
   // Off: availability changes are nobody's business, a shutdown tells nothing more.
   assert.deepEqual(lines(r.receive(resourceDown("a"), 20)), []);
   assert.deepEqual(lines(r.receive(resourceUp("b"), 30)), []);
-  const on = r.reconfigure({ ...r.settings, presence: true });
+  const on = r.reconfigure({ ...r.settings, presence: true }, 40);
   assert.deepEqual(lines(on), [presenceTo("alice@example.org")]);
-  assert.deepEqual(lines(r.reconfigure({ ...r.settings })), [], "no change, nothing said");
+  assert.deepEqual(lines(r.reconfigure({ ...r.settings }, 50)), [], "no change, nothing said");
 });
 
-Deno.test("presence turned on while no resource is online: subscribers already told unavailable hear nothing", () => {
+Deno.test("presence turned on while no resource is online: said after the wait a reconnect has", () => {
   const r = router({}, ["alice@example.org"]);
   r.receive(resourceUp("a"), 10);
-  r.reconfigure({ ...r.settings, presence: false });
+  r.reconfigure({ ...r.settings, presence: false }, 15);
   r.receive(resourceDown("a"), 20);
-  assert.deepEqual(lines(r.reconfigure({ ...r.settings, presence: true })), []);
+  assert.deepEqual(lines(r.reconfigure({ ...r.settings, presence: true }, 30)), []);
   assert.deepEqual(
-    lines(r.receive(resourceUp("a"), 30)),
+    lines(r.receive(resourceUp("a"), 40)),
     [presenceTo("alice@example.org")],
-    "and the next change is told as usual",
+    "a resource within the wait is told at once",
   );
+  assert.deepEqual(lines(r.tick(30 + 2000)), [], "nothing more once announced");
+});
+
+Deno.test("presence turned on or off on a standby (after a hand-over): subscribers hear nothing from it", () => {
+  const r = router({ presence: false }, ["alice@example.org"]);
+  r.receive(resourceUp("a"), 10);
+  r.handOver(20);
+  assert.deepEqual(lines(r.reconfigure({ ...r.settings, presence: true }, 30)), []);
+  assert.equal(r.nextWake(), undefined, "and nothing due later");
+  assert.deepEqual(lines(r.reconfigure({ ...r.settings, presence: false }, 40)), []);
+  // Serving again: the next online() announces as usual.
+  r.reconfigure({ ...r.settings, presence: true }, 50);
+  r.online(60);
+  assert.deepEqual(lines(r.receive(resourceUp("a"), 70)), [presenceTo("alice@example.org")]);
+});
+
+Deno.test("presence turned on in the first second after connecting: no premature unavailable", () => {
+  // Online at 0, the server has not yet said which resources are online.
+  const r = router({ presence: false }, ["alice@example.org"]);
+  assert.deepEqual(lines(r.reconfigure({ ...r.settings, presence: true }, 10)), []);
+  assert.deepEqual(lines(r.receive(resourceUp("a"), 500)), [presenceTo("alice@example.org")]);
 });
 
 Deno.test("a hand-over to a sibling leaves nothing to announce: the sibling tells subscribers", () => {

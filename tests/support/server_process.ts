@@ -62,7 +62,13 @@ export class ServerProcess {
         stderr: "piped",
       }).spawn();
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw new Error(options.installHint);
+      if (err instanceof Deno.errors.NotFound) {
+        throw new Error(
+          options.detached
+            ? `setsid or ${command} not found: ${options.installHint}`
+            : options.installHint,
+        );
+      }
       throw err;
     }
     const drain = async (stream: ReadableStream<Uint8Array>) => {

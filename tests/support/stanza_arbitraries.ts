@@ -924,6 +924,8 @@ class Model {
   readonly subscribers: Set<string>;
   announced: boolean | undefined;
   announceAt: number | undefined;
+  /** Online at least once (the router says nothing to subscribers before). */
+  serving = false;
   /** Presence the service owes in this step: direct answers and broadcasts. */
   owed: Array<{ to: string; type: string | undefined }> = [];
   /** When each requester (bare JID) got through the rate limiter. */
@@ -1182,11 +1184,7 @@ class Model {
           ? this.refusal(el, out, "modify", "bad-request")
           : this.refusal(el, out, "cancel", "feature-not-implemented");
       case "presence":
-        if (
-          fromTarget && toResource !== undefined && (type === undefined || type === "unavailable")
-        ) {
-          return this.none(out);
-        }
+        if (fromTarget && toResource !== undefined) return this.none(out);
         if (fromTarget) return this.targetPresence(el, out);
         if (type === "error") return this.none(out);
         if (this.settings.presence) return this.userPresence(el, out);
@@ -1389,14 +1387,19 @@ class Model {
 
   messageError(el: XmlElement, out: XmlElement[]): void {
     const { from, id } = el.attrs;
-    let key = `${normalize(from!)}\0${id}`;
+    const full = normalize(from!);
+    const exactKey = `${full}\0${id}`;
     // A message to a bare JID may be refused by one of its resources.
-    if (!this.sent.has(key) && normalize(from!).includes("/")) {
-      key = `${normalize(from!).split("/")[0]}\0${id}`;
-    }
-    const sent = id === undefined ? undefined : this.sent.get(key);
-    if (id !== undefined) this.sent.delete(key);
-    if (!sent || sent.resourceJid === "") return this.none(out);
+    const bareKey = full.includes("/") ? `${full.split("/")[0]}\0${id}` : undefined;
+    const exact = this.sent.get(exactKey);
+    const bare = bareKey === undefined ? undefined : this.sent.get(bareKey);
+    const key = exact !== undefined ? exactKey : bareKey;
+    const sent = id === undefined ? undefined : exact ?? bare;
+    if (id !== undefined && key !== undefined) this.sent.delete(key);
+    // Sent under one id to the full JID by one resource, to the bare by another.
+    const either = exact !== undefined && bare !== undefined &&
+      exact.resourceJid !== bare.resourceJid;
+    if (!sent || sent.resourceJid === "" || either) return this.none(out);
     this.check(out.length === 1, () => `a message error gave ${out.length} stanzas`);
     const s = out[0];
     this.check(
@@ -1970,6 +1973,8 @@ class Model {
   reload(next: RouterSettings): void {
     const before = this.settings.presence ?? false;
     this.settings = next;
+    // Not online yet: nothing is said (online() schedules the first word).
+    if (!this.serving) return;
     if (before && !next.presence) {
       this.announceAt = undefined;
       if (this.announced === false) return;
@@ -1978,12 +1983,16 @@ class Model {
         if (accessAllows(next.allow, next.deny, to)) this.owed.push({ to, type: "unavailable" });
       }
     } else if (!before && next.presence) {
+      // As after a (re)connect: the first announcement may wait for resources.
+      this.announced = undefined;
+      this.announceAt = this.subscribers.size > 0 ? this.now + ANNOUNCE_AFTER_MS : undefined;
       this.availability(this.resources.size > 0);
     }
   }
 
   online(out: XmlElement[]): void {
     this.check(out.length === 1, () => `online sent ${out.length} stanzas`);
+    this.serving = true;
     this.checkPresence(out[0], "subscribe");
     for (const req of this.live.values()) this.detach(req);
     this.resources.clear();
@@ -2402,7 +2411,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
       case "reload": {
         const next = { ...router.settings, ...action.settings };
         step("reload", () => {
-          const fx = router.reconfigure(next);
+          const fx = router.reconfigure(next, model.now);
           model.reload(next);
           model.maxPendingEver = Math.max(model.maxPendingEver, next.maxPending);
           model.maxTimeoutEver = Math.max(model.maxTimeoutEver, next.requestTimeoutMs);
