@@ -55,6 +55,47 @@ async function until(done: () => boolean, what: string): Promise<void> {
   }
 }
 
+/**
+ * A server that accepts the component's stream and handshake, then writes
+ * `afterHandshake` in the same write; `written` collects what it read.
+ */
+function componentServer(afterHandshake: string, written: string[] = []) {
+  return peer(async (conn) => {
+    for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
+      written.push(text);
+      if (text.includes("<stream:stream")) {
+        await conn.write(encoder.encode(
+          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
+            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
+        ));
+      }
+      if (text.includes("<handshake")) {
+        await conn.write(encoder.encode(`<handshake/>${afterHandshake}`));
+      }
+      if (text.includes("</stream:stream>")) {
+        await conn.write(encoder.encode("</stream:stream>"));
+        return;
+      }
+    }
+  });
+}
+
+/** A link to `url` that notes in `seen` when it is online and each stanza's id. */
+function recordingLink(url: string, seen: string[]) {
+  return openLink({
+    url,
+    domain: DOMAIN,
+    secret: "s3cret",
+    log: logger(DOMAIN),
+    handlers: {
+      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+      onOnline: () => seen.push("online"),
+      onOffline: () => {},
+    },
+    keepaliveMs: 0,
+  });
+}
+
 Deno.test("a port that answers with no XMPP: the stream error is logged and retried, never a crash", async () => {
   const logs = captureLogs();
   const http = peer(async (conn) => {
@@ -97,38 +138,11 @@ Deno.test("a port that answers with no XMPP: the stream error is logged and retr
 
 Deno.test("a stanza in the same write as the handshake reaches the owner after it is online", async () => {
   const logs = captureLogs();
-  const server = peer(async (conn) => {
-    for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
-      if (text.includes("<stream:stream")) {
-        await conn.write(encoder.encode(
-          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
-        ));
-      }
-      if (text.includes("<handshake")) {
-        await conn.write(encoder.encode(
-          `<handshake/><iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`,
-        ));
-      }
-      if (text.includes("</stream:stream>")) {
-        await conn.write(encoder.encode("</stream:stream>"));
-        return;
-      }
-    }
-  });
+  const server = componentServer(
+    `<iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`,
+  );
   const seen: string[] = [];
-  const link = openLink({
-    url: server.url,
-    domain: DOMAIN,
-    secret: "s3cret",
-    log: logger(DOMAIN),
-    handlers: {
-      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
-      onOnline: () => seen.push("online"),
-      onOffline: () => {},
-    },
-    keepaliveMs: 0,
-  });
+  const link = recordingLink(server.url, seen);
   try {
     await until(() => seen.length >= 2, "online and the stanza");
     assert.deepEqual(seen, ["online", "stanza q1"]);
@@ -160,35 +174,9 @@ Deno.test("bounces and relays of a gone sibling's pings are no sign of a sibling
     }</relay></message>` +
     `<iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`;
   const written: string[] = [];
-  const server = peer(async (conn) => {
-    for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
-      written.push(text);
-      if (text.includes("<stream:stream")) {
-        await conn.write(encoder.encode(
-          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
-        ));
-      }
-      if (text.includes("<handshake")) await conn.write(encoder.encode(`<handshake/>${bounces}`));
-      if (text.includes("</stream:stream>")) {
-        await conn.write(encoder.encode("</stream:stream>"));
-        return;
-      }
-    }
-  });
+  const server = componentServer(bounces, written);
   const seen: string[] = [];
-  const link = openLink({
-    url: server.url,
-    domain: DOMAIN,
-    secret: "s3cret",
-    log: logger(DOMAIN),
-    handlers: {
-      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
-      onOnline: () => seen.push("online"),
-      onOffline: () => {},
-    },
-    keepaliveMs: 0,
-  });
+  const link = recordingLink(server.url, seen);
   try {
     await until(() => seen.length >= 2, "online and the request after the bounces");
     assert.deepEqual(seen, ["online", "stanza q1"]);

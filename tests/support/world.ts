@@ -79,16 +79,7 @@ export class World {
   }
 
   async client(username: string, resource: string, priority?: number): Promise<TestClient> {
-    const client = await connectClient({
-      service: this.server.c2sUrl,
-      domain: this.server.domain,
-      username,
-      password: "pw",
-      resource,
-      priority,
-    });
-    this.clients.push(client);
-    return client;
+    return await this.#connect({ username, resource, priority });
   }
 
   /**
@@ -96,13 +87,17 @@ export class World {
    * ones do: Prosody hands subscription answers only to such resources.
    */
   async rosterClient(username: string, resource: string): Promise<TestClient> {
+    return await this.#connect({ username, resource, roster: true });
+  }
+
+  async #connect(
+    options: { username: string; resource: string; priority?: number; roster?: boolean },
+  ): Promise<TestClient> {
     const client = await connectClient({
       service: this.server.c2sUrl,
       domain: this.server.domain,
-      username,
       password: "pw",
-      resource,
-      roster: true,
+      ...options,
     });
     this.clients.push(client);
     return client;
