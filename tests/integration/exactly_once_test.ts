@@ -96,10 +96,7 @@ withWorld(
 withWorld(
   "a second SIGTERM a while after the first ends the grace: the held request is answered, exit 0",
   async (world) => {
-    const impl = await world.resource("a", { answer: false });
-    const alice = await world.client("alice", "r");
-    const reply = alice.request(request("held"), { timeoutMs: 8000 });
-    await impl.waitFor((el) => el.attrs.id === "held", { includePast: true });
+    const { reply } = await world.heldRequest("held", { timeoutMs: 8000 });
     world.proxy.signal("SIGTERM");
     await world.proxy.waitForLog(/proxy\.draining .*grace_ms=60000/);
     // Closer than a second to the first, it would count as the same one.

@@ -194,10 +194,7 @@ withWorld(
 withWorld(
   "SIGHUP reconnecting a proxy: /readyz says it is shutting down while its requests finish; SIGHUP without http: the listener goes",
   async (world) => {
-    const impl = await world.resource("a", { answer: false });
-    const alice = await world.client("alice", "r");
-    const inFlight = alice.request(request("held"), { timeoutMs: 10_000 });
-    const held = await impl.waitFor((el) => el.attrs.id === "held", { includePast: true });
+    const { impl, reply: inFlight, held } = await world.heldRequest("held");
     await readyStatus(world, 200);
 
     const seen = world.proxy.lineCount();

@@ -6,10 +6,7 @@ import { assertError, DOMAIN, request, SECRET, TARGET, withWorld } from "../supp
 withWorld(
   "SIGHUP with a shorter request_timeout applies to the next request; the one in flight gets its answer",
   async (world) => {
-    const impl = await world.resource("a", { answer: false });
-    const alice = await world.client("alice", "r");
-    const inFlight = alice.request(request("before"), { timeoutMs: 10_000 });
-    const held = await impl.waitFor((el) => el.attrs.id === "before", { includePast: true });
+    const { impl, alice, reply: inFlight, held } = await world.heldRequest("before");
 
     const seen = world.proxy.lineCount();
     await world.proxy.writeConfig({

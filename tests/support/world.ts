@@ -78,6 +78,24 @@ export class World {
     return client;
   }
 
+  /**
+   * A request from alice (`alice@localhost/r`) held by a resource `a` that
+   * answers nothing on its own: the reply to come, and the request as `a`
+   * got it (answer it with `impl.send(resultFor(held))`).
+   */
+  async heldRequest(
+    id: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<
+    { impl: TestClient; alice: TestClient; reply: Promise<XmlElement>; held: XmlElement }
+  > {
+    const impl = await this.resource("a", { answer: false });
+    const alice = await this.client("alice", "r");
+    const reply = alice.request(request(id), { timeoutMs: options.timeoutMs ?? 10_000 });
+    const held = await impl.waitFor((el) => el.attrs.id === id, { includePast: true });
+    return { impl, alice, reply, held };
+  }
+
   async client(username: string, resource: string, priority?: number): Promise<TestClient> {
     return await this.#connect({ username, resource, priority });
   }
