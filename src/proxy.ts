@@ -95,8 +95,7 @@ export class Proxy {
   reconfigure(config: ProxyConfig): void {
     this.#step(
       () => this.#router.reconfigure(config, this.#now()),
-      (error) =>
-        this.#log.error("config.reload_failed", { domain: this.domain, error: why(error) }),
+      (error) => this.#log.error("config.reload_failed", { domain: this.domain, error }),
     );
     this.#link.retune(timings(config));
   }
@@ -170,7 +169,7 @@ export class Proxy {
         this.#log.error("event.failed", {
           domain: this.domain,
           event: event.type,
-          reason: why(error),
+          reason: error,
         });
       }
     }
@@ -192,7 +191,7 @@ export class Proxy {
       domain: this.domain,
       stanza: stanza.name,
       type: stanza.attrs.type,
-      reason: why(error),
+      reason: error,
     });
   }
 
@@ -207,7 +206,7 @@ export class Proxy {
       this.#timerAt = Infinity;
       this.#step(
         () => this.#router.tick(this.#now()),
-        (error) => this.#log.error("tick.failed", { domain: this.domain, reason: why(error) }),
+        (error) => this.#log.error("tick.failed", { domain: this.domain, reason: error }),
       );
     }, Math.max(0, at - this.#now()));
   }
@@ -241,7 +240,7 @@ export class Proxy {
           // A full disk or a locked database must not take the stream (and
           // every request in flight) down: the router still holds the
           // change, so only a restart would lose it, and the log says so.
-          log.error("service.store_failed", { domain, change: event.change, reason: why(error) });
+          log.error("service.store_failed", { domain, change: event.change, reason: error });
         }
         if (logs("debug")) {
           log.debug(`service.subscriber_${event.change}`, { domain, jid: event.jid });
@@ -294,8 +293,4 @@ function timings(config: ProxyConfig): LinkTimings {
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     standbyRetryMs: config.standbyRetryMs,
   };
-}
-
-function why(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

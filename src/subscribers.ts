@@ -43,9 +43,7 @@ export function openSubscriberStore(stateDir: string): SubscriberStore {
     try {
       db?.close();
     } catch { /* already closed, or never opened */ }
-    throw new Error(
-      `state_dir: cannot use ${path}: ${error instanceof Error ? error.message : error}`,
-    );
+    throw cannotUse(path, error);
   }
   const list = db.prepare("SELECT jid FROM subscribers WHERE domain = ? ORDER BY jid");
   const add = db.prepare("INSERT OR IGNORE INTO subscribers (domain, jid, since) VALUES (?, ?, ?)");
@@ -73,9 +71,7 @@ export function checkStateDir(stateDir: string): void {
       Deno.removeSync(Deno.makeTempFileSync({ dir: stateDir, prefix: ".client-proxy-check-" }));
       return;
     } catch (error) {
-      throw new Error(
-        `state_dir: cannot use ${path}: ${error instanceof Error ? error.message : error}`,
-      );
+      throw cannotUse(path, error);
     }
   }
   openSubscriberStore(stateDir).close();
@@ -83,4 +79,11 @@ export function checkStateDir(stateDir: string): void {
 
 function databasePath(stateDir: string): string {
   return `${stateDir.replace(/\/+$/, "")}/${DATABASE_FILE}`;
+}
+
+/** The error both openers throw: the database's path and why. */
+function cannotUse(path: string, error: unknown): Error {
+  return new Error(
+    `state_dir: cannot use ${path}: ${error instanceof Error ? error.message : error}`,
+  );
 }
