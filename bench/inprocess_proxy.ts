@@ -1,5 +1,5 @@
 /**
- * Bench only: the proxy's runtime (src/runtime.ts) in the main thread,
+ * Bench only: the proxy's runtime (src/app/runtime.ts) in the main thread,
  * without the permission-narrowed Worker, for `--profile`. Deno does write
  * a `*.worker-N.cpuprofile` for the worker too, but main.ts ends the
  * process (worker.terminate(), Deno.exit) while the worker may still be
@@ -8,8 +8,8 @@
  *
  * deno run -A --cpu-prof --cpu-prof-dir=DIR bench/inprocess_proxy.ts CONFIG
  */
-import { loadConfig } from "../src/config.ts";
-import { Runtime } from "../src/runtime.ts";
+import { loadConfig } from "../src/config/config.ts";
+import { Runtime } from "../src/app/runtime.ts";
 
 const loaded = loadConfig(Deno.args[0]);
 if (!loaded.ok) {

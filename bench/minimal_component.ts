@@ -8,13 +8,13 @@
  * - Resources are learnt from presence; `subscribe` is sent once online.
  *
  * No timeouts, no pending table, no checks, no error replies, no logging
- * per stanza. Built on `@xmpp/component-core` like src/connection.ts (so
+ * per stanza. Built on `@xmpp/component-core` like src/link/connection.ts (so
  * the same parser and serialiser), with no automatic IQ answering.
  *
  * deno run -A bench/minimal_component.ts SERVER DOMAIN SECRET TARGET
  */
 import { Component } from "@xmpp/component-core";
-import type { XmlElement } from "../src/xml.ts";
+import type { XmlElement } from "../src/core/xml.ts";
 
 interface Entity {
   on(event: "open" | "stanza", listener: (el: XmlElement) => void): void;

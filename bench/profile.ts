@@ -3,7 +3,7 @@
  * load with V8's sampling profiler (`--cpu-prof --cpu-prof-dir=DIR`). Deno
  * writes one .cpuprofile per thread, a Worker's too, but main.ts can cut
  * the worker's short at exit, so the proxy is profiled in process
- * (bench/inprocess_proxy.ts: src/runtime.ts in the main thread, same hot
+ * (bench/inprocess_proxy.ts: src/app/runtime.ts in the main thread, same hot
  * path). Only the samples taken during the measured window are counted.
  * Reported: self and inclusive time per function, and per category
  * (parsing, serialising, routing, logging, metrics, ...), per round trip.
@@ -65,18 +65,21 @@ const CATEGORIES: Array<[string, (frame: CallFrame) => boolean]> = [
   ["xml tree: ltx Element", (f) => /ltx\//.test(f.url)],
   ["xml parse: @xmpp/xml Parser", (f) => /@xmpp\/xml/.test(f.url)],
   ["xmpp.js connection/events", (f) => /@xmpp\//.test(f.url)],
-  ["xml parse: src/stream_parser.ts", (f) => /\/src\/stream_parser\.ts/.test(f.url)],
-  ["xml serialise: src/xml.ts", (f) => /\/src\/xml\.ts/.test(f.url)],
+  ["xml parse: src/link/stream_parser.ts", (f) => /\/src\/stream_parser\.ts/.test(f.url)],
+  ["xml serialise: src/core/xml.ts", (f) => /\/src\/xml\.ts/.test(f.url)],
   [
     "router core (src/ pure)",
     (f) =>
       /\/src\/(router|pending|resources|balance|jat|jid|stanza|access|rate_limit|initiated)\.ts/
         .test(f.url),
   ],
-  ["shell (src/proxy.ts)", (f) => /\/src\/proxy\.ts/.test(f.url)],
-  ["stream (src/connection.ts)", (f) => /\/src\/connection\.ts/.test(f.url)],
-  ["logging (logtape, src/log.ts)", (f) => /logtape|\/src\/log\.ts/.test(f.url)],
-  ["metrics (prom-client, src/metrics.ts)", (f) => /prom-client|\/src\/metrics\.ts/.test(f.url)],
+  ["shell (src/app/proxy.ts)", (f) => /\/src\/proxy\.ts/.test(f.url)],
+  ["stream (src/link/connection.ts)", (f) => /\/src\/connection\.ts/.test(f.url)],
+  ["logging (logtape, src/ops/log.ts)", (f) => /logtape|\/src\/log\.ts/.test(f.url)],
+  [
+    "metrics (prom-client, src/ops/metrics.ts)",
+    (f) => /prom-client|\/src\/metrics\.ts/.test(f.url),
+  ],
   ["other src/", (f) => /\/src\/.*\.ts/.test(f.url) || /\/main\.ts/.test(f.url)],
   ["node compat: events", (f) => /node:events|_events/.test(f.url)],
   ["node compat: net, streams, buffers", (f) => /ext:deno_node|node:/.test(f.url)],

@@ -1,23 +1,23 @@
 /**
  * --router: the proxy's own work per round trip, in process, no network,
  * one core. A round trip is: parse the request's text with the stream's
- * parser (src/stream_parser.ts, fed as the stream feeds it), `Router.receive`,
- * serialising the forwarded stanza as the stream does (src/xml.ts
+ * parser (src/link/stream_parser.ts, fed as the stream feeds it), `Router.receive`,
+ * serialising the forwarded stanza as the stream does (src/core/xml.ts
  * `serialize`, which replaced ltx's `toString()`); then the same for the reply. The
  * texts are byte for byte what Prosody 0.12 sends a component.
  *
- * Besides the whole, each step is timed alone, the shell (src/proxy.ts,
+ * Besides the whole, each step is timed alone, the shell (src/app/proxy.ts,
  * with a fake stream) is timed around the router, and the same work done
  * the minimal component's way (rewrite attributes in place) gives the floor.
  */
 import { Session } from "node:inspector";
-import { parseConfig, type ProxyConfig } from "../src/config.ts";
-import type { Link, LinkOptions } from "../src/connection.ts";
-import { Metrics } from "../src/metrics.ts";
-import { Proxy } from "../src/proxy.ts";
-import { Router } from "../src/router.ts";
-import { StreamParser } from "../src/stream_parser.ts";
-import { readdress, serialize, xml, type XmlElement } from "../src/xml.ts";
+import { parseConfig, type ProxyConfig } from "../src/config/config.ts";
+import type { Link, LinkOptions } from "../src/link/connection.ts";
+import { Metrics } from "../src/ops/metrics.ts";
+import { Proxy } from "../src/app/proxy.ts";
+import { Router } from "../src/core/router.ts";
+import { StreamParser } from "../src/link/stream_parser.ts";
+import { readdress, serialize, xml, type XmlElement } from "../src/core/xml.ts";
 import { fmt, median, progress, table } from "./compare.ts";
 import { cpuSeconds } from "./procstat.ts";
 
@@ -50,7 +50,7 @@ function presenceText(resource: string): string {
 
 /**
  * A parser fed like the stream's: one header, then stanza after stanza. The
- * proxy's own (src/stream_parser.ts) unless `xmpp.js` asks for @xmpp/xml's,
+ * proxy's own (src/link/stream_parser.ts) unless `xmpp.js` asks for @xmpp/xml's,
  * which the minimal component uses.
  */
 function streamParser(which: "proxy" | "xmpp.js" = "proxy"): (text: string) => XmlElement {
@@ -214,7 +214,7 @@ function minimalWay(): number {
 }
 
 /**
- * The whole shell: src/proxy.ts's Proxy, with metrics, and a fake stream
+ * The whole shell: src/app/proxy.ts's Proxy, with metrics, and a fake stream
  * that serialises what it is given. Returns a batch (WINDOW round trips)
  * and the proxy's shutdown.
  */
@@ -222,7 +222,7 @@ function shell(): { batch: (round: number) => void; stop: () => void } {
   const parse = streamParser();
   let handlers: LinkOptions["handlers"] | undefined;
   let lastTo = "";
-  // Cast: the Link interface grows as src/connection.ts does; the shell
+  // Cast: the Link interface grows as src/link/connection.ts does; the shell
   // only sends through it here.
   const link = {
     online: true,
@@ -234,7 +234,7 @@ function shell(): { batch: (round: number) => void; stop: () => void } {
     stop: () => Promise.resolve(),
   } as unknown as Link;
   let clock = 0;
-  // With metrics, as src/runtime.ts runs every proxy.
+  // With metrics, as src/app/runtime.ts runs every proxy.
   const proxy = new Proxy(SETTINGS, {
     metrics: new Metrics(),
     now: () => clock,
@@ -316,7 +316,7 @@ export async function runRouterBench(): Promise<Record<string, unknown>> {
   const rates: Record<string, number> = {};
   const steps: Array<[string, () => number]> = [
     ["pipeline: parse + Router.receive + serialize", fullPipeline],
-    ["pipeline in the shell (src/proxy.ts + metrics, fake stream)", withShell],
+    ["pipeline in the shell (src/app/proxy.ts + metrics, fake stream)", withShell],
     ["minimal component's way (rewrite in place)", minimalWay],
     ["parse only (request + reply)", () => parseOnly("proxy")],
     ["parse only, @xmpp/xml's parser (request + reply)", () => parseOnly("xmpp.js")],

@@ -6,7 +6,7 @@
  * Without `--config`, the binary holds the start task's permissions (read,
  * write, env and net, unscoped), for a download that must work with any
  * config; it narrows itself at run time (README, Permissions). With `--config FILE`, that set
- * is replaced by one scoped to FILE (src/permissions.ts): network access to
+ * is replaced by one scoped to FILE (src/app/permissions.ts): network access to
  * its servers and HTTP listener only, read access to its directory, the
  * credentials root and state_dir, write access to state_dir, and the
  * environment variables it and the program read. Pass FILE at the path it
@@ -14,8 +14,8 @@
  * Secrets are not read: placeholders stand in for them.
  */
 import { resolve } from "node:path";
-import { CREDENTIALS_ENV, parseConfig } from "../src/config.ts";
-import { CREDENTIALS_ROOT, permissionFlags, permissionScope } from "../src/permissions.ts";
+import { CREDENTIALS_ENV, parseConfig } from "../src/config/config.ts";
+import { CREDENTIALS_ROOT, permissionFlags, permissionScope } from "../src/app/permissions.ts";
 import { readStartFlags, withoutPermissions } from "./start_flags.ts";
 import { taskArgs } from "./task_args.ts";
 

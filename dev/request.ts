@@ -10,8 +10,8 @@
  * or no sandbox, 2 for a usage error.
  */
 import { taskArgs } from "../deploy/task_args.ts";
-import { parseDuration } from "../src/duration.ts";
-import { xml, type XmlElement } from "../src/xml.ts";
+import { parseDuration } from "../src/config/duration.ts";
+import { xml, type XmlElement } from "../src/core/xml.ts";
 import { connectClient, errorFor, resultFor, type TestClient } from "../tests/support/client.ts";
 import { readSandboxInfo } from "./sandbox.ts";
 

@@ -10,8 +10,8 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Effects, Router } from "../src/router.ts";
-import { parseXml, serialize, xml, type XmlElement } from "../src/xml.ts";
+import { type Effects, Router } from "../src/core/router.ts";
+import { parseXml, serialize, xml, type XmlElement } from "../src/core/xml.ts";
 import {
   addStats,
   emptyStats,

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { resultFor, type TestClient } from "../support/client.ts";
 import { DOMAIN, NS_STANZAS, withWorld } from "../support/world.ts";
-import { xml, type XmlElement } from "../../src/xml.ts";
+import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const PING = "urn:xmpp:ping";
 

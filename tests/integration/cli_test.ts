@@ -4,7 +4,7 @@
  * No server needed: none of these may connect.
  */
 import assert from "node:assert/strict";
-import { openSubscriberStore } from "../../src/subscribers.ts";
+import { openSubscriberStore } from "../../src/ops/subscribers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 

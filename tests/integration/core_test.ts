@@ -16,7 +16,7 @@ import {
   TARGET,
   withWorld,
 } from "../support/world.ts";
-import { xml } from "../../src/xml.ts";
+import { xml } from "../../src/core/xml.ts";
 
 /** Every scenario here runs once per server: `[prosody] …`, `[ejabberd] …`. */
 const ON_EVERY_SERVER = { servers: SERVER_KINDS };

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { connectClient, echoHandler, iqAfterRestart } from "../support/client.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
 import { acceptsTcp } from "../support/prosody.ts";
-import { xml } from "../../src/xml.ts";
+import { xml } from "../../src/core/xml.ts";
 import { bounded } from "../support/bounded.ts";
 
 const COMPONENT = { domain: "proxy.localhost", secret: "harness-secret" };

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { resultFor } from "../support/client.ts";
 import { assertError, DOMAIN, request, TARGET, withWorld } from "../support/world.ts";
-import { REPEAT_MS } from "../../src/stop_signals.ts";
-import { xml, type XmlElement } from "../../src/xml.ts";
+import { REPEAT_MS } from "../../src/app/stop_signals.ts";
+import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 function answeredBy(reply: XmlElement): string | undefined {
   return reply.getChild("answer", "urn:test")?.attrs.resource;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { resultFor } from "../support/client.ts";
 import { killTree } from "../support/process_tree.ts";
 import { DOMAIN, TARGET, withWorld, type World } from "../support/world.ts";
-import { xml, type XmlElement } from "../../src/xml.ts";
+import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const BOT = "examples/echo_bot.ts";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { startProsody } from "../support/prosody.ts";
 import { connectClient, echoHandler, errorFor, iqAfterRestart } from "../support/client.ts";
-import { xml } from "../../src/xml.ts";
+import { xml } from "../../src/core/xml.ts";
 import { bounded } from "../support/bounded.ts";
 
 const COMPONENT = { domain: "proxy.localhost", secret: "harness-secret" };

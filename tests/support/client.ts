@@ -11,7 +11,7 @@
  *   plain TCP stream, which costs about 0.6 s of PBKDF2 per login).
  */
 import { client as xmppClient } from "@xmpp/client";
-import { xml, type XmlElement, type XmlNode } from "../../src/xml.ts";
+import { xml, type XmlElement, type XmlNode } from "../../src/core/xml.ts";
 
 export type RequestHandler = (
   iq: XmlElement,
@@ -144,7 +144,7 @@ export function plainXmppClient<E>(login: PlainLogin): E {
     credentials: (authenticate, mechanisms) =>
       authenticate({ username, password }, mechanisms.includes("PLAIN") ? "PLAIN" : mechanisms[0]),
   });
-  // As the proxy does (src/connection.ts): xmpp.js decodes each read on its
+  // As the proxy does (src/link/connection.ts): xmpp.js decodes each read on its
   // own and would turn a character cut between two reads into U+FFFD.
   entity.on("connect", () => entity.socket?.setEncoding("utf8"));
   return entity as E;

@@ -1,5 +1,5 @@
 /** Log lines captured in memory, for tests that check what the proxy says. */
-import { setupLogging } from "../../src/log.ts";
+import { setupLogging } from "../../src/ops/log.ts";
 
 /**
  * Sends log lines (level info, text format) to the returned array until

@@ -1,6 +1,6 @@
 /** A router for unit tests: the usual addresses, a fixed `random`, resources online. */
-import { Router, type RouterSettings } from "../../src/router.ts";
-import { parseXml, type XmlElement } from "../../src/xml.ts";
+import { Router, type RouterSettings } from "../../src/core/router.ts";
+import { parseXml, type XmlElement } from "../../src/core/xml.ts";
 
 export const DOMAIN = "proxy.example.org";
 export const TARGET = "service@example.org";

@@ -1,9 +1,9 @@
 /**
- * A worker for tests/supervisor_test.ts that, like the real one on a first
+ * A worker for tests/app/supervisor_test.ts that, like the real one on a first
  * run, takes its time before it listens; its start fails on purpose so the
  * supervisor resolves with the exit code 1.
  */
-import { serveWorker } from "../../src/supervisor.ts";
+import { serveWorker } from "../../src/app/supervisor.ts";
 
 await new Promise((resolve) => setTimeout(resolve, 300));
 serveWorker({

@@ -43,12 +43,12 @@
  * exactly when availability changes).
  */
 import fc from "fast-check";
-import type { Balance } from "../../src/balance.ts";
-import { isPlausibleJid } from "../../src/jid.ts";
-import { type Effects, Router, type RouterSettings } from "../../src/router.ts";
-import { ANNOUNCE_AFTER_MS } from "../../src/service_presence.ts";
-import { StreamParser } from "../../src/stream_parser.ts";
-import { parseXml, serialize, xml, type XmlElement, type XmlNode } from "../../src/xml.ts";
+import type { Balance } from "../../src/core/balance.ts";
+import { isPlausibleJid } from "../../src/core/jid.ts";
+import { type Effects, Router, type RouterSettings } from "../../src/core/router.ts";
+import { ANNOUNCE_AFTER_MS } from "../../src/core/service_presence.ts";
+import { StreamParser } from "../../src/link/stream_parser.ts";
+import { parseXml, serialize, xml, type XmlElement, type XmlNode } from "../../src/core/xml.ts";
 
 export const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const MAX_PART_BYTES = 1023;
@@ -1144,7 +1144,7 @@ class Model {
         () => `(7) answered ${incoming.attrs.type} ${incoming.name}: ${show(s)}`,
       );
     }
-    // What goes on the wire is serialize()'s text (src/connection.ts).
+    // What goes on the wire is serialize()'s text (src/link/connection.ts).
     if (/[\t\n\r]/.test(serialize(xml(s.name, s.attrs)))) {
       this.check(
         this.tolerated("rawWhitespaceInAttributes"),
@@ -2608,7 +2608,7 @@ function earliest(a: number | undefined, b: number | undefined): number | undefi
 }
 
 /**
- * Access lists as the README says (independent of src/access.ts):
+ * Access lists as the README says (independent of src/core/access.ts):
  * `user@example.org` one account, `@example.org` a domain and its users,
  * `*.example.org` strict subdomains; case-insensitive; deny wins; no allow
  * list allows everyone.

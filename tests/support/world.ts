@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { connectClient, echoHandler, type TestClient } from "./client.ts";
 import { type ServerKind, startServer, type XmppServer } from "./server.ts";
 import { type ProxyEntry, type ProxyOptions, type ProxyProcess, startProxy } from "./proxy.ts";
-import { xml, type XmlElement } from "../../src/xml.ts";
+import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 export const DOMAIN = "proxy.localhost";
 export const SECRET = "s3cret-for-tests";

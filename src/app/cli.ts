@@ -1,0 +1,74 @@
+/**
+ * The command line, parsed into a typed value or a usage error. Pure:
+ * nothing is printed here, and the flags' values are checked together with
+ * the environment by src/config/env.ts.
+ */
+import { parseArgs } from "node:util";
+import { LOG_FORMATS } from "../config/config.ts";
+import { DEFAULT_CONFIG_PATH, ENV_NAMES, type SettingFlags } from "../config/env.ts";
+import { LOG_LEVELS } from "../ops/log.ts";
+
+/** Exit codes (sysexits.h where one fits), documented in the README. */
+export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, config: 78 });
+
+/** What the command line asks for. */
+export type Command =
+  | { readonly kind: "help" }
+  | { readonly kind: "version" }
+  | { readonly kind: "run"; readonly flags: SettingFlags; readonly check: boolean }
+  | { readonly kind: "usage_error"; readonly message: string };
+
+/** The text `--help` prints. */
+export const USAGE = `Usage: client-proxy [options]
+
+Forwards IQ requests sent to an XMPP component domain to the online
+resources of an ordinary client account (XEP-0114 component).
+
+Options:
+  -c, --config FILE       config file (default: $${ENV_NAMES.config}, else ${DEFAULT_CONFIG_PATH})
+      --check             validate the config, print every problem, exit 0 or 1
+                          (2 for a bad flag)
+      --log-level LEVEL   ${LOG_LEVELS.join(", ")}
+                          (default: $${ENV_NAMES.logLevel}, else the config's log_level, else info)
+      --log-format FORMAT ${LOG_FORMATS.join(", ")}
+                          (default: $${ENV_NAMES.logFormat}, else the config's log_format, else text)
+  -h, --help              show this help
+  -V, --version           print the version
+
+Signals: SIGTERM/SIGINT stop after a grace period (a second one ends it),
+SIGHUP reloads the config.
+Exit codes: 0 stopped, 1 runtime failure, 2 usage error, 78 config error.
+`;
+
+/** Parses arguments. */
+export function parseCommand(args: readonly string[]): Command {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: "string", short: "c" },
+        check: { type: "boolean" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+    }));
+  } catch (error) {
+    return { kind: "usage_error", message: error instanceof Error ? error.message : String(error) };
+  }
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  return {
+    kind: "run",
+    check: values.check ?? false,
+    flags: {
+      config: values.config,
+      logLevel: values["log-level"],
+      logFormat: values["log-format"],
+    },
+  };
+}

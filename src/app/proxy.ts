@@ -1,0 +1,296 @@
+/**
+ * One proxy at run time: the thin shell around a {@link Router} that owns
+ * its stream, its one timer, its logs and metrics, and its stored
+ * subscribers. Every decision is the router's.
+ */
+import type { ProxyConfig } from "../config/config.ts";
+import { type Link, type LinkHandlers, type LinkTimings, openLink } from "../link/connection.ts";
+import { askPeer } from "../link/peer.ts";
+import type { Readiness } from "../ops/http.ts";
+import { type Logger, logger, logs } from "../ops/log.ts";
+import type { Metrics } from "../ops/metrics.ts";
+import { type Effects, Router, type RouterEvent } from "../core/router.ts";
+import type { SubscriberStore } from "../ops/subscribers.ts";
+import { wait } from "../link/wait.ts";
+import type { XmlElement } from "../core/xml.ts";
+
+/** What a proxy needs from the outside world; tests replace it. */
+export interface ProxyDeps {
+  /** Milliseconds on a monotonic clock. Default: `performance.now`. */
+  readonly now?: () => number;
+  /** Uniform random numbers in [0, 1). Default: `Math.random`. */
+  readonly random?: () => number;
+  /** Opens the stream. Default: {@link openLink}. */
+  readonly openLink?: typeof openLink;
+  /** Where counters go. Default: none. */
+  readonly metrics?: Metrics;
+  /** Where the service's subscribers are kept (`presence: true`). Default: none. */
+  readonly subscribers?: SubscriberStore;
+}
+
+/** A running proxy. */
+export class Proxy {
+  readonly domain: string;
+  readonly #router: Router;
+  readonly #link: Link;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #metrics: Metrics | undefined;
+  readonly #store: SubscriberStore | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #idle: (() => void) | undefined;
+  #shuttingDown = false;
+  #hurried = false;
+
+  constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
+    const domain = this.domain = config.domain;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#log = logger(domain);
+    this.#metrics = deps.metrics;
+    // Kept even with presence off: a reload may turn it on.
+    this.#store = deps.subscribers;
+    this.#router = new Router(config, {
+      random: deps.random,
+      subscribers: this.#store?.list(domain),
+    });
+    this.#metrics?.setUp(domain, false);
+    this.#metrics?.sample(domain, () => ({
+      pending: this.#router.pendingCount,
+      resources: this.#router.resourceCount,
+    }));
+    const handlers: LinkHandlers = {
+      onStanza: (stanza) =>
+        this.#step(
+          () => this.#router.receive(stanza, this.#now()),
+          (error) => this.#failed(stanza, error),
+        ),
+      onOnline: () => {
+        this.#metrics?.connected(domain);
+        this.#metrics?.setUp(domain, true);
+        this.#apply(this.#router.online(this.#now()));
+      },
+      onOffline: () => this.#metrics?.setUp(domain, false),
+      onStreamError: (condition) => this.#metrics?.streamError(domain, condition),
+      onHandOver: () => this.#apply(this.#router.handOver(this.#now())),
+    };
+    this.#link = (deps.openLink ?? openLink)({
+      url: config.server.url,
+      domain,
+      secret: config.secret,
+      log: this.#log,
+      handlers,
+      random: deps.random,
+      ...timings(config),
+      ...(config.standbyPeer
+        ? { siblingServes: () => askPeer(config.standbyPeer!.url, domain) }
+        : {}),
+    });
+  }
+
+  /**
+   * Applies new settings (same domain, server, secret and target): to the
+   * next requests, and the stream's timings to the running stream.
+   */
+  reconfigure(config: ProxyConfig): void {
+    this.#step(
+      () => this.#router.reconfigure(config, this.#now()),
+      (error) => this.#log.error("config.reload_failed", { domain: this.domain, error }),
+    );
+    this.#link.retune(timings(config));
+  }
+
+  /** Where the proxy stands, for `/readyz`. */
+  readiness(): Readiness {
+    const state = this.#link.state;
+    return {
+      proxy: this.domain,
+      online: state === "online",
+      resources: this.#router.resourceCount,
+      standingBy: state === "standby",
+      refused: state === "refused",
+      shuttingDown: this.#shuttingDown,
+    };
+  }
+
+  /**
+   * Stops taking requests, lets those in flight finish for up to `graceMs`,
+   * answers the rest, says goodbye to the target and closes the stream.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.#shuttingDown = true;
+    this.#router.drain();
+    if (this.#router.inFlightCount > 0 && !this.#hurried) {
+      this.#log.info("proxy.draining", {
+        domain: this.domain,
+        pending: this.#router.inFlightCount,
+        grace_ms: graceMs,
+      });
+      const grace = wait(graceMs);
+      this.#idle = grace.cancel;
+      await grace.done;
+      this.#idle = undefined;
+    }
+    this.#apply(this.#router.settleAll(this.#now()));
+    clearTimeout(this.#timer);
+    this.#timerAt = Infinity;
+    await this.#link.stop();
+    this.#metrics?.setUp(this.domain, false);
+  }
+
+  /** Ends the shutdown grace now (see {@link shutdown}); one still to come will have none. */
+  hurry(): void {
+    this.#hurried = true;
+    this.#idle?.();
+  }
+
+  /**
+   * One step of the router, then its effects. A bug in the step costs that
+   * stanza (or that tick), never the process and every request in flight:
+   * the router is fuzzed not to throw, and this is the net.
+   */
+  #step(run: () => Effects, failed: (error: unknown) => void): void {
+    let fx: Effects;
+    try {
+      fx = run();
+    } catch (error) {
+      failed(error);
+      return this.#arm();
+    }
+    this.#apply(fx);
+  }
+
+  #apply(fx: Effects): void {
+    // Events first: a subscriber is stored before its `subscribed` is sent.
+    for (const event of fx.events) {
+      try {
+        this.#report(event);
+      } catch (error) {
+        this.#log.error("event.failed", {
+          domain: this.domain,
+          event: event.type,
+          reason: error,
+        });
+      }
+    }
+    // Each on its own: one that cannot be written must not keep the others
+    // of the same step (answers to other requesters) from going out.
+    for (const stanza of fx.send) {
+      try {
+        this.#link.send(stanza);
+      } catch (error) {
+        this.#failed(stanza, error);
+      }
+    }
+    this.#arm();
+    if (this.#idle && this.#router.inFlightCount === 0) this.#idle();
+  }
+
+  #failed(stanza: XmlElement, error: unknown): void {
+    this.#log.error("stanza.failed", {
+      domain: this.domain,
+      stanza: stanza.name,
+      type: stanza.attrs.type,
+      reason: error,
+    });
+  }
+
+  /** Keeps one timer set for the router's next wake-up. */
+  #arm(): void {
+    const at = this.#router.nextWake();
+    // An earlier timer already set is kept: tick() is harmless when early.
+    if (at === undefined || at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timerAt = Infinity;
+      this.#step(
+        () => this.#router.tick(this.#now()),
+        (error) => this.#log.error("tick.failed", { domain: this.domain, reason: error }),
+      );
+    }, Math.max(0, at - this.#now()));
+  }
+
+  #report(event: RouterEvent): void {
+    this.#metrics?.observe(this.domain, event);
+    const log = this.#log;
+    const domain = this.domain;
+    switch (event.type) {
+      case "resource":
+        log.info(event.change === "up" ? "target.resource_up" : "target.resource_down", {
+          domain,
+          resource: event.resource,
+          available: event.count,
+        });
+        break;
+      case "subscription":
+        if (event.state === "error" || event.state === "revoked") {
+          log.warning("target.subscription_lost", {
+            domain,
+            state: event.state,
+            retry_in_ms: event.retryInMs,
+          });
+        } else log.info(`target.subscription_${event.state}`, { domain });
+        break;
+      case "subscriber":
+        try {
+          if (event.change === "add") this.#store?.add(domain, event.jid);
+          else this.#store?.remove(domain, event.jid);
+        } catch (error) {
+          // A full disk or a locked database must not take the stream (and
+          // every request in flight) down: the router still holds the
+          // change, so only a restart would lose it, and the log says so.
+          log.error("service.store_failed", { domain, change: event.change, reason: error });
+        }
+        if (logs("debug")) {
+          log.debug(`service.subscriber_${event.change}`, { domain, jid: event.jid });
+        }
+        break;
+      case "dropped":
+        // A reply addressed to a resource that is no JID is a client bug
+        // worth seeing; the JIDs themselves are shown at debug only.
+        if (event.reason === "bad_address") {
+          log.warning("stanza.dropped", {
+            domain,
+            reason: event.reason,
+            stanza: event.stanza,
+            id: event.id,
+          });
+        }
+        if (logs("debug")) log.debug("stanza.dropped", { domain, ...event, type: undefined });
+        break;
+      case "forwarded":
+        if (logs("debug")) log.debug("request.forwarded", { domain, ...event, type: undefined });
+        break;
+      case "passed":
+        if (logs("debug")) {
+          const name = event.stanza === "message" ? "message.passed" : "target_request.sent";
+          log.debug(name, { domain, from: event.from, to: event.to, id: event.id });
+        }
+        break;
+      case "outcome":
+        if (logs("debug")) {
+          log.debug("request.done", {
+            domain,
+            outcome: event.outcome,
+            requester: event.requester,
+            id: event.id,
+            duration_ms: Math.round(event.durationMs * 1000) / 1000,
+          });
+        }
+        break;
+      case "refused":
+        if (logs("debug")) log.debug("stanza.refused", { domain, ...event, type: undefined });
+        break;
+    }
+  }
+}
+
+/** The stream's timings in a proxy's config. */
+function timings(config: ProxyConfig): LinkTimings {
+  return {
+    keepaliveMs: config.keepaliveMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    standbyRetryMs: config.standbyRetryMs,
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * The worker's side of the program: the running proxies, the HTTP side
+ * listener and the metrics they share, started from a config, changed by a
+ * reload, stopped by a signal.
+ */
+import type { Config, ProxyConfig } from "../config/config.ts";
+import { createHandler, type HttpAddress, serveHttp } from "../ops/http.ts";
+import { logger, setupLogging } from "../ops/log.ts";
+import { Metrics } from "../ops/metrics.ts";
+import { Proxy } from "./proxy.ts";
+import { openSubscriberStore, type SubscriberStore } from "../ops/subscribers.ts";
+import type { Logging } from "./supervisor.ts";
+import { VERSION } from "./version.ts";
+
+/** Everything one worker runs. */
+export class Runtime {
+  #config: Config | undefined;
+  readonly #proxies = new Map<string, Proxy>();
+  readonly #metrics = new Metrics();
+  #store: SubscriberStore | undefined;
+  #http: Deno.HttpServer | undefined;
+  #hurried = false;
+  readonly #log = logger("main");
+
+  /** Starts the HTTP listener (if configured) and one proxy per config entry. */
+  start(config: Config, logging: Logging): Promise<void> {
+    this.#config = config;
+    setupLogging(logging.level, { format: logging.format });
+    this.#log.info("proxy.starting", {
+      version: VERSION,
+      // What `kill -HUP` needs: under `deno task start` this is not the task's pid.
+      pid: Deno.pid,
+      proxies: config.proxies.length,
+      ...logging.fields,
+    });
+    if (config.stateDir !== undefined) this.#store = openSubscriberStore(config.stateDir);
+    if (config.http) this.#listen(config.http);
+    for (const entry of config.proxies) this.#add(entry);
+    return Promise.resolve();
+  }
+
+  /**
+   * Applies a new config without dropping a stream or a pending request:
+   * settings change in place; a proxy added connects at once, one removed
+   * shuts down (answering its requests); one whose server, secret, target
+   * or standby peer changed shuts down and then reconnects.
+   */
+  async reload(config: Config, logging: Logging): Promise<void> {
+    const old = this.#config;
+    this.#config = config;
+    setupLogging(logging.level, { format: logging.format });
+    if (old?.http?.host !== config.http?.host || old?.http?.port !== config.http?.port) {
+      // Removed or moved (to an address the permissions already cover).
+      await this.#http?.shutdown();
+      this.#http = undefined;
+      if (config.http) this.#listen(config.http);
+    }
+    const next = new Map(config.proxies.map((entry) => [entry.domain, entry]));
+    const stopping: Promise<void>[] = [];
+    for (const [domain, proxy] of this.#proxies) {
+      const entry = next.get(domain);
+      const before = old?.proxies.find((p) => p.domain === domain);
+      if (entry && before && sameStream(before, entry)) {
+        proxy.reconfigure(entry);
+        continue;
+      }
+      // Still listed (as shutting down, not ready) until it has stopped; one
+      // that reconnects opens its new stream as soon as the old one closed.
+      stopping.push(
+        proxy.shutdown(this.#hurried ? 0 : config.shutdownGraceMs).then(() => {
+          this.#proxies.delete(domain);
+          if (entry) this.#add(entry);
+          else this.#metrics.remove(domain);
+        }),
+      );
+    }
+    // New domains need not wait for the others' grace.
+    for (const [domain, entry] of next) {
+      if (!this.#proxies.has(domain)) this.#add(entry);
+    }
+    await Promise.all(stopping);
+    this.#log.info("config.reloaded", { config: config.file, proxies: config.proxies.length });
+  }
+
+  /** Shuts every proxy down (see {@link Proxy.shutdown}); resolves with the exit code. */
+  async stop(signal: string): Promise<number> {
+    const graceMs = this.#hurried ? 0 : this.#config?.shutdownGraceMs ?? 0;
+    this.#log.info("proxy.stopping", { signal, grace_ms: graceMs });
+    await Promise.all([...this.#proxies.values()].map((proxy) => proxy.shutdown(graceMs)));
+    await this.#http?.shutdown();
+    this.#store?.close();
+    this.#log.info("proxy.stopped");
+    return 0;
+  }
+
+  /**
+   * A second stop signal: every grace in progress (a stop's, or a reload's
+   * for a removed proxy) ends now, and a stop still to come has none. What
+   * is in flight is answered at once, as when a grace runs out.
+   */
+  hurry(signal: string): void {
+    this.#hurried = true;
+    this.#log.warn("proxy.hurrying", { signal });
+    for (const proxy of this.#proxies.values()) proxy.hurry();
+  }
+
+  #listen(address: HttpAddress): void {
+    const handler = createHandler({
+      metrics: this.#metrics,
+      readiness: () => [...this.#proxies.values()].map((proxy) => proxy.readiness()),
+    });
+    this.#http = serveHttp(address, handler, {
+      onListen: ({ host, port }) =>
+        this.#log.info("http.listening", { address: `${host}:${port}` }),
+    });
+  }
+
+  #add(entry: ProxyConfig): void {
+    const proxy = new Proxy(entry, { metrics: this.#metrics, subscribers: this.#store });
+    // Added by a reload after a second stop signal: its stop has no grace either.
+    if (this.#hurried) proxy.hurry();
+    this.#proxies.set(entry.domain, proxy);
+  }
+}
+
+/** Whether two entries can share one stream: same server, secret, target and standby peer. */
+function sameStream(a: ProxyConfig, b: ProxyConfig): boolean {
+  return a.server.url === b.server.url && a.secret === b.secret &&
+    a.targetAddress === b.targetAddress && a.standbyPeer?.url === b.standbyPeer?.url;
+}

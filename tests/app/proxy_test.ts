@@ -1,0 +1,397 @@
+/**
+ * The shell around the router (src/app/proxy.ts), with a fake stream: what it
+ * writes, when it stores subscribers, its timer, its metrics and shutdown.
+ */
+import assert from "node:assert/strict";
+import { parseConfig, type ProxyConfig } from "../../src/config/config.ts";
+import type {
+  Link,
+  LinkHandlers,
+  LinkOptions,
+  LinkState,
+  LinkTimings,
+} from "../../src/link/connection.ts";
+import { Metrics } from "../../src/ops/metrics.ts";
+import { Proxy } from "../../src/app/proxy.ts";
+import type { SubscriberStore } from "../../src/ops/subscribers.ts";
+import { parseXml, serialize, type XmlElement } from "../../src/core/xml.ts";
+import { within } from "../support/bounded.ts";
+import { captureLogs } from "../support/logs.ts";
+
+const DOMAIN = "proxy.example.org";
+const TARGET = "service@example.org";
+const ALICE = "alice@example.org/phone";
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+function config(extra = ""): ProxyConfig {
+  const result = parseConfig(
+    `server: xmpp://127.0.0.1:5347
+state_dir: state
+proxies:
+  - domain: ${DOMAIN}
+    secret: s3cret
+    target_address: ${TARGET}
+${extra.replace(/^/gm, "    ")}`,
+    { file: "test.yaml" },
+  );
+  if (!result.ok) throw new Error(result.errors.join("\n"));
+  return result.config.proxies[0];
+}
+
+/** A stream that records what is written and lets the test play the server. */
+class FakeLink implements Link {
+  state: LinkState = "connecting";
+  readonly sent: XmlElement[] = [];
+  stopped = false;
+  readonly retuned: LinkTimings[] = [];
+  handlers!: LinkHandlers;
+  options!: LinkOptions;
+
+  open = (options: LinkOptions): Link => {
+    this.options = options;
+    this.handlers = options.handlers;
+    return this;
+  };
+
+  send(stanza: XmlElement): void {
+    this.sent.push(stanza);
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.state = "stopped";
+    return Promise.resolve();
+  }
+
+  retune(timings: LinkTimings): void {
+    this.retuned.push(timings);
+  }
+
+  online(): void {
+    this.state = "online";
+    this.handlers.onOnline();
+  }
+
+  receive(text: string): void {
+    this.handlers.onStanza(parseXml(text));
+  }
+
+  /** Stanzas sent since the last call, serialised. */
+  take(): string[] {
+    return this.sent.splice(0).map((el) => serialize(el));
+  }
+}
+
+function start(
+  extra = "",
+  deps: { store?: SubscriberStore; metrics?: Metrics; link?: FakeLink } = {},
+): { proxy: Proxy; link: FakeLink } {
+  const link = deps.link ?? new FakeLink();
+  const proxy = new Proxy(config(extra), {
+    openLink: link.open,
+    random: () => 0,
+    subscribers: deps.store,
+    metrics: deps.metrics,
+    now: () => 0,
+  });
+  return { proxy, link };
+}
+
+/** Online, with resource `a` of the target available. */
+function online(link: FakeLink): void {
+  link.online();
+  link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+  link.take();
+}
+
+const request = (id: string) =>
+  `<iq type="get" id="${id}" from="${ALICE}" to="${DOMAIN}"><ping xmlns="urn:xmpp:ping"/></iq>`;
+
+function conditionOf(text: string): string | undefined {
+  const error = parseXml(text).getChild("error");
+  const condition = error?.children.find((c) => typeof c !== "string" && c.attrs.xmlns === STANZAS);
+  return typeof condition === "object" ? condition.name : undefined;
+}
+
+Deno.test("opens its stream with the proxy's server, domain, secret and keepalive", () => {
+  const { link } = start("keepalive: 45s\nkeepalive_timeout: 5s\nstandby_retry: 3s");
+  assert.equal(link.options.url, "xmpp://127.0.0.1:5347");
+  assert.equal(link.options.domain, DOMAIN);
+  assert.equal(link.options.secret, "s3cret");
+  assert.equal(link.options.keepaliveMs, 45_000);
+  assert.equal(link.options.keepaliveTimeoutMs, 5_000);
+  assert.equal(link.options.standbyRetryMs, 3_000);
+  // No standby_peer: the stream is not told to ask one.
+  assert.equal(link.options.siblingServes, undefined);
+});
+
+Deno.test("reconfigure hands the new timings to the running stream", () => {
+  const { proxy, link } = start("keepalive: 30s");
+  online(link);
+  proxy.reconfigure(config("keepalive: 5s\nkeepalive_timeout: 2s\nstandby_retry: 700ms"));
+  assert.deepEqual(link.retuned, [{
+    keepaliveMs: 5_000,
+    keepaliveTimeoutMs: 2_000,
+    standbyRetryMs: 700,
+  }]);
+  assert.equal(link.stopped, false, "the stream stays");
+});
+
+Deno.test("online: subscribes to the target; a request goes out and its reply comes back", () => {
+  const { link } = start();
+  link.online();
+  assert.deepEqual(link.take(), [`<presence type="subscribe" to="${TARGET}" from="${DOMAIN}"/>`]);
+  link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+  link.take();
+
+  link.receive(request("r1"));
+  assert.deepEqual(link.take(), [
+    `<iq type="get" id="r1" from="${DOMAIN}/${ALICE}" to="${TARGET}/a"><ping xmlns="urn:xmpp:ping"/></iq>`,
+  ]);
+  link.receive(`<iq type="result" id="r1" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"/>`);
+  assert.deepEqual(link.take(), [`<iq type="result" id="r1" from="${DOMAIN}" to="${ALICE}"/>`]);
+});
+
+Deno.test("readiness follows the stream's state and the resources known", () => {
+  const { proxy, link } = start();
+  assert.deepEqual(proxy.readiness(), {
+    proxy: DOMAIN,
+    online: false,
+    resources: 0,
+    standingBy: false,
+    refused: false,
+    shuttingDown: false,
+  });
+  online(link);
+  assert.equal(proxy.readiness().online, true);
+  assert.equal(proxy.readiness().resources, 1);
+  link.state = "standby";
+  assert.equal(proxy.readiness().standingBy, true);
+  assert.equal(proxy.readiness().online, false);
+});
+
+Deno.test("readiness says shutting down from the start of a shutdown's grace", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.receive(request("held"));
+  assert.equal(proxy.readiness().shuttingDown, false);
+  const stopping = proxy.shutdown(10_000);
+  assert.equal(proxy.readiness().shuttingDown, true);
+  link.receive(`<iq type="result" id="held" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"/>`);
+  await stopping;
+});
+
+Deno.test("a subscriber is stored before its subscribed is sent, and forgotten on unsubscribe", () => {
+  const calls: string[] = [];
+  const link = new FakeLink();
+  const store: SubscriberStore = {
+    list: () => [],
+    add: (domain, jid) => calls.push(`add ${domain} ${jid} after ${link.sent.length} sent`),
+    remove: (domain, jid) => calls.push(`remove ${domain} ${jid}`),
+    close: () => {},
+  };
+  start("presence: true", { store, link });
+  online(link);
+  link.receive(`<presence type="subscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
+  assert.deepEqual(calls, [`add ${DOMAIN} bob@example.org after 0 sent`]);
+  assert.ok(
+    link.take().includes(`<presence type="subscribed" to="bob@example.org" from="${DOMAIN}"/>`),
+  );
+  link.receive(`<presence type="unsubscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
+  assert.deepEqual(calls.slice(1), [`remove ${DOMAIN} bob@example.org`]);
+});
+
+Deno.test("a store that fails is logged, and neither the stream nor other requests suffer", () => {
+  const logs = captureLogs();
+  try {
+    const store: SubscriberStore = {
+      list: () => [],
+      add: () => {
+        throw new Error("database or disk is full");
+      },
+      remove: () => {},
+      close: () => {},
+    };
+    const { link } = start("presence: true", { store });
+    online(link);
+    link.receive(`<presence type="subscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
+    assert.ok(
+      link.take().includes(`<presence type="subscribed" to="bob@example.org" from="${DOMAIN}"/>`),
+    );
+    const failed = logs.lines.filter((line) => line.includes("service.store_failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], / ERROR /);
+    assert.match(failed[0], /change=add/);
+    assert.match(failed[0], /reason="database or disk is full"/);
+    // The JID stays out of logs above debug.
+    assert.doesNotMatch(failed[0], /bob@example\.org/);
+
+    link.receive(request("after"));
+    assert.equal(link.take().length, 1);
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("the timer answers a request that outlives request_timeout", async () => {
+  // The real clock: a short timeout, awaited with a bound.
+  const link = new FakeLink();
+  const proxy = new Proxy(config("request_timeout: 20ms"), { openLink: link.open });
+  online(link);
+  link.receive(request("slow"));
+  link.take();
+  const bound = Date.now() + 5_000;
+  while (link.sent.length === 0 && Date.now() < bound) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const [answer] = link.take();
+  assert.ok(answer, "no answer within 5 s");
+  assert.equal(parseXml(answer).attrs.id, "slow");
+  assert.equal(parseXml(answer).attrs.to, ALICE);
+  assert.equal(conditionOf(answer), "remote-server-timeout");
+  await proxy.shutdown(0);
+});
+
+Deno.test("shutdown answers what is pending, says goodbye to the target and stops the stream", async () => {
+  const metrics = new Metrics();
+  const { proxy, link } = start("", { metrics });
+  online(link);
+  link.receive(request("late"));
+  link.take();
+  await proxy.shutdown(0);
+  const sent = link.take();
+  assert.equal(sent.length, 2, sent.join("\n"));
+  assert.equal(parseXml(sent[0]).attrs.to, ALICE);
+  assert.equal(parseXml(sent[0]).attrs.id, "late");
+  assert.equal(conditionOf(sent[0]), "service-unavailable");
+  assert.equal(sent[1], `<presence type="unavailable" to="${TARGET}" from="${DOMAIN}"/>`);
+  assert.equal(link.stopped, true);
+  const text = await metrics.text();
+  assert.match(text, new RegExp(`client_proxy_up\\{proxy="${DOMAIN}"\\} 0`));
+  assert.match(text, /client_proxy_requests_total\{[^}]*outcome="shutdown"[^}]*\} 1/);
+});
+
+Deno.test("shutdown waits for a reply within the grace period", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.receive(request("inflight"));
+  link.take();
+  const done = proxy.shutdown(10_000);
+  // New requests are refused while draining; the one in flight is not.
+  link.receive(request("new"));
+  assert.equal(conditionOf(link.take()[0]), "service-unavailable");
+  link.receive(`<iq type="result" id="inflight" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"/>`);
+  await done;
+  const sent = link.take();
+  assert.equal(sent[0], `<iq type="result" id="inflight" from="${DOMAIN}" to="${ALICE}"/>`);
+  assert.equal(sent.length, 2, sent.join("\n"));
+});
+
+Deno.test("hurry ends the grace at once: what is in flight is answered, the stream closed", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.receive(request("held"));
+  link.take();
+  let done = false;
+  const stopping = proxy.shutdown(60_000).then(() => done = true);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(done, false, "waiting out its grace");
+  proxy.hurry();
+  await within(stopping, 5_000, "the shutdown after hurry");
+  const [answer] = link.take();
+  assert.equal(parseXml(answer).attrs.id, "held");
+  assert.equal(parseXml(answer).attrs.to, ALICE);
+  assert.equal(conditionOf(answer), "service-unavailable");
+  assert.equal(link.stopped, true);
+});
+
+Deno.test("hurry before the shutdown: it takes no grace at all", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.receive(request("held"));
+  link.take();
+  proxy.hurry();
+  await within(proxy.shutdown(60_000), 5_000, "a shutdown with no grace");
+  assert.equal(conditionOf(link.take()[0]), "service-unavailable");
+});
+
+Deno.test("an exception while reporting an event is logged, and the step's stanzas still go out", () => {
+  const logs = captureLogs();
+  try {
+    const metrics = new Metrics();
+    const observe = metrics.observe.bind(metrics);
+    metrics.observe = (proxy, event) => {
+      if (event.type === "forwarded") throw new Error("boom");
+      observe(proxy, event);
+    };
+    const { link } = start("", { metrics });
+    online(link);
+    link.receive(request("first"));
+    const failed = logs.lines.filter((line) => line.includes("event.failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], / ERROR .*event=forwarded reason=boom/);
+    assert.equal(parseXml(link.take()[0]).attrs.id, "first", "forwarded all the same");
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("a stanza that cannot be written is logged; the others of the same step go out", () => {
+  const logs = captureLogs();
+  try {
+    const { link } = start("balance: round-robin");
+    online(link);
+    link.receive(request("g1")); // to a, the only one
+    link.receive(request("g2")); // to a
+    link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+    link.take();
+    const send = link.send.bind(link);
+    link.send = (stanza) => {
+      if (stanza.attrs.id === "g1") throw new RangeError("Maximum call stack size exceeded");
+      send(stanza);
+    };
+    // a leaves: both gets are re-sent to b in one step; g1's write fails.
+    link.receive(`<presence type="unavailable" from="${TARGET}/a" to="${DOMAIN}"/>`);
+    assert.deepEqual(link.take().map((text) => parseXml(text).attrs.id), ["g2"]);
+    const failed = logs.lines.filter((line) => line.includes("stanza.failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], /stanza=iq type=get reason="Maximum call stack size exceeded"/);
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("shutdown waits for the target's own requests too, within the grace period", async () => {
+  const { proxy, link } = start("allow_target_requests: true");
+  online(link);
+  link.receive(`<iq type="get" id="t1" from="${TARGET}/a" to="${DOMAIN}/bob@example.org/pc"/>`);
+  const [sent] = link.take();
+  const ourId = parseXml(sent).attrs.id;
+  let done = false;
+  const stopping = proxy.shutdown(10_000).then(() => done = true);
+  // A later turn of the event loop: the shutdown has not settled on its own.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(done, false, "still waiting for bob's answer");
+  link.receive(`<iq type="result" id="${ourId}" from="bob@example.org/pc" to="${DOMAIN}"/>`);
+  await stopping;
+  const [answer] = link.take();
+  assert.equal(
+    answer,
+    `<iq type="result" id="t1" from="${DOMAIN}/bob@example.org/pc" to="${TARGET}/a"/>`,
+  );
+});
+
+Deno.test("presence turned on by a reload stores its subscribers", () => {
+  const added: string[] = [];
+  const store: SubscriberStore = {
+    list: () => [],
+    add: (_domain, jid) => added.push(jid),
+    remove: () => {},
+    close: () => {},
+  };
+  const { proxy, link } = start("", { store });
+  online(link);
+  proxy.reconfigure(config("presence: true"));
+  link.receive(`<presence type="subscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
+  assert.deepEqual(added, ["bob@example.org"]);
+});

@@ -1,0 +1,109 @@
+/** The main thread and its worker: messages sent before the worker listens. */
+import assert from "node:assert/strict";
+import { parseConfig } from "../../src/config/config.ts";
+import {
+  type FromWorker,
+  serveWorker,
+  superviseWorker,
+  type ToWorker,
+} from "../../src/app/supervisor.ts";
+import { captureLogs } from "../support/logs.ts";
+
+const CONFIG = `
+server: xmpp://127.0.0.1:5347
+log_level: fatal
+proxies:
+  - domain: proxy.example.org
+    secret: s3cret
+    target_address: service@example.org
+`;
+
+Deno.test("a worker that is slow to listen still gets its start message", async () => {
+  const parsed = parseConfig(CONFIG, { file: "test.yaml" });
+  assert.ok(parsed.ok);
+  const config = parsed.config;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("no answer within 10 s"), 10_000);
+  });
+  const code = await Promise.race([
+    superviseWorker(new URL("../support/slow_worker.ts", import.meta.url), config, {
+      logging: () => ({ level: "fatal", format: "text", fields: {} }),
+      reload: () => parsed,
+      narrowMain: false,
+    }),
+    timeout,
+  ]);
+  clearTimeout(timer);
+  // 1: the worker got "start", and its start failed as it was written to.
+  assert.equal(code, 1);
+});
+
+Deno.test("a reload that fails is logged, and the stop after it still answers", async () => {
+  const logs = captureLogs();
+  const posted: FromWorker[] = [];
+  const port = {
+    onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
+    postMessage: (message: FromWorker) => posted.push(message),
+  };
+  serveWorker({
+    start: () => Promise.resolve(),
+    reload: () => Promise.reject(new Error("the new proxy could not start")),
+    stop: () => Promise.resolve(0),
+    hurry: () => {},
+  }, port);
+  const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
+  const parsed = parseConfig(CONFIG, { file: "test.yaml" });
+  assert.ok(parsed.ok);
+  const logging = { level: "fatal" as const, format: "text" as const, fields: {} };
+  send({ type: "start", config: parsed.config, logging });
+  send({ type: "reload", config: parsed.config, logging });
+  send({ type: "stop", signal: "SIGTERM" });
+  const bound = Date.now() + 5_000;
+  while (posted.length < 2 && Date.now() < bound) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  logs.restore();
+  assert.deepEqual(posted, [{ type: "ready" }, { type: "stopped", code: 0 }]);
+  const failed = logs.lines.filter((line) => / config\.reload_failed /.test(line));
+  assert.equal(failed.length, 1, logs.lines.join(""));
+  assert.match(failed[0], /^\S+ ERROR .*error="Error: the new proxy could not start"/);
+});
+
+Deno.test("a hurry reaches the worker while its stop is still waiting out the grace", async () => {
+  const posted: FromWorker[] = [];
+  const hurried: string[] = [];
+  const port = {
+    onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
+    postMessage: (message: FromWorker) => posted.push(message),
+  };
+  let endGrace = () => {};
+  serveWorker({
+    start: () => Promise.resolve(),
+    reload: () => Promise.resolve(),
+    // A stop that lasts until its grace ends: only a hurry ends it here.
+    stop: () => new Promise<number>((resolve) => endGrace = () => resolve(0)),
+    hurry: (signal) => {
+      hurried.push(signal);
+      endGrace();
+    },
+  }, port);
+  const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
+  const parsed = parseConfig(CONFIG, { file: "test.yaml" });
+  assert.ok(parsed.ok);
+  send({
+    type: "start",
+    config: parsed.config,
+    logging: { level: "fatal", format: "text", fields: {} },
+  });
+  send({ type: "stop", signal: "SIGINT" });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(posted, [{ type: "ready" }], "the stop is waiting");
+  send({ type: "hurry", signal: "SIGINT" });
+  assert.deepEqual(hurried, ["SIGINT"]);
+  const bound = Date.now() + 5_000;
+  while (posted.length < 2 && Date.now() < bound) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.deepEqual(posted, [{ type: "ready" }, { type: "stopped", code: 0 }]);
+});

@@ -1,0 +1,193 @@
+/**
+ * The component stream against peers that a real server would not be: a
+ * port that answers with something other than XMPP, and a server that
+ * sends a stanza in the same write as its handshake. (What a real server
+ * does is tested in tests/integration/, against Prosody and ejabberd.)
+ */
+import assert from "node:assert/strict";
+import { openLink } from "../../src/link/connection.ts";
+import { logger } from "../../src/ops/log.ts";
+import { captureLogs } from "../support/logs.ts";
+
+const DOMAIN = "proxy.example.org";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A TCP peer on a free loopback port; `serve` runs for each connection. */
+function peer(serve: (conn: Deno.Conn) => Promise<void>): { url: string; close: () => void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      serve(conn).catch(() => {}).finally(() => {
+        conns.delete(conn);
+        try {
+          conn.close();
+        } catch { /* closed already */ }
+      });
+    }
+  })().catch(() => {});
+  return {
+    url: `xmpp://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    close: () => {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed already */ }
+      }
+    },
+  };
+}
+
+async function readText(conn: Deno.Conn): Promise<string | undefined> {
+  const buf = new Uint8Array(65536);
+  const n = await conn.read(buf);
+  return n === null ? undefined : decoder.decode(buf.subarray(0, n));
+}
+
+async function until(done: () => boolean, what: string): Promise<void> {
+  const bound = Date.now() + 5_000;
+  while (!done()) {
+    if (Date.now() > bound) throw new Error(`not within 5 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * A server that accepts the component's stream and handshake, then writes
+ * `afterHandshake` in the same write; `written` collects what it read.
+ */
+function componentServer(afterHandshake: string, written: string[] = []) {
+  return peer(async (conn) => {
+    for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
+      written.push(text);
+      if (text.includes("<stream:stream")) {
+        await conn.write(encoder.encode(
+          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
+            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
+        ));
+      }
+      if (text.includes("<handshake")) {
+        await conn.write(encoder.encode(`<handshake/>${afterHandshake}`));
+      }
+      if (text.includes("</stream:stream>")) {
+        await conn.write(encoder.encode("</stream:stream>"));
+        return;
+      }
+    }
+  });
+}
+
+/** A link to `url` that notes in `seen` when it is online and each stanza's id. */
+function recordingLink(url: string, seen: string[]) {
+  return openLink({
+    url,
+    domain: DOMAIN,
+    secret: "s3cret",
+    log: logger(DOMAIN),
+    handlers: {
+      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+      onOnline: () => seen.push("online"),
+      onOffline: () => {},
+    },
+    keepaliveMs: 0,
+  });
+}
+
+Deno.test("a port that answers with no XMPP: the stream error is logged and retried, never a crash", async () => {
+  const logs = captureLogs();
+  const http = peer(async (conn) => {
+    await readText(conn);
+    await conn.write(encoder.encode("HTTP/1.1 400 Bad Request\r\n\r\n<!DOCTYPE html>"));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  });
+  const errors: string[] = [];
+  let onlines = 0;
+  const link = openLink({
+    url: http.url,
+    domain: DOMAIN,
+    secret: "s3cret",
+    log: logger(DOMAIN),
+    handlers: {
+      onStanza: () => {},
+      // Counted, not asserted here: the stream catches what its handlers throw.
+      onOnline: () => onlines++,
+      onOffline: () => {},
+      onStreamError: (condition) => errors.push(condition),
+    },
+    random: () => 0,
+  });
+  try {
+    // Retried (with backoff) rather than given up or crashed: two attempts.
+    await until(() => errors.length >= 2, "two failed attempts");
+    assert.equal(link.state, "offline");
+    assert.equal(onlines, 0, "never online with no server");
+    assert.match(errors[0], /DTD|comment|XML/i);
+    assert.ok(
+      logs.lines.some((line) => / stream\.offline .*reason=/.test(line)),
+      logs.lines.join(""),
+    );
+  } finally {
+    await link.stop();
+    http.close();
+    logs.restore();
+  }
+});
+
+Deno.test("a stanza in the same write as the handshake reaches the owner after it is online", async () => {
+  const logs = captureLogs();
+  const server = componentServer(
+    `<iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`,
+  );
+  const seen: string[] = [];
+  const link = recordingLink(server.url, seen);
+  try {
+    await until(() => seen.length >= 2, "online and the stanza");
+    assert.deepEqual(seen, ["online", "stanza q1"]);
+  } finally {
+    await link.stop();
+    server.close();
+    logs.restore();
+  }
+});
+
+Deno.test("bounces and relays of a gone sibling's pings are no sign of a sibling: the stream serves on", async () => {
+  const logs = captureLogs();
+  // What ejabberd hands back, maybe seconds later, when a stanza for the
+  // domain found no connection: an instance killed meanwhile is named in it.
+  const gone = "cp-ping-0123abcd-1700000000000-4";
+  const relayed = `<iq type='result' id='${gone}' from='${DOMAIN}' to='${DOMAIN}'>` +
+    `<ping xmlns='urn:xmpp:ping' by='cp-ping-0123abcd-1700000000000-'/></iq>`;
+  const bounces = `<iq type='error' id='${gone}' from='${DOMAIN}' to='${DOMAIN}'>` +
+    `<ping xmlns='urn:xmpp:ping'/><error type='cancel'><remote-server-not-found ` +
+    `xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>` +
+    `<message type='error' from='${DOMAIN}' to='${DOMAIN}'>` +
+    `<relay xmlns='urn:xmpp:client-proxy:relay:0'>${
+      relayed.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+    }</relay><error type='cancel'><remote-server-not-found ` +
+    `xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>` +
+    // Our own relay of it, come back to us (the sibling it was for is gone).
+    `<message from='${DOMAIN}' to='${DOMAIN}'><relay xmlns='urn:xmpp:client-proxy:relay:0'>${
+      relayed.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+    }</relay></message>` +
+    `<iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`;
+  const written: string[] = [];
+  const server = componentServer(bounces, written);
+  const seen: string[] = [];
+  const link = recordingLink(server.url, seen);
+  try {
+    await until(() => seen.length >= 2, "online and the request after the bounces");
+    assert.deepEqual(seen, ["online", "stanza q1"]);
+    assert.equal(link.state, "online");
+    assert.deepEqual(logs.lines.filter((line) => /stream\.(sibling|standby)/.test(line)), []);
+    // Nothing was passed on to a sibling through the server.
+    assert.ok(!written.join("").includes("client-proxy:relay"), written.join(""));
+    assert.equal(logs.lines.filter((line) => line.includes("stream.sibling_seen")).length, 0);
+  } finally {
+    await link.stop();
+    server.close();
+    logs.restore();
+  }
+});
