@@ -1,8 +1,8 @@
 /**
  * The long run of the router fuzzer (the short one is in
  * tests/router_fuzz_test.ts): generated scenarios, every router call
- * checked by the model of tests/support/fuzz/, until the
- * given number of steps has been checked.
+ * checked by the model of tests/support/fuzz/, until the given number of
+ * steps has been checked.
  *
  *   deno task fuzz [STEPS] [--seed N] [--strict] [--hostile] [--max-actions N]
  *   deno task fuzz --replay SEED:PATH [--strict] [--hostile] [--max-actions N]

@@ -1,12 +1,12 @@
 /**
  * Stanzas that try to break the router: generated sequences of stanzas,
  * presence, replies, time and reconnects, with every step checked by the
- * model in ./support/fuzz/. The long run is
- * `deno task fuzz` (fuzz/router_fuzz.ts).
+ * model in ./support/fuzz/. The long run is `deno task fuzz`
+ * (fuzz/router_fuzz.ts).
  *
  * Below the property: proof that the model catches broken routers, and the
- * repros of the bugs the fuzzer found (ignored until fixed; each is
- * tolerated by name in KNOWN_BUGS meanwhile).
+ * repros of the bugs the fuzzer found (while one is open, the model
+ * tolerates it by name: ./support/fuzz/tolerances.ts).
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";

@@ -92,6 +92,7 @@ export function specialRequesters(domain: string, target: string): string[] {
   ];
 }
 
+/** Ids: common ones (so they collide), odd characters and whitespace, very long ones. */
 export const idArb = fc.oneof(
   {
     weight: 4,
@@ -111,6 +112,7 @@ export const idArb = fc.oneof(
   },
 );
 
+/** The target's resource names: short and colliding, the longest allowed, or odd. */
 export const resourceNameArb = fc.oneof(
   {
     weight: 3,

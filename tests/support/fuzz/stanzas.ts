@@ -180,6 +180,7 @@ export function actionStanzas(scenario: Scenario, model: Model) {
   return { stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid };
 }
 
+/** The payload of a stanza from outside: none, plain, escaped text, mixed, an error, deep. */
 function payload(kind: number): XmlNode[] {
   switch (kind) {
     case 0:
@@ -200,6 +201,7 @@ function payload(kind: number): XmlNode[] {
   }
 }
 
+/** What a reply carries: an answer, or an error with or without a proper condition. */
 function replyPayload(kind: ReplyKind): XmlNode[] {
   const error = (type: string, ...children: XmlNode[]) => xml("error", { type }, ...children);
   switch (kind) {

@@ -4,6 +4,7 @@
  * Each has a repro in tests/router_fuzz_test.ts.
  */
 
+/** Which known bugs a run lets pass. */
 export interface Tolerances {
   /**
    * A stanza to the domain in another case (`PROXY.example.org`) is

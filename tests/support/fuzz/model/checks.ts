@@ -28,6 +28,7 @@ import type { Model } from "./state.ts";
 /** The router call a step made. */
 export type Op = "receive" | "tick" | "online" | "settle" | "drain" | "reload";
 
+/** Checks (2), (6) and (7) for one stanza sent in answer to `incoming` (if any). */
 export function checkSent(model: Model, s: XmlElement, incoming: XmlElement | undefined): void {
   const { from, to } = s.attrs;
   model.check(to !== undefined, () => `sent without to: ${show(s)}`);
@@ -74,7 +75,7 @@ export function checkSent(model: Model, s: XmlElement, incoming: XmlElement | un
   }
 }
 
-/** Checks that hold after every step. */
+/** Checks (4) and (5), after every step. */
 export function post(model: Model, router: Router, op: Op): void {
   const stats = model.stats;
   // (4) every request answered at once, or pending; never twice.

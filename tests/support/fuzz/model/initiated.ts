@@ -7,6 +7,7 @@ import type { XmlElement } from "../../../../src/core/xml.ts";
 import { normalize, samePayload, show } from "../helpers.ts";
 import type { Initiated, Model } from "./state.ts";
 
+/** A get/set from a target's resource to `<domain>/<peer>`: sent on to the peer, or refused. */
 export function targetRequest(
   model: Model,
   el: XmlElement,
@@ -44,6 +45,7 @@ export function targetRequest(
   model.stats.initiated++;
 }
 
+/** A peer's reply to the bare domain: relayed to the resource that asked, if it is one. */
 export function initiatedReply(model: Model, el: XmlElement, out: XmlElement[]): void {
   const entry = model.initiated.get(el.attrs.id ?? "");
   if (!entry || normalize(el.attrs.from!) !== normalize(entry.peer)) return model.none(out);
@@ -60,7 +62,7 @@ export function initiatedReply(model: Model, el: XmlElement, out: XmlElement[]):
   model.stats.relays++;
 }
 
-export function closeInitiated(model: Model, entry: Initiated): void {
+function closeInitiated(model: Model, entry: Initiated): void {
   model.initiated.delete(entry.key);
   model.initiatedClosed++;
   model.initiatedRecent.push(entry);

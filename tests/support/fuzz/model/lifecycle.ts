@@ -18,6 +18,7 @@ import { checkParkedAnswer, takeParked, takeWaitingMessage } from "./waiting.ts"
 /** After (re)connecting, how long a request finding no resource waits (the router's LEARN_MS). */
 const LEARN_MS = 1_000;
 
+/** A tick: what is due is answered (timeouts, waits over, failovers, a resubscription), no more. */
 export function tick(model: Model, out: XmlElement[]): void {
   const due = model.resubscribeAt !== undefined && model.resubscribeAt <= model.now;
   const expired = new Set([...model.live.values()].filter((r) => r.deadline <= model.now));
@@ -89,6 +90,7 @@ export function tick(model: Model, out: XmlElement[]): void {
   }
 }
 
+/** The stream (re)connected: a subscribe to the target; resources are learnt again. */
 export function online(model: Model, out: XmlElement[]): void {
   model.check(out.length === 1, () => `online sent ${out.length} stanzas`);
   model.serving = true;
@@ -126,6 +128,7 @@ export function reload(model: Model, next: RouterSettings): void {
   }
 }
 
+/** The shutdown's `settleAll`: everything owed is answered, then the goodbye presence. */
 export function settle(model: Model, out: XmlElement[]): void {
   const all = new Set(model.live.values());
   out.forEach((s, i) => {

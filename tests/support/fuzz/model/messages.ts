@@ -8,6 +8,7 @@ import { bareOf, fitsResource, normalize, samePayload, short, show } from "../he
 import { accessAllows, passesRateLimit, saysRateLimited } from "./gate.ts";
 import type { Model } from "./state.ts";
 
+/** A user's message: through the gate, then to a resource, waiting for one, or refused. */
 export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): void {
   const from = el.attrs.from!;
   const bare = bareOf(from).toLowerCase();
@@ -18,10 +19,8 @@ export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): vo
       ? model.refusal(el, out, "cancel", "service-unavailable")
       : model.refusal(el, out, "auth", "forbidden");
   }
-  if (rateLimit) {
-    if (!passesRateLimit(model, bare, rateLimit, saysRateLimited(out[0]))) {
-      return model.refusal(el, out, "wait", "resource-constraint");
-    }
+  if (rateLimit && !passesRateLimit(model, bare, rateLimit, saysRateLimited(out[0]))) {
+    return model.refusal(el, out, "wait", "resource-constraint");
   }
   if (!fitsResource(from)) return model.refusal(el, out, "modify", "not-acceptable");
   if (model.resources.size === 0) {
@@ -59,6 +58,7 @@ export function forwardedMessage(model: Model, el: XmlElement, s: XmlElement): v
   model.stats.messages++;
 }
 
+/** A message from a target's resource to `<domain>/<peer>`: sent on from the bare domain. */
 export function targetMessage(
   model: Model,
   el: XmlElement,
@@ -108,6 +108,7 @@ export function targetMessageError(
   model.stats.messages++;
 }
 
+/** A peer's error about a message the target sent: back to the resource that sent it, if known. */
 export function messageError(model: Model, el: XmlElement, out: XmlElement[]): void {
   const { from, id } = el.attrs;
   const full = normalize(from!);

@@ -11,6 +11,7 @@ import { userPresence } from "./service_presence.ts";
 import type { Model } from "./state.ts";
 import { targetPresence } from "./target_presence.ts";
 
+/** Checks what the router sent (`out`) in answer to `el`. */
 export function receive(model: Model, el: XmlElement, out: XmlElement[]): void {
   const { to, from, type } = el.attrs;
   // No server stamps an empty `from`, or one without a domain ("/…"): the

@@ -1,7 +1,12 @@
 /**
- * Requests from users: admission (each refusal only for a reason that
- * holds), the forward (to an online resource with room, from the JAT
- * address), the relayed reply, and failover when a resource goes away.
+ * Requests from users. A request is refused only for a reason that holds
+ * (no id, draining, access lists, the rate limit's bounds, a pending
+ * duplicate, max_pending, the per-requester cap, no resource, all resources
+ * full) and forwarded otherwise, from the JAT address, to a resource that is
+ * online and not full (negative priority only as a last resort; the least
+ * loaded under least-pending). The reply is relayed to the requester. When
+ * a resource goes away, a get is re-sent at most once and never to the
+ * resource it left; a set is answered.
  */
 import { serialize, type XmlElement } from "../../../../src/core/xml.ts";
 import {
@@ -57,10 +62,8 @@ export function request(
       ? immediate("cancel", "service-unavailable")
       : immediate("auth", "forbidden");
   }
-  if (rateLimit) {
-    if (!passesRateLimit(model, bare, rateLimit, saysRateLimited(s))) {
-      return immediate("wait", "resource-constraint");
-    }
+  if (rateLimit && !passesRateLimit(model, bare, rateLimit, saysRateLimited(s))) {
+    return immediate("wait", "resource-constraint");
   }
   if (
     model.byRequester.has(`${requester}\0${id}`) ||
@@ -141,6 +144,7 @@ export function forwarded(
   model.stats.forwards++;
 }
 
+/** The resource of our JID a forward comes from: the requester's JID, or a token for a long one. */
 export function viaOf(model: Model, s: XmlElement): string {
   const from = s.attrs.from!;
   model.check(
@@ -150,6 +154,7 @@ export function viaOf(model: Model, s: XmlElement): string {
   return from.slice(model.domain.length + 1);
 }
 
+/** A reply from the target to `<domain>/<via>`: relayed to the requester, or a bounce failed over. */
 export function reply(model: Model, el: XmlElement, toResource: string, out: XmlElement[]): void {
   const id = el.attrs.id;
   let req = id === undefined ? undefined : model.live.get(`${toResource}\0${id}`);
@@ -254,7 +259,7 @@ export function anyEligible(model: Model, exclude: string | undefined): boolean 
  * The chosen resource has room; it has a negative priority only when no
  * other eligible one has not; under least-pending it holds the fewest.
  */
-export function checkChoice(
+function checkChoice(
   model: Model,
   name: string,
   chosen: ModelResource,

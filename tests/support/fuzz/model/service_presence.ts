@@ -9,6 +9,7 @@ import { bareOf, short, show } from "../helpers.ts";
 import { accessAllows } from "./gate.ts";
 import type { Model } from "./state.ts";
 
+/** A user's presence to the service: (un)subscriptions and probes, answered by what is owed. */
 export function userPresence(model: Model, el: XmlElement, out: XmlElement[]): void {
   const from = el.attrs.from!;
   const bare = bareOf(from).toLowerCase();

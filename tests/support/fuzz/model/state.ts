@@ -15,6 +15,7 @@ import { bareOf, earliest, normalize, ourSpelling, short, show, STANZAS } from "
 import { emptyStats } from "../stats.ts";
 import type { Tolerances } from "../tolerances.ts";
 
+/** The wait before resubscribing to the target, doubled after each refusal up to the max. */
 export const BACKOFF_MIN_MS = 1_000;
 export const BACKOFF_MAX_MS = 60_000;
 
@@ -69,6 +70,7 @@ export interface Initiated {
   readonly deadline: number;
 }
 
+/** An online resource of the target, and how many forwarded requests it holds. */
 export interface ModelResource {
   readonly jid: string;
   held: number;

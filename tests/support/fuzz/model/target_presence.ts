@@ -10,6 +10,7 @@ import { availability } from "./service_presence.ts";
 import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, type Model } from "./state.ts";
 import { unpark } from "./waiting.ts";
 
+/** Presence from the target's account to the bare domain. */
 export function targetPresence(model: Model, el: XmlElement, out: XmlElement[]): void {
   const from = el.attrs.from!;
   const slash = from.indexOf("/");
@@ -62,6 +63,7 @@ export function targetPresence(model: Model, el: XmlElement, out: XmlElement[]):
   }
 }
 
+/** `s` is the service's presence of `type` to the target's bare JID. */
 export function checkPresence(model: Model, s: XmlElement, type: string): void {
   model.check(
     s.name === "presence" && s.attrs.type === type && s.attrs.to === model.target &&
@@ -70,13 +72,13 @@ export function checkPresence(model: Model, s: XmlElement, type: string): void {
   );
 }
 
-export function loseAll(model: Model, out: XmlElement[]): void {
+function loseAll(model: Model, out: XmlElement[]): void {
   const names = [...model.resources.keys()];
   lose(model, names, out);
 }
 
 /** Resources went away: each request they held is re-sent or answered, once. */
-export function lose(model: Model, names: string[], out: XmlElement[]): void {
+function lose(model: Model, names: string[], out: XmlElement[]): void {
   const lost = new Set(names.filter((n) => model.resources.has(n)));
   const affected = [...model.live.values()].filter((r) =>
     r.attached !== undefined && lost.has(r.attached)
