@@ -1,8 +1,8 @@
 /**
  * The long run of the router fuzzer (the short one is in
  * tests/router_fuzz_test.ts): generated scenarios, every router call
- * checked by the model of tests/support/stanza_arbitraries.ts, until the
- * given number of steps has been checked.
+ * checked by the model of tests/support/fuzz/, until the given number of
+ * steps has been checked.
  *
  *   deno task fuzz [STEPS] [--seed N] [--strict] [--hostile] [--max-actions N]
  *   deno task fuzz --replay SEED:PATH [--strict] [--hostile] [--max-actions N]
@@ -13,16 +13,11 @@
  * `--hostile` adds `from` addresses no server would stamp.
  */
 import fc from "fast-check";
-import {
-  addStats,
-  emptyStats,
-  KNOWN_BUGS,
-  runScenario,
-  type RunStats,
-  type Scenario,
-  scenarioArb,
-  STRICT,
-} from "../tests/support/stanza_arbitraries.ts";
+import { scenarioArb } from "../tests/support/fuzz/arbitraries.ts";
+import { runScenario } from "../tests/support/fuzz/run.ts";
+import type { Scenario } from "../tests/support/fuzz/scenario.ts";
+import { addStats, emptyStats, type RunStats } from "../tests/support/fuzz/stats.ts";
+import { KNOWN_BUGS, STRICT } from "../tests/support/fuzz/tolerances.ts";
 
 interface Args {
   steps: number;

@@ -1,0 +1,170 @@
+/**
+ * Time and the stream's life: deadlines and due work on each tick, the
+ * stream coming online, a reload of the settings, and the shutdown's
+ * `settleAll`, which must leave nothing owed.
+ */
+import { ANNOUNCE_AFTER_MS } from "../../../../src/core/service_presence.ts";
+import type { RouterSettings } from "../../../../src/core/router.ts";
+import type { XmlElement } from "../../../../src/core/xml.ts";
+import { show } from "../helpers.ts";
+import { accessAllows } from "./gate.ts";
+import { initiatedAnswer } from "./initiated.ts";
+import { failover, viaOf } from "./requests.ts";
+import { availability } from "./service_presence.ts";
+import type { Model } from "./state.ts";
+import { checkPresence } from "./target_presence.ts";
+import { checkParkedAnswer, takeParked, takeWaitingMessage } from "./waiting.ts";
+
+/** After (re)connecting, how long a request finding no resource waits (the router's LEARN_MS). */
+const LEARN_MS = 1_000;
+
+/** A tick: what is due is answered (timeouts, waits over, failovers, a resubscription), no more. */
+export function tick(model: Model, out: XmlElement[]): void {
+  const due = model.resubscribeAt !== undefined && model.resubscribeAt <= model.now;
+  const expired = new Set([...model.live.values()].filter((r) => r.deadline <= model.now));
+  const now = model.now;
+  // The first second after a reconnect is over: requests whose resource
+  // was not announced again fail over, if the server has spoken since.
+  const reattachDue = model.reattachBy !== undefined && model.reattachBy <= now;
+  const failing = new Set(
+    reattachDue && model.heard
+      ? [...model.live.values()].filter((r) => r.attached === undefined && r.deadline > now)
+      : [],
+  );
+  if (reattachDue) model.reattachBy = undefined;
+  out.forEach((s, i) => {
+    if (s.name === "presence") {
+      model.check(due && i === out.length - 1, () => `unexpected presence on tick: ${show(s)}`);
+      checkPresence(model, s, "subscribe");
+      return;
+    }
+    if (initiatedAnswer(model, s, (e) => e.deadline <= now, "remote-server-timeout")) {
+      model.stats.timeouts++;
+      return;
+    }
+    const waited = takeParked(model, s, (p) => p.until <= now);
+    if (waited) return checkParkedAnswer(model, waited, s, "cancel", "service-unavailable");
+    const message = takeWaitingMessage(model, s, (m) => m.until <= now);
+    if (message) return model.refusal(message.el, [s], "cancel", "service-unavailable");
+    if (failing.size > 0) {
+      const resent = s.name === "iq" && (s.attrs.type === "get" || s.attrs.type === "set");
+      const settled = resent
+        ? model.live.get(`${viaOf(model, s)}\0${s.attrs.id}`)
+        : model.findOpen(s.attrs.to, s.attrs.id, (r) => failing.has(r));
+      if (settled && failing.has(settled)) {
+        failing.delete(failover(model, s, [settled]));
+        return;
+      }
+    }
+    const req = model.findOpen(s.attrs.to, s.attrs.id, (r) => expired.has(r));
+    model.check(req, () => `tick answered no expired request: ${show(s)}`);
+    model.check(s.attrs.from === model.domain, () => `timeout not from the domain: ${show(s)}`);
+    model.checkError(s, "wait", "remote-server-timeout");
+    expired.delete(req);
+    model.close(req);
+    model.stats.timeouts++;
+  });
+  model.check(expired.size === 0, () => `${expired.size} request(s) past their deadline`);
+  model.check(
+    failing.size === 0,
+    () => `${failing.size} request(s) whose resource did not come back were not failed over`,
+  );
+  model.check(
+    model.parked.every((p) => p.until > now),
+    "a request still waits for a resource past its time",
+  );
+  model.check(
+    model.waitingMessages.every((m) => m.until > now),
+    "a message still waits for a resource past its time",
+  );
+  for (const entry of model.initiated.values()) {
+    model.check(entry.deadline > now, "a request of the target's past its deadline");
+  }
+  if (model.announceAt !== undefined && model.announceAt <= now) {
+    model.announceAt = undefined;
+    availability(model, model.resources.size > 0);
+  }
+  if (due) {
+    model.check(out.at(-1)?.name === "presence", "a due resubscription was not sent");
+    model.resubscribeAt = undefined;
+  }
+}
+
+/** The stream (re)connected: a subscribe to the target; resources are learnt again. */
+export function online(model: Model, out: XmlElement[]): void {
+  model.check(out.length === 1, () => `online sent ${out.length} stanzas`);
+  model.serving = true;
+  checkPresence(model, out[0], "subscribe");
+  for (const req of model.live.values()) model.detach(req);
+  model.resources.clear();
+  model.resubscribeAt = undefined;
+  model.learnUntil = model.now + LEARN_MS;
+  model.heard = false;
+  if (model.live.size > 0) model.reattachBy = model.learnUntil;
+  if (model.settings.presence) {
+    model.announced = undefined;
+    model.announceAt = model.subscribers.size > 0 ? model.now + ANNOUNCE_AFTER_MS : undefined;
+  }
+}
+
+/** New settings (Router.reconfigure): presence turned off or on tells the subscribers. */
+export function reload(model: Model, next: RouterSettings): void {
+  const before = model.settings.presence ?? false;
+  model.settings = next;
+  // Not online yet: nothing is said (online() schedules the first word).
+  if (!model.serving) return;
+  if (before && !next.presence) {
+    model.announceAt = undefined;
+    if (model.announced === false) return;
+    model.announced = false;
+    for (const to of model.subscribers) {
+      if (accessAllows(next.allow, next.deny, to)) model.owed.push({ to, type: "unavailable" });
+    }
+  } else if (!before && next.presence) {
+    // As after a (re)connect: the first announcement may wait for resources.
+    model.announced = undefined;
+    model.announceAt = model.subscribers.size > 0 ? model.now + ANNOUNCE_AFTER_MS : undefined;
+    availability(model, model.resources.size > 0);
+  }
+}
+
+/** The shutdown's `settleAll`: everything owed is answered, then the goodbye presence. */
+export function settle(model: Model, out: XmlElement[]): void {
+  const all = new Set(model.live.values());
+  out.forEach((s, i) => {
+    if (i === out.length - 1) return checkPresence(model, s, "unavailable");
+    if (initiatedAnswer(model, s, () => true, "service-unavailable")) {
+      model.stats.shutdowns++;
+      return;
+    }
+    const waited = takeParked(model, s, () => true);
+    if (waited) {
+      checkParkedAnswer(model, waited, s, "wait", "service-unavailable");
+      model.stats.shutdowns++;
+      return;
+    }
+    const message = takeWaitingMessage(model, s, () => true);
+    if (message) return model.refusal(message.el, [s], "wait", "service-unavailable");
+    const req = model.findOpen(s.attrs.to, s.attrs.id, (r) => all.has(r));
+    model.check(req, () => `settleAll answered no pending request: ${show(s)}`);
+    model.check(s.attrs.from === model.domain, () => `shutdown not from the domain: ${show(s)}`);
+    model.checkError(s, "wait", "service-unavailable");
+    all.delete(req);
+    model.close(req);
+    model.stats.shutdowns++;
+  });
+  model.check(all.size === 0, () => `settleAll left ${all.size} request(s) unanswered`);
+  model.check(model.parked.length === 0, "settleAll left requests waiting for a resource");
+  model.check(model.waitingMessages.length === 0, "settleAll left messages waiting for a resource");
+  model.check(model.initiated.size === 0, "settleAll left requests of the target's unanswered");
+  // Subscribers hear the service go, unless they were last told just that.
+  if (model.settings.presence && model.announced !== false) {
+    const waiting = model.announced === undefined && model.announceAt !== undefined;
+    if (!(waiting && model.tolerated("silentShutdownAfterReconnect"))) {
+      model.announceAt = undefined;
+      availability(model, false);
+    }
+  }
+  model.reattachBy = undefined;
+  model.settled = true;
+}

@@ -1,0 +1,136 @@
+/**
+ * Messages both ways (messages: forward): a user's message to the resource
+ * that has the user, the target's to its peer, and each side's errors
+ * back to whoever sent the message.
+ */
+import type { XmlElement } from "../../../../src/core/xml.ts";
+import { bareOf, fitsResource, normalize, samePayload, short, show } from "../helpers.ts";
+import { accessAllows, passesRateLimit, saysRateLimited } from "./gate.ts";
+import type { Model } from "./state.ts";
+
+/** A user's message: through the gate, then to a resource, waiting for one, or refused. */
+export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): void {
+  const from = el.attrs.from!;
+  const bare = bareOf(from).toLowerCase();
+  const { allow, deny, hideFromDenied, rateLimit } = model.settings;
+  // The gate of a request: access lists, then the bucket it shares with requests.
+  if (!accessAllows(allow, deny, bare)) {
+    return hideFromDenied
+      ? model.refusal(el, out, "cancel", "service-unavailable")
+      : model.refusal(el, out, "auth", "forbidden");
+  }
+  if (rateLimit && !passesRateLimit(model, bare, rateLimit, saysRateLimited(out[0]))) {
+    return model.refusal(el, out, "wait", "resource-constraint");
+  }
+  if (!fitsResource(from)) return model.refusal(el, out, "modify", "not-acceptable");
+  if (model.resources.size === 0) {
+    // Just after (re)connecting it waits for the first resource, within
+    // the window and as long as max_pending has room; later, refused.
+    const room = model.inFlight() < model.settings.maxPending;
+    const until = room ? model.learnUntil ?? model.now : model.now;
+    if (until <= model.now) return model.refusal(el, out, "cancel", "service-unavailable");
+    model.check(out.length === 0, () => `a message waiting for a resource sent ${out.map(show)}`);
+    model.waitingMessages.push({ el, until });
+    model.stats.waitedMessages++;
+    return;
+  }
+  model.check(out.length === 1, () => `a user's message gave ${out.length} stanzas`);
+  forwardedMessage(model, el, out[0]);
+}
+
+/** `s` is the user's message `el` forwarded to the resource that has the user. */
+export function forwardedMessage(model: Model, el: XmlElement, s: XmlElement): void {
+  const from = el.attrs.from!;
+  const found = model.resourceByJid(s.attrs.to);
+  model.check(
+    s.name === "message" && found && s.attrs.from === `${model.domain}/${from}`,
+    () => `user's message forwarded wrongly: ${show(s)}`,
+  );
+  model.check(samePayload(s, el), "forwarded message's payload changed");
+  model.checkCopiedAttrs(s, el);
+  const [name, chosen] = found;
+  for (const [other, r] of model.resources) {
+    model.check(
+      !chosen.negative || r.negative,
+      () => `message to ${short(name)} (negative priority) while ${short(other)} is online`,
+    );
+  }
+  model.stats.messages++;
+}
+
+/** A message from a target's resource to `<domain>/<peer>`: sent on from the bare domain. */
+export function targetMessage(
+  model: Model,
+  el: XmlElement,
+  toResource: string,
+  out: XmlElement[],
+): void {
+  const peer = model.peerOf(toResource);
+  if (peer === undefined) return model.refusal(el, out, "modify", "jid-malformed");
+  model.check(out.length === 1, () => `the target's message gave ${out.length} stanzas`);
+  const s = out[0];
+  model.check(
+    s.name === "message" && s.attrs.to === peer && s.attrs.from === model.domain,
+    () => `the target's message forwarded wrongly: ${show(s)}`,
+  );
+  model.check(samePayload(s, el), "forwarded message's payload changed");
+  model.checkCopiedAttrs(s, el);
+  const id = el.attrs.id;
+  if (id !== undefined) {
+    const key = `${normalize(peer)}\0${id}`;
+    const before = model.sent.get(key);
+    model.sent.delete(key);
+    // Two resources, one id, one peer: whose an error is cannot be told ("").
+    const by = before === undefined || before.resourceJid === el.attrs.from ? el.attrs.from! : "";
+    model.sent.set(key, { peer: normalize(peer), id, resourceJid: by });
+  }
+  model.stats.messages++;
+}
+
+/** A target resource refusing a user's message: its error goes to the user. */
+export function targetMessageError(
+  model: Model,
+  el: XmlElement,
+  toResource: string,
+  out: XmlElement[],
+): void {
+  const peer = model.peerOf(toResource);
+  if (peer === undefined) return model.none(out);
+  model.check(out.length === 1, () => `the target's message error gave ${out.length} stanzas`);
+  const s = out[0];
+  model.check(
+    s.name === "message" && s.attrs.type === "error" && s.attrs.to === peer &&
+      s.attrs.from === model.domain,
+    () => `the target's message error forwarded wrongly: ${show(s)}`,
+  );
+  model.check(samePayload(s, el), "forwarded message error's payload changed");
+  model.checkCopiedAttrs(s, el);
+  model.stats.messages++;
+}
+
+/** A peer's error about a message the target sent: back to the resource that sent it, if known. */
+export function messageError(model: Model, el: XmlElement, out: XmlElement[]): void {
+  const { from, id } = el.attrs;
+  const full = normalize(from!);
+  const exactKey = `${full}\0${id}`;
+  // A message to a bare JID may be refused by one of its resources.
+  const bareKey = full.includes("/") ? `${full.split("/")[0]}\0${id}` : undefined;
+  const exact = model.sent.get(exactKey);
+  const bare = bareKey === undefined ? undefined : model.sent.get(bareKey);
+  const key = exact !== undefined ? exactKey : bareKey;
+  const sent = id === undefined ? undefined : exact ?? bare;
+  if (id !== undefined && key !== undefined) model.sent.delete(key);
+  // Sent under one id to the full JID by one resource, to the bare by another.
+  const either = exact !== undefined && bare !== undefined &&
+    exact.resourceJid !== bare.resourceJid;
+  if (!sent || sent.resourceJid === "" || either) return model.none(out);
+  model.check(out.length === 1, () => `a message error gave ${out.length} stanzas`);
+  const s = out[0];
+  model.check(
+    s.name === "message" && s.attrs.type === "error" && s.attrs.id === id &&
+      s.attrs.to === sent.resourceJid && s.attrs.from === `${model.domain}/${from}`,
+    () => `message error relayed wrongly: ${show(s)}`,
+  );
+  model.check(samePayload(s, el), "relayed error's payload changed");
+  model.stats.relays++;
+}

@@ -1,0 +1,285 @@
+/**
+ * Requests from users. A request is refused only for a reason that holds
+ * (no id, draining, access lists, the rate limit's bounds, a pending
+ * duplicate, max_pending, the per-requester cap, no resource, all resources
+ * full) and forwarded otherwise, from the JAT address, to a resource that is
+ * online and not full (negative priority only as a last resort; the least
+ * loaded under least-pending). The reply is relayed to the requester. When
+ * a resource goes away, a get is re-sent at most once and never to the
+ * resource it left; a set is answered.
+ */
+import { serialize, type XmlElement } from "../../../../src/core/xml.ts";
+import {
+  bareOf,
+  conditionOf,
+  fitsResource,
+  ourSpelling,
+  samePayload,
+  short,
+  show,
+} from "../helpers.ts";
+import { HOSTILE_REQUESTERS } from "../scenario.ts";
+import { accessAllows, passesRateLimit, saysRateLimited } from "./gate.ts";
+import type { Model, ModelResource, Req } from "./state.ts";
+
+const HOSTILE = new Set(HOSTILE_REQUESTERS);
+
+/** A get/set from a user: answered at once, waiting for a resource, or forwarded. */
+export function request(
+  model: Model,
+  el: XmlElement,
+  type: "get" | "set",
+  out: XmlElement[],
+): void {
+  const requester = el.attrs.from!;
+  const id = el.attrs.id;
+  model.stats.requests++;
+  const s = out[0] as XmlElement | undefined;
+  const one = (): XmlElement => {
+    model.check(out.length === 1, () => `a request got ${out.length} stanzas: ${out.map(show)}`);
+    return out[0];
+  };
+  const immediate = (errorType: string, condition: string) => {
+    const s = one();
+    model.check(
+      s.name === "iq" && s.attrs.type === "error" && s.attrs.to === requester &&
+        s.attrs.id === id && s.attrs.from === ourSpelling(el.attrs.to),
+      () => `expected ${condition} to the requester, sent ${show(s)}`,
+    );
+    model.checkError(s, errorType, condition);
+    model.answered++;
+    model.stats.refusedRequests++;
+    const by = `${errorType}/${condition}`;
+    model.stats.refusedBy[by] = (model.stats.refusedBy[by] ?? 0) + 1;
+  };
+  // Counted as received; answered at once or pending: see post().
+  if (id === undefined) return immediate("modify", "bad-request");
+  if (!model.accepting) return immediate("wait", "service-unavailable");
+  const bare = bareOf(requester).toLowerCase();
+  const { allow, deny, hideFromDenied, rateLimit, maxPendingPerRequester } = model.settings;
+  if (!accessAllows(allow, deny, bare)) {
+    return hideFromDenied
+      ? immediate("cancel", "service-unavailable")
+      : immediate("auth", "forbidden");
+  }
+  if (rateLimit && !passesRateLimit(model, bare, rateLimit, saysRateLimited(s))) {
+    return immediate("wait", "resource-constraint");
+  }
+  if (
+    model.byRequester.has(`${requester}\0${id}`) ||
+    model.parked.some((p) => p.requester === requester && p.id === id)
+  ) return immediate("cancel", "conflict");
+  if (model.inFlight() >= model.settings.maxPending) {
+    return immediate("wait", "resource-constraint");
+  }
+  if (maxPendingPerRequester !== undefined) {
+    let held = 0;
+    for (const req of model.live.values()) if (req.requesterBare === bare) held++;
+    for (const p of model.parked) if (p.bare === bare) held++;
+    if (held >= maxPendingPerRequester) return immediate("wait", "resource-constraint");
+  }
+  if (model.resources.size === 0) {
+    // Just after (re)connecting: it waits for the first resource, within
+    // the window and its own timeout; later it is refused at once.
+    const until = Math.min(
+      model.learnUntil ?? model.now,
+      model.now + model.settings.requestTimeoutMs,
+    );
+    if (until <= model.now) return immediate("cancel", "service-unavailable");
+    model.check(out.length === 0, () => `a request waiting for a resource sent ${out.map(show)}`);
+    model.parked.push({ el, requester, bare, id, type, arrived: model.now, until });
+    model.stats.parked++;
+    return;
+  }
+  if (!anyEligible(model, undefined)) return immediate("wait", "resource-constraint");
+  forwarded(model, el, type, one(), model.now);
+}
+
+/** `s` is `el` forwarded, to an online resource with room, from the JAT address. */
+export function forwarded(
+  model: Model,
+  el: XmlElement,
+  type: "get" | "set",
+  s: XmlElement,
+  arrived: number,
+): void {
+  const requester = el.attrs.from!;
+  const id = el.attrs.id!; // a request without one is refused before
+  const bare = bareOf(requester).toLowerCase();
+  model.check(
+    s.name === "iq" && s.attrs.type === type && s.attrs.id === id,
+    () => `expected the request forwarded, sent ${show(s)}`,
+  );
+  model.check(samePayload(s, el), "forwarded payload is not the request's");
+  model.checkCopiedAttrs(s, el);
+  const via = viaOf(model, s);
+  if (fitsResource(requester)) {
+    model.check(via === requester, () => `forwarded from ${short(via)}, not the requester's JID`);
+  } else {
+    model.check(
+      via.startsWith("/") && via.length > 1,
+      () => `long requester forwarded from ${short(via)}`,
+    );
+    model.stats.longForwards++;
+  }
+  const found = model.resourceByJid(s.attrs.to);
+  model.check(found, () => `forwarded to ${short(s.attrs.to)}, no online resource`);
+  const [name, resource] = found;
+  checkChoice(model, name, resource, undefined);
+  const req: Req = {
+    requester,
+    requesterBare: bare,
+    id,
+    type,
+    request: el,
+    via,
+    deadline: arrived + model.settings.requestTimeoutMs,
+    plausible: !HOSTILE.has(requester),
+    resourceJid: s.attrs.to!,
+    attached: undefined,
+    forwards: 1,
+  };
+  model.open(req);
+  model.attach(req, name);
+  model.stats.forwards++;
+}
+
+/** The resource of our JID a forward comes from: the requester's JID, or a token for a long one. */
+export function viaOf(model: Model, s: XmlElement): string {
+  const from = s.attrs.from!;
+  model.check(
+    from.startsWith(`${model.domain}/`),
+    () => `forward not from a JAT address: ${show(s)}`,
+  );
+  return from.slice(model.domain.length + 1);
+}
+
+/** A reply from the target to `<domain>/<via>`: relayed to the requester, or a bounce failed over. */
+export function reply(model: Model, el: XmlElement, toResource: string, out: XmlElement[]): void {
+  const id = el.attrs.id;
+  let req = id === undefined ? undefined : model.live.get(`${toResource}\0${id}`);
+  if (req && req.resourceJid !== el.attrs.from) req = undefined;
+  if (!req && id === undefined && out.length > 0) {
+    const undef = model.live.get(`${toResource}\0undefined`);
+    if (undef && undef.resourceJid === el.attrs.from && model.tolerated("replyWithoutId")) {
+      req = undef;
+    }
+  }
+  if (!req) return model.none(out);
+  if (!req.plausible && out.length === 0) return model.none(out);
+  const condition = el.attrs.type === "error" ? conditionOf(el) : undefined;
+  // A bounce, for a request whose resource is not known to be online;
+  // an online resource's own error goes through.
+  if (
+    req.attached === undefined &&
+    (condition === "service-unavailable" || condition === "recipient-unavailable")
+  ) {
+    model.check(out.length === 1, () => `a bounce gave ${out.length} stanzas`);
+    failover(model, out[0], [req]);
+    return;
+  }
+  model.check(out.length === 1, () => `a reply gave ${out.length} stanzas`);
+  const s = out[0];
+  model.check(
+    s.name === "iq" && s.attrs.type === el.attrs.type && s.attrs.to === req.requester &&
+      s.attrs.from === model.domain,
+    () => `reply relayed wrongly: ${show(s)}`,
+  );
+  model.check(
+    s.attrs.id === req.id || (id === undefined && model.tolerate.replyWithoutId),
+    () => `reply relayed with id ${short(String(s.attrs.id))}`,
+  );
+  model.check(samePayload(s, el), "relayed payload is not the reply's");
+  model.checkCopiedAttrs(s, el);
+  model.close(req);
+  model.stats.relays++;
+}
+
+/**
+ * One stanza settling one of `candidates` whose resource is gone: the get
+ * re-sent elsewhere, or the error answer.
+ */
+export function failover(model: Model, s: XmlElement, candidates: readonly Req[]): Req {
+  model.stats.failovers++;
+  if (s.name === "iq" && (s.attrs.type === "get" || s.attrs.type === "set")) {
+    const via = viaOf(model, s);
+    const req = model.live.get(`${via}\0${s.attrs.id}`);
+    model.check(
+      req && candidates.includes(req),
+      () => `re-sent a request not failing over: ${show(s)}`,
+    );
+    model.check(req.type === "get", () => `re-sent a set: ${show(s)}`);
+    model.check(req.forwards === 1, () => `re-sent a get twice: ${show(s)}`);
+    // The payload as received, byte for byte (the router keeps a copy of it).
+    const payload = (el: XmlElement) => el.children.map(serialize).join("");
+    model.check(
+      s.attrs.type === "get" && payload(s) === payload(req.request),
+      () => `re-sent payload differs: ${show(s)}`,
+    );
+    model.checkCopiedAttrs(s, req.request);
+    const found = model.resourceByJid(s.attrs.to);
+    model.check(found, () => `re-sent to ${short(s.attrs.to)}, no online resource`);
+    const [name, resource] = found;
+    model.check(name !== req.attached, () => `re-sent to the resource it left: ${show(s)}`);
+    checkChoice(model, name, resource, req.attached);
+    model.detach(req);
+    model.attach(req, name);
+    req.resourceJid = s.attrs.to!;
+    req.forwards++;
+    return req;
+  }
+  const req = model.findOpen(s.attrs.to, s.attrs.id, (r) => candidates.includes(r));
+  model.check(req, () => `failover answered no failing request: ${show(s)}`);
+  model.check(
+    s.attrs.from === model.domain,
+    () => `failover answer not from the domain: ${show(s)}`,
+  );
+  if (req.type === "get") {
+    model.check(
+      req.forwards > 1 || !anyEligible(model, req.attached),
+      () => `a get answered instead of re-sent to another resource: ${show(s)}`,
+    );
+    model.checkError(s, "cancel", "service-unavailable");
+  } else {
+    model.checkError(s, "wait", "recipient-unavailable");
+  }
+  model.close(req);
+  return req;
+}
+
+/** Whether some online resource other than `exclude` has room. */
+export function anyEligible(model: Model, exclude: string | undefined): boolean {
+  for (const [name, r] of model.resources) {
+    if (name !== exclude && r.held < model.settings.maxPendingPerResource) return true;
+  }
+  return false;
+}
+
+/**
+ * The chosen resource has room; it has a negative priority only when no
+ * other eligible one has not; under least-pending it holds the fewest.
+ */
+function checkChoice(
+  model: Model,
+  name: string,
+  chosen: ModelResource,
+  exclude: string | undefined,
+): void {
+  const max = model.settings.maxPendingPerResource;
+  model.check(chosen.held < max, () => `sent to ${short(name)} which holds ${chosen.held}`);
+  let fewest = Infinity;
+  for (const [other, r] of model.resources) {
+    if (other === exclude || r.held >= max) continue;
+    model.check(
+      !chosen.negative || r.negative,
+      () => `sent to ${short(name)} (negative priority) while ${short(other)} was eligible`,
+    );
+    if (r.negative === chosen.negative) fewest = Math.min(fewest, r.held);
+  }
+  if (model.settings.balance === "least-pending") {
+    model.check(
+      chosen.held === fewest,
+      () => `least-pending chose ${short(name)} holding ${chosen.held}, not ${fewest}`,
+    );
+  }
+}

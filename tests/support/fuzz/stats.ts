@@ -1,0 +1,81 @@
+/** The counters of a fuzzing run, or of many added up. */
+
+/** Counters of one run, or of many. */
+export interface RunStats {
+  steps: number;
+  requests: number;
+  forwards: number;
+  /** Forwards for requesters too long for the mod_client_proxy form (a token). */
+  longForwards: number;
+  refusedRequests: number;
+  /** Requests answered at once, by condition. */
+  refusedBy: Record<string, number>;
+  relays: number;
+  failovers: number;
+  timeouts: number;
+  shutdowns: number;
+  drops: number;
+  /** Requests the target started (allow_target_requests) sent on. */
+  initiated: number;
+  /** Messages forwarded either way (messages: forward). */
+  messages: number;
+  /** The service's own presence sent (presence: true). */
+  presence: number;
+  rateLimited: number;
+  /** Requests that waited for the first resource after (re)connecting, and those then forwarded. */
+  parked: number;
+  unparked: number;
+  /** Users' messages that waited for the first resource. */
+  waitedMessages: number;
+  tolerated: Record<string, number>;
+}
+
+export function emptyStats(): RunStats {
+  return {
+    steps: 0,
+    requests: 0,
+    forwards: 0,
+    longForwards: 0,
+    refusedRequests: 0,
+    refusedBy: {},
+    relays: 0,
+    failovers: 0,
+    timeouts: 0,
+    shutdowns: 0,
+    drops: 0,
+    initiated: 0,
+    messages: 0,
+    presence: 0,
+    rateLimited: 0,
+    parked: 0,
+    unparked: 0,
+    waitedMessages: 0,
+    tolerated: {},
+  };
+}
+
+export function addStats(into: RunStats, from: RunStats): void {
+  into.steps += from.steps;
+  into.requests += from.requests;
+  into.forwards += from.forwards;
+  into.longForwards += from.longForwards;
+  into.refusedRequests += from.refusedRequests;
+  into.relays += from.relays;
+  into.failovers += from.failovers;
+  into.timeouts += from.timeouts;
+  into.shutdowns += from.shutdowns;
+  into.drops += from.drops;
+  into.initiated += from.initiated;
+  into.messages += from.messages;
+  into.presence += from.presence;
+  into.rateLimited += from.rateLimited;
+  into.parked += from.parked;
+  into.unparked += from.unparked;
+  into.waitedMessages += from.waitedMessages;
+  for (const [k, v] of Object.entries(from.tolerated)) {
+    into.tolerated[k] = (into.tolerated[k] ?? 0) + v;
+  }
+  for (const [k, v] of Object.entries(from.refusedBy)) {
+    into.refusedBy[k] = (into.refusedBy[k] ?? 0) + v;
+  }
+}
