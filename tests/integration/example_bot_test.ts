@@ -1,5 +1,5 @@
 /**
- * The README's worked example, examples/echo_bot.ts, run as its header says
+ * The worked example of docs/beyond.md, examples/echo_bot.ts, run as its header says
  * against a real Prosody and the proxy with the three opt-in features on:
  * what a user of the bot sees, and what someone going past the proxy gets.
  */
@@ -15,14 +15,14 @@ const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 const NS_PING = "urn:xmpp:ping";
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
-Deno.test("the README's worked example is examples/echo_bot.ts, word for word", async () => {
-  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+Deno.test("docs/beyond.md's worked example is examples/echo_bot.ts, word for word", async () => {
+  const doc = await Deno.readTextFile(`${ROOT}docs/beyond.md`);
   const bot = await Deno.readTextFile(`${ROOT}${BOT}`);
-  const from = readme.indexOf("A worked example:");
-  const start = readme.indexOf("```ts\n", from) + "```ts\n".length;
-  const end = readme.indexOf("```\n", start);
+  const from = doc.indexOf("A worked example:");
+  const start = doc.indexOf("```ts\n", from) + "```ts\n".length;
+  const end = doc.indexOf("```\n", start);
   assert.ok(from > 0 && start > from && end > start, "the worked example's code block");
-  assert.equal(readme.slice(start, end), bot);
+  assert.equal(doc.slice(start, end), bot);
 });
 
 Deno.test("the bot without BOT_PASSWORD: says which variables it needs, exit 2", async () => {
