@@ -10,7 +10,7 @@ import { gateError } from "./gate.ts";
 import { fitsResource, peerAddress } from "./jat.ts";
 import { bareOf, normalizeJid } from "./jid.ts";
 import type { Effects } from "./router_events.ts";
-import type { RouterContext } from "./settings.ts";
+import type { RouterContext } from "./context.ts";
 import type { StanzaError } from "./stanza.ts";
 import { MALFORMED, NO_RESOURCE, TOO_LONG } from "./stanza_errors.ts";
 import { WaitingList } from "./waiting.ts";

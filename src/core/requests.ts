@@ -11,7 +11,7 @@ import { bareOf } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import type { Resource } from "./resources.ts";
 import type { Effects, Outcome } from "./router_events.ts";
-import type { RouterContext } from "./settings.ts";
+import type { RouterContext } from "./context.ts";
 import { errorCondition, errorReply, type StanzaError } from "./stanza.ts";
 import {
   BAD_REQUEST,
@@ -61,7 +61,8 @@ export const ADMISSION = [
   ["the requester has `max_pending_per_requester` pending", TOO_MANY, "rejected"],
   ["every resource holds `max_pending_per_resource`", BUSY, "busy"],
   [
-    "no resource is online (in the first second after connecting, it waits)",
+    "no resource is online (in the first second after a (re)connect, before the server has said " +
+    "which are, it waits for the first one: at most until that second ends, or its `request_timeout`)",
     NO_RESOURCE,
     "no_resource",
   ],

@@ -65,8 +65,8 @@ export interface Route {
   /** The row applies only while this holds. */
   readonly when?: Condition;
   readonly then: Decision;
-  /** The row for readers: the stanza, and what the proxy does with it. */
-  readonly doc: readonly [string, string];
+  /** The row for readers: the stanza, and (for a rule) what it does or (else) a note. */
+  readonly doc: readonly [string, string?];
 }
 
 const UNKNOWN: Decision = { drop: "unknown_stanza" };
@@ -80,98 +80,91 @@ export const ROUTES: readonly Route[] = [
   ]),
   route("iq", "result", "target", "resource", { rule: "reply" }, [
     "iq result from the target to `<domain>/<requester>`",
-    "sent back to the requester, from the bare domain, if it answers a pending request",
+    "sent back to the requester from the bare domain, payload unchanged, if it answers a pending " +
+    "request (same id, from the resource that was given it); otherwise dropped",
   ]),
   route("iq", "error", "target", "resource", { rule: "reply" }, [
     "iq error from the target to `<domain>/<requester>`",
-    "as a result; from a resource not known to be online, the server's bounce: a failover",
+    "as a result; but `service-unavailable` or `recipient-unavailable` from a resource not known " +
+    "to be online is the server bouncing the request: a failover",
   ]),
-  // The target's own requests (allow_target_requests).
+  // The target's own requests.
   route("iq", "request", "target", "resource", { rule: "target_request" }, [
     "iq get/set from the target to `<domain>/<JID>`",
-    "sent to the JID from the bare domain (`allow_target_requests`)",
+    "sent to the JID from the bare domain, under an id of ours; its reply goes back to the resource",
   ], "allow_target_requests"),
   route("iq", "request", "target", "resource", { refuse: NOT_IMPLEMENTED }, [
     "iq get/set from the target to `<domain>/<JID>`",
-    "`feature-not-implemented` (cancel) without `allow_target_requests`",
   ]),
   route("iq", "request", "target", "domain", { refuse: BAD_REQUEST }, [
     "iq get/set from the target to the bare domain",
-    "`bad-request` (modify)",
   ]),
   route("iq", "result", "*", "domain", { rule: "target_request_reply" }, [
-    "iq result to the bare domain while the target has requests in flight",
-    "sent back to the resource that asked, if it answers one of them",
+    "iq result to the bare domain",
+    "sent back to the resource that asked, if it answers one of those requests; otherwise dropped",
   ], "target requests in flight"),
   route("iq", "error", "*", "domain", { rule: "target_request_reply" }, [
-    "iq error to the bare domain while the target has requests in flight",
+    "iq error to the bare domain",
     "as a result",
   ], "target requests in flight"),
   route("iq", "result", "*", "*", { drop: "unexpected_reply" }, [
     "any other iq result",
-    "dropped, never answered (RFC 6120 §8.2.3)",
+    "never answered (RFC 6120 §8.2.3)",
   ]),
   route("iq", "error", "*", "*", { drop: "error_stanza" }, [
     "any other iq error",
-    "dropped, never answered (RFC 6120 §8.3.1)",
+    "never answered (RFC 6120 §8.3.1)",
   ]),
   route("iq", "bad_iq", "*", "*", { refuse: BAD_REQUEST }, [
     "an iq of a type other than get, set, result or error",
-    "`bad-request` (modify)",
   ]),
   // Presence.
   route("presence", "*", "target", "resource", { drop: "ignored_presence" }, [
     "the target's presence to `<domain>/<JID>` (directed)",
-    "ignored: only presence to the bare domain tells resources and the subscription",
+    "only presence to the bare domain says which resources are online and how the subscription stands",
   ]),
   route("presence", "*", "target", "domain", { rule: "target_presence" }, [
     "the target's presence to the bare domain",
-    "its resources come and go; a subscription request is approved (`subscribed`)",
+    "its resources come and go (see Resources); a subscription request is approved (`subscribed`)",
   ]),
   route("presence", "error", "other", "*", { drop: "error_stanza" }, [
     "presence of type error from anyone but the target",
-    "dropped, never answered",
   ]),
   route("presence", "*", "other", "*", { rule: "user_presence" }, [
     "presence from anyone but the target",
-    "a subscription to the service's availability (`presence: true`)",
+    "a subscription to the service's availability, or a probe of it",
   ], "presence: true"),
   route("presence", "*", "other", "*", { refuse: BAD_REQUEST }, [
     "presence from anyone but the target",
-    "`bad-request` (modify) without `presence: true`",
   ]),
   // Messages.
   route("message", "error", "other", "domain", { rule: "message_error" }, [
     "message error to the bare domain",
-    "back to the resource whose message it refuses (`messages: forward`)",
+    "back to the resource whose message it refuses, if that can be told; otherwise dropped",
   ], "messages: forward"),
   route("message", "error", "target", "resource", { rule: "target_message_error" }, [
     "message error from the target to `<domain>/<JID>`",
-    "sent to the JID from the bare domain (`messages: forward`)",
+    "sent to the JID from the bare domain",
   ], "messages: forward"),
   route("message", "error", "*", "*", { drop: "error_stanza" }, [
     "any other message error",
-    "dropped, never answered",
   ]),
   route("message", "other", "target", "domain", { refuse: BAD_REQUEST }, [
     "message from the target to the bare domain",
-    "`bad-request` (modify)",
   ]),
   route("message", "other", "target", "resource", { rule: "target_message" }, [
     "message from the target to `<domain>/<JID>`",
-    "sent to the JID from the bare domain (`messages: forward`)",
+    "sent to the JID from the bare domain",
   ], "messages: forward"),
   route("message", "other", "other", "*", { rule: "user_message" }, [
     "message from anyone but the target",
-    "to the resource that has the sender's conversation (`messages: forward`)",
+    "to the resource that has the sender's conversation, after the same gate as a request",
   ], "messages: forward"),
   route("message", "other", "*", "*", { refuse: NOT_IMPLEMENTED }, [
     "any other message",
-    "`feature-not-implemented` (cancel) without `messages: forward`",
   ]),
   route("*", "*", "*", "*", UNKNOWN, [
     "any other element",
-    "dropped",
   ]),
 ];
 
@@ -258,7 +251,7 @@ function route(
   from: Route["from"],
   to: Route["to"],
   then: Decision,
-  doc: readonly [string, string],
+  doc: readonly [string, string?],
   when?: Condition,
 ): Route {
   return { stanza, kind, from, to, then, doc, ...(when ? { when } : {}) };

@@ -23,7 +23,8 @@ import { Requests } from "./requests.ts";
 import { classify, type Rule } from "./route.ts";
 import type { Effects, Outcome } from "./router_events.ts";
 import { ServicePresence } from "./service_presence.ts";
-import type { RouterContext, RouterSettings } from "./settings.ts";
+import type { RouterContext } from "./context.ts";
+import type { RouterSettings } from "./settings.ts";
 import type { StanzaError } from "./stanza.ts";
 import {
   BAD_REQUEST,
@@ -89,23 +90,16 @@ export class Router {
         this.#availability(fx);
       },
     });
-    const router = this;
-    const context: RouterContext = {
-      get settings() {
-        return router.#settings;
-      },
+    // Live views: the parts always read what is in force now.
+    const context = Object.defineProperties({
       placement: new Placement(this.#target.resources, options.random),
       gate: this.#gate,
-      get accepting() {
-        return router.#accepting;
-      },
-      get learnUntil() {
-        return router.#learnUntil;
-      },
-      get inFlightCount() {
-        return router.inFlightCount;
-      },
-    };
+    }, {
+      settings: { get: () => this.#settings },
+      accepting: { get: () => this.#accepting },
+      learnUntil: { get: () => this.#learnUntil },
+      inFlightCount: { get: () => this.inFlightCount },
+    }) as RouterContext;
     this.#requests = new Requests(context);
     this.#messages = new Messages(context);
     this.#initiated = new InitiatedRequests(settings.domain, { random: options.random });

@@ -1,7 +1,5 @@
 /** The settings a router follows: a proxy's config as the core sees it. A reload may replace them. */
 import type { Balance } from "./balance.ts";
-import type { Gate } from "./gate.ts";
-import type { Placement } from "./placement.ts";
 
 /** The settings the router follows; a reload may replace them. */
 export interface RouterSettings {
@@ -31,18 +29,4 @@ export interface RouterSettings {
   readonly rateLimit?: { readonly perSecond: number; readonly burst: number };
   /** Requests one requester bare JID may have pending. Default: unlimited. */
   readonly maxPendingPerRequester?: number;
-}
-
-/** What the router's parts read of the router they belong to. */
-export interface RouterContext {
-  /** The settings in force (a reload replaces them). */
-  readonly settings: RouterSettings;
-  readonly placement: Placement;
-  readonly gate: Gate;
-  /** False once draining: new requests are refused. */
-  readonly accepting: boolean;
-  /** Until when, after (re)connecting, a stanza finding no resource waits. */
-  readonly learnUntil: number | undefined;
-  /** Everything held, both ways: what `max_pending` caps. */
-  readonly inFlightCount: number;
 }
