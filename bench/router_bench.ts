@@ -83,7 +83,7 @@ function benchConfig(): ProxyConfig {
 const SETTINGS = benchConfig();
 
 function readyRouter(parse: (text: string) => XmlElement): Router {
-  const router = new Router(SETTINGS);
+  const router = new Router(SETTINGS, { random: Math.random });
   router.online(0);
   for (const resource of RESOURCES) router.receive(parse(presenceText(resource)), 0);
   return router;

@@ -51,7 +51,7 @@ export class Proxy {
     // Kept even with presence off: a reload may turn it on.
     this.#store = deps.subscribers;
     this.#router = new Router(config, {
-      random: deps.random,
+      random: deps.random ?? Math.random,
       subscribers: this.#store?.list(domain),
     });
     this.#metrics?.setUp(domain, false);
@@ -80,7 +80,7 @@ export class Proxy {
       secret: config.secret,
       log: this.#log,
       handlers,
-      random: deps.random,
+      random: deps.random ?? Math.random,
       ...timings(config),
       ...(config.standbyPeer
         ? { siblingServes: () => askPeer(config.standbyPeer!.url, domain) }

@@ -47,11 +47,11 @@ export class InitiatedRequests {
 
   /**
    * @param domain the component's domain (where the replies come to)
-   * @param options `random` (default `Math.random`) draws this run's id prefix
+   * @param options `random` draws this run's id prefix
    */
-  constructor(domain: string, options: { random?: () => number } = {}) {
+  constructor(domain: string, options: { random: () => number }) {
     this.#domain = domain;
-    this.#random = options.random ?? Math.random;
+    this.#random = options.random;
   }
 
   /** How many are in flight. */

@@ -11,7 +11,7 @@
  * a JID (its domain would be empty), so the two forms never collide. The
  * token is opaque and valid only while its request is pending.
  */
-import { isPlausibleJid, MAX_PART_BYTES, utf8Length } from "./jid.ts";
+import { isPlausibleJid, MAX_PART_BYTES, normalizeJid, utf8Length } from "./jid.ts";
 
 /** The character that starts a long-address token resource. */
 export const TOKEN_PREFIX = "/";
@@ -36,4 +36,15 @@ export function decodeResource(resource: string): Translated {
     return resource.length > 1 ? { kind: "token", token: resource.slice(1) } : { kind: "invalid" };
   }
   return isPlausibleJid(resource) ? { kind: "jid", requester: resource } : { kind: "invalid" };
+}
+
+/**
+ * The JID the target addresses through `<domain>/<JID>` (its own requests
+ * and messages), or undefined when the resource is no JID or names us.
+ */
+export function peerAddress(toResource: string, domain: string): string | undefined {
+  const translated = decodeResource(toResource);
+  if (translated.kind !== "jid") return undefined;
+  const bare = normalizeJid(translated.requester).split("/")[0];
+  return bare === domain || bare.endsWith(`@${domain}`) ? undefined : translated.requester;
 }

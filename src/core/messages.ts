@@ -1,10 +1,134 @@
 /**
- * What the proxy remembers of messages the target sent (`messages: forward`):
- * enough to return a message error to the resource whose message caused it.
- * Bounded: the oldest entries are forgotten first.
+ * Messages both ways (`messages: forward`): a user's message goes to the
+ * resource that has the user's conversation, the target's go out from the
+ * bare domain, and a message error goes back to whoever sent the message
+ * it refuses, which needs what the proxy remembers of the target's
+ * messages (bounded: the oldest entries are forgotten first).
  */
-import { normalizeJid } from "./jid.ts";
-import { detach } from "./xml.ts";
+import { drop, passed, refuse } from "./effects.ts";
+import { gateError } from "./gate.ts";
+import { fitsResource, peerAddress } from "./jat.ts";
+import { bareOf, normalizeJid } from "./jid.ts";
+import type { Effects } from "./router_events.ts";
+import type { RouterContext } from "./context.ts";
+import type { StanzaError } from "./stanza.ts";
+import { MALFORMED, NO_RESOURCE, TOO_LONG } from "./stanza_errors.ts";
+import { WaitingList } from "./waiting.ts";
+import { copyString, readdress, type XmlElement } from "./xml.ts";
+
+/** A user's message that arrived while no resource was known yet. */
+interface WaitingMessage {
+  readonly stanza: XmlElement;
+  readonly from: string;
+  readonly requesterBare: string;
+  /** When it stops waiting and gets `service-unavailable`. */
+  readonly until: number;
+}
+
+/** The message rules, with the messages that wait for a first resource. */
+export class Messages {
+  readonly #ctx: RouterContext;
+  /** Messages the target sent, to return their errors. */
+  readonly #sent = new SentMessages();
+  /** Users' messages waiting for the first resource, in arrival order. */
+  readonly #waiting = new WaitingList<WaitingMessage>();
+
+  constructor(context: RouterContext) {
+    this.#ctx = context;
+  }
+
+  /** How many users' messages wait for a resource. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** When the first waiting message stops waiting. */
+  get nextUntil(): number | undefined {
+    return this.#waiting.nextUntil;
+  }
+
+  /** A user's message: the same gate as a request, then to the user's resource. */
+  fromUser(fx: Effects, stanza: XmlElement, now: number): void {
+    const from = stanza.attrs.from as string;
+    const bare = bareOf(from);
+    const ctx = this.#ctx;
+    const refused = ctx.gate.check(bare, now);
+    if (refused) return refuse(fx, stanza, gateError(refused, ctx.settings));
+    if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
+    // Waiting messages count against the same cap as requests in flight.
+    const room = ctx.inFlightCount < ctx.settings.maxPending;
+    const until = room ? ctx.learnUntil ?? now : now;
+    this.#deliver(fx, { stanza, from: copyString(from), requesterBare: bare, until }, now);
+  }
+
+  /** The messages that waited for a resource go now, in order. */
+  deliverWaiting(fx: Effects, now: number): void {
+    for (const m of this.#waiting.takeAll()) this.#deliver(fx, m, now);
+  }
+
+  /** Refuses the messages whose wait for a first resource is over. */
+  expire(fx: Effects, now: number): void {
+    for (const m of this.#waiting.takeExpired(now)) refuse(fx, m.stanza, NO_RESOURCE);
+  }
+
+  /** Refuses every waiting message with `error`. */
+  refuseWaiting(fx: Effects, error: StanzaError): void {
+    for (const m of this.#waiting.takeAll()) refuse(fx, m.stanza, error);
+  }
+
+  /** A message from a target resource to `<domain>/<JID>` goes to the JID. */
+  fromTarget(fx: Effects, stanza: XmlElement, toResource: string): void {
+    const domain = this.#ctx.settings.domain;
+    const peer = peerAddress(toResource, domain);
+    if (peer === undefined) return refuse(fx, stanza, MALFORMED);
+    const { id, from } = stanza.attrs;
+    if (id !== undefined) this.#sent.remember(peer, id, from as string);
+    fx.send.push(readdress(stanza, { to: peer, from: domain }));
+    passed(fx, stanza, from as string, peer);
+  }
+
+  /**
+   * A message error from a target resource to `<domain>/<JID>` (it refuses
+   * a user's message) goes to the JID like its other messages; an error is
+   * never answered, so a bad address only drops it.
+   */
+  errorFromTarget(fx: Effects, stanza: XmlElement, toResource: string): void {
+    const domain = this.#ctx.settings.domain;
+    const peer = peerAddress(toResource, domain);
+    if (peer === undefined) return void drop(fx, "bad_address", stanza);
+    fx.send.push(readdress(stanza, { to: peer, from: domain }));
+    passed(fx, stanza, stanza.attrs.from as string, peer);
+  }
+
+  /** A message error for a message a resource sent goes back to that resource. */
+  errorFromUser(fx: Effects, stanza: XmlElement): void {
+    const { from, id } = stanza.attrs as { from: string; id?: string };
+    const sender = id === undefined ? undefined : this.#sent.take(from, id);
+    if (sender?.kind !== "resource") {
+      return void drop(fx, sender?.kind === "ambiguous" ? "ambiguous" : "unmatched", stanza);
+    }
+    const domain = this.#ctx.settings.domain;
+    fx.send.push(readdress(stanza, { to: sender.jid, from: `${domain}/${from}` }));
+    passed(fx, stanza, from, sender.jid);
+  }
+
+  /**
+   * Forwards a user's message to the resource that has the user's
+   * conversation (the sticky rule, whatever the request balancing); with
+   * none known yet, just after (re)connecting, it waits for the first one.
+   */
+  #deliver(fx: Effects, m: WaitingMessage, now: number): void {
+    const choice = this.#ctx.placement.choose("sticky", m.requesterBare, Infinity);
+    if (choice.kind !== "chosen") {
+      if (m.until > now) this.#waiting.push(m);
+      else refuse(fx, m.stanza, NO_RESOURCE);
+      return;
+    }
+    const domain = this.#ctx.settings.domain;
+    fx.send.push(readdress(m.stanza, { to: choice.resource.jid, from: `${domain}/${m.from}` }));
+    passed(fx, m.stanza, m.from, choice.resource.jid);
+  }
+}
 
 /** What a message error is about: the resource whose message it was, if that can be told. */
 export type SentBy =
@@ -33,9 +157,11 @@ export class SentMessages {
     const key = `${normalizeJid(peer)}\0${id}`;
     const before = this.#byKey.get(key);
     this.#byKey.delete(key);
-    const sender = before === undefined || before === resourceJid ? detach(resourceJid) : AMBIGUOUS;
-    // Kept for a while: copies, see detach().
-    this.#byKey.set(detach(key), sender);
+    const sender = before === undefined || before === resourceJid
+      ? copyString(resourceJid)
+      : AMBIGUOUS;
+    // Kept for a while: copies, see copyString().
+    this.#byKey.set(copyString(key), sender);
     if (this.#byKey.size > this.#limit) {
       this.#byKey.delete(this.#byKey.keys().next().value as string);
     }

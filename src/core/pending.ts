@@ -5,41 +5,9 @@
  * grow with insertion order, so the earliest deadline of the table is at the
  * head of one of a handful of queues, and removal stays O(1).
  */
-import type { Resource } from "./resources.ts";
+import type { Pending, Timed } from "./held.ts";
 
-/** A request forwarded to a resource that has not been answered yet. */
-export interface Pending extends Timed {
-  /** `<resource of our JID used as from>\0<id>`: how the reply finds it. */
-  readonly key: string;
-  /** The requester's full JID, as the server stamped it. */
-  readonly requester: string;
-  /** The requester's bare JID, lowercase (balancing, limits). */
-  readonly requesterBare: string;
-  readonly id: string;
-  readonly type: "get" | "set";
-  /** The resource of our JID the request was sent from. */
-  readonly via: string;
-  /**
-   * The request as forwarded, serialised: kept only for a get (re-sent on
-   * failover). Text, not the parsed tree: a few dozen bytes that pin
-   * nothing else, where a tree would hold the socket chunk it came from.
-   */
-  readonly request: string | undefined;
-  readonly started: number;
-  /** The resource holding it, or undefined while it waits unattached. */
-  resource: Resource | undefined;
-  /** The full JID the reply must come from. */
-  resourceJid: string;
-  /** Whether it was already re-sent once after a failover. */
-  retried: boolean;
-}
-
-/** What a deadline table holds: a key and a deadline from a timeout. */
-export interface Timed {
-  readonly key: string;
-  readonly deadline: number;
-  readonly timeoutMs: number;
-}
+export type { Pending, Timed } from "./held.ts";
 
 /** Entries by key, with their deadline queues. */
 export class DeadlineTable<T extends Timed> {

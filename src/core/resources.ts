@@ -1,19 +1,9 @@
 /**
  * The implementing account's available resources, as learnt from presence.
  */
-import type { Pending } from "./pending.ts";
+import type { Resource } from "./held.ts";
 
-/** One online resource of the implementing account. */
-export interface Resource {
-  /** The resourcepart, as the server stamped it. */
-  readonly name: string;
-  /** The full JID to send requests to, as the server stamped it. */
-  readonly jid: string;
-  /** Presence priority (RFC 6121 §4.7.2.3); negative ones are a last resort. */
-  priority: number;
-  /** The requests this resource holds now. */
-  readonly pending: Set<Pending>;
-}
+export type { Resource } from "./held.ts";
 
 /** Available resources by name, in the order they came online. */
 export class ResourceSet {

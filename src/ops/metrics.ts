@@ -9,7 +9,7 @@
  * every permission off (checked with Deno 2.9 and prom-client 15.1.3).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { DropReason, Outcome, RouterEvent } from "../core/router.ts";
+import type { DropReason, Outcome, RouterEvent } from "../core/router_events.ts";
 
 /**
  * How a request ended, as counted: the router's outcomes plus the

@@ -1,0 +1,51 @@
+/**
+ * A request in flight and the resource holding it point at each other:
+ * both records live here, so that the tables of each (pending.ts,
+ * resources.ts) need not import one another.
+ */
+
+/** A request forwarded to a resource that has not been answered yet. */
+export interface Pending extends Timed {
+  /** `<resource of our JID used as from>\0<id>`: how the reply finds it. */
+  readonly key: string;
+  /** The requester's full JID, as the server stamped it. */
+  readonly requester: string;
+  /** The requester's bare JID, lowercase (balancing, limits). */
+  readonly requesterBare: string;
+  readonly id: string;
+  readonly type: "get" | "set";
+  /** The resource of our JID the request was sent from. */
+  readonly via: string;
+  /**
+   * The request as forwarded, serialised: kept only for a get (re-sent on
+   * failover). Text, not the parsed tree: a few dozen bytes that pin
+   * nothing else, where a tree would hold the socket chunk it came from.
+   */
+  readonly request: string | undefined;
+  readonly started: number;
+  /** The resource holding it, or undefined while it waits unattached. */
+  resource: Resource | undefined;
+  /** The full JID the reply must come from. */
+  resourceJid: string;
+  /** Whether it was already re-sent once after a failover. */
+  retried: boolean;
+}
+
+/** One online resource of the implementing account. */
+export interface Resource {
+  /** The resourcepart, as the server stamped it. */
+  readonly name: string;
+  /** The full JID to send requests to, as the server stamped it. */
+  readonly jid: string;
+  /** Presence priority (RFC 6121 §4.7.2.3); negative ones are a last resort. */
+  priority: number;
+  /** The requests this resource holds now. */
+  readonly pending: Set<Pending>;
+}
+
+/** What a deadline table holds: a key and a deadline from a timeout. */
+export interface Timed {
+  readonly key: string;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+}

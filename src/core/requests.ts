@@ -1,0 +1,381 @@
+/**
+ * Users' requests, from admission to their one answer: who is let in
+ * ({@link ADMISSION}), which resource gets each, how its reply finds the
+ * requester, and what happens when the resource holding it goes away
+ * (failover), when time runs out, or when the proxy stops.
+ */
+import { drop, earliest, outcome, refuse } from "./effects.ts";
+import { gateError } from "./gate.ts";
+import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
+import { bareOf } from "./jid.ts";
+import { type Pending, PendingTable } from "./pending.ts";
+import type { Resource } from "./resources.ts";
+import type { Effects, Outcome } from "./router_events.ts";
+import type { RouterContext } from "./context.ts";
+import { errorCondition, errorReply, type StanzaError } from "./stanza.ts";
+import {
+  BAD_REQUEST,
+  BUSY,
+  DUPLICATE,
+  FORBIDDEN,
+  NO_RESOURCE,
+  RATE_LIMITED,
+  SET_LOST,
+  SHUTTING_DOWN,
+  TIMEOUT,
+  TOO_MANY,
+} from "./stanza_errors.ts";
+import { WaitingList } from "./waiting.ts";
+import { parseStanza } from "../link/stream_parser.ts";
+import { copyString, readdress, serialize, type XmlElement } from "./xml.ts";
+
+/** A request that arrived while no resource was known yet (see the router's LEARN_MS). */
+interface Parked {
+  readonly stanza: XmlElement;
+  readonly from: string;
+  readonly requesterBare: string;
+  readonly id: string;
+  readonly type: "get" | "set";
+  /** `from` too long for a resourcepart (a token stands for it). */
+  readonly long: boolean;
+  /** `from\0id`. */
+  readonly key: string;
+  readonly arrived: number;
+  /** When it stops waiting and gets `service-unavailable`. */
+  readonly until: number;
+}
+
+/**
+ * Why a request is refused before it is forwarded, in the order checked,
+ * with the answer and the outcome counted. The behaviour tables in
+ * docs/how-it-works.md are rendered from this and src/core/route.ts.
+ */
+export const ADMISSION = [
+  ["it has no `id`", BAD_REQUEST, "bad_request"],
+  ["the proxy is shutting down", SHUTTING_DOWN, "shutdown"],
+  ["the requester is refused by `allow`/`deny`", FORBIDDEN, "forbidden"],
+  ["… with `hide_from_denied`", NO_RESOURCE, "forbidden"],
+  ["the requester is over its `rate_limit`", RATE_LIMITED, "rate_limited"],
+  ["a request of the requester with this id is pending", DUPLICATE, "duplicate"],
+  ["`max_pending` requests are in flight", BUSY, "busy"],
+  ["the requester has `max_pending_per_requester` pending", TOO_MANY, "rejected"],
+  ["every resource holds `max_pending_per_resource`", BUSY, "busy"],
+  [
+    "no resource is online (in the first second after a (re)connect, before the server has said " +
+    "which are, it waits for the first one: at most until that second ends, or its `request_timeout`)",
+    NO_RESOURCE,
+    "no_resource",
+  ],
+] as const satisfies ReadonlyArray<readonly [string, StanzaError, Outcome]>;
+
+/** Users' requests waiting for a resource or for their reply. */
+export class Requests {
+  readonly #ctx: RouterContext;
+  readonly #pending = new PendingTable();
+  /** Long-address requests by `requester\0id`, to catch reused ids. */
+  readonly #long = new Map<string, Pending>();
+  #nextToken = 0;
+  /** Requests waiting for the first resource, in arrival order. */
+  readonly #parked = new WaitingList<Parked>();
+  /** Whether some pending requests lost their resource to a reconnect. */
+  #hasUnattached = false;
+  /**
+   * When, after a reconnect, requests whose resource was not announced
+   * again fail over, as if it had gone (if the server has spoken by then).
+   */
+  #reattachBy: number | undefined;
+
+  constructor(context: RouterContext) {
+    this.#ctx = context;
+  }
+
+  /** How many await a reply, also those waiting for a resource. */
+  get size(): number {
+    return this.#pending.size + this.#parked.length;
+  }
+
+  /** The next deadline, reattach time or end of a wait for a resource. */
+  nextWake(): number | undefined {
+    const at = earliest(this.#pending.nextDeadline(), this.#reattachBy);
+    return earliest(at, this.#parked.nextUntil);
+  }
+
+  /** Admits a get/set from a requester, or refuses it (see {@link ADMISSION}). */
+  admit(fx: Effects, stanza: XmlElement, type: "get" | "set", now: number): void {
+    const attrs = stanza.attrs as { id?: string; from: string };
+    if (attrs.id === undefined) {
+      refuse(fx, stanza, BAD_REQUEST);
+      return outcome(fx, "bad_request", attrs.from, undefined, 0);
+    }
+    // Kept while the request waits (and by the limits): copies, see copyString().
+    const id = copyString(attrs.id);
+    const from = copyString(attrs.from);
+    const ctx = this.#ctx;
+    if (!ctx.accepting) return this.#turnAway(fx, stanza, SHUTTING_DOWN, "shutdown", from, id);
+    const settings = ctx.settings;
+    const requesterBare = bareOf(from);
+    const refused = ctx.gate.check(requesterBare, now);
+    if (refused) return this.#turnAway(fx, stanza, gateError(refused, settings), refused, from, id);
+    const long = !fitsResource(from);
+    // A short address is its own `via`, so this is also the entry's key.
+    const key = `${from}\0${id}`;
+    if ((long ? this.#long.has(key) : this.#pending.get(key)) || this.#parked.has(key)) {
+      return this.#turnAway(fx, stanza, DUPLICATE, "duplicate", from, id);
+    }
+    if (ctx.inFlightCount >= settings.maxPending) {
+      return this.#turnAway(fx, stanza, BUSY, "busy", from, id);
+    }
+    const perRequester = settings.maxPendingPerRequester;
+    if (
+      perRequester !== undefined &&
+      this.#pending.countFor(requesterBare) + this.#parked.countFor(requesterBare) >= perRequester
+    ) return this.#turnAway(fx, stanza, TOO_MANY, "rejected", from, id);
+    // Waiting for the first resource lasts until the window closes, and
+    // never beyond the request's own timeout.
+    const until = Math.min(ctx.learnUntil ?? now, now + settings.requestTimeoutMs);
+    this.#dispatch(
+      fx,
+      { stanza, from, requesterBare, id, type, long, key, arrived: now, until },
+      now,
+    );
+  }
+
+  /** The requests that waited for a resource go now, in order. */
+  dispatchParked(fx: Effects, now: number): void {
+    for (const p of this.#parked.takeAll()) this.#dispatch(fx, p, now);
+  }
+
+  /** A reply from a target resource to `<domain>/<toResource>`. */
+  reply(fx: Effects, stanza: XmlElement, toResource: string, now: number): void {
+    const id = stanza.attrs.id;
+    const entry = id === undefined ? undefined : this.#pending.get(`${toResource}\0${id}`);
+    if (!entry) {
+      // Only a miss needs to know why: a resource that is no JID is a client bug.
+      const invalid = decodeResource(toResource).kind === "invalid";
+      return void drop(fx, invalid ? "bad_address" : "unmatched", stanza);
+    }
+    if (stanza.attrs.from !== entry.resourceJid) return void drop(fx, "wrong_resource", stanza);
+    if (stanza.attrs.type === "error" && entry.resource === undefined) {
+      const condition = errorCondition(stanza);
+      // A get/set to a full JID that went offline bounces from that JID
+      // with one of these (RFC 6120 §10.5.3.2): settle it as a failover.
+      // Only for a resource not known to be online: one that is online
+      // answers these itself (an unsupported payload, RFC 6120 §8.4), and
+      // its answer goes through as it is.
+      if (condition === "service-unavailable" || condition === "recipient-unavailable") {
+        return this.#failover(fx, entry, undefined, now);
+      }
+    }
+    this.#settle(entry);
+    fx.send.push(readdress(stanza, { to: entry.requester, from: this.#ctx.settings.domain }));
+    const what = stanza.attrs.type === "error" ? "error" : "result";
+    outcome(fx, what, entry.requester, entry.id, now - entry.started);
+  }
+
+  /**
+   * The stream is back: every resource is forgotten, so pending requests
+   * wait unattached until their resource is announced again, or until
+   * `reattachBy`.
+   */
+  detachAll(resources: readonly Resource[], reattachBy: number): void {
+    for (const resource of resources) {
+      for (const entry of resource.pending) entry.resource = undefined;
+      resource.pending.clear();
+    }
+    if (this.#pending.size > 0) {
+      this.#hasUnattached = true;
+      this.#reattachBy = reattachBy;
+    }
+  }
+
+  /** A resource announced again after a reconnect takes back its requests. */
+  reattach(resource: Resource): void {
+    if (!this.#hasUnattached) return;
+    let left = 0;
+    for (const entry of this.#pending.values()) {
+      if (entry.resource !== undefined) continue;
+      if (entry.resourceJid === resource.jid) {
+        entry.resource = resource;
+        resource.pending.add(entry);
+      } else left++;
+    }
+    this.#hasUnattached = left > 0;
+  }
+
+  /** A resource went away: each request it held fails over. */
+  lose(fx: Effects, resource: Resource, now: number): void {
+    for (const entry of [...resource.pending]) this.#failover(fx, entry, resource, now);
+  }
+
+  /** Answers the requests past their deadline. */
+  expire(fx: Effects, now: number): void {
+    for (const entry of this.#pending.takeExpired(now)) {
+      this.#forgetLong(entry);
+      this.#answer(fx, entry, TIMEOUT, "timeout", now);
+    }
+  }
+
+  /** Refuses the requests whose wait for a first resource is over. */
+  expireParked(fx: Effects, now: number): void {
+    for (const p of this.#parked.takeExpired(now)) {
+      this.#refuseParked(fx, p, NO_RESOURCE, "no_resource", now);
+    }
+  }
+
+  /**
+   * After a reconnect's first second: if the server has told us who is
+   * online (`heard`), a resource not back is gone and its requests fail
+   * over; without a word from it, they wait for their reply or timeout.
+   */
+  reattachDue(fx: Effects, now: number, heard: boolean): void {
+    if (this.#reattachBy === undefined || this.#reattachBy > now) return;
+    this.#reattachBy = undefined;
+    if (!heard) return;
+    this.#hasUnattached = false;
+    for (const entry of [...this.#pending.values()]) {
+      if (entry.resource === undefined) this.#failover(fx, entry, undefined, now);
+    }
+  }
+
+  /** Refuses every request still waiting for a resource. */
+  refuseParked(fx: Effects, error: StanzaError, why: Outcome, now: number): void {
+    for (const p of this.#parked.takeAll()) this.#refuseParked(fx, p, error, why, now);
+  }
+
+  /** Answers every pending request with `error`. */
+  answerPending(fx: Effects, error: StanzaError, why: Outcome, now: number): void {
+    for (const entry of this.#pending.takeAll()) {
+      this.#forgetLong(entry);
+      this.#answer(fx, entry, error, why, now);
+    }
+    this.#hasUnattached = false;
+    this.#reattachBy = undefined;
+  }
+
+  #turnAway(
+    fx: Effects,
+    stanza: XmlElement,
+    error: StanzaError,
+    why: Outcome,
+    from: string,
+    id: string,
+  ) {
+    refuse(fx, stanza, error);
+    outcome(fx, why, from, id, 0);
+  }
+
+  /**
+   * Forwards an admitted request to a resource; with none known yet, just
+   * after (re)connecting, it waits for the first one.
+   */
+  #dispatch(fx: Effects, p: Parked, now: number): void {
+    const settings = this.#ctx.settings;
+    const choice = this.#ctx.placement.choose(
+      settings.balance,
+      p.requesterBare,
+      settings.maxPendingPerResource,
+    );
+    if (choice.kind === "none" && p.until > now) return void this.#parked.push(p);
+    if (choice.kind !== "chosen") {
+      const full = choice.kind === "full";
+      refuse(fx, p.stanza, full ? BUSY : NO_RESOURCE);
+      return outcome(fx, full ? "busy" : "no_resource", p.from, p.id, now - p.arrived);
+    }
+    const resource = choice.resource;
+    const via = p.long ? TOKEN_PREFIX + (this.#nextToken++).toString(36) : p.from;
+    // A get is kept as forwarded (re-sent on failover with a new `to`):
+    // serialised once, here, for the table and the stream alike.
+    const forwarded = this.#forward(p.stanza, resource, via);
+    const entry: Pending = {
+      key: p.long ? `${via}\0${p.id}` : p.key,
+      requester: p.from,
+      requesterBare: p.requesterBare,
+      id: p.id,
+      type: p.type,
+      via,
+      request: p.type === "get" ? copyString(serialize(forwarded)) : undefined,
+      // The wait for a resource counts towards the request's timeout.
+      started: p.arrived,
+      deadline: p.arrived + settings.requestTimeoutMs,
+      timeoutMs: settings.requestTimeoutMs,
+      resource,
+      resourceJid: resource.jid,
+      retried: false,
+    };
+    this.#pending.add(entry);
+    if (p.long) this.#long.set(p.key, entry);
+    fx.send.push(forwarded);
+    fx.events.push({
+      type: "forwarded",
+      requester: p.from,
+      id: p.id,
+      resource: resource.name,
+      retry: false,
+    });
+  }
+
+  /**
+   * The resource holding `entry` is gone: a get is re-sent once to another
+   * resource; a set is never re-sent (it may have taken effect).
+   */
+  #failover(fx: Effects, entry: Pending, gone: Resource | undefined, now: number): void {
+    entry.resource?.pending.delete(entry);
+    entry.resource = undefined;
+    // Also while draining: the request was admitted, and the grace is for it.
+    if (entry.request && !entry.retried) {
+      const settings = this.#ctx.settings;
+      const choice = this.#ctx.placement.choose(
+        settings.balance,
+        entry.requesterBare,
+        settings.maxPendingPerResource,
+        gone,
+      );
+      if (choice.kind === "chosen") {
+        const resource = choice.resource;
+        entry.retried = true;
+        entry.resource = resource;
+        entry.resourceJid = resource.jid;
+        resource.pending.add(entry);
+        fx.send.push(this.#forward(parseStanza(entry.request), resource, entry.via));
+        fx.events.push({
+          type: "forwarded",
+          requester: entry.requester,
+          id: entry.id,
+          resource: resource.name,
+          retry: true,
+        });
+        return;
+      }
+    }
+    this.#settle(entry);
+    this.#answer(fx, entry, entry.type === "get" ? NO_RESOURCE : SET_LOST, "failover", now);
+  }
+
+  /** The request as the implementing client sees it (mod_client_proxy's JAT). */
+  #forward(stanza: XmlElement, resource: Resource, via: string): XmlElement {
+    return readdress(stanza, { to: resource.jid, from: `${this.#ctx.settings.domain}/${via}` });
+  }
+
+  /** Removes an answered request from every table. */
+  #settle(entry: Pending): void {
+    this.#pending.remove(entry);
+    this.#forgetLong(entry);
+  }
+
+  #forgetLong(entry: Pending): void {
+    if (entry.via !== entry.requester) this.#long.delete(`${entry.requester}\0${entry.id}`);
+  }
+
+  /** Answers a pending request ourselves, from the bare domain. */
+  #answer(fx: Effects, entry: Pending, error: StanzaError, why: Outcome, now: number): void {
+    const addressing = { to: entry.requester, from: this.#ctx.settings.domain, id: entry.id };
+    fx.send.push(errorReply("iq", addressing, error));
+    outcome(fx, why, entry.requester, entry.id, now - entry.started);
+  }
+
+  /** Answers a request that waited for a resource. */
+  #refuseParked(fx: Effects, p: Parked, error: StanzaError, why: Outcome, now: number): void {
+    refuse(fx, p.stanza, error);
+    outcome(fx, why, p.from, p.id, now - p.arrived);
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * Which rule an incoming stanza meets: {@link ROUTES} is the whole routing
+ * table, one row per case, first match wins, and {@link classify} looks a
+ * stanza up in it. The router then runs the rule the row names; the
+ * behaviour table in docs/how-it-works.md is rendered from these rows.
+ */
+import type { DropReason } from "./router_events.ts";
+import type { RouterSettings } from "./settings.ts";
+import type { StanzaError } from "./stanza.ts";
+import { BAD_REQUEST, NOT_IMPLEMENTED } from "./stanza_errors.ts";
+import type { XmlElement } from "./xml.ts";
+
+/** What a stanza's `type` makes it, for routing. */
+export type Kind =
+  /** iq get or set. */
+  | "request"
+  /** iq result. */
+  | "result"
+  /** Any stanza of type error. */
+  | "error"
+  /** iq of any other type (invalid, RFC 6120 §8.2.3). */
+  | "bad_iq"
+  /** Presence or message of any type but error. */
+  | "other";
+
+/** Who sent it: the implementing account (any resource of it), or anyone else. */
+export type Sender = "target" | "other";
+
+/** Where it was sent: the bare domain, or `<domain>/<something>`. */
+export type Recipient = "domain" | "resource";
+
+/** What a row needs besides the stanza's shape. */
+export type Condition =
+  | "allow_target_requests"
+  | "messages: forward"
+  | "presence: true"
+  /** The target has requests of its own in flight (allow_target_requests). */
+  | "target requests in flight";
+
+/** The rules the router runs (src/core/router.ts dispatches on these). */
+export type Rule =
+  | "request"
+  | "reply"
+  | "target_request"
+  | "target_request_reply"
+  | "target_presence"
+  | "user_presence"
+  | "user_message"
+  | "message_error"
+  | "target_message"
+  | "target_message_error";
+
+/** What to do with a stanza: run a rule, answer it with an error, or drop it. */
+export type Decision =
+  | { readonly rule: Rule }
+  | { readonly refuse: StanzaError }
+  | { readonly drop: DropReason };
+
+/** One row of the routing table; "*" matches anything. */
+export interface Route {
+  readonly stanza: "iq" | "presence" | "message" | "*";
+  readonly kind: Kind | "*";
+  readonly from: Sender | "*";
+  readonly to: Recipient | "*";
+  /** The row applies only while this holds. */
+  readonly when?: Condition;
+  readonly then: Decision;
+  /** The row for readers: the stanza, and (for a rule) what it does or (else) a note. */
+  readonly doc: readonly [string, string?];
+}
+
+const UNKNOWN: Decision = { drop: "unknown_stanza" };
+
+/** The routing table, in the order it is read. */
+export const ROUTES: readonly Route[] = [
+  // Requests and their replies.
+  route("iq", "request", "other", "*", { rule: "request" }, [
+    "iq get/set from anyone but the target, to the domain or any resource of it",
+    "forwarded to one available resource (see balancing), unless refused (next table)",
+  ]),
+  route("iq", "result", "target", "resource", { rule: "reply" }, [
+    "iq result from the target to `<domain>/<requester>`",
+    "sent back to the requester from the bare domain, payload unchanged, if it answers a pending " +
+    "request (same id, from the resource that was given it); otherwise dropped",
+  ]),
+  route("iq", "error", "target", "resource", { rule: "reply" }, [
+    "iq error from the target to `<domain>/<requester>`",
+    "as a result; but `service-unavailable` or `recipient-unavailable` from a resource not known " +
+    "to be online is the server bouncing the request: a failover",
+  ]),
+  // The target's own requests.
+  route("iq", "request", "target", "resource", { rule: "target_request" }, [
+    "iq get/set from the target to `<domain>/<JID>`",
+    "sent to the JID from the bare domain, under an id of ours; its reply goes back to the resource",
+  ], "allow_target_requests"),
+  route("iq", "request", "target", "resource", { refuse: NOT_IMPLEMENTED }, [
+    "iq get/set from the target to `<domain>/<JID>`",
+  ]),
+  route("iq", "request", "target", "domain", { refuse: BAD_REQUEST }, [
+    "iq get/set from the target to the bare domain",
+  ]),
+  route("iq", "result", "*", "domain", { rule: "target_request_reply" }, [
+    "iq result to the bare domain",
+    "sent back to the resource that asked, if it answers one of those requests; otherwise dropped",
+  ], "target requests in flight"),
+  route("iq", "error", "*", "domain", { rule: "target_request_reply" }, [
+    "iq error to the bare domain",
+    "as a result",
+  ], "target requests in flight"),
+  route("iq", "result", "*", "*", { drop: "unexpected_reply" }, [
+    "any other iq result",
+    "never answered (RFC 6120 §8.2.3)",
+  ]),
+  route("iq", "error", "*", "*", { drop: "error_stanza" }, [
+    "any other iq error",
+    "never answered (RFC 6120 §8.3.1)",
+  ]),
+  route("iq", "bad_iq", "*", "*", { refuse: BAD_REQUEST }, [
+    "an iq of a type other than get, set, result or error",
+  ]),
+  // Presence.
+  route("presence", "*", "target", "resource", { drop: "ignored_presence" }, [
+    "the target's presence to `<domain>/<JID>` (directed)",
+    "only presence to the bare domain says which resources are online and how the subscription stands",
+  ]),
+  route("presence", "*", "target", "domain", { rule: "target_presence" }, [
+    "the target's presence to the bare domain",
+    "its resources come and go (see Resources); a subscription request is approved (`subscribed`)",
+  ]),
+  route("presence", "error", "other", "*", { drop: "error_stanza" }, [
+    "presence of type error from anyone but the target",
+  ]),
+  route("presence", "*", "other", "*", { rule: "user_presence" }, [
+    "presence from anyone but the target",
+    "a subscription to the service's availability, or a probe of it",
+  ], "presence: true"),
+  route("presence", "*", "other", "*", { refuse: BAD_REQUEST }, [
+    "presence from anyone but the target",
+  ]),
+  // Messages.
+  route("message", "error", "other", "domain", { rule: "message_error" }, [
+    "message error to the bare domain",
+    "back to the resource whose message it refuses, if that can be told; otherwise dropped",
+  ], "messages: forward"),
+  route("message", "error", "target", "resource", { rule: "target_message_error" }, [
+    "message error from the target to `<domain>/<JID>`",
+    "sent to the JID from the bare domain",
+  ], "messages: forward"),
+  route("message", "error", "*", "*", { drop: "error_stanza" }, [
+    "any other message error",
+  ]),
+  route("message", "other", "target", "domain", { refuse: BAD_REQUEST }, [
+    "message from the target to the bare domain",
+  ]),
+  route("message", "other", "target", "resource", { rule: "target_message" }, [
+    "message from the target to `<domain>/<JID>`",
+    "sent to the JID from the bare domain",
+  ], "messages: forward"),
+  route("message", "other", "other", "*", { rule: "user_message" }, [
+    "message from anyone but the target",
+    "to the resource that has the sender's conversation, after the same gate as a request",
+  ], "messages: forward"),
+  route("message", "other", "*", "*", { refuse: NOT_IMPLEMENTED }, [
+    "any other message",
+  ]),
+  route("*", "*", "*", "*", UNKNOWN, [
+    "any other element",
+  ]),
+];
+
+/** What {@link classify} found: the decision, and the addresses it read. */
+export interface Classified {
+  readonly then: Decision;
+  /** The `to` resource (after the first "/"), if any. */
+  readonly toResource: string | undefined;
+  /** Where the resource of `from` starts (the "/"), or -1. */
+  readonly fromSlash: number;
+}
+
+/** Router state a row may depend on. */
+export interface RouteState {
+  readonly targetRequestsInFlight: boolean;
+}
+
+const NO_ADDRESS: Classified = {
+  then: { drop: "no_address" },
+  toResource: undefined,
+  fromSlash: -1,
+};
+const NOT_OURS: Classified = { then: { drop: "not_ours" }, toResource: undefined, fromSlash: -1 };
+
+/** Looks a stanza up in {@link ROUTES}. Pure. */
+export function classify(
+  stanza: XmlElement,
+  settings: RouterSettings,
+  state: RouteState,
+): Classified {
+  const { to, from, type } = stanza.attrs;
+  // A server stamps a `from` on everything; an empty one, or one that
+  // starts with "/" (no domain), could only collide with our tokens.
+  if (to === undefined || from === undefined || from === "" || from.charCodeAt(0) === 47) {
+    return NO_ADDRESS;
+  }
+  const { domain, targetAddress } = settings;
+  const slash = to.indexOf("/");
+  const toBare = slash < 0 ? to : to.slice(0, slash);
+  if (toBare !== domain && toBare.toLowerCase() !== domain) return NOT_OURS;
+  const fromSlash = from.indexOf("/");
+  const fromBare = fromSlash < 0 ? from : from.slice(0, fromSlash);
+  const sender: Sender = fromBare === targetAddress || fromBare.toLowerCase() === targetAddress
+    ? "target"
+    : "other";
+  const recipient: Recipient = slash < 0 ? "domain" : "resource";
+  const kind = kindOf(stanza.name, type);
+  const rows = BY_STANZA.get(stanza.name) ?? ANY_STANZA;
+  for (const row of rows) {
+    if (
+      (row.kind === "*" || row.kind === kind) && (row.from === "*" || row.from === sender) &&
+      (row.to === "*" || row.to === recipient) &&
+      (row.when === undefined || holds(row.when, settings, state))
+    ) {
+      return { then: row.then, toResource: slash < 0 ? undefined : to.slice(slash + 1), fromSlash };
+    }
+  }
+  return { then: UNKNOWN, toResource: undefined, fromSlash };
+}
+
+function kindOf(name: string, type: string | undefined): Kind {
+  if (type === "error") return "error";
+  if (name !== "iq") return "other";
+  if (type === "get" || type === "set") return "request";
+  return type === "result" ? "result" : "bad_iq";
+}
+
+function holds(condition: Condition, settings: RouterSettings, state: RouteState): boolean {
+  switch (condition) {
+    case "allow_target_requests":
+      return settings.allowTargetRequests === true;
+    case "messages: forward":
+      return settings.messages === "forward";
+    case "presence: true":
+      return settings.presence === true;
+    case "target requests in flight":
+      return state.targetRequestsInFlight;
+  }
+}
+
+function route(
+  stanza: Route["stanza"],
+  kind: Route["kind"],
+  from: Route["from"],
+  to: Route["to"],
+  then: Decision,
+  doc: readonly [string, string?],
+  when?: Condition,
+): Route {
+  return { stanza, kind, from, to, then, doc, ...(when ? { when } : {}) };
+}
+
+/** The rows each stanza name can meet, in table order (the lookup's index). */
+const ANY_STANZA = ROUTES.filter((r) => r.stanza === "*");
+const BY_STANZA = new Map<string, readonly Route[]>(
+  ["iq", "presence", "message"].map((name) => [
+    name,
+    ROUTES.filter((r) => r.stanza === name || r.stanza === "*"),
+  ]),
+);

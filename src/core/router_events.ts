@@ -1,0 +1,102 @@
+/**
+ * What the router reports and asks for, as values: the events the shell
+ * logs and counts (src/ops/ imports these types and nothing else of the
+ * core), and the {@link Effects} of one step.
+ */
+import type { XmlElement } from "./xml.ts";
+
+/** How a request ended, for logs and metrics. */
+export type Outcome =
+  | "forbidden"
+  | "rate_limited"
+  | "rejected"
+  | "result"
+  | "error"
+  | "timeout"
+  | "failover"
+  | "no_resource"
+  | "busy"
+  | "duplicate"
+  | "shutdown"
+  | "bad_request";
+
+/** Why an incoming stanza was dropped without an answer. */
+export type DropReason =
+  | "no_address"
+  | "not_ours"
+  | "error_stanza"
+  | "unexpected_reply"
+  | "bad_address"
+  | "unmatched"
+  /** A message error whose id two resources used towards the same JID. */
+  | "ambiguous"
+  | "wrong_resource"
+  | "ignored_presence"
+  | "unknown_stanza";
+
+/** What happened, for the shell to log and count. */
+export type RouterEvent =
+  | {
+    readonly type: "forwarded";
+    readonly requester: string;
+    readonly id: string;
+    readonly resource: string;
+    readonly retry: boolean;
+  }
+  | {
+    readonly type: "outcome";
+    readonly outcome: Outcome;
+    readonly requester: string;
+    readonly id: string | undefined;
+    readonly durationMs: number;
+  }
+  | {
+    readonly type: "dropped";
+    readonly reason: DropReason;
+    readonly stanza: string;
+    readonly from: string | undefined;
+    readonly to: string | undefined;
+    readonly id: string | undefined;
+  }
+  | {
+    readonly type: "refused";
+    readonly condition: string;
+    readonly stanza: string;
+    readonly from: string;
+  }
+  | {
+    readonly type: "resource";
+    readonly change: "up" | "down";
+    readonly resource: string;
+    readonly count: number;
+  }
+  | {
+    /**
+     * A message passed on (either way), or a request the target started
+     * sent to its peer: who sent it, and where it went. Logged at debug.
+     */
+    readonly type: "passed";
+    readonly stanza: "message" | "target_request";
+    readonly from: string;
+    readonly to: string;
+    readonly id: string | undefined;
+  }
+  | {
+    /** Persist this before sending the step's stanzas (presence: true). */
+    readonly type: "subscriber";
+    readonly change: "add" | "remove";
+    readonly jid: string;
+  }
+  | {
+    readonly type: "subscription";
+    readonly state: "requested" | "approved" | "error" | "revoked";
+    readonly retryInMs?: number;
+  };
+
+/** What one step of the router asks the shell to do. */
+export interface Effects {
+  /** Stanzas to send, in order. */
+  readonly send: XmlElement[];
+  /** Things that happened, in order. */
+  readonly events: RouterEvent[];
+}

@@ -1,0 +1,32 @@
+/** The settings a router follows: a proxy's config as the core sees it. A reload may replace them. */
+import type { Balance } from "./balance.ts";
+
+/** The settings the router follows; a reload may replace them. */
+export interface RouterSettings {
+  /** The component's domain, lowercase. */
+  readonly domain: string;
+  /** The implementing account's bare JID, lowercase. */
+  readonly targetAddress: string;
+  readonly requestTimeoutMs: number;
+  readonly balance: Balance;
+  readonly maxPendingPerResource: number;
+  readonly maxPending: number;
+  /** Let target resources start requests to `<domain>/<JID>`. Default: false. */
+  readonly allowTargetRequests?: boolean;
+  /** `forward` passes messages both ways; `reject` refuses them. Default: "reject". */
+  readonly messages?: "reject" | "forward";
+  /** Users may subscribe to the service's availability. Default: false. */
+  readonly presence?: boolean;
+  /** Users subscribed to the service's presence at most. Default: no cap. */
+  readonly maxSubscribers?: number;
+  /** Requester patterns let in (src/core/access.ts). Default: everyone. */
+  readonly allow?: readonly string[];
+  /** Requester patterns refused even when allowed. Default: nobody. */
+  readonly deny?: readonly string[];
+  /** Answer refused requesters `service-unavailable` instead of `forbidden`. Default: false. */
+  readonly hideFromDenied?: boolean;
+  /** Token bucket per requester bare JID. Default: none. */
+  readonly rateLimit?: { readonly perSecond: number; readonly burst: number };
+  /** Requests one requester bare JID may have pending. Default: unlimited. */
+  readonly maxPendingPerRequester?: number;
+}

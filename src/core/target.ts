@@ -1,0 +1,162 @@
+/**
+ * The implementing account as the proxy sees it: its presence subscription
+ * (asked on every connect, asked again with backoff when refused or lost)
+ * and its resources, learnt from the presence it sends to the bare domain.
+ */
+import { drop } from "./effects.ts";
+import { type Resource, ResourceSet } from "./resources.ts";
+import type { Effects } from "./router_events.ts";
+import type { RouterSettings } from "./settings.ts";
+import { presence } from "./stanza.ts";
+import { copyString, type XmlElement } from "./xml.ts";
+
+const RESUBSCRIBE_MIN_MS = 1_000;
+const RESUBSCRIBE_MAX_MS = 60_000;
+
+/** What the rest of the router does when a resource comes or goes. */
+export interface ResourceHooks {
+  /** A resource not known before is online (its "up" event is reported already). */
+  up(fx: Effects, resource: Resource, now: number): void;
+  /** A resource went away (its "down" event is reported already). */
+  down(fx: Effects, resource: Resource, now: number): void;
+}
+
+/** The target's subscription and resources. */
+export class Target {
+  readonly resources = new ResourceSet();
+  readonly #settings: () => RouterSettings;
+  readonly #hooks: ResourceHooks;
+  #resubscribeAt: number | undefined;
+  #backoffMs = RESUBSCRIBE_MIN_MS;
+  #heard = false;
+
+  constructor(settings: () => RouterSettings, hooks: ResourceHooks) {
+    this.#settings = settings;
+    this.#hooks = hooks;
+  }
+
+  /** Whether the server has confirmed the subscription or announced a resource since {@link online}. */
+  get heard(): boolean {
+    return this.#heard;
+  }
+
+  /** When a resubscription is due, if one is. */
+  get wakeAt(): number | undefined {
+    return this.#resubscribeAt;
+  }
+
+  /**
+   * The stream is (again) online: resources of the earlier stream are
+   * forgotten (returned: their requests wait unattached) and the subscription
+   * asked for. No probe yet: before the approval, a probe would cancel the
+   * subscription request.
+   */
+  online(fx: Effects): readonly Resource[] {
+    const gone = this.resources.clear();
+    this.#resubscribeAt = undefined;
+    this.#heard = false;
+    this.#subscribe(fx);
+    return gone;
+  }
+
+  /** Presence from the target to the bare domain. */
+  receive(fx: Effects, stanza: XmlElement, fromSlash: number, now: number): void {
+    const from = stanza.attrs.from as string;
+    const name = fromSlash < 0 ? undefined : from.slice(fromSlash + 1);
+    const { domain, targetAddress } = this.#settings();
+    switch (stanza.attrs.type) {
+      case undefined: {
+        if (name === undefined) return void drop(fx, "ignored_presence", stanza);
+        const known = this.resources.get(name);
+        const resource = this.resources.upsert(
+          copyString(name),
+          copyString(from),
+          priorityOf(stanza),
+        );
+        this.#approved();
+        if (known) return;
+        fx.events.push({
+          type: "resource",
+          change: "up",
+          resource: name,
+          count: this.resources.size,
+        });
+        return this.#hooks.up(fx, resource, now);
+      }
+      case "unavailable":
+        if (name === undefined) return this.loseAll(fx, now);
+        return this.#lose(fx, this.resources.remove(name), now);
+      case "subscribe":
+        fx.send.push(presence("subscribed", { to: targetAddress, from: domain }));
+        return;
+      case "subscribed":
+        this.#approved();
+        fx.events.push({ type: "subscription", state: "approved" });
+        // Approved now, so a probe is safe (before approval it would cancel
+        // the request): Prosody sends the resources' presence by itself,
+        // ejabberd only when asked.
+        fx.send.push(presence("probe", { to: targetAddress, from: domain }));
+        return;
+      case "error":
+      case "unsubscribed": {
+        // Without the subscription we learn nothing about resources: forget
+        // them all and ask again, more slowly each time.
+        this.loseAll(fx, now);
+        const retryInMs = this.#backoffMs;
+        this.#resubscribeAt = now + retryInMs;
+        this.#backoffMs = Math.min(retryInMs * 2, RESUBSCRIBE_MAX_MS);
+        const state = stanza.attrs.type === "error" ? "error" : "revoked";
+        fx.events.push({ type: "subscription", state, retryInMs });
+        return;
+      }
+      default:
+        drop(fx, "ignored_presence", stanza);
+    }
+  }
+
+  /** Every resource is gone. */
+  loseAll(fx: Effects, now: number): void {
+    for (const resource of this.resources.clear()) this.#lose(fx, resource, now);
+  }
+
+  /** Asks for the subscription again if that is due. */
+  tick(fx: Effects, now: number): void {
+    if (this.#resubscribeAt === undefined || this.#resubscribeAt > now) return;
+    this.#resubscribeAt = undefined;
+    this.#subscribe(fx);
+  }
+
+  /** Says goodbye to the target with unavailable presence; nothing is due after it. */
+  goodbye(fx: Effects): void {
+    const { domain, targetAddress } = this.#settings();
+    fx.send.push(presence("unavailable", { to: targetAddress, from: domain }));
+    this.#resubscribeAt = undefined;
+  }
+
+  #subscribe(fx: Effects): void {
+    const { domain, targetAddress } = this.#settings();
+    fx.send.push(presence("subscribe", { to: targetAddress, from: domain }));
+    fx.events.push({ type: "subscription", state: "requested" });
+  }
+
+  /** The server spoke for the subscription: the next refusal starts the backoff afresh. */
+  #approved(): void {
+    this.#backoffMs = RESUBSCRIBE_MIN_MS;
+    this.#heard = true;
+  }
+
+  #lose(fx: Effects, resource: Resource | undefined, now: number): void {
+    if (!resource) return;
+    const count = this.resources.size;
+    fx.events.push({ type: "resource", change: "down", resource: resource.name, count });
+    this.#hooks.down(fx, resource, now);
+  }
+}
+
+/** RFC 6121 §4.7.2.3: an integer from -128 to 127, 0 when absent or bad. */
+function priorityOf(stanza: XmlElement): number {
+  const text = stanza.getChildText("priority");
+  if (text === null) return 0;
+  const value = Number.parseInt(text.trim(), 10);
+  return Number.isNaN(value) ? 0 : Math.max(-128, Math.min(127, value));
+}

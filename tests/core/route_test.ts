@@ -1,0 +1,267 @@
+/**
+ * src/core/route.ts and the admission table: a table of cases walks every
+ * routing row, no row is shadowed by the ones above it, every admission
+ * check answers as documented, and docs/how-it-works.md shows the tables
+ * as the code has them.
+ */
+import assert from "node:assert/strict";
+import { classify, type Decision, type Route, ROUTES } from "../../src/core/route.ts";
+import { ADMISSION } from "../../src/core/requests.ts";
+import type { RouterSettings } from "../../src/core/settings.ts";
+import { parseXml, type XmlElement } from "../../src/core/xml.ts";
+import { DOC, markdown, tableIn, TABLES } from "../../dev/behaviour_tables.ts";
+import { BASE_SETTINGS, DOMAIN, TARGET, testRouter } from "../support/router.ts";
+
+const USER = "alice@example.org/phone";
+const PEER = "bob@example.net/laptop";
+
+/** What a case expects: a rule's name, a refusal's condition, or a drop's reason. */
+type Expected = `rule ${string}` | `refuse ${string}` | `drop ${string}`;
+
+interface Case {
+  readonly stanza: string;
+  readonly settings?: Partial<RouterSettings>;
+  readonly inFlight?: boolean;
+  readonly expect: Expected;
+}
+
+const iq = (type: string, from: string, to: string) =>
+  `<iq type="${type}" id="1" from="${from}" to="${to}"/>`;
+const presence = (type: string | undefined, from: string, to: string) =>
+  `<presence${type ? ` type="${type}"` : ""} from="${from}" to="${to}"/>`;
+const message = (type: string, from: string, to: string) =>
+  `<message type="${type}" id="1" from="${from}" to="${to}"/>`;
+
+const ON = {
+  targetRequests: { allowTargetRequests: true },
+  forward: { messages: "forward" as const },
+  presence: { presence: true },
+};
+const TARGET_A = `${TARGET}/a`;
+const TO_USER = `${DOMAIN}/${USER}`;
+const TO_PEER = `${DOMAIN}/${PEER}`;
+
+/** At least one case per row of ROUTES (checked below), with what it must meet. */
+const CASES: readonly Case[] = [
+  { stanza: iq("get", USER, DOMAIN), expect: "rule request" },
+  { stanza: iq("set", USER, `${DOMAIN}/anything`), expect: "rule request" },
+  { stanza: iq("get", USER, DOMAIN.toUpperCase()), expect: "rule request" },
+  { stanza: iq("result", TARGET_A, TO_USER), expect: "rule reply" },
+  { stanza: iq("error", TARGET_A, TO_USER), expect: "rule reply" },
+  {
+    stanza: iq("get", TARGET_A, TO_PEER),
+    settings: ON.targetRequests,
+    expect: "rule target_request",
+  },
+  { stanza: iq("get", TARGET_A, TO_PEER), expect: "refuse feature-not-implemented" },
+  {
+    stanza: iq("set", TARGET_A, DOMAIN),
+    settings: ON.targetRequests,
+    expect: "refuse bad-request",
+  },
+  { stanza: iq("result", PEER, DOMAIN), inFlight: true, expect: "rule target_request_reply" },
+  { stanza: iq("error", PEER, DOMAIN), inFlight: true, expect: "rule target_request_reply" },
+  { stanza: iq("result", PEER, DOMAIN), expect: "drop unexpected_reply" },
+  { stanza: iq("result", USER, TO_USER), expect: "drop unexpected_reply" },
+  { stanza: iq("error", USER, DOMAIN), expect: "drop error_stanza" },
+  { stanza: iq("poke", USER, DOMAIN), expect: "refuse bad-request" },
+  { stanza: `<iq id="1" from="${USER}" to="${DOMAIN}"/>`, expect: "refuse bad-request" },
+  { stanza: presence(undefined, TARGET_A, TO_USER), expect: "drop ignored_presence" },
+  { stanza: presence(undefined, TARGET_A, DOMAIN), expect: "rule target_presence" },
+  { stanza: presence("subscribe", TARGET, DOMAIN), expect: "rule target_presence" },
+  { stanza: presence("error", USER, DOMAIN), settings: ON.presence, expect: "drop error_stanza" },
+  {
+    stanza: presence("subscribe", USER, DOMAIN),
+    settings: ON.presence,
+    expect: "rule user_presence",
+  },
+  { stanza: presence("subscribe", USER, DOMAIN), expect: "refuse bad-request" },
+  { stanza: message("error", PEER, DOMAIN), settings: ON.forward, expect: "rule message_error" },
+  {
+    stanza: message("error", TARGET_A, TO_PEER),
+    settings: ON.forward,
+    expect: "rule target_message_error",
+  },
+  { stanza: message("error", PEER, DOMAIN), expect: "drop error_stanza" },
+  { stanza: message("chat", TARGET_A, DOMAIN), settings: ON.forward, expect: "refuse bad-request" },
+  {
+    stanza: message("chat", TARGET_A, TO_PEER),
+    settings: ON.forward,
+    expect: "rule target_message",
+  },
+  { stanza: message("chat", USER, DOMAIN), settings: ON.forward, expect: "rule user_message" },
+  { stanza: message("chat", USER, DOMAIN), expect: "refuse feature-not-implemented" },
+  { stanza: message("chat", TARGET_A, TO_PEER), expect: "refuse feature-not-implemented" },
+  { stanza: `<foo from="${USER}" to="${DOMAIN}"/>`, expect: "drop unknown_stanza" },
+  // Before the table: addresses.
+  { stanza: `<iq type="get" id="1" to="${DOMAIN}"/>`, expect: "drop no_address" },
+  { stanza: iq("get", `/${USER}`, DOMAIN), expect: "drop no_address" },
+  { stanza: iq("get", USER, "other.example.org"), expect: "drop not_ours" },
+];
+
+function describe(then: Decision): Expected {
+  if ("rule" in then) return `rule ${then.rule}`;
+  if ("refuse" in then) return `refuse ${then.refuse.condition}`;
+  return `drop ${then.drop}`;
+}
+
+function run(c: Case) {
+  const settings = { ...BASE_SETTINGS, ...c.settings };
+  return classify(parseXml(c.stanza), settings, { targetRequestsInFlight: c.inFlight ?? false });
+}
+
+Deno.test("route: every case meets the rule it should", () => {
+  for (const c of CASES) assert.equal(describe(run(c).then), c.expect, c.stanza);
+});
+
+Deno.test("route: the cases walk every row of the table", () => {
+  const hit = new Set(CASES.map((c) => run(c).then));
+  const missed = ROUTES.filter((row) => !hit.has(row.then)).map((row) => row.doc[0]);
+  assert.deepEqual(missed, []);
+});
+
+Deno.test("route: it reads the addresses the rules need", () => {
+  const reply = run({ stanza: iq("result", TARGET_A, TO_USER), expect: "rule reply" });
+  assert.equal(reply.toResource, USER);
+  assert.equal(reply.fromSlash, TARGET.length);
+  const toDomain = run({ stanza: presence(undefined, TARGET, DOMAIN), expect: "rule reply" });
+  assert.equal(toDomain.toResource, undefined);
+  assert.equal(toDomain.fromSlash, -1);
+});
+
+/** Every shape a stanza can take, for the rows' reachability. */
+function* shapes(): Generator<{ el: XmlElement; settings: RouterSettings; inFlight: boolean }> {
+  const types: Record<string, (string | undefined)[]> = {
+    iq: ["get", "result", "error", "poke"],
+    presence: [undefined, "subscribe", "error"],
+    message: ["chat", "error"],
+    foo: [undefined],
+  };
+  for (const [name, kinds] of Object.entries(types)) {
+    for (const type of kinds) {
+      for (const from of [USER, TARGET_A]) {
+        for (const to of [DOMAIN, TO_PEER]) {
+          for (const flags of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]) {
+            const t = type === undefined ? "" : ` type="${type}"`;
+            const el = parseXml(`<${name}${t} id="1" from="${from}" to="${to}"/>`);
+            const settings: RouterSettings = {
+              ...BASE_SETTINGS,
+              allowTargetRequests: (flags & 1) !== 0,
+              messages: (flags & 2) !== 0 ? "forward" : "reject",
+              presence: (flags & 4) !== 0,
+            };
+            yield { el, settings, inFlight: (flags & 8) !== 0 };
+          }
+        }
+      }
+    }
+  }
+}
+
+Deno.test("route: no row is shadowed by the rows above it", () => {
+  const reached = new Set<Route["then"]>();
+  for (const { el, settings, inFlight } of shapes()) {
+    reached.add(classify(el, settings, { targetRequestsInFlight: inFlight }).then);
+  }
+  const dead = ROUTES.filter((row) => !reached.has(row.then)).map((row) => row.doc[0]);
+  assert.deepEqual(dead, []);
+});
+
+// --- admission ----------------------------------------------------------------
+
+const request = (id: string | undefined, from = USER) =>
+  parseXml(
+    `<iq type="get"${
+      id === undefined ? "" : ` id="${id}"`
+    } from="${from}" to="${DOMAIN}"><q xmlns="urn:example:q"/></iq>`,
+  );
+
+/** Past the first second after connecting: nothing waits for a resource. */
+const AT = 5_000;
+
+/** For each admission row (by its text), a router and the request it refuses. */
+const ADMISSION_CASES: Record<string, () => { fx: ReturnType<typeof refusedBy> }> = {
+  "it has no `id`": () => ({
+    fx: refusedBy(testRouter({}, { resources: ["a"] }), request(undefined)),
+  }),
+  "the proxy is shutting down": () => {
+    const router = testRouter({}, { resources: ["a"] });
+    router.drain();
+    return { fx: refusedBy(router, request("1")) };
+  },
+  "the requester is refused by `allow`/`deny`": () => ({
+    fx: refusedBy(testRouter({ deny: ["alice@example.org"] }, { resources: ["a"] }), request("1")),
+  }),
+  "… with `hide_from_denied`": () => ({
+    fx: refusedBy(
+      testRouter({ deny: ["alice@example.org"], hideFromDenied: true }, { resources: ["a"] }),
+      request("1"),
+    ),
+  }),
+  "the requester is over its `rate_limit`": () => {
+    const router = testRouter({ rateLimit: { perSecond: 1, burst: 1 } }, { resources: ["a"] });
+    router.receive(request("1"), AT);
+    return { fx: refusedBy(router, request("2")) };
+  },
+  "a request of the requester with this id is pending": () => {
+    const router = testRouter({}, { resources: ["a"] });
+    router.receive(request("1"), AT);
+    return { fx: refusedBy(router, request("1")) };
+  },
+  "`max_pending` requests are in flight": () => {
+    const router = testRouter({ maxPending: 1 }, { resources: ["a"] });
+    router.receive(request("1", PEER), AT);
+    return { fx: refusedBy(router, request("2")) };
+  },
+  "the requester has `max_pending_per_requester` pending": () => {
+    const router = testRouter({ maxPendingPerRequester: 1 }, { resources: ["a"] });
+    router.receive(request("1"), AT);
+    return { fx: refusedBy(router, request("2")) };
+  },
+  "every resource holds `max_pending_per_resource`": () => {
+    const router = testRouter({ maxPendingPerResource: 1 }, { resources: ["a"] });
+    router.receive(request("1", PEER), AT);
+    return { fx: refusedBy(router, request("2")) };
+  },
+};
+
+function refusedBy(router: ReturnType<typeof testRouter>, stanza: XmlElement) {
+  return router.receive(stanza, AT);
+}
+
+Deno.test("admission: every check answers as its row says", () => {
+  for (const [when, error, outcome] of ADMISSION) {
+    const make = ADMISSION_CASES[when] ??
+      (when.startsWith("no resource is online")
+        ? () => ({ fx: refusedBy(testRouter({}, {}), request("1")) })
+        : undefined);
+    assert.ok(make, `no case for the admission row "${when}"`);
+    const { fx } = make();
+    assert.equal(fx.send.length, 1, `${when}: ${fx.send.map(String).join(" | ")}`);
+    const sent = fx.send[0];
+    assert.equal(sent.attrs.type, "error", when);
+    assert.equal(sent.attrs.to, USER, when);
+    assert.equal(sent.attrs.from, DOMAIN, when);
+    const el = sent.getChild("error");
+    assert.equal(el?.attrs.type, error.type, when);
+    assert.ok(el?.getChild(error.condition, "urn:ietf:params:xml:ns:xmpp-stanzas"), when);
+    const counted = fx.events.find((e) => e.type === "outcome");
+    assert.equal(counted?.type === "outcome" ? counted.outcome : undefined, outcome, when);
+  }
+});
+
+// --- the doc ----------------------------------------------------------------
+
+Deno.test("docs/how-it-works.md shows the routing and admission tables as the code has them", async () => {
+  const doc = await Deno.readTextFile(new URL(`../../${DOC}`, import.meta.url));
+  for (const [name, render] of Object.entries(TABLES)) {
+    const shown = tableIn(doc, name);
+    assert.ok(shown, `${DOC} has no table "${name}" between its markers`);
+    assert.deepEqual(
+      shown,
+      render(),
+      `${DOC}: the "${name}" table differs from the code; run deno task docs:tables\n` +
+        markdown(render()),
+    );
+  }
+});
