@@ -5,7 +5,7 @@
  *
  * Without `--config`, the binary holds the start task's permissions (read,
  * write, env and net, unscoped), for a download that must work with any
- * config; it narrows itself at run time (README, Permissions). With `--config FILE`, that set
+ * config; it narrows itself at run time (docs/production.md, Permissions). With `--config FILE`, that set
  * is replaced by one scoped to FILE (src/app/permissions.ts): network access to
  * its servers and HTTP listener only, read access to its directory, the
  * credentials root and state_dir, write access to state_dir, and the
@@ -201,7 +201,7 @@ async function main(args: string[]): Promise<number> {
     if (code !== 0) {
       console.error(
         `compile: deno compile failed (exit ${code}); it downloads Deno's runtime from dl.deno.land: ` +
-          "where that host is unreachable, use `deno task bundle` (README, Run it in production)",
+          "where that host is unreachable, use `deno task bundle` (docs/production.md)",
       );
       return 1;
     }

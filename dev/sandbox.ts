@@ -7,7 +7,7 @@
  *   `service@localhost` and the requester `alice@localhost`;
  * - the proxy in watch mode (`deno run <the start task's flags> --watch
  *   main.ts`), so edits to src/ (or to the sandbox's config) restart it;
- * - the example implementing client (examples/echo_bot.ts, the README's
+ * - the example implementing client (examples/echo_bot.ts, the docs'
  *   worked example), unless `--no-example-client` is given;
  * - `.sandbox.json` in the repo root with the connection details, for
  *   `deno task dev:request`.

@@ -8,7 +8,7 @@ import { LOG_FORMATS } from "../config/config.ts";
 import { DEFAULT_CONFIG_PATH, ENV_NAMES, type SettingFlags } from "../config/env.ts";
 import { LOG_LEVELS } from "../ops/log.ts";
 
-/** Exit codes (sysexits.h where one fits), documented in the README. */
+/** Exit codes (sysexits.h where one fits), documented in docs/operating.md. */
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, config: 78 });
 
 /** What the command line asks for. */

@@ -8,7 +8,7 @@ import { short, STANZAS } from "../helpers.ts";
 import type { Model } from "./state.ts";
 
 /**
- * Access lists as the README says (independent of src/core/access.ts):
+ * Access lists as docs/operating.md says (independent of src/core/access.ts):
  * `user@example.org` one account, `@example.org` a domain and its users,
  * `*.example.org` strict subdomains; case-insensitive; deny wins; no allow
  * list allows everyone.
