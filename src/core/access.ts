@@ -2,7 +2,8 @@
  * Who may use a proxy: `allow` / `deny` lists of address patterns compiled
  * into one predicate over the requester's bare JID.
  *
- * The patterns, case-insensitive:
+ * The patterns, prepared as the server prepares addresses (src/core/jid.ts:
+ * case, ß and ss, full-width forms, IDNA A- and U-labels, a trailing dot):
  *
  * - `user@example.org`: exactly that account.
  * - `@example.org`: everything whose domainpart is exactly `example.org`:
@@ -16,7 +17,7 @@
  * denied. The config refuses `allow: []` because an operator writing it
  * might mean "nobody".
  */
-import { bareOf } from "./jid.ts";
+import { prepBare, prepDomain, splitJid } from "./jid.ts";
 
 /** Whether a requester (its bare JID) may use the proxy. */
 export type AccessCheck = (requesterBareJid: string) => boolean;
@@ -28,27 +29,31 @@ export type AccessPattern =
   | { readonly kind: "subdomains"; readonly parent: string };
 
 /**
- * Classifies a pattern by its shape alone (src/config/config.ts validates the JID
- * or domain inside, with the same rules as every other address there).
+ * Classifies a pattern by its shape (src/config/ validates the JID or
+ * domain inside, with the same rules as every other address there), and
+ * prepares its address as the server would prepare a requester's.
  *
- * @returns the lowercased parts, or undefined when the text has none of
- *   the three shapes (`example.org`, `*`, `a@b@c`, `*.@x` …)
+ * @returns the prepared parts, or undefined when the text has none of the
+ *   three shapes (`example.org`, `*`, `a@b@c`, `*.@x` …) or its address
+ *   cannot be prepared
  */
 export function classifyPattern(pattern: string): AccessPattern | undefined {
-  const text = pattern.toLowerCase();
-  if (text.startsWith("*.")) {
-    const parent = text.slice(2);
-    return parent === "" || /[@*/]/.test(parent) ? undefined : { kind: "subdomains", parent };
+  if (pattern.startsWith("*.")) {
+    const parent = pattern.slice(2);
+    const prepped = /[@*/]/.test(parent) ? undefined : prepDomain(parent);
+    return prepped === undefined ? undefined : { kind: "subdomains", parent: prepped };
   }
-  if (text.startsWith("@")) {
-    const domain = text.slice(1);
-    return domain === "" || /[@*/]/.test(domain) ? undefined : { kind: "domain", domain };
+  if (pattern.startsWith("@")) {
+    const domain = pattern.slice(1);
+    const prepped = /[@*/]/.test(domain) ? undefined : prepDomain(domain);
+    return prepped === undefined ? undefined : { kind: "domain", domain: prepped };
   }
-  const at = text.indexOf("@");
-  if (at <= 0 || at === text.length - 1 || text.indexOf("@", at + 1) >= 0) {
+  const at = pattern.indexOf("@");
+  if (at <= 0 || at === pattern.length - 1 || pattern.indexOf("@", at + 1) >= 0) {
     return undefined;
   }
-  return /[*/]/.test(text) ? undefined : { kind: "jid", jid: text };
+  const prepped = /[*/]/.test(pattern) ? undefined : prepBare(pattern);
+  return prepped === undefined ? undefined : { kind: "jid", jid: prepped };
 }
 
 /**
@@ -119,9 +124,10 @@ function compileList(patterns: readonly string[], name: string): CompiledList {
   };
 }
 
-/** Lowercased bare JID and its domainpart. */
+/** Prepared bare JID and its domainpart. */
 function split(jid: string): { bare: string; domain: string } {
-  const bare = bareOf(jid);
+  const written = splitJid(jid).bare;
+  const bare = prepBare(written) ?? written.toLowerCase();
   const at = bare.indexOf("@");
   return { bare, domain: at < 0 ? bare : bare.slice(at + 1) };
 }

@@ -5,7 +5,7 @@
  * towards the same JID); the one reply from exactly that JID with that id
  * goes back to the resource, from `<domain>/<JID>`, with its original id.
  */
-import { normalizeJid } from "./jid.ts";
+import { jidKey } from "./jid.ts";
 import { DeadlineTable, type Timed } from "./pending.ts";
 import { errorReply, type StanzaError } from "./stanza.ts";
 import { detach, readdress, type XmlElement } from "./xml.ts";
@@ -79,7 +79,7 @@ export class InitiatedRequests {
       resourceName: detach(options.resourceName),
       resourceJid: detach(stanza.attrs.from ?? ""),
       peer: detach(peer),
-      peerNorm: detach(normalizeJid(peer)),
+      peerNorm: detach(jidKey(peer)),
       started: options.now,
       deadline: options.now + options.timeoutMs,
       timeoutMs: options.timeoutMs,
@@ -97,7 +97,7 @@ export class InitiatedRequests {
    */
   reply(stanza: XmlElement, now: number): Settled | undefined {
     const entry = this.#table.get(stanza.attrs.id ?? "");
-    if (!entry || normalizeJid(stanza.attrs.from ?? "") !== entry.peerNorm) return undefined;
+    if (!entry || jidKey(stanza.attrs.from ?? "") !== entry.peerNorm) return undefined;
     this.#table.remove(entry);
     return {
       send: readdress(stanza, {

@@ -9,9 +9,19 @@
  * resourcepart (RFC 7622 §3.4), the request is sent from
  * `<domain>//<token>` instead: a resource that starts with `/` can never be
  * a JID (its domain would be empty), so the two forms never collide. The
- * token is opaque and valid only while its request is pending.
+ * token is opaque and valid only while its request is pending, and never
+ * repeats: a prefix drawn at random once per run, then a counter, so a late
+ * reply from before a restart (or to another instance of the same domain)
+ * can match no request of this run.
  */
-import { isPlausibleJid, MAX_PART_BYTES, normalizeJid, utf8Length } from "./jid.ts";
+import {
+  domainOf,
+  isPlausibleJid,
+  MAX_PART_BYTES,
+  prepDomain,
+  splitJid,
+  utf8Length,
+} from "./jid.ts";
 
 /** The character that starts a long-address token resource. */
 export const TOKEN_PREFIX = "/";
@@ -40,11 +50,47 @@ export function decodeResource(resource: string): Translated {
 
 /**
  * The JID the target addresses through `<domain>/<JID>` (its own requests
- * and messages), or undefined when the resource is no JID or names us.
+ * and messages), or undefined when the resource is no JID, or names our
+ * domain (or a user or resource of it) in any spelling the server would
+ * route back to us: the proxy never sends to itself.
  */
 export function peerAddress(toResource: string, domain: string): string | undefined {
   const translated = decodeResource(toResource);
   if (translated.kind !== "jid") return undefined;
-  const bare = normalizeJid(translated.requester).split("/")[0];
-  return bare === domain || bare.endsWith(`@${domain}`) ? undefined : translated.requester;
+  const bare = splitJid(translated.requester).bare;
+  const theirs = prepDomain(domainOf(bare));
+  return theirs === undefined || theirs === prepDomain(domain) ? undefined : translated.requester;
+}
+
+/** Base-36 digits of one random draw, and draws per run prefix: 62 bits. */
+const DIGITS_PER_DRAW = 6;
+const DRAWS = 2;
+
+/** The long-address tokens of one run: see the module doc. */
+export class Tokens {
+  readonly #random: () => number;
+  #prefix: string | undefined;
+  #next = 0;
+
+  /** @param random uniform in [0, 1), drawn from at the first token only */
+  constructor(random: () => number) {
+    this.#random = random;
+  }
+
+  /** The next token, with {@link TOKEN_PREFIX}: `/<prefix><counter>`. */
+  next(): string {
+    // Drawn at the first use, not before: drawing would shift the
+    // balancing's random choices for every run that never needs a token.
+    this.#prefix ??= this.#draw();
+    return TOKEN_PREFIX + this.#prefix + (this.#next++).toString(36);
+  }
+
+  #draw(): string {
+    let prefix = "";
+    for (let i = 0; i < DRAWS; i++) {
+      const value = Math.floor(this.#random() * 36 ** DIGITS_PER_DRAW);
+      prefix += value.toString(36).padStart(DIGITS_PER_DRAW, "0");
+    }
+    return prefix;
+  }
 }

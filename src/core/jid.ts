@@ -1,7 +1,10 @@
 /**
- * Just enough JID handling for routing: split, bare, and a plausibility
- * check. The server has already prepped every address it stamps (RFC 7622),
- * so no stringprep happens here; comparisons of bare JIDs are lowercase.
+ * Just enough JID handling for routing: split, bare, a plausibility check,
+ * and preparation close to the server's (stringprep's nodeprep and nameprep,
+ * RFC 3491/6122), so that an address compares equal to the form the server
+ * will route it as: case folded (ß is ss), compatibility forms folded
+ * (NFKC), the domain's trailing dot dropped and its labels in ASCII form
+ * (IDNA A-labels and U-labels compare as one).
  */
 
 /** The parts of a JID string, as written (no prepping). */
@@ -67,8 +70,9 @@ export function isPlausibleJid(jid: string): boolean {
 }
 
 /**
- * The bare part of a JID, lowercase: how access lists, rate limits,
- * stickiness and subscribers key a user.
+ * The bare part of a JID, lowercase: how rate limits, stickiness and
+ * subscribers key a user. The server stamps one spelling per address, and
+ * this is the form stanzas go back to.
  */
 export function bareOf(jid: string): string {
   // Cut the resource first: it may itself contain an `@`.
@@ -79,9 +83,86 @@ export function bareOf(jid: string): string {
 /**
  * A JID in the form the server stamps it: local and domain parts lowercase
  * (nodeprep and nameprep fold case; RFC 7622 §3.2-3.3), the resource as is.
- * Used to match a reply's `from` against the address a request was sent to.
+ * The form our own `from` takes when we answer from the address written.
  */
 export function normalizeJid(jid: string): string {
   const { bare, resource } = splitJid(jid);
   return resource === undefined ? bare.toLowerCase() : `${bare.toLowerCase()}/${resource}`;
+}
+
+/**
+ * A JID prepared for comparison (see {@link prepBare}), so that an address a
+ * client wrote matches the one the server stamps. Never sent: only compared.
+ */
+export function jidKey(jid: string): string {
+  const { bare, resource } = splitJid(jid);
+  const prepped = prepBare(bare) ?? bare.toLowerCase();
+  return resource === undefined ? prepped : `${prepped}/${prepResource(resource)}`;
+}
+
+/** The domain of a bare JID (`local@domain` or `domain`). */
+export function domainOf(bare: string): string {
+  return bare.slice(bare.indexOf("@") + 1);
+}
+
+// deno-lint-ignore no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+/** RFC 3454 B.1: mapped to nothing by nodeprep, nameprep and resourceprep. */
+const MAPPED_TO_NOTHING =
+  /[\u00ad\u034f\u1806\u180b-\u180d\u200b-\u200d\u2060\ufe00-\ufe0f\ufeff]/g;
+/** IDNA's other label separators (RFC 3490 §3.1). */
+const DOTS = /[\u3002\uff0e\uff61]/g;
+/** Characters a URL would read as syntax around a host, which no IDN has. */
+const NOT_IN_DOMAIN = /[\s%/?#:@[\]\\]/;
+
+/** A bare JID prepared as the server would, or undefined when it cannot be. */
+export function prepBare(bare: string): string | undefined {
+  const at = bare.indexOf("@");
+  const domain = prepDomain(at < 0 ? bare : bare.slice(at + 1));
+  if (domain === undefined || at < 0) return domain;
+  const local = prepLocal(bare.slice(0, at));
+  return local === "" ? undefined : `${local}@${domain}`;
+}
+
+/** A localpart as nodeprep maps it (case folded, ß is ss, NFKC). */
+export function prepLocal(local: string): string {
+  if (ASCII.test(local)) return local.toLowerCase();
+  return foldCase(local.replace(MAPPED_TO_NOTHING, "").normalize("NFKC")).normalize("NFKC");
+}
+
+/** A resourcepart as resourceprep maps it: no case folding, NFKC. */
+export function prepResource(resource: string): string {
+  return ASCII.test(resource)
+    ? resource
+    : resource.replace(MAPPED_TO_NOTHING, "").normalize("NFKC");
+}
+
+/**
+ * A domainpart as nameprep maps it, in ASCII (A-label) form, without a
+ * trailing dot; undefined when it is no domain at all.
+ */
+export function prepDomain(domain: string): string | undefined {
+  let text = domain;
+  if (text.startsWith("[")) return text.endsWith("]") ? text.toLowerCase() : undefined;
+  if (!ASCII.test(text)) {
+    const mapped = foldCase(text.replace(MAPPED_TO_NOTHING, "").normalize("NFKC"));
+    text = mapped.normalize("NFKC").replace(DOTS, ".");
+  } else text = text.toLowerCase();
+  if (text.endsWith(".")) text = text.slice(0, -1);
+  if (text === "") return undefined;
+  if (ASCII.test(text) && !text.includes("xn--")) return text;
+  if (NOT_IN_DOMAIN.test(text)) return undefined;
+  try {
+    // WHATWG URL's host parser is UTS #46: U-labels to A-labels, and
+    // A-labels checked.
+    return new URL(`http://${text}/`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Case folding as stringprep's table B.2 does it, near enough. */
+function foldCase(text: string): string {
+  // Upper then lower folds ß to ss and ſ to s; B.2 maps final sigma too.
+  return text.toUpperCase().toLowerCase().replaceAll("\u03c2", "\u03c3");
 }

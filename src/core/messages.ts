@@ -8,7 +8,7 @@
 import { drop, passed, refuse } from "./effects.ts";
 import { gateError } from "./gate.ts";
 import { fitsResource, peerAddress } from "./jat.ts";
-import { bareOf, normalizeJid } from "./jid.ts";
+import { bareOf, jidKey } from "./jid.ts";
 import type { Effects } from "./router_events.ts";
 import type { RouterContext } from "./context.ts";
 import type { StanzaError } from "./stanza.ts";
@@ -154,7 +154,7 @@ export class SentMessages {
 
   /** Remembers that `resourceJid` sent message `id` to `peer`. */
   remember(peer: string, id: string, resourceJid: string): void {
-    const key = `${normalizeJid(peer)}\0${id}`;
+    const key = `${jidKey(peer)}\0${id}`;
     const before = this.#byKey.get(key);
     this.#byKey.delete(key);
     const sender = before === undefined || before === resourceJid
@@ -173,7 +173,7 @@ export class SentMessages {
    * error then comes from that full JID.
    */
   take(peer: string, id: string): SentBy {
-    const full = normalizeJid(peer);
+    const full = jidKey(peer);
     const slash = full.indexOf("/");
     const exactKey = `${full}\0${id}`;
     const bareKey = slash < 0 ? undefined : `${full.slice(0, slash)}\0${id}`;

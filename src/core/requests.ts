@@ -6,7 +6,7 @@
  */
 import { drop, earliest, outcome, refuse } from "./effects.ts";
 import { gateError } from "./gate.ts";
-import { decodeResource, fitsResource, TOKEN_PREFIX } from "./jat.ts";
+import { decodeResource, fitsResource, Tokens } from "./jat.ts";
 import { bareOf } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import type { Resource } from "./resources.ts";
@@ -74,7 +74,7 @@ export class Requests {
   readonly #pending = new PendingTable();
   /** Long-address requests by `requester\0id`, to catch reused ids. */
   readonly #long = new Map<string, Pending>();
-  #nextToken = 0;
+  readonly #tokens: Tokens;
   /** Requests waiting for the first resource, in arrival order. */
   readonly #parked = new WaitingList<Parked>();
   /** Whether some pending requests lost their resource to a reconnect. */
@@ -85,8 +85,10 @@ export class Requests {
    */
   #reattachBy: number | undefined;
 
-  constructor(context: RouterContext) {
+  /** @param random uniform in [0, 1): this run's long-address tokens */
+  constructor(context: RouterContext, random: () => number) {
     this.#ctx = context;
+    this.#tokens = new Tokens(random);
   }
 
   /** How many await a reply, also those waiting for a resource. */
@@ -282,7 +284,7 @@ export class Requests {
       return outcome(fx, full ? "busy" : "no_resource", p.from, p.id, now - p.arrived);
     }
     const resource = choice.resource;
-    const via = p.long ? TOKEN_PREFIX + (this.#nextToken++).toString(36) : p.from;
+    const via = p.long ? this.#tokens.next() : p.from;
     // A get is kept as forwarded (re-sent on failover with a new `to`):
     // serialised once, here, for the table and the stream alike.
     const forwarded = this.#forward(p.stanza, resource, via);

@@ -100,7 +100,7 @@ export class Router {
       learnUntil: { get: () => this.#learnUntil },
       inFlightCount: { get: () => this.inFlightCount },
     }) as RouterContext;
-    this.#requests = new Requests(context);
+    this.#requests = new Requests(context, options.random);
     this.#messages = new Messages(context);
     this.#initiated = new InitiatedRequests(settings.domain, { random: options.random });
     this.#presence = new ServicePresence(settings.domain, {

@@ -13,10 +13,15 @@ export function bareOf(jid: string): string {
   return slash < 0 ? jid : jid.slice(0, slash);
 }
 
-/** A JID as the server stamps it: local and domain lowercase, the resource as is. */
+/**
+ * A JID as the server stamps it: the bare part in its one spelling (see
+ * {@link spelledAsServer}), the resource in compatibility form.
+ */
 export function normalize(jid: string): string {
   const slash = jid.indexOf("/");
-  return slash < 0 ? jid.toLowerCase() : jid.slice(0, slash).toLowerCase() + jid.slice(slash);
+  if (slash < 0) return spelledAsServer(jid);
+  const resource = jid.slice(slash + 1).replace(NOTHING, "").normalize("NFKC");
+  return `${spelledAsServer(jid.slice(0, slash))}/${resource}`;
 }
 
 export function domainOf(jid: string): string {
@@ -85,4 +90,44 @@ export function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * One spelling per address, written for this model: NFKC, case folded
+ * through upper case (ß is ss), IDNA labels in their ASCII form by the
+ * URL parser, no trailing dot. A domain the URL parser refuses is
+ * compared as written.
+ */
+export function spelledAsServer(bare: string): string {
+  const at = bare.indexOf("@");
+  const local = at < 0 ? "" : `${fold(bare.slice(0, at))}@`;
+  const written = bare.slice(at + 1);
+  return local + (domainAsServer(written) ?? written.toLowerCase());
+}
+
+/** A domain in the one spelling of {@link spelledAsServer}, or undefined if no server routes it. */
+export function domainAsServer(domain: string): string | undefined {
+  if (domain.startsWith("[")) return domain.endsWith("]") ? domain.toLowerCase() : undefined;
+  const text = fold(domain).replace(/[\u3002\uff0e\uff61]/g, ".").replace(/\.$/, "");
+  if (text === "") return undefined;
+  // The URL parser would read an all-ASCII name such as "6" as IPv4.
+  // deno-lint-ignore no-control-regex
+  if (/^[\x00-\x7f]*$/.test(text) && !text.includes("xn--")) return text;
+  if (/[\s%:/?#@\[\]\\]/.test(text)) return undefined;
+  try {
+    return new URL(`http://${text}/`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stringprep's table B.1: characters every profile maps to nothing. */
+const NOTHING = /[\u00ad\u034f\u1806\u180b-\u180d\u200b-\u200d\u2060\ufe00-\ufe0f\ufeff]/g;
+
+function fold(text: string): string {
+  return text.replace(NOTHING, "").normalize("NFKC").toUpperCase().toLowerCase().replaceAll(
+    "\u03c2",
+    "\u03c3",
+  )
+    .normalize("NFKC");
 }

@@ -4,27 +4,28 @@
  * not from the router's code.
  */
 import type { XmlElement } from "../../../../src/core/xml.ts";
-import { short, STANZAS } from "../helpers.ts";
+import { short, spelledAsServer, STANZAS } from "../helpers.ts";
 import type { Model } from "./state.ts";
 
 /**
  * Access lists as docs/operating.md says (independent of src/core/access.ts):
  * `user@example.org` one account, `@example.org` a domain and its users,
- * `*.example.org` strict subdomains; case-insensitive; deny wins; no allow
- * list allows everyone.
+ * `*.example.org` strict subdomains; deny wins; no allow list allows
+ * everyone. Compared as the server prepares addresses: case, ß and ss,
+ * full-width forms, IDNA A- and U-labels and a trailing dot do not matter.
  */
 export function accessAllows(
   allow: readonly string[] | undefined,
   deny: readonly string[] | undefined,
   bare: string,
 ): boolean {
-  const domain = bare.slice(bare.indexOf("@") + 1);
+  const user = spelledAsServer(bare);
+  const domain = user.slice(user.indexOf("@") + 1);
   const matches = (patterns: readonly string[]) =>
     patterns.some((pattern) => {
-      const p = pattern.toLowerCase();
-      if (p.startsWith("*.")) return domain.endsWith(p.slice(1));
-      if (p.startsWith("@")) return domain === p.slice(1);
-      return bare === p;
+      if (pattern.startsWith("*.")) return domain.endsWith(`.${spelledAsServer(pattern.slice(2))}`);
+      if (pattern.startsWith("@")) return domain === spelledAsServer(pattern.slice(1));
+      return user === spelledAsServer(pattern);
     });
   if (deny && matches(deny)) return false;
   return !allow || allow.length === 0 || matches(allow);

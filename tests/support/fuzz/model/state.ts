@@ -11,7 +11,7 @@
 import { isPlausibleJid } from "../../../../src/core/jid.ts";
 import type { RouterSettings } from "../../../../src/core/router.ts";
 import type { XmlElement } from "../../../../src/core/xml.ts";
-import { bareOf, earliest, normalize, ourSpelling, short, show, STANZAS } from "../helpers.ts";
+import { bareOf, domainAsServer, earliest, ourSpelling, short, show, STANZAS } from "../helpers.ts";
 import { emptyStats } from "../stats.ts";
 import type { Tolerances } from "../tolerances.ts";
 
@@ -174,8 +174,10 @@ export class Model {
   /** The JID a target addresses through `<domain>/<JID>`, if valid and not ours. */
   peerOf(toResource: string): string | undefined {
     if (toResource.startsWith("/") || !isPlausibleJid(toResource)) return undefined;
-    const bare = bareOf(normalize(toResource));
-    return bare === this.domain || bare.endsWith(`@${this.domain}`) ? undefined : toResource;
+    // Never to ourselves, in any spelling the server would route to us.
+    const bare = bareOf(toResource);
+    const domain = domainAsServer(bare.slice(bare.indexOf("@") + 1));
+    return domain === undefined || domain === domainAsServer(this.domain) ? undefined : toResource;
   }
 
   attach(req: Req, name: string): void {
