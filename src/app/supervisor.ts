@@ -12,7 +12,8 @@
  * unions.
  */
 import type { Config, ConfigResult } from "../config/config.ts";
-import { type LogFormat, type Logger, logger, type LogLevel, setupLogging } from "../ops/log.ts";
+import type { LogFormat, LogLevel } from "../config/log_options.ts";
+import { type Logger, logger, setupLogging } from "../ops/log.ts";
 import { StopSignals } from "./stop_signals.ts";
 
 /** How the worker logs: resolved from flags, environment and config. */

@@ -13,7 +13,7 @@ import { classifyPattern } from "../core/access.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 
 import { type Balance, BALANCES } from "../core/balance.ts";
-import { LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log_options.ts";
 
 export type { Balance, LogFormat, LogLevel };
 
@@ -167,8 +167,6 @@ export interface ParseConfigOptions {
   getEnv?: (name: string) => string | undefined;
 }
 
-/** The values of `log_format`. */
-export const LOG_FORMATS = Object.freeze(["text", "json"] as const) satisfies readonly LogFormat[];
 const SECRET_KEYS = ["secret", "secret_env", "secret_file", "secret_credential"] as const;
 const SECRET_KEYS_TEXT = "secret, secret_env, secret_file or secret_credential";
 /** Where systemd puts `LoadCredential=` files for the unit. */

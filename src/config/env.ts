@@ -14,8 +14,7 @@
  * checked, even one a higher source overrides, so that a typo in a unit
  * file does not wait for the day the flag is dropped.
  */
-import { LOG_FORMATS, type LogFormat } from "./config.ts";
-import { LOG_LEVELS, type LogLevel } from "../ops/log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log_options.ts";
 
 /** The environment variables read here. */
 export const ENV_NAMES = Object.freeze(
