@@ -10,6 +10,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { type Document, isAlias, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import { z } from "zod";
 import { classifyPattern } from "../core/access.ts";
+import { isBareJid, isHostname } from "../core/jid.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 
 import { type Balance, BALANCES } from "../core/balance.ts";
@@ -190,8 +191,6 @@ const MESSAGE_MODES = ["reject", "forward"] as const;
 // setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days);
 // 596h is the largest whole number of hours below that.
 const MAX_DURATION_MS = 596 * 3_600_000;
-// Prosody refuses (jid-malformed) any JID part of 1024 bytes or more.
-const MAX_JID_PART_BYTES = 1023;
 
 const ASCII_MESSAGE = "must be printable ASCII (XEP-0114 handshake hashes it as latin1)";
 const SERVER_EXPECTED =
@@ -845,10 +844,6 @@ function assemble(file: string, data: ParsedConfig): Config {
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// RFC 7622 forbids these in a localpart; whitespace and controls too.
-const LOCALPART_FORBIDDEN = /["&'/:<>@\s\p{Cc}\p{Z}]/u;
-// One DNS-style label; Unicode letters allowed for IDNs.
-const LABEL = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}_-]*[\p{L}\p{M}\p{N}])?$/u;
 const SERVER_RE = /^(?:xmpp:\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d{1,5}))?$/i;
 const LISTEN_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+)):(\d{1,5})$/;
 // What systemd accepts as a credential name, less the odd characters a
@@ -856,26 +851,6 @@ const LISTEN_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+)):(\d{1,5})$/;
 const CREDENTIAL_NAME = /^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,254}$/;
 const RATE_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*\/\s*(s|m|h)$/;
 const RATE_UNIT_SECONDS = { s: 1, m: 60, h: 3_600 } as const;
-
-function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
-}
-
-/** A plausible host name: dot-separated labels, no empty label, < 1024 bytes. */
-function isHostname(text: string): boolean {
-  if (text === "" || utf8Length(text) > MAX_JID_PART_BYTES) return false;
-  return text.split(".").every((label) => label.length <= 63 && LABEL.test(label));
-}
-
-/** `local@domain` with no resource; the caller lowercases first. */
-function isBareJid(text: string): boolean {
-  const at = text.indexOf("@");
-  if (at <= 0 || text.includes("/")) return false;
-  const local = text.slice(0, at);
-  const domain = text.slice(at + 1);
-  return !LOCALPART_FORBIDDEN.test(local) &&
-    utf8Length(local) <= MAX_JID_PART_BYTES && isHostname(domain);
-}
 
 /** `xmpp://host:port`, `host:port` or `host` (port 5347); IPv6 in brackets. */
 function parseServer(text: string): ServerAddress | undefined {
