@@ -193,7 +193,7 @@ function checkPath(value: string | undefined, name: string, errors: string[]): s
   return value;
 }
 
-/** JSON-quoted and cut short, like config.ts's `got …`. */
+/** JSON-quoted and cut short, like a config problem's `got …` (src/config/problems.ts). */
 function quote(value: string): string {
   return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
 }

@@ -4,12 +4,9 @@
  * tests use a temp dir and also need `--allow-read --allow-write`.
  */
 import assert from "node:assert/strict";
-import {
-  type Config,
-  type ConfigResult,
-  loadConfig,
-  parseConfig,
-} from "../../src/config/config.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import type { Config, ConfigResult } from "../../src/config/types.ts";
 
 const FILE = "client-proxy.yaml";
 
