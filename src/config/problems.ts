@@ -68,9 +68,8 @@ export function expecting(
 }
 
 /**
- * What was found, for `got …`. Strings are JSON-quoted (so control
- * characters cannot break a log line) and cut short; with `sensitive`
- * only the type is named.
+ * What was found, for `got …`. Strings are {@link quoted}; with
+ * `sensitive` only the type is named.
  */
 export function describe(value: unknown, sensitive = false): string {
   if (value === undefined) return "nothing (the key is missing)";
@@ -87,12 +86,12 @@ export function describe(value: unknown, sensitive = false): string {
     const article = typeof value === "string" ? "a string" : `a ${typeof value}`;
     return `${article} (value not shown)`;
   }
-  if (typeof value === "string") {
-    return JSON.stringify(
-      value.length > 80 ? `${value.slice(0, 77)}...` : value,
-    );
-  }
-  return String(value);
+  return typeof value === "string" ? quoted(value) : String(value);
+}
+
+/** JSON-quoted (so control characters cannot break a log line) and cut short. */
+export function quoted(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
 }
 
 /** A short reason for a failed read, without Deno's `(os error 2)` noise. */
