@@ -28,7 +28,7 @@ export type AccessPattern =
   | { readonly kind: "subdomains"; readonly parent: string };
 
 /**
- * Classifies a pattern by its shape alone (src/config/config.ts validates the JID
+ * Classifies a pattern by its shape alone (src/config/values.ts validates the JID
  * or domain inside, with the same rules as every other address there).
  *
  * @returns the lowercased parts, or undefined when the text has none of

@@ -2,6 +2,8 @@
  * Just enough JID handling for routing: split, bare, and a plausibility
  * check. The server has already prepped every address it stamps (RFC 7622),
  * so no stringprep happens here; comparisons of bare JIDs are lowercase.
+ * The config holds the domains and JIDs an operator writes to stricter
+ * checks ({@link isHostname}, {@link isBareJid}).
  */
 
 /** The parts of a JID string, as written (no prepping). */
@@ -84,4 +86,29 @@ export function bareOf(jid: string): string {
 export function normalizeJid(jid: string): string {
   const { bare, resource } = splitJid(jid);
   return resource === undefined ? bare.toLowerCase() : `${bare.toLowerCase()}/${resource}`;
+}
+
+// The config's checks are stricter than isPlausibleJid: no C1 controls or
+// separators in a localpart, and a domain made of DNS-style labels.
+const CONFIG_BAD_LOCAL = /["&'/:<>@\s\p{Cc}\p{Z}]/u;
+// One label; Unicode letters allowed for IDNs.
+const LABEL = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}_-]*[\p{L}\p{M}\p{N}])?$/u;
+
+/**
+ * A plausible host name: dot-separated labels of at most 63 characters,
+ * none empty, within {@link MAX_PART_BYTES} (Prosody refuses longer parts).
+ */
+export function isHostname(text: string): boolean {
+  if (text === "" || utf8Length(text) > MAX_PART_BYTES) return false;
+  return text.split(".").every((label) => label.length <= 63 && LABEL.test(label));
+}
+
+/** `local@domain` with no resource, as an operator writes one. */
+export function isBareJid(text: string): boolean {
+  const at = text.indexOf("@");
+  if (at <= 0 || text.includes("/")) return false;
+  const local = text.slice(0, at);
+  const domain = text.slice(at + 1);
+  return !CONFIG_BAD_LOCAL.test(local) && utf8Length(local) <= MAX_PART_BYTES &&
+    isHostname(domain);
 }
