@@ -8,7 +8,7 @@
  *
  * deno run -A --cpu-prof --cpu-prof-dir=DIR bench/inprocess_proxy.ts CONFIG
  */
-import { loadConfig } from "../src/config/config.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { Runtime } from "../src/app/runtime.ts";
 
 const loaded = loadConfig(Deno.args[0]);

@@ -75,7 +75,7 @@ const CATEGORIES: Array<[string, (frame: CallFrame) => boolean]> = [
   ],
   ["shell (src/app/proxy.ts)", (f) => /\/src\/proxy\.ts/.test(f.url)],
   ["stream (src/link/connection.ts)", (f) => /\/src\/connection\.ts/.test(f.url)],
-  ["logging (logtape, src/ops/log.ts)", (f) => /logtape|\/src\/log\.ts/.test(f.url)],
+  ["logging (logtape, src/ops/log.ts)", (f) => /logtape|\/src\/ops\/log\.ts/.test(f.url)],
   [
     "metrics (prom-client, src/ops/metrics.ts)",
     (f) => /prom-client|\/src\/metrics\.ts/.test(f.url),

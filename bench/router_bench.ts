@@ -11,7 +11,8 @@
  * the minimal component's way (rewrite attributes in place) gives the floor.
  */
 import { Session } from "node:inspector";
-import { parseConfig, type ProxyConfig } from "../src/config/config.ts";
+import { parseConfig } from "../src/config/parse.ts";
+import type { ProxyConfig } from "../src/config/types.ts";
 import type { Link, LinkOptions } from "../src/link/connection.ts";
 import { Metrics } from "../src/ops/metrics.ts";
 import { Proxy } from "../src/app/proxy.ts";

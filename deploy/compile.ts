@@ -14,7 +14,8 @@
  * Secrets are not read: placeholders stand in for them.
  */
 import { resolve } from "node:path";
-import { CREDENTIALS_ENV, parseConfig } from "../src/config/config.ts";
+import { parseConfig } from "../src/config/parse.ts";
+import { CREDENTIALS_ENV } from "../src/config/secrets.ts";
 import { CREDENTIALS_ROOT, permissionFlags, permissionScope } from "../src/app/permissions.ts";
 import { readStartFlags, withoutPermissions } from "./start_flags.ts";
 import { taskArgs } from "./task_args.ts";

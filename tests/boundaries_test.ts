@@ -23,7 +23,13 @@ const MAY_IMPORT: Record<Part, readonly string[]> = {
   // Carries stanzas; decides nothing (no routing rule).
   link: ["core/xml.ts", "core/xml_scan.ts", "ops/log.ts", "@xmpp/component-core", "node:events"],
   // Reads the core's event types and nothing else of the core.
-  ops: ["core/router_events.ts", "prom-client", "@logtape/logtape", "node:sqlite"],
+  ops: [
+    "core/router_events.ts",
+    "config/log_options.ts",
+    "prom-client",
+    "@logtape/logtape",
+    "node:sqlite",
+  ],
   // No link, no logging: config errors are values.
   config: ["core/", "yaml", "zod", "node:path"],
   app: ["core/", "link/", "ops/", "config/", "node:util", "node:path"],

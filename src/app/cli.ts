@@ -4,9 +4,8 @@
  * the environment by src/config/env.ts.
  */
 import { parseArgs } from "node:util";
-import { LOG_FORMATS } from "../config/config.ts";
 import { DEFAULT_CONFIG_PATH, ENV_NAMES, type SettingFlags } from "../config/env.ts";
-import { LOG_LEVELS } from "../ops/log.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "../config/log_options.ts";
 
 /** Exit codes (sysexits.h where one fits), documented in docs/operating.md. */
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, config: 78 });

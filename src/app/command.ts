@@ -4,7 +4,8 @@
  * loads the routing code; the worker never loads the config parser.
  */
 import { EXIT, parseCommand, USAGE } from "./cli.ts";
-import { type Config, loadConfig } from "../config/config.ts";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/types.ts";
 import { resolveSettings, settingsFields } from "../config/env.ts";
 import { checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
 import { type Logging, superviseWorker } from "./supervisor.ts";

@@ -6,8 +6,10 @@
  * never read; they are as absolute as the config's path was.
  */
 import { dirname, isAbsolute, relative } from "node:path";
-import { type Config, CREDENTIALS_ENV, YAML_ENV_NAMES } from "../config/config.ts";
 import { ENV_NAMES } from "../config/env.ts";
+import { CREDENTIALS_ENV } from "../config/secrets.ts";
+import type { Config } from "../config/types.ts";
+import { YAML_ENV_NAMES } from "../config/yaml.ts";
 import { netPermissions } from "./supervisor.ts";
 
 /** Everything the process may touch; each list is what one `--allow-*` flag says. */

@@ -3,7 +3,7 @@
  * its stream, its one timer, its logs and metrics, and its stored
  * subscribers. Every decision is the router's.
  */
-import type { ProxyConfig } from "../config/config.ts";
+import type { ProxyConfig } from "../config/types.ts";
 import { type Link, type LinkHandlers, type LinkTimings, openLink } from "../link/connection.ts";
 import { askPeer } from "../link/peer.ts";
 import type { Readiness } from "../ops/http.ts";

@@ -3,7 +3,7 @@
  * listener and the metrics they share, started from a config, changed by a
  * reload, stopped by a signal.
  */
-import type { Config, ProxyConfig } from "../config/config.ts";
+import type { Config, ProxyConfig } from "../config/types.ts";
 import { createHandler, type HttpAddress, serveHttp } from "../ops/http.ts";
 import { logger, setupLogging } from "../ops/log.ts";
 import { Metrics } from "../ops/metrics.ts";

@@ -11,8 +11,9 @@
  * Messages between the two are the {@link ToWorker} / {@link FromWorker}
  * unions.
  */
-import type { Config, ConfigResult } from "../config/config.ts";
-import { type LogFormat, type Logger, logger, type LogLevel, setupLogging } from "../ops/log.ts";
+import type { LogFormat, LogLevel } from "../config/log_options.ts";
+import type { Config, ConfigResult } from "../config/types.ts";
+import { type Logger, logger, setupLogging } from "../ops/log.ts";
 import { StopSignals } from "./stop_signals.ts";
 
 /** How the worker logs: resolved from flags, environment and config. */

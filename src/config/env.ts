@@ -14,8 +14,8 @@
  * checked, even one a higher source overrides, so that a typo in a unit
  * file does not wait for the day the flag is dropped.
  */
-import { LOG_FORMATS, type LogFormat } from "./config.ts";
-import { LOG_LEVELS, type LogLevel } from "../ops/log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log_options.ts";
+import { quoted } from "./problems.ts";
 
 /** The environment variables read here. */
 export const ENV_NAMES = Object.freeze(
@@ -181,7 +181,7 @@ function checkOne<T extends string>(
 ): T | undefined {
   if (value === undefined) return undefined;
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  errors.push(`${name}: expected one of ${allowed.join(", ")}, got ${quote(value)}`);
+  errors.push(`${name}: expected one of ${allowed.join(", ")}, got ${quoted(value)}`);
   return undefined;
 }
 
@@ -192,11 +192,6 @@ function checkPath(value: string | undefined, name: string, errors: string[]): s
     return undefined;
   }
   return value;
-}
-
-/** JSON-quoted and cut short, like config.ts's `got …`. */
-function quote(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
 }
 
 function explain(error: unknown): string {

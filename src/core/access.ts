@@ -29,8 +29,8 @@ export type AccessPattern =
   | { readonly kind: "subdomains"; readonly parent: string };
 
 /**
- * Classifies a pattern by its shape (src/config/ validates the JID or
- * domain inside, with the same rules as every other address there), and
+ * Classifies a pattern by its shape (src/config/values.ts validates the JID
+ * or domain inside, with the same rules as every other address there), and
  * prepares its address as the server would prepare a requester's.
  *
  * @returns the prepared parts, or undefined when the text has none of the

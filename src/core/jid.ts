@@ -4,7 +4,9 @@
  * RFC 3491/6122), so that an address compares equal to the form the server
  * will route it as: case folded (ß is ss), compatibility forms folded
  * (NFKC), the domain's trailing dot dropped and its labels in ASCII form
- * (IDNA A-labels and U-labels compare as one).
+ * (IDNA A-labels and U-labels compare as one). The config holds the domains
+ * and JIDs an operator writes to stricter checks ({@link isHostname},
+ * {@link isBareJid}).
  */
 
 /** The parts of a JID string, as written (no prepping). */
@@ -165,4 +167,29 @@ export function prepDomain(domain: string): string | undefined {
 function foldCase(text: string): string {
   // Upper then lower folds ß to ss and ſ to s; B.2 maps final sigma too.
   return text.toUpperCase().toLowerCase().replaceAll("\u03c2", "\u03c3");
+}
+
+// The config's checks are stricter than isPlausibleJid: no C1 controls or
+// separators in a localpart, and a domain made of DNS-style labels.
+const CONFIG_BAD_LOCAL = /["&'/:<>@\s\p{Cc}\p{Z}]/u;
+// One label; Unicode letters allowed for IDNs.
+const LABEL = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}_-]*[\p{L}\p{M}\p{N}])?$/u;
+
+/**
+ * A plausible host name: dot-separated labels of at most 63 characters,
+ * none empty, within {@link MAX_PART_BYTES} (Prosody refuses longer parts).
+ */
+export function isHostname(text: string): boolean {
+  if (text === "" || utf8Length(text) > MAX_PART_BYTES) return false;
+  return text.split(".").every((label) => label.length <= 63 && LABEL.test(label));
+}
+
+/** `local@domain` with no resource, as an operator writes one. */
+export function isBareJid(text: string): boolean {
+  const at = text.indexOf("@");
+  if (at <= 0 || text.includes("/")) return false;
+  const local = text.slice(0, at);
+  const domain = text.slice(at + 1);
+  return !CONFIG_BAD_LOCAL.test(local) && utf8Length(local) <= MAX_PART_BYTES &&
+    isHostname(domain);
 }

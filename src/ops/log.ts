@@ -3,24 +3,11 @@
  * message of every record is a stable event name (`stream.online`), the
  * details are properties; the text format prints them as `key=value`.
  */
-import {
-  configureSync,
-  getLogger,
-  type Logger,
-  type LogLevel,
-  type LogRecord,
-  resetSync,
-} from "@logtape/logtape";
+import { configureSync, getLogger, type Logger, type LogRecord, resetSync } from "@logtape/logtape";
+// logtape takes these levels as they are, so the type checker holds them to its own.
+import { LOG_LEVELS, type LogFormat, type LogLevel } from "../config/log_options.ts";
 
-export type { Logger, LogLevel };
-
-/** The log levels, least severe first. */
-export const LOG_LEVELS = Object.freeze(
-  ["trace", "debug", "info", "warning", "error", "fatal"] as const,
-) satisfies readonly LogLevel[];
-
-/** How log lines are written. */
-export type LogFormat = "text" | "json";
+export type { Logger };
 
 const ROOT = "client-proxy";
 const encoder = new TextEncoder();

@@ -1,6 +1,6 @@
 /** The permission scope of a config (src/app/permissions.ts), as deno flags. */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config/config.ts";
+import { parseConfig } from "../../src/config/parse.ts";
 import { permissionFlags, permissionScope } from "../../src/app/permissions.ts";
 
 const PROGRAM_ENV = "CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT," +

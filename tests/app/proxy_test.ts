@@ -3,7 +3,8 @@
  * writes, when it stores subscribers, its timer, its metrics and shutdown.
  */
 import assert from "node:assert/strict";
-import { parseConfig, type ProxyConfig } from "../../src/config/config.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import type { ProxyConfig } from "../../src/config/types.ts";
 import type {
   Link,
   LinkHandlers,

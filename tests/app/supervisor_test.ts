@@ -1,6 +1,6 @@
 /** The main thread and its worker: messages sent before the worker listens. */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config/config.ts";
+import { parseConfig } from "../../src/config/parse.ts";
 import {
   type FromWorker,
   serveWorker,

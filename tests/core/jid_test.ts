@@ -1,7 +1,12 @@
-/** src/core/jid.ts: splitting, byte lengths, the plausibility check, bare and normal forms. */
+/**
+ * src/core/jid.ts: splitting, byte lengths, the plausibility check, bare and
+ * normal forms, and the config's stricter host name and bare JID checks.
+ */
 import assert from "node:assert/strict";
 import {
   bareOf,
+  isBareJid,
+  isHostname,
   isPlausibleJid,
   MAX_PART_BYTES,
   normalizeJid,
@@ -152,4 +157,47 @@ Deno.test("normalizeJid: local and domain lowercase, the resource as is", () => 
   assert.equal(normalizeJid("Alice@Example.ORG"), "alice@example.org");
   assert.equal(normalizeJid("Example.ORG/Bob@Other.ORG/X"), "example.org/Bob@Other.ORG/X");
   assert.equal(normalizeJid("alice@example.org/phone"), "alice@example.org/phone");
+});
+
+Deno.test("isHostname: dot-separated labels, IDNs too; no empty, odd or overlong label", () => {
+  for (
+    const host of ["localhost", "proxy.example.org", "127.0.0.1", "m\u00fcnchen.example", "a_b.org"]
+  ) {
+    assert.equal(isHostname(host), true, host);
+  }
+  for (
+    const host of [
+      "",
+      "example.org.",
+      ".example.org",
+      "a..org",
+      "-a.org",
+      "a-.org",
+      "a b.org",
+      "a@b",
+    ]
+  ) {
+    assert.equal(isHostname(host), false, JSON.stringify(host));
+  }
+  assert.equal(isHostname(`${"a".repeat(63)}.org`), true);
+  assert.equal(isHostname(`${"a".repeat(64)}.org`), false);
+  const longest = Array(16).fill("a".repeat(63)).join(".");
+  assert.equal(utf8Length(longest), MAX_PART_BYTES);
+  assert.equal(isHostname(longest), true);
+  assert.equal(isHostname(`${longest}a`), false);
+});
+
+Deno.test("isBareJid: local@host only; stricter than isPlausibleJid on localparts", () => {
+  assert.equal(isBareJid("svc@example.org"), true);
+  assert.equal(isBareJid("t\u00e9l\u00e9@example.org"), true);
+  for (const jid of ["example.org", "@example.org", "a@b@example.org", "svc@example.org/res"]) {
+    assert.equal(isBareJid(jid), false, jid);
+  }
+  // C1 controls: plausible on the wire, refused in a config.
+  for (const jid of ["a\u0085b@example.org", "a\u0090b@example.org"]) {
+    assert.equal(isPlausibleJid(jid), true, JSON.stringify(jid));
+    assert.equal(isBareJid(jid), false, JSON.stringify(jid));
+  }
+  assert.equal(isBareJid(`${"a".repeat(MAX_PART_BYTES)}@example.org`), true);
+  assert.equal(isBareJid(`${"a".repeat(MAX_PART_BYTES + 1)}@example.org`), false);
 });

@@ -1,0 +1,30 @@
+/**
+ * The config file from disk: the only part of src/config/ that does I/O.
+ * It reads the file and hands Deno's file and environment readers to the
+ * pure parser for the secrets.
+ */
+import { parseConfig } from "./parse.ts";
+import { reason } from "./problems.ts";
+import type { ConfigResult } from "./types.ts";
+
+/**
+ * Reads the file then parseConfig, using Deno.readTextFileSync /
+ * Deno.env.get; a missing/unreadable file is an error result
+ * (`"client-proxy.yaml: cannot read: No such file"`), never a throw.
+ * Needs read access to the file and its secret files, env access to its
+ * `secret_env` names (and CREDENTIALS_DIRECTORY for `secret_credential`),
+ * and (for npm:yaml) `LOG_TOKENS` and `LOG_STREAM`.
+ */
+export function loadConfig(file: string): ConfigResult {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    return { ok: false, errors: [`${file}: cannot read: ${reason(error)}`] };
+  }
+  return parseConfig(text, {
+    file,
+    readFile: (path) => Deno.readTextFileSync(path),
+    getEnv: (name) => Deno.env.get(name),
+  });
+}

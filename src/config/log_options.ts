@@ -1,0 +1,19 @@
+/**
+ * The values `log_level` and `log_format` may take, in the config file,
+ * on the command line and in the environment. Kept apart from the logger
+ * (src/ops/log.ts) so that reading a config never loads logtape.
+ */
+
+/** The log levels, least severe first (logtape's, which src/ops/log.ts checks). */
+export const LOG_LEVELS = Object.freeze(
+  ["trace", "debug", "info", "warning", "error", "fatal"] as const,
+);
+
+/** A log level: records below it are not written. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** The values of `log_format`. */
+export const LOG_FORMATS = Object.freeze(["text", "json"] as const);
+
+/** How log lines are written. */
+export type LogFormat = typeof LOG_FORMATS[number];

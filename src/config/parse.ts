@@ -1,0 +1,107 @@
+/**
+ * Config text to a frozen {@link Config}, in three stages: YAML
+ * (src/config/yaml.ts), the schema and its cross-checks
+ * (src/config/schema.ts), then assembly into the camelCase value the
+ * program reads. Pure: secrets are read through the functions given.
+ */
+import { dirname } from "node:path";
+import { report } from "./problems.ts";
+import { checkConfig, type ParsedConfig } from "./schema.ts";
+import type { SecretSources } from "./secrets.ts";
+import type { Config, ConfigResult, ProxyConfig } from "./types.ts";
+import { resolvePath } from "./values.ts";
+import { readYaml } from "./yaml.ts";
+
+/**
+ * What parseConfig needs besides the text. `file` prefixes messages and
+ * anchors relative `secret_file` paths. Without `readFile` every secret
+ * file read fails; without `getEnv` no variable is set: parsing stays pure.
+ */
+export interface ParseConfigOptions extends Partial<Pick<SecretSources, "readFile" | "getEnv">> {
+  readonly file: string;
+}
+
+/**
+ * Parses config text; pure (reads secrets via the injected functions).
+ *
+ * @param text the YAML source
+ * @param options `file` names the config in messages and anchors relative
+ *   `secret_file` paths; `readFile` defaults to failing every read and
+ *   `getEnv` to an empty environment, so nothing outside is touched unless
+ *   the caller passes them (loadConfig passes Deno's).
+ */
+export function parseConfig(text: string, options: ParseConfigOptions): ConfigResult {
+  const { file } = options;
+  const yaml = readYaml(text, file);
+  if (!yaml.ok) return yaml;
+  const checked = checkConfig(yaml.value, {
+    configDir: dirname(file),
+    readFile: options.readFile ?? refuseRead,
+    getEnv: options.getEnv ?? (() => undefined),
+  });
+  if (!checked.ok) return { ok: false, errors: report(file, checked.problems) };
+  return { ok: true, config: assemble(file, checked.data) };
+}
+
+/** The checked data as the program reads it, deeply frozen. */
+function assemble(file: string, data: ParsedConfig): Config {
+  const readPaths = [file];
+  const envNames: string[] = [];
+  const proxies = data.proxies.map((proxy): ProxyConfig => {
+    // crossCheck guaranteed exactly one source and a server somewhere.
+    const secret = (proxy.secret ?? proxy.secret_env ?? proxy.secret_file ??
+      proxy.secret_credential)!;
+    if (secret.path !== undefined && !readPaths.includes(secret.path)) {
+      readPaths.push(secret.path);
+    }
+    if (secret.env !== undefined && !envNames.includes(secret.env)) {
+      envNames.push(secret.env);
+    }
+    const deny = proxy.deny === undefined || proxy.deny.length === 0
+      ? {}
+      : { deny: Object.freeze(proxy.deny) };
+    return Object.freeze({
+      domain: proxy.domain,
+      secret: secret.value,
+      targetAddress: proxy.target_address,
+      server: Object.freeze({ ...(proxy.server ?? data.server)! }),
+      requestTimeoutMs: proxy.request_timeout,
+      balance: proxy.balance,
+      maxPendingPerResource: proxy.max_pending_per_resource,
+      maxPending: proxy.max_pending,
+      // Optional keys are left out rather than set to undefined.
+      ...(proxy.allow === undefined ? {} : { allow: Object.freeze(proxy.allow) }),
+      ...deny,
+      hideFromDenied: proxy.hide_from_denied,
+      ...(proxy.rate_limit === undefined ? {} : { rateLimit: proxy.rate_limit }),
+      maxPendingPerRequester: proxy.max_pending_per_requester,
+      keepaliveMs: proxy.keepalive,
+      keepaliveTimeoutMs: proxy.keepalive_timeout,
+      standbyRetryMs: proxy.standby_retry,
+      ...(proxy.standby_peer === undefined
+        ? {}
+        : { standbyPeer: Object.freeze(proxy.standby_peer) }),
+      allowTargetRequests: proxy.allow_target_requests,
+      messages: proxy.messages,
+      presence: proxy.presence,
+      maxSubscribers: proxy.max_subscribers,
+    });
+  });
+  return Object.freeze({
+    file,
+    ...(data.log_level === undefined ? {} : { logLevel: data.log_level }),
+    ...(data.log_format === undefined ? {} : { logFormat: data.log_format }),
+    ...(data.http === undefined ? {} : { http: Object.freeze({ ...data.http }) }),
+    shutdownGraceMs: data.shutdown_grace,
+    ...(data.state_dir === undefined
+      ? {}
+      : { stateDir: resolvePath(dirname(file), data.state_dir) }),
+    proxies: Object.freeze(proxies),
+    readPaths: Object.freeze(readPaths),
+    envNames: Object.freeze(envNames),
+  });
+}
+
+function refuseRead(_path: string): string {
+  throw new Error("no readFile function was given to parseConfig");
+}

@@ -1,0 +1,108 @@
+/**
+ * How a config's problems are said: one line each,
+ * `"<file>: <key path>: <what was expected>, got <what was found>"`, top-level
+ * keys first, then proxy by proxy, so that an operator fixes the whole file
+ * in one go. What was found is described, never echoed when it may be a
+ * secret.
+ */
+import type { z } from "zod";
+
+/** A problem at a key path (`["proxies", 0, "secret"]`); rendered by {@link report}. */
+export interface Problem {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+/** zod's issues as problems; an unknown key is one problem per key. */
+export function fromZod(error: z.ZodError): Problem[] {
+  const problems: Problem[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        problems.push({ path: [...issue.path, key], message: "unknown key" });
+      }
+    } else {
+      problems.push({ path: issue.path, message: issue.message });
+    }
+  }
+  return problems;
+}
+
+/** `file: path: message` lines, top-level keys first, then proxy by proxy. */
+export function report(file: string, problems: readonly Problem[]): string[] {
+  const rank = ({ path }: Problem) =>
+    path[0] === "proxies" && typeof path[1] === "number" ? path[1] : -1;
+  // Array.prototype.sort is stable, so zod's order survives within a rank.
+  return [...problems]
+    .sort((a, b) => rank(a) - rank(b))
+    .map(({ path, message }) =>
+      path.length === 0 ? `${file}: ${message}` : `${file}: ${formatPath(path)}: ${message}`
+    );
+}
+
+/** `["proxies", 0, "secret"]` → `proxies[0].secret`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let text = "";
+  for (const part of path) {
+    if (typeof part === "number") {
+      text += `[${part}]`;
+    } else {
+      const key = String(part);
+      // Odd keys (spaces, dots, newlines) are quoted so the line stays one line.
+      if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) {
+        text += text === "" ? key : `.${key}`;
+      } else {
+        text += `[${JSON.stringify(key)}]`;
+      }
+    }
+  }
+  return text;
+}
+
+/** Error callback giving `expected …, got <input>`; zod passes the input. */
+export function expecting(
+  expected: string,
+  sensitive = false,
+): (issue: { input?: unknown }) => string {
+  return (issue) => `${expected}, got ${describe(issue.input, sensitive)}`;
+}
+
+/**
+ * What was found, for `got …`. Strings are {@link quoted}; with
+ * `sensitive` only the type is named.
+ */
+export function describe(value: unknown, sensitive = false): string {
+  if (value === undefined) return "nothing (the key is missing)";
+  if (value === null) return "an empty value";
+  if (Array.isArray(value)) {
+    return value.length === 0 ? "an empty list" : "a list";
+  }
+  if (value instanceof Uint8Array) return "binary data";
+  if (typeof value === "object") {
+    return Object.keys(value).length === 0 ? "an empty mapping" : "a mapping";
+  }
+  if (value === "") return "an empty string";
+  if (sensitive) {
+    const article = typeof value === "string" ? "a string" : `a ${typeof value}`;
+    return `${article} (value not shown)`;
+  }
+  return typeof value === "string" ? quoted(value) : String(value);
+}
+
+/** JSON-quoted (so control characters cannot break a log line) and cut short. */
+export function quoted(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
+}
+
+/** A short reason for a failed read, without Deno's `(os error 2)` noise. */
+export function reason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "No such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "Permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "Is a directory";
+  if (error instanceof Deno.errors.NotCapable) {
+    // Only a process started with lists (a scoped binary) gets here.
+    return "not allowed by Deno's permissions (--allow-read / --allow-env; a binary built " +
+      "with `deno task compile --config FILE` may read only the files and variables that FILE uses)";
+  }
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,170 @@
+/**
+ * What a validated configuration is: the frozen value the rest of the
+ * program reads, and the defaults of the keys a file may leave out.
+ */
+import type { Balance } from "../core/balance.ts";
+import type { LogFormat, LogLevel } from "./log_options.ts";
+
+/** Where the XMPP server accepts external components (XEP-0114). */
+export interface ServerAddress {
+  /** Host name or IP address; an IPv6 address without brackets (`::1`). */
+  readonly host: string;
+  readonly port: number;
+  /** Normalised `xmpp://host:port` (IPv6 in brackets), for logs. */
+  readonly url: string;
+}
+
+/** Where the HTTP side listener (health, readiness, metrics) binds. */
+export interface HttpListen {
+  /** Host name or IP address; an IPv6 address without brackets (`::1`). */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A token bucket per requester: `rate_limit: { rate: 20/s, burst: 40 }`. */
+export interface RateLimitConfig {
+  /** `rate` (`N/s`, `N/m` or `N/h`) in requests per second; > 0. */
+  readonly perSecond: number;
+  /**
+   * `burst`: requests that may come back to back; >= 1. Default: the N of
+   * the rate, rounded up (`20/s` → 20, `1000/h` → 1000).
+   */
+  readonly burst: number;
+}
+
+/** One component domain and the account its IQs are forwarded to. */
+export interface ProxyConfig {
+  /** Component domain, lowercased. */
+  readonly domain: string;
+  /** Resolved shared secret: non-empty printable ASCII. */
+  readonly secret: string;
+  /** Bare JID `local@domain` of the implementing account, lowercased. */
+  readonly targetAddress: string;
+  /** The proxy's own `server:`, else the top-level one. */
+  readonly server: ServerAddress;
+  /** `request_timeout`, default 30 s. */
+  readonly requestTimeoutMs: number;
+  /** `balance`, default `"least-pending"`. */
+  readonly balance: Balance;
+  /** `max_pending_per_resource`, default 1000. */
+  readonly maxPendingPerResource: number;
+  /** `max_pending`, default 100000. */
+  readonly maxPending: number;
+  /**
+   * `allow`: requester patterns let in, lowercased (`user@example.org`,
+   * `@example.org`, `*.example.org`; see src/core/access.ts). Absent: everyone
+   * not denied. Never empty (the config refuses `allow: []`).
+   */
+  readonly allow?: readonly string[];
+  /**
+   * `deny`: requester patterns refused even when allowed, lowercased.
+   * Absent (an empty list is left out too): nobody is denied.
+   */
+  readonly deny?: readonly string[];
+  /**
+   * `hide_from_denied`, default false: answer a refused requester as if
+   * the proxy were not there (`service-unavailable`) rather than
+   * `forbidden`.
+   */
+  readonly hideFromDenied: boolean;
+  /** `rate_limit`, per requester bare JID. Absent: no rate limit. */
+  readonly rateLimit?: RateLimitConfig;
+  /**
+   * `max_pending_per_requester`, default 100: how many requests one bare
+   * JID may have awaiting a reply.
+   */
+  readonly maxPendingPerRequester: number;
+  /** `keepalive`, default 30 s: how often to ping over the stream; 0 turns it off. */
+  readonly keepaliveMs: number;
+  /** `keepalive_timeout`, default 10 s: a ping unanswered this long means a dead link. */
+  readonly keepaliveTimeoutMs: number;
+  /** `standby_retry`, default 2 s: how often a standby instance tries to take over. */
+  readonly standbyRetryMs: number;
+  /**
+   * `standby_peer: http://HOST:PORT`, the other instance's HTTP listener.
+   * On a server that shares a domain between connections (ejabberd), a
+   * standby asks it before each look, and does not look while it says it
+   * serves the domain. Absent: it looks every 3 × `standby_retry`.
+   */
+  readonly standbyPeer?: ServerAddress;
+  /** `allow_target_requests`, default false: the implementing client may start requests. */
+  readonly allowTargetRequests: boolean;
+  /** `messages`, default `reject`: `forward` passes messages both ways. */
+  readonly messages: typeof MESSAGE_MODES[number];
+  /** `presence`, default false: users may subscribe to the service's availability. */
+  readonly presence: boolean;
+  /**
+   * `max_subscribers`, default 10000: how many users may subscribe to the
+   * service's presence; beyond it a new `subscribe` gets `unsubscribed`.
+   */
+  readonly maxSubscribers: number;
+}
+
+/** The whole validated configuration; deeply frozen. */
+export interface Config {
+  /** The config file's path as given. */
+  readonly file: string;
+  /**
+   * `log_level`; absent when the file does not set it (then the flag, the
+   * environment or the default `info` decide: src/config/env.ts).
+   */
+  readonly logLevel?: LogLevel;
+  /** `log_format`; absent when the file does not set it (default `text`, as above). */
+  readonly logFormat?: LogFormat;
+  /**
+   * `http: HOST:PORT` (`127.0.0.1:9347`; IPv6 quoted: `"[::1]:9347"`), the
+   * health/readiness/metrics listener. Absent: no listener.
+   */
+  readonly http?: HttpListen;
+  /** `shutdown_grace`, default 5 s. */
+  readonly shutdownGraceMs: number;
+  /**
+   * `state_dir`: where state that must survive a restart is kept (the
+   * service's presence subscribers); relative to the config file's
+   * directory. Required when a proxy has `presence: true`.
+   */
+  readonly stateDir?: string;
+  readonly proxies: readonly ProxyConfig[];
+  /**
+   * Files the running proxy reads (config + secret_file / secret_credential
+   * paths): for permission scoping.
+   */
+  readonly readPaths: readonly string[];
+  /**
+   * Environment variable names the config used (secret_env,
+   * CREDENTIALS_DIRECTORY): for permission scoping.
+   */
+  readonly envNames: readonly string[];
+}
+
+/** A config, or every problem found in it (never a throw). */
+export type ConfigResult =
+  | { ok: true; config: Config }
+  | { ok: false; errors: string[] };
+
+/** The port XMPP servers accept components on when `server:` gives none. */
+export const DEFAULT_PORT = 5347;
+/** `shutdown_grace`. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+/** `request_timeout`. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** `balance`. */
+export const DEFAULT_BALANCE: Balance = "least-pending";
+/** `max_pending_per_resource`. */
+export const DEFAULT_MAX_PENDING_PER_RESOURCE = 1_000;
+/** `max_pending`. */
+export const DEFAULT_MAX_PENDING = 100_000;
+/** `max_pending_per_requester`. */
+export const DEFAULT_MAX_PENDING_PER_REQUESTER = 100;
+/** `max_subscribers`. */
+export const DEFAULT_MAX_SUBSCRIBERS = 10_000;
+/** `keepalive`. */
+export const DEFAULT_KEEPALIVE_MS = 30_000;
+/** `keepalive_timeout`. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
+/** `standby_retry`. */
+export const DEFAULT_STANDBY_RETRY_MS = 2_000;
+/** The values of `messages`. */
+export const MESSAGE_MODES = ["reject", "forward"] as const;
+/** `messages`. */
+export const DEFAULT_MESSAGES = "reject";

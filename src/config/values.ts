@@ -1,0 +1,120 @@
+/**
+ * The config's values one by one, from text to meaning: server and peer
+ * addresses, the HTTP listen address, rates, requester patterns and paths.
+ * Each parser returns `undefined` for a value it refuses; the text that
+ * says what was expected instead sits next to it.
+ */
+import { isAbsolute, join } from "node:path";
+import { classifyPattern } from "../core/access.ts";
+import { isBareJid, isHostname } from "../core/jid.ts";
+import { DEFAULT_PORT, type HttpListen, type ServerAddress } from "./types.ts";
+
+// What each value should look like, for `expected …, got …`.
+export const SERVER_EXPECTED =
+  "expected a server address like xmpp://127.0.0.1:5347, 127.0.0.1:5347 or 127.0.0.1";
+export const DURATION_EXPECTED = "expected a duration like 500ms, 2s or 1m";
+export const HTTP_EXPECTED = 'expected a listen address like 127.0.0.1:9347 or "[::1]:9347"';
+export const PEER_EXPECTED =
+  "expected the other instance's HTTP listener, like http://10.0.0.2:9347 (http or https, no path)";
+export const PATTERN_EXPECTED =
+  "expected a pattern like user@example.org, @example.org or *.example.org";
+export const RATE_EXPECTED = "expected a rate above zero like 20/s, 100/m or 1000/h";
+
+// setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days);
+// 596h is the largest whole number of hours below that.
+export const MAX_DURATION_MS = 596 * 3_600_000;
+
+const SERVER_RE = /^(?:xmpp:\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d{1,5}))?$/i;
+const LISTEN_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+)):(\d{1,5})$/;
+const RATE_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*\/\s*(s|m|h)$/;
+const RATE_UNIT_SECONDS = { s: 1, m: 60, h: 3_600 } as const;
+
+/** `xmpp://host:port`, `host:port` or `host` (port 5347); IPv6 in brackets. */
+export function parseServer(text: string): ServerAddress | undefined {
+  const match = SERVER_RE.exec(text);
+  if (match === null) return undefined;
+  const [, ipv6, name, portText] = match;
+  const port = portText === undefined ? DEFAULT_PORT : Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  if (ipv6 !== undefined) {
+    if (!isIpv6(ipv6)) return undefined;
+    const host = ipv6.toLowerCase();
+    return { host, port, url: `xmpp://[${host}]:${port}` };
+  }
+  const host = name.toLowerCase();
+  if (!isHostname(host)) return undefined;
+  return { host, port, url: `xmpp://${host}:${port}` };
+}
+
+/** `http(s)://host[:port]`, an origin with no path: the standby peer's HTTP listener. */
+export function parsePeer(text: string): ServerAddress | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  const plain = url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || !plain) return undefined;
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  // URL keeps IPv6 hosts in brackets (and has checked them); the other
+  // addresses hold them bare. Names get the same check as everywhere else.
+  const bracketed = /^\[(.*)\]$/.exec(url.hostname);
+  const host = bracketed ? bracketed[1] : url.hostname;
+  if (!bracketed && !isHostname(host)) return undefined;
+  return { host, port, url: url.origin };
+}
+
+/** `host:port` or `[ipv6]:port`, port 1-65535, for the HTTP listener. */
+export function parseListen(text: string): HttpListen | undefined {
+  const match = LISTEN_RE.exec(text);
+  if (match === null) return undefined;
+  const [, ipv6, name, portText] = match;
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  if (ipv6 !== undefined) {
+    return isIpv6(ipv6) ? { host: ipv6.toLowerCase(), port } : undefined;
+  }
+  const host = name.toLowerCase();
+  return isHostname(host) ? { host, port } : undefined;
+}
+
+/** A well-formed `allow` / `deny` pattern, with a valid JID or domain inside. */
+export function isAccessPattern(text: string): boolean {
+  const pattern = classifyPattern(text);
+  switch (pattern?.kind) {
+    case "jid":
+      return isBareJid(pattern.jid);
+    case "domain":
+      return isHostname(pattern.domain);
+    case "subdomains":
+      return isHostname(pattern.parent);
+    default:
+      return false;
+  }
+}
+
+/** `N/s`, `N/m` or `N/h` with N > 0: the count as written and per second. */
+export function parseRate(input: unknown): { count: number; perSecond: number } | undefined {
+  if (typeof input !== "string") return undefined;
+  const match = RATE_RE.exec(input.trim());
+  if (match === null) return undefined;
+  const count = Number(match[1]);
+  const perSecond = count / RATE_UNIT_SECONDS[match[2] as keyof typeof RATE_UNIT_SECONDS];
+  return count > 0 && Number.isFinite(count) && perSecond > 0 ? { count, perSecond } : undefined;
+}
+
+function isIpv6(text: string): boolean {
+  // WHATWG URL parsing validates IPv6 literals for special schemes.
+  try {
+    new URL(`http://[${text}]/`);
+    return text.includes(":");
+  } catch {
+    return false;
+  }
+}
+
+/** A path from the config: relative ones are taken from the config file's directory. */
+export function resolvePath(configDir: string, path: string): string {
+  return isAbsolute(path) ? path : join(configDir, path);
+}

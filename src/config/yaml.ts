@@ -1,0 +1,99 @@
+/**
+ * The YAML stage: config text to plain data, or every syntax problem at
+ * its `file:line:col`. Messages are trimmed of the source text npm:yaml
+ * quotes, which may be a secret.
+ */
+import { type Document, isAlias, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import { reason } from "./problems.ts";
+
+/** What npm:yaml reads from the environment while it parses. */
+export const YAML_ENV_NAMES = Object.freeze(["LOG_TOKENS", "LOG_STREAM"] as const);
+
+/** Plain data, or the YAML problems as finished lines. */
+export type YamlResult =
+  | { ok: true; value: unknown }
+  | { ok: false; errors: string[] };
+
+/** A problem at a character offset of the text. */
+interface YamlProblem {
+  offset: number;
+  message: string;
+}
+
+/** YAML text to plain data, or syntax problems as `file:line:col: message`. */
+export function readYaml(text: string, file: string): YamlResult {
+  const lineCounter = new LineCounter();
+  // prettyErrors would append the offending source line to each message,
+  // and that line may be a secret.
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    logLevel: "error",
+  });
+  const found: YamlProblem[] = [
+    ...doc.errors,
+    ...doc.warnings, // e.g. an unknown `!tag`: not silently ignored either
+  ].map((e) => ({ offset: e.pos[0], message: redactYamlMessage(e.message) }));
+  found.push(...structuralYamlProblems(doc));
+  if (found.length > 0) {
+    found.sort((a, b) => a.offset - b.offset);
+    return {
+      ok: false,
+      errors: found.map(({ offset, message }) => {
+        const { line, col } = lineCounter.linePos(offset);
+        return `${file}:${line}:${col}: ${message}`;
+      }),
+    };
+  }
+  try {
+    return { ok: true, value: doc.toJS() };
+  } catch (error) {
+    // e.g. "Excessive alias count": no position to give.
+    return { ok: false, errors: [`${file}: ${reason(error)}`] };
+  }
+}
+
+/**
+ * Problems npm:yaml only notices (by throwing, or by a console warning)
+ * while converting to JS: keys that are not scalars and unresolved aliases.
+ */
+function structuralYamlProblems(doc: Document): YamlProblem[] {
+  const found: YamlProblem[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key)) return;
+      const node = isNode(pair.key) ? pair.key : pair.value;
+      const offset = isNode(node) ? node.range?.[0] ?? 0 : 0;
+      found.push({
+        offset,
+        message: "keys must be plain scalars (no lists, mappings or aliases)",
+      });
+    },
+    Alias(_, node) {
+      if (isAlias(node) && node.resolve(doc) === undefined) {
+        found.push({
+          offset: node.range?.[0] ?? 0,
+          // Not its name: `secret: *x9…` may be a secret that starts with `*`.
+          message:
+            "unresolved alias: a value starting with * names an &anchor; quote it if it is text",
+        });
+      }
+    },
+  });
+  return found;
+}
+
+/**
+ * Drops the bits of npm:yaml messages that quote the source (maybe a
+ * secret: `secret: !x…`, `|x…`): what follows their colon, as in
+ * "Unresolved tag: !x…", "Block scalar header includes extra characters:
+ * |x…". The position (line:column) still says where.
+ */
+function redactYamlMessage(message: string): string {
+  return message
+    .replace(/^(Invalid escape sequence).*$/s, "$1")
+    .replace(/^(Unresolved plain scalar).*$/s, "$1")
+    .replace(/^([^:]*?): .*$/s, "$1")
+    // `allow: [@example.org]` is a pattern the README shows: say how to write it.
+    .replace(/^(Plain value cannot start with reserved character .)$/, "$1 (quote the value)");
+}
