@@ -8,7 +8,12 @@ import { dirname } from "node:path";
 import { report } from "./problems.ts";
 import { checkConfig, type ParsedConfig } from "./schema.ts";
 import type { SecretSources } from "./secrets.ts";
-import type { Config, ConfigResult, ProxyConfig } from "./types.ts";
+import {
+  type Config,
+  type ConfigResult,
+  DEFAULT_PENDING_SHARE_PER_DOMAIN,
+  type ProxyConfig,
+} from "./types.ts";
 import { resolvePath } from "./values.ts";
 import { readYaml } from "./yaml.ts";
 
@@ -75,6 +80,11 @@ function assemble(file: string, data: ParsedConfig): Config {
       hideFromDenied: proxy.hide_from_denied,
       ...(proxy.rate_limit === undefined ? {} : { rateLimit: proxy.rate_limit }),
       maxPendingPerRequester: proxy.max_pending_per_requester,
+      maxPendingPerDomain: proxy.max_pending_per_domain ??
+        Math.max(1, Math.floor(proxy.max_pending * DEFAULT_PENDING_SHARE_PER_DOMAIN)),
+      ...(proxy.rate_limit_per_domain === undefined
+        ? {}
+        : { rateLimitPerDomain: proxy.rate_limit_per_domain }),
       keepaliveMs: proxy.keepalive,
       keepaliveTimeoutMs: proxy.keepalive_timeout,
       standbyRetryMs: proxy.standby_retry,
@@ -85,6 +95,7 @@ function assemble(file: string, data: ParsedConfig): Config {
       messages: proxy.messages,
       presence: proxy.presence,
       maxSubscribers: proxy.max_subscribers,
+      maxSubscribersPerDomain: proxy.max_subscribers_per_domain,
     });
   });
   return Object.freeze({

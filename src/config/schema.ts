@@ -19,6 +19,7 @@ import {
   DEFAULT_MAX_PENDING_PER_REQUESTER,
   DEFAULT_MAX_PENDING_PER_RESOURCE,
   DEFAULT_MAX_SUBSCRIBERS,
+  DEFAULT_MAX_SUBSCRIBERS_PER_DOMAIN,
   DEFAULT_MESSAGES,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
@@ -109,6 +110,8 @@ function proxySchema(secrets: SecretSources) {
     hide_from_denied: flag(),
     rate_limit: rateLimitField().optional(),
     max_pending_per_requester: countField().default(DEFAULT_MAX_PENDING_PER_REQUESTER),
+    max_pending_per_domain: countField().optional(),
+    rate_limit_per_domain: rateLimitField().optional(),
     keepalive: durationField(0).default(DEFAULT_KEEPALIVE_MS),
     keepalive_timeout: durationField(1).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
     standby_retry: durationField(1).default(DEFAULT_STANDBY_RETRY_MS),
@@ -117,6 +120,7 @@ function proxySchema(secrets: SecretSources) {
     messages: enumField(MESSAGE_MODES).default(DEFAULT_MESSAGES),
     presence: flag(),
     max_subscribers: countField().default(DEFAULT_MAX_SUBSCRIBERS),
+    max_subscribers_per_domain: countField().default(DEFAULT_MAX_SUBSCRIBERS_PER_DOMAIN),
   }, {
     error: expecting(
       `expected a mapping with domain, target_address and one of ${SECRET_KEYS_TEXT}`,

@@ -74,6 +74,13 @@ export interface ProxyConfig {
    * JID may have awaiting a reply.
    */
   readonly maxPendingPerRequester: number;
+  /**
+   * `max_pending_per_domain`, default a quarter of `max_pending`: how many
+   * requests the users of one domain may have awaiting a reply together.
+   */
+  readonly maxPendingPerDomain: number;
+  /** `rate_limit_per_domain`, per requester domain. Absent: none. */
+  readonly rateLimitPerDomain?: RateLimitConfig;
   /** `keepalive`, default 30 s: how often to ping over the stream; 0 turns it off. */
   readonly keepaliveMs: number;
   /** `keepalive_timeout`, default 10 s: a ping unanswered this long means a dead link. */
@@ -98,6 +105,11 @@ export interface ProxyConfig {
    * service's presence; beyond it a new `subscribe` gets `unsubscribed`.
    */
   readonly maxSubscribers: number;
+  /**
+   * `max_subscribers_per_domain`, default 1000: how many users of one domain
+   * may subscribe to the service's presence.
+   */
+  readonly maxSubscribersPerDomain: number;
 }
 
 /** The whole validated configuration; deeply frozen. */
@@ -158,6 +170,10 @@ export const DEFAULT_MAX_PENDING = 100_000;
 export const DEFAULT_MAX_PENDING_PER_REQUESTER = 100;
 /** `max_subscribers`. */
 export const DEFAULT_MAX_SUBSCRIBERS = 10_000;
+/** `max_subscribers_per_domain`. */
+export const DEFAULT_MAX_SUBSCRIBERS_PER_DOMAIN = 1_000;
+/** `max_pending_per_domain`, as a share of `max_pending`. */
+export const DEFAULT_PENDING_SHARE_PER_DOMAIN = 0.25;
 /** `keepalive`. */
 export const DEFAULT_KEEPALIVE_MS = 30_000;
 /** `keepalive_timeout`. */

@@ -1,9 +1,10 @@
 /**
- * Who gets in: the access lists, then the sender's rate limit. Asked for
- * every request and every user's message, before anything else is spent on
- * them.
+ * Who gets in: the access lists, then the sender's rate limit, then its
+ * domain's. Asked for every request, every user's message and every user's
+ * presence, before anything else is spent on them.
  */
 import { type AccessCheck, compileAccess } from "./access.ts";
+import { domainKey } from "./jid.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import type { RouterSettings } from "./settings.ts";
 import type { StanzaError } from "./stanza.ts";
@@ -13,29 +14,26 @@ import { copyString } from "./xml.ts";
 /** Why a sender is kept out. */
 export type Refusal = "forbidden" | "rate_limited";
 
-/** The access lists and the rate limiter of the settings in force. */
+type Limit = RouterSettings["rateLimit"];
+
+/** The access lists and the rate limiters (per requester, per domain) of the settings in force. */
 export class Gate {
   #allowed: AccessCheck = () => true;
-  #limiter: RateLimiter | undefined;
-  #rateLimit: RouterSettings["rateLimit"];
+  readonly #perRequester = new Limiter();
+  readonly #perDomain = new Limiter();
 
   constructor(settings: RouterSettings) {
     this.configure(settings);
   }
 
   /**
-   * Applies new settings. The rate limiter keeps its buckets unless the
+   * Applies new settings. Each rate limiter keeps its buckets unless its
    * limit itself changed.
    */
   configure(settings: RouterSettings): void {
     this.#allowed = compileAccess(settings.allow, settings.deny);
-    const limit = settings.rateLimit;
-    const previous = this.#rateLimit;
-    this.#rateLimit = limit;
-    if (!limit) this.#limiter = undefined;
-    else if (
-      !this.#limiter || previous?.perSecond !== limit.perSecond || previous?.burst !== limit.burst
-    ) this.#limiter = new RateLimiter({ perSecond: limit.perSecond, burst: limit.burst });
+    this.#perRequester.configure(settings.rateLimit);
+    this.#perDomain.configure(settings.rateLimitPerDomain);
   }
 
   /** Whether the access lists let this bare JID in. */
@@ -43,12 +41,42 @@ export class Gate {
     return this.#allowed(bare);
   }
 
-  /** Why this sender is kept out now (a token is taken if not), or undefined to let it in. */
+  /**
+   * Why this sender is kept out now, or undefined to let it in (a token is
+   * then taken from its bucket and its domain's).
+   */
   check(bare: string, now: number): Refusal | undefined {
     if (!this.#allowed(bare)) return "forbidden";
-    // The limiter keeps its key: a copy, see copyString().
-    if (this.#limiter && !this.#limiter.take(copyString(bare), now)) return "rate_limited";
+    if (!this.#perRequester.take(bare, now)) return "rate_limited";
+    if (this.#perDomain.active && !this.#perDomain.take(domainKey(bare), now)) {
+      return "rate_limited";
+    }
     return undefined;
+  }
+}
+
+/** One rate limit, remade only when the limit changes. */
+class Limiter {
+  #limit: Limit;
+  #limiter: RateLimiter | undefined;
+
+  get active(): boolean {
+    return this.#limiter !== undefined;
+  }
+
+  configure(limit: Limit): void {
+    const previous = this.#limit;
+    this.#limit = limit;
+    if (!limit) this.#limiter = undefined;
+    else if (
+      !this.#limiter || previous?.perSecond !== limit.perSecond || previous?.burst !== limit.burst
+    ) this.#limiter = new RateLimiter({ perSecond: limit.perSecond, burst: limit.burst });
+  }
+
+  /** Takes a token of `key`'s bucket; true without a limit. */
+  take(key: string, now: number): boolean {
+    // The limiter keeps its key: a copy, see copyString().
+    return !this.#limiter || this.#limiter.take(copyString(key), now);
   }
 }
 

@@ -12,6 +12,8 @@ export interface Pending extends Timed {
   readonly requester: string;
   /** The requester's bare JID, lowercase (balancing, limits). */
   readonly requesterBare: string;
+  /** The requester's domain, prepared (src/core/jid.ts domainKey): per-domain limits. */
+  readonly requesterDomain: string;
   readonly id: string;
   readonly type: "get" | "set";
   /** The resource of our JID the request was sent from. */

@@ -107,6 +107,12 @@ export function domainOf(bare: string): string {
   return bare.slice(bare.indexOf("@") + 1);
 }
 
+/** The prepared domain of a bare JID: what the per-domain limits count by. */
+export function domainKey(bare: string): string {
+  const domain = domainOf(bare);
+  return prepDomain(domain) ?? domain;
+}
+
 // deno-lint-ignore no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
 /** RFC 3454 B.1: mapped to nothing by nodeprep, nameprep and resourceprep. */

@@ -8,7 +8,7 @@
 import { drop, passed, refuse } from "./effects.ts";
 import { gateError } from "./gate.ts";
 import { fitsResource, peerAddress } from "./jat.ts";
-import { bareOf, jidKey } from "./jid.ts";
+import { bareOf, domainKey, jidKey } from "./jid.ts";
 import type { Effects } from "./router_events.ts";
 import type { RouterContext } from "./context.ts";
 import type { StanzaError } from "./stanza.ts";
@@ -21,6 +21,7 @@ interface WaitingMessage {
   readonly stanza: XmlElement;
   readonly from: string;
   readonly requesterBare: string;
+  readonly requesterDomain: string;
   /** When it stops waiting and gets `service-unavailable`. */
   readonly until: number;
 }
@@ -58,7 +59,9 @@ export class Messages {
     // Waiting messages count against the same cap as requests in flight.
     const room = ctx.inFlightCount < ctx.settings.maxPending;
     const until = room ? ctx.learnUntil ?? now : now;
-    this.#deliver(fx, { stanza, from: copyString(from), requesterBare: bare, until }, now);
+    const requesterDomain = domainKey(bare);
+    const m = { stanza, from: copyString(from), requesterBare: bare, requesterDomain, until };
+    this.#deliver(fx, m, now);
   }
 
   /** The messages that waited for a resource go now, in order. */

@@ -6,6 +6,7 @@
  * head of one of a handful of queues, and removal stays O(1).
  */
 import type { Pending, Timed } from "./held.ts";
+import { Tally } from "./tally.ts";
 
 export type { Pending, Timed } from "./held.ts";
 
@@ -87,33 +88,37 @@ export class DeadlineTable<T extends Timed> {
 }
 
 /**
- * Forwarded requests; each also counted on the resource that holds it and
- * per requester bare JID (max_pending_per_requester).
+ * Forwarded requests; each also counted on the resource that holds it, per
+ * requester bare JID (max_pending_per_requester) and per requester domain
+ * (max_pending_per_domain).
  */
 export class PendingTable extends DeadlineTable<Pending> {
-  readonly #perRequester = new Map<string, number>();
+  readonly #perRequester = new Tally();
+  readonly #perDomain = new Tally();
 
   /** How many requests of this requester bare JID are pending. */
   countFor(requesterBare: string): number {
-    return this.#perRequester.get(requesterBare) ?? 0;
+    return this.#perRequester.get(requesterBare);
+  }
+
+  /** How many requests from this domain (see domainKey) are pending. */
+  countForDomain(domain: string): number {
+    return this.#perDomain.get(domain);
   }
 
   override add(entry: Pending): void {
     super.add(entry);
     entry.resource?.pending.add(entry);
-    const key = entry.requesterBare;
-    this.#perRequester.set(key, (this.#perRequester.get(key) ?? 0) + 1);
+    this.#perRequester.add(entry.requesterBare);
+    this.#perDomain.add(entry.requesterDomain);
   }
 
   override remove(entry: Pending): boolean {
     if (!super.remove(entry)) return false;
     entry.resource?.pending.delete(entry);
     entry.resource = undefined;
-    const key = entry.requesterBare;
-    const left = (this.#perRequester.get(key) ?? 1) - 1;
-    // Deleted at zero, so memory follows the requesters with requests pending.
-    if (left > 0) this.#perRequester.set(key, left);
-    else this.#perRequester.delete(key);
+    this.#perRequester.remove(entry.requesterBare);
+    this.#perDomain.remove(entry.requesterDomain);
     return true;
   }
 }

@@ -7,7 +7,7 @@
 import { drop, earliest, outcome, refuse } from "./effects.ts";
 import { gateError } from "./gate.ts";
 import { decodeResource, fitsResource, Tokens } from "./jat.ts";
-import { bareOf } from "./jid.ts";
+import { bareOf, domainKey } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import type { Resource } from "./resources.ts";
 import type { Effects, Outcome } from "./router_events.ts";
@@ -24,6 +24,7 @@ import {
   SHUTTING_DOWN,
   TIMEOUT,
   TOO_MANY,
+  TOO_MANY_FROM_DOMAIN,
 } from "./stanza_errors.ts";
 import { WaitingList } from "./waiting.ts";
 import { parseStanza } from "../link/stream_parser.ts";
@@ -34,6 +35,7 @@ interface Parked {
   readonly stanza: XmlElement;
   readonly from: string;
   readonly requesterBare: string;
+  readonly requesterDomain: string;
   readonly id: string;
   readonly type: "get" | "set";
   /** `from` too long for a resourcepart (a token stands for it). */
@@ -56,9 +58,11 @@ export const ADMISSION = [
   ["the requester is refused by `allow`/`deny`", FORBIDDEN, "forbidden"],
   ["… with `hide_from_denied`", NO_RESOURCE, "forbidden"],
   ["the requester is over its `rate_limit`", RATE_LIMITED, "rate_limited"],
+  ["the requester's domain is over its `rate_limit_per_domain`", RATE_LIMITED, "rate_limited"],
   ["a request of the requester with this id is pending", DUPLICATE, "duplicate"],
   ["`max_pending` requests are in flight", BUSY, "busy"],
   ["the requester has `max_pending_per_requester` pending", TOO_MANY, "rejected"],
+  ["the requester's domain has `max_pending_per_domain` pending", TOO_MANY_FROM_DOMAIN, "rejected"],
   ["every resource holds `max_pending_per_resource`", BUSY, "busy"],
   [
     "no resource is online (in the first second after a (re)connect, before the server has said " +
@@ -132,12 +136,20 @@ export class Requests {
       perRequester !== undefined &&
       this.#pending.countFor(requesterBare) + this.#parked.countFor(requesterBare) >= perRequester
     ) return this.#turnAway(fx, stanza, TOO_MANY, "rejected", from, id);
+    const requesterDomain = domainKey(requesterBare);
+    const perDomain = settings.maxPendingPerDomain;
+    if (
+      perDomain !== undefined &&
+      this.#pending.countForDomain(requesterDomain) +
+            this.#parked.countForDomain(requesterDomain) >=
+        perDomain
+    ) return this.#turnAway(fx, stanza, TOO_MANY_FROM_DOMAIN, "rejected", from, id);
     // Waiting for the first resource lasts until the window closes, and
     // never beyond the request's own timeout.
     const until = Math.min(ctx.learnUntil ?? now, now + settings.requestTimeoutMs);
     this.#dispatch(
       fx,
-      { stanza, from, requesterBare, id, type, long, key, arrived: now, until },
+      { stanza, from, requesterBare, requesterDomain, id, type, long, key, arrived: now, until },
       now,
     );
   }
@@ -292,6 +304,7 @@ export class Requests {
       key: p.long ? `${via}\0${p.id}` : p.key,
       requester: p.from,
       requesterBare: p.requesterBare,
+      requesterDomain: p.requesterDomain,
       id: p.id,
       type: p.type,
       via,

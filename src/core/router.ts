@@ -17,6 +17,7 @@ import { drop, earliest, effects, outcome, refuse } from "./effects.ts";
 import { Gate } from "./gate.ts";
 import { InitiatedRequests } from "./initiated.ts";
 import { peerAddress } from "./jat.ts";
+import { bareOf } from "./jid.ts";
 import { Messages } from "./messages.ts";
 import { Placement } from "./placement.ts";
 import { Requests } from "./requests.ts";
@@ -31,6 +32,7 @@ import {
   BUSY,
   HANDED_OVER,
   MALFORMED,
+  RATE_LIMITED,
   SHUTTING_DOWN,
   TIMEOUT,
 } from "./stanza_errors.ts";
@@ -55,6 +57,9 @@ export interface RouterOptions {
  * restarted proxy or a standby taking over would refuse its first stanzas.
  */
 const LEARN_MS = 1_000;
+
+/** The presence types a user sends that make the proxy answer or store something. */
+const COSTLY_PRESENCE = new Set(["subscribe", "unsubscribe", "unsubscribed", "probe"]);
 
 /** The router of one proxy: its state and the transitions on it. */
 export class Router {
@@ -107,6 +112,7 @@ export class Router {
       subscribers: options.subscribers,
       allowed: (bare) => this.#gate.allows(bare),
       max: () => this.settings.maxSubscribers ?? Infinity,
+      maxPerDomain: () => this.settings.maxSubscribersPerDomain ?? Infinity,
     });
   }
 
@@ -274,7 +280,7 @@ export class Router {
       case "target_presence":
         return this.#target.receive(fx, stanza, fromSlash, now);
       case "user_presence":
-        return this.#userPresence(fx, stanza);
+        return this.#userPresence(fx, stanza, now);
       case "user_message":
         return this.#messages.fromUser(fx, stanza, now);
       case "message_error":
@@ -331,7 +337,13 @@ export class Router {
   }
 
   /** A user's presence to the domain (presence: true). */
-  #userPresence(fx: Effects, stanza: XmlElement): void {
+  #userPresence(fx: Effects, stanza: XmlElement, now: number): void {
+    // What makes the proxy answer or store takes a token, as a request does;
+    // a denied user is answered below (unsubscribed).
+    if (COSTLY_PRESENCE.has(stanza.attrs.type as string)) {
+      const refused = this.#gate.check(bareOf(stanza.attrs.from as string), now);
+      if (refused === "rate_limited") return refuse(fx, stanza, RATE_LIMITED);
+    }
     const before = fx.send.length;
     const change = this.#presence.receive(stanza, this.resourceCount > 0, fx.send);
     if (change === "full") {

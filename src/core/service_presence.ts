@@ -4,8 +4,9 @@
  * one target resource is online. Pure: the router feeds it, the shell
  * persists the subscriber changes it reports.
  */
-import { bareOf } from "./jid.ts";
+import { bareOf, domainKey } from "./jid.ts";
 import { presence } from "./stanza.ts";
+import { Tally } from "./tally.ts";
 import { detach, type XmlElement } from "./xml.ts";
 
 /** How long after (re)connecting the first announcement may wait for resources. */
@@ -28,6 +29,8 @@ export interface ServicePresenceOptions {
   readonly allowed?: (bare: string) => boolean;
   /** How many subscribers there may be, asked at each subscribe. Default: no cap. */
   readonly max?: () => number;
+  /** How many subscribers one domain may have, asked at each subscribe. Default: no cap. */
+  readonly maxPerDomain?: () => number;
 }
 
 /** The subscribers and what they were last told. */
@@ -36,6 +39,8 @@ export class ServicePresence {
   readonly #subscribers: Set<string>;
   readonly #allowed: (bare: string) => boolean;
   readonly #max: () => number;
+  readonly #maxPerDomain: () => number;
+  readonly #perDomain = new Tally();
   /** What subscribers were last told; undefined: nothing since (re)connecting. */
   #announced: boolean | undefined;
   #announceAt: number | undefined;
@@ -45,6 +50,8 @@ export class ServicePresence {
     this.#subscribers = new Set(options.subscribers);
     this.#allowed = options.allowed ?? (() => true);
     this.#max = options.max ?? (() => Infinity);
+    this.#maxPerDomain = options.maxPerDomain ?? (() => Infinity);
+    for (const jid of this.#subscribers) this.#perDomain.add(domainKey(jid));
   }
 
   /** How many users are subscribed. */
@@ -129,35 +136,50 @@ export class ServicePresence {
       // 6121 refuses a subscription request, and answers a probe from a JID
       // without one. One who subscribed before a reload denied them is forgotten.
       send.push(presence("unsubscribed", { to: bare, from: this.#domain }));
-      return this.#subscribers.delete(bare) ? { change: "remove", jid: bare } : undefined;
+      return this.#forget(bare);
     }
     switch (type) {
       case "subscribe": {
         const added = !this.#subscribers.has(bare);
-        if (added && this.#subscribers.size >= this.#max()) {
+        const domain = domainKey(bare);
+        if (
+          added && (this.#subscribers.size >= this.#max() ||
+            this.#perDomain.get(domain) >= this.#maxPerDomain())
+        ) {
           // Refused like a denied user; those already subscribed keep theirs.
           send.push(presence("unsubscribed", { to: bare, from: this.#domain }));
           return "full";
         }
-        if (added) this.#subscribers.add(detach(bare));
+        if (added) {
+          this.#subscribers.add(detach(bare));
+          this.#perDomain.add(domain);
+        }
         send.push(presence("subscribed", { to: bare, from: this.#domain }));
         send.push(this.#presence(bare, available));
         return added ? { change: "add", jid: bare } : undefined;
       }
-      case "unsubscribe":
-        if (!this.#subscribers.delete(bare)) return undefined;
+      case "unsubscribe": {
+        const removed = this.#forget(bare);
         // The user stops following the service: as a contact's server
         // would (RFC 6121 §3.3.3), it is told the service is gone for it.
-        send.push(this.#presence(bare, false));
-        return { change: "remove", jid: bare };
+        if (removed) send.push(this.#presence(bare, false));
+        return removed;
+      }
       case "unsubscribed":
-        return this.#subscribers.delete(bare) ? { change: "remove", jid: bare } : undefined;
+        return this.#forget(bare);
       case "probe":
         send.push(this.#presence(from, available));
         return undefined;
       default:
         return undefined;
     }
+  }
+
+  /** Removes a subscriber; the change to persist, if it was one. */
+  #forget(bare: string): SubscriberChange | undefined {
+    if (!this.#subscribers.delete(bare)) return undefined;
+    this.#perDomain.remove(domainKey(bare));
+    return { change: "remove", jid: bare };
   }
 
   #presence(to: string, available: boolean): XmlElement {

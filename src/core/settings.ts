@@ -29,4 +29,10 @@ export interface RouterSettings {
   readonly rateLimit?: { readonly perSecond: number; readonly burst: number };
   /** Requests one requester bare JID may have pending. Default: unlimited. */
   readonly maxPendingPerRequester?: number;
+  /** Requests one requester domain may have pending. Default: unlimited. */
+  readonly maxPendingPerDomain?: number;
+  /** Token bucket per requester domain. Default: none. */
+  readonly rateLimitPerDomain?: { readonly perSecond: number; readonly burst: number };
+  /** Subscribers one domain may have (presence: true). Default: no cap. */
+  readonly maxSubscribersPerDomain?: number;
 }

@@ -52,3 +52,8 @@ export const NOT_IMPLEMENTED: StanzaError = {
   type: "cancel",
   condition: "feature-not-implemented",
 };
+export const TOO_MANY_FROM_DOMAIN: StanzaError = {
+  type: "wait",
+  condition: "resource-constraint",
+  text: "too many requests pending from this domain",
+};

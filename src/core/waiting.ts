@@ -2,6 +2,7 @@
  * Stanzas that wait for the first resource after (re)connecting, in arrival
  * order, indexed so that admitting one more stays O(1) however many wait.
  */
+import { Tally } from "./tally.ts";
 
 /** What waits: until when, for whom, and (a request) under which key. */
 export interface Waiting {
@@ -9,6 +10,8 @@ export interface Waiting {
   readonly until: number;
   /** The sender's bare JID, lowercase (per-requester limits). */
   readonly requesterBare: string;
+  /** The sender's domain, prepared (per-domain limits). */
+  readonly requesterDomain: string;
   /** `from\0id` of a request (duplicate ids); none for a message. */
   readonly key?: string;
 }
@@ -17,7 +20,8 @@ export interface Waiting {
 export class WaitingList<T extends Waiting> {
   #items: T[] = [];
   readonly #keys = new Set<string>();
-  readonly #perBare = new Map<string, number>();
+  readonly #perBare = new Tally();
+  readonly #perDomain = new Tally();
   #earliest: number | undefined;
 
   /** How many wait. */
@@ -37,14 +41,20 @@ export class WaitingList<T extends Waiting> {
 
   /** How many of this sender's stanzas wait. */
   countFor(requesterBare: string): number {
-    return this.#perBare.get(requesterBare) ?? 0;
+    return this.#perBare.get(requesterBare);
+  }
+
+  /** How many stanzas from this domain wait. */
+  countForDomain(domain: string): number {
+    return this.#perDomain.get(domain);
   }
 
   /** Adds one at the end. */
   push(item: T): void {
     this.#items.push(item);
     if (item.key !== undefined) this.#keys.add(item.key);
-    this.#perBare.set(item.requesterBare, this.countFor(item.requesterBare) + 1);
+    this.#perBare.add(item.requesterBare);
+    this.#perDomain.add(item.requesterDomain);
     if (this.#earliest === undefined || item.until < this.#earliest) this.#earliest = item.until;
   }
 
@@ -54,6 +64,7 @@ export class WaitingList<T extends Waiting> {
     this.#items = [];
     this.#keys.clear();
     this.#perBare.clear();
+    this.#perDomain.clear();
     this.#earliest = undefined;
     return all;
   }

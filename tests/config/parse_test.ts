@@ -34,6 +34,7 @@ Deno.test("the documented example is accepted with its values", () => {
       maxPending: 100_000,
       hideFromDenied: false,
       maxPendingPerRequester: 100,
+      maxPendingPerDomain: 25_000,
       keepaliveMs: 30_000,
       keepaliveTimeoutMs: 10_000,
       standbyRetryMs: 2_000,
@@ -41,6 +42,7 @@ Deno.test("the documented example is accepted with its values", () => {
       messages: "reject",
       presence: false,
       maxSubscribers: 10_000,
+      maxSubscribersPerDomain: 1_000,
     }],
     readPaths: [FILE],
     envNames: [],
@@ -174,6 +176,23 @@ Deno.test("operations keys are read and normalised", () => {
   for (const part of [config.http, proxy.allow, proxy.deny, proxy.rateLimit]) {
     assert.ok(Object.isFrozen(part));
   }
+});
+
+Deno.test("per-domain limits are read; by default a domain gets a quarter of max_pending", () => {
+  const [set] = accept(yamlOf({}, {
+    max_pending_per_domain: "7",
+    rate_limit_per_domain: "{ rate: 100/m }",
+    max_subscribers_per_domain: "3",
+  })).proxies;
+  assert.equal(set.maxPendingPerDomain, 7);
+  assert.deepEqual(set.rateLimitPerDomain, { perSecond: 100 / 60, burst: 100 });
+  assert.equal(set.maxSubscribersPerDomain, 3);
+  const [byDefault] = accept(yamlOf({}, { max_pending: "1000" })).proxies;
+  assert.equal(byDefault.maxPendingPerDomain, 250);
+  assert.ok(!("rateLimitPerDomain" in byDefault));
+  assert.equal(byDefault.maxSubscribersPerDomain, 1_000);
+  // Never 0: a domain can always have one request pending.
+  assert.equal(accept(yamlOf({}, { max_pending: "2" })).proxies[0].maxPendingPerDomain, 1);
 });
 
 Deno.test("an empty deny list is left out, like an absent one", () => {

@@ -119,6 +119,19 @@ testRejected([
   ["max_subscribers is not a number", yamlOf({}, { max_subscribers: "lots" }), [
     `${P0}.max_subscribers: ${COUNT}, got "lots"`,
   ]],
+  [
+    "the per-domain limits are bad",
+    yamlOf({}, {
+      max_pending_per_domain: "-1",
+      rate_limit_per_domain: "20/s",
+      max_subscribers_per_domain: "0",
+    }),
+    [
+      `${P0}.max_pending_per_domain: ${COUNT}, got -1`,
+      `${P0}.rate_limit_per_domain: expected a mapping like { rate: 20/s, burst: 40 }, got "20/s"`,
+      `${P0}.max_subscribers_per_domain: ${COUNT}, got 0`,
+    ],
+  ],
 ]);
 
 Deno.test("presence without state_dir, and a bad messages mode, are reported", () => {

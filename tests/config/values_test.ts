@@ -321,6 +321,17 @@ testRejected([
   ["deny has a bad pattern", yamlOf({}, { deny: "[evil.example]" }), [
     `${P0}.deny[0]: ${PATTERN}, got "evil.example"`,
   ]],
+  [
+    "deny has a pattern no server could spell: a broken A-label",
+    yamlOf({}, {
+      deny: '["@xn--zz.example", "*.xn--zz.example", "a@xn--zz.example"]',
+    }),
+    [
+      `${P0}.deny[0]: ${PATTERN}, got "@xn--zz.example"`,
+      `${P0}.deny[1]: ${PATTERN}, got "*.xn--zz.example"`,
+      `${P0}.deny[2]: ${PATTERN}, got "a@xn--zz.example"`,
+    ],
+  ],
   ["rate_limit is a bare rate", yamlOf({}, { rate_limit: "20/s" }), [
     `${P0}.rate_limit: expected a mapping like { rate: 20/s, burst: 40 }, got "20/s"`,
   ]],

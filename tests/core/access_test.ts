@@ -122,6 +122,44 @@ const cases: Case[] = [
     allow: ["@\u00c9COLE.example"],
     expect: { "prof@\u00e9cole.example": true, "prof@ecole.example": false },
   },
+  // Hole 4 of issue 16: patterns and requesters compare as the server spells them.
+  {
+    name: "deny straße@ matches the strasse@ the server stamps",
+    deny: ["straße@example.org"],
+    expect: {
+      "strasse@example.org": false,
+      "STRASSE@example.org": false,
+      "strase@example.org": true,
+    },
+  },
+  {
+    name: "full-width and trailing-dot patterns match the plain requester",
+    deny: ["ｍａｌｌｏｒｙ@ｅｖｉｌ.example", "@spam.example.", "*.ＢＡＤ.example"],
+    expect: {
+      "mallory@evil.example": false,
+      "x@spam.example": false,
+      "a@b.bad.example": false,
+      "bad.example": true,
+      "alice@example.org": true,
+    },
+  },
+  {
+    name: "IDNA: a U-label pattern matches the A-label requester, and back",
+    deny: ["@bücher.example", "*.xn--mnchen-3ya.example"],
+    expect: {
+      "a@xn--bcher-kva.example": false,
+      "a@bücher.example": false,
+      "a@BÜCHER.example": false,
+      "a@x.münchen.example": false,
+      "a@x.xn--mnchen-3ya.example": false,
+      "a@bucher.example": true,
+    },
+  },
+  {
+    name: "allow in one spelling admits the other",
+    allow: ["Ａlice@Ｅxample.org."],
+    expect: { "alice@example.org": true, "bob@example.org": false },
+  },
 ];
 
 for (const { name, allow, deny, expect } of cases) {

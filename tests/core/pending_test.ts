@@ -159,6 +159,7 @@ function pending(
     key: `${requesterBare}/r\0${id}`,
     requester: `${requesterBare}/r`,
     requesterBare,
+    requesterDomain: requesterBare.slice(requesterBare.indexOf("@") + 1),
     id,
     type: "get",
     via: `${requesterBare}/r`,

@@ -203,6 +203,17 @@ const ADMISSION_CASES: Record<string, () => { fx: ReturnType<typeof refusedBy> }
     router.receive(request("1"), AT);
     return { fx: refusedBy(router, request("2")) };
   },
+  "the requester's domain is over its `rate_limit_per_domain`": () => {
+    const limit = { rateLimitPerDomain: { perSecond: 1, burst: 1 } };
+    const router = testRouter(limit, { resources: ["a"] });
+    router.receive(request("1", "carol@example.org/desk"), AT);
+    return { fx: refusedBy(router, request("2")) };
+  },
+  "the requester's domain has `max_pending_per_domain` pending": () => {
+    const router = testRouter({ maxPendingPerDomain: 1 }, { resources: ["a"] });
+    router.receive(request("1", "carol@EXAMPLE.org./desk"), AT);
+    return { fx: refusedBy(router, request("2")) };
+  },
   "a request of the requester with this id is pending": () => {
     const router = testRouter({}, { resources: ["a"] });
     router.receive(request("1"), AT);

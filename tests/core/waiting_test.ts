@@ -4,6 +4,7 @@ import { type Waiting, WaitingList } from "../../src/core/waiting.ts";
 const item = (until: number, requesterBare: string, key?: string): Waiting => ({
   until,
   requesterBare,
+  requesterDomain: requesterBare.slice(requesterBare.indexOf("@") + 1),
   ...(key === undefined ? {} : { key }),
 });
 

@@ -58,7 +58,16 @@ const featuresArb: fc.Arbitrary<Features> = fc.record({
   })),
   maxPendingPerRequester: sometimes(fc.integer({ min: 1, max: 3 })),
   maxSubscribers: sometimes(fc.integer({ min: 1, max: 3 })),
-});
+  maxPendingPerDomain: sometimes(fc.integer({ min: 1, max: 4 })),
+  rateLimitPerDomain: sometimes(fc.record({
+    perSecond: fc.constantFrom(0.5, 1, 3, 1000),
+    burst: fc.integer({ min: 1, max: 6 }),
+  })),
+  maxSubscribersPerDomain: sometimes(fc.integer({ min: 1, max: 2 })),
+}).map((features) =>
+  // One bucket per sender at most, so that a refusal says which was empty.
+  features.rateLimit ? { ...features, rateLimitPerDomain: undefined } : features
+);
 
 /** Whole scenarios: settings, a world, actions, an ending. */
 export function scenarioArb(options: ArbitraryOptions = {}): fc.Arbitrary<Scenario> {

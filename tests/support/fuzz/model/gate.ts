@@ -4,7 +4,7 @@
  * not from the router's code.
  */
 import type { XmlElement } from "../../../../src/core/xml.ts";
-import { short, spelledAsServer, STANZAS } from "../helpers.ts";
+import { domainAsServer, short, spelledAsServer, STANZAS } from "../helpers.ts";
 import type { Model } from "./state.ts";
 
 /**
@@ -66,6 +66,24 @@ export function passesRateLimit(
     );
   }
   return true;
+}
+
+/**
+ * The gate's rate limit for a sender: its own bucket (`rate_limit`) or its
+ * domain's (`rate_limit_per_domain`). Scenarios never set both, so that a
+ * refusal says which bucket was empty.
+ */
+export function passesSendersLimit(model: Model, bare: string, limited: boolean): boolean {
+  const { rateLimit, rateLimitPerDomain } = model.settings;
+  if (rateLimit) return passesRateLimit(model, bare, rateLimit, limited);
+  if (!rateLimitPerDomain) return true;
+  return passesRateLimit(model, `domain ${domainKey(bare)}`, rateLimitPerDomain, limited);
+}
+
+/** The domain the per-domain limits count a sender by. */
+export function domainKey(bare: string): string {
+  const domain = bare.slice(bare.indexOf("@") + 1);
+  return domainAsServer(domain) ?? domain.toLowerCase();
 }
 
 /** Whether the router's refusal `s` says the rate limit was exceeded. */

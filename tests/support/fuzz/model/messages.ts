@@ -5,21 +5,21 @@
  */
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { bareOf, fitsResource, normalize, samePayload, short, show } from "../helpers.ts";
-import { accessAllows, passesRateLimit, saysRateLimited } from "./gate.ts";
+import { accessAllows, passesSendersLimit, saysRateLimited } from "./gate.ts";
 import type { Model } from "./state.ts";
 
 /** A user's message: through the gate, then to a resource, waiting for one, or refused. */
 export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): void {
   const from = el.attrs.from!;
   const bare = bareOf(from).toLowerCase();
-  const { allow, deny, hideFromDenied, rateLimit } = model.settings;
+  const { allow, deny, hideFromDenied } = model.settings;
   // The gate of a request: access lists, then the bucket it shares with requests.
   if (!accessAllows(allow, deny, bare)) {
     return hideFromDenied
       ? model.refusal(el, out, "cancel", "service-unavailable")
       : model.refusal(el, out, "auth", "forbidden");
   }
-  if (rateLimit && !passesRateLimit(model, bare, rateLimit, saysRateLimited(out[0]))) {
+  if (!passesSendersLimit(model, bare, saysRateLimited(out[0]))) {
     return model.refusal(el, out, "wait", "resource-constraint");
   }
   if (!fitsResource(from)) return model.refusal(el, out, "modify", "not-acceptable");

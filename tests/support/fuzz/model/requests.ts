@@ -19,7 +19,7 @@ import {
   show,
 } from "../helpers.ts";
 import { HOSTILE_REQUESTERS } from "../scenario.ts";
-import { accessAllows, passesRateLimit, saysRateLimited } from "./gate.ts";
+import { accessAllows, domainKey, passesSendersLimit, saysRateLimited } from "./gate.ts";
 import type { Model, ModelResource, Req } from "./state.ts";
 
 const HOSTILE = new Set(HOSTILE_REQUESTERS);
@@ -56,13 +56,14 @@ export function request(
   if (id === undefined) return immediate("modify", "bad-request");
   if (!model.accepting) return immediate("wait", "service-unavailable");
   const bare = bareOf(requester).toLowerCase();
-  const { allow, deny, hideFromDenied, rateLimit, maxPendingPerRequester } = model.settings;
+  const { allow, deny, hideFromDenied, maxPendingPerRequester, maxPendingPerDomain } =
+    model.settings;
   if (!accessAllows(allow, deny, bare)) {
     return hideFromDenied
       ? immediate("cancel", "service-unavailable")
       : immediate("auth", "forbidden");
   }
-  if (rateLimit && !passesRateLimit(model, bare, rateLimit, saysRateLimited(s))) {
+  if (!passesSendersLimit(model, bare, saysRateLimited(s))) {
     return immediate("wait", "resource-constraint");
   }
   if (
@@ -77,6 +78,13 @@ export function request(
     for (const req of model.live.values()) if (req.requesterBare === bare) held++;
     for (const p of model.parked) if (p.bare === bare) held++;
     if (held >= maxPendingPerRequester) return immediate("wait", "resource-constraint");
+  }
+  if (maxPendingPerDomain !== undefined) {
+    const domain = domainKey(bare);
+    let held = 0;
+    for (const req of model.live.values()) if (domainKey(req.requesterBare) === domain) held++;
+    for (const p of model.parked) if (domainKey(p.bare) === domain) held++;
+    if (held >= maxPendingPerDomain) return immediate("wait", "resource-constraint");
   }
   if (model.resources.size === 0) {
     // Just after (re)connecting: it waits for the first resource, within

@@ -6,7 +6,7 @@
  */
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { bareOf, short, show } from "../helpers.ts";
-import { accessAllows } from "./gate.ts";
+import { accessAllows, domainKey, passesSendersLimit, saysRateLimited } from "./gate.ts";
 import type { Model } from "./state.ts";
 
 /** A user's presence to the service: (un)subscriptions and probes, answered by what is owed. */
@@ -15,10 +15,14 @@ export function userPresence(model: Model, el: XmlElement, out: XmlElement[]): v
   const bare = bareOf(from).toLowerCase();
   const available = model.resources.size > 0;
   const type = el.attrs.type;
-  if (
-    (type === "subscribe" || type === "probe") &&
-    !accessAllows(model.settings.allow, model.settings.deny, bare)
-  ) {
+  const allowed = accessAllows(model.settings.allow, model.settings.deny, bare);
+  // What makes the proxy answer or store something passes the rate limit first.
+  const costly = type === "subscribe" || type === "unsubscribe" || type === "unsubscribed" ||
+    type === "probe";
+  if (costly && allowed && !passesSendersLimit(model, bare, saysRateLimited(out[0]))) {
+    return model.refusal(el, out, "wait", "resource-constraint");
+  }
+  if ((type === "subscribe" || type === "probe") && !allowed) {
     // Denied users may not follow the service, and are forgotten if they did.
     model.subscribers.delete(bare);
     model.owed.push({ to: bare, type: "unsubscribed" });
@@ -28,7 +32,8 @@ export function userPresence(model: Model, el: XmlElement, out: XmlElement[]): v
     case "subscribe":
       if (
         !model.subscribers.has(bare) &&
-        model.subscribers.size >= (model.settings.maxSubscribers ?? Infinity)
+        (model.subscribers.size >= (model.settings.maxSubscribers ?? Infinity) ||
+          sameDomain(model, bare) >= (model.settings.maxSubscribersPerDomain ?? Infinity))
       ) {
         // Full: refused, and nobody else's subscription changes.
         model.owed.push({ to: bare, type: "unsubscribed" });
@@ -49,6 +54,14 @@ export function userPresence(model: Model, el: XmlElement, out: XmlElement[]): v
       break;
   }
   model.none(out);
+}
+
+/** How many subscribers share the domain of `bare`. */
+function sameDomain(model: Model, bare: string): number {
+  const domain = domainKey(bare);
+  let n = 0;
+  for (const jid of model.subscribers) if (domainKey(jid) === domain) n++;
+  return n;
 }
 
 /** Availability may have changed: subscribers are told if it did (ServicePresence.update). */
