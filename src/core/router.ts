@@ -21,7 +21,7 @@ import { type Pending, PendingTable } from "./pending.ts";
 import { type Resource, ResourceSet } from "./resources.ts";
 import { errorCondition, errorReply, presence, type StanzaError } from "./stanza.ts";
 import { WaitingList } from "./waiting.ts";
-import { parseStanza } from "../link/stream_parser.ts";
+import { parseStanza } from "./xml_scan.ts";
 import { detach, readdress, serialize, type XmlElement } from "./xml.ts";
 
 /** The settings the router follows; a reload may replace them. */
