@@ -101,57 +101,78 @@ class ComponentLink implements Link {
     await this.#done;
   }
 
+  /** Stream after stream until stopped, with a pause between them that says why. */
   async #run(): Promise<void> {
-    const { log, domain, url } = this.#options;
     let attempt = 0;
     let previous: string | undefined;
     while (!this.#stopping) {
-      if (previous !== "conflict" && previous !== SIBLING) {
-        log.info("stream.connecting", { domain, server: url, attempt: attempt + 1 });
-      }
-      let failure: string | undefined;
-      try {
-        // Looking again from standby is not news: keep the log quiet then.
-        const stream = await this.#connect(previous === SIBLING);
-        attempt = 0;
-        await this.#untilClosed(stream);
-      } catch (error) {
-        failure = describe(error);
-      }
-      this.#keepalive?.stop();
-      if (this.#siblings.ended()) failure = SIBLING;
-      if (this.#state === "online") this.#options.handlers.onOffline();
-      this.#stream?.drop();
-      this.#stream = undefined;
+      const { online, failure } = await this.#streamOnce(attempt, previous);
+      if (online) attempt = 0;
       if (this.#stopping) break;
       const delay = this.#delay(failure, attempt++);
-      const fields = { domain, reason: failure ?? "connection closed", retry_in_ms: delay };
-      if (failure === "conflict" || failure === SIBLING) {
-        // Another instance serves the domain: wait for it to go away, and
-        // say so once, not at every retry.
-        this.#state = "standby";
-        if (previous !== failure) {
-          log.info("stream.standby", { ...fields, hint: "another connection serves this domain" });
-        }
-      } else if (failure !== undefined && HINTS[failure]) {
-        this.#state = "refused";
-        log.error("stream.refused", { ...fields, hint: HINTS[failure] });
-      } else {
-        this.#state = "offline";
-        log.warning("stream.offline", fields);
-      }
-      if (
-        failure !== undefined && failure !== SIBLING &&
-        !(failure === "conflict" && previous === failure)
-      ) {
-        this.#options.handlers.onStreamError?.(failure);
-      }
+      this.#report(failure, previous, delay);
       previous = failure;
       await this.#pause(delay);
       if (failure === SIBLING) await this.#whileSiblingServes(delay);
     }
     this.#state = "stopped";
-    log.info("stream.stopped", { domain });
+    this.#options.log.info("stream.stopped", { domain: this.#options.domain });
+  }
+
+  /**
+   * One stream, from connecting to its end: whether it came online, and
+   * why it ended (undefined: closed cleanly). `previous`: why the last one did.
+   */
+  async #streamOnce(
+    attempt: number,
+    previous: string | undefined,
+  ): Promise<{ online: boolean; failure: string | undefined }> {
+    const { log, domain, url } = this.#options;
+    if (previous !== "conflict" && previous !== SIBLING) {
+      log.info("stream.connecting", { domain, server: url, attempt: attempt + 1 });
+    }
+    let online = false;
+    let failure: string | undefined;
+    try {
+      // Looking again from standby is not news: keep the log quiet then.
+      const stream = await this.#connect(previous === SIBLING);
+      online = true;
+      await this.#untilClosed(stream);
+    } catch (error) {
+      failure = describe(error);
+    }
+    this.#keepalive?.stop();
+    if (this.#siblings.ended()) failure = SIBLING;
+    if (this.#state === "online") this.#options.handlers.onOffline();
+    this.#stream?.drop();
+    this.#stream = undefined;
+    return { online, failure };
+  }
+
+  /** Where the link stands after a stream ended with `failure`, said to the operator and the owner. */
+  #report(failure: string | undefined, previous: string | undefined, delay: number): void {
+    const { log, domain } = this.#options;
+    const fields = { domain, reason: failure ?? "connection closed", retry_in_ms: delay };
+    if (failure === "conflict" || failure === SIBLING) {
+      // Another instance serves the domain: wait for it to go away, and
+      // say so once, not at every retry.
+      this.#state = "standby";
+      if (previous !== failure) {
+        log.info("stream.standby", { ...fields, hint: "another connection serves this domain" });
+      }
+    } else if (failure !== undefined && HINTS[failure]) {
+      this.#state = "refused";
+      log.error("stream.refused", { ...fields, hint: HINTS[failure] });
+    } else {
+      this.#state = "offline";
+      log.warning("stream.offline", fields);
+    }
+    if (
+      failure !== undefined && failure !== SIBLING &&
+      !(failure === "conflict" && previous === failure)
+    ) {
+      this.#options.handlers.onStreamError?.(failure);
+    }
   }
 
   /** Waits `ms`, or less if stopped meanwhile. */
