@@ -65,20 +65,18 @@ const CATEGORIES: Array<[string, (frame: CallFrame) => boolean]> = [
   ["xml tree: ltx Element", (f) => /ltx\//.test(f.url)],
   ["xml parse: @xmpp/xml Parser", (f) => /@xmpp\/xml/.test(f.url)],
   ["xmpp.js connection/events", (f) => /@xmpp\//.test(f.url)],
-  ["xml parse: src/link/stream_parser.ts", (f) => /\/src\/stream_parser\.ts/.test(f.url)],
-  ["xml serialise: src/core/xml.ts", (f) => /\/src\/xml\.ts/.test(f.url)],
   [
-    "router core (src/ pure)",
-    (f) =>
-      /\/src\/(router|pending|resources|balance|jat|jid|stanza|access|rate_limit|initiated)\.ts/
-        .test(f.url),
+    "xml parse: src/core/xml_scan.ts, xml_tags.ts",
+    (f) => /\/src\/(core\/xml_(scan|tags)|link\/stream_parser)\.ts/.test(f.url),
   ],
-  ["shell (src/app/proxy.ts)", (f) => /\/src\/proxy\.ts/.test(f.url)],
-  ["stream (src/link/connection.ts)", (f) => /\/src\/connection\.ts/.test(f.url)],
+  ["xml serialise: src/core/xml.ts", (f) => /\/src\/core\/xml\.ts/.test(f.url)],
+  ["router core (src/core/)", (f) => /\/src\/core\//.test(f.url)],
+  ["shell (src/app/proxy.ts)", (f) => /\/src\/app\/proxy\.ts/.test(f.url)],
+  ["stream (src/link/)", (f) => /\/src\/link\//.test(f.url)],
   ["logging (logtape, src/ops/log.ts)", (f) => /logtape|\/src\/ops\/log\.ts/.test(f.url)],
   [
     "metrics (prom-client, src/ops/metrics.ts)",
-    (f) => /prom-client|\/src\/metrics\.ts/.test(f.url),
+    (f) => /prom-client|\/src\/ops\/metrics\.ts/.test(f.url),
   ],
   ["other src/", (f) => /\/src\/.*\.ts/.test(f.url) || /\/main\.ts/.test(f.url)],
   ["node compat: events", (f) => /node:events|_events/.test(f.url)],

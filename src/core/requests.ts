@@ -27,7 +27,7 @@ import {
   TOO_MANY_FROM_DOMAIN,
 } from "./stanza_errors.ts";
 import { WaitingList } from "./waiting.ts";
-import { parseStanza } from "../link/stream_parser.ts";
+import { parseStanza } from "./xml_scan.ts";
 import { copyString, readdress, serialize, type XmlElement } from "./xml.ts";
 
 /** A request that arrived while no resource was known yet (see the router's LEARN_MS). */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Effects, Router, type RouterSettings } from "../../src/core/router.ts";
-import { parseStanza } from "../../src/link/stream_parser.ts";
+import { parseStanza } from "../../src/core/xml_scan.ts";
 import { parseXml, serialize, type XmlElement } from "../../src/core/xml.ts";
 import { BASE_SETTINGS, DOMAIN, resourcePresence, TARGET, testRouter } from "../support/router.ts";
 

@@ -1,8 +1,9 @@
 /**
  * The component stream against peers that a real server would not be: a
- * port that answers with something other than XMPP, and a server that
- * sends a stanza in the same write as its handshake. (What a real server
- * does is tested in tests/integration/, against Prosody and ejabberd.)
+ * port that answers with something other than XMPP, a server that sends a
+ * stanza in the same write as its handshake, and a sibling on a shared
+ * domain played by the test. (What a real server does is tested in
+ * tests/integration/, against Prosody and ejabberd.)
  */
 import assert from "node:assert/strict";
 import { openLink } from "../../src/link/connection.ts";
@@ -185,6 +186,77 @@ Deno.test("bounces and relays of a gone sibling's pings are no sign of a sibling
     // Nothing was passed on to a sibling through the server.
     assert.ok(!written.join("").includes("client-proxy:relay"), written.join(""));
     assert.equal(logs.lines.filter((line) => line.includes("stream.sibling_seen")).length, 0);
+  } finally {
+    await link.stop();
+    server.close();
+    logs.restore();
+  }
+});
+
+Deno.test("an older sibling's ping: the stream hands over, relays, stands by; its next look takes over", async () => {
+  const logs = captureLogs();
+  // A sibling online since long ago (its ping names it), then a request
+  // that should have gone to it; on the next connection, one for us.
+  const sibling = "cp-ping-0123abcd-1000000000000-";
+  const first = `<iq type='get' id='${sibling}0' from='${DOMAIN}' to='${DOMAIN}'>` +
+    `<ping xmlns='urn:xmpp:ping'/></iq><iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`;
+  const second = `<iq type='get' id='q2' from='alice@example.org/r' to='${DOMAIN}'/>`;
+  const written: string[][] = [];
+  let connections = 0;
+  const server = peer(async (conn) => {
+    const mine: string[] = [];
+    written.push(mine);
+    const after = connections++ === 0 ? first : second;
+    for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
+      mine.push(text);
+      if (text.includes("<stream:stream")) {
+        await conn.write(encoder.encode(
+          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
+            `xmlns='jabber:component:accept' id='s${connections}' from='${DOMAIN}'>`,
+        ));
+      }
+      if (text.includes("<handshake")) {
+        await conn.write(encoder.encode("<handshake/>"));
+        // Once the stream is online.
+        setTimeout(() => conn.write(encoder.encode(after)).catch(() => {}), 50);
+      }
+      if (text.includes("</stream:stream>")) {
+        await conn.write(encoder.encode("</stream:stream>"));
+        return;
+      }
+    }
+  });
+  const seen: string[] = [];
+  const link = openLink({
+    url: server.url,
+    domain: DOMAIN,
+    secret: "s3cret",
+    log: logger(DOMAIN),
+    handlers: {
+      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+      onOnline: () => seen.push("online"),
+      onOffline: () => seen.push("offline"),
+      onHandOver: () => seen.push("hand over"),
+    },
+    keepaliveMs: 0,
+    standbyRetryMs: 50,
+  });
+  try {
+    await until(() => seen.includes("stanza q2"), "the look's takeover");
+    assert.deepEqual(seen, ["online", "hand over", "offline", "online", "stanza q2"]);
+    assert.equal(link.state, "online");
+    const firstStream = written[0].join("");
+    // The sibling's ping answered (signed), the request relayed to it, the stream closed.
+    assert.match(
+      firstStream,
+      new RegExp(`<iq type="result" id="${sibling}0"[^>]*><ping [^>]*by="cp-ping-`),
+    );
+    assert.match(firstStream, /<relay xmlns="urn:xmpp:client-proxy:relay:0">&lt;iq [^<]*id='q1'/);
+    assert.match(firstStream, /<\/stream:stream>$/);
+    const said = logs.lines.join("");
+    assert.match(said, /stream\.sibling .*sibling=0123abcd action="?standing by/);
+    assert.equal(logs.lines.filter((line) => line.includes("stream.standby ")).length, 1);
+    assert.match(said, /stream\.taking_over .*held=1/);
   } finally {
     await link.stop();
     server.close();

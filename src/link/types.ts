@@ -1,0 +1,73 @@
+/**
+ * The link as its owner sees it: the {@link Link} interface, its options,
+ * the handlers it calls and the states it reports. Opened by `openLink`
+ * (connection.ts).
+ */
+import type { XmlElement } from "../core/xml.ts";
+import type { Logger } from "../ops/log.ts";
+
+/** What the stream tells its owner. */
+export interface LinkHandlers {
+  /** A stanza arrived. */
+  readonly onStanza: (stanza: XmlElement) => void;
+  /** The stream is authenticated and ready (again). */
+  readonly onOnline: () => void;
+  /** The stream went away; a reconnect follows unless stopped. */
+  readonly onOffline: () => void;
+  /** A connection attempt failed or the stream ended with this error (not repeated while standing by). */
+  readonly onStreamError?: (condition: string) => void;
+  /**
+   * A sibling instance serves the domain and this one steps back: answer
+   * what is held now; the stream closes right after.
+   */
+  readonly onHandOver?: () => void;
+}
+
+/** The stream's timings: set at open, changed by {@link Link.retune}. */
+export interface LinkTimings {
+  /** Ping the server this often (ms) to notice a dead link; 0: never. Default: 30000. */
+  readonly keepaliveMs?: number;
+  /** A ping unanswered this long (ms) closes the link. Default: 10000. */
+  readonly keepaliveTimeoutMs?: number;
+  /** While another connection holds the domain, retry this often (ms). Default: 2000. */
+  readonly standbyRetryMs?: number;
+}
+
+/** Options of `openLink`. */
+export interface LinkOptions extends LinkTimings {
+  /** `xmpp://host:port` of the server's component listener. */
+  readonly url: string;
+  readonly domain: string;
+  readonly secret: string;
+  readonly log: Logger;
+  readonly handlers: LinkHandlers;
+  /**
+   * Asked before each look from standby on a server that shares the domain
+   * (ejabberd): while it says the sibling serves, no look. Default: none,
+   * a look every 3 × `standbyRetryMs`.
+   */
+  readonly siblingServes?: () => Promise<boolean>;
+  /** Uniform random numbers in [0, 1) for jitter. Default: `Math.random`. */
+  readonly random?: () => number;
+  /** Stanzas held while offline; the oldest are dropped beyond. Default: 10000. */
+  readonly outboxLimit?: number;
+}
+
+/** Where the stream stands, for readiness reports. */
+export type LinkState = "connecting" | "online" | "offline" | "standby" | "refused" | "stopped";
+
+/** The stream, as its owner uses it. */
+export interface Link {
+  /** Sends a stanza now, or as soon as the stream is back. */
+  send(stanza: XmlElement): void;
+  /** Where the stream stands. */
+  readonly state: LinkState;
+  /** Closes the stream (after what is queued) and stops reconnecting. */
+  stop(): Promise<void>;
+  /**
+   * New timings (a reload), for the running stream: the keepalive restarts
+   * at its new period, a new timeout applies from the next ping, a new
+   * standby retry from the next wait.
+   */
+  retune(timings: LinkTimings): void;
+}
