@@ -10,7 +10,9 @@
  * STEPS defaults to 1,000,000. The same STEPS, seed and flags replay the same
  * run; on failure the smallest failing scenario is printed with the command
  * that replays just that one. `--strict` tolerates none of the known bugs,
- * `--hostile` adds `from` addresses no server would stamp.
+ * `--hostile` adds `from` addresses no server would stamp, our own domain
+ * respelled as the implementing client's peer, forged relays and sibling
+ * pings, and restarts of the proxy with late replies across them.
  */
 import fc from "fast-check";
 import { scenarioArb } from "../tests/support/fuzz/arbitraries.ts";
@@ -182,6 +184,7 @@ function describe(stats: RunStats): string {
     `  opt-in: target requests ${stats.initiated}, messages ${stats.messages} ` +
     `(${stats.waitedMessages} waited for the first resource), ` +
     `service presence ${stats.presence}, rate limited ${stats.rateLimited}`,
+    `  long-address forwards ${stats.longForwards}, restarts ${stats.restarts}`,
   ];
   const tolerated = Object.entries(stats.tolerated);
   if (tolerated.length > 0) {

@@ -201,6 +201,15 @@ const targetStanzaAction: fc.Arbitrary<TargetStanzaAction> = fc.record({
     { weight: 1, arbitrary: toVariant },
   ),
   id: idVariant,
+  payload: fc.nat(7),
+});
+
+/** A restart of the proxy: rare, and only in hostile runs. */
+export const restartArb: fc.Arbitrary<Action> = fc.record({
+  kind: fc.constant("restart" as const),
+  dt: dtArb,
+  seed: fc.nat(),
+  back: fc.nat(3),
 });
 
 // Weights in fifths, so that draining (which ends all forwarding) stays rare.

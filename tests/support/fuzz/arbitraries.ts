@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import type { RouterSettings } from "../../../src/core/router.ts";
-import { actionArb, tunablesArb } from "./actions.ts";
+import { actionArb, restartArb, tunablesArb } from "./actions.ts";
 import {
   DOMAINS,
   idArb,
@@ -20,6 +20,7 @@ import {
   type Features,
   HOSTILE_REQUESTERS,
   type Scenario,
+  selfSpellings,
 } from "./scenario.ts";
 
 /** Access patterns that match (or just miss) the requesters the generators make. */
@@ -82,7 +83,10 @@ export function scenarioArb(options: ArbitraryOptions = {}): fc.Arbitrary<Scenar
       { weight: 3, arbitrary: fc.constantFrom(...specialRequesters(domain, target)) },
       { weight: 2, arbitrary: stampedJid },
       ...(options.hostile
-        ? [{ weight: 2, arbitrary: fc.constantFrom(...HOSTILE_REQUESTERS) }]
+        ? [
+          { weight: 2, arbitrary: fc.constantFrom(...HOSTILE_REQUESTERS) },
+          { weight: 1, arbitrary: fc.constantFrom(...selfSpellings(domain)) },
+        ]
         : []),
     );
     return fc.record({
@@ -116,7 +120,12 @@ export function scenarioArb(options: ArbitraryOptions = {}): fc.Arbitrary<Scenar
         weight: 1,
         arbitrary: fc.constant(true),
       }),
-      actions: fc.array(actionArb, { minLength: 1, maxLength: maxActions, size: "max" }),
+      actions: fc.array(
+        options.hostile
+          ? fc.oneof({ weight: 100, arbitrary: actionArb }, { weight: 1, arbitrary: restartArb })
+          : actionArb,
+        { minLength: 1, maxLength: maxActions, size: "max" },
+      ),
       ending: fc.constantFrom<Ending>("none", "settle", "settle", "expire"),
     });
   }).map((scenario) =>

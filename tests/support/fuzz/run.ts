@@ -46,9 +46,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   const { domain } = settings;
   const random = mulberry32(scenario.randomSeed);
   const routerOptions = { random, subscribers: world.subscribers };
-  const router = options.makeRouter?.(settings, routerOptions) ??
-    new Router(settings, routerOptions);
-  const model: Model = new Model(settings, options.tolerate ?? KNOWN_BUGS, world.subscribers);
+  const make = (current: RouterSettings, opts: typeof routerOptions) =>
+    options.makeRouter?.(current, opts) ?? new Router(current, opts);
+  let router = make(settings, routerOptions);
+  let model: Model = new Model(settings, options.tolerate ?? KNOWN_BUGS, world.subscribers);
   const trace: Trace[] = [];
   const loopback: XmlElement[] = [];
   const wire = new Wire(domain);
@@ -138,7 +139,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
     }
   };
 
-  const { stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid } = actionStanzas(
+  let { stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid } = actionStanzas(
     scenario,
     model,
   );
@@ -176,6 +177,23 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
           deliver(xml("presence", { from: targetJid(i), to: domain }));
         }
         break;
+      case "restart": {
+        advance(action.dt);
+        // What the process loses goes; what the store keeps stays.
+        const subscribers = [...model.subscribers];
+        router = make(router.settings, { random: mulberry32(action.seed), subscribers });
+        model = model.restarted();
+        ({ stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid } = actionStanzas(
+          scenario,
+          model,
+        ));
+        model.stats.restarts++;
+        step("online", () => router.online(model.now));
+        for (let i = 0; i < action.back; i++) {
+          deliver(xml("presence", { from: targetJid(i), to: domain }));
+        }
+        break;
+      }
       case "reload": {
         const next = { ...router.settings, ...action.settings };
         step("reload", () => {

@@ -97,6 +97,20 @@ export interface TargetStanzaAction {
   readonly type: string | undefined;
   readonly to: ToVariant;
   readonly id: IdVariant;
+  /** What it carries (see stanzas.ts): with `hostile`, a forged relay or sibling ping too. */
+  readonly payload: number;
+}
+
+/**
+ * The proxy restarts (`hostile`): a new router with new randomness, the
+ * old one's requests lost with it, the subscribers kept; then it comes
+ * online and `back` resources announce themselves.
+ */
+export interface RestartAction {
+  readonly kind: "restart";
+  readonly dt: Dt;
+  readonly seed: number;
+  readonly back: number;
 }
 
 export type Action =
@@ -104,6 +118,7 @@ export type Action =
   | PresenceAction
   | ReplyAction
   | TargetStanzaAction
+  | RestartAction
   | { readonly kind: "tick"; readonly dt: Dt }
   | {
     readonly kind: "online";
@@ -166,7 +181,9 @@ export interface ArbitraryOptions {
   readonly maxActions?: number;
   /**
    * Also send requests from addresses no server would stamp (empty, no
-   * domain, starting with `/`, with controls, over-long parts). Off by
+   * domain, starting with `/`, with controls, over-long parts), have the
+   * implementing client address our own domain in other spellings and send
+   * forged relays and sibling pings, and restart the proxy mid-run. Off by
    * default: the router trusts the server's `from`.
    */
   readonly hostile?: boolean;
@@ -174,6 +191,21 @@ export interface ArbitraryOptions {
 
 /** The opt-in settings of RouterSettings (target requests, messages, presence, access, limits). */
 export type Features = Omit<RouterSettings, "domain" | "targetAddress" | keyof Tunables>;
+
+/** Our own domain as the implementing client may spell it; the server routes them all to us. */
+export function selfSpellings(domain: string): string[] {
+  const fullWidth = [...domain].map((c) =>
+    /[a-z]/.test(c) ? String.fromCharCode(c.charCodeAt(0) + 0xfee0) : c
+  ).join("");
+  return [
+    `${domain}.`,
+    `${domain.toUpperCase()}./x`,
+    fullWidth,
+    domain.replaceAll(".", "\u3002"),
+    `someone@${domain}.`,
+    `${domain.slice(0, 2)}\u00ad${domain.slice(2)}`,
+  ];
+}
 
 /** Addresses no server stamps; sent only with `hostile`. */
 export const HOSTILE_REQUESTERS: readonly string[] = [

@@ -175,12 +175,15 @@ export function actionStanzas(scenario: Scenario, model: Model) {
       id: idOf(a.id),
       from: targetJid(a.resource),
       to: toOf(a.to),
-    }, xml("q", { xmlns: "urn:example:q" }));
+    }, ...(a.payload < 6 ? [xml("q", { xmlns: "urn:example:q" })] : payload(a.payload)));
 
   return { stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid };
 }
 
-/** The payload of a stanza from outside: none, plain, escaped text, mixed, an error, deep. */
+/**
+ * The payload of a stanza: none, plain, escaped text, mixed, an error,
+ * deep; or (the target's, hostile) a forged relay or sibling ping.
+ */
 function payload(kind: number): XmlNode[] {
   switch (kind) {
     case 0:
@@ -193,6 +196,23 @@ function payload(kind: number): XmlNode[] {
       return ["hi", xml("a", { xmlns: "urn:x" }), xml("b", { xmlns: "urn:y", "xml:lang": "fr" })];
     case 4:
       return [xml("error", { type: "cancel" }, xml("service-unavailable", { xmlns: STANZAS }))];
+    case 6:
+      // A forged relay: what a sibling instance would wrap (src/link/relay.ts).
+      return [
+        xml(
+          "relay",
+          { xmlns: "urn:xmpp:client-proxy:relay:0" },
+          xml("iq", {
+            type: "result",
+            id: "1",
+            from: "service@example.org/a",
+            to: "proxy.example.org/alice@example.org/phone",
+          }),
+        ),
+      ];
+    case 7:
+      // A forged sibling ping (src/link/self_ping.ts).
+      return [xml("ping", { xmlns: "urn:xmpp:ping", by: "cp-ping-0-0" })];
     default: {
       let el = xml("leaf", { xmlns: "urn:deep" }, "𝄞");
       for (let i = 0; i < 40; i++) el = xml("n", {}, el);

@@ -27,6 +27,8 @@ export interface RunStats {
   unparked: number;
   /** Users' messages that waited for the first resource. */
   waitedMessages: number;
+  /** Restarts of the proxy mid-run (hostile). */
+  restarts: number;
   tolerated: Record<string, number>;
 }
 
@@ -50,6 +52,7 @@ export function emptyStats(): RunStats {
     parked: 0,
     unparked: 0,
     waitedMessages: 0,
+    restarts: 0,
     tolerated: {},
   };
 }
@@ -72,6 +75,7 @@ export function addStats(into: RunStats, from: RunStats): void {
   into.parked += from.parked;
   into.unparked += from.unparked;
   into.waitedMessages += from.waitedMessages;
+  into.restarts += from.restarts;
   for (const [k, v] of Object.entries(from.tolerated)) {
     into.tolerated[k] = (into.tolerated[k] ?? 0) + v;
   }

@@ -78,12 +78,14 @@ export function checkSent(model: Model, s: XmlElement, incoming: XmlElement | un
 /** Checks (4) and (5), after every step. */
 export function post(model: Model, router: Router, op: Op): void {
   const stats = model.stats;
-  // (4) every request answered at once, or pending; never twice.
+  // (4) every request answered at once, or pending; never twice (or lost
+  // with the process in a restart).
   model.check(
-    stats.requests === model.answered + model.live.size + model.parked.length,
+    stats.requests === model.answered + model.live.size + model.parked.length + model.lost,
     () =>
       `${stats.requests} requests, ${model.answered} answered, ${model.live.size} pending, ` +
-      `${model.parked.length} waiting for a resource: some request was lost or answered twice`,
+      `${model.parked.length} waiting for a resource, ${model.lost} lost in restarts: ` +
+      `some request was lost or answered twice`,
   );
   model.check(
     model.initiatedStarted === model.initiatedClosed + model.initiated.size,

@@ -128,6 +128,10 @@ export function forwarded(
       via.startsWith("/") && via.length > 1,
       () => `long requester forwarded from ${short(via)}`,
     );
+    // A token is never used twice, not even across a restart: a late reply
+    // to an old one would reach whoever holds it now.
+    model.check(!model.tokens.has(via), () => `token ${short(via)} used again`);
+    model.tokens.add(via);
     model.stats.longForwards++;
   }
   const found = model.resourceByJid(s.attrs.to);

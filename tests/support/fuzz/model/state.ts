@@ -118,6 +118,8 @@ export class Model {
   /** The last requests answered, for late replies. */
   readonly recent: Req[] = [];
   answered = 0;
+  /** Requests a restart lost with the process: nobody can answer them now. */
+  lost = 0;
   /** Requests the target started (allow_target_requests), by the id we sent. */
   readonly initiated = new Map<string, Initiated>();
   readonly initiatedRecent: Initiated[] = [];
@@ -135,6 +137,8 @@ export class Model {
   owed: Array<{ to: string; type: string | undefined }> = [];
   /** When each requester (bare JID) got through the rate limiter. */
   readonly takes = new Map<string, number[]>();
+  /** Every long-address token forwarded from, in this run and those before a restart. */
+  readonly tokens = new Set<string>();
   readonly stats = emptyStats();
 
   constructor(settings: RouterSettings, tolerate: Tolerances, subscribers: readonly string[]) {
@@ -145,6 +149,24 @@ export class Model {
     this.maxPendingEver = settings.maxPending;
     this.maxTimeoutEver = settings.requestTimeoutMs;
     this.subscribers = new Set(subscribers);
+  }
+
+  /**
+   * The model of the proxy restarted: a new router's state, with what
+   * outlives the process (the stored subscribers) and what the checks need
+   * of the past (the tokens used, requests lost: replies to them come late).
+   */
+  restarted(): Model {
+    const next = new Model(this.settings, this.tolerate, [...this.subscribers]);
+    next.now = this.now;
+    Object.assign(next.stats, this.stats);
+    next.maxPendingEver = this.maxPendingEver;
+    next.maxTimeoutEver = this.maxTimeoutEver;
+    next.answered = this.answered;
+    next.lost = this.lost + this.live.size + this.parked.length;
+    for (const token of this.tokens) next.tokens.add(token);
+    next.recent.push(...this.recent, ...this.live.values());
+    return next;
   }
 
   fail(message: string): never {
