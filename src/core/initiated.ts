@@ -8,7 +8,7 @@
 import { jidKey } from "./jid.ts";
 import { DeadlineTable, type Timed } from "./pending.ts";
 import { errorReply, type StanzaError } from "./stanza.ts";
-import { detach, readdress, type XmlElement } from "./xml.ts";
+import { copyString, readdress, type XmlElement } from "./xml.ts";
 
 /** One request of a target resource in flight. */
 interface Initiated extends Timed {
@@ -74,12 +74,12 @@ export class InitiatedRequests {
     const key = this.#prefix + (this.#next++).toString(36);
     this.#table.add({
       key,
-      // Kept until the reply: copies, see detach().
-      id: detach(stanza.attrs.id ?? ""),
-      resourceName: detach(options.resourceName),
-      resourceJid: detach(stanza.attrs.from ?? ""),
-      peer: detach(peer),
-      peerNorm: detach(jidKey(peer)),
+      // Kept until the reply: copies, see copyString().
+      id: copyString(stanza.attrs.id ?? ""),
+      resourceName: copyString(options.resourceName),
+      resourceJid: copyString(stanza.attrs.from ?? ""),
+      peer: copyString(peer),
+      peerNorm: copyString(jidKey(peer)),
       started: options.now,
       deadline: options.now + options.timeoutMs,
       timeoutMs: options.timeoutMs,

@@ -7,7 +7,7 @@
 import { bareOf, domainKey } from "./jid.ts";
 import { presence } from "./stanza.ts";
 import { Tally } from "./tally.ts";
-import { detach, type XmlElement } from "./xml.ts";
+import { copyString, type XmlElement } from "./xml.ts";
 
 /** How long after (re)connecting the first announcement may wait for resources. */
 export const ANNOUNCE_AFTER_MS = 2_000;
@@ -151,7 +151,7 @@ export class ServicePresence {
           return "full";
         }
         if (added) {
-          this.#subscribers.add(detach(bare));
+          this.#subscribers.add(copyString(bare));
           this.#perDomain.add(domain);
         }
         send.push(presence("subscribed", { to: bare, from: this.#domain }));

@@ -202,9 +202,6 @@ export function copyString(text: string): string {
   return text.length < 13 ? text : (" " + text).slice(1);
 }
 
-/** The former name of {@link copyString}, until every caller is renamed. */
-export const detach = copyString;
-
 /** Parses one element from text (a failover's kept request, tests). Throws on bad XML. */
 export function parseXml(text: string): XmlElement {
   const parser = new impl.Parser();

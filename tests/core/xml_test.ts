@@ -1,17 +1,17 @@
 /** src/core/xml.ts: detached copies, and a serialised stanza parsed again. */
 import assert from "node:assert/strict";
-import { detach, parseXml, serialize, xml } from "../../src/core/xml.ts";
+import { copyString, parseXml, serialize, xml } from "../../src/core/xml.ts";
 
 const REQUEST = `<iq type="get" id="a-rather-long-id-0001" from="alice@example.org/phone-1234" ` +
   `to="proxy.example.org"><query xmlns="http://jabber.org/protocol/disco#info" node="x&amp;y">` +
   `text &lt;here&gt;</query></iq>`;
 
-Deno.test("detach: the same text, short or long", () => {
+Deno.test("copyString: the same text, short or long", () => {
   const chunk = `${"x".repeat(1000)}alice@example.org/phone-1234${"y".repeat(1000)}`;
   const cut = chunk.slice(1000, 1028);
-  assert.equal(detach(cut), "alice@example.org/phone-1234");
-  assert.equal(detach("short"), "short");
-  assert.equal(detach(""), "");
+  assert.equal(copyString(cut), "alice@example.org/phone-1234");
+  assert.equal(copyString("short"), "short");
+  assert.equal(copyString(""), "");
 });
 
 Deno.test("serialize, then parseXml: the same stanza byte for byte (how a failover re-sends)", () => {

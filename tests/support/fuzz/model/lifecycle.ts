@@ -95,7 +95,7 @@ export function online(model: Model, out: XmlElement[]): void {
   model.check(out.length === 1, () => `online sent ${out.length} stanzas`);
   model.serving = true;
   checkPresence(model, out[0], "subscribe");
-  for (const req of model.live.values()) model.detach(req);
+  for (const req of model.live.values()) model.unattach(req);
   model.resources.clear();
   model.resubscribeAt = undefined;
   model.learnUntil = model.now + LEARN_MS;

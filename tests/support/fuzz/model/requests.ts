@@ -234,7 +234,7 @@ export function failover(model: Model, s: XmlElement, candidates: readonly Req[]
     const [name, resource] = found;
     model.check(name !== req.attached, () => `re-sent to the resource it left: ${show(s)}`);
     checkChoice(model, name, resource, req.attached);
-    model.detach(req);
+    model.unattach(req);
     model.attach(req, name);
     req.resourceJid = s.attrs.to!;
     req.forwards++;

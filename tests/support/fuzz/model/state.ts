@@ -209,7 +209,7 @@ export class Model {
     req.attached = name;
   }
 
-  detach(req: Req): void {
+  unattach(req: Req): void {
     if (req.attached === undefined) return;
     const resource = this.resources.get(req.attached);
     if (resource) resource.held--;
@@ -233,7 +233,7 @@ export class Model {
   }
 
   close(req: Req): void {
-    this.detach(req);
+    this.unattach(req);
     this.live.delete(`${req.via}\0${req.id}`);
     const rkey = `${req.requester}\0${req.id}`;
     const list = this.byRequester.get(rkey)!;
