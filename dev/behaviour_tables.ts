@@ -34,9 +34,9 @@ export function routesTable(): Table {
     const stanza = route.when ? `${what}, ${WHEN[route.when]}` : what;
     const then = route.then;
     let does: string;
-    if ("rule" in then) does = note ?? "";
-    else if ("refuse" in then) does = answer(then.refuse) + (note ? `; ${note}` : "");
-    else does = `dropped (logged as \`${then.drop}\`)` + (note ? `: ${note}` : "");
+    if (then.kind === "rule") does = note ?? "";
+    else if (then.kind === "refuse") does = answer(then.error) + (note ? `; ${note}` : "");
+    else does = `dropped (logged as \`${then.reason}\`)` + (note ? `: ${note}` : "");
     return [stanza, does];
   });
   return [["stanza (the first row that matches)", "what the proxy does"], ...rows];

@@ -3,6 +3,7 @@
  * both records live here, so that the tables of each (pending.ts,
  * resources.ts) need not import one another.
  */
+import type { Count } from "./tally.ts";
 
 /** A request forwarded to a resource that has not been answered yet. */
 export interface Pending extends Timed {
@@ -31,6 +32,9 @@ export interface Pending extends Timed {
   resourceJid: string;
   /** Whether it was already re-sent once after a failover. */
   retried: boolean;
+  /** Its cells in the pending table's per-requester and per-domain counts (set by the table). */
+  requesterCount?: Count;
+  domainCount?: Count;
 }
 
 /** One online resource of the implementing account. */

@@ -107,10 +107,23 @@ export function domainOf(bare: string): string {
   return bare.slice(bare.indexOf("@") + 1);
 }
 
-/** The prepared domain of a bare JID: what the per-domain limits count by. */
+/**
+ * The prepared domain of a bare JID as {@link bareOf} gives it: what the
+ * per-domain limits count by. On the hot path: a lowercase ASCII name
+ * without a trailing dot, what a server stamps, is its own key.
+ */
 export function domainKey(bare: string): string {
   const domain = domainOf(bare);
-  return prepDomain(domain) ?? domain;
+  return isPlainName(domain) ? domain : prepDomain(domain) ?? domain;
+}
+
+/** Lowercase printable ASCII, not ending with a dot. */
+function isPlainName(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || (c >= 0x41 && c <= 0x5a)) return false;
+  }
+  return text.length > 0 && text.charCodeAt(text.length - 1) !== 0x2e;
 }
 
 // deno-lint-ignore no-control-regex

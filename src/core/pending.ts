@@ -109,16 +109,16 @@ export class PendingTable extends DeadlineTable<Pending> {
   override add(entry: Pending): void {
     super.add(entry);
     entry.resource?.pending.add(entry);
-    this.#perRequester.add(entry.requesterBare);
-    this.#perDomain.add(entry.requesterDomain);
+    entry.requesterCount = this.#perRequester.add(entry.requesterBare);
+    entry.domainCount = this.#perDomain.add(entry.requesterDomain);
   }
 
   override remove(entry: Pending): boolean {
     if (!super.remove(entry)) return false;
     entry.resource?.pending.delete(entry);
     entry.resource = undefined;
-    this.#perRequester.remove(entry.requesterBare);
-    this.#perDomain.remove(entry.requesterDomain);
+    if (entry.requesterCount) this.#perRequester.release(entry.requesterCount);
+    if (entry.domainCount) this.#perDomain.release(entry.domainCount);
     return true;
   }
 }

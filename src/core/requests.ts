@@ -316,6 +316,8 @@ export class Requests {
       resource,
       resourceJid: resource.jid,
       retried: false,
+      requesterCount: undefined,
+      domainCount: undefined,
     };
     this.#pending.add(entry);
     if (p.long) this.#long.set(p.key, entry);

@@ -52,9 +52,9 @@ export type Rule =
 
 /** What to do with a stanza: run a rule, answer it with an error, or drop it. */
 export type Decision =
-  | { readonly rule: Rule }
-  | { readonly refuse: StanzaError }
-  | { readonly drop: DropReason };
+  | { readonly kind: "rule"; readonly rule: Rule }
+  | { readonly kind: "refuse"; readonly error: StanzaError }
+  | { readonly kind: "drop"; readonly reason: DropReason };
 
 /** One row of the routing table; "*" matches anything. */
 export interface Route {
@@ -62,105 +62,105 @@ export interface Route {
   readonly kind: Kind | "*";
   readonly from: Sender | "*";
   readonly to: Recipient | "*";
-  /** The row applies only while this holds. */
-  readonly when?: Condition;
+  /** The row applies only while this holds (undefined: always). */
+  readonly when: Condition | undefined;
   readonly then: Decision;
   /** The row for readers: the stanza, and (for a rule) what it does or (else) a note. */
   readonly doc: readonly [string, string?];
 }
 
-const UNKNOWN: Decision = { drop: "unknown_stanza" };
+const UNKNOWN: Decision = { kind: "drop", reason: "unknown_stanza" };
 
 /** The routing table, in the order it is read. */
 export const ROUTES: readonly Route[] = [
   // Requests and their replies.
-  route("iq", "request", "other", "*", { rule: "request" }, [
+  route("iq", "request", "other", "*", { kind: "rule", rule: "request" }, [
     "iq get/set from anyone but the target, to the domain or any resource of it",
     "forwarded to one available resource (see balancing), unless refused (next table)",
   ]),
-  route("iq", "result", "target", "resource", { rule: "reply" }, [
+  route("iq", "result", "target", "resource", { kind: "rule", rule: "reply" }, [
     "iq result from the target to `<domain>/<requester>`",
     "sent back to the requester from the bare domain, payload unchanged, if it answers a pending " +
     "request (same id, from the resource that was given it); otherwise dropped",
   ]),
-  route("iq", "error", "target", "resource", { rule: "reply" }, [
+  route("iq", "error", "target", "resource", { kind: "rule", rule: "reply" }, [
     "iq error from the target to `<domain>/<requester>`",
     "as a result; but `service-unavailable` or `recipient-unavailable` from a resource not known " +
     "to be online is the server bouncing the request: a failover",
   ]),
   // The target's own requests.
-  route("iq", "request", "target", "resource", { rule: "target_request" }, [
+  route("iq", "request", "target", "resource", { kind: "rule", rule: "target_request" }, [
     "iq get/set from the target to `<domain>/<JID>`",
     "sent to the JID from the bare domain, under an id of ours; its reply goes back to the resource",
   ], "allow_target_requests"),
-  route("iq", "request", "target", "resource", { refuse: NOT_IMPLEMENTED }, [
+  route("iq", "request", "target", "resource", { kind: "refuse", error: NOT_IMPLEMENTED }, [
     "iq get/set from the target to `<domain>/<JID>`",
   ]),
-  route("iq", "request", "target", "domain", { refuse: BAD_REQUEST }, [
+  route("iq", "request", "target", "domain", { kind: "refuse", error: BAD_REQUEST }, [
     "iq get/set from the target to the bare domain",
   ]),
-  route("iq", "result", "*", "domain", { rule: "target_request_reply" }, [
+  route("iq", "result", "*", "domain", { kind: "rule", rule: "target_request_reply" }, [
     "iq result to the bare domain",
     "sent back to the resource that asked, if it answers one of those requests; otherwise dropped",
   ], "target requests in flight"),
-  route("iq", "error", "*", "domain", { rule: "target_request_reply" }, [
+  route("iq", "error", "*", "domain", { kind: "rule", rule: "target_request_reply" }, [
     "iq error to the bare domain",
     "as a result",
   ], "target requests in flight"),
-  route("iq", "result", "*", "*", { drop: "unexpected_reply" }, [
+  route("iq", "result", "*", "*", { kind: "drop", reason: "unexpected_reply" }, [
     "any other iq result",
     "never answered (RFC 6120 §8.2.3)",
   ]),
-  route("iq", "error", "*", "*", { drop: "error_stanza" }, [
+  route("iq", "error", "*", "*", { kind: "drop", reason: "error_stanza" }, [
     "any other iq error",
     "never answered (RFC 6120 §8.3.1)",
   ]),
-  route("iq", "bad_iq", "*", "*", { refuse: BAD_REQUEST }, [
+  route("iq", "bad_iq", "*", "*", { kind: "refuse", error: BAD_REQUEST }, [
     "an iq of a type other than get, set, result or error",
   ]),
   // Presence.
-  route("presence", "*", "target", "resource", { drop: "ignored_presence" }, [
+  route("presence", "*", "target", "resource", { kind: "drop", reason: "ignored_presence" }, [
     "the target's presence to `<domain>/<JID>` (directed)",
     "only presence to the bare domain says which resources are online and how the subscription stands",
   ]),
-  route("presence", "*", "target", "domain", { rule: "target_presence" }, [
+  route("presence", "*", "target", "domain", { kind: "rule", rule: "target_presence" }, [
     "the target's presence to the bare domain",
     "its resources come and go (see Resources); a subscription request is approved (`subscribed`)",
   ]),
-  route("presence", "error", "other", "*", { drop: "error_stanza" }, [
+  route("presence", "error", "other", "*", { kind: "drop", reason: "error_stanza" }, [
     "presence of type error from anyone but the target",
   ]),
-  route("presence", "*", "other", "*", { rule: "user_presence" }, [
+  route("presence", "*", "other", "*", { kind: "rule", rule: "user_presence" }, [
     "presence from anyone but the target",
     "a subscription to the service's availability, or a probe of it",
   ], "presence: true"),
-  route("presence", "*", "other", "*", { refuse: BAD_REQUEST }, [
+  route("presence", "*", "other", "*", { kind: "refuse", error: BAD_REQUEST }, [
     "presence from anyone but the target",
   ]),
   // Messages.
-  route("message", "error", "other", "domain", { rule: "message_error" }, [
+  route("message", "error", "other", "domain", { kind: "rule", rule: "message_error" }, [
     "message error to the bare domain",
     "back to the resource whose message it refuses, if that can be told; otherwise dropped",
   ], "messages: forward"),
-  route("message", "error", "target", "resource", { rule: "target_message_error" }, [
+  route("message", "error", "target", "resource", { kind: "rule", rule: "target_message_error" }, [
     "message error from the target to `<domain>/<JID>`",
     "sent to the JID from the bare domain",
   ], "messages: forward"),
-  route("message", "error", "*", "*", { drop: "error_stanza" }, [
+  route("message", "error", "*", "*", { kind: "drop", reason: "error_stanza" }, [
     "any other message error",
   ]),
-  route("message", "other", "target", "domain", { refuse: BAD_REQUEST }, [
+  route("message", "other", "target", "domain", { kind: "refuse", error: BAD_REQUEST }, [
     "message from the target to the bare domain",
   ]),
-  route("message", "other", "target", "resource", { rule: "target_message" }, [
+  route("message", "other", "target", "resource", { kind: "rule", rule: "target_message" }, [
     "message from the target to `<domain>/<JID>`",
     "sent to the JID from the bare domain",
   ], "messages: forward"),
-  route("message", "other", "other", "*", { rule: "user_message" }, [
+  route("message", "other", "other", "*", { kind: "rule", rule: "user_message" }, [
     "message from anyone but the target",
     "to the resource that has the sender's conversation, after the same gate as a request",
   ], "messages: forward"),
-  route("message", "other", "*", "*", { refuse: NOT_IMPLEMENTED }, [
+  route("message", "other", "*", "*", { kind: "refuse", error: NOT_IMPLEMENTED }, [
     "any other message",
   ]),
   route("*", "*", "*", "*", UNKNOWN, [
@@ -177,23 +177,26 @@ export interface Classified {
   readonly fromSlash: number;
 }
 
-/** Router state a row may depend on. */
-export interface RouteState {
-  readonly targetRequestsInFlight: boolean;
-}
-
 const NO_ADDRESS: Classified = {
-  then: { drop: "no_address" },
+  then: { kind: "drop", reason: "no_address" },
   toResource: undefined,
   fromSlash: -1,
 };
-const NOT_OURS: Classified = { then: { drop: "not_ours" }, toResource: undefined, fromSlash: -1 };
+const NOT_OURS: Classified = {
+  then: { kind: "drop", reason: "not_ours" },
+  toResource: undefined,
+  fromSlash: -1,
+};
 
-/** Looks a stanza up in {@link ROUTES}. Pure. */
+/**
+ * Looks a stanza up in {@link ROUTES}. Pure.
+ *
+ * @param targetRequestsInFlight whether the target has requests of its own in flight
+ */
 export function classify(
   stanza: XmlElement,
   settings: RouterSettings,
-  state: RouteState,
+  targetRequestsInFlight: boolean,
 ): Classified {
   const { to, from, type } = stanza.attrs;
   // A server stamps a `from` on everything; an empty one, or one that
@@ -207,32 +210,54 @@ export function classify(
   if (toBare !== domain && toBare.toLowerCase() !== domain) return NOT_OURS;
   const fromSlash = from.indexOf("/");
   const fromBare = fromSlash < 0 ? from : from.slice(0, fromSlash);
-  const sender: Sender = fromBare === targetAddress || fromBare.toLowerCase() === targetAddress
-    ? "target"
-    : "other";
-  const recipient: Recipient = slash < 0 ? "domain" : "resource";
-  const kind = kindOf(stanza.name, type);
-  const rows = BY_STANZA.get(stanza.name) ?? ANY_STANZA;
-  for (const row of rows) {
-    if (
-      (row.kind === "*" || row.kind === kind) && (row.from === "*" || row.from === sender) &&
-      (row.to === "*" || row.to === recipient) &&
-      (row.when === undefined || holds(row.when, settings, state))
-    ) {
+  const fromTarget = fromBare === targetAddress || fromBare.toLowerCase() === targetAddress;
+  const rows = INDEX[shapeIndex(stanza.name, type, fromTarget, slash >= 0)];
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (row.when === undefined || holds(row.when, settings, targetRequestsInFlight)) {
       return { then: row.then, toResource: slash < 0 ? undefined : to.slice(slash + 1), fromSlash };
     }
   }
   return { then: UNKNOWN, toResource: undefined, fromSlash };
 }
 
-function kindOf(name: string, type: string | undefined): Kind {
-  if (type === "error") return "error";
-  if (name !== "iq") return "other";
-  if (type === "get" || type === "set") return "request";
-  return type === "result" ? "result" : "bad_iq";
+const NAMES = ["iq", "presence", "message", "*"] as const;
+const KINDS = ["request", "result", "error", "bad_iq", "other"] as const;
+
+/** Where a stanza's shape (name, kind, sender, recipient) is in {@link INDEX}. */
+function shapeIndex(name: string, type: string | undefined, target: boolean, resource: boolean) {
+  const n = name === "iq" ? 0 : name === "presence" ? 1 : name === "message" ? 2 : 3;
+  let k: number;
+  if (type === "error") k = 2;
+  else if (n !== 0) k = 4;
+  else if (type === "get" || type === "set") k = 0;
+  else k = type === "result" ? 1 : 3;
+  return ((n * 5 + k) * 2 + (target ? 1 : 0)) * 2 + (resource ? 1 : 0);
 }
 
-function holds(condition: Condition, settings: RouterSettings, state: RouteState): boolean {
+/** For each shape, the rows it can meet in table order: only their conditions are left to test. */
+const INDEX: readonly (readonly Route[])[] = (() => {
+  const index: Route[][] = [];
+  for (const [n, name] of NAMES.entries()) {
+    for (const [k, kind] of KINDS.entries()) {
+      for (const sender of ["other", "target"] as const) {
+        for (const recipient of ["domain", "resource"] as const) {
+          index[
+            ((n * 5 + k) * 2 + (sender === "target" ? 1 : 0)) * 2 +
+            (recipient === "resource" ? 1 : 0)
+          ] = ROUTES.filter((row) =>
+            (row.stanza === "*" || row.stanza === name) &&
+            (row.kind === "*" || row.kind === kind) && (row.from === "*" || row.from === sender) &&
+            (row.to === "*" || row.to === recipient)
+          );
+        }
+      }
+    }
+  }
+  return index;
+})();
+
+function holds(condition: Condition, settings: RouterSettings, inFlight: boolean): boolean {
   switch (condition) {
     case "allow_target_requests":
       return settings.allowTargetRequests === true;
@@ -241,7 +266,7 @@ function holds(condition: Condition, settings: RouterSettings, state: RouteState
     case "presence: true":
       return settings.presence === true;
     case "target requests in flight":
-      return state.targetRequestsInFlight;
+      return inFlight;
   }
 }
 
@@ -254,14 +279,5 @@ function route(
   doc: readonly [string, string?],
   when?: Condition,
 ): Route {
-  return { stanza, kind, from, to, then, doc, ...(when ? { when } : {}) };
+  return { stanza, kind, from, to, when, then, doc };
 }
-
-/** The rows each stanza name can meet, in table order (the lookup's index). */
-const ANY_STANZA = ROUTES.filter((r) => r.stanza === "*");
-const BY_STANZA = new Map<string, readonly Route[]>(
-  ["iq", "presence", "message"].map((name) => [
-    name,
-    ROUTES.filter((r) => r.stanza === name || r.stanza === "*"),
-  ]),
-);

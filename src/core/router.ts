@@ -206,11 +206,10 @@ export class Router {
   /** Handles one stanza received from the server. */
   receive(stanza: XmlElement, now: number): Effects {
     const fx = effects();
-    const { then, toResource, fromSlash } = classify(stanza, this.#settings, {
-      targetRequestsInFlight: this.#initiated.size > 0,
-    });
-    if ("drop" in then) drop(fx, then.drop, stanza);
-    else if ("refuse" in then) refuse(fx, stanza, then.refuse);
+    const inFlight = this.#initiated.size > 0;
+    const { then, toResource, fromSlash } = classify(stanza, this.#settings, inFlight);
+    if (then.kind === "drop") drop(fx, then.reason, stanza);
+    else if (then.kind === "refuse") refuse(fx, stanza, then.error);
     else this.#run(then.rule, fx, stanza, toResource as string, fromSlash, now);
     return fx;
   }

@@ -100,14 +100,14 @@ const CASES: readonly Case[] = [
 ];
 
 function describe(then: Decision): Expected {
-  if ("rule" in then) return `rule ${then.rule}`;
-  if ("refuse" in then) return `refuse ${then.refuse.condition}`;
-  return `drop ${then.drop}`;
+  if (then.kind === "rule") return `rule ${then.rule}`;
+  if (then.kind === "refuse") return `refuse ${then.error.condition}`;
+  return `drop ${then.reason}`;
 }
 
 function run(c: Case) {
   const settings = { ...BASE_SETTINGS, ...c.settings };
-  return classify(parseXml(c.stanza), settings, { targetRequestsInFlight: c.inFlight ?? false });
+  return classify(parseXml(c.stanza), settings, c.inFlight ?? false);
 }
 
 Deno.test("route: every case meets the rule it should", () => {
@@ -161,7 +161,7 @@ function* shapes(): Generator<{ el: XmlElement; settings: RouterSettings; inFlig
 Deno.test("route: no row is shadowed by the rows above it", () => {
   const reached = new Set<Route["then"]>();
   for (const { el, settings, inFlight } of shapes()) {
-    reached.add(classify(el, settings, { targetRequestsInFlight: inFlight }).then);
+    reached.add(classify(el, settings, inFlight).then);
   }
   const dead = ROUTES.filter((row) => !reached.has(row.then)).map((row) => row.doc[0]);
   assert.deepEqual(dead, []);
