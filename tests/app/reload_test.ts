@@ -9,6 +9,7 @@ import { logger, logs } from "../../src/ops/log.ts";
 import { ConfigInForce } from "../../src/app/reload.ts";
 import type { Logging, ToWorker } from "../../src/app/worker_protocol.ts";
 import { captureLogs } from "../support/logs.ts";
+import { leaking, parseSecretCases, SECRET_CASES } from "../support/secret_cases.ts";
 
 const LOGGING: Logging = { level: "fatal", format: "text", fields: {} };
 
@@ -103,4 +104,23 @@ Deno.test("a config with problems, or one that needs a restart, is refused here 
     / config\.problem problem="test\.yaml: proxies\[0\]\.secret: expected a string"/,
   );
   assert.match(said, / config\.reload_refused problem="a new state_dir needs a restart"/);
+});
+
+Deno.test("a reload refused for a bad secret logs no secret: every case of the table", () => {
+  for (const c of SECRET_CASES) {
+    const logs = captureLogs();
+    const { inForce, sent } = tracker(config("old"), [parseSecretCases([c])]);
+    inForce.reload();
+    logs.restore();
+    assert.deepEqual(sent, [{ type: "reload_refused" }], c.name);
+    const problems = logs.lines.filter((line) => / ERROR .*config\.problem /.test(line));
+    assert.ok(problems.length > 0, c.name);
+    assert.deepEqual(leaking(logs.lines), [], c.name);
+    if (!c.yaml) {
+      assert.ok(
+        problems.some((line) => line.includes(`proxies[0].${c.key}: `)),
+        logs.lines.join(""),
+      );
+    }
+  }
 });
