@@ -12,6 +12,7 @@ import type { Logging } from "../../src/app/worker_protocol.ts";
 import { bounded } from "../support/bounded.ts";
 
 const LOGGING: Logging = { level: "fatal", format: "text", fields: {} };
+// Ports of the fake listener: none is ever bound. This one is "in use".
 const TAKEN = 9002;
 
 function config(options: { http?: number; secret: string }): Config {
