@@ -8,7 +8,8 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { resolveSettings, settingsFields } from "../config/env.ts";
 import { checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
-import { type Logging, superviseWorker } from "./supervisor.ts";
+import { superviseWorker } from "./supervisor.ts";
+import type { Logging } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
 
 /**

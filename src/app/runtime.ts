@@ -1,26 +1,49 @@
 /**
  * The worker's side of the program: the running proxies, the HTTP side
  * listener and the metrics they share, started from a config, changed by a
- * reload, stopped by a signal.
+ * reload (all or nothing), stopped by a signal.
  */
 import type { Config, ProxyConfig } from "../config/types.ts";
-import { createHandler, type HttpAddress, serveHttp } from "../ops/http.ts";
+import { createHandler, formatAddress, type HttpAddress, serveHttp } from "../ops/http.ts";
 import { logger, setupLogging } from "../ops/log.ts";
 import { Metrics } from "../ops/metrics.ts";
-import { Proxy } from "./proxy.ts";
+import { Proxy, type ProxyDeps } from "./proxy.ts";
 import { openSubscriberStore, type SubscriberStore } from "../ops/subscribers.ts";
-import type { Logging } from "./supervisor.ts";
+import type { Logging, WorkerHandlers } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
 
+/** The HTTP listener, as the runtime holds it. */
+interface Listener {
+  shutdown(): Promise<void>;
+}
+
+/** What a runtime needs from the outside world; tests replace it. */
+export interface RuntimeDeps {
+  /** Puts the HTTP listener on its address; throws when it cannot. Default: serveHttp. */
+  readonly serve?: (
+    address: HttpAddress,
+    handler: (req: Request) => Promise<Response>,
+    options: { onListen: (address: HttpAddress) => void },
+  ) => Listener;
+  /** Opens each proxy's stream. Default: the real one. */
+  readonly openLink?: ProxyDeps["openLink"];
+}
+
 /** Everything one worker runs. */
-export class Runtime {
+export class Runtime implements WorkerHandlers {
+  /** The config in force: the last one applied, what a reload is compared against. */
   #config: Config | undefined;
   readonly #proxies = new Map<string, Proxy>();
   readonly #metrics = new Metrics();
   #store: SubscriberStore | undefined;
-  #http: Deno.HttpServer | undefined;
+  #http: Listener | undefined;
   #hurried = false;
   readonly #log = logger("main");
+  readonly #deps: RuntimeDeps;
+
+  constructor(deps: RuntimeDeps = {}) {
+    this.#deps = deps;
+  }
 
   /** Starts the HTTP listener (if configured) and one proxy per config entry. */
   start(config: Config, logging: Logging): Promise<void> {
@@ -34,7 +57,7 @@ export class Runtime {
       ...logging.fields,
     });
     if (config.stateDir !== undefined) this.#store = openSubscriberStore(config.stateDir);
-    if (config.http) this.#listen(config.http);
+    if (config.http) this.#http = this.#listen(config.http);
     for (const entry of config.proxies) this.#add(entry);
     return Promise.resolve();
   }
@@ -44,19 +67,36 @@ export class Runtime {
    * settings change in place; a proxy added connects at once, one removed
    * shuts down (answering its requests); one whose server, secret, target
    * or standby peer changed shuts down and then reconnects.
+   *
+   * All or nothing: what can fail (binding a new HTTP address) is done
+   * first, and if it fails the reload rejects with the reason and the old
+   * config stays in force, the one the next reload is compared against.
    */
   async reload(config: Config, logging: Logging): Promise<void> {
     const old = this.#config;
+    const moved = old?.http?.host !== config.http?.host || old?.http?.port !== config.http?.port;
+    let http = this.#http;
+    if (moved) {
+      try {
+        // Bound before the old one closes: the old one stays if this fails.
+        http = config.http && this.#listen(config.http);
+      } catch (error) {
+        this.#metrics.reloaded("failed");
+        const address = formatAddress(config.http!);
+        throw new Error(`the HTTP listener cannot listen on ${address}: ${message(error)}`);
+      }
+    }
+    // Nothing below throws: the new config is in force.
+    this.#metrics.reloaded("ok");
     this.#config = config;
     setupLogging(logging.level, { format: logging.format });
-    if (old?.http?.host !== config.http?.host || old?.http?.port !== config.http?.port) {
+    const stopping: Promise<void>[] = [];
+    if (moved) {
       // Removed or moved (to an address the permissions already cover).
-      await this.#http?.shutdown();
-      this.#http = undefined;
-      if (config.http) this.#listen(config.http);
+      if (this.#http) stopping.push(this.#http.shutdown().catch(this.#stopFailed("http")));
+      this.#http = http;
     }
     const next = new Map(config.proxies.map((entry) => [entry.domain, entry]));
-    const stopping: Promise<void>[] = [];
     for (const [domain, proxy] of this.#proxies) {
       const entry = next.get(domain);
       const before = old?.proxies.find((p) => p.domain === domain);
@@ -67,11 +107,13 @@ export class Runtime {
       // Still listed (as shutting down, not ready) until it has stopped; one
       // that reconnects opens its new stream as soon as the old one closed.
       stopping.push(
-        proxy.shutdown(this.#hurried ? 0 : config.shutdownGraceMs).then(() => {
-          this.#proxies.delete(domain);
-          if (entry) this.#add(entry);
-          else this.#metrics.remove(domain);
-        }),
+        proxy.shutdown(this.#hurried ? 0 : config.shutdownGraceMs)
+          .catch(this.#stopFailed(domain))
+          .then(() => {
+            this.#proxies.delete(domain);
+            if (entry) this.#add(entry);
+            else this.#metrics.remove(domain);
+          }),
       );
     }
     // New domains need not wait for the others' grace.
@@ -80,6 +122,11 @@ export class Runtime {
     }
     await Promise.all(stopping);
     this.#log.info("config.reloaded", { config: config.file, proxies: config.proxies.length });
+  }
+
+  /** A reload the main thread refused (see src/app/reload.ts): counted here, where /metrics is. */
+  reloadRefused(): void {
+    this.#metrics.reloaded("failed");
   }
 
   /** Shuts every proxy down (see {@link Proxy.shutdown}); resolves with the exit code. */
@@ -104,23 +151,38 @@ export class Runtime {
     for (const proxy of this.#proxies.values()) proxy.hurry();
   }
 
-  #listen(address: HttpAddress): void {
+  /** Logs a part that threw while a reload stopped it: it is replaced all the same. */
+  #stopFailed(part: string): (error: unknown) => void {
+    return (error) => this.#log.error("proxy.stop_failed", { part, error: String(error) });
+  }
+
+  /** The HTTP listener on `address`; throws when it cannot bind. */
+  #listen(address: HttpAddress): Listener {
     const handler = createHandler({
       metrics: this.#metrics,
       readiness: () => [...this.#proxies.values()].map((proxy) => proxy.readiness()),
     });
-    this.#http = serveHttp(address, handler, {
+    return (this.#deps.serve ?? serveHttp)(address, handler, {
       onListen: ({ host, port }) =>
         this.#log.info("http.listening", { address: `${host}:${port}` }),
     });
   }
 
   #add(entry: ProxyConfig): void {
-    const proxy = new Proxy(entry, { metrics: this.#metrics, subscribers: this.#store });
+    const proxy = new Proxy(entry, {
+      metrics: this.#metrics,
+      subscribers: this.#store,
+      ...(this.#deps.openLink ? { openLink: this.#deps.openLink } : {}),
+    });
     // Added by a reload after a second stop signal: its stop has no grace either.
     if (this.#hurried) proxy.hurry();
     this.#proxies.set(entry.domain, proxy);
   }
+}
+
+/** An error's message, without the class name Deno puts first. */
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Whether two entries can share one stream: same server, secret, target and standby peer. */

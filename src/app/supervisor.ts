@@ -8,34 +8,14 @@
  * A process that may not read its own module (started with read access
  * scoped to its config) cannot start the Worker: it runs the proxies in
  * its main thread instead, within the permissions it was started with.
- * Messages between the two are the {@link ToWorker} / {@link FromWorker}
- * unions.
+ * What they say to each other is in src/app/worker_protocol.ts.
  */
-import type { LogFormat, LogLevel } from "../config/log_options.ts";
 import type { Config, ConfigResult } from "../config/types.ts";
+import { formatAddress } from "../ops/http.ts";
 import { type Logger, logger, setupLogging } from "../ops/log.ts";
+import { ConfigInForce } from "./reload.ts";
 import { StopSignals } from "./stop_signals.ts";
-
-/** How the worker logs: resolved from flags, environment and config. */
-export interface Logging {
-  readonly level: LogLevel;
-  readonly format: LogFormat;
-  /** Where each setting came from, for the start-up line. */
-  readonly fields: Readonly<Record<string, string>>;
-}
-
-/** What the main thread tells the worker. */
-export type ToWorker =
-  | { readonly type: "start"; readonly config: Config; readonly logging: Logging }
-  | { readonly type: "reload"; readonly config: Config; readonly logging: Logging }
-  | { readonly type: "stop"; readonly signal: string }
-  /** A later stop signal: the shutdown grace ends now. */
-  | { readonly type: "hurry"; readonly signal: string };
-
-/** What the worker tells the main thread. */
-export type FromWorker =
-  | { readonly type: "ready" }
-  | { readonly type: "stopped"; readonly code: number };
+import type { FromWorker, Logging, ToWorker, WorkerHandlers } from "./worker_protocol.ts";
 
 /**
  * The `host:port` entries the worker may use: every proxy's server and
@@ -43,8 +23,7 @@ export type FromWorker =
  */
 export function netPermissions(config: Config): string[] {
   const hosts = new Set<string>();
-  const add = ({ host, port }: { host: string; port: number }) =>
-    hosts.add(`${host.includes(":") ? `[${host}]` : host}:${port}`);
+  const add = (address: { host: string; port: number }) => hosts.add(formatAddress(address));
   for (const { server, standbyPeer } of config.proxies) {
     add(server);
     if (standbyPeer) add(standbyPeer);
@@ -120,25 +99,21 @@ export async function superviseWorker(
   const log = logger("main");
   const logging = options.logging(config);
   setupLogging(logging.level, { format: logging.format });
-  const reload = () => {
-    const loaded = options.reload();
-    if (!loaded.ok) {
-      // The running config stays; every problem is said, as at start.
-      log.error("config.reload_refused", { problems: loaded.errors.length });
-      for (const problem of loaded.errors) log.error("config.problem", { problem });
-      return;
-    }
-    const missing = netPermissions(loaded.config).filter((host) => !granted.includes(host));
-    const problem = missing.length > 0
-      ? `new network addresses need a restart: ${missing.join(", ")}`
-      : loaded.config.stateDir !== config.stateDir
-      ? "a new state_dir needs a restart"
-      : undefined;
-    if (problem) return void log.error("config.reload_refused", { problem });
-    const next = options.logging(loaded.config);
-    setupLogging(next.level, { format: next.format });
-    send({ type: "reload", config: loaded.config, logging: next });
-  };
+  const inForce = new ConfigInForce(config, {
+    read: options.reload,
+    // The worker's permissions were fixed when it was made.
+    restartNeeded: (next, current) => {
+      const missing = netPermissions(next).filter((host) => !granted.includes(host));
+      return missing.length > 0
+        ? `new network addresses need a restart: ${missing.join(", ")}`
+        : next.stateDir !== current.stateDir
+        ? "a new state_dir needs a restart"
+        : undefined;
+    },
+    logging: options.logging,
+    send,
+    log,
+  });
   return new Promise((resolve) => {
     const stops = new StopSignals();
     const stop = (signal: Deno.Signal) => {
@@ -149,7 +124,7 @@ export async function superviseWorker(
       log.warn("proxy.quit", { signal });
       finish(1);
     };
-    const listeners: Array<[Deno.Signal, () => void]> = [["SIGHUP", reload]];
+    const listeners: Array<[Deno.Signal, () => void]> = [["SIGHUP", () => inForce.reload()]];
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       listeners.push([signal, () => stop(signal)]);
     }
@@ -160,7 +135,9 @@ export async function superviseWorker(
       resolve(code);
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
-      if (event.data.type === "stopped") return finish(event.data.code);
+      const message = event.data;
+      if (message.type === "stopped") return finish(message.code);
+      if (message.type === "reloaded") return inForce.settled(message.serial, message.applied);
       if (oneThread) {
         log.info("proxy.one_thread", {
           reason: "no read access to the worker's module: the process's own permissions, " +
@@ -209,15 +186,6 @@ function narrowMain(
     worker_net: worker.net.join(","),
     worker_files: worker.paths === false ? "none" : worker.paths.join(","),
   });
-}
-
-/** What the worker does with each message from the main thread. */
-export interface WorkerHandlers {
-  start(config: Config, logging: Logging): Promise<void>;
-  reload(config: Config, logging: Logging): Promise<void>;
-  stop(signal: string): Promise<number>;
-  /** Ends the shutdown grace now, or makes it zero if the stop has not begun. */
-  hurry(signal: string): void;
 }
 
 /** What the main thread holds of the worker: a Worker, or a channel to handlers in its own thread. */
@@ -295,6 +263,7 @@ export function serveWorker(
     const message = event.data;
     // Not queued: it must reach a stop that is already waiting out its grace.
     if (message.type === "hurry") return handlers.hurry(message.signal);
+    if (message.type === "reload_refused") return handlers.reloadRefused();
     queue = queue.then(async () => {
       if (message.type === "start") {
         try {
@@ -306,12 +275,15 @@ export function serveWorker(
           scope.postMessage({ type: "stopped", code: 1 });
         }
       } else if (message.type === "reload" && !stopping) {
+        let applied = true;
         try {
           await handlers.reload(message.config, message.logging);
         } catch (error) {
-          // The queue must go on: the next reload, or the stop, still come.
+          // The old config stays; the queue goes on (the next reload, or the stop).
+          applied = false;
           logger("main").error("config.reload_failed", { error: String(error) });
         }
+        scope.postMessage({ type: "reloaded", serial: message.serial, applied });
       } else if (message.type === "stop" && !stopping) {
         stopping = true;
         let code = 1;

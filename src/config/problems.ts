@@ -13,13 +13,28 @@ export interface Problem {
   readonly message: string;
 }
 
-/** zod's issues as problems; an unknown key is one problem per key. */
+/**
+ * How a key of this file is spelt, or misspelt: letters, `_`, `-`, spaces.
+ * An unknown key with a digit or a symbol may be a secret pasted as one.
+ */
+const KEY_LIKE = /^[A-Za-z_][A-Za-z_ -]{0,39}$/;
+
+/**
+ * zod's issues as problems (their messages only: zod's data may hold the
+ * input); an unknown key is one problem per key, named if it looks like one.
+ */
 export function fromZod(error: z.ZodError): Problem[] {
   const problems: Problem[] = [];
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
-        problems.push({ path: [...issue.path, key], message: "unknown key" });
+        problems.push(
+          KEY_LIKE.test(key) ? { path: [...issue.path, key], message: "unknown key" } : {
+            path: issue.path,
+            message: "unknown key, not shown: with digits, symbols or over 40 characters " +
+              "it may be a secret pasted as a key",
+          },
+        );
       }
     } else {
       problems.push({ path: issue.path, message: issue.message });
@@ -94,8 +109,13 @@ export function quoted(text: string): string {
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
 }
 
-/** A short reason for a failed read, without Deno's `(os error 2)` noise. */
-export function reason(error: unknown): string {
+/**
+ * A short reason for a failed read, without Deno's `(os error 2)` noise.
+ * With `sensitive`, nothing the error quotes is kept, only the system's
+ * words or the error's kind: Deno's messages quote the path or variable
+ * name, which may be a secret written in the wrong place.
+ */
+export function reason(error: unknown, sensitive = false): string {
   if (error instanceof Deno.errors.NotFound) return "No such file";
   if (error instanceof Deno.errors.PermissionDenied) return "Permission denied";
   if (error instanceof Deno.errors.IsADirectory) return "Is a directory";
@@ -104,5 +124,9 @@ export function reason(error: unknown): string {
     return "not allowed by Deno's permissions (--allow-read / --allow-env; a binary built " +
       "with `deno task compile --config FILE` may read only the files and variables that FILE uses)";
   }
-  return error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (!sensitive) return message;
+  // "File name too long (os error 36): readfile '<path>'": the part before the path.
+  const system = /^(.+?) \(os error \d+\)/s.exec(message);
+  return system ? system[1] : error instanceof Error ? error.name : typeof error;
 }

@@ -5,7 +5,10 @@
  * reading it and checking it is one path for all four. Files and variables
  * are read through the injected {@link SecretSources}, so parsing stays pure.
  *
- * A secret's value never appears in a message, whichever key it sits under.
+ * No message shows what is written under these keys, nor what it leads to
+ * (a path, a variable's name, a file's content): a secret pasted in place
+ * of a name or a path would be logged. Messages name the key and what was
+ * expected.
  */
 import { join } from "node:path";
 import { z } from "zod";
@@ -49,7 +52,7 @@ type Push = (message: string) => void;
 
 /** A secret's text and where it was found, worded for messages. */
 interface Found extends ResolvedSecret {
-  /** `the file "x"`, …; absent for an inline secret, which YAML made one line already. */
+  /** `the file it names`, …; absent for an inline secret, which YAML made one line already. */
   readonly where?: string;
 }
 
@@ -59,14 +62,14 @@ interface SecretKey {
   readonly find: (written: string, sources: SecretSources, push: Push) => Found | undefined;
 }
 
-// A value that is no variable or credential name may be the secret pasted
-// in its place: those messages name its type only.
+// Whatever is written may be the secret pasted in the wrong place: a
+// message names its type only.
 const envNameError = expecting("expected an environment variable name like PROXY_SECRET", true);
 const credentialNameError = expecting(
   "expected a credential name like client-proxy.secret (systemd LoadCredential=)",
   true,
 );
-const pathError = expecting("expected a file path");
+const pathError = expecting("expected a file path", true);
 
 const KEYS: Readonly<Record<typeof SECRET_KEYS[number], SecretKey>> = {
   secret: {
@@ -78,10 +81,10 @@ const KEYS: Readonly<Record<typeof SECRET_KEYS[number], SecretKey>> = {
   secret_env: {
     written: z.string({ error: envNameError }).regex(ENV_NAME, { error: envNameError }),
     find: (name, sources, push) => {
-      const value = readVariable(sources, name, push);
+      const value = readVariable(sources, name, push, { named: false });
       return value === undefined
         ? undefined
-        : { value, env: name, where: `the environment variable ${name}` };
+        : { value, env: name, where: "the environment variable it names" };
     },
   },
   secret_file: {
@@ -94,6 +97,7 @@ const KEYS: Readonly<Record<typeof SECRET_KEYS[number], SecretKey>> = {
       .regex(CREDENTIAL_NAME, { error: credentialNameError }),
     find: (name, sources, push) => {
       const dir = readVariable(sources, CREDENTIALS_ENV, push, {
+        named: true,
         emptyIsUnset: true,
         hint: " (systemd sets it for a unit with LoadCredential=)",
       });
@@ -108,8 +112,9 @@ const KEYS: Readonly<Record<typeof SECRET_KEYS[number], SecretKey>> = {
 export function secretFields(sources: SecretSources) {
   const field = (key: SecretKey) =>
     key.written.transform((written, ctx): ResolvedSecret => {
+      // Not the input: the issue carries the message only.
       const push = (message: string) =>
-        ctx.issues.push({ code: "custom", input: written, message });
+        ctx.issues.push({ code: "custom", input: undefined, message });
       const found = key.find(written, sources, push);
       if (found === undefined) return { value: "" };
       const problem = secretProblem(found.value, found.where);
@@ -127,23 +132,28 @@ export function secretFields(sources: SecretSources) {
 
 /**
  * The environment variable `name`, or `undefined` once the reason is pushed:
- * unreadable, unset, or (with `emptyIsUnset`) empty.
+ * unreadable, unset, or (with `emptyIsUnset`) empty. Only a `named` one
+ * (a fixed name, not one the config wrote) is named in the message.
  */
 function readVariable(
   sources: SecretSources,
   name: string,
   push: Push,
-  unset: { readonly emptyIsUnset?: boolean; readonly hint?: string } = {},
+  options: { readonly named: boolean; readonly emptyIsUnset?: boolean; readonly hint?: string },
 ): string | undefined {
+  const shown = options.named ? ` ${name}` : "";
   let value: string | undefined;
   try {
     value = sources.getEnv(name);
   } catch (error) {
-    push(`expected a readable environment variable ${name}, got ${reason(error)}`);
+    push(`expected a readable environment variable${shown}, got ${reason(error, !options.named)}`);
     return undefined;
   }
-  if (value === undefined || (unset.emptyIsUnset && value === "")) {
-    push(`expected the environment variable ${name} to be set${unset.hint ?? ""}, got it unset`);
+  if (value === undefined || (options.emptyIsUnset && value === "")) {
+    const variable = options.named
+      ? `the environment variable${shown}`
+      : "the environment variable it names";
+    push(`expected ${variable} to be set${options.hint ?? ""}, got it unset`);
     return undefined;
   }
   return value;
@@ -160,12 +170,12 @@ function readSecretFile(
   try {
     content = sources.readFile(path);
   } catch (error) {
-    push(`expected a readable ${what}, got ${JSON.stringify(path)} (${reason(error)})`);
+    push(`expected a readable ${what}, got an unreadable one (${reason(error, true)})`);
     return undefined;
   }
   // Editors add a final newline; a secret never ends in one.
   const value = content.replace(/\r?\n$/, "");
-  return { value, path, where: `the ${what} ${JSON.stringify(path)}` };
+  return { value, path, where: `the ${what} it names` };
 }
 
 /** What is wrong with a secret, if anything; never the secret itself. */

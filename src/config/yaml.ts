@@ -87,12 +87,17 @@ function structuralYamlProblems(doc: Document): YamlProblem[] {
  * Drops the bits of npm:yaml messages that quote the source (maybe a
  * secret: `secret: !x…`, `|x…`): what follows their colon, as in
  * "Unresolved tag: !x…", "Block scalar header includes extra characters:
- * |x…". The position (line:column) still says where.
+ * |x…", and the few quoted without one. The position (line:column) still
+ * says where.
  */
 function redactYamlMessage(message: string): string {
   return message
     .replace(/^(Invalid escape sequence).*$/s, "$1")
     .replace(/^(Unresolved plain scalar).*$/s, "$1")
+    // These quote it without a colon: "The !x! tag has no suffix", …
+    .replace(/^The .* (tag has no suffix)$/s, "A $1")
+    .replace(/^(Unknown directive|Unsupported YAML version) .*$/s, "$1")
+    .replace(/^(Verbatim tags aren't resolved), .*$/s, "$1")
     .replace(/^([^:]*?): .*$/s, "$1")
     // `allow: [@example.org]` is a pattern the README shows: say how to write it.
     .replace(/^(Plain value cannot start with reserved character .)$/, "$1 (quote the value)");

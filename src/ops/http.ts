@@ -16,6 +16,11 @@ export interface HttpAddress {
   readonly port: number;
 }
 
+/** `host:port`, an IPv6 host in brackets (`[::1]:9347`). */
+export function formatAddress({ host, port }: HttpAddress): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
 /** One proxy's state, as `/readyz` judges it. */
 export interface Readiness {
   /** The proxy's component domain. */

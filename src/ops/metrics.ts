@@ -58,6 +58,10 @@ export const DROP_REASONS: readonly DropReason[] = Object.freeze(
   Object.keys(DROP_LABELS) as DropReason[],
 );
 
+/** How a reload ended: `client_proxy_config_reloads_total`'s `result`. */
+export type ReloadResult = "ok" | "failed";
+const RELOAD_RESULTS: readonly ReloadResult[] = ["ok", "failed"];
+
 /**
  * Outcomes whose request was forwarded and then settled by a reply, a
  * timeout or a failover: the ones whose duration says something about the
@@ -167,6 +171,7 @@ export class Metrics {
   readonly #resources: Gauge<"proxy">;
   readonly #dropped: Counter<"proxy" | "reason">;
   readonly #refused: Counter<"proxy" | "stanza" | "condition">;
+  readonly #reloads: Counter<"result">;
   readonly #series = new Map<string, Series>();
   readonly #samplers = new Map<string, () => GaugeSample>();
 
@@ -227,6 +232,14 @@ export class Metrics {
       labelNames: ["proxy", "stanza", "condition"],
       registers,
     });
+    this.#reloads = new Counter({
+      name: "client_proxy_config_reloads_total",
+      help: "Config reloads (SIGHUP), by result: ok (in force), failed (the old one stays).",
+      labelNames: ["result"],
+      registers,
+    });
+    // Both at 0 from the start, so that an alert on `failed` sees its first one.
+    for (const result of RELOAD_RESULTS) this.#reloads.labels(result).inc(0);
   }
 
   /** The Content-Type of {@link text}'s exposition format. */
@@ -295,6 +308,11 @@ export class Metrics {
       : "other";
     const series = this.#of(proxy);
     this.#child(series.streamErrors, this.#streamErrors, proxy, label).inc();
+  }
+
+  /** Counts a reload: applied (`ok`), or refused or failed with the old config kept (`failed`). */
+  reloaded(result: ReloadResult): void {
+    this.#reloads.labels(result).inc();
   }
 
   /** Sets `client_proxy_pending` (the router's `pendingCount`). */

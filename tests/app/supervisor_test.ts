@@ -1,12 +1,8 @@
 /** The main thread and its worker: messages sent before the worker listens. */
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/parse.ts";
-import {
-  type FromWorker,
-  serveWorker,
-  superviseWorker,
-  type ToWorker,
-} from "../../src/app/supervisor.ts";
+import { serveWorker, superviseWorker } from "../../src/app/supervisor.ts";
+import type { FromWorker, ToWorker } from "../../src/app/worker_protocol.ts";
 import { captureLogs } from "../support/logs.ts";
 
 const CONFIG = `
@@ -49,6 +45,7 @@ Deno.test("a reload that fails is logged, and the stop after it still answers", 
   serveWorker({
     start: () => Promise.resolve(),
     reload: () => Promise.reject(new Error("the new proxy could not start")),
+    reloadRefused: () => {},
     stop: () => Promise.resolve(0),
     hurry: () => {},
   }, port);
@@ -57,14 +54,19 @@ Deno.test("a reload that fails is logged, and the stop after it still answers", 
   assert.ok(parsed.ok);
   const logging = { level: "fatal" as const, format: "text" as const, fields: {} };
   send({ type: "start", config: parsed.config, logging });
-  send({ type: "reload", config: parsed.config, logging });
+  send({ type: "reload", serial: 1, config: parsed.config, logging });
   send({ type: "stop", signal: "SIGTERM" });
   const bound = Date.now() + 5_000;
-  while (posted.length < 2 && Date.now() < bound) {
+  while (posted.length < 3 && Date.now() < bound) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   logs.restore();
-  assert.deepEqual(posted, [{ type: "ready" }, { type: "stopped", code: 0 }]);
+  assert.deepEqual(posted, [
+    { type: "ready" },
+    // The main thread keeps the old config as the one in force.
+    { type: "reloaded", serial: 1, applied: false },
+    { type: "stopped", code: 0 },
+  ]);
   const failed = logs.lines.filter((line) => / config\.reload_failed /.test(line));
   assert.equal(failed.length, 1, logs.lines.join(""));
   assert.match(failed[0], /^\S+ ERROR .*error="Error: the new proxy could not start"/);
@@ -81,6 +83,7 @@ Deno.test("a hurry reaches the worker while its stop is still waiting out the gr
   serveWorker({
     start: () => Promise.resolve(),
     reload: () => Promise.resolve(),
+    reloadRefused: () => {},
     // A stop that lasts until its grace ends: only a hurry ends it here.
     stop: () => new Promise<number>((resolve) => endGrace = () => resolve(0)),
     hurry: (signal) => {
@@ -106,4 +109,40 @@ Deno.test("a hurry reaches the worker while its stop is still waiting out the gr
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   assert.deepEqual(posted, [{ type: "ready" }, { type: "stopped", code: 0 }]);
+});
+
+Deno.test("the worker answers each reload with whether it applied it; a refused one is counted", async () => {
+  const posted: FromWorker[] = [];
+  const port = {
+    onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
+    postMessage: (message: FromWorker) => posted.push(message),
+  };
+  let refused = 0;
+  let reloads = 0;
+  serveWorker({
+    start: () => Promise.resolve(),
+    // The first reload fails, the second is applied.
+    reload: () => ++reloads === 1 ? Promise.reject(new Error("taken")) : Promise.resolve(),
+    reloadRefused: () => refused++,
+    stop: () => Promise.resolve(0),
+    hurry: () => {},
+  }, port);
+  const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
+  const parsed = parseConfig(CONFIG, { file: "test.yaml" });
+  assert.ok(parsed.ok);
+  const logging = { level: "fatal" as const, format: "text" as const, fields: {} };
+  send({ type: "start", config: parsed.config, logging });
+  send({ type: "reload", serial: 1, config: parsed.config, logging });
+  send({ type: "reload_refused" });
+  send({ type: "reload", serial: 2, config: parsed.config, logging });
+  const bound = Date.now() + 5_000;
+  while (posted.length < 3 && Date.now() < bound) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.deepEqual(posted, [
+    { type: "ready" },
+    { type: "reloaded", serial: 1, applied: false },
+    { type: "reloaded", serial: 2, applied: true },
+  ]);
+  assert.equal(refused, 1);
 });

@@ -41,7 +41,7 @@ Deno.test("several problems in one file are all reported, proxy by proxy", () =>
     `${FILE}: log_level: expected one of trace, debug, info, warning, error, fatal, got "loud"`,
     `${FILE}: extra: unknown key`,
     `${FILE}: server: ${SERVER} (required because proxies[0] has no server of its own), got nothing (the key is missing)`,
-    `${P0}.secret_env: expected the environment variable NOPE to be set, got it unset`,
+    `${P0}.secret_env: expected the environment variable it names to be set, got it unset`,
     `${P0}.target_address: ${JID}, got "svc@example.org/res"`,
     `${P0}.request_timeout: ${DURATION}, got "abc"`,
     `${P0}: ${ONE_SECRET}, got secret and secret_env`,

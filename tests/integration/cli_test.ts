@@ -5,6 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { openSubscriberStore } from "../../src/ops/subscribers.ts";
+import {
+  leaking,
+  SECRET_CASES,
+  secretConfig,
+  secretEnv,
+  secretFiles,
+} from "../support/secret_cases.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -75,6 +82,33 @@ proxies:
     assert.equal(started.code, 78);
     assert.doesNotMatch(started.stderr, /stream\.connecting/, "it did not try to connect");
   });
+});
+
+Deno.test("--check on bad secrets names each key and prints no secret: every case of the table", async () => {
+  const schema = SECRET_CASES.filter((c) => !c.yaml);
+  const yaml = SECRET_CASES.filter((c) => c.yaml);
+  for (const cases of [schema, ...yaml.map((c) => [c])]) {
+    await withConfig(secretConfig(cases).text, async (file) => {
+      const dir = file.slice(0, file.lastIndexOf("/"));
+      for (const [path, content] of Object.entries(secretFiles(cases))) {
+        await Deno.mkdir(`${dir}/${path}`.replace(/\/[^/]*$/, ""), { recursive: true });
+        await Deno.writeTextFile(`${dir}/${path}`, content);
+      }
+      const env = { ...secretEnv(cases), CREDENTIALS_DIRECTORY: `${dir}/credentials` };
+      const checked = await run(["--config", file, "--check"], env);
+      assert.equal(checked.code, 1, checked.stderr);
+      const lines = checked.stderr.trimEnd().split("\n");
+      assert.deepEqual(leaking([checked.stdout, ...lines]), []);
+      if (cases === schema) {
+        cases.forEach((c, i) =>
+          assert.ok(
+            lines.some((line) => line.startsWith(`${file}: proxies[${i}].${c.key}: `)),
+            `${c.name}:\n${checked.stderr}`,
+          )
+        );
+      } else for (const line of lines) assert.ok(line.startsWith(`${file}:`), line);
+    });
+  }
 });
 
 Deno.test("broken YAML: line and column", async () => {

@@ -1,7 +1,16 @@
 /** Live reload: SIGHUP re-reads the config without dropping the stream or a request. */
 import assert from "node:assert/strict";
 import { resultFor } from "../support/client.ts";
-import { assertError, DOMAIN, request, SECRET, TARGET, withWorld } from "../support/world.ts";
+import { freePort } from "../support/prosody.ts";
+import {
+  assertError,
+  DOMAIN,
+  request,
+  SECRET,
+  TARGET,
+  withWorld,
+  type World,
+} from "../support/world.ts";
 
 withWorld(
   "SIGHUP with a shorter request_timeout applies to the next request; the one in flight gets its answer",
@@ -86,3 +95,89 @@ withWorld(
     assert.equal((await alice.request(request("still"))).attrs.type, "result");
   },
 );
+
+withWorld(
+  "SIGHUP to an HTTP address in use changes nothing; the next reload, once it is free, brings the new secret too",
+  async (world) => {
+    // The address the reload moves to, held here; as the standby peer's it is
+    // among the worker's permissions from the start.
+    const held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const heldPort = (held.addr as Deno.NetAddr).port;
+      const oldPort = freePort();
+      const peer = { standby_peer: `http://127.0.0.1:${heldPort}` };
+      await world.proxy.stop();
+      await world.startProxy(peer, { http: `127.0.0.1:${oldPort}` });
+      await world.resource("a");
+      const alice = await world.client("alice", "r");
+      // The server takes the new secret now; the stream that is up stays up.
+      await rotateServerSecret(world, ROTATED);
+
+      const seen = world.proxy.lineCount();
+      await world.proxy.writeConfig({
+        server: world.server.componentUrl,
+        http: `127.0.0.1:${heldPort}`,
+        proxies: [{ domain: DOMAIN, secret: ROTATED, target_address: TARGET, ...peer }],
+      });
+      world.proxy.signal("SIGHUP");
+      const failed = await world.proxy.waitForLog(/config\.reload_failed /, { after: seen });
+      assert.match(
+        failed,
+        new RegExp(`ERROR .*127\\.0\\.0\\.1:${heldPort}: Address already in use`),
+      );
+      assert.equal((await httpGet(oldPort, "/healthz")).status, 200, "the old listener answers");
+      assert.equal((await alice.request(request("kept"))).attrs.type, "result");
+      const metrics = (await httpGet(oldPort, "/metrics")).body;
+      assert.match(metrics, /^client_proxy_config_reloads_total\{result="failed"\} 1$/m);
+      assert.match(metrics, /^client_proxy_config_reloads_total\{result="ok"\} 0$/m);
+      const since = world.proxy.log().split("\n").slice(seen).join("\n");
+      assert.equal(since.match(/config\.reload_failed/g)?.length, 1, "logged once");
+      assert.doesNotMatch(since, /stream\.connecting|config\.reloaded/, "nothing was applied");
+
+      // The same file again: compared with the config in force, not with the
+      // one that failed, the secret is new and the proxy reconnects with it.
+      held.close();
+      const again = world.proxy.lineCount();
+      world.proxy.signal("SIGHUP");
+      await world.proxy.waitForLog(/config\.reloaded/, { after: again });
+      await world.proxy.waitForLog(/stream\.online/, { after: again });
+      await world.proxy.waitForLog(/target\.resource_up .*resource=a/, { after: again });
+      assert.equal((await alice.request(request("rotated"))).attrs.type, "result");
+      assert.doesNotMatch(world.proxy.log().split("\n").slice(again).join("\n"), /stream\.refused/);
+      const moved = (await httpGet(heldPort, "/metrics")).body;
+      assert.match(moved, /^client_proxy_config_reloads_total\{result="ok"\} 1$/m);
+      await assert.rejects(httpGet(oldPort, "/healthz"), "the old listener is closed");
+    } finally {
+      try {
+        held.close();
+      } catch { /* closed by the test */ }
+    }
+  },
+);
+
+const ROTATED = "rotated-secret-for-tests";
+
+/** Gives Prosody's component a new secret (its config, then SIGHUP) and waits until it has it. */
+async function rotateServerSecret(world: World, secret: string): Promise<void> {
+  const file = `${world.server.dir}/prosody.cfg.lua`;
+  const text = await Deno.readTextFile(file);
+  const rotated = text.replace(`component_secret = "${SECRET}"`, `component_secret = "${secret}"`);
+  assert.notEqual(rotated, text, "the component's secret is in Prosody's config");
+  await Deno.writeTextFile(file, rotated);
+  const reloads = () => world.server.log().match(/Reloading configuration file/g)?.length ?? 0;
+  const before = reloads();
+  world.server.signal("SIGHUP");
+  const deadline = Date.now() + 5_000;
+  while (reloads() === before) {
+    if (Date.now() > deadline) throw new Error(`Prosody did not reload:\n${world.server.log()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A GET to the proxy's HTTP listener on `port`, bounded. */
+async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+    signal: AbortSignal.timeout(5_000),
+  });
+  return { status: response.status, body: await response.text() };
+}

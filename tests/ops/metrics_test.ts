@@ -129,6 +129,7 @@ Deno.test("every family is there with its type, and nothing else", async () => {
     `${name} ${type}`
   );
   assert.deepEqual(types.sort(), [
+    "client_proxy_config_reloads_total counter",
     "client_proxy_connects_total counter",
     "client_proxy_dropped_total counter",
     "client_proxy_pending gauge",
@@ -191,7 +192,23 @@ Deno.test("separate instances do not share a registry", async () => {
   const one = new Metrics();
   const two = new Metrics();
   one.connected(A);
-  assert.equal(samples(await two.text()).size, 0);
+  one.reloaded("ok");
+  const got = samples(await two.text());
+  assert.ok([...got.keys()].every((series) => !series.includes(A)), [...got.keys()].join("\n"));
+  assert.equal(got.get('client_proxy_config_reloads_total{result="ok"}'), "0");
+});
+
+Deno.test("reloads are counted by result, each at 0 before the first", async () => {
+  const metrics = new Metrics();
+  const before = samples(await metrics.text());
+  assert.equal(before.get('client_proxy_config_reloads_total{result="ok"}'), "0");
+  assert.equal(before.get('client_proxy_config_reloads_total{result="failed"}'), "0");
+  metrics.reloaded("failed");
+  metrics.reloaded("ok");
+  metrics.reloaded("failed");
+  const after = samples(await metrics.text());
+  assert.equal(after.get('client_proxy_config_reloads_total{result="ok"}'), "1");
+  assert.equal(after.get('client_proxy_config_reloads_total{result="failed"}'), "2");
 });
 
 // Loading the worker's module (a data: URL importing a local file) is

@@ -9,6 +9,7 @@ await new Promise((resolve) => setTimeout(resolve, 300));
 serveWorker({
   start: () => Promise.reject(new Error("started, as the test wants")),
   reload: () => Promise.resolve(),
+  reloadRefused: () => {},
   stop: () => Promise.resolve(0),
   hurry: () => {},
 });
