@@ -98,7 +98,7 @@ export async function superviseWorker(
   const send = (message: ToWorker) => backlog ? backlog.push(message) : worker.postMessage(message);
   const log = logger("main");
   const logging = options.logging(config);
-  setupLogging(logging.level, { format: logging.format });
+  setupLogging(logging.level, { format: logging.format, journal: logging.journal });
   const inForce = new ConfigInForce(config, {
     read: options.reload,
     // The worker's permissions were fixed when it was made.

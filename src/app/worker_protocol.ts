@@ -11,6 +11,8 @@ import type { Config } from "../config/types.ts";
 export interface Logging {
   readonly level: LogLevel;
   readonly format: LogFormat;
+  /** Under journald (JOURNAL_STREAM set): lines carry a `<N>` priority prefix. */
+  readonly journal?: boolean;
   /** Where each setting came from, for the start-up line. */
   readonly fields: Readonly<Record<string, string>>;
 }
