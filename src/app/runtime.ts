@@ -46,8 +46,9 @@ export class Runtime implements WorkerHandlers {
   }
 
   /** Starts the HTTP listener (if configured) and one proxy per config entry. */
-  start(config: Config, logging: Logging): Promise<void> {
+  start(config: Config, logging: Logging, startedAt = performance.timeOrigin): Promise<void> {
     this.#config = config;
+    this.#metrics.process({ version: VERSION, startedAt });
     setupLogging(logging.level, { format: logging.format, journal: logging.journal });
     this.#log.info("proxy.starting", {
       version: VERSION,
