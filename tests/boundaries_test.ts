@@ -32,7 +32,8 @@ const MAY_IMPORT: Record<Part, readonly string[]> = {
   ],
   // No link, no logging: config errors are values.
   config: ["core/", "yaml", "zod", "node:path"],
-  app: ["core/", "link/", "ops/", "config/", "node:util", "node:path"],
+  // The manifest holds the version (src/app/version.ts).
+  app: ["core/", "link/", "ops/", "config/", "node:util", "node:path", "../deno.json"],
 };
 
 /** Calls the core must have injected instead. */

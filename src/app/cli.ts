@@ -14,7 +14,13 @@ export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, config: 78 });
 export type Command =
   | { readonly kind: "help" }
   | { readonly kind: "version" }
-  | { readonly kind: "run"; readonly flags: SettingFlags; readonly check: boolean }
+  | {
+    readonly kind: "run";
+    readonly flags: SettingFlags;
+    readonly check: boolean;
+    /** Where `secret_credential` files are, instead of $CREDENTIALS_DIRECTORY. */
+    readonly credentialsDir: string | undefined;
+  }
   | { readonly kind: "usage_error"; readonly message: string };
 
 /** The text `--help` prints. */
@@ -27,6 +33,9 @@ Options:
   -c, --config FILE       config file (default: $${ENV_NAMES.config}, else ${DEFAULT_CONFIG_PATH})
       --check             validate the config, print every problem, exit 0 or 1
                           (2 for a bad flag)
+      --credentials-dir DIR
+                          read secret_credential files from DIR instead of
+                          $CREDENTIALS_DIRECTORY (a --check outside the unit)
       --log-level LEVEL   ${LOG_LEVELS.join(", ")}
                           (default: $${ENV_NAMES.logLevel}, else the config's log_level, else info)
       --log-format FORMAT ${LOG_FORMATS.join(", ")}
@@ -50,6 +59,7 @@ export function parseCommand(args: readonly string[]): Command {
       options: {
         config: { type: "string", short: "c" },
         check: { type: "boolean" },
+        "credentials-dir": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -64,6 +74,7 @@ export function parseCommand(args: readonly string[]): Command {
   return {
     kind: "run",
     check: values.check ?? false,
+    credentialsDir: values["credentials-dir"],
     flags: {
       config: values.config,
       logLevel: values["log-level"],

@@ -8,6 +8,7 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { resolveSettings, settingsFields } from "../config/env.ts";
 import { checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
+import { JOURNAL_STREAM } from "../ops/log.ts";
 import { superviseWorker } from "./supervisor.ts";
 import type { Logging } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
@@ -39,7 +40,8 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
   }
   for (const error of envErrors) console.error(`client-proxy: ${error}`);
   const file = first.settings.configPath.value;
-  const loaded = loadConfig(file);
+  const load = () => loadConfig(file, { credentialsDir: command.credentialsDir });
+  const loaded = load();
   if (!loaded.ok) {
     for (const error of loaded.errors) console.error(error);
     // The hint is for a user who gave no path and has no default file; one
@@ -73,12 +75,13 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
     return {
       level: settings.logLevel.value,
       format: settings.logFormat.value,
+      journal: env(JOURNAL_STREAM) !== undefined,
       fields: settingsFields(settings),
     };
   };
   return superviseWorker(workerEntry, config, {
     logging,
-    reload: () => loadConfig(file),
+    reload: load,
     inThread: async () => new (await import("./runtime.ts")).Runtime(),
   });
 }

@@ -10,6 +10,7 @@ import { ENV_NAMES } from "../config/env.ts";
 import { CREDENTIALS_ENV } from "../config/secrets.ts";
 import type { Config } from "../config/types.ts";
 import { YAML_ENV_NAMES } from "../config/yaml.ts";
+import { JOURNAL_STREAM } from "../ops/log.ts";
 import { netPermissions } from "./supervisor.ts";
 
 /** Everything the process may touch; each list is what one `--allow-*` flag says. */
@@ -67,7 +68,12 @@ export function permissionScope(config: Config, options: ScopeOptions = {}): Per
     ])),
     write: Object.freeze(state),
     env: Object.freeze([
-      ...new Set([...Object.values(ENV_NAMES), ...YAML_ENV_NAMES, ...config.envNames]),
+      ...new Set([
+        ...Object.values(ENV_NAMES),
+        JOURNAL_STREAM,
+        ...YAML_ENV_NAMES,
+        ...config.envNames,
+      ]),
     ]),
   });
 }

@@ -67,6 +67,6 @@ export class ConfigInForce {
     this.#sent.delete(serial);
     if (sent === undefined || !applied) return;
     this.#current = sent.config;
-    setupLogging(sent.logging.level, { format: sent.logging.format });
+    setupLogging(sent.logging.level, { format: sent.logging.format, journal: sent.logging.journal });
   }
 }

@@ -46,9 +46,10 @@ export class Runtime implements WorkerHandlers {
   }
 
   /** Starts the HTTP listener (if configured) and one proxy per config entry. */
-  start(config: Config, logging: Logging): Promise<void> {
+  start(config: Config, logging: Logging, startedAt = performance.timeOrigin): Promise<void> {
     this.#config = config;
-    setupLogging(logging.level, { format: logging.format });
+    this.#metrics.process({ version: VERSION, startedAt });
+    setupLogging(logging.level, { format: logging.format, journal: logging.journal });
     this.#log.info("proxy.starting", {
       version: VERSION,
       // What `kill -HUP` needs: under `deno task start` this is not the task's pid.
@@ -89,7 +90,7 @@ export class Runtime implements WorkerHandlers {
     // Nothing below throws: the new config is in force.
     this.#metrics.reloaded("ok");
     this.#config = config;
-    setupLogging(logging.level, { format: logging.format });
+    setupLogging(logging.level, { format: logging.format, journal: logging.journal });
     const stopping: Promise<void>[] = [];
     if (moved) {
       // Removed or moved (to an address the permissions already cover).

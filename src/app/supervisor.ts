@@ -98,7 +98,7 @@ export async function superviseWorker(
   const send = (message: ToWorker) => backlog ? backlog.push(message) : worker.postMessage(message);
   const log = logger("main");
   const logging = options.logging(config);
-  setupLogging(logging.level, { format: logging.format });
+  setupLogging(logging.level, { format: logging.format, journal: logging.journal });
   const inForce = new ConfigInForce(config, {
     read: options.reload,
     // The worker's permissions were fixed when it was made.
@@ -153,7 +153,7 @@ export async function superviseWorker(
       log.fatal("proxy.crashed", { error: event.message });
       finish(1);
     };
-    send({ type: "start", config, logging });
+    send({ type: "start", config, logging, startedAt: performance.timeOrigin });
   });
 }
 
@@ -267,7 +267,7 @@ export function serveWorker(
     queue = queue.then(async () => {
       if (message.type === "start") {
         try {
-          await handlers.start(message.config, message.logging);
+          await handlers.start(message.config, message.logging, message.startedAt);
         } catch (error) {
           // Nothing runs without its listener or its state: stop, non-zero.
           logger("main").fatal("proxy.start_failed", { error: String(error) });

@@ -11,13 +11,21 @@ import type { Config } from "../config/types.ts";
 export interface Logging {
   readonly level: LogLevel;
   readonly format: LogFormat;
+  /** Under journald (JOURNAL_STREAM set): lines carry a `<N>` priority prefix. */
+  readonly journal?: boolean;
   /** Where each setting came from, for the start-up line. */
   readonly fields: Readonly<Record<string, string>>;
 }
 
 /** What the main thread tells the worker. */
 export type ToWorker =
-  | { readonly type: "start"; readonly config: Config; readonly logging: Logging }
+  | {
+    readonly type: "start";
+    readonly config: Config;
+    readonly logging: Logging;
+    /** When the process started (ms since the epoch, the main thread's time origin). */
+    readonly startedAt: number;
+  }
   /** A new config to apply; answered with `reloaded` and the same `serial`. */
   | {
     readonly type: "reload";
@@ -40,7 +48,7 @@ export type FromWorker =
 
 /** What the worker does with each message from the main thread. */
 export interface WorkerHandlers {
-  start(config: Config, logging: Logging): Promise<void>;
+  start(config: Config, logging: Logging, startedAt: number): Promise<void>;
   /**
    * Applies a new config. Rejects only when nothing changed (the old
    * config stays in force), with the reason; once the new config is in

@@ -5,6 +5,7 @@
  */
 import { parseConfig } from "./parse.ts";
 import { reason } from "./problems.ts";
+import { CREDENTIALS_ENV } from "./secrets.ts";
 import type { ConfigResult } from "./types.ts";
 
 /**
@@ -12,10 +13,14 @@ import type { ConfigResult } from "./types.ts";
  * Deno.env.get; a missing/unreadable file is an error result
  * (`"client-proxy.yaml: cannot read: No such file"`), never a throw.
  * Needs read access to the file and its secret files, env access to its
- * `secret_env` names (and CREDENTIALS_DIRECTORY for `secret_credential`),
+ * `secret_env` names (and CREDENTIALS_DIRECTORY for `secret_credential`,
+ * unless `credentialsDir` stands for it),
  * and (for npm:yaml) `LOG_TOKENS` and `LOG_STREAM`.
  */
-export function loadConfig(file: string): ConfigResult {
+export function loadConfig(
+  file: string,
+  options: { readonly credentialsDir?: string } = {},
+): ConfigResult {
   let text: string;
   try {
     text = Deno.readTextFileSync(file);
@@ -25,6 +30,9 @@ export function loadConfig(file: string): ConfigResult {
   return parseConfig(text, {
     file,
     readFile: (path) => Deno.readTextFileSync(path),
-    getEnv: (name) => Deno.env.get(name),
+    getEnv: (name) =>
+      name === CREDENTIALS_ENV && options.credentialsDir !== undefined
+        ? options.credentialsDir
+        : Deno.env.get(name),
   });
 }

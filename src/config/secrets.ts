@@ -99,7 +99,9 @@ const KEYS: Readonly<Record<typeof SECRET_KEYS[number], SecretKey>> = {
       const dir = readVariable(sources, CREDENTIALS_ENV, push, {
         named: true,
         emptyIsUnset: true,
-        hint: " (systemd sets it for a unit with LoadCredential=)",
+        hint: " (systemd sets it for a unit with LoadCredential=; to check outside the unit: " +
+          "systemd-run -P -p LoadCredential=NAME:PATH client-proxy --check --config FILE, " +
+          "or client-proxy --check --credentials-dir DIR)",
       });
       if (dir === undefined) return undefined;
       const found = readSecretFile(sources, join(dir, name), "credential file", push);

@@ -10,6 +10,8 @@ import { LOG_LEVELS, type LogFormat, type LogLevel } from "../config/log_options
 export type { Logger };
 
 const ROOT = "client-proxy";
+/** What systemd sets when stderr goes to the journal (systemd.exec(5)). */
+export const JOURNAL_STREAM = "JOURNAL_STREAM";
 const encoder = new TextEncoder();
 let threshold = 2;
 
@@ -19,11 +21,20 @@ export interface LogOptions {
   readonly format?: LogFormat;
   /** Where lines go. Default: written synchronously to stderr. */
   readonly write?: (line: string) => void;
+  /**
+   * Under journald: each line starts with its syslog priority, `<3>` for an
+   * error (sd-daemon(3)), so `journalctl -p err` finds it. Default: false.
+   */
+  readonly journal?: boolean;
 }
 
 /** (Re)configures logging at the given level. Safe to call again on reload. */
 export function setupLogging(level: LogLevel, options: LogOptions = {}): void {
-  const format = options.format === "json" ? jsonLine : textLine;
+  const line = options.format === "json" ? jsonLine : textLine;
+  // journald reads the prefix as the line's priority and strips it.
+  const format = options.journal
+    ? (record: LogRecord) => `<${PRIORITY[record.level]}>${line(record)}`
+    : line;
   const write = options.write ??
     ((line: string) => Deno.stderr.writeSync(encoder.encode(line)));
   threshold = LOG_LEVELS.indexOf(level);
@@ -88,6 +99,16 @@ function textLine(record: LogRecord): string {
   }
   return line + "\n";
 }
+
+/** syslog priorities (RFC 5424 §6.2.1) of logtape's levels. */
+const PRIORITY: Readonly<Record<LogRecord["level"], number>> = {
+  trace: 7,
+  debug: 7,
+  info: 6,
+  warning: 4,
+  error: 3,
+  fatal: 2,
+};
 
 /** The fields every JSON line starts with; a property cannot overwrite them. */
 const JSON_FIELDS = new Set(["time", "level", "logger", "event"]);

@@ -7,14 +7,21 @@ Deno.test("cli: --config, --check, --log-level and --log-format", () => {
     {
       kind: "run",
       check: true,
+      credentialsDir: undefined,
       flags: { config: "a.yaml", logLevel: "debug", logFormat: "json" },
     },
   );
   assert.deepEqual(parseCommand(["-c", "b.yaml"]), {
     kind: "run",
     check: false,
+    credentialsDir: undefined,
     flags: { config: "b.yaml", logLevel: undefined, logFormat: undefined },
   });
+});
+
+Deno.test("cli: --credentials-dir stands for $CREDENTIALS_DIRECTORY", () => {
+  const command = parseCommand(["--check", "--credentials-dir", "/run/creds"]);
+  assert.equal(command.kind === "run" && command.credentialsDir, "/run/creds");
 });
 
 Deno.test("cli: help and version", () => {

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/parse.ts";
 import { permissionFlags, permissionScope } from "../../src/app/permissions.ts";
 
-const PROGRAM_ENV = "CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT," +
+const PROGRAM_ENV =
+  "CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT,JOURNAL_STREAM," +
   "LOG_TOKENS,LOG_STREAM";
 
 function config(text: string, file = "/etc/client-proxy/client-proxy.yaml") {

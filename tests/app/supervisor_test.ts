@@ -53,7 +53,7 @@ Deno.test("a reload that fails is logged, and the stop after it still answers", 
   const parsed = parseConfig(CONFIG, { file: "test.yaml" });
   assert.ok(parsed.ok);
   const logging = { level: "fatal" as const, format: "text" as const, fields: {} };
-  send({ type: "start", config: parsed.config, logging });
+  send({ type: "start", config: parsed.config, logging, startedAt: 0 });
   send({ type: "reload", serial: 1, config: parsed.config, logging });
   send({ type: "stop", signal: "SIGTERM" });
   const bound = Date.now() + 5_000;
@@ -98,6 +98,7 @@ Deno.test("a hurry reaches the worker while its stop is still waiting out the gr
     type: "start",
     config: parsed.config,
     logging: { level: "fatal", format: "text", fields: {} },
+    startedAt: 0,
   });
   send({ type: "stop", signal: "SIGINT" });
   await new Promise((resolve) => setTimeout(resolve, 0));
@@ -131,7 +132,7 @@ Deno.test("the worker answers each reload with whether it applied it; a refused 
   const parsed = parseConfig(CONFIG, { file: "test.yaml" });
   assert.ok(parsed.ok);
   const logging = { level: "fatal" as const, format: "text" as const, fields: {} };
-  send({ type: "start", config: parsed.config, logging });
+  send({ type: "start", config: parsed.config, logging, startedAt: 0 });
   send({ type: "reload", serial: 1, config: parsed.config, logging });
   send({ type: "reload_refused" });
   send({ type: "reload", serial: 2, config: parsed.config, logging });

@@ -60,3 +60,22 @@ Deno.test("loadConfig reads a secret_credential from $CREDENTIALS_DIRECTORY", ()
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("loadConfig takes credentialsDir for $CREDENTIALS_DIRECTORY (a check outside the unit)", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "client-proxy-config-" });
+  const before = Deno.env.get("CREDENTIALS_DIRECTORY");
+  try {
+    const file = `${dir}/client-proxy.yaml`;
+    Deno.mkdirSync(`${dir}/mine`);
+    Deno.writeTextFileSync(`${dir}/mine/xmpp`, "from-my-dir\n");
+    Deno.writeTextFileSync(file, yamlOf({}, { secret: null, secret_credential: "xmpp" }));
+    Deno.env.set("CREDENTIALS_DIRECTORY", `${dir}/elsewhere`);
+    const result = loadConfig(file, { credentialsDir: `${dir}/mine` });
+    assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
+    assert.equal(result.config.proxies[0].secret, "from-my-dir");
+  } finally {
+    if (before === undefined) Deno.env.delete("CREDENTIALS_DIRECTORY");
+    else Deno.env.set("CREDENTIALS_DIRECTORY", before);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -81,7 +81,7 @@ Deno.test("secret_credential without CREDENTIALS_DIRECTORY is an error", () => {
       getEnv: (name) => (env as Record<string, string>)[name],
     });
     assert.deepEqual(result.ok ? [] : result.errors, [
-      `${P0}.secret_credential: expected the environment variable CREDENTIALS_DIRECTORY to be set (systemd sets it for a unit with LoadCredential=), got it unset`,
+      `${P0}.secret_credential: expected the environment variable CREDENTIALS_DIRECTORY to be set (systemd sets it for a unit with LoadCredential=; to check outside the unit: systemd-run -P -p LoadCredential=NAME:PATH client-proxy --check --config FILE, or client-proxy --check --credentials-dir DIR), got it unset`,
     ]);
   }
   const denied = parseConfig(text, {

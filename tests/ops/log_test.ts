@@ -203,3 +203,33 @@ Deno.test("text: an Error is written as its message, a bigint as its digits", ()
     restore();
   }
 });
+
+Deno.test("journal: each line starts with its syslog priority, which journald strips", () => {
+  const lines: string[] = [];
+  setupLogging("trace", { journal: true, write: (line) => lines.push(line) });
+  try {
+    const log = logger("main");
+    log.trace("a");
+    log.debug("b");
+    log.info("c");
+    log.warning("d");
+    log.error("e");
+    log.fatal("f");
+    assert.deepEqual(lines.map((line) => line.slice(0, 3)), [
+      "<7>",
+      "<7>",
+      "<6>",
+      "<4>",
+      "<3>",
+      "<2>",
+    ]);
+    assert.match(untimed(lines[4].slice(3)), /^ERROR +main e\n$/);
+    lines.length = 0;
+    setupLogging("info", { journal: true, format: "json", write: (line) => lines.push(line) });
+    log.error("e");
+    assert.equal(lines[0].slice(0, 3), "<3>");
+    assert.equal(JSON.parse(lines[0].slice(3)).event, "e");
+  } finally {
+    restore();
+  }
+});

@@ -129,6 +129,9 @@ Deno.test("every family is there with its type, and nothing else", async () => {
     `${name} ${type}`
   );
   assert.deepEqual(types.sort(), [
+    "client_proxy_build_info gauge",
+    "client_proxy_config_last_reload_success_timestamp_seconds gauge",
+    "client_proxy_config_last_reload_successful gauge",
     "client_proxy_config_reloads_total counter",
     "client_proxy_connects_total counter",
     "client_proxy_dropped_total counter",
@@ -139,9 +142,11 @@ Deno.test("every family is there with its type, and nothing else", async () => {
     "client_proxy_stream_errors_total counter",
     "client_proxy_target_resources gauge",
     "client_proxy_up gauge",
+    "process_resident_memory_bytes gauge",
+    "process_start_time_seconds gauge",
   ]);
   for (const series of samples(text).keys()) {
-    assert.match(series, /^client_proxy_/);
+    assert.match(series, /^(client_proxy_|process_(resident_memory_bytes|start_time_seconds))/);
   }
 });
 
@@ -165,9 +170,33 @@ Deno.test("no JID and no resource name ever becomes a label", async () => {
   }
 });
 
-Deno.test("no default process metrics", async () => {
+Deno.test("no default collectors: of the process, only its start and its memory", async () => {
   const { text } = await scripted();
-  assert.ok(!/process_|nodejs_/.test(text));
+  assert.ok(!/nodejs_/.test(text));
+  const processSeries = [...samples(text).keys()].filter((name) => name.startsWith("process_"));
+  assert.deepEqual(processSeries.sort(), [
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+  ]);
+});
+
+Deno.test("build info, start time and the last reload's result and time", async () => {
+  const metrics = new Metrics();
+  metrics.process({ version: "9.8.7", startedAt: 1_700_000_000_000 });
+  let got = samples(await metrics.text());
+  assert.equal(got.get(`client_proxy_build_info{version="9.8.7"}`), "1");
+  assert.equal(got.get("process_start_time_seconds"), "1700000000");
+  assert.equal(got.get("client_proxy_config_last_reload_successful"), "1");
+  assert.equal(got.get("client_proxy_config_last_reload_success_timestamp_seconds"), "1700000000");
+  assert.ok(Number(got.get("process_resident_memory_bytes")) > 1_000_000);
+  metrics.reloaded("failed", 1_700_000_060_000);
+  got = samples(await metrics.text());
+  assert.equal(got.get("client_proxy_config_last_reload_successful"), "0");
+  assert.equal(got.get("client_proxy_config_last_reload_success_timestamp_seconds"), "1700000000");
+  metrics.reloaded("ok", 1_700_000_120_000);
+  got = samples(await metrics.text());
+  assert.equal(got.get("client_proxy_config_last_reload_successful"), "1");
+  assert.equal(got.get("client_proxy_config_last_reload_success_timestamp_seconds"), "1700000120");
 });
 
 Deno.test("remove drops every series of a proxy", async () => {
