@@ -14,6 +14,7 @@ export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, config: 78 });
 export type Command =
   | { readonly kind: "help" }
   | { readonly kind: "version" }
+  | { readonly kind: "example_config" }
   | {
     readonly kind: "run";
     readonly flags: SettingFlags;
@@ -40,6 +41,7 @@ Options:
                           (default: $${ENV_NAMES.logLevel}, else the config's log_level, else info)
       --log-format FORMAT ${LOG_FORMATS.join(", ")}
                           (default: $${ENV_NAMES.logFormat}, else the config's log_format, else text)
+      --example-config    print a commented sample config with every key, and exit
   -h, --help              show this help
   -V, --version           print the version
 
@@ -64,6 +66,7 @@ export function parseCommand(args: readonly string[]): Command {
         "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
+        "example-config": { type: "boolean" },
       },
     }));
   } catch (error) {
@@ -71,6 +74,7 @@ export function parseCommand(args: readonly string[]): Command {
   }
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
+  if (values["example-config"]) return { kind: "example_config" };
   return {
     kind: "run",
     check: values.check ?? false,

@@ -11,6 +11,7 @@ import { checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
 import { JOURNAL_STREAM } from "../ops/log.ts";
 import { superviseWorker } from "./supervisor.ts";
 import type { Logging } from "./worker_protocol.ts";
+import { EXAMPLE_CONFIG } from "./example_config.ts";
 import { VERSION } from "./version.ts";
 
 /**
@@ -26,6 +27,9 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
       return EXIT.ok;
     case "version":
       console.log(`client-proxy ${VERSION}`);
+      return EXIT.ok;
+    case "example_config":
+      Deno.stdout.writeSync(new TextEncoder().encode(EXAMPLE_CONFIG));
       return EXIT.ok;
     case "usage_error":
       console.error(`client-proxy: ${command.message}\n\n${USAGE}`);

@@ -67,6 +67,9 @@ export class ConfigInForce {
     this.#sent.delete(serial);
     if (sent === undefined || !applied) return;
     this.#current = sent.config;
-    setupLogging(sent.logging.level, { format: sent.logging.format, journal: sent.logging.journal });
+    setupLogging(sent.logging.level, {
+      format: sent.logging.format,
+      journal: sent.logging.journal,
+    });
   }
 }

@@ -44,7 +44,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): ConfigRe
     readFile: options.readFile ?? refuseRead,
     getEnv: options.getEnv ?? (() => undefined),
   });
-  if (!checked.ok) return { ok: false, errors: report(file, checked.problems) };
+  if (!checked.ok) return { ok: false, errors: report(file, checked.problems, yaml.locate) };
   return { ok: true, config: assemble(file, checked.data) };
 }
 

@@ -23,17 +23,26 @@ const KEY_LIKE = /^[A-Za-z_][A-Za-z_ -]{0,39}$/;
  * zod's issues as problems (their messages only: zod's data may hold the
  * input); an unknown key is one problem per key, named if it looks like one.
  */
-export function fromZod(error: z.ZodError): Problem[] {
+export function fromZod(
+  error: z.ZodError,
+  hint: (path: readonly PropertyKey[], key: string) => string | undefined = () => undefined,
+): Problem[] {
   const problems: Problem[] = [];
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
+        const said = KEY_LIKE.test(key) ? hint(issue.path, key) : undefined;
         problems.push(
-          KEY_LIKE.test(key) ? { path: [...issue.path, key], message: "unknown key" } : {
-            path: issue.path,
-            message: "unknown key, not shown: with digits, symbols or over 40 characters " +
-              "it may be a secret pasted as a key",
-          },
+          KEY_LIKE.test(key)
+            ? {
+              path: [...issue.path, key],
+              message: said === undefined ? "unknown key" : `unknown key: ${said}`,
+            }
+            : {
+              path: issue.path,
+              message: "unknown key, not shown: with digits, symbols or over 40 characters " +
+                "it may be a secret pasted as a key",
+            },
         );
       }
     } else {
@@ -43,16 +52,29 @@ export function fromZod(error: z.ZodError): Problem[] {
   return problems;
 }
 
-/** `file: path: message` lines, top-level keys first, then proxy by proxy. */
-export function report(file: string, problems: readonly Problem[]): string[] {
+/**
+ * `file:line:col: path: message` lines (the position of the key, as YAML
+ * syntax errors give theirs; just `file:` when it has none), top-level keys
+ * first, then proxy by proxy.
+ */
+export function report(
+  file: string,
+  problems: readonly Problem[],
+  locate: (path: readonly PropertyKey[]) => { line: number; col: number } | undefined = () =>
+    undefined,
+): string[] {
   const rank = ({ path }: Problem) =>
     path[0] === "proxies" && typeof path[1] === "number" ? path[1] : -1;
   // Array.prototype.sort is stable, so zod's order survives within a rank.
   return [...problems]
     .sort((a, b) => rank(a) - rank(b))
-    .map(({ path, message }) =>
-      path.length === 0 ? `${file}: ${message}` : `${file}: ${formatPath(path)}: ${message}`
-    );
+    .map(({ path, message }) => {
+      const at = locate(path);
+      const where = at === undefined ? file : `${file}:${at.line}:${at.col}`;
+      return path.length === 0
+        ? `${where}: ${message}`
+        : `${where}: ${formatPath(path)}: ${message}`;
+    });
 }
 
 /** `["proxies", 0, "secret"]` → `proxies[0].secret`. */

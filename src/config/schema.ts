@@ -11,6 +11,7 @@ import { formatDuration, parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log_options.ts";
 import { describe, expecting, fromZod, type Problem } from "./problems.ts";
 import { SECRET_KEYS, SECRET_KEYS_TEXT, secretFields, type SecretSources } from "./secrets.ts";
+import { keysAt, suggestion } from "./suggest.ts";
 import {
   DEFAULT_BALANCE,
   DEFAULT_KEEPALIVE_MS,
@@ -52,6 +53,18 @@ export type CheckResult =
   | { ok: true; data: ParsedConfig }
   | { ok: false; problems: Problem[] };
 
+/** What a duration's input is, for the JSON schema (its check is the transform's). */
+const DURATION_META = {
+  description: "a duration: 500ms, 2s, 1.5s, 1m, 1h, or a number of milliseconds",
+  type: ["string", "number"],
+} as never;
+
+const RATE_META = {
+  description: "a rate: 20/s, 100/m or 1000/h",
+  type: "string",
+  pattern: "^\\s*(\\d+(\\.\\d+)?|\\.\\d+)\\s*/\\s*[smh]\\s*$",
+} as never;
+
 /**
  * Checks the YAML's data against the schema and the cross-key rules,
  * reading secrets through `secrets`.
@@ -65,14 +78,19 @@ export function checkConfig(raw: unknown, secrets: SecretSources): CheckResult {
       problems: [{ path: [], message: `expected a mapping with server and proxies, got ${got}` }],
     };
   }
-  const parsed = configSchema(secrets).safeParse(raw);
-  const problems: Problem[] = parsed.success ? [] : fromZod(parsed.error);
+  const schema = configSchema(secrets);
+  const parsed = schema.safeParse(raw);
+  const proxyKeys = keysAt(schema, ["proxies", 0]);
+  const problems: Problem[] = parsed.success ? [] : fromZod(
+    parsed.error,
+    (path, key) => suggestion(key, keysAt(schema, path), proxyKeys),
+  );
   problems.push(...crossCheck(raw));
   if (!parsed.success || problems.length > 0) return { ok: false, problems };
   return { ok: true, data: parsed.data };
 }
 
-function configSchema(secrets: SecretSources) {
+export function configSchema(secrets: SecretSources) {
   const proxiesError = expecting("expected a non-empty list of proxies");
   return z.strictObject({
     server: serverField().optional(),
@@ -157,7 +175,7 @@ function httpField() {
 
 /** A duration from `minMs` up to what a timer can wait. */
 function durationField(minMs: number) {
-  return z.unknown().transform((input, ctx) => {
+  return z.unknown().meta(DURATION_META).transform((input, ctx) => {
     const ms = typeof input === "string" || typeof input === "number"
       ? parseDuration(input)
       : undefined;
@@ -205,7 +223,7 @@ function patternListField(key: "allow" | "deny") {
 /** `rate_limit: { rate: 20/s, burst: 40 }`. */
 function rateLimitField() {
   return z.strictObject({
-    rate: z.unknown().transform((input, ctx) => {
+    rate: z.unknown().meta(RATE_META).transform((input, ctx) => {
       const rate = parseRate(input);
       if (rate === undefined) {
         ctx.issues.push({

@@ -3,15 +3,34 @@
  * its `file:line:col`. Messages are trimmed of the source text npm:yaml
  * quotes, which may be a secret.
  */
-import { type Document, isAlias, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+} from "yaml";
 import { reason } from "./problems.ts";
 
 /** What npm:yaml reads from the environment while it parses. */
 export const YAML_ENV_NAMES = Object.freeze(["LOG_TOKENS", "LOG_STREAM"] as const);
 
-/** Plain data, or the YAML problems as finished lines. */
+/** Where a key path is written in the text, 1-based. */
+export interface Position {
+  readonly line: number;
+  readonly col: number;
+}
+
+/** Finds where a key path is written: the key itself, or the nearest parent that is there. */
+export type Locate = (path: readonly PropertyKey[]) => Position | undefined;
+
+/** Plain data and a way to find its keys in the text, or the YAML problems as finished lines. */
 export type YamlResult =
-  | { ok: true; value: unknown }
+  | { ok: true; value: unknown; locate: Locate }
   | { ok: false; errors: string[] };
 
 /** A problem at a character offset of the text. */
@@ -46,11 +65,24 @@ export function readYaml(text: string, file: string): YamlResult {
     };
   }
   try {
-    return { ok: true, value: doc.toJS() };
+    return { ok: true, value: doc.toJS(), locate: (path) => locate(doc, lineCounter, path) };
   } catch (error) {
     // e.g. "Excessive alias count": no position to give.
     return { ok: false, errors: [`${file}: ${reason(error)}`] };
   }
+}
+
+function locate(doc: Document, lines: LineCounter, path: readonly PropertyKey[]) {
+  for (let depth = path.length; depth > 0; depth--) {
+    const parent = depth === 1 ? doc.contents : doc.getIn(path.slice(0, depth - 1), true);
+    const last = path[depth - 1];
+    let node: unknown;
+    if (isMap(parent)) {
+      node = parent.items.find((pair) => isScalar(pair.key) && pair.key.value === last)?.key;
+    } else if (isSeq(parent) && typeof last === "number") node = parent.items[last];
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]);
+  }
+  return undefined;
 }
 
 /**

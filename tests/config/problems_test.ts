@@ -49,7 +49,7 @@ Deno.test("several problems in one file are all reported, proxy by proxy", () =>
     `${FILE}: proxies[1].target_address: ${JID}, got "example.org"`,
     `${FILE}: proxies[1].server: ${SERVER}, got "http://x"`,
     `${FILE}: proxies[1].max_pending: ${COUNT}, got 0`,
-    `${FILE}: proxies[1].sekret: unknown key`,
+    `${FILE}: proxies[1].sekret: unknown key: did you mean \`secret\`?`,
     `${FILE}: proxies[1].domain: expected a domain no other proxy uses, got "proxy.example.org" (also proxies[0].domain)`,
   ]);
 });

@@ -90,10 +90,10 @@ testRejected([
 
   // unknown keys, duplicates
   ["unknown top-level key", yamlOf({ sever: "h" }), [
-    `${FILE}: sever: unknown key`,
+    `${FILE}: sever: unknown key: did you mean \`server\`?`,
   ]],
   ["unknown proxy key", yamlOf({}, { sekret: "x" }), [
-    `${P0}.sekret: unknown key`,
+    `${P0}.sekret: unknown key: did you mean \`secret\`?`,
   ]],
   ["__proto__ is an unknown key", yamlOf({}, { ["__proto__"]: "1" }), [
     `${P0}.__proto__: unknown key`,

@@ -5,6 +5,7 @@
  * tests/support/secret_cases.ts names its key and never its marker.
  */
 import assert from "node:assert/strict";
+import { unplaced } from "../support/config.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 import { readYaml } from "../../src/config/yaml.ts";
 import {
@@ -31,7 +32,9 @@ for (const c of SECRET_CASES) {
       }
     } else {
       assert.ok(
-        result.errors.some((error) => error.startsWith(`${FILE}: proxies[0].${c.key}: `)),
+        result.errors.map(unplaced).some((error) =>
+          error.startsWith(`${FILE}: proxies[0].${c.key}: `)
+        ),
         result.errors.join("\n"),
       );
       for (const error of result.errors) assert.match(error, /: proxies\[0\]/);
@@ -46,7 +49,9 @@ Deno.test("no leak: every case at once, one proxy each", () => {
   assert.deepEqual(leaking(result.errors), []);
   cases.forEach((c, i) =>
     assert.ok(
-      result.errors.some((error) => error.startsWith(`${FILE}: proxies[${i}].${c.key}: `)),
+      result.errors.map(unplaced).some((error) =>
+        error.startsWith(`${FILE}: proxies[${i}].${c.key}: `)
+      ),
       `${c.name}:\n${result.errors.join("\n")}`,
     )
   );
@@ -90,11 +95,11 @@ proxies:
     secret file: x
 `;
   const result = parseConfig(text, { file: FILE });
-  assert.deepEqual(result.ok ? [] : result.errors, [
+  assert.deepEqual(result.ok ? [] : result.errors.map(unplaced), [
     `${FILE}: unknown key, not shown: with digits, symbols or over 40 characters it may be a secret pasted as a key`,
     `${FILE}: sekret: unknown key`,
     `${FILE}: proxies[0]: unknown key, not shown: with digits, symbols or over 40 characters it may be a secret pasted as a key`,
-    `${FILE}: proxies[0]["secret file"]: unknown key`,
+    `${FILE}: proxies[0]["secret file"]: unknown key: did you mean \`secret_file\`?`,
   ]);
 });
 

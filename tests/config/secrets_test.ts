@@ -10,6 +10,7 @@ import {
   P0,
   readFile,
   testRejected,
+  unplaced,
   yamlOf,
 } from "../support/config.ts";
 
@@ -80,7 +81,7 @@ Deno.test("secret_credential without CREDENTIALS_DIRECTORY is an error", () => {
       readFile,
       getEnv: (name) => (env as Record<string, string>)[name],
     });
-    assert.deepEqual(result.ok ? [] : result.errors, [
+    assert.deepEqual(result.ok ? [] : result.errors.map(unplaced), [
       `${P0}.secret_credential: expected the environment variable CREDENTIALS_DIRECTORY to be set (systemd sets it for a unit with LoadCredential=; to check outside the unit: systemd-run -P -p LoadCredential=NAME:PATH client-proxy --check --config FILE, or client-proxy --check --credentials-dir DIR), got it unset`,
     ]);
   }
@@ -90,7 +91,7 @@ Deno.test("secret_credential without CREDENTIALS_DIRECTORY is an error", () => {
       throw new Deno.errors.NotCapable("Requires env access");
     },
   });
-  assert.deepEqual(denied.ok ? [] : denied.errors, [
+  assert.deepEqual(denied.ok ? [] : denied.errors.map(unplaced), [
     `${P0}.secret_credential: expected a readable environment variable CREDENTIALS_DIRECTORY, got not allowed by Deno's permissions (--allow-read / --allow-env; a binary built with \`deno task compile --config FILE\` may read only the files and variables that FILE uses)`,
   ]);
 });
@@ -102,7 +103,9 @@ Deno.test("a secret_credential's content never appears in a message", () => {
     getEnv: () => CREDENTIALS,
     readFile: () => secret,
   });
-  assert.deepEqual(result.ok ? [] : result.errors, [`${P0}.secret_credential: ${ASCII}`]);
+  assert.deepEqual(result.ok ? [] : result.errors.map(unplaced), [
+    `${P0}.secret_credential: ${ASCII}`,
+  ]);
 });
 
 testRejected([
@@ -289,14 +292,14 @@ Deno.test("parseConfig touches nothing outside unless given readFile/getEnv", ()
   const env = parseConfig(yamlOf({}, { secret: null, secret_env: "HOME" }), {
     file: FILE,
   });
-  assert.deepEqual(env.ok ? [] : env.errors, [
+  assert.deepEqual(env.ok ? [] : env.errors.map(unplaced), [
     `${P0}.secret_env: expected the environment variable it names to be set, got it unset`,
   ]);
   const file = parseConfig(
     yamlOf({}, { secret: null, secret_file: "/etc/hostname" }),
     { file: FILE },
   );
-  assert.deepEqual(file.ok ? [] : file.errors, [
+  assert.deepEqual(file.ok ? [] : file.errors.map(unplaced), [
     `${P0}.secret_file: expected a readable file, got an unreadable one (Error)`,
   ]);
 });
@@ -311,7 +314,7 @@ Deno.test("a throwing getEnv is reported, not thrown", () => {
       },
     },
   );
-  assert.deepEqual(result.ok ? [] : result.errors, [
+  assert.deepEqual(result.ok ? [] : result.errors.map(unplaced), [
     `${P0}.secret_env: expected a readable environment variable, got not allowed by Deno's permissions (--allow-read / --allow-env; a binary built with \`deno task compile --config FILE\` may read only the files and variables that FILE uses)`,
   ]);
 });

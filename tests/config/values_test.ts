@@ -355,6 +355,6 @@ testRejected([
     `${P0}.rate_limit.burst: ${COUNT}, got 1.5`,
   ]],
   ["rate_limit has an unknown key", yamlOf({}, { rate_limit: "{ rate: 1/s, brust: 2 }" }), [
-    `${P0}.rate_limit.brust: unknown key`,
+    `${P0}.rate_limit.brust: unknown key: did you mean \`burst\`?`,
   ]],
 ]);

@@ -4,6 +4,7 @@
  * No server needed: none of these may connect.
  */
 import assert from "node:assert/strict";
+import { unplaced } from "../support/config.ts";
 import { openSubscriberStore } from "../../src/ops/subscribers.ts";
 import {
   leaking,
@@ -70,13 +71,13 @@ proxies:
     assert.equal(checked.code, 1);
     assert.match(
       checked.stderr,
-      new RegExp(`${file}: proxies\\[0\\]\\.secret: must be printable ASCII`),
+      new RegExp(`${file}:4:5: proxies\\[0\\]\\.secret: must be printable ASCII`),
     );
     assert.match(
       checked.stderr,
-      /proxies\[0\]\.target_address: expected a bare JID like service@example\.org, got "svc@example\.org\/res"/,
+      /:5:5: proxies\[0\]\.target_address: expected a bare JID like service@example\.org, got "svc@example\.org\/res"/,
     );
-    assert.match(checked.stderr, /proxies\[0\]\.request_timeout: expected a duration/);
+    assert.match(checked.stderr, /:6:5: proxies\[0\]\.request_timeout: expected a duration/);
     assert.doesNotMatch(checked.stderr, /sécret-value/, "the secret is never printed");
     const started = await run(["--config", file]);
     assert.equal(started.code, 78);
@@ -102,7 +103,7 @@ Deno.test("--check on bad secrets names each key and prints no secret: every cas
       if (cases === schema) {
         cases.forEach((c, i) =>
           assert.ok(
-            lines.some((line) => line.startsWith(`${file}: proxies[${i}].${c.key}: `)),
+            lines.some((line) => unplaced(line).startsWith(`${file}: proxies[${i}].${c.key}: `)),
             `${c.name}:\n${checked.stderr}`,
           )
         );
@@ -179,7 +180,7 @@ Deno.test("no --config: the hint when ./client-proxy.yaml is missing, only its e
     await Deno.writeTextFile(`${dir}/client-proxy.yaml`, GOOD.replace("s3cret", "sécret"));
     const broken = await check();
     assert.equal(broken.code, 1);
-    assert.match(broken.stderr, /^client-proxy\.yaml: proxies\[0\]\.secret: /);
+    assert.match(broken.stderr, /^client-proxy\.yaml:4:5: proxies\[0\]\.secret: /);
     assert.doesNotMatch(broken.stderr, /pass --config/);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -250,7 +251,7 @@ Deno.test("compile --config: the scoped flags for that config, and the commands,
       assert.deepEqual(printed.stdout.trim().split("\n"), [
         "--allow-net=127.0.0.1:5347,127.0.0.1:9347",
         `--allow-read=${dir}`,
-        "--allow-env=CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT," +
+        "--allow-env=CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT,JOURNAL_STREAM," +
         "LOG_TOKENS,LOG_STREAM,MY_SECRET",
         "--v8-flags=--max-semi-space-size=1",
         "--unstable-worker-options",
@@ -276,7 +277,7 @@ Deno.test("compile: a bad config (every problem) is 1, a bad target a usage erro
     assert.equal(bad.code, 1);
     assert.equal(
       bad.stderr.trim(),
-      `${file}: proxies[0].target_address: expected a bare JID like service@example.org, ` +
+      `${file}:5:5: proxies[0].target_address: expected a bare JID like service@example.org, ` +
         `got "service@example.org/res"`,
     );
   });

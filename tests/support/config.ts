@@ -89,7 +89,24 @@ export function accept(text: string, file = FILE): Config {
 export function reject(text: string): string[] {
   const result = parse(text);
   assert.ok(!result.ok, "expected errors, got a config");
-  return result.errors;
+  return result.errors.map(unplaced);
+}
+
+/** A key path at the start of a schema problem's message (`proxies[0].secret: `). */
+const KEY_PATH =
+  /^(?:[A-Za-z_][\w-]*|\["(?:[^"\\]|\\.)*"\])(?:\[\d+\]|\.[A-Za-z_][\w-]*|\["(?:[^"\\]|\\.)*"\])*: /;
+
+/**
+ * A schema problem without its key's line:column, `file:3:5: proxies[0].x: …`
+ * → `file: proxies[0].x: …`, so that tables of messages say what is wrong and
+ * the positions are tested on their own (tests/config/problems_test.ts). A
+ * YAML syntax error keeps its position: it has no key path.
+ */
+export function unplaced(message: string): string {
+  const match = /^(.*?):\d+:\d+: /.exec(message);
+  if (match === null) return message;
+  const rest = message.slice(match[0].length);
+  return KEY_PATH.test(rest) ? `${match[1]}: ${rest}` : message;
 }
 
 // What a user reads, written out here rather than imported from src/.
