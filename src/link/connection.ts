@@ -1,12 +1,13 @@
 /**
  * The link: the component stream to the XMPP server, kept up for ever. It
- * reconnects with exponential backoff and jitter, slowly when the server
+ * reconnects with backoff and jitter (backoff.ts), slowly when the server
  * refuses our credentials (the operator has to act), stands by while
  * another connection holds the domain, and carries out the sibling
  * decision (sibling.ts) on a server that shares the domain. Each stream
  * goes through xmpp_stream.ts; writes through writer.ts.
  */
 import { serialize, type XmlElement } from "../core/xml.ts";
+import { Backoff, type Ending } from "./backoff.ts";
 import { Keepalive } from "./keepalive.ts";
 import { relayText, unwrapRelay } from "./relay.ts";
 import { type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
@@ -19,10 +20,6 @@ import { describe, XmppStream } from "./xmpp_stream.ts";
 export type { Link, LinkHandlers, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 
 const STOP_TIMEOUT_MS = 2_000;
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 30_000;
-/** Credentials the server refused are retried this slowly. */
-const RETRY_REFUSED_MS = 30_000;
 /** The failure that stands for "a sibling serves the domain". */
 const SIBLING = "sibling";
 
@@ -42,7 +39,7 @@ export function openLink(options: LinkOptions): Link {
 
 class ComponentLink implements Link {
   readonly #options: LinkOptions;
-  readonly #random: () => number;
+  readonly #backoff: Backoff;
   readonly #writer: StreamWriter;
   /** Tells our own pings from a sibling's (another instance on the same domain). */
   readonly #instance = crypto.randomUUID().slice(0, 8);
@@ -64,7 +61,7 @@ class ComponentLink implements Link {
   constructor(options: LinkOptions) {
     this.#options = options;
     this.#timings = options;
-    this.#random = options.random ?? Math.random;
+    this.#backoff = new Backoff(options.random ?? Math.random);
     this.#writer = new StreamWriter({
       domain: options.domain,
       log: options.log,
@@ -106,37 +103,38 @@ class ComponentLink implements Link {
     let attempt = 0;
     let previous: string | undefined;
     while (!this.#stopping) {
-      const { online, failure } = await this.#streamOnce(attempt, previous);
-      if (online) attempt = 0;
+      const { upMs, failure } = await this.#streamOnce(attempt, previous);
+      attempt = upMs === undefined ? attempt + 1 : 0;
       if (this.#stopping) break;
-      const delay = this.#delay(failure, attempt++);
+      const delay = this.#backoff.next(ending(failure), upMs, this.#timings.standbyRetryMs);
       this.#report(failure, previous, delay);
       previous = failure;
       await this.#pause(delay);
-      if (failure === SIBLING) await this.#whileSiblingServes(delay);
+      if (failure === SIBLING) await this.#whileSiblingServes();
     }
     this.#state = "stopped";
     this.#options.log.info("stream.stopped", { domain: this.#options.domain });
   }
 
   /**
-   * One stream, from connecting to its end: whether it came online, and
-   * why it ended (undefined: closed cleanly). `previous`: why the last one did.
+   * One stream, from connecting to its end: how long it was online
+   * (undefined: never), and why it ended (undefined: closed cleanly).
+   * `previous`: why the last one did.
    */
   async #streamOnce(
     attempt: number,
     previous: string | undefined,
-  ): Promise<{ online: boolean; failure: string | undefined }> {
+  ): Promise<{ upMs: number | undefined; failure: string | undefined }> {
     const { log, domain, url } = this.#options;
     if (previous !== "conflict" && previous !== SIBLING) {
       log.info("stream.connecting", { domain, server: url, attempt: attempt + 1 });
     }
-    let online = false;
+    let onlineAt: number | undefined;
     let failure: string | undefined;
     try {
       // Looking again from standby is not news: keep the log quiet then.
       const stream = await this.#connect(previous === SIBLING);
-      online = true;
+      onlineAt = performance.now();
       await this.#untilClosed(stream);
     } catch (error) {
       failure = describe(error);
@@ -146,7 +144,7 @@ class ComponentLink implements Link {
     if (this.#state === "online") this.#options.handlers.onOffline();
     this.#stream?.drop();
     this.#stream = undefined;
-    return { online, failure };
+    return { upMs: onlineAt === undefined ? undefined : performance.now() - onlineAt, failure };
   }
 
   /** Where the link stands after a stream ended with `failure`, said to the operator and the owner. */
@@ -189,7 +187,7 @@ class ComponentLink implements Link {
    * it closes again: while the sibling's own word says it serves, do not
    * look. Said once per standby period, so that the operator sees it work.
    */
-  async #whileSiblingServes(delay: number): Promise<void> {
+  async #whileSiblingServes(): Promise<void> {
     const { siblingServes, log, domain } = this.#options;
     if (!siblingServes) return;
     let said = false;
@@ -199,7 +197,7 @@ class ComponentLink implements Link {
         said = true;
         log.info("stream.standby_peer", { domain, peer: "serves", action: "not looking" });
       }
-      await this.#pause(delay);
+      await this.#pause(this.#backoff.standby(this.#timings.standbyRetryMs));
     }
   }
 
@@ -340,13 +338,11 @@ class ComponentLink implements Link {
     if (this.#state !== "online") return;
     this.#writer.write(relayText(el, this.#options.domain));
   }
+}
 
-  #delay(failure: string | undefined, attempt: number): number {
-    if (failure === SIBLING) return (this.#timings.standbyRetryMs ?? 2_000) * 3;
-    if (failure === "conflict") return this.#timings.standbyRetryMs ?? 2_000;
-    if (failure !== undefined && HINTS[failure]) return RETRY_REFUSED_MS;
-    const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
-    // "Equal jitter": half fixed, half random, so instances spread out.
-    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
-  }
+/** What a stream's end means for the wait before the next. */
+function ending(failure: string | undefined): Ending {
+  if (failure === SIBLING) return "sibling";
+  if (failure === "conflict") return "conflict";
+  return failure !== undefined && HINTS[failure] ? "refused" : "offline";
 }

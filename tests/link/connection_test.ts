@@ -263,3 +263,49 @@ Deno.test("an older sibling's ping: the stream hands over, relays, stands by; it
     logs.restore();
   }
 });
+
+Deno.test("a server that accepts the stream and drops it at once is retried less and less often", async () => {
+  const logs = captureLogs();
+  let connections = 0;
+  const server = peer(async (conn) => {
+    connections++;
+    for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
+      if (text.includes("<stream:stream")) {
+        await conn.write(encoder.encode(
+          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
+            `xmlns='jabber:component:accept' id='s${connections}' from='${DOMAIN}'>`,
+        ));
+      }
+      if (text.includes("<handshake")) {
+        await conn.write(encoder.encode("<handshake/>"));
+        // Authenticated, then gone.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return;
+      }
+    }
+  });
+  const onlines: number[] = [];
+  const link = openLink({
+    url: server.url,
+    domain: DOMAIN,
+    secret: "s3cret",
+    log: logger(DOMAIN),
+    handlers: { onStanza: () => {}, onOnline: () => onlines.push(1), onOffline: () => {} },
+    keepaliveMs: 0,
+    // A hundredth of each step: 5, 10, 20, … ms.
+    random: () => 0.01,
+  });
+  try {
+    const retries = () =>
+      logs.lines.filter((line) => line.includes("stream.offline"))
+        .map((line) => Number(/retry_in_ms=(\d+)/.exec(line)?.[1]));
+    await until(() => retries().length >= 5, "five lost streams");
+    assert.ok(onlines.length >= 5, "each came online");
+    const delays = retries().slice(0, 5);
+    assert.deepEqual(delays, [5, 10, 20, 40, 80]);
+  } finally {
+    await link.stop();
+    server.close();
+    logs.restore();
+  }
+});
