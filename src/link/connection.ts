@@ -9,15 +9,16 @@
 import { serialize, type XmlElement } from "../core/xml.ts";
 import { Backoff, type Ending } from "./backoff.ts";
 import { Keepalive } from "./keepalive.ts";
-import { relayText, unwrapRelay } from "./relay.ts";
-import { type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
+import { BROKEN_RULE, Prover, type Verdict } from "./proof.ts";
+import { readRelay, relayText } from "./relay.ts";
+import { type CheckProof, type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
 import { type SiblingDecision, SiblingWatch } from "./sibling.ts";
 import type { Link, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 import { wait } from "./wait.ts";
 import { StreamWriter } from "./writer.ts";
 import { describe, XmppStream } from "./xmpp_stream.ts";
 
-export type { Link, LinkHandlers, LinkOptions, LinkState, LinkTimings } from "./types.ts";
+export type { Link, LinkDrop, LinkHandlers, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 
 const STOP_TIMEOUT_MS = 2_000;
 /** The failure that stands for "a sibling serves the domain". */
@@ -43,6 +44,10 @@ class ComponentLink implements Link {
   readonly #writer: StreamWriter;
   /** Tells our own pings from a sibling's (another instance on the same domain). */
   readonly #instance = crypto.randomUUID().slice(0, 8);
+  /** Proves our relays and pings, checks those that arrive. */
+  readonly #prover: Prover;
+  /** The current stream's mark (its self-ping prefix), which signs its relays. */
+  #mark = "";
   readonly #siblings = new SiblingWatch<XmlElement>();
   #stream: XmppStream | undefined;
   /** The keepalive of the current stream. */
@@ -62,6 +67,7 @@ class ComponentLink implements Link {
     this.#options = options;
     this.#timings = options;
     this.#backoff = new Backoff(options.random ?? Math.random);
+    this.#prover = new Prover(options.domain, options.secret);
     this.#writer = new StreamWriter({
       domain: options.domain,
       log: options.log,
@@ -212,13 +218,15 @@ class ComponentLink implements Link {
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
     this.#siblings.open(self, look);
-    this.#keepalive = new Keepalive(domain, log, pingPrefix(self), {
+    this.#mark = pingPrefix(self);
+    this.#keepalive = new Keepalive(domain, log, this.#mark, {
       timings: () => this.#timings,
       // Never held for a later stream: a ping of this one would reach the
       // next as if another instance had sent it.
       write: (text) => {
         if (this.#stream === stream && this.#state === "online") this.#writer.write(text);
       },
+      sign: (fields) => this.#prover.sign(fields, Date.now()),
       dead: () => stream.drop(),
     });
     this.#early = [];
@@ -253,19 +261,47 @@ class ComponentLink implements Link {
     }
   }
 
-  /** A stanza from the stream: ours (a relay, a self-ping) or the owner's. */
+  /**
+   * A stanza from the stream: ours (a relay, a self-ping) or the owner's.
+   * Ours are read here, before the router: only those whose proof holds
+   * are taken; anything else from our domain to itself shaped like one is
+   * dropped.
+   */
   #receive(el: XmlElement): void {
     const { domain } = this.#options;
     const keepalive = this.#keepalive;
     keepalive?.heard();
+    const now = Date.now();
+    const check: CheckProof = (fields, proof) => this.#prover.check(fields, proof, now);
     // A sibling's relay is opened first: it may carry a ping's answer.
-    const stanza = unwrapRelay(el, domain);
-    if (stanza === undefined) return;
-    const ping = readSelfPing(stanza, domain);
+    let stanza = el;
+    const relay = readRelay(el, domain, check);
+    if (relay?.kind === "bounced") return;
+    if (relay?.kind === "refused") return this.#refused("relay", relay.verdict, relay.by);
+    if (relay?.kind === "relay") {
+      if (!this.#siblings.relayFrom(relay.by, now)) {
+        return this.#refused("relay", "no sibling is known to be connected", relay.by);
+      }
+      stanza = relay.stanza;
+    }
+    const ping = readSelfPing(stanza, domain, check);
     if (ping === undefined) return this.#route(stanza);
-    if (ping.asks) keepalive?.answer(ping.id);
-    else keepalive?.answered(ping.id);
-    this.#apply(this.#siblings.selfPing(ping, stanza !== el, stanza, Date.now()));
+    if (ping.type === "error" || ping.verdict === "valid") {
+      if (ping.asks) keepalive?.answer(ping.id);
+      else keepalive?.answered(ping.id);
+    }
+    this.#apply(this.#siblings.selfPing(ping, stanza !== el, stanza, now));
+  }
+
+  /**
+   * A relay or self-ping not taken (`why`: its proof's verdict, or the
+   * rule): dropped, said and counted. `by`: the stream it names, if any.
+   */
+  #refused(what: "relay" | "ping", why: Verdict | string, by: string | undefined): void {
+    const { domain, log, handlers } = this.#options;
+    const rule = why in BROKEN_RULE ? BROKEN_RULE[why as keyof typeof BROKEN_RULE] : why;
+    log.warning(`stream.forged_${what}`, { domain, peer: by ?? "unnamed", rule });
+    handlers.onDropped?.(what === "relay" ? "forged_relay" : "forged_ping");
   }
 
   /**
@@ -329,6 +365,11 @@ class ComponentLink implements Link {
         case "relay":
           this.#relay(decision.stanza);
           break;
+        case "forged": {
+          const { ping, verdict } = decision;
+          this.#refused("ping", verdict, ping.by ?? ping.id);
+          break;
+        }
       }
     }
   }
@@ -336,7 +377,8 @@ class ComponentLink implements Link {
   /** Hands a stanza to the sibling, through the server. */
   #relay(el: XmlElement): void {
     if (this.#state !== "online") return;
-    this.#writer.write(relayText(el, this.#options.domain));
+    const sign = (fields: readonly string[]) => this.#prover.sign(fields, Date.now());
+    this.#writer.write(relayText(el, this.#options.domain, this.#mark, sign));
   }
 }
 

@@ -21,7 +21,16 @@ export interface LinkHandlers {
    * what is held now; the stream closes right after.
    */
   readonly onHandOver?: () => void;
+  /** A stanza the link dropped before the owner saw it (see {@link LinkDrop}), for counting. */
+  readonly onDropped?: (reason: LinkDrop) => void;
 }
+
+/**
+ * Why the link dropped a stanza: shaped like a relay or a sibling's
+ * self-ping but without a proof that holds (or, for a relay, with no
+ * sibling known to be connected).
+ */
+export type LinkDrop = "forged_relay" | "forged_ping";
 
 /** The stream's timings: set at open, changed by {@link Link.retune}. */
 export interface LinkTimings {

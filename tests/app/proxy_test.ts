@@ -396,3 +396,22 @@ Deno.test("presence turned on by a reload stores its subscribers", () => {
   link.receive(`<presence type="subscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
   assert.deepEqual(added, ["bob@example.org"]);
 });
+
+Deno.test("what the link drops (forged relays and pings) is counted with the router's drops", async () => {
+  const metrics = new Metrics();
+  const { proxy, link } = start("", { metrics });
+  online(link);
+  link.handlers.onDropped?.("forged_ping");
+  link.handlers.onDropped?.("forged_ping");
+  link.handlers.onDropped?.("forged_relay");
+  const text = await metrics.text();
+  assert.match(
+    text,
+    new RegExp(`client_proxy_dropped_total\\{proxy="${DOMAIN}",reason="forged_ping"\\} 2`),
+  );
+  assert.match(
+    text,
+    new RegExp(`client_proxy_dropped_total\\{proxy="${DOMAIN}",reason="forged_relay"\\} 1`),
+  );
+  await proxy.shutdown(0);
+});
