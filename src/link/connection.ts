@@ -6,7 +6,7 @@
  * decision (sibling.ts) on a server that shares the domain. Each stream
  * goes through xmpp_stream.ts; writes through writer.ts.
  */
-import { serialize, type XmlElement } from "../core/xml.ts";
+import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
 import { Backoff, type Ending } from "./backoff.ts";
 import { Keepalive } from "./keepalive.ts";
 import { BROKEN_RULE, Prover, type Verdict } from "./proof.ts";
@@ -21,6 +21,8 @@ import { describe, XmppStream } from "./xmpp_stream.ts";
 export type { Link, LinkDrop, LinkHandlers, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 
 const STOP_TIMEOUT_MS = 2_000;
+/** The default largest stanza read (1 MB). */
+const MAX_STANZA_SIZE = 1024 * 1024;
 /** The failure that stands for "a sibling serves the domain". */
 const SIBLING = "sibling";
 
@@ -72,6 +74,7 @@ class ComponentLink implements Link {
       domain: options.domain,
       log: options.log,
       outboxLimit: options.outboxLimit,
+      outboxChars: options.outboxChars,
       socket: () => (this.#state === "online" ? this.#stream : undefined),
     });
     this.#done = this.#run();
@@ -214,6 +217,7 @@ class ComponentLink implements Link {
       url,
       domain,
       secret,
+      maxStanza: () => this.#timings.maxStanzaSize ?? MAX_STANZA_SIZE,
       onStanza: (el) => this.#receive(el),
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
@@ -271,6 +275,8 @@ class ComponentLink implements Link {
     const { domain } = this.#options;
     const keepalive = this.#keepalive;
     keepalive?.heard();
+    // Its payload was skipped: no relay or ping can be read in it.
+    if (isOversized(el)) return this.#route(el);
     const now = Date.now();
     const check: CheckProof = (fields, proof) => this.#prover.check(fields, proof, now);
     // A sibling's relay is opened first: it may carry a ping's answer.

@@ -54,6 +54,7 @@ const DROP_LABELS: Record<CountedDrop, true> = {
   wrong_resource: true,
   ignored_presence: true,
   unknown_stanza: true,
+  too_big: true,
   forged_relay: true,
   forged_ping: true,
 };
