@@ -13,11 +13,11 @@ import { answerText, pingFields, pingText } from "../../src/link/self_ping.ts";
 import { parseXml } from "../../src/core/xml.ts";
 import { logger } from "../../src/ops/log.ts";
 import { captureLogs } from "../support/logs.ts";
+import { peer, readText, until } from "../support/tcp_peer.ts";
 
 const DOMAIN = "proxy.example.org";
 const SECRET = "s3cret";
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Another instance holding the secret: its pings, answers and relays, proved now. */
 const sibling = new Prover(DOMAIN, SECRET);
@@ -26,48 +26,6 @@ const signedPing = (id: string) => pingText(DOMAIN, id, now(pingFields("get", id
 const signedAnswer = (id: string, by: string) =>
   answerText(DOMAIN, id, by, now(pingFields("result", id, by)));
 const signedRelay = (stanza: string, by: string) => relayText(parseXml(stanza), DOMAIN, by, now);
-
-/** A TCP peer on a free loopback port; `serve` runs for each connection. */
-function peer(serve: (conn: Deno.Conn) => Promise<void>): { url: string; close: () => void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      serve(conn).catch(() => {}).finally(() => {
-        conns.delete(conn);
-        try {
-          conn.close();
-        } catch { /* closed already */ }
-      });
-    }
-  })().catch(() => {});
-  return {
-    url: `xmpp://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
-    close: () => {
-      listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch { /* closed already */ }
-      }
-    },
-  };
-}
-
-async function readText(conn: Deno.Conn): Promise<string | undefined> {
-  const buf = new Uint8Array(65536);
-  const n = await conn.read(buf);
-  return n === null ? undefined : decoder.decode(buf.subarray(0, n));
-}
-
-async function until(done: () => boolean, what: string): Promise<void> {
-  const bound = Date.now() + 5_000;
-  while (!done()) {
-    if (Date.now() > bound) throw new Error(`not within 5 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /**
  * A server that accepts the component's stream and handshake, then writes
