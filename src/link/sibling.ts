@@ -33,7 +33,10 @@ import { type Instance, pingSender, type SelfPing } from "./self_ping.ts";
 export const LOOK_MS = 400;
 /** How long an instance stepping back keeps relaying before it closes. */
 export const RELAY_DRAIN_MS = 100;
-/** A newer sibling is probed for (so that it hears of us) at most this often. */
+/**
+ * A newer sibling is probed for (so that it hears of us) at most this
+ * often, but at once for each new stream of it (a look from standby).
+ */
 export const PROBE_GAP_MS = 1_000;
 /**
  * How long after the last sign of a sibling our own relays are still taken
@@ -101,6 +104,8 @@ export class SiblingWatch<S> {
   /** Siblings already reported: each is said once, not at every look. */
   readonly #reported = new Set<string>();
   #probedAt = -Infinity;
+  /** The sibling stream last probed for (`id` and `since`). */
+  #probedFor = "";
   #self: Instance | undefined;
   /** The current stream's number, to tell a look's end from an earlier stream's. */
   #stream = 0;
@@ -217,9 +222,14 @@ export class SiblingWatch<S> {
       (other.since === self.since && other.id < self.id);
     if (!olderThanUs) {
       const report = this.#report(other.id);
-      // Make sure the newer one hears of us, whatever connection gets what.
-      const probe = now - this.#probedAt > PROBE_GAP_MS;
-      if (probe) this.#probedAt = now;
+      // Make sure the newer one hears of us, whatever connection gets what:
+      // each look of it, however soon after the last (its waits are random).
+      const stream = `${other.id}-${other.since}`;
+      const probe = now - this.#probedAt > PROBE_GAP_MS || stream !== this.#probedFor;
+      if (probe) {
+        this.#probedAt = now;
+        this.#probedFor = stream;
+      }
       decisions.push({ kind: "serve-on", sibling: other.id, report, probe });
       return;
     }

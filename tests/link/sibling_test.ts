@@ -404,3 +404,24 @@ Deno.test("sibling: a standby's own relays, come back after the sibling died, ar
   assert.equal(watch.relayFrom(steppedBackAs, now + 5), true);
   assert.deepEqual(watch.lookOver(look), [{ kind: "take-over", held: [] }]);
 });
+
+Deno.test("sibling: each new stream of a newer sibling (a look) is probed for at once, however soon", () => {
+  const { watch } = online(ACTIVE, false);
+  const at = T0 + 70_000;
+  assert.equal(watch.selfPing(ping(LATER, 0), false, "p", at)[1].kind, "serve-on");
+  // Its next look, 300 ms later: a new stream, probed for again at once.
+  const look: Instance = { ...LATER, since: LATER.since + 300 };
+  assert.deepEqual(watch.selfPing(ping(look, 0), false, "p", at + 300)[1], {
+    kind: "serve-on",
+    sibling: LATER.id,
+    report: false,
+    probe: true,
+  });
+  // Its other pings within the second: no more probes.
+  assert.deepEqual(watch.selfPing(ping(look, 1), false, "p", at + 320)[1], {
+    kind: "serve-on",
+    sibling: LATER.id,
+    report: false,
+    probe: false,
+  });
+});
