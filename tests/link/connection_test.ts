@@ -458,3 +458,23 @@ Deno.test("one connection per domain (as on Prosody): even a genuine relay namin
     logs.restore();
   }
 });
+
+Deno.test("a genuine answer that comes by twice, the second time inside a relay, is no forgery", async () => {
+  const logs = captureLogs();
+  // Newer siblings than this stream (online since 2286): it serves on.
+  const by = "cp-ping-5555aaaa-9999999999999-";
+  // The answer of one to the other's ping, straight, then relayed back (as
+  // ejabberd hands a stepping-back instance's relays to any connection).
+  const theirs = signedAnswer("cp-ping-0123abcd-9999999999999-3", by);
+  const server = scriptedServer(theirs + signedRelay(theirs, by) + request("q1"));
+  const { link, seen, dropped } = watchedLink(server.url);
+  try {
+    await until(() => seen.includes("stanza q1"), "the request after the answers");
+    assert.deepEqual(dropped, []);
+    assert.deepEqual(logs.lines.filter((line) => line.includes("stream.forged")), []);
+  } finally {
+    await link.stop();
+    server.close();
+    logs.restore();
+  }
+});
