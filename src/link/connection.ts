@@ -9,7 +9,7 @@
 import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
 import { Backoff, type Ending } from "./backoff.ts";
 import { Keepalive } from "./keepalive.ts";
-import { BROKEN_RULE, Prover, type Verdict } from "./proof.ts";
+import { BROKEN_RULE, Prover } from "./proof.ts";
 import { readRelay, relayText } from "./relay.ts";
 import { type CheckProof, type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
 import { type SiblingDecision, SiblingWatch } from "./sibling.ts";
@@ -285,7 +285,9 @@ class ComponentLink implements Link {
     let stanza = el;
     const relay = readRelay(el, domain, check);
     if (relay?.kind === "bounced") return;
-    if (relay?.kind === "refused") return this.#refused("relay", relay.verdict, relay.by);
+    if (relay?.kind === "refused") {
+      return this.#refused("relay", BROKEN_RULE[relay.verdict], relay.by);
+    }
     if (relay?.kind === "relay") {
       if (!this.#siblings.relayFrom(relay.by, now)) {
         return this.#refused("relay", "no sibling is known to be connected", relay.by);
@@ -304,12 +306,11 @@ class ComponentLink implements Link {
   }
 
   /**
-   * A relay or self-ping not taken (`why`: its proof's verdict, or the
-   * rule): dropped, said and counted. `by`: the stream it names, if any.
+   * A relay or self-ping not taken, by the `rule` it broke: dropped, said
+   * and counted. `by`: the stream it names, if any.
    */
-  #refused(what: "relay" | "ping", why: Verdict | string, by: string | undefined): void {
+  #refused(what: "relay" | "ping", rule: string, by: string | undefined): void {
     const { domain, log, handlers } = this.#options;
-    const rule = why in BROKEN_RULE ? BROKEN_RULE[why as keyof typeof BROKEN_RULE] : why;
     log.warning(`stream.forged_${what}`, { domain, peer: by ?? "unnamed", rule });
     handlers.onDropped?.(what === "relay" ? "forged_relay" : "forged_ping");
   }
@@ -377,7 +378,7 @@ class ComponentLink implements Link {
           break;
         case "forged": {
           const { ping, verdict } = decision;
-          this.#refused("ping", verdict, ping.by ?? ping.id);
+          this.#refused("ping", BROKEN_RULE[verdict], ping.by ?? ping.id);
           break;
         }
       }
