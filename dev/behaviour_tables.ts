@@ -16,6 +16,7 @@ const WHEN: Record<Condition, string> = {
   "messages: forward": "with `messages: forward`",
   "presence: true": "with `presence: true`",
   "target requests in flight": "while the target has requests of its own in flight",
+  "over max_stanza_size": "larger than `max_stanza_size`",
 };
 
 /** A table as rows of cells; the first row is the header. */

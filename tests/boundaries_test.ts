@@ -21,7 +21,14 @@ const MAY_IMPORT: Record<Part, readonly string[]> = {
   // Pure: no I/O, no clock, no randomness of its own.
   core: ["@xmpp/xml"],
   // Carries stanzas; decides nothing (no routing rule).
-  link: ["core/xml.ts", "core/xml_scan.ts", "ops/log.ts", "@xmpp/component-core", "node:events"],
+  link: [
+    "core/xml.ts",
+    "core/xml_scan.ts",
+    "ops/log.ts",
+    "@xmpp/component-core",
+    "node:events",
+    "node:crypto",
+  ],
   // Reads the core's event types and nothing else of the core.
   ops: [
     "core/router_events.ts",

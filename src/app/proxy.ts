@@ -9,6 +9,7 @@ import { askPeer } from "../link/peer.ts";
 import type { Readiness } from "../ops/http.ts";
 import { type Logger, logger, logs } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
+import { bareOf, domainOf } from "../core/jid.ts";
 import { type Effects, Router, type RouterEvent } from "../core/router.ts";
 import type { SubscriberStore } from "../ops/subscribers.ts";
 import { wait } from "../link/wait.ts";
@@ -37,6 +38,7 @@ export class Proxy {
   readonly #now: () => number;
   readonly #metrics: Metrics | undefined;
   readonly #store: SubscriberStore | undefined;
+  #maxStanzaSize: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #idle: (() => void) | undefined;
@@ -45,6 +47,7 @@ export class Proxy {
 
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
     const domain = this.domain = config.domain;
+    this.#maxStanzaSize = config.maxStanzaSize;
     this.#now = deps.now ?? (() => performance.now());
     this.#log = logger(domain);
     this.#metrics = deps.metrics;
@@ -73,6 +76,8 @@ export class Proxy {
       onOffline: () => this.#metrics?.setUp(domain, false),
       onStreamError: (condition) => this.#metrics?.streamError(domain, condition),
       onHandOver: () => this.#apply(this.#router.handOver(this.#now())),
+      // Counted as the router's drops are; the link has said why.
+      onDropped: (reason) => this.#metrics?.dropped(domain, reason),
     };
     this.#link = (deps.openLink ?? openLink)({
       url: config.server.url,
@@ -93,6 +98,7 @@ export class Proxy {
    * next requests, and the stream's timings to the running stream.
    */
   reconfigure(config: ProxyConfig): void {
+    this.#maxStanzaSize = config.maxStanzaSize;
     this.#step(
       () => this.#router.reconfigure(config, this.#now()),
       (error) => this.#log.error("config.reload_failed", { domain: this.domain, error }),
@@ -247,9 +253,10 @@ export class Proxy {
         }
         break;
       case "dropped":
+        if (event.reason === "too_big") this.#tooBig(event.stanza, event.from, "dropped");
         // A reply addressed to a resource that is no JID is a client bug
         // worth seeing; the JIDs themselves are shown at debug only.
-        if (event.reason === "bad_address") {
+        else if (event.reason === "bad_address") {
           log.warning("stanza.dropped", {
             domain,
             reason: event.reason,
@@ -280,17 +287,36 @@ export class Proxy {
         }
         break;
       case "refused":
+        if (event.condition === "policy-violation") {
+          this.#tooBig(event.stanza, event.from, "refused");
+        }
         if (logs("debug")) log.debug("stanza.refused", { domain, ...event, type: undefined });
         break;
     }
   }
+
+  /**
+   * A stanza over `max_stanza_size` was skipped: said as a warning, naming
+   * the sender's domain (JIDs only at debug).
+   */
+  #tooBig(stanza: string, from: string | undefined, action: "refused" | "dropped"): void {
+    const peer = from === undefined ? "unknown" : domainOf(bareOf(from));
+    this.#log.warning("stanza.too_big", {
+      domain: this.domain,
+      stanza,
+      peer,
+      action,
+      limit: this.#maxStanzaSize,
+    });
+  }
 }
 
-/** The stream's timings in a proxy's config. */
+/** The stream's timings and size limit in a proxy's config. */
 function timings(config: ProxyConfig): LinkTimings {
   return {
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     standbyRetryMs: config.standbyRetryMs,
+    maxStanzaSize: config.maxStanzaSize,
   };
 }

@@ -88,6 +88,7 @@ function assemble(file: string, data: ParsedConfig): Config {
       keepaliveMs: proxy.keepalive,
       keepaliveTimeoutMs: proxy.keepalive_timeout,
       standbyRetryMs: proxy.standby_retry,
+      maxStanzaSize: proxy.max_stanza_size,
       ...(proxy.standby_peer === undefined
         ? {}
         : { standbyPeer: Object.freeze(proxy.standby_peer) }),

@@ -19,6 +19,7 @@ import {
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_PER_REQUESTER,
   DEFAULT_MAX_PENDING_PER_RESOURCE,
+  DEFAULT_MAX_STANZA_SIZE,
   DEFAULT_MAX_SUBSCRIBERS,
   DEFAULT_MAX_SUBSCRIBERS_PER_DOMAIN,
   DEFAULT_MESSAGES,
@@ -39,10 +40,12 @@ import {
   parsePeer,
   parseRate,
   parseServer,
+  parseSize,
   PATTERN_EXPECTED,
   PEER_EXPECTED,
   RATE_EXPECTED,
   SERVER_EXPECTED,
+  SIZE_EXPECTED,
 } from "./values.ts";
 
 /** The file's data as zod leaves it: snake_case keys, defaults filled in, secrets read. */
@@ -134,6 +137,7 @@ function proxySchema(secrets: SecretSources) {
     keepalive_timeout: durationField(1).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
     standby_retry: durationField(1).default(DEFAULT_STANDBY_RETRY_MS),
     standby_peer: peerField().optional(),
+    max_stanza_size: sizeField().default(DEFAULT_MAX_STANZA_SIZE),
     allow_target_requests: flag(),
     messages: enumField(MESSAGE_MODES).default(DEFAULT_MESSAGES),
     presence: flag(),
@@ -191,6 +195,22 @@ function durationField(minMs: number) {
       return z.NEVER;
     }
     return ms;
+  });
+}
+
+/** A size in bytes: `1MB`, `512KB`, `65536`. */
+function sizeField() {
+  return z.unknown().transform((input, ctx) => {
+    const bytes = parseSize(input);
+    if (bytes === undefined) {
+      ctx.issues.push({
+        code: "custom",
+        input,
+        message: `${SIZE_EXPECTED}, got ${describe(input)}`,
+      });
+      return z.NEVER;
+    }
+    return bytes;
   });
 }
 

@@ -88,6 +88,12 @@ export interface ProxyConfig {
   /** `standby_retry`, default 2 s: how often a standby instance tries to take over. */
   readonly standbyRetryMs: number;
   /**
+   * `max_stanza_size`, default 1 MB (1,048,576): the largest stanza read
+   * from the stream, in characters of its decoded text; a larger one is
+   * skipped unread (a get/set is refused with `policy-violation`).
+   */
+  readonly maxStanzaSize: number;
+  /**
    * `standby_peer: http://HOST:PORT`, the other instance's HTTP listener.
    * On a server that shares a domain between connections (ejabberd), a
    * standby asks it before each look, and does not look while it says it
@@ -180,6 +186,8 @@ export const DEFAULT_KEEPALIVE_MS = 30_000;
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
 /** `standby_retry`. */
 export const DEFAULT_STANDBY_RETRY_MS = 2_000;
+/** `max_stanza_size`: 1 MB. */
+export const DEFAULT_MAX_STANZA_SIZE = 1024 * 1024;
 /** The values of `messages`. */
 export const MESSAGE_MODES = ["reject", "forward"] as const;
 /** `messages`. */

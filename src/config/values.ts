@@ -19,6 +19,7 @@ export const PEER_EXPECTED =
 export const PATTERN_EXPECTED =
   "expected a pattern like user@example.org, @example.org or *.example.org";
 export const RATE_EXPECTED = "expected a rate above zero like 20/s, 100/m or 1000/h";
+export const SIZE_EXPECTED = "expected a size from 1KB to 1GB like 64KB, 1MB or 1048576 (bytes)";
 
 // setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days);
 // 596h is the largest whole number of hours below that.
@@ -28,6 +29,11 @@ const SERVER_RE = /^(?:xmpp:\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d
 const LISTEN_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+)):(\d{1,5})$/;
 const RATE_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*\/\s*(s|m|h)$/;
 const RATE_UNIT_SECONDS = { s: 1, m: 60, h: 3_600 } as const;
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i;
+const SIZE_UNITS: Readonly<Record<string, number>> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+/** The bounds of `max_stanza_size`. */
+export const MIN_SIZE = 1024;
+export const MAX_SIZE = 1024 ** 3;
 
 /** `xmpp://host:port`, `host:port` or `host` (port 5347); IPv6 in brackets. */
 export function parseServer(text: string): ServerAddress | undefined {
@@ -102,6 +108,24 @@ export function parseRate(input: unknown): { count: number; perSecond: number } 
   const count = Number(match[1]);
   const perSecond = count / RATE_UNIT_SECONDS[match[2] as keyof typeof RATE_UNIT_SECONDS];
   return count > 0 && Number.isFinite(count) && perSecond > 0 ? { count, perSecond } : undefined;
+}
+
+/**
+ * A size in bytes: a whole number, or a number with a unit (`512KB`,
+ * `1MB`, `1.5 MiB`; K, KB and KiB are 1024 bytes, M 1024 K, G 1024 M),
+ * from {@link MIN_SIZE} to {@link MAX_SIZE}.
+ */
+export function parseSize(input: unknown): number | undefined {
+  let bytes: number;
+  if (typeof input === "number") bytes = input;
+  else if (typeof input === "string") {
+    const match = SIZE_RE.exec(input.trim());
+    if (match === null) return undefined;
+    const unit = SIZE_UNITS[(match[2] ?? "b")[0].toLowerCase()];
+    if (unit === 1 && match[1].includes(".")) return undefined;
+    bytes = Math.floor(Number(match[1]) * unit);
+  } else return undefined;
+  return Number.isInteger(bytes) && bytes >= MIN_SIZE && bytes <= MAX_SIZE ? bytes : undefined;
 }
 
 function isIpv6(text: string): boolean {

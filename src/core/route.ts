@@ -7,8 +7,8 @@
 import type { DropReason } from "./router_events.ts";
 import type { RouterSettings } from "./settings.ts";
 import type { StanzaError } from "./stanza.ts";
-import { BAD_REQUEST, NOT_IMPLEMENTED } from "./stanza_errors.ts";
-import type { XmlElement } from "./xml.ts";
+import { BAD_REQUEST, NOT_IMPLEMENTED, TOO_BIG } from "./stanza_errors.ts";
+import { isOversized, type XmlElement } from "./xml.ts";
 
 /** What a stanza's `type` makes it, for routing. */
 export type Kind =
@@ -35,7 +35,9 @@ export type Condition =
   | "messages: forward"
   | "presence: true"
   /** The target has requests of its own in flight (allow_target_requests). */
-  | "target requests in flight";
+  | "target requests in flight"
+  /** The stanza is larger than `max_stanza_size`: only its start tag was read. */
+  | "over max_stanza_size";
 
 /** The rules the router runs (src/core/router.ts dispatches on these). */
 export type Rule =
@@ -70,9 +72,19 @@ export interface Route {
 }
 
 const UNKNOWN: Decision = { kind: "drop", reason: "unknown_stanza" };
+const TOO_BIG_DROP: Decision = { kind: "drop", reason: "too_big" };
 
 /** The routing table, in the order it is read. */
 export const ROUTES: readonly Route[] = [
+  // Stanzas too big to read: their payload was skipped.
+  route("iq", "request", "*", "*", { kind: "refuse", error: TOO_BIG }, [
+    "iq get/set from anyone, to the domain or any resource of it",
+    "its payload was never read",
+  ], "over max_stanza_size"),
+  route("*", "*", "*", "*", TOO_BIG_DROP, [
+    "any other stanza",
+    "its payload was never read",
+  ], "over max_stanza_size"),
   // Requests and their replies.
   route("iq", "request", "other", "*", { kind: "rule", rule: "request" }, [
     "iq get/set from anyone but the target, to the domain or any resource of it",
@@ -187,6 +199,8 @@ const NOT_OURS: Classified = {
   toResource: undefined,
   fromSlash: -1,
 };
+/** Too big, and not addressed to us either: dropped as too big. */
+const TOO_BIG_UNREAD: Classified = { then: TOO_BIG_DROP, toResource: undefined, fromSlash: -1 };
 
 /**
  * Looks a stanza up in {@link ROUTES}. Pure.
@@ -199,22 +213,23 @@ export function classify(
   targetRequestsInFlight: boolean,
 ): Classified {
   const { to, from, type } = stanza.attrs;
+  const big = isOversized(stanza);
   // A server stamps a `from` on everything; an empty one, or one that
   // starts with "/" (no domain), could only collide with our tokens.
   if (to === undefined || from === undefined || from === "" || from.charCodeAt(0) === 47) {
-    return NO_ADDRESS;
+    return big ? TOO_BIG_UNREAD : NO_ADDRESS;
   }
   const { domain, targetAddress } = settings;
   const slash = to.indexOf("/");
   const toBare = slash < 0 ? to : to.slice(0, slash);
-  if (toBare !== domain && toBare.toLowerCase() !== domain) return NOT_OURS;
+  if (toBare !== domain && toBare.toLowerCase() !== domain) return big ? TOO_BIG_UNREAD : NOT_OURS;
   const fromSlash = from.indexOf("/");
   const fromBare = fromSlash < 0 ? from : from.slice(0, fromSlash);
   const fromTarget = fromBare === targetAddress || fromBare.toLowerCase() === targetAddress;
   const rows = INDEX[shapeIndex(stanza.name, type, fromTarget, slash >= 0)];
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
-    if (row.when === undefined || holds(row.when, settings, targetRequestsInFlight)) {
+    if (row.when === undefined || holds(row.when, settings, targetRequestsInFlight, big)) {
       return { then: row.then, toResource: slash < 0 ? undefined : to.slice(slash + 1), fromSlash };
     }
   }
@@ -257,8 +272,15 @@ const INDEX: readonly (readonly Route[])[] = (() => {
   return index;
 })();
 
-function holds(condition: Condition, settings: RouterSettings, inFlight: boolean): boolean {
+function holds(
+  condition: Condition,
+  settings: RouterSettings,
+  inFlight: boolean,
+  big: boolean,
+): boolean {
   switch (condition) {
+    case "over max_stanza_size":
+      return big;
     case "allow_target_requests":
       return settings.allowTargetRequests === true;
     case "messages: forward":

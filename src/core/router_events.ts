@@ -32,7 +32,9 @@ export type DropReason =
   | "ambiguous"
   | "wrong_resource"
   | "ignored_presence"
-  | "unknown_stanza";
+  | "unknown_stanza"
+  /** Over `max_stanza_size`: its payload was skipped unread. */
+  | "too_big";
 
 /** What happened, for the shell to log and count. */
 export type RouterEvent =

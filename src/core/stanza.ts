@@ -15,6 +15,7 @@ export type Condition =
   | "forbidden"
   | "jid-malformed"
   | "not-acceptable"
+  | "policy-violation"
   | "recipient-unavailable"
   | "remote-server-timeout"
   | "resource-constraint"

@@ -57,3 +57,9 @@ export const TOO_MANY_FROM_DOMAIN: StanzaError = {
   condition: "resource-constraint",
   text: "too many requests pending from this domain",
 };
+/** Over `max_stanza_size`: its payload was skipped unread (RFC 6120 §8.3.3.12). */
+export const TOO_BIG: StanzaError = {
+  type: "modify",
+  condition: "policy-violation",
+  text: "the stanza is larger than this service accepts",
+};

@@ -124,6 +124,29 @@ export function lazyElement(
   return el;
 }
 
+/** Stanzas over `max_stanza_size`, as the scanner hands them on (see {@link oversizedElement}). */
+const oversized = new WeakSet<XmlElement>();
+
+/**
+ * A stanza over `max_stanza_size`: its name and the attributes of its start
+ * tag (none when the start tag alone was over), and no content, which was
+ * skipped unread. Never to be forwarded: {@link isOversized} tells it.
+ */
+export function oversizedElement(
+  name: string,
+  attrs: Record<string, string | undefined>,
+  parent: XmlElement | null,
+): XmlElement {
+  const el = lazyElement(name, attrs, { inner: "", parent });
+  oversized.add(el);
+  return el;
+}
+
+/** Whether `el` is a stanza over `max_stanza_size`, its content skipped. */
+export function isOversized(el: XmlElement): boolean {
+  return oversized.has(el);
+}
+
 /** The addresses a forwarded stanza gets (and a new id, for a few). */
 export interface Addresses {
   readonly to: string;

@@ -1,28 +1,30 @@
 /**
  * The link: the component stream to the XMPP server, kept up for ever. It
- * reconnects with exponential backoff and jitter, slowly when the server
+ * reconnects with backoff and jitter (backoff.ts), slowly when the server
  * refuses our credentials (the operator has to act), stands by while
  * another connection holds the domain, and carries out the sibling
  * decision (sibling.ts) on a server that shares the domain. Each stream
  * goes through xmpp_stream.ts; writes through writer.ts.
  */
-import { serialize, type XmlElement } from "../core/xml.ts";
+import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
+import { Backoff, type Ending } from "./backoff.ts";
 import { Keepalive } from "./keepalive.ts";
-import { relayText, unwrapRelay } from "./relay.ts";
-import { type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
+import { BROKEN_RULE, Prover } from "./proof.ts";
+import { readRelay, relayText } from "./relay.ts";
+import { type CheckProof, type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
 import { type SiblingDecision, SiblingWatch } from "./sibling.ts";
 import type { Link, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 import { wait } from "./wait.ts";
 import { StreamWriter } from "./writer.ts";
 import { describe, XmppStream } from "./xmpp_stream.ts";
 
-export type { Link, LinkHandlers, LinkOptions, LinkState, LinkTimings } from "./types.ts";
+export type { Link, LinkDrop, LinkHandlers, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 
 const STOP_TIMEOUT_MS = 2_000;
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 30_000;
-/** Credentials the server refused are retried this slowly. */
-const RETRY_REFUSED_MS = 30_000;
+/** The default largest stanza read (1 MB). */
+const MAX_STANZA_SIZE = 1024 * 1024;
+/** What a relay's proof vouches for. */
+const VOUCHED: CheckProof = () => "valid";
 /** The failure that stands for "a sibling serves the domain". */
 const SIBLING = "sibling";
 
@@ -42,10 +44,14 @@ export function openLink(options: LinkOptions): Link {
 
 class ComponentLink implements Link {
   readonly #options: LinkOptions;
-  readonly #random: () => number;
+  readonly #backoff: Backoff;
   readonly #writer: StreamWriter;
   /** Tells our own pings from a sibling's (another instance on the same domain). */
   readonly #instance = crypto.randomUUID().slice(0, 8);
+  /** Proves our relays and pings, checks those that arrive. */
+  readonly #prover: Prover;
+  /** The current stream's mark (its self-ping prefix), which signs its relays. */
+  #mark = "";
   readonly #siblings = new SiblingWatch<XmlElement>();
   #stream: XmppStream | undefined;
   /** The keepalive of the current stream. */
@@ -64,11 +70,13 @@ class ComponentLink implements Link {
   constructor(options: LinkOptions) {
     this.#options = options;
     this.#timings = options;
-    this.#random = options.random ?? Math.random;
+    this.#backoff = new Backoff(options.random ?? Math.random);
+    this.#prover = new Prover(options.domain, options.secret);
     this.#writer = new StreamWriter({
       domain: options.domain,
       log: options.log,
       outboxLimit: options.outboxLimit,
+      outboxChars: options.outboxChars,
       socket: () => (this.#state === "online" ? this.#stream : undefined),
     });
     this.#done = this.#run();
@@ -106,37 +114,38 @@ class ComponentLink implements Link {
     let attempt = 0;
     let previous: string | undefined;
     while (!this.#stopping) {
-      const { online, failure } = await this.#streamOnce(attempt, previous);
-      if (online) attempt = 0;
+      const { upMs, failure } = await this.#streamOnce(attempt, previous);
+      attempt = upMs === undefined ? attempt + 1 : 0;
       if (this.#stopping) break;
-      const delay = this.#delay(failure, attempt++);
+      const delay = this.#backoff.next(ending(failure), upMs, this.#timings.standbyRetryMs);
       this.#report(failure, previous, delay);
       previous = failure;
       await this.#pause(delay);
-      if (failure === SIBLING) await this.#whileSiblingServes(delay);
+      if (failure === SIBLING) await this.#whileSiblingServes();
     }
     this.#state = "stopped";
     this.#options.log.info("stream.stopped", { domain: this.#options.domain });
   }
 
   /**
-   * One stream, from connecting to its end: whether it came online, and
-   * why it ended (undefined: closed cleanly). `previous`: why the last one did.
+   * One stream, from connecting to its end: how long it was online
+   * (undefined: never), and why it ended (undefined: closed cleanly).
+   * `previous`: why the last one did.
    */
   async #streamOnce(
     attempt: number,
     previous: string | undefined,
-  ): Promise<{ online: boolean; failure: string | undefined }> {
+  ): Promise<{ upMs: number | undefined; failure: string | undefined }> {
     const { log, domain, url } = this.#options;
     if (previous !== "conflict" && previous !== SIBLING) {
       log.info("stream.connecting", { domain, server: url, attempt: attempt + 1 });
     }
-    let online = false;
+    let onlineAt: number | undefined;
     let failure: string | undefined;
     try {
       // Looking again from standby is not news: keep the log quiet then.
       const stream = await this.#connect(previous === SIBLING);
-      online = true;
+      onlineAt = performance.now();
       await this.#untilClosed(stream);
     } catch (error) {
       failure = describe(error);
@@ -146,7 +155,7 @@ class ComponentLink implements Link {
     if (this.#state === "online") this.#options.handlers.onOffline();
     this.#stream?.drop();
     this.#stream = undefined;
-    return { online, failure };
+    return { upMs: onlineAt === undefined ? undefined : performance.now() - onlineAt, failure };
   }
 
   /** Where the link stands after a stream ended with `failure`, said to the operator and the owner. */
@@ -189,7 +198,7 @@ class ComponentLink implements Link {
    * it closes again: while the sibling's own word says it serves, do not
    * look. Said once per standby period, so that the operator sees it work.
    */
-  async #whileSiblingServes(delay: number): Promise<void> {
+  async #whileSiblingServes(): Promise<void> {
     const { siblingServes, log, domain } = this.#options;
     if (!siblingServes) return;
     let said = false;
@@ -199,7 +208,7 @@ class ComponentLink implements Link {
         said = true;
         log.info("stream.standby_peer", { domain, peer: "serves", action: "not looking" });
       }
-      await this.#pause(delay);
+      await this.#pause(this.#backoff.standby(this.#timings.standbyRetryMs));
     }
   }
 
@@ -210,17 +219,20 @@ class ComponentLink implements Link {
       url,
       domain,
       secret,
+      maxStanza: () => this.#timings.maxStanzaSize ?? MAX_STANZA_SIZE,
       onStanza: (el) => this.#receive(el),
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
     this.#siblings.open(self, look);
-    this.#keepalive = new Keepalive(domain, log, pingPrefix(self), {
+    this.#mark = pingPrefix(self);
+    this.#keepalive = new Keepalive(domain, log, this.#mark, {
       timings: () => this.#timings,
       // Never held for a later stream: a ping of this one would reach the
       // next as if another instance had sent it.
       write: (text) => {
         if (this.#stream === stream && this.#state === "online") this.#writer.write(text);
       },
+      sign: (fields) => this.#prover.sign(fields, Date.now()),
       dead: () => stream.drop(),
     });
     this.#early = [];
@@ -255,19 +267,52 @@ class ComponentLink implements Link {
     }
   }
 
-  /** A stanza from the stream: ours (a relay, a self-ping) or the owner's. */
+  /**
+   * A stanza from the stream: ours (a relay, a self-ping) or the owner's.
+   * Ours are read here, before the router: only those whose proof holds
+   * are taken; anything else from our domain to itself shaped like one is
+   * dropped.
+   */
   #receive(el: XmlElement): void {
     const { domain } = this.#options;
     const keepalive = this.#keepalive;
     keepalive?.heard();
+    // Its payload was skipped: no relay or ping can be read in it.
+    if (isOversized(el)) return this.#route(el);
+    const now = Date.now();
+    const check: CheckProof = (fields, proof) => this.#prover.check(fields, proof, now);
     // A sibling's relay is opened first: it may carry a ping's answer.
-    const stanza = unwrapRelay(el, domain);
-    if (stanza === undefined) return;
-    const ping = readSelfPing(stanza, domain);
+    let stanza = el;
+    const relay = readRelay(el, domain, check);
+    if (relay?.kind === "bounced") return;
+    if (relay?.kind === "refused") {
+      return this.#refused("relay", BROKEN_RULE[relay.verdict], relay.by);
+    }
+    if (relay?.kind === "relay") {
+      if (!this.#siblings.relayFrom(relay.by, now)) {
+        return this.#refused("relay", "no sibling is known to be connected", relay.by);
+      }
+      stanza = relay.stanza;
+    }
+    // Inside a relay whose proof holds, a ping is vouched for by it: the
+    // instance that relayed it checked it (and it may pass by here twice).
+    const ping = readSelfPing(stanza, domain, stanza === el ? check : VOUCHED);
     if (ping === undefined) return this.#route(stanza);
-    if (ping.asks) keepalive?.answer(ping.id);
-    else keepalive?.answered(ping.id);
-    this.#apply(this.#siblings.selfPing(ping, stanza !== el, stanza, Date.now()));
+    if (ping.type === "error" || ping.verdict === "valid") {
+      if (ping.asks) keepalive?.answer(ping.id);
+      else keepalive?.answered(ping.id);
+    }
+    this.#apply(this.#siblings.selfPing(ping, stanza !== el, stanza, now));
+  }
+
+  /**
+   * A relay or self-ping not taken, by the `rule` it broke: dropped, said
+   * and counted. `by`: the stream it names, if any.
+   */
+  #refused(what: "relay" | "ping", rule: string, by: string | undefined): void {
+    const { domain, log, handlers } = this.#options;
+    log.warning(`stream.forged_${what}`, { domain, peer: by ?? "unnamed", rule });
+    handlers.onDropped?.(what === "relay" ? "forged_relay" : "forged_ping");
   }
 
   /**
@@ -331,6 +376,11 @@ class ComponentLink implements Link {
         case "relay":
           this.#relay(decision.stanza);
           break;
+        case "forged": {
+          const { ping, verdict } = decision;
+          this.#refused("ping", BROKEN_RULE[verdict], ping.by ?? ping.id);
+          break;
+        }
       }
     }
   }
@@ -338,15 +388,14 @@ class ComponentLink implements Link {
   /** Hands a stanza to the sibling, through the server. */
   #relay(el: XmlElement): void {
     if (this.#state !== "online") return;
-    this.#writer.write(relayText(el, this.#options.domain));
+    const sign = (fields: readonly string[]) => this.#prover.sign(fields, Date.now());
+    this.#writer.write(relayText(el, this.#options.domain, this.#mark, sign));
   }
+}
 
-  #delay(failure: string | undefined, attempt: number): number {
-    if (failure === SIBLING) return (this.#timings.standbyRetryMs ?? 2_000) * 3;
-    if (failure === "conflict") return this.#timings.standbyRetryMs ?? 2_000;
-    if (failure !== undefined && HINTS[failure]) return RETRY_REFUSED_MS;
-    const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
-    // "Equal jitter": half fixed, half random, so instances spread out.
-    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
-  }
+/** What a stream's end means for the wait before the next. */
+function ending(failure: string | undefined): Ending {
+  if (failure === SIBLING) return "sibling";
+  if (failure === "conflict") return "conflict";
+  return failure !== undefined && HINTS[failure] ? "refused" : "offline";
 }

@@ -6,7 +6,8 @@
  * on the same domain hears of this stream soon) and the answers to pings.
  */
 import type { Logger } from "../ops/log.ts";
-import { answerText, pingText } from "./self_ping.ts";
+import type { Proof } from "./proof.ts";
+import { answerText, pingFields, pingText } from "./self_ping.ts";
 import type { LinkTimings } from "./types.ts";
 
 /** How many probes, and how far apart. */
@@ -18,6 +19,8 @@ export interface KeepaliveIo {
   /** The current keepalive period and timeout. */
   timings(): LinkTimings;
   write(text: string): void;
+  /** A proof of `fields`, made now (proof.ts). */
+  sign(fields: readonly string[]): Proof;
   /** A ping went unanswered: the link is dead. */
   dead(): void;
 }
@@ -77,7 +80,7 @@ export class Keepalive {
     for (let i = 0; i < PROBES; i++) {
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
-        this.#io.write(pingText(this.#domain, this.#prefix + this.#count++));
+        this.#io.write(this.#pingText(this.#prefix + this.#count++));
       }, i * PROBE_EVERY_MS);
       this.#timers.add(timer);
     }
@@ -90,7 +93,8 @@ export class Keepalive {
 
   /** Answers a self-ping, ours or a sibling's: signed, since it may reach another connection. */
   answer(id: string): void {
-    this.#io.write(answerText(this.#domain, id, this.#prefix));
+    const by = this.#prefix;
+    this.#io.write(answerText(this.#domain, id, by, this.#io.sign(pingFields("result", id, by))));
   }
 
   /** The answer (or bounce) of the self-ping `id` arrived. */
@@ -98,6 +102,10 @@ export class Keepalive {
     if (id !== this.#waiting) return;
     this.#waiting = undefined;
     clearTimeout(this.#deadline);
+  }
+
+  #pingText(id: string): string {
+    return pingText(this.#domain, id, this.#io.sign(pingFields("get", id, undefined)));
   }
 
   #every(): void {
@@ -110,7 +118,7 @@ export class Keepalive {
     const id = this.#prefix + this.#count++;
     this.#waiting = id;
     this.#heard = false;
-    this.#io.write(pingText(this.#domain, id));
+    this.#io.write(this.#pingText(id));
     const timeoutMs = this.#io.timings().keepaliveTimeoutMs ?? 10_000;
     this.#deadline = setTimeout(() => {
       // Anything received since the ping proves the link alive: on a server

@@ -3,35 +3,71 @@
  * server, wrapped in a message from our domain to itself, which the server
  * gives to one of the domain's connections (to the sender again, at worst,
  * which relays it again). The stanza travels as text, so its namespace and
- * addresses reach the other side untouched.
+ * addresses reach the other side untouched. The wrapper names the sending
+ * stream (as a self-ping's `by` does) and carries a proof (proof.ts) over
+ * that name and the text: only an instance holding the secret makes one.
  */
 import { parseXml, serialize, xml, type XmlElement } from "../core/xml.ts";
+import type { Proof, Verdict } from "./proof.ts";
+import type { CheckProof } from "./self_ping.ts";
 
 /** Our own wrapper's namespace. */
 const NS_RELAY = "urn:xmpp:client-proxy:relay:0";
 
-/** The relay of `el` to a sibling on `domain`, as text for the stream. */
-export function relayText(el: XmlElement, domain: string): string {
-  return serialize(
-    xml("message", { from: domain, to: domain }, xml("relay", { xmlns: NS_RELAY }, serialize(el))),
-  );
+/** What a relay's proof covers: who sent it and what it carries. */
+export function relayFields(by: string, text: string): string[] {
+  return ["relay", by, text];
 }
 
 /**
- * The stanza to handle: `el` itself, or the one a sibling relayed to us in
- * it (only our own domain can send from it), or undefined for a relay that
- * bounced or does not parse.
+ * The relay of `el` to a sibling on `domain`, sent `by` a stream (its
+ * self-ping prefix), as text for the stream; `sign` makes the proof.
  */
-export function unwrapRelay(el: XmlElement, domain: string): XmlElement | undefined {
-  if (el.name !== "message" || el.attrs.from !== domain || el.attrs.to !== domain) return el;
+export function relayText(
+  el: XmlElement,
+  domain: string,
+  by: string,
+  sign: (fields: readonly string[]) => Proof,
+): string {
+  const text = serialize(el);
+  const proof = sign(relayFields(by, text));
+  return serialize(
+    xml(
+      "message",
+      { from: domain, to: domain },
+      xml("relay", { xmlns: NS_RELAY, by, ...proof }, text),
+    ),
+  );
+}
+
+/** What a message from our domain to itself with a relay in it is. */
+export type Relay =
+  /** The server bounced it (no connection took it): dropped, never read again. */
+  | { readonly kind: "bounced" }
+  /** Its proof fails, or what it carries does not parse. */
+  | { readonly kind: "refused"; readonly verdict: Exclude<Verdict, "valid">; readonly by?: string }
+  /** A relay whose proof holds: the stanza it carries, and the stream that sent it. */
+  | { readonly kind: "relay"; readonly stanza: XmlElement; readonly by: string };
+
+/**
+ * `el` as a relay (only our own domain can send from it), its proof
+ * checked with `check`; undefined for any other stanza.
+ */
+export function readRelay(el: XmlElement, domain: string, check: CheckProof): Relay | undefined {
+  if (el.name !== "message" || el.attrs.from !== domain || el.attrs.to !== domain) return undefined;
   const relay = el.getChild("relay", NS_RELAY);
-  if (!relay) return el;
-  // A relay the server bounced (no connection took it): what it carried was
-  // for a sibling that is gone; read again, it would be relayed again.
-  if (el.attrs.type === "error") return undefined;
+  if (!relay) return undefined;
+  // What it carried was for a sibling that is gone; read again, it would
+  // be relayed again.
+  if (el.attrs.type === "error") return { kind: "bounced" };
+  const { by, t, nonce, mac } = relay.attrs;
+  if (by === undefined) return { kind: "refused", verdict: "missing" };
+  const text = relay.getText();
+  const verdict = check(relayFields(by, text), { t, nonce, mac });
+  if (verdict !== "valid") return { kind: "refused", verdict, by };
   try {
-    return parseXml(relay.getText());
+    return { kind: "relay", stanza: parseXml(text), by };
   } catch {
-    return undefined;
+    return { kind: "refused", verdict: "bad", by };
   }
 }

@@ -15,15 +15,34 @@
  * Only a sibling's ping or answer straight from the server shows it: a
  * bounce (a stanza the server could not deliver, maybe after its sender
  * died) or a ping inside a relay proves only that some instance saw it once.
+ * And only one whose proof holds (proof.ts): anything else shaped like a
+ * ping is forged, and changes nothing.
+ *
+ * Relays are taken only while a sibling is known to be connected beside
+ * this instance: a relay of another instance (its proof holding) shows one
+ * itself; one of this instance, come back from the server, is taken only
+ * within {@link SIBLING_MEMORY_MS} of the last sign of a sibling (it
+ * relays only when stepping back for one). On a server that gives each
+ * domain one connection (Prosody) no other instance's stanza ever arrives,
+ * so no relay is ever taken there.
  */
+import type { Verdict } from "./proof.ts";
 import { type Instance, pingSender, type SelfPing } from "./self_ping.ts";
 
 /** How long a look from standby holds what it receives before taking over. */
 export const LOOK_MS = 400;
 /** How long an instance stepping back keeps relaying before it closes. */
 export const RELAY_DRAIN_MS = 100;
-/** A newer sibling is probed for (so that it hears of us) at most this often. */
+/**
+ * A newer sibling is probed for (so that it hears of us) at most this
+ * often, but at once for each new stream of it (a look from standby).
+ */
 export const PROBE_GAP_MS = 1_000;
+/**
+ * How long after the last sign of a sibling our own relays are still taken
+ * back: they come back within a proof's validity window of being sent.
+ */
+export const SIBLING_MEMORY_MS = 60_000;
 
 /** Where a stanza that arrived goes. */
 export type Route =
@@ -67,7 +86,13 @@ export type SiblingDecision<S> =
   /** Tell {@link SiblingWatch.lookOver} in `inMs` that the look of `stream` is over. */
   | { readonly kind: "look"; readonly stream: number; readonly inMs: number }
   /** Pass `stanza` on to the sibling. */
-  | { readonly kind: "relay"; readonly stanza: S };
+  | { readonly kind: "relay"; readonly stanza: S }
+  /** `ping` is shaped like a self-ping but its proof fails: drop it, say so. */
+  | {
+    readonly kind: "forged";
+    readonly ping: SelfPing;
+    readonly verdict: Exclude<Verdict, "valid">;
+  };
 
 /** What the current stream does with what arrives. */
 type Mode = "serving" | "looking" | "stepping-back" | "ended";
@@ -79,12 +104,16 @@ export class SiblingWatch<S> {
   /** Siblings already reported: each is said once, not at every look. */
   readonly #reported = new Set<string>();
   #probedAt = -Infinity;
+  /** The sibling stream last probed for (`id` and `since`). */
+  #probedFor = "";
   #self: Instance | undefined;
   /** The current stream's number, to tell a look's end from an earlier stream's. */
   #stream = 0;
   #mode: Mode = "ended";
   /** What a look holds. */
   #held: S[] = [];
+  /** When a sibling last showed itself (a ping, answer or relay of another instance). */
+  #siblingAt = -Infinity;
 
   /**
    * A stream of `self` opens (`self.since`: now); `look`: from standby, it
@@ -148,6 +177,8 @@ export class SiblingWatch<S> {
     // A bounce is never passed on either: it could come back to us as a
     // bounce again, look after look.
     if (ping.type === "error") return NONE;
+    // Not even passed on: a sibling's own keepalive needs no forgery.
+    if (ping.verdict !== "valid") return [{ kind: "forged", ping, verdict: ping.verdict }];
     const self = this.#self;
     if (self === undefined) return NONE;
     const decisions: SiblingDecision<S>[] = [];
@@ -157,6 +188,7 @@ export class SiblingWatch<S> {
       const other = pingSender(mark);
       if (other === undefined || other.id === self.id) continue;
       decisions.push({ kind: "seen", sibling: other, ping });
+      this.#siblingAt = now;
       this.#evidence(self, other, now, decisions);
     }
     // The answer to a sibling's ping, reaching us while we do not serve: it
@@ -169,15 +201,35 @@ export class SiblingWatch<S> {
     return decisions;
   }
 
+  /**
+   * A relay whose proof holds arrived from the stream `by` names (its
+   * self-ping prefix) at `now`: whether to take what it carries.
+   */
+  relayFrom(by: string, now: number): boolean {
+    const sender = pingSender(by);
+    const self = this.#self;
+    if (sender === undefined || self === undefined) return false;
+    if (sender.id !== self.id) {
+      this.#siblingAt = now;
+      return true;
+    }
+    return now - this.#siblingAt <= SIBLING_MEMORY_MS;
+  }
+
   /** `other` serves the domain beside `self`: which one steps back. */
   #evidence(self: Instance, other: Instance, now: number, decisions: SiblingDecision<S>[]): void {
     const olderThanUs = other.since < self.since ||
       (other.since === self.since && other.id < self.id);
     if (!olderThanUs) {
       const report = this.#report(other.id);
-      // Make sure the newer one hears of us, whatever connection gets what.
-      const probe = now - this.#probedAt > PROBE_GAP_MS;
-      if (probe) this.#probedAt = now;
+      // Make sure the newer one hears of us, whatever connection gets what:
+      // each look of it, however soon after the last (its waits are random).
+      const stream = `${other.id}-${other.since}`;
+      const probe = now - this.#probedAt > PROBE_GAP_MS || stream !== this.#probedFor;
+      if (probe) {
+        this.#probedAt = now;
+        this.#probedFor = stream;
+      }
       decisions.push({ kind: "serve-on", sibling: other.id, report, probe });
       return;
     }

@@ -5,20 +5,21 @@
  * scanner (src/core/xml_scan.ts), which reads only what routing needs.
  */
 import { EventEmitter } from "node:events";
-import { StreamScanner } from "../core/xml_scan.ts";
+import { type ScanOptions, StreamScanner } from "../core/xml_scan.ts";
 
 /** Stream text in (any chunking), the stream's elements out, as events. */
 export class StreamParser extends EventEmitter {
   readonly #scanner: StreamScanner;
 
-  constructor() {
+  /** `options.maxStanza`: the size limit of a stanza (see the scanner). */
+  constructor(options?: ScanOptions) {
     super();
     this.#scanner = new StreamScanner({
       start: (header) => this.emit("start", header),
       element: (stanza) => this.emit("element", stanza),
       end: (header) => this.emit("end", header),
       error: (error) => this.emit("error", error),
-    });
+    }, options);
   }
 
   /** Reads a chunk of the stream; what it does not complete waits for the next. */
@@ -30,4 +31,16 @@ export class StreamParser extends EventEmitter {
   end(data?: string): void {
     if (data) this.write(data);
   }
+}
+
+/**
+ * The parser class for xmpp.js (which makes one per stream, without
+ * arguments), with the size limit `maxStanza` reads at each chunk.
+ */
+export function parserWith(maxStanza: () => number): new () => StreamParser {
+  return class extends StreamParser {
+    constructor() {
+      super({ maxStanza });
+    }
+  };
 }

@@ -21,9 +21,18 @@ export interface LinkHandlers {
    * what is held now; the stream closes right after.
    */
   readonly onHandOver?: () => void;
+  /** A stanza the link dropped before the owner saw it (see {@link LinkDrop}), for counting. */
+  readonly onDropped?: (reason: LinkDrop) => void;
 }
 
-/** The stream's timings: set at open, changed by {@link Link.retune}. */
+/**
+ * Why the link dropped a stanza: shaped like a relay or a sibling's
+ * self-ping but without a proof that holds (or, for a relay, with no
+ * sibling known to be connected).
+ */
+export type LinkDrop = "forged_relay" | "forged_ping";
+
+/** The stream's timings and size limit: set at open, changed by {@link Link.retune}. */
 export interface LinkTimings {
   /** Ping the server this often (ms) to notice a dead link; 0: never. Default: 30000. */
   readonly keepaliveMs?: number;
@@ -31,6 +40,11 @@ export interface LinkTimings {
   readonly keepaliveTimeoutMs?: number;
   /** While another connection holds the domain, retry this often (ms). Default: 2000. */
   readonly standbyRetryMs?: number;
+  /**
+   * The largest stanza read, in characters; a larger one is skipped and
+   * handed on with its start tag only. Default: 1 MB.
+   */
+  readonly maxStanzaSize?: number;
 }
 
 /** Options of `openLink`. */
@@ -51,6 +65,8 @@ export interface LinkOptions extends LinkTimings {
   readonly random?: () => number;
   /** Stanzas held while offline; the oldest are dropped beyond. Default: 10000. */
   readonly outboxLimit?: number;
+  /** Characters held in the outbox at most; the oldest are dropped beyond. Default: 32 Mi. */
+  readonly outboxChars?: number;
 }
 
 /** Where the stream stands, for readiness reports. */
@@ -67,7 +83,7 @@ export interface Link {
   /**
    * New timings (a reload), for the running stream: the keepalive restarts
    * at its new period, a new timeout applies from the next ping, a new
-   * standby retry from the next wait.
+   * standby retry from the next wait, a new size limit from the next chunk.
    */
   retune(timings: LinkTimings): void;
 }

@@ -5,11 +5,11 @@
  * outbox until it is back.
  */
 import type { Logger } from "../ops/log.ts";
-import { Outbox } from "./outbox.ts";
+import { Outbox, OUTBOX_CHARS, OUTBOX_LIMIT } from "./outbox.ts";
 
-/** Stanzas written in one socket write at most. */
+/** Stanzas, and characters, written in one socket write at most (a bigger stanza goes alone). */
 const BATCH_MAX = 256;
-const OUTBOX_LIMIT = 10_000;
+const BATCH_CHARS = 1024 * 1024;
 
 /** Where text goes: the stream's socket. */
 export interface Socket {
@@ -22,6 +22,8 @@ export interface StreamWriterOptions {
   readonly log: Logger;
   /** Stanzas held while offline; the oldest are dropped beyond. Default: 10000. */
   readonly outboxLimit?: number;
+  /** Characters held while offline; the oldest are dropped beyond. Default: 32 Mi. */
+  readonly outboxChars?: number;
   /** The socket while the stream is online, else undefined. */
   readonly socket: () => Socket | undefined;
 }
@@ -32,20 +34,22 @@ export class StreamWriter {
   readonly #outbox: Outbox;
   /** Stanzas written in this turn of the event loop, not yet on the socket. */
   readonly #batch: string[] = [];
+  #batchChars = 0;
 
   constructor(options: StreamWriterOptions) {
     this.#options = options;
-    this.#outbox = new Outbox(options.outboxLimit);
+    this.#outbox = new Outbox(options.outboxLimit, options.outboxChars);
   }
 
   /** Writes `text` in this turn's batch, or holds it while offline. */
   write(text: string): void {
     if (!this.#options.socket()) return this.#hold(text);
     this.#batch.push(text);
+    this.#batchChars += text.length;
     if (this.#batch.length === 1) queueMicrotask(() => this.flush());
-    // A burst (thousands of timeouts at once) goes out in slices, so that no
-    // huge string is built and buffered in one piece.
-    else if (this.#batch.length >= BATCH_MAX) this.flush();
+    // A burst (thousands of timeouts at once, or big answers) goes out in
+    // slices, so that no huge string is built and buffered in one piece.
+    if (this.#batch.length >= BATCH_MAX || this.#batchChars >= BATCH_CHARS) this.flush();
   }
 
   /** Writes this turn's batch now. */
@@ -53,6 +57,7 @@ export class StreamWriter {
     if (this.#batch.length === 0) return;
     const text = this.#batch.length === 1 ? this.#batch[0] : this.#batch.join("");
     this.#batch.length = 0;
+    this.#batchChars = 0;
     const socket = this.#options.socket();
     if (!socket) return this.#hold(text);
     socket.write(text).catch(() => this.#hold(text));
@@ -73,6 +78,7 @@ export class StreamWriter {
       this.#options.log.warning("stream.outbox_full", {
         domain: this.#options.domain,
         limit: this.#options.outboxLimit ?? OUTBOX_LIMIT,
+        limit_chars: this.#options.outboxChars ?? OUTBOX_CHARS,
       });
     }
   }

@@ -7,7 +7,7 @@
  */
 import { Component } from "@xmpp/component-core";
 import type { XmlElement } from "../core/xml.ts";
-import { StreamParser } from "./stream_parser.ts";
+import { parserWith } from "./stream_parser.ts";
 import { wait } from "./wait.ts";
 
 /** Connecting and authenticating takes this long at most. */
@@ -47,6 +47,8 @@ export interface XmppStreamOptions {
   readonly url: string;
   readonly domain: string;
   readonly secret: string;
+  /** The size limit of a stanza, read at each chunk (see the scanner). */
+  readonly maxStanza: () => number;
   /** A stanza arrived. */
   readonly onStanza: (stanza: XmlElement) => void;
 }
@@ -65,7 +67,7 @@ export class XmppStream {
     const { url, domain } = options;
     const entity = this.#entity = new Component({ service: url, domain }) as unknown as Entity;
     // Stanzas are routed by their start tag: no tree for their payload.
-    entity.Parser = StreamParser;
+    entity.Parser = parserWith(options.maxStanza);
     // After bad XML or the server's </stream:stream>, xmpp.js drops its
     // parser but reads on, and the next read would throw (no parser) out of
     // a socket event: the end of the process. What comes then is ignored;

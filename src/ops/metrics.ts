@@ -20,6 +20,13 @@ import type { DropReason, Outcome, RouterEvent } from "../core/router_events.ts"
  */
 export type RequestOutcome = Outcome | "rejected" | "rate_limited" | "forbidden";
 
+/**
+ * Why a stanza was dropped, as counted: the router's reasons, plus those of
+ * the link, which drops a stanza shaped like a relay or a sibling's
+ * self-ping whose proof fails before the router sees it.
+ */
+export type CountedDrop = DropReason | "forged_relay" | "forged_ping";
+
 // A Record over each union, so that `deno check` fails here when the
 // router gains an outcome or a drop reason without a label value.
 const OUTCOME_LABELS: Record<RequestOutcome, true> = {
@@ -36,7 +43,7 @@ const OUTCOME_LABELS: Record<RequestOutcome, true> = {
   rate_limited: true,
   forbidden: true,
 };
-const DROP_LABELS: Record<DropReason, true> = {
+const DROP_LABELS: Record<CountedDrop, true> = {
   no_address: true,
   not_ours: true,
   error_stanza: true,
@@ -47,6 +54,9 @@ const DROP_LABELS: Record<DropReason, true> = {
   wrong_resource: true,
   ignored_presence: true,
   unknown_stanza: true,
+  too_big: true,
+  forged_relay: true,
+  forged_ping: true,
 };
 
 /** Every `outcome` label value, each present (at 0) from a proxy's first mention. */
@@ -54,8 +64,8 @@ export const REQUEST_OUTCOMES: readonly RequestOutcome[] = Object.freeze(
   Object.keys(OUTCOME_LABELS) as RequestOutcome[],
 );
 /** Every `reason` label value of `client_proxy_dropped_total`. */
-export const DROP_REASONS: readonly DropReason[] = Object.freeze(
-  Object.keys(DROP_LABELS) as DropReason[],
+export const DROP_REASONS: readonly CountedDrop[] = Object.freeze(
+  Object.keys(DROP_LABELS) as CountedDrop[],
 );
 
 /** How a reload ended: `client_proxy_config_reloads_total`'s `result`. */
@@ -302,11 +312,8 @@ export class Metrics {
         }
         return;
       }
-      case "dropped": {
-        const series = this.#of(proxy);
-        this.#child(series.dropped, this.#dropped, proxy, event.reason).inc();
-        return;
-      }
+      case "dropped":
+        return this.dropped(proxy, event.reason);
       case "refused": {
         // Both labels come from small fixed sets: the router refuses only
         // iq, message and presence, with its own conditions.
@@ -324,6 +331,12 @@ export class Metrics {
         this.setResources(proxy, event.count);
         return;
     }
+  }
+
+  /** Counts a stanza dropped unanswered (by the router, or by the link). */
+  dropped(proxy: string, reason: CountedDrop): void {
+    const series = this.#of(proxy);
+    this.#child(series.dropped, this.#dropped, proxy, reason).inc();
   }
 
   /** Sets `client_proxy_up`: call with true on online, false on offline and at start. */

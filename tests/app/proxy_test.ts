@@ -15,7 +15,7 @@ import type {
 import { Metrics } from "../../src/ops/metrics.ts";
 import { Proxy } from "../../src/app/proxy.ts";
 import type { SubscriberStore } from "../../src/ops/subscribers.ts";
-import { parseXml, serialize, type XmlElement } from "../../src/core/xml.ts";
+import { oversizedElement, parseXml, serialize, type XmlElement } from "../../src/core/xml.ts";
 import { within } from "../support/bounded.ts";
 import { captureLogs } from "../support/logs.ts";
 
@@ -134,6 +134,8 @@ Deno.test("reconfigure hands the new timings to the running stream", () => {
     keepaliveMs: 5_000,
     keepaliveTimeoutMs: 2_000,
     standbyRetryMs: 700,
+    // The size limit is the stream's too: it changes in place.
+    maxStanzaSize: 1_048_576,
   }]);
   assert.equal(link.stopped, false, "the stream stays");
 });
@@ -395,4 +397,58 @@ Deno.test("presence turned on by a reload stores its subscribers", () => {
   proxy.reconfigure(config("presence: true"));
   link.receive(`<presence type="subscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
   assert.deepEqual(added, ["bob@example.org"]);
+});
+
+Deno.test("what the link drops (forged relays and pings) is counted with the router's drops", async () => {
+  const metrics = new Metrics();
+  const { proxy, link } = start("", { metrics });
+  online(link);
+  link.handlers.onDropped?.("forged_ping");
+  link.handlers.onDropped?.("forged_ping");
+  link.handlers.onDropped?.("forged_relay");
+  const text = await metrics.text();
+  assert.match(
+    text,
+    new RegExp(`client_proxy_dropped_total\\{proxy="${DOMAIN}",reason="forged_ping"\\} 2`),
+  );
+  assert.match(
+    text,
+    new RegExp(`client_proxy_dropped_total\\{proxy="${DOMAIN}",reason="forged_relay"\\} 1`),
+  );
+  await proxy.shutdown(0);
+});
+
+Deno.test("a stanza over max_stanza_size: refused or dropped, said as a warning with the sender's domain, counted", async () => {
+  const logs = captureLogs();
+  const metrics = new Metrics();
+  const { proxy, link } = start("max_stanza_size: 64KB", { metrics });
+  try {
+    online(link);
+    const attrs = { type: "get", id: "big", from: ALICE, to: DOMAIN };
+    link.handlers.onStanza(oversizedElement("iq", attrs, null));
+    const [answer] = link.take();
+    assert.equal(conditionOf(answer), "policy-violation");
+    assert.equal(parseXml(answer).attrs.to, ALICE);
+    link.handlers.onStanza(oversizedElement("message", { ...attrs, type: "chat" }, null));
+    assert.deepEqual(link.take(), []);
+    const said = logs.lines.filter((line) => line.includes("stanza.too_big"));
+    assert.equal(said.length, 2, said.join(""));
+    assert.match(said[0], /WARN.*stanza=iq peer=example\.org action=refused limit=65536/);
+    assert.match(said[1], /stanza=message .*action=dropped/);
+    assert.ok(!said.join("").includes("alice"), "no JID at warning level");
+    const text = await metrics.text();
+    assert.match(text, /client_proxy_dropped_total\{[^}]*reason="too_big"\} 1/);
+    assert.match(text, /client_proxy_refused_total\{[^}]*condition="policy-violation"\} 1/);
+  } finally {
+    await proxy.shutdown(0);
+    logs.restore();
+  }
+});
+
+Deno.test("max_stanza_size reaches the link, and a reload changes it in place", async () => {
+  const { proxy, link } = start("max_stanza_size: 64KB");
+  assert.equal(link.options.maxStanzaSize, 64 * 1024);
+  proxy.reconfigure(config("max_stanza_size: 2MB"));
+  assert.equal(link.retuned.at(-1)?.maxStanzaSize, 2 * 1024 * 1024);
+  await proxy.shutdown(0);
 });

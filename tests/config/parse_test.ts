@@ -38,6 +38,7 @@ Deno.test("the documented example is accepted with its values", () => {
       keepaliveMs: 30_000,
       keepaliveTimeoutMs: 10_000,
       standbyRetryMs: 2_000,
+      maxStanzaSize: 1_048_576,
       allowTargetRequests: false,
       messages: "reject",
       presence: false,
@@ -219,4 +220,26 @@ Deno.test("keepalive, standby, target requests, messages, presence and state_dir
   assert.equal(proxy.messages, "forward");
   assert.equal(proxy.presence, true);
   assert.equal(config.stateDir, "state", "relative to the config file's directory (here: .)");
+});
+
+Deno.test("max_stanza_size: 1 MB by default; a size with a unit or a number of bytes", () => {
+  assert.equal(accept(yamlOf()).proxies[0].maxStanzaSize, 1024 * 1024);
+  const sizes: [string, number][] = [
+    ["512KB", 512 * 1024],
+    ["64KiB", 64 * 1024],
+    ["1MB", 1024 * 1024],
+    ["1.5 MiB", 1.5 * 1024 * 1024],
+    ["2m", 2 * 1024 * 1024],
+    ["1GB", 1024 ** 3],
+    ["65536", 65536],
+    ['"65536"', 65536],
+    ["1024b", 1024],
+  ];
+  for (const [text, bytes] of sizes) {
+    assert.equal(
+      accept(yamlOf({}, { max_stanza_size: text })).proxies[0].maxStanzaSize,
+      bytes,
+      text,
+    );
+  }
 });

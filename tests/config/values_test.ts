@@ -14,6 +14,7 @@ import {
   PEER,
   RATE,
   SERVER,
+  SIZE,
   testRejected,
   yamlOf,
 } from "../support/config.ts";
@@ -357,4 +358,21 @@ testRejected([
   ["rate_limit has an unknown key", yamlOf({}, { rate_limit: "{ rate: 1/s, brust: 2 }" }), [
     `${P0}.rate_limit.brust: unknown key: did you mean \`burst\`?`,
   ]],
+  ...([
+    ["0", "0"],
+    ["1023", "1023"],
+    ["2GB", '"2GB"'],
+    ["-1MB", '"-1MB"'],
+    ["1.5", "1.5"],
+    ["1.5B", '"1.5B"'],
+    ["1 TB", '"1 TB"'],
+    ["big", '"big"'],
+    ["1MB1", '"1MB1"'],
+    ["true", "true"],
+    ["[]", "an empty list"],
+  ] as const).map(([size, got]): [string, string, string[]] => [
+    `max_stanza_size ${size}`,
+    yamlOf({}, { max_stanza_size: size }),
+    [`${P0}.max_stanza_size: ${SIZE}, got ${got}`],
+  ]),
 ]);

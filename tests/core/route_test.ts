@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { classify, type Decision, type Route, ROUTES } from "../../src/core/route.ts";
 import { ADMISSION } from "../../src/core/requests.ts";
 import type { RouterSettings } from "../../src/core/settings.ts";
-import { parseXml, type XmlElement } from "../../src/core/xml.ts";
+import { oversizedElement, parseXml, type XmlElement } from "../../src/core/xml.ts";
 import { DOC, markdown, tableIn, TABLES } from "../../dev/behaviour_tables.ts";
 import { BASE_SETTINGS, DOMAIN, TARGET, testRouter } from "../support/router.ts";
 
@@ -22,6 +22,8 @@ interface Case {
   readonly stanza: string;
   readonly settings?: Partial<RouterSettings>;
   readonly inFlight?: boolean;
+  /** Over `max_stanza_size`: as the scanner hands it on, its start tag only. */
+  readonly oversized?: boolean;
   readonly expect: Expected;
 }
 
@@ -43,6 +45,18 @@ const TO_PEER = `${DOMAIN}/${PEER}`;
 
 /** At least one case per row of ROUTES (checked below), with what it must meet. */
 const CASES: readonly Case[] = [
+  { stanza: iq("get", USER, DOMAIN), oversized: true, expect: "refuse policy-violation" },
+  { stanza: iq("set", TARGET_A, TO_PEER), oversized: true, expect: "refuse policy-violation" },
+  { stanza: iq("result", TARGET_A, TO_USER), oversized: true, expect: "drop too_big" },
+  {
+    stanza: message("chat", USER, DOMAIN),
+    settings: ON.forward,
+    oversized: true,
+    expect: "drop too_big",
+  },
+  { stanza: presence(undefined, TARGET_A, DOMAIN), oversized: true, expect: "drop too_big" },
+  { stanza: `<iq type="get" id="1" to="${DOMAIN}"/>`, oversized: true, expect: "drop too_big" },
+  { stanza: iq("get", USER, "other.example.org"), oversized: true, expect: "drop too_big" },
   { stanza: iq("get", USER, DOMAIN), expect: "rule request" },
   { stanza: iq("set", USER, `${DOMAIN}/anything`), expect: "rule request" },
   { stanza: iq("get", USER, DOMAIN.toUpperCase()), expect: "rule request" },
@@ -107,7 +121,9 @@ function describe(then: Decision): Expected {
 
 function run(c: Case) {
   const settings = { ...BASE_SETTINGS, ...c.settings };
-  return classify(parseXml(c.stanza), settings, c.inFlight ?? false);
+  const el = parseXml(c.stanza);
+  const stanza = c.oversized ? oversizedElement(el.name, { ...el.attrs }, null) : el;
+  return classify(stanza, settings, c.inFlight ?? false);
 }
 
 Deno.test("route: every case meets the rule it should", () => {
@@ -141,9 +157,10 @@ function* shapes(): Generator<{ el: XmlElement; settings: RouterSettings; inFlig
     for (const type of kinds) {
       for (const from of [USER, TARGET_A]) {
         for (const to of [DOMAIN, TO_PEER]) {
-          for (const flags of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]) {
+          for (let flags = 0; flags < 32; flags++) {
             const t = type === undefined ? "" : ` type="${type}"`;
-            const el = parseXml(`<${name}${t} id="1" from="${from}" to="${to}"/>`);
+            const read = parseXml(`<${name}${t} id="1" from="${from}" to="${to}"/>`);
+            const el = (flags & 16) !== 0 ? oversizedElement(name, { ...read.attrs }, null) : read;
             const settings: RouterSettings = {
               ...BASE_SETTINGS,
               allowTargetRequests: (flags & 1) !== 0,

@@ -21,6 +21,7 @@ function keepalive(keepaliveMs: number, keepaliveTimeoutMs: number) {
   const it = new Keepalive(DOMAIN, logger(DOMAIN), PREFIX, {
     timings: () => timings,
     write: (text) => written.push(text),
+    sign: () => ({ t: "1700000000000", nonce: "n", mac: "m" }),
     dead: () => {
       state.dead++;
       state.writtenThen = written.length;
@@ -91,4 +92,35 @@ Deno.test("keepalive: a ping is answered with this stream's signature", () => {
     to: DOMAIN,
   });
   assert.equal(answer.getChild("ping", "urn:xmpp:ping")?.attrs.by, PREFIX);
+});
+
+Deno.test("keepalive: each ping and answer carries a proof of its type, id and signature", async () => {
+  const signed: string[][] = [];
+  const written: string[] = [];
+  const it = new Keepalive(DOMAIN, logger(DOMAIN), PREFIX, {
+    timings: () => ({ keepaliveMs: 0 }),
+    write: (text) => written.push(text),
+    sign: (fields) => {
+      signed.push([...fields]);
+      return { t: "1700000000000", nonce: `n${signed.length}`, mac: "m" };
+    },
+    dead: () => {},
+  });
+  try {
+    it.answer("cp-ping-9876fedc-1700000000500-4");
+    it.start();
+    await sleep(250);
+    assert.deepEqual(signed[0], ["ping", "result", "cp-ping-9876fedc-1700000000500-4", PREFIX]);
+    assert.deepEqual(signed[1], ["ping", "get", PREFIX + "0", ""]);
+    assert.equal(written.length, signed.length);
+    written.forEach((text, i) => {
+      const ping = parseXml(text).getChild("ping", "urn:xmpp:ping");
+      assert.deepEqual(
+        { t: ping?.attrs.t, nonce: ping?.attrs.nonce, mac: ping?.attrs.mac },
+        { t: "1700000000000", nonce: `n${i + 1}`, mac: "m" },
+      );
+    });
+  } finally {
+    it.stop();
+  }
 });

@@ -1,24 +1,86 @@
-/** Relays (src/link/relay.ts): what one instance hands its sibling through the server. */
+/**
+ * Relays (src/link/relay.ts): what one instance hands its sibling through
+ * the server, and the proof that comes with it.
+ */
 import assert from "node:assert/strict";
 import { parseXml, serialize } from "../../src/core/xml.ts";
-import { relayText, unwrapRelay } from "../../src/link/relay.ts";
+import { Prover } from "../../src/link/proof.ts";
+import { readRelay, relayText } from "../../src/link/relay.ts";
+import type { CheckProof } from "../../src/link/self_ping.ts";
 
 const DOMAIN = "proxy.example.org";
+const BY = "cp-ping-0123abcd-1700000000000-";
+const T0 = 1_700_000_000_000;
+
+/** A sender's and a receiver's provers, and the receiver's check at T0. */
+function provers() {
+  const sender = new Prover(DOMAIN, "s3cret");
+  const receiver = new Prover(DOMAIN, "s3cret");
+  const sign = (fields: readonly string[]) => sender.sign(fields, T0);
+  const check: CheckProof = (fields, proof) => receiver.check(fields, proof, T0 + 20);
+  return { sign, check };
+}
 
 Deno.test("relay: a stanza comes out of its relay as it went in, addresses and namespaces untouched", () => {
+  const { sign, check } = provers();
   const stanza = parseXml(
     `<iq type='get' id='q&amp;1' from='alice@example.org/r' to='${DOMAIN}'>` +
-      `<query xmlns='jabber:iq:version'><x>1 &lt; 2</x></query></iq>`,
+      `<query xmlns='jabber:iq:version'><x>1 &lt; 2 &#13; </x></query></iq>`,
   );
-  const relay = parseXml(relayText(stanza, DOMAIN));
+  const relay = parseXml(relayText(stanza, DOMAIN, BY, sign));
   assert.equal(relay.name, "message");
   assert.deepEqual({ from: relay.attrs.from, to: relay.attrs.to }, { from: DOMAIN, to: DOMAIN });
-  const out = unwrapRelay(relay, DOMAIN);
-  assert.ok(out);
-  assert.equal(serialize(out), serialize(stanza));
+  const out = readRelay(relay, DOMAIN, check);
+  assert.equal(out?.kind, "relay");
+  assert.ok(out?.kind === "relay");
+  assert.equal(serialize(out.stanza), serialize(stanza));
+  assert.equal(out.by, BY);
+  // The same relay again: its proof is used up.
+  assert.deepEqual(readRelay(relay, DOMAIN, check), {
+    kind: "refused",
+    verdict: "replayed",
+    by: BY,
+  });
+});
+
+Deno.test("relay: without a proof that holds, it is refused, whatever it carries", () => {
+  const { sign, check } = provers();
+  const inner =
+    `<iq type='result' id='1' from='service@example.org/b' to='${DOMAIN}/alice@example.org/x'/>`;
+  const escaped = inner.replaceAll("<", "&lt;");
+  const relayOf = (attrs: string) =>
+    parseXml(
+      `<message from='${DOMAIN}' to='${DOMAIN}'><relay xmlns='urn:xmpp:client-proxy:relay:0'${attrs}>` +
+        `${escaped}</relay></message>`,
+    );
+  // What the implementing client could make the server deliver: no proof.
+  assert.deepEqual(readRelay(relayOf(""), DOMAIN, check), { kind: "refused", verdict: "missing" });
+  assert.deepEqual(readRelay(relayOf(` by='${BY}'`), DOMAIN, check), {
+    kind: "refused",
+    verdict: "missing",
+    by: BY,
+  });
+  // A proof made for other text, or by someone without the secret.
+  const genuine = parseXml(relayText(parseXml("<iq id='2' type='get'/>"), DOMAIN, BY, sign));
+  const { t, nonce, mac } = genuine.getChild("relay")!.attrs;
+  assert.deepEqual(
+    readRelay(relayOf(` by='${BY}' t='${t}' nonce='${nonce}' mac='${mac}'`), DOMAIN, check),
+    { kind: "refused", verdict: "bad", by: BY },
+  );
+  const other = new Prover(DOMAIN, "guessed");
+  const forged = relayText(parseXml(inner), DOMAIN, BY, (fields) => other.sign(fields, T0));
+  assert.deepEqual(readRelay(parseXml(forged), DOMAIN, check), {
+    kind: "refused",
+    verdict: "bad",
+    by: BY,
+  });
+  // Another name on a genuine proof.
+  const renamed = serialize(genuine).replace(BY, "cp-ping-9876fedc-1700000000000-");
+  assert.equal(readRelay(parseXml(renamed), DOMAIN, check)?.kind, "refused");
 });
 
 Deno.test("relay: a relay the server bounced, or that does not parse, is dropped", () => {
+  const { sign, check } = provers();
   const inner = `<iq type='result' id='x' from='${DOMAIN}' to='${DOMAIN}'/>`;
   const bounced = parseXml(
     `<message type='error' from='${DOMAIN}' to='${DOMAIN}'>` +
@@ -26,25 +88,30 @@ Deno.test("relay: a relay the server bounced, or that does not parse, is dropped
       `<error type='cancel'><remote-server-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>` +
       `</error></message>`,
   );
-  assert.equal(unwrapRelay(bounced, DOMAIN), undefined);
+  assert.deepEqual(readRelay(bounced, DOMAIN, check), { kind: "bounced" });
+  // Genuine, but what it carries is no stanza.
+  const text = "<iq><message>";
+  const proof = sign(["relay", BY, text]);
   const broken = parseXml(
-    `<message from='${DOMAIN}' to='${DOMAIN}'>` +
-      `<relay xmlns='urn:xmpp:client-proxy:relay:0'>&lt;iq&gt;&lt;/message&gt;</relay></message>`,
+    `<message from='${DOMAIN}' to='${DOMAIN}'><relay xmlns='urn:xmpp:client-proxy:relay:0' ` +
+      `by='${BY}' t='${proof.t}' nonce='${proof.nonce}' mac='${proof.mac}'>` +
+      `&lt;iq&gt;&lt;message&gt;</relay></message>`,
   );
-  assert.equal(unwrapRelay(broken, DOMAIN), undefined);
+  assert.deepEqual(readRelay(broken, DOMAIN, check), { kind: "refused", verdict: "bad", by: BY });
 });
 
-Deno.test("relay: only our domain relays: anything else is the stanza itself", () => {
-  const wrapped = relayText(parseXml("<iq id='1' type='get'/>"), DOMAIN);
+Deno.test("relay: only a message from our domain to itself with a relay in it is one", () => {
+  const { sign, check } = provers();
+  const wrapped = relayText(parseXml("<iq id='1' type='get'/>"), DOMAIN, BY, sign);
   for (
     const text of [
       wrapped.replace(`from="${DOMAIN}"`, `from="mallory@example.org/x"`),
       wrapped.replace(`to="${DOMAIN}"`, `to="other.example.org"`),
+      wrapped.replace(`to="${DOMAIN}"`, `to="${DOMAIN}/${DOMAIN}"`),
       `<message from='${DOMAIN}' to='${DOMAIN}'><body>hi</body></message>`,
       `<iq type='get' id='1' from='${DOMAIN}' to='${DOMAIN}'/>`,
     ]
   ) {
-    const el = parseXml(text);
-    assert.equal(unwrapRelay(el, DOMAIN), el, text);
+    assert.equal(readRelay(parseXml(text), DOMAIN, check), undefined, text);
   }
 });

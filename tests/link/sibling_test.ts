@@ -5,10 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { type Instance, pingPrefix, type SelfPing } from "../../src/link/self_ping.ts";
+import type { Verdict } from "../../src/link/proof.ts";
 import {
   LOOK_MS,
   PROBE_GAP_MS,
   RELAY_DRAIN_MS,
+  SIBLING_MEMORY_MS,
   type SiblingDecision,
   SiblingWatch,
 } from "../../src/link/sibling.ts";
@@ -19,20 +21,27 @@ const ACTIVE: Instance = { id: "0123abcd", since: T0 };
 /** An instance that came later. */
 const LATER: Instance = { id: "9876fedc", since: T0 + 60_000 };
 
-/** A self-ping of `from` (its n-th). */
+/** A self-ping of `from` (its n-th), its proof holding. */
 function ping(from: Instance, n = 0): SelfPing {
-  return { type: "get", id: pingPrefix(from) + n, by: undefined, asks: true };
+  return { type: "get", id: pingPrefix(from) + n, by: undefined, asks: true, verdict: "valid" };
 }
 
-/** The answer `by` an instance to the ping `id`. */
+/** The answer `by` an instance to the ping `id`, its proof holding. */
 function answer(id: string, by: Instance): SelfPing {
-  return { type: "result", id, by: pingPrefix(by), asks: false };
+  return { type: "result", id, by: pingPrefix(by), asks: false, verdict: "valid" };
 }
 
 /** What ejabberd hands back when a ping (or its answer) found no connection. */
 function bounce(of: SelfPing): SelfPing {
-  return { ...of, type: "error", asks: false };
+  return { ...of, type: "error", asks: false, verdict: "missing" };
 }
+
+/** `genuine` with a proof that does not hold. */
+function forged(genuine: SelfPing, verdict: Exclude<Verdict, "valid">): SelfPing {
+  return { ...genuine, verdict };
+}
+
+const FAILURES = ["missing", "bad", "stale", "replayed"] as const;
 
 /** The decisions, by kind only. */
 function kinds(decisions: readonly SiblingDecision<string>[]): string[] {
@@ -304,4 +313,115 @@ Deno.test("sibling: a standby's whole story: step back, look while the sibling l
   assert.deepEqual(watch.lookOver(last), [{ kind: "take-over", held: ["r2"] }]);
   assert.equal(watch.route("r3"), "serve");
   assert.equal(watch.ended(), false, "no standby after taking over");
+});
+
+// --- forged and replayed evidence ------------------------------------------------
+
+Deno.test("sibling: a forged ping of an 'older instance' never makes a serving stream stand down", () => {
+  const { watch } = online(ACTIVE, false);
+  // Claims to be online since before us: genuine, it would make us step back.
+  const ancient: Instance = { id: "00000000", since: T0 - 60_000 };
+  for (const verdict of FAILURES) {
+    const fake = forged(ping(ancient, 1), verdict);
+    assert.deepEqual(watch.selfPing(fake, false, "ping", T0 + 70_000), [
+      { kind: "forged", ping: fake, verdict },
+    ]);
+    const fakeAnswer = forged(answer(pingPrefix(ACTIVE) + "1", ancient), verdict);
+    assert.deepEqual(kinds(watch.selfPing(fakeAnswer, false, "answer", T0 + 70_000)), ["forged"]);
+  }
+  assert.equal(watch.route("request"), "serve", "still serving");
+  // The genuine one still works.
+  assert.deepEqual(kinds(watch.selfPing(ping(ancient, 2), false, "p", T0 + 70_001)), [
+    "seen",
+    "step-back",
+  ]);
+});
+
+Deno.test("sibling: a forged answer reaching a look is neither evidence nor held: the look takes over", () => {
+  const { watch, stream } = online(LATER, true);
+  for (const verdict of FAILURES) {
+    const theirs = forged(answer(pingPrefix(ACTIVE) + "5", ACTIVE), verdict);
+    assert.deepEqual(kinds(watch.selfPing(theirs, false, "their answer", T0 + 70_000)), [
+      "forged",
+    ]);
+  }
+  assert.equal(watch.route("request"), "hold");
+  assert.deepEqual(watch.lookOver(stream), [{ kind: "take-over", held: ["request"] }]);
+});
+
+Deno.test("sibling: a forged answer to a sibling's ping is not passed on while stepping back", () => {
+  const { watch } = online(LATER, false);
+  assert.deepEqual(kinds(watch.selfPing(ping(ACTIVE), false, "p", T0 + 70_000)), [
+    "seen",
+    "step-back",
+  ]);
+  const theirs = forged(answer(pingPrefix(ACTIVE) + "5", LATER), "replayed");
+  assert.deepEqual(kinds(watch.selfPing(theirs, false, "answer", T0 + 70_010)), ["forged"]);
+  // A genuine one is.
+  const genuine = answer(pingPrefix(ACTIVE) + "6", LATER);
+  assert.deepEqual(kinds(watch.selfPing(genuine, false, "answer", T0 + 70_020)), [
+    "seen",
+    "relay",
+  ]);
+});
+
+Deno.test("sibling: with no sibling ever seen (one connection per domain), our own relays are not taken", () => {
+  const { watch } = online(ACTIVE, false);
+  const ours = pingPrefix(ACTIVE);
+  assert.equal(watch.relayFrom(ours, T0 + 1), false);
+  assert.equal(watch.relayFrom(pingPrefix({ ...ACTIVE, since: T0 - 5_000 }), T0 + 1), false);
+  // Forged evidence is none either.
+  watch.selfPing(forged(ping(LATER), "bad"), false, "p", T0 + 2);
+  assert.equal(watch.relayFrom(ours, T0 + 3), false);
+  // Nor is a name that is no stream's.
+  assert.equal(watch.relayFrom("mallory", T0 + 4), false);
+});
+
+Deno.test("sibling: another instance's relay shows it connected, and is taken", () => {
+  const { watch } = online(ACTIVE, false);
+  assert.equal(watch.relayFrom(pingPrefix(LATER), T0 + 70_000), true);
+  // Then our own come back too, for a while.
+  assert.equal(watch.relayFrom(pingPrefix(ACTIVE), T0 + 70_000 + SIBLING_MEMORY_MS), true);
+  assert.equal(watch.relayFrom(pingPrefix(ACTIVE), T0 + 70_001 + SIBLING_MEMORY_MS), false);
+});
+
+Deno.test("sibling: a standby's own relays, come back after the sibling died, are taken by its look", () => {
+  const watch = new SiblingWatch<string>();
+  let now = T0 + 60_000;
+  const self = (): Instance => ({ id: LATER.id, since: now });
+  watch.open(self(), false);
+  watch.online();
+  assert.deepEqual(kinds(watch.selfPing(ping(ACTIVE), false, "p", now + 10)), [
+    "seen",
+    "step-back",
+  ]);
+  const steppedBackAs = pingPrefix(self());
+  assert.equal(watch.ended(), true);
+  now += 6_000;
+  const look = watch.open(self(), true);
+  watch.online();
+  // What it relayed then comes back now: the sibling it was for is gone.
+  assert.equal(watch.relayFrom(steppedBackAs, now + 5), true);
+  assert.deepEqual(watch.lookOver(look), [{ kind: "take-over", held: [] }]);
+});
+
+Deno.test("sibling: each new stream of a newer sibling (a look) is probed for at once, however soon", () => {
+  const { watch } = online(ACTIVE, false);
+  const at = T0 + 70_000;
+  assert.equal(watch.selfPing(ping(LATER, 0), false, "p", at)[1].kind, "serve-on");
+  // Its next look, 300 ms later: a new stream, probed for again at once.
+  const look: Instance = { ...LATER, since: LATER.since + 300 };
+  assert.deepEqual(watch.selfPing(ping(look, 0), false, "p", at + 300)[1], {
+    kind: "serve-on",
+    sibling: LATER.id,
+    report: false,
+    probe: true,
+  });
+  // Its other pings within the second: no more probes.
+  assert.deepEqual(watch.selfPing(ping(look, 1), false, "p", at + 320)[1], {
+    kind: "serve-on",
+    sibling: LATER.id,
+    report: false,
+    probe: false,
+  });
 });

@@ -1,0 +1,170 @@
+/**
+ * Stanzas over the size limit (src/core/xml_scan.ts, xml_content.ts and
+ * xml_skip.ts): handed on with their start tag only, wherever the stream
+ * is cut, never held past the limit, and the stream goes on after them.
+ */
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { StreamScanner } from "../../src/core/xml_scan.ts";
+import { isOversized, type XmlElement } from "../../src/core/xml.ts";
+
+const HEADER =
+  "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'" +
+  " xmlns='jabber:component:accept' id='s1d' from='proxy.localhost'>";
+const LIMIT = 100;
+const BEFORE = "<iq type='result' id='before' to='proxy.localhost' from='a@localhost/r'/>";
+const AFTER = "<iq type='get' id='after'><ping xmlns='urn:xmpp:ping'/></iq>";
+const ADDRESSED = "type='get' id='big' to='proxy.localhost' from='a@localhost/r'";
+const ATTRS = { type: "get", id: "big", to: "proxy.localhost", from: "a@localhost/r" };
+const filler = (n: number) => "x&amp;y ]]> /> ".repeat(Math.ceil(n / 15)).slice(0, n);
+
+/** Oversized stanzas, with whether their start tag alone is over the limit. */
+const BIG: ReadonlyArray<readonly [string, string, boolean]> = [
+  ["plain", `<iq ${ADDRESSED}><query xmlns='q'>${filler(300)}</query></iq>`, false],
+  [
+    "nested, CDATA, quotes",
+    `<iq ${ADDRESSED}>` + "<a n='1'>".repeat(30) + `<![CDATA[ ]] ]]] <not a='>'> ]]]]>` +
+    `<x a='/>' b="'>/" c = ']]>'/><y/><z></z >` + filler(50) + "</a >".repeat(30) +
+    `<![CDATA[]]><b/></iq >`,
+    false,
+  ],
+  ["a big start tag", `<iq ${ADDRESSED} thumb='${"t/>".repeat(100)}'><ping/></iq>`, true],
+  ["a big empty stanza", `<iq ${ADDRESSED} thumb="${"'/".repeat(150)}" />`, true],
+  ["cut before its own `>`", `<iq ${ADDRESSED} thumb='${"t".repeat(200)}'/>`, true],
+];
+
+interface Seen {
+  elements: XmlElement[];
+  errors: Error[];
+  /** The most text held after any write. */
+  held: number;
+}
+
+function feed(chunks: readonly string[], spillAt?: number): Seen {
+  const seen: Seen = { elements: [], errors: [], held: 0 };
+  const scanner = new StreamScanner({
+    start() {},
+    element: (el) => seen.elements.push(el),
+    end() {},
+    error: (error) => seen.errors.push(error as Error),
+  }, { spillAt, maxStanza: () => LIMIT });
+  for (const chunk of chunks) {
+    scanner.write(chunk);
+    seen.held = Math.max(seen.held, scanner.held);
+  }
+  return seen;
+}
+
+/** The ways a text is cut: at every offset in two, and one character at a time. */
+function cuts(text: string): string[][] {
+  const all = [[text], [...text]];
+  for (let at = 1; at < text.length; at++) all.push([text.slice(0, at), text.slice(at)]);
+  return all;
+}
+
+function checkRead(seen: Seen, bigStart: boolean, what: string): void {
+  deepEqual(seen.errors, [], what);
+  deepEqual(
+    seen.elements.map((el) => el.attrs.id),
+    ["before", seen.elements[1]?.attrs.id, "after"],
+    what,
+  );
+  const [before, big, after] = seen.elements;
+  equal(isOversized(before), false, what);
+  equal(isOversized(after), false, what);
+  ok(after.getChild("ping", "urn:xmpp:ping"), what);
+  equal(isOversized(big), true, what);
+  equal(big.name, "iq", what);
+  deepEqual(big.children, [], what);
+  // Its start tag read, unless the start tag alone went over the limit
+  // before it ended: then nothing of it is kept but its name.
+  const attrs = { ...big.attrs };
+  if (bigStart && Object.keys(attrs).length === 0) return;
+  deepEqual({ type: attrs.type, id: attrs.id, to: attrs.to, from: attrs.from }, ATTRS, what);
+}
+
+for (const [name, big, bigStart] of BIG) {
+  Deno.test(`oversize: ${name}, cut anywhere, is handed on with its start tag only`, () => {
+    ok(big.length > LIMIT);
+    const stream = BEFORE + big + " \n" + AFTER;
+    for (const spillAt of [undefined, 1, 40]) {
+      for (const chunks of cuts(stream)) {
+        const what = `cut at ${chunks[0].length} of ${chunks.length}, spilled from ${spillAt}`;
+        const seen = feed([HEADER, ...chunks], spillAt);
+        checkRead(seen, bigStart, what);
+        // Never more held than the limit, whatever the chunking.
+        ok(seen.held <= LIMIT, `${what}: held ${seen.held}`);
+      }
+    }
+  });
+}
+
+Deno.test("oversize: at the limit a stanza is kept whole; one character more, and it is not", () => {
+  const at = (n: number) => {
+    const open = `<iq ${ADDRESSED}>`;
+    const text = open + "x".repeat(n - open.length - "</iq>".length) + "</iq>";
+    equal(text.length, n);
+    return feed([HEADER, text]).elements[0];
+  };
+  equal(isOversized(at(LIMIT)), false);
+  equal(at(LIMIT).children.length, 1);
+  equal(isOversized(at(LIMIT + 1)), true);
+});
+
+Deno.test("oversize: 5 MB in 64 KB chunks is skipped holding nothing past the limit", () => {
+  const scannerLimit = 64 * 1024;
+  const seen: XmlElement[] = [];
+  const scanner = new StreamScanner({
+    start() {},
+    element: (el) => seen.push(el),
+    end() {},
+    error: (error) => {
+      throw error;
+    },
+  }, { maxStanza: () => scannerLimit });
+  scanner.write(HEADER + `<iq ${ADDRESSED}><data xmlns='d'>`);
+  const chunk = `<b n='1'>${filler(65_000)}<![CDATA[${filler(500)}]]></b>`;
+  let held = 0;
+  for (let sent = 0; sent < 5_000_000; sent += chunk.length) {
+    scanner.write(chunk);
+    held = Math.max(held, scanner.held);
+  }
+  // Deep nesting in the skipped part costs nothing either.
+  scanner.write("<n>".repeat(200_000) + "</n>".repeat(200_000));
+  scanner.write("</data></iq>" + AFTER);
+  ok(held <= scannerLimit, `held ${held}`);
+  deepEqual(seen.map((el) => [el.attrs.id, isOversized(el)]), [["big", true], ["after", false]]);
+});
+
+Deno.test("oversize: what XMPP forbids in the skipped part is still an error, however it is cut", () => {
+  const bad = [
+    `<iq ${ADDRESSED}>${filler(200)}<!-- comment --></iq>`,
+    `<iq ${ADDRESSED}>${filler(200)}<?pi x?></iq>`,
+    `<iq ${ADDRESSED}>${filler(200)}<a b='<'/></iq>`,
+    `<iq ${ADDRESSED}>${filler(200)}<a <b/></iq>`,
+    `<iq ${ADDRESSED}>${filler(200)}< a='1'>x</ a></iq>`,
+    `<iq ${ADDRESSED} x='${filler(200)}<'/>`,
+  ];
+  for (const text of bad) {
+    for (const chunks of cuts(text + AFTER)) {
+      const seen = feed([HEADER, ...chunks]);
+      equal(seen.errors.length, 1, `${text.slice(-30)} cut at ${chunks[0].length}`);
+      equal(seen.errors[0].name, "XMLError");
+      deepEqual(seen.elements.filter((el) => el.attrs.id === "after"), []);
+    }
+  }
+});
+
+Deno.test("oversize: without a limit, nothing is oversized", () => {
+  const seen: XmlElement[] = [];
+  const scanner = new StreamScanner({
+    start() {},
+    element: (el) => seen.push(el),
+    end() {},
+    error: (error) => {
+      throw error;
+    },
+  });
+  scanner.write(HEADER + BIG[0][1]);
+  equal(isOversized(seen[0]), false);
+  equal(seen[0].getChild("query")?.getText().length, 300 - 20 * 4);
+});
