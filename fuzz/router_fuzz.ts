@@ -12,7 +12,8 @@
  * that replays just that one. `--strict` tolerates none of the known bugs,
  * `--hostile` adds `from` addresses no server would stamp, our own domain
  * respelled as the implementing client's peer, forged relays and sibling
- * pings, and restarts of the proxy with late replies across them.
+ * pings, restarts of the proxy with late replies across them, and stanzas
+ * over max_stanza_size.
  */
 import fc from "fast-check";
 import { scenarioArb } from "../tests/support/fuzz/arbitraries.ts";
@@ -184,7 +185,8 @@ function describe(stats: RunStats): string {
     `  opt-in: target requests ${stats.initiated}, messages ${stats.messages} ` +
     `(${stats.waitedMessages} waited for the first resource), ` +
     `service presence ${stats.presence}, rate limited ${stats.rateLimited}`,
-    `  long-address forwards ${stats.longForwards}, restarts ${stats.restarts}`,
+    `  long-address forwards ${stats.longForwards}, restarts ${stats.restarts}, ` +
+    `over max_stanza_size ${stats.oversized}`,
   ];
   const tolerated = Object.entries(stats.tolerated);
   if (tolerated.length > 0) {

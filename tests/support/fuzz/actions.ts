@@ -4,6 +4,7 @@
  * reconnects, reloads, draining and presence storms.
  */
 import fc from "fast-check";
+import { OVERSIZED } from "./stanzas.ts";
 import type { Balance } from "../../../src/core/balance.ts";
 import { resourcePart } from "./addresses.ts";
 import type {
@@ -204,11 +205,16 @@ const targetStanzaAction: fc.Arbitrary<TargetStanzaAction> = fc.record({
   payload: fc.nat(7),
 });
 
+/** A stanza from outside over max_stanza_size (hostile): its payload is skipped unread. */
+export const oversizedArb: fc.Arbitrary<Action> = stanzaAction().map((a) => ({
+  ...a,
+  payload: OVERSIZED,
+}));
+
 /** A restart of the proxy: rare, and only in hostile runs. */
 export const restartArb: fc.Arbitrary<Action> = fc.record({
   kind: fc.constant("restart" as const),
   dt: dtArb,
-  seed: fc.nat(),
   back: fc.nat(3),
 });
 

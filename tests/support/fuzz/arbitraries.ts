@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import type { RouterSettings } from "../../../src/core/router.ts";
-import { actionArb, restartArb, tunablesArb } from "./actions.ts";
+import { actionArb, oversizedArb, restartArb, tunablesArb } from "./actions.ts";
 import {
   DOMAINS,
   idArb,
@@ -122,7 +122,11 @@ export function scenarioArb(options: ArbitraryOptions = {}): fc.Arbitrary<Scenar
       }),
       actions: fc.array(
         options.hostile
-          ? fc.oneof({ weight: 100, arbitrary: actionArb }, { weight: 1, arbitrary: restartArb })
+          ? fc.oneof(
+            { weight: 100, arbitrary: actionArb },
+            { weight: 1, arbitrary: restartArb },
+            { weight: 3, arbitrary: oversizedArb },
+          )
           : actionArb,
         { minLength: 1, maxLength: maxActions, size: "max" },
       ),

@@ -181,7 +181,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
         advance(action.dt);
         // What the process loses goes; what the store keeps stays.
         const subscribers = [...model.subscribers];
-        router = make(router.settings, { random: mulberry32(action.seed), subscribers });
+        // Each process its own randomness, as a real restart has: distinct for every restart.
+        const seed = (scenario.randomSeed ^ Math.imul(model.stats.restarts + 1, 0x9e3779b9)) >>> 0;
+        router = make(router.settings, { random: mulberry32(seed), subscribers });
         model = model.restarted();
         ({ stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid } = actionStanzas(
           scenario,

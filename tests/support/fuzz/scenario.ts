@@ -102,14 +102,13 @@ export interface TargetStanzaAction {
 }
 
 /**
- * The proxy restarts (`hostile`): a new router with new randomness, the
+ * The proxy restarts (`hostile`): a new router with randomness of its own, the
  * old one's requests lost with it, the subscribers kept; then it comes
  * online and `back` resources announce themselves.
  */
 export interface RestartAction {
   readonly kind: "restart";
   readonly dt: Dt;
-  readonly seed: number;
   readonly back: number;
 }
 

@@ -4,7 +4,7 @@
  * forward still pending or just answered, a request the target started, a
  * message it sent), genuine or forged.
  */
-import { xml, type XmlElement, type XmlNode } from "../../../src/core/xml.ts";
+import { oversizedElement, xml, type XmlElement, type XmlNode } from "../../../src/core/xml.ts";
 import { bareOf, normalize, STANZAS } from "./helpers.ts";
 import type { Model } from "./model/state.ts";
 import type {
@@ -57,13 +57,17 @@ export function actionStanzas(scenario: Scenario, model: Model) {
     }
   };
 
-  const stanzaOf = (a: StanzaAction): XmlElement =>
-    xml(a.name, {
+  const stanzaOf = (a: StanzaAction): XmlElement => {
+    const attrs = {
       type: a.type,
       id: idOf(a.id),
       from: a.from < 0 ? undefined : pick(world.requesters, a.from),
       to: toOf(a.to),
-    }, ...payload(a.payload));
+    };
+    // Over max_stanza_size: what the stream's scanner hands on, payload skipped.
+    if (a.payload === OVERSIZED) return oversizedElement(a.name, attrs, null);
+    return xml(a.name, attrs, ...payload(a.payload));
+  };
 
   const presenceOf = (a: PresenceAction): XmlElement =>
     xml(
@@ -179,6 +183,9 @@ export function actionStanzas(scenario: Scenario, model: Model) {
 
   return { stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid };
 }
+
+/** The payload "kind" of a stanza over max_stanza_size (hostile): skipped unread. */
+export const OVERSIZED = 8;
 
 /**
  * The payload of a stanza: none, plain, escaped text, mixed, an error,

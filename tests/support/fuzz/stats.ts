@@ -29,6 +29,8 @@ export interface RunStats {
   waitedMessages: number;
   /** Restarts of the proxy mid-run (hostile). */
   restarts: number;
+  /** Stanzas over max_stanza_size the router received (hostile). */
+  oversized: number;
   tolerated: Record<string, number>;
 }
 
@@ -53,6 +55,7 @@ export function emptyStats(): RunStats {
     unparked: 0,
     waitedMessages: 0,
     restarts: 0,
+    oversized: 0,
     tolerated: {},
   };
 }
@@ -76,6 +79,7 @@ export function addStats(into: RunStats, from: RunStats): void {
   into.unparked += from.unparked;
   into.waitedMessages += from.waitedMessages;
   into.restarts += from.restarts;
+  into.oversized += from.oversized;
   for (const [k, v] of Object.entries(from.tolerated)) {
     into.tolerated[k] = (into.tolerated[k] ?? 0) + v;
   }

@@ -3,7 +3,7 @@
  * that applies, by kind, type, sender and address, each handed to the
  * concern that checks it.
  */
-import type { XmlElement } from "../../../../src/core/xml.ts";
+import { isOversized, type XmlElement } from "../../../../src/core/xml.ts";
 import { initiatedReply, targetRequest } from "./initiated.ts";
 import { messageError, targetMessage, targetMessageError, userMessage } from "./messages.ts";
 import { reply, request } from "./requests.ts";
@@ -20,6 +20,15 @@ export function receive(model: Model, el: XmlElement, out: XmlElement[]): void {
     return model.none(out);
   }
   if (!model.ours(to)) return model.none(out);
+  if (isOversized(el)) {
+    // Over max_stanza_size: its payload was never read, so a get/set is
+    // refused and anything else dropped, whoever sent it.
+    model.stats.oversized++;
+    if (el.name === "iq" && (type === "get" || type === "set")) {
+      return model.refusal(el, out, "modify", "policy-violation");
+    }
+    return model.none(out);
+  }
   const slash = to.indexOf("/");
   const toResource = slash < 0 ? undefined : to.slice(slash + 1);
   const fromTarget = model.isTarget(from);
