@@ -12,15 +12,16 @@
  * asks again until an answer reaches it (a subscribe every half second,
  * a probe every quarter, a disco#info every second), within its bounds.
  */
+import { formatDuration } from "../config/duration.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { TOKEN_PREFIX } from "../core/jat.ts";
-import { bareOf } from "../core/jid.ts";
 import { errorCondition, errorReply, presence, type StanzaError } from "../core/stanza.ts";
 import { xml, type XmlElement } from "../core/xml.ts";
+import { HINTS } from "../link/connection.ts";
 import { type Guest, GuestError, type GuestOptions, openGuest } from "../link/guest.ts";
 import { describeDisco, readDisco } from "./live_disco.ts";
 import type { Fact } from "./live_facts.ts";
-import { formatDuration } from "../config/duration.ts";
+import { TargetHeard } from "./live_target.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 /** How long after the approval the server has to say which resources are online (the router's LEARN_MS). */
@@ -38,13 +39,6 @@ const NOBODY_SERVES: StanzaError = {
   type: "wait",
   condition: "service-unavailable",
   text: "no instance of the proxy serves this domain now (a live check holds the connection)",
-};
-
-/** Hints for the server's refusals, as the proxy's log gives them. */
-const REFUSALS: Readonly<Record<string, string>> = {
-  "not-authorized": "the server refused the secret or the domain: check the component's secret " +
-    "on both sides, and that the server has a component with this domain",
-  "host-unknown": "the server has no component with this domain: add it to the server's config",
 };
 
 /** Options of {@link probeProxy}. */
@@ -79,11 +73,6 @@ export async function probeProxy(
   return { facts: probe.facts, connected };
 }
 
-/** The target's subscription as the check has heard of it. */
-type Subscription =
-  | { readonly state: "pending" | "approved" | "refused" }
-  | { readonly state: "error"; readonly condition: string };
-
 class ProxyProbe {
   readonly facts: Fact[] = [];
   readonly #proxy: ProxyConfig;
@@ -91,9 +80,7 @@ class ProxyProbe {
   /** The check's JAT address (the long-address form, which no requester's JID can be). */
   readonly #token = `${TOKEN_PREFIX}live-check-${randomHex()}`;
   #guest: Guest | undefined;
-  #subscription: Subscription = { state: "pending" };
-  /** Online resources: name → full JID, in the order announced. */
-  readonly #resources = new Map<string, string>();
+  readonly #target: TargetHeard;
   /** The ids of the check's disco#info gets, and the first answer to any of them. */
   readonly #asked = new Set<string>();
   #answer: XmlElement | undefined;
@@ -105,6 +92,7 @@ class ProxyProbe {
   constructor(proxy: ProxyConfig, options: ProbeOptions) {
     this.#proxy = proxy;
     this.#options = options;
+    this.#target = new TargetHeard(proxy.targetAddress);
   }
 
   async run(): Promise<Connected> {
@@ -178,7 +166,7 @@ class ProxyProbe {
       return "serving";
     }
     if (condition !== undefined) {
-      const hint = REFUSALS[condition];
+      const hint = HINTS[condition];
       this.#fact("handshake", false, `handshake refused: ${condition}${hint ? ` (${hint})` : ""}`, {
         condition,
       });
@@ -192,7 +180,8 @@ class ProxyProbe {
   async #subscribe(beside: boolean): Promise<boolean> {
     const { timeoutMs } = this.#options;
     const deadline = performance.now() + timeoutMs;
-    const settled = () => this.#subscription.state !== "pending" || this.#ended !== undefined;
+    const settled = () =>
+      this.#target.subscription.state !== "pending" || this.#ended !== undefined;
     // Never a probe before the approval: it would cancel the request.
     this.#send(presence("subscribe", this.#toTarget()));
     while (!settled() && performance.now() < deadline) {
@@ -203,7 +192,7 @@ class ProxyProbe {
       }
     }
     const target = this.#proxy.targetAddress;
-    const sub = this.#subscription;
+    const sub = this.#target.subscription;
     switch (sub.state) {
       case "approved":
         this.#fact("subscription", true, "subscription approved", { target });
@@ -248,7 +237,7 @@ class ProxyProbe {
       const done = () =>
         this.#ended !== undefined ||
         performance.now() >= deadline ||
-        (performance.now() >= settleUntil && this.#resources.size > 0);
+        (performance.now() >= settleUntil && this.#target.resources.length > 0);
       while (!done()) {
         await this.#until(() => this.#ended !== undefined, REPROBE_MS);
         if (!done()) this.#send(presence("probe", this.#toTarget()));
@@ -256,7 +245,7 @@ class ProxyProbe {
     } else {
       await this.#until(() => this.#ended !== undefined, settleUntil - performance.now());
     }
-    const names = [...this.#resources.keys()];
+    const names = this.#target.resources;
     if (names.length === 0) {
       const why = this.#ended !== undefined
         ? `the stream ended (${this.#ended})`
@@ -266,7 +255,7 @@ class ProxyProbe {
       return undefined;
     }
     this.#fact("resources", true, `resources online: ${names.join(", ")}`, { resources: names });
-    return this.#resources.get(names[0]);
+    return this.#target.address(names[0]);
   }
 
   /** One disco#info get to `resource`, from `<domain>/<the check's JAT address>`. */
@@ -336,7 +325,7 @@ class ProxyProbe {
   /** A stanza for the check: read (presence), claimed (its own answer), or not. */
   #receive(stanza: XmlElement): boolean {
     let mine = false;
-    if (stanza.name === "presence") this.#readPresence(stanza);
+    if (stanza.name === "presence") this.#target.read(stanza);
     else if (
       stanza.name === "iq" && this.#asked.has(stanza.attrs.id ?? "") &&
       (stanza.attrs.type === "result" || stanza.attrs.type === "error")
@@ -347,41 +336,6 @@ class ProxyProbe {
     this.#wake();
     // Presence is only read: a serving instance beside the check needs it too.
     return mine;
-  }
-
-  /** Presence from the target: its subscription, its resources. */
-  #readPresence(stanza: XmlElement): void {
-    const from = stanza.attrs.from ?? "";
-    if (bareOf(from) !== this.#proxy.targetAddress) return;
-    const slash = from.indexOf("/");
-    const resource = slash < 0 ? undefined : from.slice(slash + 1);
-    const pending = this.#subscription.state === "pending";
-    switch (stanza.attrs.type) {
-      case undefined:
-        if (resource === undefined) return;
-        this.#resources.set(resource, from);
-        // A resource's presence reaches only an approved subscriber.
-        this.#subscription = { state: "approved" };
-        return;
-      case "unavailable":
-        if (resource === undefined) this.#resources.clear();
-        else this.#resources.delete(resource);
-        return;
-      case "subscribed":
-        this.#subscription = { state: "approved" };
-        return;
-      case "unsubscribed":
-        if (pending) this.#subscription = { state: "refused" };
-        return;
-      case "error":
-        if (pending) {
-          this.#subscription = {
-            state: "error",
-            condition: errorCondition(stanza) ?? "undefined-condition",
-          };
-        }
-        return;
-    }
   }
 
   /** Not the check's, and no instance serves: a request gets an error, nothing is left unanswered. */
