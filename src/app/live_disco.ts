@@ -1,8 +1,11 @@
 /**
  * A disco#info answer (XEP-0030 §3.1) as the live check shows it: the
- * identities and features an implementing client says it has.
+ * identities and features an implementing client says it has, or why
+ * there is none.
  */
+import { errorCondition } from "../core/stanza.ts";
 import type { XmlElement } from "../core/xml.ts";
+import type { Fact } from "./live_facts.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 
@@ -43,4 +46,36 @@ export function describeDisco(info: DiscoInfo): string {
     ? "no identity"
     : `${each.length === 1 ? "identity" : "identities"} (${each.join(", ")})`;
   return `${who}, ${features.length} ${features.length === 1 ? "feature" : "features"}`;
+}
+
+/**
+ * The fact of the disco#info sent to `resource` (a full JID): its
+ * `answer`, or `why` there was none.
+ */
+export function discoFact(resource: string, answer: XmlElement | undefined, why: string): Fact {
+  const name = resource.slice(resource.indexOf("/") + 1);
+  if (answer === undefined) {
+    return {
+      step: "disco",
+      ok: false,
+      text: `disco#info to ${name} not answered: ${why}`,
+      details: { resource },
+    };
+  }
+  if (answer.attrs.type === "error") {
+    const condition = errorCondition(answer) ?? "undefined-condition";
+    return {
+      step: "disco",
+      ok: false,
+      text: `disco#info to ${name} answered with an error: ${condition}`,
+      details: { resource, condition },
+    };
+  }
+  const info = readDisco(answer);
+  return {
+    step: "disco",
+    ok: true,
+    text: `disco#info from ${name}: ${describeDisco(info)}`,
+    details: { resource, ...info },
+  };
 }

@@ -15,11 +15,11 @@
 import { formatDuration } from "../config/duration.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { TOKEN_PREFIX } from "../core/jat.ts";
-import { errorCondition, errorReply, presence, type StanzaError } from "../core/stanza.ts";
+import { errorReply, presence, type StanzaError } from "../core/stanza.ts";
 import { xml, type XmlElement } from "../core/xml.ts";
 import { HINTS } from "../link/connection.ts";
 import { type Guest, GuestError, type GuestOptions, openGuest } from "../link/guest.ts";
-import { describeDisco, readDisco } from "./live_disco.ts";
+import { discoFact } from "./live_disco.ts";
 import type { Fact } from "./live_facts.ts";
 import { TargetHeard } from "./live_target.ts";
 
@@ -87,6 +87,8 @@ class ProxyProbe {
   /** Why the stream ended before the check was done. */
   #ended: string | undefined;
   #orphans = 0;
+  /** Whether the instance serving beside the check was reported. */
+  #saidBeside = false;
   readonly #waiters = new Set<() => void>();
 
   constructor(proxy: ProxyConfig, options: ProbeOptions) {
@@ -120,15 +122,8 @@ class ProxyProbe {
     });
     this.#fact("handshake", true, "handshake accepted");
     try {
-      if (await guest.look) {
-        this.#fact(
-          "serving",
-          true,
-          "another instance serves this domain beside the check (the server shares it " +
-            "between connections): what reaches the check for it is passed on to it",
-        );
-      }
-      await this.#steps(guest.beside);
+      if (await guest.look) this.#besideFact();
+      await this.#steps();
     } finally {
       await this.#leave(guest);
     }
@@ -136,11 +131,45 @@ class ProxyProbe {
   }
 
   /** Subscription, resources, disco#info: each only if the one before held. */
-  async #steps(beside: boolean): Promise<void> {
-    if (!await this.#subscribe(beside)) return;
-    const resource = await this.#learnResources(beside);
+  async #steps(): Promise<void> {
+    if (!await this.#subscribe()) return;
+    const resource = await this.#learnResources();
     if (resource === undefined) return;
-    await this.#disco(resource, beside);
+    await this.#disco(resource);
+  }
+
+  /** Whether an instance is known to serve beside the check (it may show itself late). */
+  #beside(): boolean {
+    return this.#guest?.beside ?? false;
+  }
+
+  #besideFact(): void {
+    this.#saidBeside = true;
+    this.#fact(
+      "serving",
+      true,
+      "another instance serves this domain beside the check (the server shares it between " +
+        "connections): what reaches the check for it is passed on to it",
+      { shared: true },
+    );
+  }
+
+  /**
+   * Asks (`ask`) and waits until `done()` holds or `deadline` passes;
+   * beside a serving instance, which may have taken the answer, asks again
+   * every `every` ms.
+   */
+  async #askUntil(
+    ask: () => void,
+    done: () => boolean,
+    deadline: number,
+    every: number,
+  ): Promise<void> {
+    ask();
+    while (!done() && performance.now() < deadline) {
+      await this.#until(done, Math.min(every, deadline - performance.now()));
+      if (!done() && this.#beside() && performance.now() < deadline) ask();
+    }
   }
 
   /** Why the connection failed, as a fact. */
@@ -177,20 +206,17 @@ class ProxyProbe {
   }
 
   /** Asks for the subscription; whether it was approved. */
-  async #subscribe(beside: boolean): Promise<boolean> {
+  async #subscribe(): Promise<boolean> {
     const { timeoutMs } = this.#options;
-    const deadline = performance.now() + timeoutMs;
     const settled = () =>
       this.#target.subscription.state !== "pending" || this.#ended !== undefined;
     // Never a probe before the approval: it would cancel the request.
-    this.#send(presence("subscribe", this.#toTarget()));
-    while (!settled() && performance.now() < deadline) {
-      const left = deadline - performance.now();
-      if (await this.#until(settled, beside ? Math.min(RESUBSCRIBE_MS, left) : left)) break;
-      if (beside && performance.now() < deadline) {
-        this.#send(presence("subscribe", this.#toTarget()));
-      }
-    }
+    await this.#askUntil(
+      () => this.#send(presence("subscribe", this.#toTarget())),
+      settled,
+      performance.now() + timeoutMs,
+      RESUBSCRIBE_MS,
+    );
     const target = this.#proxy.targetAddress;
     const sub = this.#target.subscription;
     switch (sub.state) {
@@ -226,25 +252,22 @@ class ProxyProbe {
    * Probes (safe once approved: ejabberd sends the resources' presence only
    * when probed) and listens a moment; the full JID of the first resource.
    */
-  async #learnResources(beside: boolean): Promise<string | undefined> {
+  async #learnResources(): Promise<string | undefined> {
     const { timeoutMs } = this.#options;
     const start = performance.now();
-    const deadline = start + timeoutMs;
-    const settleUntil = start + Math.min(beside ? SETTLE_BESIDE_MS : SETTLE_MS, timeoutMs);
-    this.#send(presence("probe", this.#toTarget()));
-    if (beside) {
-      // Until the moment is over and one is known (or time is up).
-      const done = () =>
-        this.#ended !== undefined ||
-        performance.now() >= deadline ||
-        (performance.now() >= settleUntil && this.#target.resources.length > 0);
-      while (!done()) {
-        await this.#until(() => this.#ended !== undefined, REPROBE_MS);
-        if (!done()) this.#send(presence("probe", this.#toTarget()));
-      }
-    } else {
-      await this.#until(() => this.#ended !== undefined, settleUntil - performance.now());
-    }
+    // A moment to hear them all; beside an instance, until one is heard too.
+    const done = () => {
+      const now = performance.now();
+      const settle = this.#beside() ? SETTLE_BESIDE_MS : SETTLE_MS;
+      return this.#ended !== undefined || now - start >= timeoutMs ||
+        (now - start >= settle && (this.#target.resources.length > 0 || !this.#beside()));
+    };
+    await this.#askUntil(
+      () => this.#send(presence("probe", this.#toTarget())),
+      done,
+      start + timeoutMs,
+      REPROBE_MS,
+    );
     const names = this.#target.resources;
     if (names.length === 0) {
       const why = this.#ended !== undefined
@@ -259,48 +282,31 @@ class ProxyProbe {
   }
 
   /** One disco#info get to `resource`, from `<domain>/<the check's JAT address>`. */
-  async #disco(resource: string, beside: boolean): Promise<void> {
+  async #disco(resource: string): Promise<void> {
     const { timeoutMs } = this.#options;
-    const deadline = performance.now() + timeoutMs;
-    const answered = () => this.#answer !== undefined || this.#ended !== undefined;
-    const name = resource.slice(resource.indexOf("/") + 1);
-    for (let n = 0; !answered() && performance.now() < deadline; n++) {
-      const id = `${this.#token.slice(1)}-${n}`;
+    const ask = () => {
+      const id = `${this.#token.slice(1)}-${this.#asked.size}`;
       this.#asked.add(id);
       this.#send(xml(
         "iq",
         { type: "get", id, to: resource, from: `${this.#proxy.domain}/${this.#token}` },
         xml("query", { xmlns: NS_DISCO_INFO }),
       ));
-      const left = deadline - performance.now();
-      // Beside an instance the answer may go to it, which drops it: ask again.
-      await this.#until(answered, beside ? Math.min(REASK_MS, left) : left);
-    }
-    const answer = this.#answer;
-    if (answer === undefined) {
-      const why = this.#ended !== undefined
-        ? `the stream ended (${this.#ended})`
-        : `no answer within ${formatDuration(timeoutMs)}`;
-      this.#fact("disco", false, `disco#info to ${name} not answered: ${why}`, { resource });
-    } else if (answer.attrs.type === "error") {
-      const condition = errorCondition(answer) ?? "undefined-condition";
-      this.#fact("disco", false, `disco#info to ${name} answered with an error: ${condition}`, {
-        resource,
-        condition,
-      });
-    } else {
-      const info = readDisco(answer);
-      this.#fact("disco", true, `disco#info from ${name}: ${describeDisco(info)}`, {
-        resource,
-        ...info,
-      });
-    }
+    };
+    const answered = () => this.#answer !== undefined || this.#ended !== undefined;
+    await this.#askUntil(ask, answered, performance.now() + timeoutMs, REASK_MS);
+    const why = this.#ended !== undefined
+      ? `the stream ended (${this.#ended})`
+      : `no answer within ${formatDuration(timeoutMs)}`;
+    const { ok, text, details } = discoFact(resource, this.#answer, why);
+    this.#fact("disco", ok, text, details);
   }
 
   /** Says goodbye to the target and closes the stream, whatever happened before. */
   async #leave(guest: Guest): Promise<void> {
     this.#send(presence("unavailable", this.#toTarget()));
     await guest.close(CLOSE_MS);
+    if (guest.beside && !this.#saidBeside) this.#besideFact();
     if (this.#orphans > 0) {
       this.#fact(
         "orphans",

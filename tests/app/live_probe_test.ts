@@ -167,6 +167,25 @@ Deno.test("live probe: beside a serving instance, answers that went to it are as
   assert.ok(kinds.indexOf("presence:probe") > kinds.lastIndexOf("presence:subscribe"));
 });
 
+Deno.test("live probe: an instance that shows itself after the look is still asked around", async () => {
+  const guest = new FakeGuest(accountScript({ drop: { subscribed: 1 } }));
+  setTimeout(() => guest.showSibling(), 100);
+  const { facts } = await within(
+    probeProxy(config(), { timeoutMs: 3_000, open: guest.open }),
+    10_000,
+    "the check",
+  );
+  assert.deepEqual(steps(facts), [
+    "handshake:ok",
+    "subscription:ok",
+    "resources:ok",
+    "disco:ok",
+    "serving:ok",
+    "close:ok",
+  ]);
+  assert.equal(sentKinds(guest).filter((k) => k === "presence:subscribe").length, 2);
+});
+
 Deno.test("live probe: with nobody serving, a request that reaches the check gets an error", async () => {
   const guest = new FakeGuest(accountScript());
   const checking = probeProxy(config(), { timeoutMs: 1_000, open: guest.open });

@@ -25,7 +25,7 @@ export class FakeGuest implements Guest {
   readonly ended: Promise<string | undefined>;
   end: (reason: string | undefined) => void = () => {};
   readonly #script: Script;
-  readonly #beside: boolean;
+  #beside: boolean;
 
   /** `beside`: an instance serves beside the guest (what is not the check's is passed on). */
   constructor(script: Script, options: { beside?: boolean } = {}) {
@@ -37,6 +37,11 @@ export class FakeGuest implements Guest {
 
   get beside(): boolean {
     return this.#beside;
+  }
+
+  /** A sibling shows itself only now, after the look. */
+  showSibling(): void {
+    this.#beside = true;
   }
 
   /** Stands for openGuest. */
