@@ -69,7 +69,8 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
       console.log(`${config.file}: ok (${count} ${count === 1 ? "proxy" : "proxies"})`);
     }
     if (!live) return EXIT.ok;
-    const { runLiveCheck } = await import("./live_check.ts");
+    const { narrowForLiveCheck, runLiveCheck } = await import("./live_check.ts");
+    narrowForLiveCheck();
     return await runLiveCheck(config, live);
   }
   // Flags and the environment win over the file, at start and at reload.

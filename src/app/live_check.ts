@@ -5,9 +5,11 @@
  * facts are printed as lines as they are found, or as one JSON document
  * at the end; the exit status names the first thing that failed.
  *
- * It runs in the main thread, within the process's own permissions: the
- * network addresses it uses (the servers, the HTTP listener) are those a
- * config's scope grants (src/app/permissions.ts).
+ * It runs in the main thread, within the process's own network permission:
+ * the addresses it uses (the servers, the HTTP listener) are those a
+ * config's scope grants (src/app/permissions.ts). Like the proxies' worker
+ * (src/app/supervisor.ts), it reads no file and no variable once the
+ * config is read, and writes nothing: {@link narrowForLiveCheck}.
  */
 import type { Config } from "../config/types.ts";
 import type { LiveOptions } from "./cli.ts";
@@ -51,4 +53,15 @@ export async function runLiveCheck(
   }
   print(json ? jsonReport(config.file, reports) : summaryLine(reports));
   return exitCode(reports);
+}
+
+/**
+ * Gives up what the check never uses, before it reads anything from the
+ * network: file access and the environment (the config and its secrets
+ * are read already). Network access stays as the process has it.
+ */
+export function narrowForLiveCheck(): void {
+  for (const name of ["read", "write", "env", "run", "ffi", "sys"] as const) {
+    Deno.permissions.revokeSync({ name });
+  }
 }

@@ -164,3 +164,22 @@ Deno.test("live check: exit codes from reports, 1 for a fact outside the steps",
   assert.equal(exitCode([report("readiness")]), EXIT.failure);
   assert.equal(exitCode([report("disco"), report("connect")]), EXIT.unanswered);
 });
+
+Deno.test("live check: once the config is read, it gives up files and the environment, not the network", async () => {
+  const code = `
+    import { narrowForLiveCheck } from ${
+    JSON.stringify(import.meta.resolve("../../src/app/live_check.ts"))
+  };
+    narrowForLiveCheck();
+    const held = ["read", "write", "env", "net"]
+      .filter((name) => Deno.permissions.querySync({ name }).state === "granted");
+    console.log(held.join(" "));
+  `;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdin: "null",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  assert.equal(text, "net", new TextDecoder().decode(output.stderr));
+});
