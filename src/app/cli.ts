@@ -89,8 +89,8 @@ Signals: SIGTERM/SIGINT stop after a grace period (a second one ends it),
 SIGHUP reloads the config.
 Exit codes: 0 stopped, 1 runtime failure, 2 usage error, 78 config error.
 
-Live check: client-proxy --check --live --config FILE (\`check --live\` works
-too; --check --live is the spelling the docs use). For each proxy, in order:
+Live check: client-proxy --check --live --config FILE (the spelling the docs
+use; \`client-proxy check --live\` is accepted too). For each proxy, in order:
 connect with its secret, ask the target's presence subscription, list the
 target's online resources, send one disco#info to one of them through the
 proxy's addressing, and leave. An instance already serving is not disturbed:
