@@ -4,11 +4,43 @@
  * the environment by src/config/env.ts.
  */
 import { parseArgs } from "node:util";
+import { formatDuration, parseDuration } from "../config/duration.ts";
 import { DEFAULT_CONFIG_PATH, ENV_NAMES, type SettingFlags } from "../config/env.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../config/log_options.ts";
 
-/** Exit codes (sysexits.h where one fits), documented in docs/operating.md. */
-export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, config: 78 });
+/**
+ * Exit codes (sysexits.h where one fits), documented in docs/operating.md.
+ * The live check's (10 to 14) follow its steps in order; they sit below
+ * sysexits' range (64 to 78, of which 78 is ours) and far from the shell's
+ * 126 and up, so no code means two things.
+ */
+export const EXIT = Object.freeze({
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  config: 78,
+  /** `--check --live`: cannot connect to a server. */
+  unreachable: 10,
+  /** `--check --live`: the server refused the handshake (secret or domain). */
+  refused: 11,
+  /** `--check --live`: the target's subscription was not approved. */
+  unapproved: 12,
+  /** `--check --live`: no target resource online. */
+  noResource: 13,
+  /** `--check --live`: disco#info got no result. */
+  unanswered: 14,
+});
+
+/** How long each wait of the live check lasts at most, by default. */
+export const DEFAULT_LIVE_TIMEOUT_MS = 10_000;
+
+/** What `--live` (with `--check`) asks for. */
+export interface LiveOptions {
+  /** `--timeout`: each wait's bound. */
+  readonly timeoutMs: number;
+  /** `--json`: one JSON document instead of lines. */
+  readonly json: boolean;
+}
 
 /** What the command line asks for. */
 export type Command =
@@ -21,11 +53,14 @@ export type Command =
     readonly check: boolean;
     /** Where `secret_credential` files are, instead of $CREDENTIALS_DIRECTORY. */
     readonly credentialsDir: string | undefined;
+    /** `--check --live`: also connect and check each proxy end to end. */
+    readonly live?: LiveOptions;
   }
   | { readonly kind: "usage_error"; readonly message: string };
 
 /** The text `--help` prints. */
 export const USAGE = `Usage: client-proxy [options]
+       client-proxy --check --live [--timeout DURATION] [--json] [-c FILE]
 
 Forwards IQ requests sent to an XMPP component domain to the online
 resources of an ordinary client account (XEP-0114 component).
@@ -33,7 +68,12 @@ resources of an ordinary client account (XEP-0114 component).
 Options:
   -c, --config FILE       config file (default: $${ENV_NAMES.config}, else ${DEFAULT_CONFIG_PATH})
       --check             validate the config, print every problem, exit 0 or 1
-                          (2 for a bad flag)
+                          (2 for a bad flag); \`client-proxy check\` is the same
+      --live              with --check: connect each proxy to its server and check
+                          it end to end (see "Live check" below)
+      --timeout DURATION  with --live: how long each wait lasts at most
+                          (default ${formatDuration(DEFAULT_LIVE_TIMEOUT_MS)})
+      --json              with --live: print the facts as one JSON document
       --credentials-dir DIR
                           read secret_credential files from DIR instead of
                           $CREDENTIALS_DIRECTORY (a --check outside the unit)
@@ -48,19 +88,41 @@ Options:
 Signals: SIGTERM/SIGINT stop after a grace period (a second one ends it),
 SIGHUP reloads the config.
 Exit codes: 0 stopped, 1 runtime failure, 2 usage error, 78 config error.
+
+Live check: client-proxy --check --live --config FILE (the spelling the docs
+use; \`client-proxy check --live\` is accepted too). For each proxy, in order:
+connect with its secret, ask the target's presence subscription, list the
+target's online resources, send one disco#info to one of them through the
+proxy's addressing, and leave. An instance already serving is not disturbed:
+on Prosody the check is refused with conflict ("an instance is serving") and
+asks the instance's http: listener, if any; on ejabberd it works beside it and
+passes on whatever reaches it for the instance. One line per fact.
+Exit codes of --check --live, for the first thing that failed:
+  ${EXIT.ok}   all good
+  ${EXIT.failure}   the config has problems, or the check could not be made
+  ${EXIT.usage}   usage error
+  ${EXIT.unreachable}  cannot connect to the server
+  ${EXIT.refused}  handshake refused (the secret, or a domain the server does not know)
+  ${EXIT.unapproved}  the target's subscription not approved
+  ${EXIT.noResource}  no target resource online
+  ${EXIT.unanswered}  disco#info not answered with a result
 `;
 
 /** Parses arguments. */
 export function parseCommand(args: readonly string[]): Command {
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: [...args],
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
       options: {
         config: { type: "string", short: "c" },
         check: { type: "boolean" },
+        live: { type: "boolean" },
+        timeout: { type: "string" },
+        json: { type: "boolean" },
         "credentials-dir": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
@@ -72,17 +134,48 @@ export function parseCommand(args: readonly string[]): Command {
   } catch (error) {
     return { kind: "usage_error", message: error instanceof Error ? error.message : String(error) };
   }
+  // One word may come first: `check`, the same as --check.
+  const [word, ...stray] = positionals;
+  const unexpected = word === "check" ? stray[0] : word;
+  if (unexpected !== undefined) {
+    return { kind: "usage_error", message: `Unexpected argument '${unexpected}'` };
+  }
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
   if (values["example-config"]) return { kind: "example_config" };
+  const check = (values.check ?? false) || word === "check";
+  const live = liveOptions(values, check);
+  if (typeof live === "string") return { kind: "usage_error", message: live };
   return {
     kind: "run",
-    check: values.check ?? false,
+    check,
     credentialsDir: values["credentials-dir"],
     flags: {
       config: values.config,
       logLevel: values["log-level"],
       logFormat: values["log-format"],
     },
+    ...(live ? { live } : {}),
   };
+}
+
+/** `--live` and its flags, checked; a usage error as text; undefined without `--live`. */
+function liveOptions(
+  values: { live?: boolean; timeout?: string; json?: boolean },
+  check: boolean,
+): LiveOptions | string | undefined {
+  if (!values.live) {
+    const stray = values.timeout !== undefined ? "--timeout" : values.json ? "--json" : undefined;
+    return stray && `${stray} goes with --check --live`;
+  }
+  if (!check) return "--live goes with --check: client-proxy --check --live --config FILE";
+  let timeoutMs = DEFAULT_LIVE_TIMEOUT_MS;
+  if (values.timeout !== undefined) {
+    const parsed = parseDuration(values.timeout);
+    if (parsed === undefined || parsed === 0) {
+      return `--timeout: expected a duration above zero like 10s or 500ms, got "${values.timeout}"`;
+    }
+    timeoutMs = parsed;
+  }
+  return { timeoutMs, json: values.json ?? false };
 }

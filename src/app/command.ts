@@ -19,7 +19,7 @@ import { VERSION } from "./version.ts";
  *
  * @param workerEntry the module the worker runs (main.ts itself).
  */
-export function run(args: string[], workerEntry: string | URL): number | Promise<number> {
+export async function run(args: string[], workerEntry: string | URL): Promise<number> {
   const command = parseCommand(args);
   switch (command.kind) {
     case "help":
@@ -64,8 +64,14 @@ export function run(args: string[], workerEntry: string | URL): number | Promise
   if (command.check) {
     if (envErrors.length > 0) return EXIT.failure;
     const count = config.proxies.length;
-    console.log(`${config.file}: ok (${count} ${count === 1 ? "proxy" : "proxies"})`);
-    return EXIT.ok;
+    const live = command.live;
+    if (!live?.json) {
+      console.log(`${config.file}: ok (${count} ${count === 1 ? "proxy" : "proxies"})`);
+    }
+    if (!live) return EXIT.ok;
+    const { narrowForLiveCheck, runLiveCheck } = await import("./live_check.ts");
+    narrowForLiveCheck();
+    return await runLiveCheck(config, live);
   }
   // Flags and the environment win over the file, at start and at reload.
   const logging = (current: Config): Logging => {

@@ -28,8 +28,8 @@ const VOUCHED: CheckProof = () => "valid";
 /** The failure that stands for "a sibling serves the domain". */
 const SIBLING = "sibling";
 
-/** Why each stream error is worth a clear word to the operator. */
-const HINTS: Readonly<Record<string, string>> = {
+/** Why each stream error is worth a clear word to the operator (the live check says them too). */
+export const HINTS: Readonly<Record<string, string>> = {
   // ejabberd also says not-authorized for a component domain it does not have.
   "not-authorized":
     "the server refused the secret or the domain: check the component's secret on both sides, " +

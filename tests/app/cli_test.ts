@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseCommand } from "../../src/app/cli.ts";
+import { EXIT, parseCommand, USAGE } from "../../src/app/cli.ts";
 
 Deno.test("cli: --config, --check, --log-level and --log-format", () => {
   assert.deepEqual(
@@ -41,4 +41,61 @@ Deno.test("cli: unknown flags and stray arguments are usage errors naming them",
     assert.equal(command.kind, "usage_error", args.join(" "));
     assert.match((command as { message: string }).message, message);
   }
+});
+
+Deno.test("cli: --check --live, its timeout and --json; `check` is --check", () => {
+  assert.deepEqual(parseCommand(["--check", "--live", "-c", "a.yaml"]), {
+    kind: "run",
+    check: true,
+    credentialsDir: undefined,
+    flags: { config: "a.yaml", logLevel: undefined, logFormat: undefined },
+    live: { timeoutMs: 10_000, json: false },
+  });
+  assert.deepEqual(
+    parseCommand(["check", "--live", "--timeout", "2.5s", "--json"]),
+    parseCommand(["--check", "--live", "--timeout", "2500ms", "--json"]),
+  );
+  const command = parseCommand(["check", "--live", "--timeout", "3s", "--json"]);
+  assert.deepEqual(command.kind === "run" && [command.check, command.live], [
+    true,
+    { timeoutMs: 3_000, json: true },
+  ]);
+  assert.deepEqual(parseCommand(["check"]), {
+    kind: "run",
+    check: true,
+    credentialsDir: undefined,
+    flags: { config: undefined, logLevel: undefined, logFormat: undefined },
+  });
+});
+
+Deno.test("cli: --live without --check, its flags without --live, a bad timeout: usage errors", () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["--live"], /--live goes with --check/],
+    [["--check", "--json"], /--json goes with --check --live/],
+    [["--timeout", "5s"], /--timeout goes with --check --live/],
+    [["--check", "--live", "--timeout", "soon"], /--timeout: expected a duration.*"soon"/],
+    [["--check", "--live", "--timeout", "0s"], /--timeout: expected a duration above zero/],
+    [["check", "extra"], /Unexpected argument 'extra'/],
+    [["live", "--check"], /Unexpected argument 'live'/],
+  ];
+  for (const [args, message] of cases) {
+    const command = parseCommand(args);
+    assert.equal(command.kind, "usage_error", args.join(" "));
+    assert.match((command as { message: string }).message, message);
+  }
+});
+
+Deno.test("cli: --help has the live check's exit codes", () => {
+  for (
+    const code of [
+      EXIT.unreachable,
+      EXIT.refused,
+      EXIT.unapproved,
+      EXIT.noResource,
+      EXIT.unanswered,
+    ]
+  ) {
+    assert.match(USAGE, new RegExp(`^  ${code}  `, "m"));
+  }
+  assert.match(USAGE, /client-proxy --check --live --config FILE/);
 });

@@ -26,6 +26,7 @@ export class World {
     top: Record<string, unknown> = {},
     users: readonly string[] = [],
     kind: ServerKind = "prosody",
+    withProxy = true,
   ): Promise<World> {
     const server = await startServer(kind, {
       components: [{ domain: DOMAIN, secret: SECRET }],
@@ -36,7 +37,7 @@ export class World {
     });
     const world = new World(server);
     try {
-      await world.startProxy(entry, top);
+      if (withProxy) await world.startProxy(entry, top);
     } catch (error) {
       await world.stop();
       throw error;
@@ -175,6 +176,8 @@ export interface WorldSetup {
    * name starts with its server: `[ejabberd] …`.
    */
   servers?: readonly ServerKind[];
+  /** Start the proxy with the world; default true (then `world.proxy` is unset). */
+  proxy?: boolean;
 }
 
 /** Runs `body` with a fresh world, always cleaned up; once per server in `setup.servers`. */
@@ -194,7 +197,7 @@ export function withWorld(
       sanitizeResources: false,
       async fn() {
         const top = typeof setup.top === "function" ? setup.top() : setup.top;
-        const world = await World.start(setup.entry, top, setup.users, kind);
+        const world = await World.start(setup.entry, top, setup.users, kind, setup.proxy);
         try {
           await body(world);
         } finally {
