@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { compileCommands, scopedFlags, TARGETS } from "../deploy/compile.ts";
 import { startFlags } from "../deploy/start_flags.ts";
 
-const PROGRAM_ENV = "CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT," +
+const PROGRAM_ENV = "CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT,JOURNAL_STREAM," +
   "LOG_TOKENS,LOG_STREAM";
 const PROXY = "domain: a.example.org\n    target_address: svc@example.org";
 
@@ -67,7 +67,7 @@ Deno.test("a scoped build of a bad config reports every problem and needs no sec
       "/etc/cp/c.yaml: server: expected a server address like xmpp://127.0.0.1:5347, " +
       "127.0.0.1:5347 or 127.0.0.1 (required because proxies[0] has no server of its own), " +
       "got nothing (the key is missing)",
-      "/etc/cp/c.yaml: proxies[0].target_address: expected a bare JID like " +
+      "/etc/cp/c.yaml:3:5: proxies[0].target_address: expected a bare JID like " +
       'service@example.org, got "svc@example.org/res"',
     ],
   });
