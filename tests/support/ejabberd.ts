@@ -521,12 +521,14 @@ class EjabberdServer extends ServerRuns<EjabberdProcess> implements XmppServer {
   }
 
   async register(user: UserSpec): Promise<void> {
-    await this.ctl("register", user.username, this.domain, user.password);
+    await this.ctl("register", user.username, user.host ?? this.domain, user.password);
   }
 
   /** Registers several accounts with one ejabberd_ctl node. */
   async registerAll(users: readonly UserSpec[]): Promise<void> {
-    await this.ctlBatch(users.map((u) => ["register", u.username, this.domain, u.password]));
+    await this.ctlBatch(
+      users.map((u) => ["register", u.username, u.host ?? this.domain, u.password]),
+    );
   }
 
   /**
@@ -558,6 +560,7 @@ export type Ejabberd = XmppServer & {
 };
 
 export async function startEjabberd(options: StartOptions = {}): Promise<Ejabberd> {
+  if (options.layout || options.env) throw new Error("layout and env are Prosody's options");
   findErlLibs(); // fail early and clearly when ejabberd is not installed
   return await withFreshPorts(() => startOnce(options));
 }
@@ -584,7 +587,7 @@ async function startOnce(options: StartOptions): Promise<EjabberdServer> {
     await Deno.mkdir(`${dir}/db`);
     await Deno.writeTextFile(server.configPath, buildConfig(c2sPort, componentPort, options));
     await server.start(
-      (options.users ?? []).map((u) => ["register", u.username, USER_DOMAIN, u.password]),
+      (options.users ?? []).map((u) => ["register", u.username, u.host ?? USER_DOMAIN, u.password]),
     );
     return server;
   } catch (err) {

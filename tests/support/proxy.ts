@@ -55,20 +55,39 @@ export interface ProxyProcess {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** A config file as it is (a documented one), and how to run the proxy on it. */
+export interface ProxyFileOptions extends Pick<ProxyOptions, "readyEvent" | "denoFlags"> {
+  /** The config file's text, written as it is. */
+  readonly configText: string;
+  /** More arguments after `--config FILE` (say, `--credentials-dir DIR`). */
+  readonly args?: readonly string[];
+  /** Variables added to the proxy's environment (say, a `secret_env`). */
+  readonly env?: Record<string, string>;
+}
+
 /** Writes a config for `options` and starts the proxy on it. */
-export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
-  const dir = await Deno.makeTempDir({ prefix: "client-proxy-test-" });
-  // Its own directory, as in /etc: the scoped flags allow reading it, and
-  // only it (the single file, when tested, goes in bin/ beside it).
-  await Deno.mkdir(`${dir}/etc`);
-  const file = `${dir}/etc/client-proxy.yaml`;
+export function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
   const config = {
     server: options.server,
     log_level: options.logLevel ?? "debug",
     ...options.top,
     proxies: options.proxies,
   };
-  await Deno.writeTextFile(file, JSON.stringify(config, null, 2)); // JSON is YAML
+  return startProxyOnFile({
+    configText: JSON.stringify(config, null, 2), // JSON is YAML
+    readyEvent: options.readyEvent,
+    denoFlags: options.denoFlags,
+  });
+}
+
+/** Writes `options.configText` as the config file and starts the proxy on it. */
+export async function startProxyOnFile(options: ProxyFileOptions): Promise<ProxyProcess> {
+  const dir = await Deno.makeTempDir({ prefix: "client-proxy-test-" });
+  // Its own directory, as in /etc: the scoped flags allow reading it, and
+  // only it (the single file, when tested, goes in bin/ beside it).
+  await Deno.mkdir(`${dir}/etc`);
+  const file = `${dir}/etc/client-proxy.yaml`;
+  await Deno.writeTextFile(file, options.configText);
   let command: string[];
   try {
     command = options.denoFlags
@@ -79,8 +98,9 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
     throw error;
   }
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...command, "--config", file],
+    args: [...command, "--config", file, ...options.args ?? []],
     cwd: command.some((arg) => arg.startsWith(dir)) ? dir : ROOT,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

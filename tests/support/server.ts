@@ -20,6 +20,8 @@ export interface ComponentSpec {
 export interface UserSpec {
   username: string;
   password: string;
+  /** The host the account is made on; default the server's `domain`. */
+  host?: string;
 }
 
 export interface StartOptions {
@@ -37,6 +39,27 @@ export interface StartOptions {
    * sandbox). Default false: an interrupted test run takes its servers along.
    */
   detached?: boolean;
+  /**
+   * Prosody only: write the config files instead of the generated one, as a
+   * deployment lays them out (tests/integration/jitsi_test.ts). Called with the
+   * server's temp dir, the generated global settings without the component
+   * listener's (its ports must be set by the files written, on `componentPort`),
+   * and that port; returns the path of the main config file. `components` and
+   * `extraConfig` are not used then.
+   */
+  layout?: (setup: LayoutSetup) => Promise<string>;
+  /** Prosody only: variables added to the server's environment. */
+  env?: Record<string, string>;
+}
+
+/** What {@link StartOptions.layout} writes its files with. */
+export interface LayoutSetup {
+  /** The server's temp dir (removed with it). */
+  readonly dir: string;
+  /** Lua lines for the global section: data, log, c2s port, no TLS, no s2s. */
+  readonly globals: string;
+  /** The free port the component listener must use (on 127.0.0.1). */
+  readonly componentPort: number;
 }
 
 export interface XmppServer {
