@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { compileCommands, scopedFlags, TARGETS } from "../deploy/compile.ts";
 import { startFlags } from "../deploy/start_flags.ts";
 
-const PROGRAM_ENV = "CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT,JOURNAL_STREAM," +
+const PROGRAM_ENV =
+  "CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT,JOURNAL_STREAM," +
   "LOG_TOKENS,LOG_STREAM";
 const PROXY = "domain: a.example.org\n    target_address: svc@example.org";
 
