@@ -2,9 +2,9 @@
  * Which resource gets a request or a user's message: the balancing policy
  * (src/core/balance.ts) over the resources online, and with `sticky` (and
  * for messages) the user's place kept while its resource stays online
- * (src/core/affinity.ts).
+ * (src/core/stickiness.ts).
  */
-import { Affinity } from "./affinity.ts";
+import { Stickiness } from "./stickiness.ts";
 import { type Balance, type Choice, choose } from "./balance.ts";
 import type { Resource, ResourceSet } from "./resources.ts";
 import { copyString } from "./xml.ts";
@@ -14,7 +14,7 @@ export class Placement {
   readonly #resources: ResourceSet;
   readonly #random: () => number;
   /** Where each user's conversation is (sticky, and messages). */
-  readonly #affinity = new Affinity();
+  readonly #stickiness = new Stickiness();
   #turn = 0;
 
   /**
@@ -38,8 +38,8 @@ export class Placement {
   ): Choice {
     const resources = this.#resources.list();
     let pinned: Resource | undefined;
-    if (policy === "sticky" && this.#affinity.size > 0) {
-      const name = this.#affinity.get(requesterBare);
+    if (policy === "sticky" && this.#stickiness.size > 0) {
+      const name = this.#stickiness.get(requesterBare);
       pinned = name === undefined ? undefined : this.#resources.get(name);
       if (pinned === exclude) pinned = undefined;
       if (
@@ -63,7 +63,7 @@ export class Placement {
     // user stays with it (it is still online) and comes back once it has room.
     const overflow = pinned !== undefined && pinned.pending.size >= maxPerResource;
     if (policy === "sticky" && choice.kind === "chosen" && !overflow) {
-      this.#affinity.set(copyString(requesterBare), choice.resource.name);
+      this.#stickiness.set(copyString(requesterBare), choice.resource.name);
     }
     return choice;
   }

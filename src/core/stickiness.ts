@@ -6,7 +6,7 @@
  */
 
 /** Users' resources by bare JID, the most recently used last; bounded. */
-export class Affinity {
+export class Stickiness {
   readonly #byBare = new Map<string, string>();
   readonly #limit: number;
 
