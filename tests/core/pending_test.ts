@@ -162,6 +162,7 @@ function pending(
     requesterDomain: requesterBare.slice(requesterBare.indexOf("@") + 1),
     id,
     type: "get",
+    affinityKey: undefined,
     via: `${requesterBare}/r`,
     request: "<iq/>",
     started: now,
