@@ -108,6 +108,10 @@ export const PATTERN = "expected a pattern like user@example.org, @example.org o
 export const ALLOW_LIST =
   'expected a non-empty list of patterns like ["@example.org"] (leave allow out to allow everyone)';
 export const RATE = "expected a rate above zero like 20/s, 100/m or 1000/h";
+export const SHAPE =
+  'expected a request shape like "{http://jitsi.org/protocol/focus}conference@room"';
+export const SHAPES =
+  'expected a list of request shapes like ["{http://jitsi.org/protocol/focus}conference@room"]';
 export const ONE_SECRET =
   "expected exactly one of secret, secret_env, secret_file or secret_credential";
 
