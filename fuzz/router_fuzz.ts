@@ -185,6 +185,10 @@ function describe(stats: RunStats): string {
     `(${stats.waitedMessages} waited for the first resource), ` +
     `service presence ${stats.presence}, rate limited ${stats.rateLimited}`,
     `  long-address forwards ${stats.longForwards}, restarts ${stats.restarts}`,
+    `  affinity: keys pinned ${stats.affinity.pinned}, forwards to a key's pin ${stats.affinity.held}, ` +
+    `waited for a key's resource ${stats.affinity.waited}; pins ended: resource left ` +
+    `${stats.affinity.resource_left}, expired ${stats.affinity.expired}, evicted ` +
+    `${stats.affinity.evicted}; resources draining ${stats.draining}`,
   ];
   const tolerated = Object.entries(stats.tolerated);
   if (tolerated.length > 0) {

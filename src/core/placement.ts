@@ -162,8 +162,11 @@ export class Placement {
     this.#sweepAt = this.#pins.size > 0 ? learnUntil : undefined;
   }
 
-  /** Another instance serves the domain: its pins are its own now. */
-  handOver(): void {
+  /**
+   * Pins in memory are forgotten (the store keeps them): another instance
+   * serves the domain now, or this one stops.
+   */
+  forgetPins(): void {
     this.#pins.clear();
     this.#sweepAt = undefined;
   }

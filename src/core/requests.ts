@@ -269,11 +269,13 @@ export class Requests {
 
   /**
    * The requests whose wait is over: refused, but one that waited for the
-   * resource its key is pinned to is placed anew if it can be.
+   * resource its key is pinned to is placed anew if it can be (and if its
+   * own time is not over).
    */
   expireParked(fx: Effects, now: number): void {
+    const timeoutMs = this.#ctx.settings.requestTimeoutMs;
     for (const p of this.#parked.takeExpired(now)) {
-      if (p.affinityKey !== undefined) this.#dispatch(fx, p, now);
+      if (p.affinityKey !== undefined && p.arrived + timeoutMs > now) this.#dispatch(fx, p, now);
       else this.#refuseParked(fx, p, NO_RESOURCE, "no_resource", now);
     }
   }

@@ -272,7 +272,7 @@ export class Router {
     this.#answerAll(fx, now, HANDED_OVER, "failover");
     // The serving instance tells subscribers; a standby must say nothing.
     this.#presence.standDown();
-    this.#placement.handOver();
+    this.#placement.forgetPins();
     this.#serving = false;
     return fx;
   }
@@ -291,6 +291,8 @@ export class Router {
     this.#answerAll(fx, now, SHUTTING_DOWN, "shutdown");
     this.#target.goodbye(fx);
     if (this.settings.presence) this.#presence.shutdown(fx.send);
+    // Nothing is due after it: the pins are the store's.
+    this.#placement.forgetPins();
     return fx;
   }
 
