@@ -31,7 +31,12 @@ export interface ChoiceContext {
 
 /** The chosen resource, or why there is none. */
 export type Choice =
-  | { readonly kind: "chosen"; readonly resource: Resource }
+  | {
+    readonly kind: "chosen";
+    readonly resource: Resource;
+    /** For a request with an affinity key: the key as pinned (a copy, to keep). */
+    readonly key?: string;
+  }
   | { readonly kind: "none" }
   | { readonly kind: "full" };
 

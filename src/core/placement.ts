@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_AFFINITY_KEYS,
   type Pin,
 } from "./affinity.ts";
+import { affinityKey } from "./affinity_key.ts";
 import { type Balance, type Choice, choose } from "./balance.ts";
 import { earliest } from "./effects.ts";
 import type { Resource, ResourceSet } from "./resources.ts";
@@ -95,10 +96,12 @@ export class Placement {
   }
 
   /**
-   * Where a request with the affinity key `key` goes: to the resource its
-   * key is pinned to, even when that one is full (`full`: a key never moves
-   * while its resource is online) or draining; else to the key's rendezvous
-   * choice among the resources that take new work, where it is then pinned.
+   * Where a request with the affinity key written `written` goes: to the
+   * resource its key is pinned to, even when that one is full (`full`: a key
+   * never moves while its resource is online) or draining; else to the key's
+   * rendezvous choice among the resources that take new work, where it is
+   * then pinned. The key is prepared (src/core/affinity_key.ts) only when
+   * not found as written: a pinned key is prepared already.
    *
    * @param waitForPinned just after a reconnect: a key whose resource is not
    *   announced again yet waits for it (`none`) rather than move
@@ -106,21 +109,26 @@ export class Placement {
    */
   chooseByKey(
     fx: Effects,
-    key: string,
+    written: string,
     now: number,
     waitForPinned: boolean,
     exclude?: Resource,
   ): Choice {
     const settings = this.#settings();
     const maxPerResource = settings.maxPendingPerResource;
-    const pin = this.#pins.get(key);
+    let key = written;
+    let pin = this.#pins.get(written);
+    if (pin === undefined) {
+      key = affinityKey(written);
+      if (key !== written) pin = this.#pins.get(key);
+    }
     if (pin !== undefined) {
       const resource = this.#resources.get(pin.resource);
       if (pin.lastUsed + this.#idleMs(settings) <= now) this.#unpin(fx, pin, "expired");
       else if (resource !== undefined && resource !== exclude) {
         if (resource.pending.size >= maxPerResource) return FULL;
         this.#pins.touch(pin, now);
-        return { kind: "chosen", resource };
+        return { kind: "chosen", resource, key: pin.key };
       } else if (resource === undefined && (waitForPinned || this.#resources.size === 0)) {
         // Not back yet, or nowhere to go: the key keeps its place.
         return NONE;
@@ -133,17 +141,14 @@ export class Placement {
       maxPerResource,
       exclude,
     });
-    if (choice.kind === "chosen") {
-      const stored = copyString(key);
-      const name = choice.resource.name;
-      const max = settings.maxAffinityKeys ?? DEFAULT_MAX_AFFINITY_KEYS;
-      fx.events.push({ type: "pinned", key: stored, resource: name });
-      const evicted = this.#pins.add(stored, name, now, max);
-      if (evicted.length > 0) {
-        fx.events.push({ type: "unpinned", keys: evicted, reason: "evicted" });
-      }
-    }
-    return choice;
+    if (choice.kind !== "chosen") return choice;
+    const stored = copyString(key);
+    const resource = choice.resource;
+    const max = settings.maxAffinityKeys ?? DEFAULT_MAX_AFFINITY_KEYS;
+    fx.events.push({ type: "pinned", key: stored, resource: resource.name });
+    const evicted = this.#pins.add(stored, resource.name, now, max);
+    if (evicted.length > 0) fx.events.push({ type: "unpinned", keys: evicted, reason: "evicted" });
+    return { kind: "chosen", resource, key: stored };
   }
 
   /** A resource went away: its keys are pinned no more (their next request places them). */

@@ -4,7 +4,7 @@
  * requester, and what happens when the resource holding it goes away
  * (failover), when time runs out, or when the proxy stops.
  */
-import { affinityKeyOf } from "./affinity_key.ts";
+import { affinityValueOf } from "./affinity_key.ts";
 import { drop, earliest, outcome, refuse } from "./effects.ts";
 import { gateError } from "./gate.ts";
 import { decodeResource, fitsResource, Tokens } from "./jat.ts";
@@ -43,7 +43,7 @@ interface Parked {
   readonly requesterDomain: string;
   readonly id: string;
   readonly type: "get" | "set";
-  /** What it is about (`affinity`), if anything. */
+  /** What it is about (`affinity`), as written (placement prepares it), if anything. */
   readonly affinityKey: string | undefined;
   /** `from` too long for a resourcepart (a token stands for it). */
   readonly long: boolean;
@@ -131,9 +131,8 @@ export class Requests {
     const ctx = this.#ctx;
     const settings = ctx.settings;
     const shapes = settings.affinity;
-    const found = shapes === undefined ? undefined : affinityKeyOf(stanza, shapes);
-    // Kept while the request waits: copies, see copyString().
-    const affinityKey = found === undefined ? undefined : copyString(found);
+    // As written (prepared by placement); once forwarded, the pin's copy is kept.
+    const affinityKey = shapes === undefined ? undefined : affinityValueOf(stanza, shapes);
     const placement = this.#placementOf(affinityKey);
     if (attrs.id === undefined) {
       refuse(fx, stanza, BAD_REQUEST);
@@ -353,7 +352,7 @@ export class Requests {
       requesterDomain: p.requesterDomain,
       id: p.id,
       type: p.type,
-      affinityKey: p.affinityKey,
+      affinityKey: choice.key,
       via,
       request: p.type === "get" ? copyString(serialize(forwarded)) : undefined,
       // The wait for a resource counts towards the request's timeout.

@@ -1,11 +1,14 @@
 /** Affinity keys: the shapes as written, and the key a request carries. */
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
+  affinityKey,
   affinityKeyOf,
   type AffinityShape,
   formatAffinityShape,
   parseAffinityShape,
 } from "../../src/core/affinity_key.ts";
+import { isPlausibleJid, jidKey } from "../../src/core/jid.ts";
 import { parseStanza } from "../../src/core/xml_scan.ts";
 import { parseXml, serialize, unparsedContent, type XmlElement } from "../../src/core/xml.ts";
 
@@ -124,4 +127,65 @@ Deno.test("affinity key: reading it leaves a stanza read from the stream unparse
     `<conference xmlns="${FOCUS}" room="r1"><x a="1"/></conference>`,
   );
   assert.equal(serialize(stanza), text);
+});
+
+Deno.test("affinity key: the prepared form is the same, however the value is spelled", () => {
+  const cases: Array<[string, string]> = [
+    ["room1@conference.example.org", "room1@conference.example.org"],
+    ["a_b-c.d@x-y.example", "a_b-c.d@x-y.example"],
+    ["Room1@conference.example.org", "room1@conference.example.org"],
+    ["room1@conference.example.org.", "room1@conference.example.org"],
+    ["room1@xn--bcher-kva.example", "room1@xn--bcher-kva.example"],
+    ["room1@bücher.example", "room1@xn--bcher-kva.example"],
+    ["room1@conference..example", "room1@conference..example"],
+    ["room@conference/res", "room@conference/res"],
+    ["conference.example.org", "conference.example.org"],
+    ["a@b@c", "a@b@c"],
+    ["@x", "@x"],
+  ];
+  for (const [written, key] of cases) {
+    assert.deepEqual(
+      keysOf(`<conference xmlns="${FOCUS}" room="${written}"/>`),
+      [key, key],
+      written,
+    );
+  }
+});
+
+Deno.test("affinity key: its shortcut for plain JIDs gives what preparing gives", () => {
+  const chars = fc.constantFrom(..."aZ0_.-@/xn-é ".split(""));
+  fc.assert(
+    fc.property(
+      fc.array(chars, { minLength: 1, maxLength: 12 }).map((c) => c.join("")),
+      (value) => {
+        const stanza = parseXml(
+          `<iq type="set"><conference xmlns="${FOCUS}" room="${
+            value.replaceAll("&", "&amp;")
+          }"/></iq>`,
+        );
+        // Prepared as a JID when it is one, until that changes nothing more.
+        let expected = value;
+        for (let next = ""; next !== expected;) {
+          next = expected;
+          expected = isPlausibleJid(next) ? jidKey(next) : next;
+        }
+        assert.equal(affinityKeyOf(stanza, [CONFERENCE]), expected);
+      },
+    ),
+    { numRuns: 3_000 },
+  );
+});
+
+Deno.test("affinity key: preparing a key prepared already changes nothing (looked up as written first)", () => {
+  const chars = fc.constantFrom(..."aZ0_.-@/xnß İ\u00adｆ。é".split(""));
+  fc.assert(
+    fc.property(
+      fc.array(chars, { minLength: 1, maxLength: 12 }).map((c) => c.join("")),
+      (value) => {
+        const key = affinityKey(value);
+        assert.equal(affinityKey(key), key, JSON.stringify(value));
+      },
+    ),
+    { numRuns: 5_000 },
+  );
 });
