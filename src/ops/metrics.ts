@@ -50,8 +50,10 @@ interface Series {
   readonly draining: Gauge.Internal<string>;
   readonly affinityKeys: Gauge.Internal<string>;
   readonly duration: Histogram.Internal<string>;
-  /** By `<outcome>`, or `<outcome> <placement>` with `affinity` on. */
+  /** By outcome, with affinity off. */
   readonly requests: Map<string, Counter.Internal>;
+  /** By placement, then outcome, with affinity on (made at its first such outcome). */
+  placed: Record<PlacementKind, Map<string, Counter.Internal>> | undefined;
   readonly moves: Map<string, Counter.Internal>;
   readonly dropped: Map<string, Counter.Internal>;
   /** By `<stanza> <condition>`. */
@@ -292,11 +294,9 @@ export class Metrics {
     for (const reason of series.moves.keys()) this.#affinityMoves.remove(proxy, reason);
     this.#connects.remove(proxy);
     this.#duration.remove(proxy);
-    for (const key of series.requests.keys()) {
-      const [outcome, placement] = key.split(" ");
-      this.#requests.remove(
-        placement === undefined ? { proxy, outcome } : { proxy, outcome, placement },
-      );
+    for (const outcome of series.requests.keys()) this.#requests.remove({ proxy, outcome });
+    for (const [placement, children] of Object.entries(series.placed ?? {})) {
+      for (const outcome of children.keys()) this.#requests.remove({ proxy, outcome, placement });
     }
     for (const reason of series.dropped.keys()) this.#dropped.remove(proxy, reason);
     for (const key of series.refused.keys()) {
@@ -339,6 +339,7 @@ export class Metrics {
       affinityKeys: this.#affinityKeys.labels(proxy),
       duration: this.#duration.labels(proxy),
       requests: new Map(),
+      placed: undefined,
       moves: new Map(),
       dropped: new Map(),
       refused: new Map(),
@@ -378,8 +379,8 @@ export class Metrics {
   }
 
   /**
-   * The requests child of an outcome with its placement: made on first use
-   * with every outcome of that placement at 0, the proxy's affinity being on.
+   * The requests child of an outcome with its placement: on the first one,
+   * every outcome of every placement is made at 0 (the proxy's affinity is on).
    */
   #placed(
     series: Series,
@@ -387,20 +388,18 @@ export class Metrics {
     outcome: string,
     placement: PlacementKind,
   ): Counter.Internal {
-    const key = `${outcome} ${placement}`;
-    let child = series.requests.get(key);
-    if (child !== undefined) return child;
-    for (const kind of PLACEMENTS) {
-      for (const each of REQUEST_OUTCOMES) {
-        const cell = `${each} ${kind}`;
-        if (series.requests.has(cell)) continue;
-        const made = this.#requests.labels({ proxy, outcome: each, placement: kind });
-        made.inc(0);
-        series.requests.set(cell, made);
+    let placed = series.placed;
+    if (placed === undefined) {
+      placed = series.placed = { affinity: new Map(), balance: new Map() };
+      for (const kind of PLACEMENTS) {
+        for (const each of REQUEST_OUTCOMES) {
+          const made = this.#requests.labels({ proxy, outcome: each, placement: kind });
+          made.inc(0);
+          placed[kind].set(each, made);
+        }
       }
     }
-    child = series.requests.get(key)!;
-    return child;
+    return placed[placement].get(outcome)!;
   }
 
   /** The child for `proxy` and one more label value, cached in `cache`. */
