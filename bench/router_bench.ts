@@ -175,8 +175,9 @@ function conferenceBatch(affinity: boolean): (round: number) => void {
 
 /**
  * The conference pipeline without and with affinity, measured in turns of
- * about 100 ms each (round trips per CPU second of each): what the machine
- * does meanwhile weighs on both alike.
+ * about 300 ms each (round trips per CPU second of each): what the machine
+ * does meanwhile weighs on both alike, and each turn is long enough that
+ * its start (the other's data in the caches) weighs little.
  */
 function conferencePair(): [off: number, on: number] {
   const batches = [conferenceBatch(false), conferenceBatch(true)];
@@ -191,7 +192,7 @@ function conferencePair(): [off: number, on: number] {
   while (performance.now() < end) {
     for (const [k, batch] of batches.entries()) {
       const cpu0 = cpuSeconds(Deno.pid);
-      const turnEnd = performance.now() + 100;
+      const turnEnd = performance.now() + 300;
       while (performance.now() < turnEnd) {
         batch(rounds[k]++);
         trips[k] += WINDOW;

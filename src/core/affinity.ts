@@ -24,11 +24,19 @@ export interface Pin {
   lastUsed: number;
 }
 
-/** The pins, by key and by resource. */
+/** A pin in the order of use: its neighbours, the less and the more recently used. */
+interface Node extends Pin {
+  older: Node | undefined;
+  newer: Node | undefined;
+}
+
+/** The pins, by key and by resource, and in the order of their last use. */
 export class AffinityPins {
-  /** By key, the least recently used first. */
-  readonly #byKey = new Map<string, Pin>();
-  readonly #byResource = new Map<string, Set<Pin>>();
+  readonly #byKey = new Map<string, Node>();
+  readonly #byResource = new Map<string, Set<Node>>();
+  /** The least and the most recently used (a list through the pins: a use moves no table entry). */
+  #oldest: Node | undefined;
+  #newest: Node | undefined;
 
   /** How many keys are pinned. */
   get size(): number {
@@ -42,9 +50,11 @@ export class AffinityPins {
 
   /** A request with the pin's key went to its resource. */
   touch(pin: Pin, now: number): void {
-    pin.lastUsed = now;
-    this.#byKey.delete(pin.key);
-    this.#byKey.set(pin.key, pin);
+    const node = pin as Node;
+    node.lastUsed = now;
+    if (node === this.#newest) return;
+    this.#unlink(node);
+    this.#append(node);
   }
 
   /**
@@ -52,14 +62,15 @@ export class AffinityPins {
    * keep at most `max` (the least recently used).
    */
   add(key: string, resource: string, now: number, max: number): string[] {
-    const pin: Pin = { key, resource, lastUsed: now };
-    this.#byKey.set(key, pin);
+    const node: Node = { key, resource, lastUsed: now, older: undefined, newer: undefined };
+    this.#byKey.set(key, node);
+    this.#append(node);
     let pins = this.#byResource.get(resource);
     if (pins === undefined) this.#byResource.set(resource, pins = new Set());
-    pins.add(pin);
+    pins.add(node);
     const evicted: string[] = [];
     while (this.#byKey.size > max) {
-      const oldest = this.#byKey.values().next().value as Pin;
+      const oldest = this.#oldest as Node;
       this.remove(oldest);
       evicted.push(oldest.key);
     }
@@ -68,11 +79,13 @@ export class AffinityPins {
 
   /** Ends one pin. */
   remove(pin: Pin): void {
-    if (this.#byKey.get(pin.key) !== pin) return;
-    this.#byKey.delete(pin.key);
-    const pins = this.#byResource.get(pin.resource);
-    pins?.delete(pin);
-    if (pins?.size === 0) this.#byResource.delete(pin.resource);
+    const node = pin as Node;
+    if (this.#byKey.get(node.key) !== node) return;
+    this.#byKey.delete(node.key);
+    this.#unlink(node);
+    const pins = this.#byResource.get(node.resource);
+    pins?.delete(node);
+    if (pins?.size === 0) this.#byResource.delete(node.resource);
   }
 
   /** Ends every pin of a resource; returns their keys. */
@@ -80,9 +93,10 @@ export class AffinityPins {
     const pins = this.#byResource.get(resource);
     if (pins === undefined) return [];
     const keys: string[] = [];
-    for (const pin of pins) {
-      this.#byKey.delete(pin.key);
-      keys.push(pin.key);
+    for (const node of pins) {
+      this.#byKey.delete(node.key);
+      this.#unlink(node);
+      keys.push(node.key);
     }
     this.#byResource.delete(resource);
     return keys;
@@ -100,18 +114,17 @@ export class AffinityPins {
   /** Ends the pins unused for `idleMs` or more at `now`; returns their keys. */
   expire(now: number, idleMs: number): string[] {
     const keys: string[] = [];
-    for (const pin of this.#byKey.values()) {
-      if (pin.lastUsed + idleMs > now) break;
-      keys.push(pin.key);
+    for (let node = this.#oldest; node && node.lastUsed + idleMs <= now; node = this.#oldest) {
+      this.remove(node);
+      keys.push(node.key);
     }
-    for (const key of keys) this.remove(this.#byKey.get(key) as Pin);
     return keys;
   }
 
   /** When the least recently used pin expires, or undefined with none. */
   nextExpiry(idleMs: number): number | undefined {
-    if (this.#byKey.size === 0) return undefined;
-    return (this.#byKey.values().next().value as Pin).lastUsed + idleMs;
+    const oldest = this.#oldest;
+    return oldest === undefined ? undefined : oldest.lastUsed + idleMs;
   }
 
   /**
@@ -131,5 +144,22 @@ export class AffinityPins {
   clear(): void {
     this.#byKey.clear();
     this.#byResource.clear();
+    this.#oldest = this.#newest = undefined;
+  }
+
+  #append(node: Node): void {
+    node.older = this.#newest;
+    node.newer = undefined;
+    if (this.#newest) this.#newest.newer = node;
+    else this.#oldest = node;
+    this.#newest = node;
+  }
+
+  #unlink(node: Node): void {
+    if (node.older) node.older.newer = node.newer;
+    else this.#oldest = node.newer;
+    if (node.newer) node.newer.older = node.older;
+    else this.#newest = node.older;
+    node.older = node.newer = undefined;
   }
 }
