@@ -9,6 +9,9 @@
  * Besides the whole, each step is timed alone, the shell (src/app/proxy.ts,
  * with a fake stream) is timed around the router, and the same work done
  * the minimal component's way (rewrite attributes in place) gives the floor.
+ * Last, Jicofo-shaped conference requests about 1,000 rooms go through the
+ * pipeline with `affinity` off and on: the difference is the cost of an
+ * affinity lookup (the key read from the payload, its pin found and used).
  */
 import { Session } from "node:inspector";
 import { parseConfig } from "../src/config/parse.ts";
@@ -39,6 +42,17 @@ function requestText(id: string): string {
   return `<iq xml:lang='en' id='${id}' to='${DOMAIN}' type='get' from='${REQUESTER}'>` +
     `<ping xmlns='urn:xmpp:ping'/></iq>`;
 }
+
+/** A conference request about one of {@link ROOMS} rooms, as Jicofo gets it. */
+function conferenceText(id: string, room: number): string {
+  return `<iq xml:lang='en' id='${id}' to='${DOMAIN}' type='set' from='${REQUESTER}'>` +
+    `<conference xmlns='http://jitsi.org/protocol/focus' machine-uid='c0ffee' ` +
+    `room='room${room}@conference.localhost'><property name='startAudioMuted' value='9'/>` +
+    `</conference></iq>`;
+}
+
+/** Rooms the conference requests are about: each pinned after its first request. */
+const ROOMS = 1_000;
 
 function replyText(id: string, resourceJid: string): string {
   return `<iq xml:lang='en' id='${id}' to='${DOMAIN}/${REQUESTER}' type='result' ` +
@@ -71,10 +85,10 @@ function streamParser(which: "proxy" | "xmpp.js" = "proxy"): (text: string) => X
 }
 
 /** The proxy's settings with every default, as the config parser gives them. */
-function benchConfig(): ProxyConfig {
+function benchConfig(extra: Record<string, unknown> = {}): ProxyConfig {
   const text = JSON.stringify({
     server: "xmpp://127.0.0.1:5347",
-    proxies: [{ domain: DOMAIN, secret: "bench", target_address: TARGET }],
+    proxies: [{ domain: DOMAIN, secret: "bench", target_address: TARGET, ...extra }],
   });
   const parsed = parseConfig(text, { file: "bench.json" });
   if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
@@ -82,9 +96,12 @@ function benchConfig(): ProxyConfig {
 }
 
 const SETTINGS = benchConfig();
+const AFFINITY_SETTINGS = benchConfig({
+  affinity: ["{http://jitsi.org/protocol/focus}conference@room"],
+});
 
-function readyRouter(parse: (text: string) => XmlElement): Router {
-  const router = new Router(SETTINGS, { random: Math.random });
+function readyRouter(parse: (text: string) => XmlElement, settings = SETTINGS): Router {
+  const router = new Router(settings, { random: Math.random });
   router.online(0);
   for (const resource of RESOURCES) router.receive(parse(presenceText(resource)), 0);
   return router;
@@ -130,6 +147,60 @@ function fullPipeline(): number {
       sink[WINDOW + i] = serialize(out);
     }
   });
+}
+
+/**
+ * A batch of parse → Router.receive → serialize, both ways, for conference
+ * requests about {@link ROOMS} rooms in turn; with `affinity` on, each goes
+ * where its room is pinned.
+ */
+function conferenceBatch(affinity: boolean): (round: number) => void {
+  const parse = streamParser();
+  const router = readyRouter(parse, affinity ? AFFINITY_SETTINGS : SETTINGS);
+  const jids: string[] = new Array(WINDOW);
+  return (round) => {
+    const now = round;
+    for (let i = 0; i < WINDOW; i++) {
+      const room = (round * WINDOW + i) % ROOMS;
+      const out = router.receive(parse(conferenceText(ids[i], room)), now).send[0];
+      jids[i] = out.attrs.to!;
+      sink[i] = serialize(out);
+    }
+    for (let i = 0; i < WINDOW; i++) {
+      const out = router.receive(parse(replyText(ids[i], jids[i])), now).send[0];
+      sink[WINDOW + i] = serialize(out);
+    }
+  };
+}
+
+/**
+ * The conference pipeline without and with affinity, measured in turns of
+ * about 300 ms each (round trips per CPU second of each): what the machine
+ * does meanwhile weighs on both alike, and each turn is long enough that
+ * its start (the other's data in the caches) weighs little.
+ */
+function conferencePair(): [off: number, on: number] {
+  const batches = [conferenceBatch(false), conferenceBatch(true)];
+  const trips = [0, 0];
+  const cpu = [0, 0];
+  const rounds = [0, 0];
+  for (const [k, batch] of batches.entries()) {
+    const warmEnd = performance.now() + WARMUP_MS;
+    while (performance.now() < warmEnd) batch(rounds[k]++);
+  }
+  const end = performance.now() + 2 * MEASURE_MS;
+  while (performance.now() < end) {
+    for (const [k, batch] of batches.entries()) {
+      const cpu0 = cpuSeconds(Deno.pid);
+      const turnEnd = performance.now() + 300;
+      while (performance.now() < turnEnd) {
+        batch(rounds[k]++);
+        trips[k] += WINDOW;
+      }
+      cpu[k] += cpuSeconds(Deno.pid) - cpu0;
+    }
+  }
+  return [trips[0] / cpu[0], trips[1] / cpu[1]];
 }
 
 /** Only the parser, on the same texts. */
@@ -313,6 +384,9 @@ async function allocatedPerTrip(batch: (round: number) => void): Promise<number>
   return bytes / (ROUNDS * WINDOW);
 }
 
+const CONFERENCE_OFF = "pipeline, conference requests, affinity off";
+const CONFERENCE_ON = "pipeline, conference requests, affinity on (1,000 rooms pinned)";
+
 export async function runRouterBench(): Promise<Record<string, unknown>> {
   const rates: Record<string, number> = {};
   const steps: Array<[string, () => number]> = [
@@ -337,11 +411,17 @@ export async function runRouterBench(): Promise<Record<string, unknown>> {
   // Three interleaved passes, the median kept: the first pass of a step
   // pays for JIT warm-up that the later ones do not.
   const passes: Record<string, number[]> = {};
+  const shares: number[] = [];
   for (let pass = 1; pass <= PASSES; pass++) {
     for (const [name, run] of steps) {
       progress(`router bench: pass ${pass}/${PASSES}: ${name} …`);
       (passes[name] ??= []).push(run());
     }
+    progress(`router bench: pass ${pass}/${PASSES}: conference requests, affinity off and on …`);
+    const [off, on] = conferencePair();
+    (passes[CONFERENCE_OFF] ??= []).push(off);
+    (passes[CONFERENCE_ON] ??= []).push(on);
+    shares.push((off / on - 1) * 100);
   }
   for (const [name, values] of Object.entries(passes)) rates[name] = median(values);
   const rows = Object.entries(rates).map(([name, rate]) => [
@@ -351,6 +431,13 @@ export async function runRouterBench(): Promise<Record<string, unknown>> {
   ]);
   console.log("\n--router: round trips (request + reply) per CPU second, one thread\n");
   console.log(table(["what", "rt/s", "µs/rt"], rows));
+  const lookupUs = 1e6 / rates[CONFERENCE_ON] - 1e6 / rates[CONFERENCE_OFF];
+  const share = median(shares);
+  console.log(
+    `\naffinity lookup per request: ${fmt(lookupUs, 2)} µs, ` +
+      `${fmt(share, 1)} % of the conference pipeline without affinity ` +
+      `(passes: ${shares.map((v) => fmt(v, 1)).join(", ")} %; target: within 10 %)`,
+  );
   progress("router bench: allocation …");
   const proxyShell = shell();
   const allocated = {
@@ -365,5 +452,12 @@ export async function runRouterBench(): Promise<Record<string, unknown>> {
     Object.entries(allocated).map(([name, bytes]) => [name, fmt(bytes / 1024, 2)]),
   ));
   console.log("");
-  return { window: WINDOW, passes, rates, allocatedBytesPerTrip: allocated };
+  return {
+    window: WINDOW,
+    passes,
+    rates,
+    affinityLookupUs: lookupUs,
+    affinityShare: share,
+    allocatedBytesPerTrip: allocated,
+  };
 }

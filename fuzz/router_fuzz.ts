@@ -187,6 +187,10 @@ function describe(stats: RunStats): string {
     `service presence ${stats.presence}, rate limited ${stats.rateLimited}`,
     `  long-address forwards ${stats.longForwards}, restarts ${stats.restarts}, ` +
     `over max_stanza_size ${stats.oversized}`,
+    `  affinity: keys pinned ${stats.affinity.pinned}, forwards to a key's pin ${stats.affinity.held}, ` +
+    `waited for a key's resource ${stats.affinity.waited}; pins ended: resource left ` +
+    `${stats.affinity.resource_left}, expired ${stats.affinity.expired}, evicted ` +
+    `${stats.affinity.evicted}; resources draining ${stats.draining}`,
   ];
   const tolerated = Object.entries(stats.tolerated);
   if (tolerated.length > 0) {

@@ -11,13 +11,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type Effects, Router } from "../src/core/router.ts";
-import { parseXml, serialize, xml, type XmlElement } from "../src/core/xml.ts";
+import { parseXml, readdress, serialize, xml, type XmlElement } from "../src/core/xml.ts";
 import { scenarioArb } from "./support/fuzz/arbitraries.ts";
 import { STANZAS } from "./support/fuzz/helpers.ts";
 import { type RunOptions, runScenario } from "./support/fuzz/run.ts";
-import type { Scenario } from "./support/fuzz/scenario.ts";
+import type { Scenario, StanzaAction } from "./support/fuzz/scenario.ts";
+import { ROOM_PAYLOADS, ROOM_SHAPE } from "./support/fuzz/stanzas.ts";
 import { addStats, emptyStats, type RunStats } from "./support/fuzz/stats.ts";
-import { DOMAIN, TARGET, testRouter } from "./support/router.ts";
+import { BASE_SETTINGS, DOMAIN, TARGET, testRouter } from "./support/router.ts";
 
 const SHORT_RUNS = 800;
 
@@ -51,6 +52,13 @@ Deno.test("fuzz: generated stanza sequences keep every invariant", () => {
       targetRequests: total.initiated,
       messages: total.messages,
       servicePresence: total.presence,
+      affinityPinned: total.affinity.pinned,
+      affinityHeld: total.affinity.held,
+      affinityWaited: total.affinity.waited,
+      affinityResourceLeft: total.affinity.resource_left,
+      affinityExpired: total.affinity.expired,
+      affinityEvicted: total.affinity.evicted,
+      resourceDraining: total.draining,
     })
   ) {
     assert.ok((n ?? 0) > 0, `the short run never reached ${what}`);
@@ -108,7 +116,8 @@ const MUTANTS: Record<string, { make: Mutant; expect: RegExp }> = {
     make: mutant((_r, op, fx) => {
       if (op === "tick") fx.send.splice(0, fx.send.length);
     }),
-    expect: /past their deadline/,
+    // A pending request's deadline, or a waiting one's end of wait.
+    expect: /past their deadline|waits for a resource past its time/,
   },
   "relays a result to someone else": {
     make: mutant((_r, op, fx, el) => {
@@ -182,6 +191,52 @@ for (const [name, { make, expect }] of Object.entries(MUTANTS)) {
     assert.match(message, expect, message.slice(0, 2000));
   });
 }
+
+Deno.test("fuzz model: catches a router that moves a pinned key while its resource is online", () => {
+  // Two requests about one room, from two requesters; the second is sent to the other resource.
+  const about = (from: number, id: number): StanzaAction => ({
+    kind: "stanza",
+    dt: 1,
+    from,
+    to: { k: "bare" },
+    name: "iq",
+    type: "set",
+    id,
+    payload: ROOM_PAYLOADS,
+    copies: 1,
+  });
+  const scenario: Scenario = {
+    settings: { ...BASE_SETTINGS, affinity: [ROOM_SHAPE] },
+    randomSeed: 1,
+    world: {
+      requesters: ["alice@example.org/phone", "bob@example.net/x"],
+      ids: ["1", "2"],
+      resources: ["a", "b"],
+      subscribers: [],
+    },
+    online: true,
+    initialResources: 2,
+    timers: false,
+    loopback: false,
+    roundTrip: false,
+    actions: [about(0, 0), about(1, 1)],
+    ending: "none",
+  };
+  runScenario(scenario);
+  let forwards = 0;
+  const moving = mutant((router, op, fx) => {
+    if (op !== "receive") return;
+    fx.send.forEach((s, i) => {
+      if (!isIq(s, "set") || ++forwards !== 2) return;
+      const other = router.resources.find((r) => !s.attrs.to!.endsWith(`/${r}`))!;
+      fx.send[i] = readdress(s, { to: `${TARGET}/${other}`, from: s.attrs.from! });
+    });
+  });
+  assert.throws(
+    () => runScenario(scenario, { makeRouter: moving }),
+    /key room1@rooms\.example is pinned to [ab] \(online\), but went to [ab]/,
+  );
+});
 
 // --- bugs found, kept as repros ------------------------------------------------
 

@@ -1,7 +1,7 @@
 /**
  * One proxy at run time: the thin shell around a {@link Router} that owns
  * its stream, its one timer, its logs and metrics, and its stored
- * subscribers. Every decision is the router's.
+ * subscribers and affinity pins. Every decision is the router's.
  */
 import type { ProxyConfig } from "../config/types.ts";
 import { type Link, type LinkHandlers, type LinkTimings, openLink } from "../link/connection.ts";
@@ -12,6 +12,7 @@ import type { Metrics } from "../ops/metrics.ts";
 import { bareOf, domainOf } from "../core/jid.ts";
 import { type Effects, Router, type RouterEvent } from "../core/router.ts";
 import type { SubscriberStore } from "../ops/subscribers.ts";
+import type { PinChange, PinStore } from "../ops/pins.ts";
 import { wait } from "../link/wait.ts";
 import type { XmlElement } from "../core/xml.ts";
 
@@ -27,6 +28,8 @@ export interface ProxyDeps {
   readonly metrics?: Metrics;
   /** Where the service's subscribers are kept (`presence: true`). Default: none. */
   readonly subscribers?: SubscriberStore;
+  /** Where the affinity pins are kept (`affinity`, with `state_dir`). Default: none. */
+  readonly pins?: PinStore;
 }
 
 /** A running proxy. */
@@ -39,6 +42,9 @@ export class Proxy {
   readonly #metrics: Metrics | undefined;
   readonly #store: SubscriberStore | undefined;
   #maxStanzaSize: number;
+  readonly #pins: PinStore | undefined;
+  /** The pin changes of the step being applied, written together. */
+  #pinChanges: PinChange[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #idle: (() => void) | undefined;
@@ -53,14 +59,19 @@ export class Proxy {
     this.#metrics = deps.metrics;
     // Kept even with presence off: a reload may turn it on.
     this.#store = deps.subscribers;
+    // Kept even with affinity off: a reload may turn it on.
+    const pins = this.#pins = deps.pins;
     this.#router = new Router(config, {
       random: deps.random ?? Math.random,
       subscribers: this.#store?.list(domain),
+      ...(pins ? { storedPins: () => pins.list(domain) } : {}),
     });
     this.#metrics?.setUp(domain, false);
     this.#metrics?.sample(domain, () => ({
       pending: this.#router.pendingCount,
       resources: this.#router.resourceCount,
+      draining: this.#router.drainingCount,
+      affinityKeys: this.#router.affinityKeyCount,
     }));
     const handlers: LinkHandlers = {
       onStanza: (stanza) =>
@@ -179,6 +190,7 @@ export class Proxy {
         });
       }
     }
+    if (this.#pinChanges.length > 0) this.#savePins();
     // Each on its own: one that cannot be written must not keep the others
     // of the same step (answers to other requesters) from going out.
     for (const stanza of fx.send) {
@@ -190,6 +202,22 @@ export class Proxy {
     }
     this.#arm();
     if (this.#idle && this.#router.inFlightCount === 0) this.#idle();
+  }
+
+  /** Writes the step's pin changes (the router holds them whatever happens). */
+  #savePins(): void {
+    const changes = this.#pinChanges;
+    this.#pinChanges = [];
+    try {
+      this.#pins?.apply(this.domain, changes);
+    } catch (error) {
+      // As for subscribers: only a restart would lose them, and the log says so.
+      this.#log.error("affinity.store_failed", {
+        domain: this.domain,
+        changes: changes.length,
+        reason: error,
+      });
+    }
   }
 
   #failed(stanza: XmlElement, error: unknown): void {
@@ -223,11 +251,26 @@ export class Proxy {
     const domain = this.domain;
     switch (event.type) {
       case "resource":
-        log.info(event.change === "up" ? "target.resource_up" : "target.resource_down", {
+        log.info(`target.resource_${event.change}`, {
           domain,
           resource: event.resource,
           available: event.count,
         });
+        break;
+      case "pinned":
+        if (this.#pins) this.#pinChanges.push([event.key, event.resource]);
+        if (logs("debug")) {
+          log.debug("affinity.pinned", { domain, key: event.key, resource: event.resource });
+        }
+        break;
+      case "unpinned":
+        if (this.#pins) { for (const key of event.keys) this.#pinChanges.push([key, undefined]); }
+        // A resource's keys moving is worth seeing; expiry and eviction are routine.
+        if (event.reason === "resource_left") {
+          log.info("affinity.unpinned", { domain, reason: event.reason, keys: event.keys.length });
+        } else if (logs("debug")) {
+          log.debug("affinity.unpinned", { domain, reason: event.reason, keys: event.keys.length });
+        }
         break;
       case "subscription":
         if (event.state === "error" || event.state === "revoked") {

@@ -9,6 +9,7 @@ import { logger, setupLogging } from "../ops/log.ts";
 import { Metrics } from "../ops/metrics.ts";
 import { Proxy, type ProxyDeps } from "./proxy.ts";
 import { openSubscriberStore, type SubscriberStore } from "../ops/subscribers.ts";
+import { openPinStore, type PinStore } from "../ops/pins.ts";
 import type { Logging, WorkerHandlers } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
 
@@ -36,6 +37,7 @@ export class Runtime implements WorkerHandlers {
   readonly #proxies = new Map<string, Proxy>();
   readonly #metrics = new Metrics();
   #store: SubscriberStore | undefined;
+  #pins: PinStore | undefined;
   #http: Listener | undefined;
   #hurried = false;
   readonly #log = logger("main");
@@ -57,7 +59,10 @@ export class Runtime implements WorkerHandlers {
       proxies: config.proxies.length,
       ...logging.fields,
     });
-    if (config.stateDir !== undefined) this.#store = openSubscriberStore(config.stateDir);
+    if (config.stateDir !== undefined) {
+      this.#store = openSubscriberStore(config.stateDir);
+      this.#pins = openPinStore(config.stateDir);
+    }
     if (config.http) this.#http = this.#listen(config.http);
     for (const entry of config.proxies) this.#add(entry);
     return Promise.resolve();
@@ -137,6 +142,7 @@ export class Runtime implements WorkerHandlers {
     await Promise.all([...this.#proxies.values()].map((proxy) => proxy.shutdown(graceMs)));
     await this.#http?.shutdown();
     this.#store?.close();
+    this.#pins?.close();
     this.#log.info("proxy.stopped");
     return 0;
   }
@@ -173,6 +179,7 @@ export class Runtime implements WorkerHandlers {
     const proxy = new Proxy(entry, {
       metrics: this.#metrics,
       subscribers: this.#store,
+      pins: this.#pins,
       ...(this.#deps.openLink ? { openLink: this.#deps.openLink } : {}),
     });
     // Added by a reload after a second stop signal: its stop has no grace either.

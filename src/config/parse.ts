@@ -97,6 +97,12 @@ function assemble(file: string, data: ParsedConfig): Config {
       presence: proxy.presence,
       maxSubscribers: proxy.max_subscribers,
       maxSubscribersPerDomain: proxy.max_subscribers_per_domain,
+      // Off (absent or empty), its tunings are left out with it.
+      ...(proxy.affinity === undefined || proxy.affinity.length === 0 ? {} : {
+        affinity: Object.freeze(proxy.affinity),
+        affinityIdleMs: proxy.affinity_idle,
+        maxAffinityKeys: proxy.max_affinity_keys,
+      }),
     });
   });
   return Object.freeze({

@@ -5,6 +5,7 @@
  * problems are collected, none stops the others.
  */
 import { z } from "zod";
+import { parseAffinityShape, SHAPE_EXPECTED } from "../core/affinity_key.ts";
 import { BALANCES } from "../core/balance.ts";
 import { isBareJid, isHostname } from "../core/jid.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
@@ -13,9 +14,11 @@ import { describe, expecting, fromZod, type Problem } from "./problems.ts";
 import { SECRET_KEYS, SECRET_KEYS_TEXT, secretFields, type SecretSources } from "./secrets.ts";
 import { keysAt, suggestion } from "./suggest.ts";
 import {
+  DEFAULT_AFFINITY_IDLE_MS,
   DEFAULT_BALANCE,
   DEFAULT_KEEPALIVE_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_AFFINITY_KEYS,
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_PER_REQUESTER,
   DEFAULT_MAX_PENDING_PER_RESOURCE,
@@ -143,6 +146,9 @@ function proxySchema(secrets: SecretSources) {
     presence: flag(),
     max_subscribers: countField().default(DEFAULT_MAX_SUBSCRIBERS),
     max_subscribers_per_domain: countField().default(DEFAULT_MAX_SUBSCRIBERS_PER_DOMAIN),
+    affinity: affinityField().optional(),
+    affinity_idle: durationField(1).default(DEFAULT_AFFINITY_IDLE_MS),
+    max_affinity_keys: countField().default(DEFAULT_MAX_AFFINITY_KEYS),
   }, {
     error: expecting(
       `expected a mapping with domain, target_address and one of ${SECRET_KEYS_TEXT}`,
@@ -238,6 +244,21 @@ function patternListField(key: "allow" | "deny") {
     { error: expecting(listExpected) },
   );
   return key === "allow" ? list.min(1, { error: expecting(listExpected) }) : list;
+}
+
+/** `affinity`: a list of request shapes, each checked on its own (the message names it). */
+function affinityField() {
+  const error = expecting(SHAPE_EXPECTED);
+  return z.array(
+    z.string({ error })
+      .refine((text) => parseAffinityShape(text) !== undefined, { error })
+      .transform((text) => Object.freeze(parseAffinityShape(text)!)),
+    {
+      error: expecting(
+        `expected a list of request shapes like ["{http://jitsi.org/protocol/focus}conference@room"]`,
+      ),
+    },
+  );
 }
 
 /** `rate_limit: { rate: 20/s, burst: 40 }`. */

@@ -2,6 +2,7 @@
  * What a validated configuration is: the frozen value the rest of the
  * program reads, and the defaults of the keys a file may leave out.
  */
+import type { AffinityShape } from "../core/affinity_key.ts";
 import type { Balance } from "../core/balance.ts";
 import type { LogFormat, LogLevel } from "./log_options.ts";
 
@@ -116,6 +117,17 @@ export interface ProxyConfig {
    * may subscribe to the service's presence.
    */
   readonly maxSubscribersPerDomain: number;
+  /**
+   * `affinity`: request shapes (`"{namespace}element@attribute"`) whose
+   * attribute says what a request is about; requests about one thing go
+   * to one resource (src/core/affinity.ts). Absent (an empty list is left
+   * out too): every request is placed by `balance`.
+   */
+  readonly affinity?: readonly AffinityShape[];
+  /** `affinity_idle`, default 1 h: a key unused this long is pinned no more. Set with `affinity`. */
+  readonly affinityIdleMs?: number;
+  /** `max_affinity_keys`, default 100000: keys pinned at most. Set with `affinity`. */
+  readonly maxAffinityKeys?: number;
 }
 
 /** The whole validated configuration; deeply frozen. */
@@ -138,8 +150,8 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /**
    * `state_dir`: where state that must survive a restart is kept (the
-   * service's presence subscribers); relative to the config file's
-   * directory. Required when a proxy has `presence: true`.
+   * service's presence subscribers, the affinity pins); relative to the
+   * config file's directory. Required when a proxy has `presence: true`.
    */
   readonly stateDir?: string;
   readonly proxies: readonly ProxyConfig[];
@@ -188,6 +200,8 @@ export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
 export const DEFAULT_STANDBY_RETRY_MS = 2_000;
 /** `max_stanza_size`: 1 MB. */
 export const DEFAULT_MAX_STANZA_SIZE = 1024 * 1024;
+/** `affinity_idle` and `max_affinity_keys`: the core's, which it also uses when they are absent. */
+export { DEFAULT_AFFINITY_IDLE_MS, DEFAULT_MAX_AFFINITY_KEYS } from "../core/affinity.ts";
 /** The values of `messages`. */
 export const MESSAGE_MODES = ["reject", "forward"] as const;
 /** `messages`. */

@@ -14,8 +14,11 @@ export type Balance = typeof BALANCES[number];
 
 /** What a choice depends on besides the resources. */
 export interface ChoiceContext {
-  /** The requester's bare JID (sticky). */
-  readonly requesterBare: string;
+  /**
+   * What rendezvous hashing places (sticky): the requester's bare JID, or a
+   * request's affinity key (src/core/affinity.ts).
+   */
+  readonly rendezvousKey: string;
   /** A counter that grows by one per choice (round-robin). */
   readonly turn: number;
   /** Uniform in [0, 1) (random, least-pending's ties). */
@@ -28,14 +31,20 @@ export interface ChoiceContext {
 
 /** The chosen resource, or why there is none. */
 export type Choice =
-  | { readonly kind: "chosen"; readonly resource: Resource }
+  | {
+    readonly kind: "chosen";
+    readonly resource: Resource;
+    /** For a request with an affinity key: the key as pinned (a copy, to keep). */
+    readonly key?: string;
+  }
   | { readonly kind: "none" }
   | { readonly kind: "full" };
 
 /**
  * Chooses a resource for a request. Resources with a negative priority are
  * used only when no non-negative one is eligible (RFC 6121 §4.7.2.3 says
- * they should not get messages meant for the bare JID).
+ * they should not get messages meant for the bare JID); draining ones
+ * (`<show>dnd</show>`) never.
  */
 export function choose(
   policy: Balance,
@@ -46,7 +55,7 @@ export function choose(
   let fallback: Resource[] | undefined;
   let full = false;
   for (const resource of resources) {
-    if (resource === context.exclude) continue;
+    if (resource === context.exclude || resource.draining) continue;
     if (resource.pending.size >= context.maxPerResource) {
       full = true;
       continue;
@@ -92,19 +101,20 @@ function leastPending(
 }
 
 /**
- * Rendezvous (highest random weight) hashing: every requester ranks the
- * resources by a hash of (requester, resource) and takes the best, so a
- * resource leaving moves only its own requesters and one joining takes
- * only the requesters that now rank it first.
+ * Rendezvous (highest random weight) hashing: every key (a requester, or
+ * an affinity key) ranks the resources by a hash of (key, resource name)
+ * and takes the best, so a resource leaving moves only its own keys and
+ * one joining takes only the keys that now rank it first. The hash
+ * depends on nothing else: a new process gives the same answers.
  */
 function sticky(
   eligible: Resource[],
-  { requesterBare }: ChoiceContext,
+  { rendezvousKey }: ChoiceContext,
 ): Resource {
   let best = eligible[0];
   let bestScore = -1;
   for (const candidate of eligible) {
-    const score = fnv1a(requesterBare, candidate.name);
+    const score = fnv1a(rendezvousKey, candidate.name);
     if (score > bestScore) {
       best = candidate;
       bestScore = score;

@@ -3,7 +3,7 @@
  * events it reports, appended in order by the rules that decide them.
  */
 import { normalizeJid } from "./jid.ts";
-import type { DropReason, Effects, Outcome } from "./router_events.ts";
+import type { DropReason, Effects, Outcome, PlacementKind } from "./router_events.ts";
 import { errorReply, type StanzaError } from "./stanza.ts";
 import type { XmlElement } from "./xml.ts";
 
@@ -28,15 +28,20 @@ export function refuse(fx: Effects, stanza: XmlElement, error: StanzaError): voi
   fx.events.push({ type: "refused", condition: error.condition, stanza: stanza.name, from });
 }
 
-/** Reports how a request ended. */
+/** Reports how a request ended (and, with `affinity` on, how it was placed). */
 export function outcome(
   fx: Effects,
   what: Outcome,
   requester: string,
   id: string | undefined,
   durationMs: number,
+  placement?: PlacementKind,
 ): void {
-  fx.events.push({ type: "outcome", outcome: what, requester, id, durationMs });
+  fx.events.push(
+    placement === undefined
+      ? { type: "outcome", outcome: what, requester, id, durationMs }
+      : { type: "outcome", outcome: what, requester, id, durationMs, placement },
+  );
 }
 
 /** Reports a message passed on from `from` to `to`. */

@@ -17,6 +17,8 @@ export interface Pending extends Timed {
   readonly requesterDomain: string;
   readonly id: string;
   readonly type: "get" | "set";
+  /** What it is about (`affinity`): where a failover re-sends it. */
+  readonly affinityKey: string | undefined;
   /** The resource of our JID the request was sent from. */
   readonly via: string;
   /**
@@ -45,6 +47,8 @@ export interface Resource {
   readonly jid: string;
   /** Presence priority (RFC 6121 §4.7.2.3); negative ones are a last resort. */
   priority: number;
+  /** Its presence says `<show>dnd</show>`: it takes no new work, only its pinned keys. */
+  draining: boolean;
   /** The requests this resource holds now. */
   readonly pending: Set<Pending>;
 }

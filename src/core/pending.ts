@@ -2,8 +2,10 @@
  * Tables of requests that await their one reply, with deadlines.
  *
  * Deadlines are kept in one queue per timeout value: within a queue they
- * grow with insertion order, so the earliest deadline of the table is at the
- * head of one of a handful of queues, and removal stays O(1).
+ * nearly always grow with insertion order, so the earliest deadline of the
+ * table is at the head of one of a handful of queues, and removal stays
+ * O(1). One that does not (a request that waited for its resource while
+ * later ones went out) is put in its place.
  */
 import type { Pending, Timed } from "./held.ts";
 import { Tally } from "./tally.ts";
@@ -14,6 +16,8 @@ export type { Pending, Timed } from "./held.ts";
 export class DeadlineTable<T extends Timed> {
   #byKey = new Map<string, T>();
   #queues = new Map<number, Set<T>>();
+  /** Per queue, the latest deadline it has held: what a new entry appended must not precede. */
+  #latest = new Map<number, number>();
 
   /** How many entries there are. */
   get size(): number {
@@ -28,9 +32,22 @@ export class DeadlineTable<T extends Timed> {
   /** Adds an entry; the caller checked its key is free. */
   add(entry: T): void {
     this.#byKey.set(entry.key, entry);
-    let queue = this.#queues.get(entry.timeoutMs);
-    if (!queue) this.#queues.set(entry.timeoutMs, queue = new Set());
-    queue.add(entry);
+    const timeoutMs = entry.timeoutMs;
+    let queue = this.#queues.get(timeoutMs);
+    if (!queue) this.#queues.set(timeoutMs, queue = new Set());
+    const latest = this.#latest.get(timeoutMs) ?? -Infinity;
+    if (entry.deadline >= latest) {
+      queue.add(entry);
+      this.#latest.set(timeoutMs, entry.deadline);
+      return;
+    }
+    // Rare: earlier than one already queued. Rebuilt in order.
+    const ordered = [...queue];
+    let at = ordered.length;
+    while (at > 0 && ordered[at - 1].deadline > entry.deadline) at--;
+    ordered.splice(at, 0, entry);
+    queue.clear();
+    for (const item of ordered) queue.add(item);
   }
 
   /**
@@ -44,7 +61,10 @@ export class DeadlineTable<T extends Timed> {
     const queue = this.#queues.get(entry.timeoutMs);
     if (queue) {
       queue.delete(entry);
-      if (queue.size === 0) this.#queues.delete(entry.timeoutMs);
+      if (queue.size === 0) {
+        this.#queues.delete(entry.timeoutMs);
+        this.#latest.delete(entry.timeoutMs);
+      }
     }
     return true;
   }

@@ -4,13 +4,14 @@
  * requester, and what happens when the resource holding it goes away
  * (failover), when time runs out, or when the proxy stops.
  */
+import { affinityValueOf } from "./affinity_key.ts";
 import { drop, earliest, outcome, refuse } from "./effects.ts";
 import { gateError } from "./gate.ts";
 import { decodeResource, fitsResource, Tokens } from "./jat.ts";
 import { bareOf, domainKey } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import type { Resource } from "./resources.ts";
-import type { Effects, Outcome } from "./router_events.ts";
+import type { Effects, Outcome, PlacementKind } from "./router_events.ts";
 import type { RouterContext } from "./context.ts";
 import { errorCondition, errorReply, type StanzaError } from "./stanza.ts";
 import {
@@ -30,7 +31,11 @@ import { WaitingList } from "./waiting.ts";
 import { parseStanza } from "./xml_scan.ts";
 import { copyString, readdress, serialize, type XmlElement } from "./xml.ts";
 
-/** A request that arrived while no resource was known yet (see the router's LEARN_MS). */
+/**
+ * An admitted request, until it is forwarded: waiting, if it arrived while
+ * no resource was known yet (see the router's LEARN_MS), or while the one
+ * its affinity key is pinned to was not announced again.
+ */
 interface Parked {
   readonly stanza: XmlElement;
   readonly from: string;
@@ -38,6 +43,8 @@ interface Parked {
   readonly requesterDomain: string;
   readonly id: string;
   readonly type: "get" | "set";
+  /** What it is about (`affinity`), as written (placement prepares it), if anything. */
+  readonly affinityKey: string | undefined;
   /** `from` too long for a resourcepart (a token stands for it). */
   readonly long: boolean;
   /** `from\0id`. */
@@ -65,8 +72,20 @@ export const ADMISSION = [
   ["the requester's domain has `max_pending_per_domain` pending", TOO_MANY_FROM_DOMAIN, "rejected"],
   ["every resource holds `max_pending_per_resource`", BUSY, "busy"],
   [
+    "the resource its `affinity` key is pinned to holds `max_pending_per_resource` (the key does " +
+    "not move while that resource is online)",
+    BUSY,
+    "busy",
+  ],
+  [
     "no resource is online (in the first second after a (re)connect, before the server has said " +
     "which are, it waits for the first one: at most until that second ends, or its `request_timeout`)",
+    NO_RESOURCE,
+    "no_resource",
+  ],
+  [
+    "every resource online is draining (`<show>dnd</show>`), and the request's `affinity` key is " +
+    "pinned to none of them",
     NO_RESOURCE,
     "no_resource",
   ],
@@ -109,33 +128,41 @@ export class Requests {
   /** Admits a get/set from a requester, or refuses it (see {@link ADMISSION}). */
   admit(fx: Effects, stanza: XmlElement, type: "get" | "set", now: number): void {
     const attrs = stanza.attrs as { id?: string; from: string };
+    const ctx = this.#ctx;
+    const settings = ctx.settings;
+    const shapes = settings.affinity;
+    // As written (prepared by placement); once forwarded, the pin's copy is kept.
+    const affinityKey = shapes === undefined ? undefined : affinityValueOf(stanza, shapes);
+    const placement = this.#placementOf(affinityKey);
     if (attrs.id === undefined) {
       refuse(fx, stanza, BAD_REQUEST);
-      return outcome(fx, "bad_request", attrs.from, undefined, 0);
+      return outcome(fx, "bad_request", attrs.from, undefined, 0, placement);
     }
     // Kept while the request waits (and by the limits): copies, see copyString().
     const id = copyString(attrs.id);
     const from = copyString(attrs.from);
-    const ctx = this.#ctx;
-    if (!ctx.accepting) return this.#turnAway(fx, stanza, SHUTTING_DOWN, "shutdown", from, id);
-    const settings = ctx.settings;
+    if (!ctx.accepting) {
+      return this.#turnAway(fx, stanza, SHUTTING_DOWN, "shutdown", from, id, placement);
+    }
     const requesterBare = bareOf(from);
     const refused = ctx.gate.check(requesterBare, now);
-    if (refused) return this.#turnAway(fx, stanza, gateError(refused, settings), refused, from, id);
+    if (refused) {
+      return this.#turnAway(fx, stanza, gateError(refused, settings), refused, from, id, placement);
+    }
     const long = !fitsResource(from);
     // A short address is its own `via`, so this is also the entry's key.
     const key = `${from}\0${id}`;
     if ((long ? this.#long.has(key) : this.#pending.get(key)) || this.#parked.has(key)) {
-      return this.#turnAway(fx, stanza, DUPLICATE, "duplicate", from, id);
+      return this.#turnAway(fx, stanza, DUPLICATE, "duplicate", from, id, placement);
     }
     if (ctx.inFlightCount >= settings.maxPending) {
-      return this.#turnAway(fx, stanza, BUSY, "busy", from, id);
+      return this.#turnAway(fx, stanza, BUSY, "busy", from, id, placement);
     }
     const perRequester = settings.maxPendingPerRequester;
     if (
       perRequester !== undefined &&
       this.#pending.countFor(requesterBare) + this.#parked.countFor(requesterBare) >= perRequester
-    ) return this.#turnAway(fx, stanza, TOO_MANY, "rejected", from, id);
+    ) return this.#turnAway(fx, stanza, TOO_MANY, "rejected", from, id, placement);
     const requesterDomain = domainKey(requesterBare);
     const perDomain = settings.maxPendingPerDomain;
     if (
@@ -143,15 +170,24 @@ export class Requests {
       this.#pending.countForDomain(requesterDomain) +
             this.#parked.countForDomain(requesterDomain) >=
         perDomain
-    ) return this.#turnAway(fx, stanza, TOO_MANY_FROM_DOMAIN, "rejected", from, id);
+    ) return this.#turnAway(fx, stanza, TOO_MANY_FROM_DOMAIN, "rejected", from, id, placement);
     // Waiting for the first resource lasts until the window closes, and
     // never beyond the request's own timeout.
     const until = Math.min(ctx.learnUntil ?? now, now + settings.requestTimeoutMs);
-    this.#dispatch(
-      fx,
-      { stanza, from, requesterBare, requesterDomain, id, type, long, key, arrived: now, until },
-      now,
-    );
+    const p: Parked = {
+      stanza,
+      from,
+      requesterBare,
+      requesterDomain,
+      id,
+      type,
+      affinityKey,
+      long,
+      key,
+      arrived: now,
+      until,
+    };
+    this.#dispatch(fx, p, now);
   }
 
   /** The requests that waited for a resource go now, in order. */
@@ -183,7 +219,8 @@ export class Requests {
     this.#settle(entry);
     fx.send.push(readdress(stanza, { to: entry.requester, from: this.#ctx.settings.domain }));
     const what = stanza.attrs.type === "error" ? "error" : "result";
-    outcome(fx, what, entry.requester, entry.id, now - entry.started);
+    const placement = this.#placementOf(entry.affinityKey);
+    outcome(fx, what, entry.requester, entry.id, now - entry.started, placement);
   }
 
   /**
@@ -229,10 +266,16 @@ export class Requests {
     }
   }
 
-  /** Refuses the requests whose wait for a first resource is over. */
+  /**
+   * The requests whose wait is over: refused, but one that waited for the
+   * resource its key is pinned to is placed anew if it can be (and if its
+   * own time is not over).
+   */
   expireParked(fx: Effects, now: number): void {
+    const timeoutMs = this.#ctx.settings.requestTimeoutMs;
     for (const p of this.#parked.takeExpired(now)) {
-      this.#refuseParked(fx, p, NO_RESOURCE, "no_resource", now);
+      if (p.affinityKey !== undefined && p.arrived + timeoutMs > now) this.#dispatch(fx, p, now);
+      else this.#refuseParked(fx, p, NO_RESOURCE, "no_resource", now);
     }
   }
 
@@ -273,27 +316,29 @@ export class Requests {
     why: Outcome,
     from: string,
     id: string,
-  ) {
+    placement: PlacementKind | undefined,
+  ): void {
     refuse(fx, stanza, error);
-    outcome(fx, why, from, id, 0);
+    outcome(fx, why, from, id, 0, placement);
   }
 
   /**
    * Forwards an admitted request to a resource; with none known yet, just
-   * after (re)connecting, it waits for the first one.
+   * after (re)connecting, it waits for the first one (or, with a key, for
+   * the one its key is pinned to).
    */
   #dispatch(fx: Effects, p: Parked, now: number): void {
-    const settings = this.#ctx.settings;
-    const choice = this.#ctx.placement.choose(
-      settings.balance,
-      p.requesterBare,
-      settings.maxPendingPerResource,
-    );
+    const ctx = this.#ctx;
+    const settings = ctx.settings;
+    const choice = p.affinityKey === undefined
+      ? ctx.placement.choose(settings.balance, p.requesterBare, settings.maxPendingPerResource)
+      : ctx.placement.chooseByKey(fx, p.affinityKey, now, this.#learning(now));
     if (choice.kind === "none" && p.until > now) return void this.#parked.push(p);
     if (choice.kind !== "chosen") {
       const full = choice.kind === "full";
       refuse(fx, p.stanza, full ? BUSY : NO_RESOURCE);
-      return outcome(fx, full ? "busy" : "no_resource", p.from, p.id, now - p.arrived);
+      const why = full ? "busy" : "no_resource";
+      return outcome(fx, why, p.from, p.id, now - p.arrived, this.#placementOf(p.affinityKey));
     }
     const resource = choice.resource;
     const via = p.long ? this.#tokens.next() : p.from;
@@ -307,6 +352,7 @@ export class Requests {
       requesterDomain: p.requesterDomain,
       id: p.id,
       type: p.type,
+      affinityKey: choice.key,
       via,
       request: p.type === "get" ? copyString(serialize(forwarded)) : undefined,
       // The wait for a resource counts towards the request's timeout.
@@ -341,12 +387,15 @@ export class Requests {
     // Also while draining: the request was admitted, and the grace is for it.
     if (entry.request && !entry.retried) {
       const settings = this.#ctx.settings;
-      const choice = this.#ctx.placement.choose(
-        settings.balance,
-        entry.requesterBare,
-        settings.maxPendingPerResource,
-        gone,
-      );
+      const placement = this.#ctx.placement;
+      const choice = entry.affinityKey === undefined
+        ? placement.choose(
+          settings.balance,
+          entry.requesterBare,
+          settings.maxPendingPerResource,
+          gone,
+        )
+        : placement.chooseByKey(fx, entry.affinityKey, now, false, gone);
       if (choice.kind === "chosen") {
         const resource = choice.resource;
         entry.retried = true;
@@ -387,12 +436,25 @@ export class Requests {
   #answer(fx: Effects, entry: Pending, error: StanzaError, why: Outcome, now: number): void {
     const addressing = { to: entry.requester, from: this.#ctx.settings.domain, id: entry.id };
     fx.send.push(errorReply("iq", addressing, error));
-    outcome(fx, why, entry.requester, entry.id, now - entry.started);
+    const placement = this.#placementOf(entry.affinityKey);
+    outcome(fx, why, entry.requester, entry.id, now - entry.started, placement);
   }
 
   /** Answers a request that waited for a resource. */
   #refuseParked(fx: Effects, p: Parked, error: StanzaError, why: Outcome, now: number): void {
     refuse(fx, p.stanza, error);
-    outcome(fx, why, p.from, p.id, now - p.arrived);
+    outcome(fx, why, p.from, p.id, now - p.arrived, this.#placementOf(p.affinityKey));
+  }
+
+  /** How a request is placed, for its outcome: told only with `affinity` on. */
+  #placementOf(affinityKey: string | undefined): PlacementKind | undefined {
+    if (affinityKey !== undefined) return "affinity";
+    return this.#ctx.settings.affinity === undefined ? undefined : "balance";
+  }
+
+  /** Just after a (re)connect, before the server has had its second to say who is online. */
+  #learning(now: number): boolean {
+    const until = this.#ctx.learnUntil;
+    return until !== undefined && now < until;
   }
 }

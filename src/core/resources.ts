@@ -10,14 +10,15 @@ export class ResourceSet {
   #byName = new Map<string, Resource>();
   #list: Resource[] | undefined;
 
-  /** Adds a resource, or updates the priority of a known one. */
-  upsert(name: string, jid: string, priority: number): Resource {
+  /** Adds a resource, or updates the priority and draining of a known one. */
+  upsert(name: string, jid: string, priority: number, draining = false): Resource {
     const known = this.#byName.get(name);
     if (known) {
       known.priority = priority;
+      known.draining = draining;
       return known;
     }
-    const resource: Resource = { name, jid, priority, pending: new Set() };
+    const resource: Resource = { name, jid, priority, draining, pending: new Set() };
     this.#byName.set(name, resource);
     this.#list = undefined;
     return resource;

@@ -88,7 +88,7 @@ export const ROUTES: readonly Route[] = [
   // Requests and their replies.
   route("iq", "request", "other", "*", { kind: "rule", rule: "request" }, [
     "iq get/set from anyone but the target, to the domain or any resource of it",
-    "forwarded to one available resource (see balancing), unless refused (next table)",
+    "forwarded to one available resource (see balancing, and affinity), unless refused (next table)",
   ]),
   route("iq", "result", "target", "resource", { kind: "rule", rule: "reply" }, [
     "iq result from the target to `<domain>/<requester>`",

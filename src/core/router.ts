@@ -48,6 +48,13 @@ export interface RouterOptions {
   readonly random: () => number;
   /** The service's subscribers, as stored (presence: true). Default: none. */
   readonly subscribers?: Iterable<string>;
+  /**
+   * The affinity pins as stored (`state_dir`), `[key, resource]` in the
+   * order they were pinned, read each time the router comes online to
+   * serve (at start, and when taking over from another instance, whose
+   * pins they are). Default: none, pins live in memory only.
+   */
+  readonly storedPins?: () => Iterable<readonly [string, string]>;
 }
 
 /**
@@ -77,6 +84,8 @@ export class Router {
   #learnUntil: number | undefined;
   /** Online and serving: not yet, or not since a hand-over to a sibling. */
   #serving = false;
+  readonly #placement: Placement;
+  readonly #storedPins: (() => Iterable<readonly [string, string]>) | undefined;
 
   constructor(settings: RouterSettings, options: RouterOptions) {
     this.#settings = settings;
@@ -91,13 +100,21 @@ export class Router {
       down: (fx, resource, now) => {
         // Its own requests have nobody left to answer: late replies are dropped.
         if (this.#initiated.size > 0) this.#initiated.forgetResource(resource.name);
+        // Its keys first: a get it held is re-sent where its key goes now.
+        this.#placement.resourceLeft(fx, resource);
         this.#requests.lose(fx, resource, now);
         this.#availability(fx);
       },
+      undrained: (fx, _resource, now) => {
+        this.#requests.dispatchParked(fx, now);
+        this.#messages.deliverWaiting(fx, now);
+      },
     });
+    this.#placement = new Placement(this.#target.resources, options.random, () => this.#settings);
+    this.#storedPins = options.storedPins;
     // Live views: the parts always read what is in force now.
     const context = Object.defineProperties({
-      placement: new Placement(this.#target.resources, options.random),
+      placement: this.#placement,
       gate: this.#gate,
     }, {
       settings: { get: () => this.#settings },
@@ -177,10 +194,23 @@ export class Router {
     return this.#target.resources.list().map((r) => r.name);
   }
 
+  /** How many available target resources are draining (`<show>dnd</show>`). */
+  get drainingCount(): number {
+    let count = 0;
+    for (const resource of this.#target.resources.list()) if (resource.draining) count++;
+    return count;
+  }
+
+  /** How many affinity keys are pinned to a resource. */
+  get affinityKeyCount(): number {
+    return this.#placement.affinityKeys;
+  }
+
   /** When the shell must call {@link tick} next, or undefined for never. */
   nextWake(): number | undefined {
     let at = earliest(this.#requests.nextWake(), this.#initiated.nextDeadline());
     at = earliest(at, this.#target.wakeAt);
+    at = earliest(at, this.#placement.nextWake());
     // A reload may have turned presence off with an announcement due.
     if (this.settings.presence) at = earliest(at, this.#presence.wakeAt);
     return earliest(at, this.#messages.nextUntil);
@@ -198,6 +228,10 @@ export class Router {
     const fx = effects();
     this.#learnUntil = now + LEARN_MS;
     this.#requests.detachAll(this.#target.online(fx), this.#learnUntil);
+    // Coming to serve (at start, or taking over): the stored pins are the
+    // latest; on a reconnect, those in memory are.
+    const stored = this.#serving ? undefined : this.#storedPins?.();
+    this.#placement.online(now, this.#learnUntil, stored);
     if (this.settings.presence) this.#presence.online(now);
     this.#serving = true;
     return fx;
@@ -222,6 +256,7 @@ export class Router {
     this.#requests.expireParked(fx, now);
     this.#messages.expire(fx, now);
     this.#requests.reattachDue(fx, now, this.#target.heard);
+    this.#placement.tick(fx, now, this.#target.heard);
     if (this.settings.presence) this.#presence.due(now, this.resourceCount > 0, fx.send);
     this.#target.tick(fx, now);
     return fx;
@@ -237,6 +272,7 @@ export class Router {
     this.#answerAll(fx, now, HANDED_OVER, "failover");
     // The serving instance tells subscribers; a standby must say nothing.
     this.#presence.standDown();
+    this.#placement.forgetPins();
     this.#serving = false;
     return fx;
   }
@@ -255,6 +291,8 @@ export class Router {
     this.#answerAll(fx, now, SHUTTING_DOWN, "shutdown");
     this.#target.goodbye(fx);
     if (this.settings.presence) this.#presence.shutdown(fx.send);
+    // Nothing is due after it: the pins are the store's.
+    this.#placement.forgetPins();
     return fx;
   }
 

@@ -20,6 +20,12 @@ export type Outcome =
   | "shutdown"
   | "bad_request";
 
+/** How a request was placed: by its affinity key, or by `balance` (it has none). */
+export type PlacementKind = "affinity" | "balance";
+
+/** Why an affinity pin ended (src/core/affinity.ts). */
+export type UnpinReason = "resource_left" | "expired" | "evicted";
+
 /** Why an incoming stanza was dropped without an answer. */
 export type DropReason =
   | "no_address"
@@ -51,6 +57,8 @@ export type RouterEvent =
     readonly requester: string;
     readonly id: string | undefined;
     readonly durationMs: number;
+    /** How a user's request was placed, when `affinity` is on; else absent. */
+    readonly placement?: PlacementKind;
   }
   | {
     readonly type: "dropped";
@@ -67,10 +75,24 @@ export type RouterEvent =
     readonly from: string;
   }
   | {
+    /** A resource came or went, or began or stopped draining (`<show>dnd</show>`). */
     readonly type: "resource";
-    readonly change: "up" | "down";
+    readonly change: "up" | "down" | "draining" | "undrained";
     readonly resource: string;
+    /** How many resources are online. */
     readonly count: number;
+  }
+  | {
+    /** Persist this pin (`state_dir`): `key` is served by `resource`. */
+    readonly type: "pinned";
+    readonly key: string;
+    readonly resource: string;
+  }
+  | {
+    /** These pins ended; persisted ones are forgotten. */
+    readonly type: "unpinned";
+    readonly keys: readonly string[];
+    readonly reason: UnpinReason;
   }
   | {
     /**

@@ -1,4 +1,5 @@
 /** The settings a router follows: a proxy's config as the core sees it. A reload may replace them. */
+import type { AffinityShape } from "./affinity_key.ts";
 import type { Balance } from "./balance.ts";
 
 /** The settings the router follows; a reload may replace them. */
@@ -35,4 +36,10 @@ export interface RouterSettings {
   readonly rateLimitPerDomain?: { readonly perSecond: number; readonly burst: number };
   /** Subscribers one domain may have (presence: true). Default: no cap. */
   readonly maxSubscribersPerDomain?: number;
+  /** Requests placed by their content (src/core/affinity.ts). Default: none, all by `balance`. */
+  readonly affinity?: readonly AffinityShape[];
+  /** A pin unused this long ends. Default: 1 h. */
+  readonly affinityIdleMs?: number;
+  /** Pins kept at most; the least recently used goes first. Default: 100,000. */
+  readonly maxAffinityKeys?: number;
 }

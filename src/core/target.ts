@@ -19,6 +19,8 @@ export interface ResourceHooks {
   up(fx: Effects, resource: Resource, now: number): void;
   /** A resource went away (its "down" event is reported already). */
   down(fx: Effects, resource: Resource, now: number): void;
+  /** A resource stopped draining: it takes new work again. */
+  undrained(fx: Effects, resource: Resource, now: number): void;
 }
 
 /** The target's subscription and resources. */
@@ -68,20 +70,24 @@ export class Target {
       case undefined: {
         if (name === undefined) return void drop(fx, "ignored_presence", stanza);
         const known = this.resources.get(name);
+        const wasDraining = known?.draining ?? false;
+        const draining = stanza.getChildText("show")?.trim() === "dnd";
         const resource = this.resources.upsert(
           copyString(name),
           copyString(from),
           priorityOf(stanza),
+          draining,
         );
         this.#approved();
-        if (known) return;
-        fx.events.push({
-          type: "resource",
-          change: "up",
-          resource: name,
-          count: this.resources.size,
-        });
-        return this.#hooks.up(fx, resource, now);
+        const count = this.resources.size;
+        if (!known) fx.events.push({ type: "resource", change: "up", resource: name, count });
+        if (draining !== wasDraining) {
+          const change = draining ? "draining" : "undrained";
+          fx.events.push({ type: "resource", change, resource: name, count });
+        }
+        if (!known) return this.#hooks.up(fx, resource, now);
+        if (wasDraining && !draining) this.#hooks.undrained(fx, resource, now);
+        return;
       }
       case "unavailable":
         if (name === undefined) return this.loseAll(fx, now);

@@ -168,6 +168,15 @@ export function readdress(stanza: XmlElement, addresses: Addresses): XmlElement 
   return lazyElement(stanza.name, attrs, { inner: lazy.inner, parent: null, others });
 }
 
+/**
+ * The content of an element read from the stream, as the text it came in,
+ * while its children are not parsed yet; undefined for any other element.
+ * Lets a rule peek at the payload's first tag without building a tree.
+ */
+export function unparsedContent(node: XmlElement): string | undefined {
+  return unparsed(node)?.inner;
+}
+
 /** A lazy element whose children were not parsed yet, else undefined. */
 function unparsed(node: XmlElement): LazyElement | undefined {
   return Object.getPrototypeOf(node) === lazyPrototype && (node as LazyElement).parsed === undefined

@@ -9,137 +9,32 @@
  * every permission off (checked with Deno 2.9 and prom-client 15.1.3).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { DropReason, Outcome, RouterEvent } from "../core/router_events.ts";
+import type { PlacementKind, RouterEvent } from "../core/router_events.ts";
+import {
+  type CountedDrop,
+  DROP_REASONS,
+  DURATION_BUCKETS,
+  ERRNO_CODE,
+  PLACEMENTS,
+  RELOAD_RESULTS,
+  type ReloadResult,
+  REQUEST_OUTCOMES,
+  RESOURCE_STATES,
+  STREAM_CONDITIONS,
+  TIMED_OUTCOMES,
+  UNPIN_REASONS,
+} from "./metric_labels.ts";
 
-/**
- * How a request ended, as counted: the router's outcomes plus the
- * refusals of the gates in front of routing, `rejected` (over
- * `max_pending_per_requester`), `rate_limited` (over `rate_limit`) and
- * `forbidden` (refused by `allow` / `deny`). Once the router's Outcome has
- * them too, this is just Outcome.
- */
-export type RequestOutcome = Outcome | "rejected" | "rate_limited" | "forbidden";
-
-/**
- * Why a stanza was dropped, as counted: the router's reasons, plus those of
- * the link, which drops a stanza shaped like a relay or a sibling's
- * self-ping whose proof fails before the router sees it.
- */
-export type CountedDrop = DropReason | "forged_relay" | "forged_ping";
-
-// A Record over each union, so that `deno check` fails here when the
-// router gains an outcome or a drop reason without a label value.
-const OUTCOME_LABELS: Record<RequestOutcome, true> = {
-  result: true,
-  error: true,
-  timeout: true,
-  failover: true,
-  no_resource: true,
-  busy: true,
-  duplicate: true,
-  shutdown: true,
-  bad_request: true,
-  rejected: true,
-  rate_limited: true,
-  forbidden: true,
-};
-const DROP_LABELS: Record<CountedDrop, true> = {
-  no_address: true,
-  not_ours: true,
-  error_stanza: true,
-  unexpected_reply: true,
-  bad_address: true,
-  unmatched: true,
-  ambiguous: true,
-  wrong_resource: true,
-  ignored_presence: true,
-  unknown_stanza: true,
-  too_big: true,
-  forged_relay: true,
-  forged_ping: true,
-};
-
-/** Every `outcome` label value, each present (at 0) from a proxy's first mention. */
-export const REQUEST_OUTCOMES: readonly RequestOutcome[] = Object.freeze(
-  Object.keys(OUTCOME_LABELS) as RequestOutcome[],
-);
-/** Every `reason` label value of `client_proxy_dropped_total`. */
-export const DROP_REASONS: readonly CountedDrop[] = Object.freeze(
-  Object.keys(DROP_LABELS) as CountedDrop[],
-);
-
-/** How a reload ended: `client_proxy_config_reloads_total`'s `result`. */
-export type ReloadResult = "ok" | "failed";
-const RELOAD_RESULTS: readonly ReloadResult[] = ["ok", "failed"];
-
-/**
- * Outcomes whose request was forwarded and then settled by a reply, a
- * timeout or a failover: the ones whose duration says something about the
- * target. Immediate refusals (0 s) and shutdown would only blur it.
- */
-const TIMED_OUTCOMES: ReadonlySet<string> = new Set<RequestOutcome>([
-  "result",
-  "error",
-  "timeout",
-  "failover",
-]);
-
-/**
- * Stream error conditions kept as label values: RFC 6120 §4.9.3, plus
- * socket error codes (`ECONNREFUSED`); anything else counts as `other`, so
- * an odd server cannot make series without end.
- */
-const STREAM_CONDITIONS: ReadonlySet<string> = new Set([
-  "bad-format",
-  "bad-namespace-prefix",
-  "conflict",
-  "connection-timeout",
-  "host-gone",
-  "host-unknown",
-  "improper-addressing",
-  "internal-server-error",
-  "invalid-from",
-  "invalid-namespace",
-  "invalid-xml",
-  "not-authorized",
-  "not-well-formed",
-  "policy-violation",
-  "remote-connection-failed",
-  "reset",
-  "resource-constraint",
-  "restricted-xml",
-  "see-other-host",
-  "system-shutdown",
-  "undefined-condition",
-  "unsupported-encoding",
-  "unsupported-feature",
-  "unsupported-stanza-type",
-  "unsupported-version",
-]);
-const ERRNO_CODE = /^E[A-Z0-9]{2,15}$/;
-
-/**
- * Buckets of `client_proxy_request_duration_seconds`: 1 ms to 60 s, so
- * that a timeout at the default 30 s still lands in a finite bucket.
- */
-export const DURATION_BUCKETS: readonly number[] = Object.freeze([
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-  15,
-  30,
-  60,
-]);
+export {
+  type CountedDrop,
+  DROP_REASONS,
+  DURATION_BUCKETS,
+  PLACEMENTS,
+  type ReloadResult,
+  REQUEST_OUTCOMES,
+  type RequestOutcome,
+  UNPIN_REASONS,
+} from "./metric_labels.ts";
 
 /** Options of {@link Metrics}. */
 export interface MetricsOptions {
@@ -153,8 +48,15 @@ interface Series {
   readonly connects: Counter.Internal;
   readonly pending: Gauge.Internal<string>;
   readonly resources: Gauge.Internal<string>;
+  readonly serving: Gauge.Internal<string>;
+  readonly draining: Gauge.Internal<string>;
+  readonly affinityKeys: Gauge.Internal<string>;
   readonly duration: Histogram.Internal<string>;
+  /** By outcome, with affinity off. */
   readonly requests: Map<string, Counter.Internal>;
+  /** By placement, then outcome, with affinity on (made at its first such outcome). */
+  placed: Record<PlacementKind, Map<string, Counter.Internal>> | undefined;
+  readonly moves: Map<string, Counter.Internal>;
   readonly dropped: Map<string, Counter.Internal>;
   /** By `<stanza> <condition>`. */
   readonly refused: Map<string, Counter.Internal>;
@@ -167,6 +69,10 @@ interface Series {
 export interface GaugeSample {
   readonly pending: number;
   readonly resources: number;
+  /** Of `resources`, how many are draining (`<show>dnd</show>`). Default: 0. */
+  readonly draining?: number;
+  /** Affinity keys pinned to a resource. Default: 0. */
+  readonly affinityKeys?: number;
 }
 
 /** The proxies' metrics; the shell feeds it, the HTTP side reads it. */
@@ -175,10 +81,13 @@ export class Metrics {
   readonly #up: Gauge<"proxy">;
   readonly #connects: Counter<"proxy">;
   readonly #streamErrors: Counter<"proxy" | "condition">;
-  readonly #requests: Counter<"proxy" | "outcome">;
+  readonly #requests: Counter<"proxy" | "outcome" | "placement">;
   readonly #duration: Histogram<"proxy">;
   readonly #pending: Gauge<"proxy">;
   readonly #resources: Gauge<"proxy">;
+  readonly #resourcesByState: Gauge<"proxy" | "state">;
+  readonly #affinityKeys: Gauge<"proxy">;
+  readonly #affinityMoves: Counter<"proxy" | "reason">;
   readonly #dropped: Counter<"proxy" | "reason">;
   readonly #refused: Counter<"proxy" | "stanza" | "condition">;
   readonly #reloads: Counter<"result">;
@@ -211,8 +120,9 @@ export class Metrics {
     });
     this.#requests = new Counter({
       name: "client_proxy_requests_total",
-      help: "IQ requests answered, by how they ended.",
-      labelNames: ["proxy", "outcome"],
+      help:
+        "IQ requests answered, by how they ended (and, with affinity on, how they were placed).",
+      labelNames: ["proxy", "outcome", "placement"],
       registers,
     });
     this.#duration = new Histogram({
@@ -232,6 +142,24 @@ export class Metrics {
       name: "client_proxy_target_resources",
       help: "Online resources of the target account.",
       labelNames: ["proxy"],
+      registers,
+    });
+    this.#resourcesByState = new Gauge({
+      name: "client_proxy_target_resources_by_state",
+      help: "Online resources of the target account, serving or draining (<show>dnd</show>).",
+      labelNames: ["proxy", "state"],
+      registers,
+    });
+    this.#affinityKeys = new Gauge({
+      name: "client_proxy_affinity_keys",
+      help: "Affinity keys (rooms, say) pinned to a resource.",
+      labelNames: ["proxy"],
+      registers,
+    });
+    this.#affinityMoves = new Counter({
+      name: "client_proxy_affinity_moves_total",
+      help: "Affinity pins that ended, by reason: resource_left, expired, evicted.",
+      labelNames: ["proxy", "reason"],
       registers,
     });
     this.#dropped = new Counter({
@@ -306,7 +234,10 @@ export class Metrics {
     switch (event.type) {
       case "outcome": {
         const series = this.#of(proxy);
-        this.#child(series.requests, this.#requests, proxy, event.outcome).inc();
+        const placement = event.placement;
+        if (placement === undefined) {
+          this.#unplaced(series, proxy, event.outcome).inc();
+        } else this.#placed(series, proxy, event.outcome, placement).inc();
         if (TIMED_OUTCOMES.has(event.outcome)) {
           series.duration.observe(event.durationMs / 1_000);
         }
@@ -330,6 +261,11 @@ export class Metrics {
       case "resource":
         this.setResources(proxy, event.count);
         return;
+      case "unpinned": {
+        const series = this.#of(proxy);
+        this.#child(series.moves, this.#affinityMoves, proxy, event.reason).inc(event.keys.length);
+        return;
+      }
     }
   }
 
@@ -384,8 +320,9 @@ export class Metrics {
   }
 
   /**
-   * Reads a proxy's pending and resource gauges when scraped, rather than
-   * setting them on every stanza (prom-client hashes labels on each set).
+   * Reads a proxy's pending, resource and affinity gauges when scraped,
+   * rather than setting them on every stanza (prom-client hashes labels on
+   * each set).
    */
   sample(proxy: string, read: () => GaugeSample): void {
     this.#of(proxy);
@@ -398,10 +335,17 @@ export class Metrics {
     const series = this.#series.get(proxy);
     if (series === undefined) return;
     this.#series.delete(proxy);
-    for (const gauge of [this.#up, this.#pending, this.#resources]) gauge.remove(proxy);
+    for (const gauge of [this.#up, this.#pending, this.#resources, this.#affinityKeys]) {
+      gauge.remove(proxy);
+    }
+    for (const state of RESOURCE_STATES) this.#resourcesByState.remove(proxy, state);
+    for (const reason of series.moves.keys()) this.#affinityMoves.remove(proxy, reason);
     this.#connects.remove(proxy);
     this.#duration.remove(proxy);
-    for (const outcome of series.requests.keys()) this.#requests.remove(proxy, outcome);
+    for (const outcome of series.requests.keys()) this.#requests.remove({ proxy, outcome });
+    for (const [placement, children] of Object.entries(series.placed ?? {})) {
+      for (const outcome of children.keys()) this.#requests.remove({ proxy, outcome, placement });
+    }
     for (const reason of series.dropped.keys()) this.#dropped.remove(proxy, reason);
     for (const key of series.refused.keys()) {
       const [stanza, condition] = key.split(" ");
@@ -415,9 +359,13 @@ export class Metrics {
   /** The Prometheus text exposition of every metric. */
   text(): Promise<string> {
     for (const [proxy, read] of this.#samplers) {
-      const { pending, resources } = read();
+      const { pending, resources, draining = 0, affinityKeys = 0 } = read();
       this.setPending(proxy, pending);
       this.setResources(proxy, resources);
+      const series = this.#of(proxy);
+      series.serving.set(resources - draining);
+      series.draining.set(draining);
+      series.affinityKeys.set(affinityKeys);
     }
     return this.#registry.metrics();
   }
@@ -434,8 +382,13 @@ export class Metrics {
       connects: this.#connects.labels(proxy),
       pending: this.#pending.labels(proxy),
       resources: this.#resources.labels(proxy),
+      serving: this.#resourcesByState.labels(proxy, "serving"),
+      draining: this.#resourcesByState.labels(proxy, "draining"),
+      affinityKeys: this.#affinityKeys.labels(proxy),
       duration: this.#duration.labels(proxy),
       requests: new Map(),
+      placed: undefined,
+      moves: new Map(),
       dropped: new Map(),
       refused: new Map(),
       streamErrors: new Map(),
@@ -446,14 +399,55 @@ export class Metrics {
     series.connects.inc(0);
     series.pending.set(0);
     series.resources.set(0);
+    series.serving.set(0);
+    series.draining.set(0);
+    series.affinityKeys.set(0);
     this.#duration.zero({ proxy });
     for (const outcome of REQUEST_OUTCOMES) {
-      this.#child(series.requests, this.#requests, proxy, outcome).inc(0);
+      this.#unplaced(series, proxy, outcome).inc(0);
     }
     for (const reason of DROP_REASONS) {
       this.#child(series.dropped, this.#dropped, proxy, reason).inc(0);
     }
+    for (const reason of UNPIN_REASONS) {
+      this.#child(series.moves, this.#affinityMoves, proxy, reason).inc(0);
+    }
     return series;
+  }
+
+  /** The requests child of an outcome without a placement (affinity off). */
+  #unplaced(series: Series, proxy: string, outcome: string): Counter.Internal {
+    let child = series.requests.get(outcome);
+    if (child === undefined) {
+      // By name: the `placement` label is left out, not empty.
+      child = this.#requests.labels({ proxy, outcome });
+      series.requests.set(outcome, child);
+    }
+    return child;
+  }
+
+  /**
+   * The requests child of an outcome with its placement: on the first one,
+   * every outcome of every placement is made at 0 (the proxy's affinity is on).
+   */
+  #placed(
+    series: Series,
+    proxy: string,
+    outcome: string,
+    placement: PlacementKind,
+  ): Counter.Internal {
+    let placed = series.placed;
+    if (placed === undefined) {
+      placed = series.placed = { affinity: new Map(), balance: new Map() };
+      for (const kind of PLACEMENTS) {
+        for (const each of REQUEST_OUTCOMES) {
+          const made = this.#requests.labels({ proxy, outcome: each, placement: kind });
+          made.inc(0);
+          placed[kind].set(each, made);
+        }
+      }
+    }
+    return placed[placement].get(outcome)!;
   }
 
   /** The child for `proxy` and one more label value, cached in `cache`. */

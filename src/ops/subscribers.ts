@@ -77,12 +77,13 @@ export function checkStateDir(stateDir: string): void {
   openSubscriberStore(stateDir).close();
 }
 
-function databasePath(stateDir: string): string {
+/** The database's path in `stateDir`. */
+export function databasePath(stateDir: string): string {
   return `${stateDir.replace(/\/+$/, "")}/${DATABASE_FILE}`;
 }
 
-/** The error both openers throw: the database's path and why. */
-function cannotUse(path: string, error: unknown): Error {
+/** The error the openers throw: the database's path and why. */
+export function cannotUse(path: string, error: unknown): Error {
   return new Error(
     `state_dir: cannot use ${path}: ${error instanceof Error ? error.message : error}`,
   );

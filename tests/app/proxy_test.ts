@@ -15,6 +15,7 @@ import type {
 import { Metrics } from "../../src/ops/metrics.ts";
 import { Proxy } from "../../src/app/proxy.ts";
 import type { SubscriberStore } from "../../src/ops/subscribers.ts";
+import type { PinChange, PinStore } from "../../src/ops/pins.ts";
 import { oversizedElement, parseXml, serialize, type XmlElement } from "../../src/core/xml.ts";
 import { within } from "../support/bounded.ts";
 import { captureLogs } from "../support/logs.ts";
@@ -85,13 +86,14 @@ class FakeLink implements Link {
 
 function start(
   extra = "",
-  deps: { store?: SubscriberStore; metrics?: Metrics; link?: FakeLink } = {},
+  deps: { store?: SubscriberStore; metrics?: Metrics; link?: FakeLink; pins?: PinStore } = {},
 ): { proxy: Proxy; link: FakeLink } {
   const link = deps.link ?? new FakeLink();
   const proxy = new Proxy(config(extra), {
     openLink: link.open,
     random: () => 0,
     subscribers: deps.store,
+    pins: deps.pins,
     metrics: deps.metrics,
     now: () => 0,
   });
@@ -445,10 +447,132 @@ Deno.test("a stanza over max_stanza_size: refused or dropped, said as a warning 
   }
 });
 
+// --- affinity --------------------------------------------------------------
+
+const AFFINITY = 'affinity: ["{http://jitsi.org/protocol/focus}conference@room"]';
+
+const conference = (id: string, room: string, type = "set") =>
+  `<iq type="${type}" id="${id}" from="${ALICE}" to="${DOMAIN}">` +
+  `<conference xmlns="http://jitsi.org/protocol/focus" room="${room}"/></iq>`;
+
+/** An in-memory pin store: its pins, in the order pinned, and each step's changes. */
+class MemoryPins implements PinStore {
+  readonly pins = new Map<string, string>();
+  readonly steps: PinChange[][] = [];
+  list = (): Array<[string, string]> => [...this.pins];
+  apply(_domain: string, changes: readonly PinChange[]): void {
+    this.steps.push([...changes]);
+    for (const [key, resource] of changes) {
+      this.pins.delete(key);
+      if (resource !== undefined) this.pins.set(key, resource);
+    }
+  }
+  close(): void {}
+}
+
+/** The resource a forwarded stanza (the last sent) went to. */
+function sentTo(link: FakeLink): string | undefined {
+  const to = link.sent.at(-1)?.attrs.to;
+  return to?.slice(to.indexOf("/") + 1);
+}
+
+Deno.test("affinity pins are stored as made and forgotten; a new proxy starts from them", () => {
+  const pins = new MemoryPins();
+  const { link } = start(AFFINITY, { pins });
+  online(link);
+  link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+  link.receive(conference("1", "room1@conference.example.org"));
+  const first = sentTo(link)!;
+  assert.deepEqual(pins.list(), [["room1@conference.example.org", first]]);
+  // The other resource announces itself first to a new proxy: the room stays.
+  const again = start(AFFINITY, { pins, link: new FakeLink() }).link;
+  again.online();
+  for (const name of first === "a" ? ["b", "a"] : ["a", "b"]) {
+    again.receive(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`);
+  }
+  again.receive(conference("2", "Room1@Conference.example.org"));
+  assert.equal(sentTo(again), first);
+  // It leaves: the room is forgotten with it.
+  again.receive(`<presence type="unavailable" from="${TARGET}/${first}" to="${DOMAIN}"/>`);
+  assert.deepEqual(pins.steps.at(-1), [["room1@conference.example.org", undefined]]);
+  assert.deepEqual(pins.list(), []);
+});
+
+Deno.test("a step's pin changes are written together: a get re-sent with its room", () => {
+  const pins = new MemoryPins();
+  const { link } = start(AFFINITY, { pins });
+  online(link);
+  link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+  link.receive(conference("1", "r1@conference.example.org", "get"));
+  const first = sentTo(link)!;
+  const before = pins.steps.length;
+  link.receive(`<presence type="unavailable" from="${TARGET}/${first}" to="${DOMAIN}"/>`);
+  const next = sentTo(link)!;
+  assert.notEqual(next, first);
+  assert.equal(pins.steps.length, before + 1);
+  assert.deepEqual(pins.steps.at(-1), [
+    ["r1@conference.example.org", undefined],
+    ["r1@conference.example.org", next],
+  ]);
+});
+
+Deno.test("a pin store that fails is logged, and the request goes out all the same", () => {
+  const logs = captureLogs();
+  try {
+    const pins = new MemoryPins();
+    pins.apply = () => {
+      throw new Error("database is locked");
+    };
+    const { link } = start(AFFINITY, { pins });
+    online(link);
+    link.receive(conference("1", "r1@conference.example.org"));
+    assert.equal(link.take().length, 1);
+    const failed = logs.lines.filter((line) => line.includes("affinity.store_failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], / ERROR /);
+    assert.match(failed[0], /reason="database is locked"/);
+    assert.doesNotMatch(failed[0], /r1@conference/);
+  } finally {
+    logs.restore();
+  }
+});
+
 Deno.test("max_stanza_size reaches the link, and a reload changes it in place", async () => {
   const { proxy, link } = start("max_stanza_size: 64KB");
   assert.equal(link.options.maxStanzaSize, 64 * 1024);
   proxy.reconfigure(config("max_stanza_size: 2MB"));
   assert.equal(link.retuned.at(-1)?.maxStanzaSize, 2 * 1024 * 1024);
   await proxy.shutdown(0);
+});
+
+Deno.test("a draining resource is logged, and its state is in the metrics", async () => {
+  const logs = captureLogs();
+  try {
+    const metrics = new Metrics();
+    const { link } = start(AFFINITY, { metrics });
+    online(link);
+    link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"><show>dnd</show></presence>`);
+    assert.equal(logs.lines.filter((l) => l.includes("target.resource_draining")).length, 1);
+    const text = await metrics.text();
+    assert.match(
+      text,
+      /client_proxy_target_resources_by_state\{proxy="[^"]+",state="draining"\} 1/,
+    );
+    assert.match(text, /client_proxy_target_resources_by_state\{proxy="[^"]+",state="serving"\} 0/);
+    link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+    assert.equal(logs.lines.filter((l) => l.includes("target.resource_undrained")).length, 1);
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("a reload that turns affinity on keeps the balancing until then, and pins from then on", () => {
+  const pins = new MemoryPins();
+  const { proxy, link } = start("", { pins });
+  online(link);
+  link.receive(conference("1", "r1@conference.example.org"));
+  assert.deepEqual(pins.list(), []);
+  proxy.reconfigure(config(AFFINITY));
+  link.receive(conference("2", "r1@conference.example.org"));
+  assert.deepEqual(pins.list(), [["r1@conference.example.org", "a"]]);
 });

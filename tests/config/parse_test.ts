@@ -196,6 +196,34 @@ Deno.test("per-domain limits are read; by default a domain gets a quarter of max
   assert.equal(accept(yamlOf({}, { max_pending: "2" })).proxies[0].maxPendingPerDomain, 1);
 });
 
+Deno.test("affinity: shapes are read into their parts, with their idle time and bound", () => {
+  const config = accept(yamlOf({}, {
+    affinity: '["{http://jitsi.org/protocol/focus}conference@room", "{urn:x}q@id"]',
+    affinity_idle: "10m",
+    max_affinity_keys: "500",
+  }));
+  const [proxy] = config.proxies;
+  assert.deepEqual(proxy.affinity, [
+    { namespace: "http://jitsi.org/protocol/focus", element: "conference", attribute: "room" },
+    { namespace: "urn:x", element: "q", attribute: "id" },
+  ]);
+  assert.equal(proxy.affinityIdleMs, 600_000);
+  assert.equal(proxy.maxAffinityKeys, 500);
+  assert.ok(Object.isFrozen(proxy.affinity) && Object.isFrozen(proxy.affinity![0]));
+  const defaults = accept(yamlOf({}, { affinity: '["{urn:x}q@id"]' })).proxies[0];
+  assert.equal(defaults.affinityIdleMs, 3_600_000);
+  assert.equal(defaults.maxAffinityKeys, 100_000);
+});
+
+Deno.test("affinity off (absent or empty) leaves its tunings out", () => {
+  for (const affinity of [null, "[]"]) {
+    const [proxy] = accept(yamlOf({}, { affinity, affinity_idle: "5m" })).proxies;
+    for (const key of ["affinity", "affinityIdleMs", "maxAffinityKeys"]) {
+      assert.ok(!(key in proxy), `${key} with affinity: ${affinity}`);
+    }
+  }
+});
+
 Deno.test("an empty deny list is left out, like an absent one", () => {
   const [proxy] = accept(yamlOf({}, { deny: "[]" })).proxies;
   assert.ok(!("deny" in proxy));

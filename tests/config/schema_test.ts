@@ -8,6 +8,8 @@ import {
   P0,
   reject,
   SERVER,
+  SHAPE,
+  SHAPES,
   testRejected,
   yamlOf,
 } from "../support/config.ts";
@@ -130,6 +132,36 @@ testRejected([
       `${P0}.max_pending_per_domain: ${COUNT}, got -1`,
       `${P0}.rate_limit_per_domain: expected a mapping like { rate: 20/s, burst: 40 }, got "20/s"`,
       `${P0}.max_subscribers_per_domain: ${COUNT}, got 0`,
+    ],
+  ],
+
+  // affinity
+  [
+    "an affinity shape without a namespace, an @attribute or a part",
+    yamlOf({}, {
+      affinity: '["{http://jitsi.org/protocol/focus}conference@room", "conference@room", ' +
+        '"{urn:x}conference", "{}q@a", "{urn:x}@a", "{urn:x}q@"]',
+    }),
+    [1, 2, 3, 4, 5].map((i) =>
+      `${P0}.affinity[${i}]: ${SHAPE}, got ${
+        JSON.stringify(
+          ["conference@room", "{urn:x}conference", "{}q@a", "{urn:x}@a", "{urn:x}q@"][i - 1],
+        )
+      }`
+    ),
+  ],
+  ["affinity is a string", yamlOf({}, { affinity: '"{urn:x}q@a"' }), [
+    `${P0}.affinity: ${SHAPES}, got "{urn:x}q@a"`,
+  ]],
+  ["affinity holds a number", yamlOf({}, { affinity: "[5]" }), [
+    `${P0}.affinity[0]: ${SHAPE}, got 5`,
+  ]],
+  [
+    "affinity_idle and max_affinity_keys are bad",
+    yamlOf({}, { affinity_idle: "0", max_affinity_keys: "0" }),
+    [
+      `${P0}.affinity_idle: expected a duration from 1ms to 596h, got 0`,
+      `${P0}.max_affinity_keys: ${COUNT}, got 0`,
     ],
   ],
 ]);

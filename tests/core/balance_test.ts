@@ -8,13 +8,13 @@ import type { Resource } from "../../src/core/resources.ts";
 function res(name: string, { priority = 0, pending = 0 } = {}): Resource {
   const held = new Set<Pending>();
   for (let i = 0; i < pending; i++) held.add({ key: `${name}\0${i}` } as Pending);
-  return { name, jid: `svc@example.org/${name}`, priority, pending: held };
+  return { name, jid: `svc@example.org/${name}`, priority, draining: false, pending: held };
 }
 
 /** A context whose `random` must not be called unless one is given. */
 function ctx(over: Partial<ChoiceContext> = {}): ChoiceContext {
   return {
-    requesterBare: "alice@example.org",
+    rendezvousKey: "alice@example.org",
     turn: 0,
     random: () => {
       throw new Error("random was not expected to be used");
@@ -49,7 +49,7 @@ const REQUESTERS = Array.from({ length: 1000 }, (_, i) => `user${i}@example.org`
 
 /** Each requester's sticky resource among `resources`. */
 function placement(resources: readonly Resource[]): Map<string, string> {
-  return new Map(REQUESTERS.map((r) => [r, pick("sticky", resources, { requesterBare: r })]));
+  return new Map(REQUESTERS.map((r) => [r, pick("sticky", resources, { rendezvousKey: r })]));
 }
 
 Deno.test("random: the injected random number picks the resource", () => {
@@ -135,7 +135,7 @@ Deno.test("sticky: a requester always gets the same resource, whatever the turn 
   // The turn and the list order do not matter (random is never used).
   for (const [requester, name] of first) {
     for (const turn of [1, 7]) {
-      assert.equal(pick("sticky", ABCD, { requesterBare: requester, turn }), name);
+      assert.equal(pick("sticky", ABCD, { rendezvousKey: requester, turn }), name);
     }
   }
   assert.deepEqual(placement([...ABCD].reverse()), first);
@@ -183,7 +183,7 @@ Deno.test("negative priority: never chosen while a non-negative resource is elig
   for (const policy of BALANCES) {
     for (let turn = 0; turn < 4; turn++) {
       for (const random of [0, 0.5, 0.99]) {
-        const over = { turn, random: () => random, requesterBare: `u${turn}@example.org` };
+        const over = { turn, random: () => random, rendezvousKey: `u${turn}@example.org` };
         assert.notEqual(pick(policy, [low, zero, high], over), "low", policy);
         // Priority 0 is not negative.
         assert.equal(pick(policy, [low, zero], over), "zero", policy);
@@ -237,17 +237,17 @@ Deno.test("exclude: the excluded resource is never chosen", () => {
   for (const policy of BALANCES) {
     for (let turn = 0; turn < 6; turn++) {
       for (const random of [0, 0.4, 0.99]) {
-        const over = { turn, random: () => random, requesterBare: `u${turn}@example.org` };
+        const over = { turn, random: () => random, rendezvousKey: `u${turn}@example.org` };
         assert.notEqual(pick(policy, [a, b, c], { ...over, exclude: b }), "b", policy);
         assert.equal(pick(policy, [a, b], { ...over, exclude: a }), "b", policy);
       }
     }
   }
   // Sticky requesters of the excluded resource go elsewhere.
-  const onA = REQUESTERS.filter((r) => pick("sticky", [a, b, c], { requesterBare: r }) === "a");
+  const onA = REQUESTERS.filter((r) => pick("sticky", [a, b, c], { rendezvousKey: r }) === "a");
   assert.ok(onA.length > 0);
   for (const r of onA) {
-    assert.notEqual(pick("sticky", [a, b, c], { requesterBare: r, exclude: a }), "a");
+    assert.notEqual(pick("sticky", [a, b, c], { rendezvousKey: r, exclude: a }), "a");
   }
 });
 

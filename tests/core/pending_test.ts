@@ -162,6 +162,7 @@ function pending(
     requesterDomain: requesterBare.slice(requesterBare.indexOf("@") + 1),
     id,
     type: "get",
+    affinityKey: undefined,
     via: `${requesterBare}/r`,
     request: "<iq/>",
     started: now,
@@ -256,4 +257,21 @@ Deno.test("remove of an entry no longer in the table changes nothing, even under
   assert.equal(table.size, 1);
   assert.equal(table.nextDeadline(), 200);
   assert.deepEqual(keys(table.takeExpired(300)), ["k"]);
+});
+
+Deno.test("a request added with an earlier deadline than those queued is still the next due", () => {
+  const table = new DeadlineTable<Timed>();
+  const entry = (key: string, deadline: number) => ({ key, deadline, timeoutMs: 10 });
+  table.add(entry("late", 30));
+  table.add(entry("later", 40));
+  // One that waited for its resource: it arrived first, so it is due first.
+  const early = entry("early", 20);
+  table.add(early);
+  table.add(entry("last", 50));
+  assert.equal(table.nextDeadline(), 20);
+  assert.deepEqual(table.takeExpired(30).map((e) => e.key), ["early", "late"]);
+  assert.equal(table.nextDeadline(), 40);
+  table.add(entry("again", 45));
+  assert.deepEqual(table.takeExpired(100).map((e) => e.key), ["later", "again", "last"]);
+  assert.equal(table.nextDeadline(), undefined);
 });

@@ -251,7 +251,30 @@ const ADMISSION_CASES: Record<string, () => { fx: ReturnType<typeof refusedBy> }
     router.receive(request("1", PEER), AT);
     return { fx: refusedBy(router, request("2")) };
   },
+  "the resource its `affinity` key is pinned to holds `max_pending_per_resource` (the key does not move while that resource is online)":
+    () => {
+      const settings = { maxPendingPerResource: 1, affinity: [ROOM_SHAPE] };
+      const router = testRouter(settings, { resources: ["a", "b"] });
+      router.receive(roomRequest("1", "r1", PEER), AT);
+      return { fx: refusedBy(router, roomRequest("2", "r1")) };
+    },
+  "every resource online is draining (`<show>dnd</show>`), and the request's `affinity` key is pinned to none of them":
+    () => {
+      const router = testRouter({ affinity: [ROOM_SHAPE] }, { resources: ["a"] });
+      router.receive(
+        parseXml(`<presence from="${TARGET}/a" to="${DOMAIN}"><show>dnd</show></presence>`),
+        AT,
+      );
+      return { fx: refusedBy(router, roomRequest("1", "r1")) };
+    },
 };
+
+const ROOM_SHAPE = { namespace: "urn:example:q", element: "q", attribute: "room" };
+
+const roomRequest = (id: string, room: string, from = USER) =>
+  parseXml(
+    `<iq type="set" id="${id}" from="${from}" to="${DOMAIN}"><q xmlns="urn:example:q" room="${room}"/></iq>`,
+  );
 
 function refusedBy(router: ReturnType<typeof testRouter>, stanza: XmlElement) {
   return router.receive(stanza, AT);

@@ -1,6 +1,12 @@
 /** Metrics: router events in, Prometheus text out, exact values. */
 import assert from "node:assert/strict";
-import { DROP_REASONS, Metrics, REQUEST_OUTCOMES } from "../../src/ops/metrics.ts";
+import {
+  DROP_REASONS,
+  Metrics,
+  PLACEMENTS,
+  REQUEST_OUTCOMES,
+  UNPIN_REASONS,
+} from "../../src/ops/metrics.ts";
 import type { Outcome, RouterEvent } from "../../src/core/router.ts";
 
 const A = "a.example.org";
@@ -129,6 +135,8 @@ Deno.test("every family is there with its type, and nothing else", async () => {
     `${name} ${type}`
   );
   assert.deepEqual(types.sort(), [
+    "client_proxy_affinity_keys gauge",
+    "client_proxy_affinity_moves_total counter",
     "client_proxy_build_info gauge",
     "client_proxy_config_last_reload_success_timestamp_seconds gauge",
     "client_proxy_config_last_reload_successful gauge",
@@ -141,6 +149,7 @@ Deno.test("every family is there with its type, and nothing else", async () => {
     "client_proxy_requests_total counter",
     "client_proxy_stream_errors_total counter",
     "client_proxy_target_resources gauge",
+    "client_proxy_target_resources_by_state gauge",
     "client_proxy_up gauge",
     "process_resident_memory_bytes gauge",
     "process_start_time_seconds gauge",
@@ -324,4 +333,78 @@ Deno.test("metrics: sampled gauges are read at scrape time", async () => {
   assert.match(await metrics.text(), /client_proxy_pending\{proxy="p\.example\.org"\} 0\n/);
   metrics.remove("p.example.org");
   assert.doesNotMatch(await metrics.text(), /p\.example\.org/);
+});
+
+Deno.test("with affinity on, outcomes are counted by placement, every pair at 0 from the first", async () => {
+  const metrics = new Metrics();
+  metrics.setUp(A, true);
+  const placed = (what: Outcome, placement: "affinity" | "balance"): RouterEvent => ({
+    type: "outcome",
+    outcome: what,
+    requester: ALICE,
+    id: "1",
+    durationMs: 5,
+    placement,
+  });
+  for (const event of [placed("result", "affinity"), placed("result", "affinity")]) {
+    metrics.observe(A, event);
+  }
+  metrics.observe(A, placed("busy", "balance"));
+  const got = samples(await metrics.text());
+  assert.equal(
+    got.get(`client_proxy_requests_total{proxy="${A}",outcome="result",placement="affinity"}`),
+    "2",
+  );
+  assert.equal(
+    got.get(`client_proxy_requests_total{proxy="${A}",outcome="busy",placement="balance"}`),
+    "1",
+  );
+  for (const placement of PLACEMENTS) {
+    for (const what of REQUEST_OUTCOMES) {
+      assert.ok(
+        got.has(
+          `client_proxy_requests_total{proxy="${A}",outcome="${what}",placement="${placement}"}`,
+        ),
+        `${what} ${placement}`,
+      );
+    }
+  }
+  // Bounded: outcomes × placements, and the series of the proxy's first mention.
+  const series = [...got.keys()].filter((k) => k.startsWith("client_proxy_requests_total"));
+  assert.equal(series.length, REQUEST_OUTCOMES.length * (PLACEMENTS.length + 1));
+  metrics.remove(A);
+  assert.ok(![...samples(await metrics.text()).keys()].some((k) => k.includes(A)));
+});
+
+Deno.test("affinity pins: the keys gauge, moves by reason, resources by state", async () => {
+  const metrics = new Metrics();
+  metrics.setUp(A, true);
+  metrics.sample(A, () => ({ pending: 0, resources: 3, draining: 1, affinityKeys: 42 }));
+  metrics.observe(A, {
+    type: "unpinned",
+    keys: ["r1@c.example", "r2@c.example"],
+    reason: "resource_left",
+  });
+  metrics.observe(A, { type: "unpinned", keys: ["r3@c.example"], reason: "expired" });
+  metrics.observe(A, { type: "pinned", key: "r4@c.example", resource: "x" });
+  const text = await metrics.text();
+  const got = samples(text);
+  assert.equal(got.get(`client_proxy_affinity_keys{proxy="${A}"}`), "42");
+  assert.equal(
+    got.get(`client_proxy_affinity_moves_total{proxy="${A}",reason="resource_left"}`),
+    "2",
+  );
+  assert.equal(got.get(`client_proxy_affinity_moves_total{proxy="${A}",reason="expired"}`), "1");
+  assert.equal(got.get(`client_proxy_affinity_moves_total{proxy="${A}",reason="evicted"}`), "0");
+  assert.deepEqual(UNPIN_REASONS, ["resource_left", "expired", "evicted"]);
+  assert.equal(
+    got.get(`client_proxy_target_resources_by_state{proxy="${A}",state="serving"}`),
+    "2",
+  );
+  assert.equal(
+    got.get(`client_proxy_target_resources_by_state{proxy="${A}",state="draining"}`),
+    "1",
+  );
+  // Rooms are JIDs too: never a label.
+  assert.ok(!text.includes("c.example"));
 });

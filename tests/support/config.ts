@@ -126,6 +126,10 @@ export const ALLOW_LIST =
   'expected a non-empty list of patterns like ["@example.org"] (leave allow out to allow everyone)';
 export const RATE = "expected a rate above zero like 20/s, 100/m or 1000/h";
 export const SIZE = "expected a size from 1KB to 1GB like 64KB, 1MB or 1048576 (bytes)";
+export const SHAPE =
+  'expected a request shape like "{http://jitsi.org/protocol/focus}conference@room"';
+export const SHAPES =
+  'expected a list of request shapes like ["{http://jitsi.org/protocol/focus}conference@room"]';
 export const ONE_SECRET =
   "expected exactly one of secret, secret_env, secret_file or secret_credential";
 

@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { OVERSIZED } from "./stanzas.ts";
 import type { Balance } from "../../../src/core/balance.ts";
 import { resourcePart } from "./addresses.ts";
+import { ROOM_PAYLOADS } from "./stanzas.ts";
 import type {
   Action,
   Dt,
@@ -108,7 +109,11 @@ const stanzaAction = (presenceOnly = false): fc.Arbitrary<StanzaAction> =>
       name: fc.constant(name),
       type: stanzaTypeFor(name),
       id: idVariant,
-      payload: fc.nat(5),
+      // Now and then a conference about a room (affinity): see stanzas.ts.
+      payload: fc.oneof(
+        { weight: 3, arbitrary: fc.nat(5) },
+        { weight: 3, arbitrary: fc.integer({ min: ROOM_PAYLOADS, max: ROOM_PAYLOADS + 9 }) },
+      ),
       copies: fc.oneof({ weight: 8, arbitrary: fc.constant(1) }, {
         weight: 1,
         arbitrary: fc.integer({ min: 2, max: 4 }),
@@ -130,6 +135,11 @@ const presenceAction: fc.Arbitrary<PresenceAction> = fc.record({
     { weight: 10, arbitrary: fc.constant(undefined) },
     { weight: 3, arbitrary: fc.constant("unavailable") },
     { weight: 1, arbitrary: fc.constantFrom(...PRESENCE_TYPES) },
+  ),
+  show: fc.oneof(
+    { weight: 12, arbitrary: fc.constant(undefined) },
+    { weight: 2, arbitrary: fc.constant("dnd") },
+    { weight: 1, arbitrary: fc.constantFrom("away", "chat", " dnd ") },
   ),
   priority: fc.oneof(
     { weight: 4, arbitrary: fc.constant(undefined) },

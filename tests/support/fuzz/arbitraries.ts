@@ -14,6 +14,7 @@ import {
   TARGETS,
 } from "./addresses.ts";
 import { short } from "./helpers.ts";
+import { ROOM_SHAPE } from "./stanzas.ts";
 import {
   type ArbitraryOptions,
   type Ending,
@@ -65,6 +66,9 @@ const featuresArb: fc.Arbitrary<Features> = fc.record({
     burst: fc.integer({ min: 1, max: 6 }),
   })),
   maxSubscribersPerDomain: sometimes(fc.integer({ min: 1, max: 2 })),
+  affinity: sometimes(fc.constant([ROOM_SHAPE]), 1),
+  affinityIdleMs: sometimes(fc.constantFrom(20, 500, 5_000)),
+  maxAffinityKeys: sometimes(fc.integer({ min: 1, max: 3 })),
 }).map((features) =>
   // One bucket per sender at most, so that a refusal says which was empty.
   features.rateLimit ? { ...features, rateLimitPerDomain: undefined } : features

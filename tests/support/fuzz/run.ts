@@ -28,7 +28,11 @@ export interface RunOptions {
   /** Makes the router under test (default: `new Router`); tests pass broken ones. */
   readonly makeRouter?: (
     settings: RouterSettings,
-    options: { random: () => number; subscribers: readonly string[] },
+    options: {
+      random: () => number;
+      subscribers: readonly string[];
+      storedPins: () => Iterable<readonly [string, string]>;
+    },
   ) => Router;
 }
 
@@ -45,7 +49,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   const { settings, world } = scenario;
   const { domain } = settings;
   const random = mulberry32(scenario.randomSeed);
-  const routerOptions = { random, subscribers: world.subscribers };
+  // The shell's store of affinity pins (state_dir), kept from the events.
+  const pins = new Map<string, string>();
+  const storedPins = () => [...pins];
+  const routerOptions = { random, subscribers: world.subscribers, storedPins };
   const make = (current: RouterSettings, opts: typeof routerOptions) =>
     options.makeRouter?.(current, opts) ?? new Router(current, opts);
   let router = make(settings, routerOptions);
@@ -65,6 +72,12 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
         throw new Violation(`(1) the router threw: ${(error as Error)?.stack ?? error}`);
       }
       out = fx ? fx.send : [];
+      for (const event of fx ? fx.events : []) {
+        if (event.type === "pinned") {
+          pins.delete(event.key);
+          pins.set(event.key, event.resource);
+        } else if (event.type === "unpinned") { for (const key of event.keys) pins.delete(key); }
+      }
       trace.push({ step: n, now: model.now, op, incoming, out });
       if (trace.length > 12) trace.shift();
       for (const s of out) {
@@ -183,7 +196,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
         const subscribers = [...model.subscribers];
         // Each process its own randomness, as a real restart has: distinct for every restart.
         const seed = (scenario.randomSeed ^ Math.imul(model.stats.restarts + 1, 0x9e3779b9)) >>> 0;
-        router = make(router.settings, { random: mulberry32(seed), subscribers });
+        router = make(router.settings, { random: mulberry32(seed), subscribers, storedPins });
         model = model.restarted();
         ({ stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid } = actionStanzas(
           scenario,

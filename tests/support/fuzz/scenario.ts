@@ -67,6 +67,8 @@ export interface PresenceAction {
   readonly resource: number;
   readonly type: string | undefined;
   readonly priority: string | undefined;
+  /** Its `<show/>`: `dnd` drains the resource. */
+  readonly show: string | undefined;
   /** Whether the bare JID is written in another case. */
   readonly upper: boolean;
   /** The `to`: the bare domain (usually), a resource of it, or it in capitals. */

@@ -78,6 +78,7 @@ export function actionStanzas(scenario: Scenario, model: Model) {
         to: a.to === "bare" ? domain : a.to === "upper" ? domain.toUpperCase() : `${domain}/x`,
       },
       ...(a.priority === undefined ? [] : [xml("priority", {}, a.priority)]),
+      ...(a.show === undefined ? [] : [xml("show", {}, a.show)]),
     );
 
   const replyOf = (a: ReplyAction): XmlElement =>
@@ -186,12 +187,43 @@ export function actionStanzas(scenario: Scenario, model: Model) {
 
 /** The payload "kind" of a stanza over max_stanza_size (hostile): skipped unread. */
 export const OVERSIZED = 8;
+/** The affinity shape of the scenarios that have one. */
+export const ROOM_SHAPE = {
+  namespace: "urn:example:rooms",
+  element: "conference",
+  attribute: "room",
+};
+
+/** Payload kinds from here on are conferences (see {@link ROOMS}). */
+export const ROOM_PAYLOADS = 10;
+
+/** Rooms, some spelled two ways (one key), one no JID; then none, another namespace, empty. */
+const ROOMS = [
+  "room1@rooms.example",
+  "Room1@Rooms.Example",
+  "room2@rooms.example",
+  "room3@rooms.example",
+  "ROOM3@ROOMS.EXAMPLE",
+  "@odd",
+  "plain",
+];
 
 /**
  * The payload of a stanza: none, plain, escaped text, mixed, an error,
- * deep; or (the target's, hostile) a forged relay or sibling ping.
+ * deep; or (the target's, hostile) a forged relay or sibling ping; or a
+ * conference about a room.
  */
 function payload(kind: number): XmlNode[] {
+  if (kind >= ROOM_PAYLOADS) {
+    const i = kind - ROOM_PAYLOADS;
+    const { namespace, element, attribute } = ROOM_SHAPE;
+    if (i < ROOMS.length) return [xml(element, { xmlns: namespace, [attribute]: ROOMS[i] })];
+    if (i === ROOMS.length) return [xml(element, { xmlns: namespace })];
+    if (i === ROOMS.length + 1) {
+      return [xml(element, { xmlns: "urn:other", [attribute]: ROOMS[0] })];
+    }
+    return [xml(element, { xmlns: namespace, [attribute]: "" })];
+  }
   switch (kind) {
     case 0:
       return [];

@@ -31,6 +31,20 @@ export interface RunStats {
   restarts: number;
   /** Stanzas over max_stanza_size the router received (hostile). */
   oversized: number;
+  /**
+   * Affinity: forwards to a key's pin (`held`), pins made, pins ended by
+   * why, and requests that waited for their key's resource after a reconnect.
+   */
+  affinity: {
+    held: number;
+    pinned: number;
+    resource_left: number;
+    expired: number;
+    evicted: number;
+    waited: number;
+  };
+  /** Resources that began draining (`<show>dnd</show>`). */
+  draining: number;
   tolerated: Record<string, number>;
 }
 
@@ -56,6 +70,8 @@ export function emptyStats(): RunStats {
     waitedMessages: 0,
     restarts: 0,
     oversized: 0,
+    affinity: { held: 0, pinned: 0, resource_left: 0, expired: 0, evicted: 0, waited: 0 },
+    draining: 0,
     tolerated: {},
   };
 }
@@ -80,6 +96,10 @@ export function addStats(into: RunStats, from: RunStats): void {
   into.waitedMessages += from.waitedMessages;
   into.restarts += from.restarts;
   into.oversized += from.oversized;
+  into.draining += from.draining;
+  for (const k of Object.keys(into.affinity) as (keyof RunStats["affinity"])[]) {
+    into.affinity[k] += from.affinity[k];
+  }
   for (const [k, v] of Object.entries(from.tolerated)) {
     into.tolerated[k] = (into.tolerated[k] ?? 0) + v;
   }

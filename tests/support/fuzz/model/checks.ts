@@ -23,6 +23,7 @@
 import type { Router } from "../../../../src/core/router.ts";
 import { serialize, xml, type XmlElement } from "../../../../src/core/xml.ts";
 import { bareOf, earliest, isResult, samePayload, short, show } from "../helpers.ts";
+import { wake as pinWake } from "./affinity.ts";
 import type { Model } from "./state.ts";
 
 /** The router call a step made. */
@@ -112,7 +113,7 @@ export function post(model: Model, router: Router, op: Op): void {
   let wake: number | undefined = model.minDeadline();
   for (const entry of model.initiated.values()) wake = earliest(wake, entry.deadline);
   const at = earliest(model.resubscribeAt, model.announceAt);
-  wake = earliest(wake, at);
+  wake = earliest(earliest(wake, at), pinWake(model));
   if (model.settled) {
     model.check(router.pendingCount === 0, "pending after settleAll");
     if (at !== undefined && model.tolerated("wakeAfterSettle")) {

@@ -6,10 +6,11 @@
 import { ANNOUNCE_AFTER_MS } from "../../../../src/core/service_presence.ts";
 import type { RouterSettings } from "../../../../src/core/router.ts";
 import type { XmlElement } from "../../../../src/core/xml.ts";
-import { show } from "../helpers.ts";
+import { fitsResource, show } from "../helpers.ts";
+import * as affinity from "./affinity.ts";
 import { accessAllows } from "./gate.ts";
 import { initiatedAnswer } from "./initiated.ts";
-import { failover, viaOf } from "./requests.ts";
+import { failover, redispatch, viaOf } from "./requests.ts";
 import { availability } from "./service_presence.ts";
 import type { Model } from "./state.ts";
 import { checkPresence } from "./target_presence.ts";
@@ -43,7 +44,25 @@ export function tick(model: Model, out: XmlElement[]): void {
       return;
     }
     const waited = takeParked(model, s, (p) => p.until <= now);
-    if (waited) return checkParkedAnswer(model, waited, s, "cancel", "service-unavailable");
+    if (waited) {
+      // One with a key is placed anew if it can be (within its own time).
+      if (waited.key !== undefined && waited.arrived + model.settings.requestTimeoutMs > now) {
+        return void redispatch(model, waited, s);
+      }
+      return checkParkedAnswer(model, waited, s, "cancel", "service-unavailable");
+    }
+    const forward = s.name === "iq" && (s.attrs.type === "get" || s.attrs.type === "set");
+    if (forward && model.live.get(`${viaOf(model, s)}\0${s.attrs.id}`) === undefined) {
+      // A request with a key whose wait is over, forwarded: its resource did not come back.
+      const via = viaOf(model, s);
+      const i = model.parked.findIndex((p) =>
+        p.until <= now && p.key !== undefined && p.id === s.attrs.id &&
+        p.arrived + model.settings.requestTimeoutMs > now &&
+        (fitsResource(p.requester) ? via === p.requester : via.startsWith("/"))
+      );
+      model.check(i >= 0, () => `tick forwarded a request that was not waiting: ${show(s)}`);
+      return void redispatch(model, model.parked.splice(i, 1)[0], s);
+    }
     const message = takeWaitingMessage(model, s, (m) => m.until <= now);
     if (message) return model.refusal(message.el, [s], "cancel", "service-unavailable");
     if (failing.size > 0) {
@@ -88,11 +107,14 @@ export function tick(model: Model, out: XmlElement[]): void {
     model.check(out.at(-1)?.name === "presence", "a due resubscription was not sent");
     model.resubscribeAt = undefined;
   }
+  affinity.tick(model);
 }
 
 /** The stream (re)connected: a subscribe to the target; resources are learnt again. */
 export function online(model: Model, out: XmlElement[]): void {
   model.check(out.length === 1, () => `online sent ${out.length} stanzas`);
+  // Coming to serve, the router starts from the stored pins (as used now).
+  if (!model.serving) model.pins = affinity.restored(model.pins, model.now);
   model.serving = true;
   checkPresence(model, out[0], "subscribe");
   for (const req of model.live.values()) model.unattach(req);
@@ -101,6 +123,7 @@ export function online(model: Model, out: XmlElement[]): void {
   model.learnUntil = model.now + LEARN_MS;
   model.heard = false;
   if (model.live.size > 0) model.reattachBy = model.learnUntil;
+  affinity.online(model);
   if (model.settings.presence) {
     model.announced = undefined;
     model.announceAt = model.subscribers.size > 0 ? model.now + ANNOUNCE_AFTER_MS : undefined;
@@ -167,4 +190,7 @@ export function settle(model: Model, out: XmlElement[]): void {
   }
   model.reattachBy = undefined;
   model.settled = true;
+  // The router forgets its pins (the store keeps them): nothing is due.
+  model.pins.clear();
+  model.pinSweepAt = undefined;
 }

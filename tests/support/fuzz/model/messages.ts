@@ -23,7 +23,7 @@ export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): vo
     return model.refusal(el, out, "wait", "resource-constraint");
   }
   if (!fitsResource(from)) return model.refusal(el, out, "modify", "not-acceptable");
-  if (model.resources.size === 0) {
+  if (!serving(model)) {
     // Just after (re)connecting it waits for the first resource, within
     // the window and as long as max_pending has room; later, refused.
     const room = model.inFlight() < model.settings.maxPending;
@@ -49,13 +49,21 @@ export function forwardedMessage(model: Model, el: XmlElement, s: XmlElement): v
   model.check(samePayload(s, el), "forwarded message's payload changed");
   model.checkCopiedAttrs(s, el);
   const [name, chosen] = found;
+  model.check(!chosen.draining, () => `a message sent to ${short(name)}, which is draining`);
   for (const [other, r] of model.resources) {
+    if (r.draining) continue;
     model.check(
       !chosen.negative || r.negative,
       () => `message to ${short(name)} (negative priority) while ${short(other)} is online`,
     );
   }
   model.stats.messages++;
+}
+
+/** Whether some online resource takes new work (a conversation): not draining. */
+export function serving(model: Model): boolean {
+  for (const r of model.resources.values()) if (!r.draining) return true;
+  return false;
 }
 
 /** A message from a target's resource to `<domain>/<peer>`: sent on from the bare domain. */

@@ -2,10 +2,12 @@
  * Requests from users. A request is refused only for a reason that holds
  * (no id, draining, access lists, the rate limit's bounds, a pending
  * duplicate, max_pending, the per-requester cap, no resource, all resources
- * full) and forwarded otherwise, from the JAT address, to a resource that is
- * online and not full (negative priority only as a last resort; the least
- * loaded under least-pending). The reply is relayed to the requester. When
- * a resource goes away, a get is re-sent at most once and never to the
+ * full, its key's resource full) and forwarded otherwise, from the JAT
+ * address, to a resource that is online and not full (negative priority
+ * only as a last resort; the least loaded under least-pending), that takes
+ * new work (not `<show>dnd</show>`), or to the one its affinity key is
+ * pinned to (affinity.ts). The reply is relayed to the requester. When a
+ * resource goes away, a get is re-sent at most once and never to the
  * resource it left; a set is answered.
  */
 import { serialize, type XmlElement } from "../../../../src/core/xml.ts";
@@ -19,8 +21,9 @@ import {
   show,
 } from "../helpers.ts";
 import { HOSTILE_REQUESTERS } from "../scenario.ts";
+import { keyOf, type PinRule, pinRule, served } from "./affinity.ts";
 import { accessAllows, domainKey, passesSendersLimit, saysRateLimited } from "./gate.ts";
-import type { Model, ModelResource, Req } from "./state.ts";
+import type { Model, ModelResource, Parked, Req } from "./state.ts";
 
 const HOSTILE = new Set(HOSTILE_REQUESTERS);
 
@@ -86,21 +89,86 @@ export function request(
     for (const p of model.parked) if (domainKey(p.bare) === domain) held++;
     if (held >= maxPendingPerDomain) return immediate("wait", "resource-constraint");
   }
-  if (model.resources.size === 0) {
-    // Just after (re)connecting: it waits for the first resource, within
-    // the window and its own timeout; later it is refused at once.
+  const key = keyOf(model, el);
+  const expected = expect(model, key, undefined, false);
+  if (expected.kind === "wait") {
+    // Just after (re)connecting: it waits for the first resource (or its
+    // key's), within the window and its own timeout; later it is refused.
     const until = Math.min(
       model.learnUntil ?? model.now,
       model.now + model.settings.requestTimeoutMs,
     );
     if (until <= model.now) return immediate("cancel", "service-unavailable");
     model.check(out.length === 0, () => `a request waiting for a resource sent ${out.map(show)}`);
-    model.parked.push({ el, requester, bare, id, type, arrived: model.now, until });
+    model.parked.push({ el, requester, bare, id, type, arrived: model.now, until, key });
     model.stats.parked++;
+    if (key !== undefined) model.stats.affinity.waited++;
     return;
   }
-  if (!anyEligible(model, undefined)) return immediate("wait", "resource-constraint");
-  forwarded(model, el, type, one(), model.now);
+  if (expected.kind === "full") return immediate("wait", "resource-constraint");
+  forwarded(model, el, type, one(), model.now, expected);
+}
+
+/** What the router must do with an admitted request (or a get failing over) now. */
+export type Expected =
+  /** No resource takes it yet: it waits (or, its wait over, gets service-unavailable). */
+  | { readonly kind: "wait" }
+  /** Every resource it may go to is full: resource-constraint. */
+  | { readonly kind: "full" }
+  /** Forwarded: to its key's resource, or (free) to any that takes new work, and pinned there. */
+  | { readonly kind: "send"; readonly key: string | undefined; readonly rule: PinRule };
+
+/**
+ * What placement must do for a request with `key` (if any) now, `exclude`
+ * being the resource a failover left. Ends a pin found ended, as the
+ * router does when it looks.
+ */
+export function expect(
+  model: Model,
+  key: string | undefined,
+  exclude: string | undefined,
+  failover: boolean,
+): Expected {
+  const rule = key === undefined ? undefined : pinRule(model, key, failover);
+  if (rule?.kind === "wait") return { kind: "wait" };
+  if (rule?.kind === "at") {
+    const pinned = model.resources.get(rule.resource)!;
+    if (pinned.held >= model.settings.maxPendingPerResource) return { kind: "full" };
+    return { kind: "send", key, rule };
+  }
+  // New work goes only to resources that take it: not draining.
+  let serving = false;
+  for (const [name, r] of model.resources) if (name !== exclude && !r.draining) serving = true;
+  if (!serving) return { kind: "wait" };
+  if (!anyEligible(model, exclude)) return { kind: "full" };
+  return { kind: "send", key, rule: rule ?? { kind: "free" } };
+}
+
+/**
+ * A request that waited for a resource, decided now: forwarded or refused
+ * (`s`, the next stanza sent, answers it: true), or still waiting (false).
+ */
+export function redispatch(model: Model, p: Parked, s: XmlElement | undefined): boolean {
+  const expected = expect(model, p.key, undefined, false);
+  if (expected.kind === "wait" && p.until > model.now) return false;
+  model.check(s, () => `a waiting request ${short(p.id)} got no answer`);
+  if (expected.kind === "send") {
+    forwarded(model, p.el, p.type, s, p.arrived, expected);
+    model.stats.unparked++;
+    return true;
+  }
+  const [type, condition] = expected.kind === "full"
+    ? ["wait", "resource-constraint"]
+    : ["cancel", "service-unavailable"];
+  model.check(
+    s.name === "iq" && s.attrs.to === p.requester && s.attrs.id === p.id &&
+      s.attrs.from === ourSpelling(p.el.attrs.to),
+    () => `expected ${condition} to a waiting request, sent ${show(s)}`,
+  );
+  model.checkError(s, type, condition);
+  model.answered++;
+  model.stats.refusedRequests++;
+  return true;
 }
 
 /** `s` is `el` forwarded, to an online resource with room, from the JAT address. */
@@ -110,6 +178,7 @@ export function forwarded(
   type: "get" | "set",
   s: XmlElement,
   arrived: number,
+  expected: Extract<Expected, { kind: "send" }>,
 ): void {
   const requester = el.attrs.from!;
   const id = el.attrs.id!; // a request without one is refused before
@@ -137,7 +206,7 @@ export function forwarded(
   const found = model.resourceByJid(s.attrs.to);
   model.check(found, () => `forwarded to ${short(s.attrs.to)}, no online resource`);
   const [name, resource] = found;
-  checkChoice(model, name, resource, undefined);
+  checkChoice(model, name, resource, undefined, expected);
   const req: Req = {
     requester,
     requesterBare: bare,
@@ -147,6 +216,7 @@ export function forwarded(
     via,
     deadline: arrived + model.settings.requestTimeoutMs,
     plausible: !HOSTILE.has(requester),
+    key: expected.key,
     resourceJid: s.attrs.to!,
     attached: undefined,
     forwards: 1,
@@ -233,7 +303,12 @@ export function failover(model: Model, s: XmlElement, candidates: readonly Req[]
     model.check(found, () => `re-sent to ${short(s.attrs.to)}, no online resource`);
     const [name, resource] = found;
     model.check(name !== req.attached, () => `re-sent to the resource it left: ${show(s)}`);
-    checkChoice(model, name, resource, req.attached);
+    const expected = expect(model, req.key, req.attached, true);
+    model.check(
+      expected.kind === "send",
+      () => `re-sent where it could not go (${expected.kind}): ${show(s)}`,
+    );
+    checkChoice(model, name, resource, req.attached, expected);
     model.unattach(req);
     model.attach(req, name);
     req.resourceJid = s.attrs.to!;
@@ -248,7 +323,7 @@ export function failover(model: Model, s: XmlElement, candidates: readonly Req[]
   );
   if (req.type === "get") {
     model.check(
-      req.forwards > 1 || !anyEligible(model, req.attached),
+      req.forwards > 1 || expect(model, req.key, req.attached, true).kind !== "send",
       () => `a get answered instead of re-sent to another resource: ${show(s)}`,
     );
     model.checkError(s, "cancel", "service-unavailable");
@@ -259,36 +334,45 @@ export function failover(model: Model, s: XmlElement, candidates: readonly Req[]
   return req;
 }
 
-/** Whether some online resource other than `exclude` has room. */
+/** Whether some online resource other than `exclude` takes new work and has room. */
 export function anyEligible(model: Model, exclude: string | undefined): boolean {
   for (const [name, r] of model.resources) {
-    if (name !== exclude && r.held < model.settings.maxPendingPerResource) return true;
+    if (name !== exclude && !r.draining && r.held < model.settings.maxPendingPerResource) {
+      return true;
+    }
   }
   return false;
 }
 
 /**
- * The chosen resource has room; it has a negative priority only when no
- * other eligible one has not; under least-pending it holds the fewest.
+ * The chosen resource has room. With a key pinned, it is the pin's;
+ * otherwise it takes new work (not draining), it has a negative priority
+ * only when no other eligible one has not, and, without a key, under
+ * least-pending it holds the fewest. A key goes where it is pinned.
  */
 function checkChoice(
   model: Model,
   name: string,
   chosen: ModelResource,
   exclude: string | undefined,
+  expected: Extract<Expected, { kind: "send" }>,
 ): void {
   const max = model.settings.maxPendingPerResource;
   model.check(chosen.held < max, () => `sent to ${short(name)} which holds ${chosen.held}`);
+  const { key, rule } = expected;
+  if (key !== undefined) served(model, key, name);
+  if (rule.kind === "at") return;
+  model.check(!chosen.draining, () => `new work sent to ${short(name)}, which is draining`);
   let fewest = Infinity;
   for (const [other, r] of model.resources) {
-    if (other === exclude || r.held >= max) continue;
+    if (other === exclude || r.held >= max || r.draining) continue;
     model.check(
       !chosen.negative || r.negative,
       () => `sent to ${short(name)} (negative priority) while ${short(other)} was eligible`,
     );
     if (r.negative === chosen.negative) fewest = Math.min(fewest, r.held);
   }
-  if (model.settings.balance === "least-pending") {
+  if (model.settings.balance === "least-pending" && key === undefined) {
     model.check(
       chosen.held === fewest,
       () => `least-pending chose ${short(name)} holding ${chosen.held}, not ${fewest}`,

@@ -13,6 +13,7 @@ import type { RouterSettings } from "../../../../src/core/router.ts";
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { bareOf, domainAsServer, earliest, ourSpelling, short, show, STANZAS } from "../helpers.ts";
 import { emptyStats } from "../stats.ts";
+import { type ModelPin, restored } from "./affinity.ts";
 import type { Tolerances } from "../tolerances.ts";
 
 /** The wait before resubscribing to the target, doubled after each refusal up to the max. */
@@ -32,6 +33,8 @@ export interface Req {
   readonly deadline: number;
   /** Whether the requester is an address a server could stamp. */
   readonly plausible: boolean;
+  /** Its affinity key (`affinity`), if it has one. */
+  readonly key: string | undefined;
   /** The full JID the last forward went to: the reply must come from it. */
   resourceJid: string;
   /** The resource holding it, or undefined after a reconnect. */
@@ -49,6 +52,8 @@ export interface Parked {
   readonly arrived: number;
   /** When it gets `service-unavailable` if no resource came. */
   readonly until: number;
+  /** Its affinity key (`affinity`), if it has one. */
+  readonly key: string | undefined;
 }
 
 /** A user's message that found no resource just after (re)connecting (messages: forward). */
@@ -76,6 +81,8 @@ export interface ModelResource {
   held: number;
   /** Whether its last presence had a negative priority (RFC 6121 §4.7.2.3). */
   negative: boolean;
+  /** Whether its last presence said `<show>dnd</show>`: no new work for it. */
+  draining: boolean;
 }
 
 /** A failed check, with the steps that led to it. */
@@ -139,6 +146,11 @@ export class Model {
   readonly takes = new Map<string, number[]>();
   /** Every long-address token forwarded from, in this run and those before a restart. */
   readonly tokens = new Set<string>();
+  /** Affinity pins by key, the least recently used first (see affinity.ts). */
+  pins = new Map<string, ModelPin>();
+  pinSeq = 0;
+  /** After a reconnect, when pins whose resource is not back end (at the next tick). */
+  pinSweepAt: number | undefined;
   readonly stats = emptyStats();
 
   constructor(settings: RouterSettings, tolerate: Tolerances, subscribers: readonly string[]) {
@@ -165,6 +177,9 @@ export class Model {
     next.answered = this.answered;
     next.lost = this.lost + this.live.size + this.parked.length;
     for (const token of this.tokens) next.tokens.add(token);
+    // The store kept every pin (state_dir).
+    next.pins = restored(this.pins, this.now);
+    next.pinSeq = this.pinSeq;
     next.recent.push(...this.recent, ...this.live.values());
     return next;
   }

@@ -1,10 +1,12 @@
 /**
- * The target's presence and its resources: which are online (and with a
- * negative priority), the subscription and its retries, and what happens
- * to the requests a resource held when it goes away.
+ * The target's presence and its resources: which are online (with a
+ * negative priority, or draining), the subscription and its retries, and
+ * what happens to the requests and affinity keys a resource held when it
+ * goes away.
  */
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { show } from "../helpers.ts";
+import { released } from "./affinity.ts";
 import { failover } from "./requests.ts";
 import { availability } from "./service_presence.ts";
 import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, type Model } from "./state.ts";
@@ -19,11 +21,20 @@ export function targetPresence(model: Model, el: XmlElement, out: XmlElement[]):
     case undefined:
       if (name !== undefined) {
         const negative = /^\s*-0*[1-9]/.test(el.getChildText("priority") ?? "");
+        const draining = el.getChildText("show")?.trim() === "dnd";
         const known = model.resources.get(name);
         model.heard = true;
-        if (known) known.negative = negative;
-        else {
-          model.resources.set(name, { jid: from, held: 0, negative });
+        if (draining && !known?.draining) model.stats.draining++;
+        if (known) {
+          const undrained = known.draining && !draining;
+          known.negative = negative;
+          known.draining = draining;
+          // Back in service: what waits for a resource is tried again.
+          if (undrained && (model.parked.length > 0 || model.waitingMessages.length > 0)) {
+            return unpark(model, out);
+          }
+        } else {
+          model.resources.set(name, { jid: from, held: 0, negative, draining });
           // Back after a reconnect: it takes back the requests it held.
           for (const req of model.live.values()) {
             if (req.attached === undefined && req.resourceJid === from) model.attach(req, name);
@@ -83,7 +94,11 @@ function lose(model: Model, names: string[], out: XmlElement[]): void {
   const affected = [...model.live.values()].filter((r) =>
     r.attached !== undefined && lost.has(r.attached)
   );
-  for (const name of lost) model.resources.delete(name);
+  for (const name of lost) {
+    model.resources.delete(name);
+    // Its keys first: a get it held goes where its key goes now.
+    released(model, name);
+  }
   for (const entry of [...model.initiated.values()]) {
     // Nobody is left to answer: the router forgets them, silently.
     if (lost.has(entry.resourceName)) {

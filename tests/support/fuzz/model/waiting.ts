@@ -5,35 +5,47 @@
  */
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { ourSpelling, show } from "../helpers.ts";
-import { forwardedMessage } from "./messages.ts";
-import { anyEligible, forwarded } from "./requests.ts";
+import { forwardedMessage, serving } from "./messages.ts";
+import { redispatch } from "./requests.ts";
 import { BACKOFF_MIN_MS, type Model, type Parked, type WaitingMessage } from "./state.ts";
 
-/** The first resource came: the waiting requests go to it, in order (or get busy). */
+/**
+ * A resource came (or came back into service): the waiting requests are
+ * tried again in order, then the messages: each goes, is refused, or
+ * (nothing yet to take it, within its wait) waits on.
+ */
 export function unpark(model: Model, out: XmlElement[]): void {
   model.backoff = BACKOFF_MIN_MS;
   const parked = model.parked;
   const messages = model.waitingMessages;
   model.parked = [];
   model.waitingMessages = [];
-  model.check(
-    out.length === parked.length + messages.length,
-    () =>
-      `${parked.length} waiting request(s), ${messages.length} message(s), ` +
-      `${out.length} stanza(s) sent`,
-  );
-  // The requests first, then the messages, each in arrival order.
-  messages.forEach((m, i) => forwardedMessage(model, m.el, out[parked.length + i]));
-  parked.forEach((p, i) => {
-    const s = out[i];
-    if (s.attrs.type === "error") {
-      model.check(!anyEligible(model, undefined), () => `a waiting request refused: ${show(s)}`);
-      checkParkedAnswer(model, p, s, "wait", "resource-constraint");
-      return;
+  let next = 0;
+  for (const p of parked) {
+    // Each decided in turn: one that goes may pin the key of the next.
+    if (redispatch(model, p, out[next])) next++;
+    else model.parked.push(p);
+  }
+  for (const m of messages) {
+    if (!serving(model)) {
+      if (m.until > model.now) {
+        model.waitingMessages.push(m);
+        continue;
+      }
+      model.check(next < out.length, "a message whose wait is over got no answer");
+      model.refusal(m.el, [out[next++]], "cancel", "service-unavailable");
+      continue;
     }
-    forwarded(model, p.el, p.type, s, p.arrived);
-    model.stats.unparked++;
-  });
+    model.check(next < out.length, "a waiting message was not sent on");
+    forwardedMessage(model, m.el, out[next++]);
+  }
+  model.check(
+    next === out.length,
+    () =>
+      `${out.length - next} stanza(s) more than the waiting requests and messages: ${
+        out.slice(next).map(show).join(" | ")
+      }`,
+  );
 }
 
 /** `s` answers the waiting request `p` with an error; it is answered. */
