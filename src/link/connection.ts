@@ -4,15 +4,19 @@
  * refuses our credentials (the operator has to act), stands by while
  * another connection holds the domain, and carries out the sibling
  * decision (sibling.ts) on a server that shares the domain. Each stream
- * goes through xmpp_stream.ts; writes through writer.ts.
+ * goes through xmpp_stream.ts, over transport.ts (TCP, or TLS for
+ * `xmpps://`); writes through writer.ts.
  */
 import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
 import { Backoff, type Ending } from "./backoff.ts";
+import { type Endpoint, endpointOf, isLoopback } from "./endpoint.ts";
 import { Keepalive } from "./keepalive.ts";
 import { BROKEN_RULE, Prover } from "./proof.ts";
 import { readRelay, relayText } from "./relay.ts";
 import { type CheckProof, type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
 import { type SiblingDecision, SiblingWatch } from "./sibling.ts";
+import { TlsFailure } from "./tls.ts";
+import { SendStalled } from "./transport.ts";
 import type { Link, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 import { wait } from "./wait.ts";
 import { StreamWriter } from "./writer.ts";
@@ -23,10 +27,15 @@ export type { Link, LinkDrop, LinkHandlers, LinkOptions, LinkState, LinkTimings 
 const STOP_TIMEOUT_MS = 2_000;
 /** The default largest stanza read (1 MB). */
 const MAX_STANZA_SIZE = 1024 * 1024;
+/** The default send buffer limit (8 MB), and keepalive timeout. */
+const MAX_SEND_BUFFER = 8 * 1024 * 1024;
+const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** What a relay's proof vouches for. */
 const VOUCHED: CheckProof = () => "valid";
 /** The failure that stands for "a sibling serves the domain". */
 const SIBLING = "sibling";
+/** A TLS connection that could not be made (tls.ts): retried as slowly as refused credentials. */
+const TLS_FAILED = "tls-failed";
 
 /** Why each stream error is worth a clear word to the operator. */
 const HINTS: Readonly<Record<string, string>> = {
@@ -44,6 +53,7 @@ export function openLink(options: LinkOptions): Link {
 
 class ComponentLink implements Link {
   readonly #options: LinkOptions;
+  readonly #endpoint: Endpoint;
   readonly #backoff: Backoff;
   readonly #writer: StreamWriter;
   /** Tells our own pings from a sibling's (another instance on the same domain). */
@@ -62,6 +72,8 @@ class ComponentLink implements Link {
    */
   #early: XmlElement[] | undefined;
   #timings: LinkTimings;
+  /** Why the last stream's TLS failed, if it did. */
+  #tlsFailure: TlsFailure | undefined;
   #state: LinkState = "connecting";
   #stopping = false;
   #wake: (() => void) | undefined;
@@ -70,6 +82,15 @@ class ComponentLink implements Link {
   constructor(options: LinkOptions) {
     this.#options = options;
     this.#timings = options;
+    this.#endpoint = endpointOf(options.url, options.tls);
+    if (!this.#endpoint.tls && !isLoopback(this.#endpoint.host)) {
+      options.log.warning("stream.plaintext", {
+        domain: options.domain,
+        server: options.url,
+        hint: "the secret's handshake and every stanza cross the network readable and " +
+          "forgeable: use xmpps:// (TLS) or a private link",
+      });
+    }
     this.#backoff = new Backoff(options.random ?? Math.random);
     this.#prover = new Prover(options.domain, options.secret);
     this.#writer = new StreamWriter({
@@ -149,6 +170,7 @@ class ComponentLink implements Link {
       await this.#untilClosed(stream);
     } catch (error) {
       failure = describe(error);
+      this.#tlsFailure = error instanceof TlsFailure ? error : undefined;
     }
     this.#keepalive?.stop();
     if (this.#siblings.ended()) failure = SIBLING;
@@ -169,6 +191,19 @@ class ComponentLink implements Link {
       if (previous !== failure) {
         log.info("stream.standby", { ...fields, hint: "another connection serves this domain" });
       }
+    } else if (failure === TLS_FAILED && this.#tlsFailure) {
+      // A certificate or a port the operator has to fix: retried slowly.
+      const { reason, hint, detail } = this.#tlsFailure;
+      this.#state = "refused";
+      log.error("stream.tls_failed", {
+        domain,
+        server: this.#options.url,
+        server_name: this.#endpoint.tls?.serverName ?? this.#endpoint.host,
+        reason,
+        hint,
+        detail,
+        retry_in_ms: delay,
+      });
     } else if (failure !== undefined && HINTS[failure]) {
       this.#state = "refused";
       log.error("stream.refused", { ...fields, hint: HINTS[failure] });
@@ -217,9 +252,14 @@ class ComponentLink implements Link {
     const { url, domain, secret, log } = this.#options;
     const stream = this.#stream = new XmppStream({
       url,
+      endpoint: this.#endpoint,
       domain,
       secret,
       maxStanza: () => this.#timings.maxStanzaSize ?? MAX_STANZA_SIZE,
+      sendLimits: () => ({
+        maxBuffered: this.#timings.maxSendBuffer ?? MAX_SEND_BUFFER,
+        stallMs: this.#timings.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+      }),
       onStanza: (el) => this.#receive(el),
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
@@ -232,6 +272,11 @@ class ComponentLink implements Link {
       write: (text) => {
         if (this.#stream === stream && this.#state === "online") this.#writer.write(text);
       },
+      mark: () => {
+        this.#writer.flush();
+        return stream.mark();
+      },
+      taken: (mark) => stream.taken(mark),
       sign: (fields) => this.#prover.sign(fields, Date.now()),
       dead: () => stream.drop(),
     });
@@ -261,9 +306,18 @@ class ComponentLink implements Link {
     try {
       await stream.closed;
     } catch (error) {
+      const { log, domain, handlers } = this.#options;
       const reason = describe(error);
-      this.#options.log.warning("stream.error", { domain: this.#options.domain, reason });
-      this.#options.handlers.onStreamError?.(reason);
+      if (error instanceof SendStalled) {
+        log.warning("stream.send_stalled", {
+          domain,
+          buffered_bytes: error.buffered,
+          limit_bytes: error.limit,
+          stalled_ms: error.stalledMs,
+          hint: "the server stopped reading from this stream: it is replaced",
+        });
+      } else log.warning("stream.error", { domain, reason });
+      handlers.onStreamError?.(reason);
     }
   }
 
@@ -397,5 +451,6 @@ class ComponentLink implements Link {
 function ending(failure: string | undefined): Ending {
   if (failure === SIBLING) return "sibling";
   if (failure === "conflict") return "conflict";
+  if (failure === TLS_FAILED) return "refused";
   return failure !== undefined && HINTS[failure] ? "refused" : "offline";
 }
