@@ -8,14 +8,14 @@
  * `xmpps://`); writes through writer.ts.
  */
 import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
-import { Backoff, type Ending } from "./backoff.ts";
+import { Backoff } from "./backoff.ts";
 import { type Endpoint, endpointOf, isLoopback } from "./endpoint.ts";
+import { ending, reportEnd, SIBLING, type StreamEnd } from "./ending.ts";
 import { Keepalive } from "./keepalive.ts";
 import { BROKEN_RULE, Prover } from "./proof.ts";
 import { readRelay, relayText } from "./relay.ts";
 import { type CheckProof, type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
 import { type SiblingDecision, SiblingWatch } from "./sibling.ts";
-import { TlsFailure } from "./tls.ts";
 import { SendStalled } from "./transport.ts";
 import type { Link, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 import { wait } from "./wait.ts";
@@ -32,19 +32,6 @@ const MAX_SEND_BUFFER = 8 * 1024 * 1024;
 const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** What a relay's proof vouches for. */
 const VOUCHED: CheckProof = () => "valid";
-/** The failure that stands for "a sibling serves the domain". */
-const SIBLING = "sibling";
-/** A TLS connection that could not be made (tls.ts): retried as slowly as refused credentials. */
-const TLS_FAILED = "tls-failed";
-
-/** Why each stream error is worth a clear word to the operator. */
-const HINTS: Readonly<Record<string, string>> = {
-  // ejabberd also says not-authorized for a component domain it does not have.
-  "not-authorized":
-    "the server refused the secret or the domain: check the component's secret on both sides, " +
-    "and that the server has a component with this domain",
-  "host-unknown": "the server has no component with this domain: add it to the server's config",
-};
 
 /** Opens the stream and keeps it open until stopped. */
 export function openLink(options: LinkOptions): Link {
@@ -72,8 +59,6 @@ class ComponentLink implements Link {
    */
   #early: XmlElement[] | undefined;
   #timings: LinkTimings;
-  /** Why the last stream's TLS failed, if it did. */
-  #tlsFailure: TlsFailure | undefined;
   #state: LinkState = "connecting";
   #stopping = false;
   #wake: (() => void) | undefined;
@@ -135,14 +120,14 @@ class ComponentLink implements Link {
     let attempt = 0;
     let previous: string | undefined;
     while (!this.#stopping) {
-      const { upMs, failure } = await this.#streamOnce(attempt, previous);
+      const { upMs, end } = await this.#streamOnce(attempt, previous);
       attempt = upMs === undefined ? attempt + 1 : 0;
       if (this.#stopping) break;
-      const delay = this.#backoff.next(ending(failure), upMs, this.#timings.standbyRetryMs);
-      this.#report(failure, previous, delay);
-      previous = failure;
+      const delay = this.#backoff.next(ending(end), upMs, this.#timings.standbyRetryMs);
+      this.#report(end, previous, delay);
+      previous = end.failure;
       await this.#pause(delay);
-      if (failure === SIBLING) await this.#whileSiblingServes();
+      if (end.failure === SIBLING) await this.#whileSiblingServes();
     }
     this.#state = "stopped";
     this.#options.log.info("stream.stopped", { domain: this.#options.domain });
@@ -156,67 +141,37 @@ class ComponentLink implements Link {
   async #streamOnce(
     attempt: number,
     previous: string | undefined,
-  ): Promise<{ upMs: number | undefined; failure: string | undefined }> {
+  ): Promise<{ upMs: number | undefined; end: StreamEnd }> {
     const { log, domain, url } = this.#options;
     if (previous !== "conflict" && previous !== SIBLING) {
       log.info("stream.connecting", { domain, server: url, attempt: attempt + 1 });
     }
     let onlineAt: number | undefined;
-    let failure: string | undefined;
+    let end: StreamEnd = { failure: undefined };
     try {
       // Looking again from standby is not news: keep the log quiet then.
       const stream = await this.#connect(previous === SIBLING);
       onlineAt = performance.now();
       await this.#untilClosed(stream);
     } catch (error) {
-      failure = describe(error);
-      this.#tlsFailure = error instanceof TlsFailure ? error : undefined;
+      end = { failure: describe(error), error };
     }
     this.#keepalive?.stop();
-    if (this.#siblings.ended()) failure = SIBLING;
+    if (this.#siblings.ended()) end = { failure: SIBLING };
     if (this.#state === "online") this.#options.handlers.onOffline();
     this.#stream?.drop();
     this.#stream = undefined;
-    return { upMs: onlineAt === undefined ? undefined : performance.now() - onlineAt, failure };
+    return { upMs: onlineAt === undefined ? undefined : performance.now() - onlineAt, end };
   }
 
-  /** Where the link stands after a stream ended with `failure`, said to the operator and the owner. */
-  #report(failure: string | undefined, previous: string | undefined, delay: number): void {
-    const { log, domain } = this.#options;
-    const fields = { domain, reason: failure ?? "connection closed", retry_in_ms: delay };
-    if (failure === "conflict" || failure === SIBLING) {
-      // Another instance serves the domain: wait for it to go away, and
-      // say so once, not at every retry.
-      this.#state = "standby";
-      if (previous !== failure) {
-        log.info("stream.standby", { ...fields, hint: "another connection serves this domain" });
-      }
-    } else if (failure === TLS_FAILED && this.#tlsFailure) {
-      // A certificate or a port the operator has to fix: retried slowly.
-      const { reason, hint, detail } = this.#tlsFailure;
-      this.#state = "refused";
-      log.error("stream.tls_failed", {
-        domain,
-        server: this.#options.url,
-        server_name: this.#endpoint.tls?.serverName ?? this.#endpoint.host,
-        reason,
-        hint,
-        detail,
-        retry_in_ms: delay,
-      });
-    } else if (failure !== undefined && HINTS[failure]) {
-      this.#state = "refused";
-      log.error("stream.refused", { ...fields, hint: HINTS[failure] });
-    } else {
-      this.#state = "offline";
-      log.warning("stream.offline", fields);
-    }
-    if (
-      failure !== undefined && failure !== SIBLING &&
-      !(failure === "conflict" && previous === failure)
-    ) {
-      this.#options.handlers.onStreamError?.(failure);
-    }
+  /** Where the link stands after a stream's end, said to the operator and the owner. */
+  #report(end: StreamEnd, previous: string | undefined, delay: number): void {
+    const { log, domain, url, handlers } = this.#options;
+    const serverName = this.#endpoint.tls?.serverName ?? this.#endpoint.host;
+    const report = reportEnd(end, previous, delay, { domain, url, serverName });
+    this.#state = report.state;
+    if (report.line) log[report.line.level](report.line.event, report.line.fields);
+    if (report.streamError && end.failure !== undefined) handlers.onStreamError?.(end.failure);
   }
 
   /** Waits `ms`, or less if stopped meanwhile. */
@@ -445,12 +400,4 @@ class ComponentLink implements Link {
     const sign = (fields: readonly string[]) => this.#prover.sign(fields, Date.now());
     this.#writer.write(relayText(el, this.#options.domain, this.#mark, sign));
   }
-}
-
-/** What a stream's end means for the wait before the next. */
-function ending(failure: string | undefined): Ending {
-  if (failure === SIBLING) return "sibling";
-  if (failure === "conflict") return "conflict";
-  if (failure === TLS_FAILED) return "refused";
-  return failure !== undefined && HINTS[failure] ? "refused" : "offline";
 }

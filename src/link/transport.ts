@@ -57,6 +57,20 @@ export class TlsExpected extends TlsFailure {
   }
 }
 
+/**
+ * A plaintext connection the server ended (closed or reset) before it sent
+ * a byte: what a TLS port does with a plaintext stream.
+ */
+export class NoStream extends Error {
+  readonly hint = "if this port speaks TLS (ejabberd's tls: true, Prosody's ssl_ports), " +
+    "use xmpps://";
+
+  constructor(how: string) {
+    super(`the server ${how} the connection before its stream began`);
+    this.name = "NoStream";
+  }
+}
+
 /** A write waiting for the socket, and who wants to know when it is taken. */
 interface Queued {
   readonly bytes: Uint8Array;
@@ -174,8 +188,11 @@ export class Transport extends EventEmitter {
     try {
       while (!this.#destroyed) {
         if (this.#paused) await this.#paused.promise;
-        const n = await conn.read(buffer);
-        if (n === null) break;
+        const n = await readOrReset(conn, buffer, first);
+        if (n === null) {
+          if (first && !this.#destroyed) throw new NoStream("closed");
+          break;
+        }
         // A TLS record (handshake or alert) where the stream should start.
         if (first && n >= 2 && (buffer[0] === 0x15 || buffer[0] === 0x16) && buffer[1] === 3) {
           throw new TlsExpected();
@@ -271,6 +288,20 @@ export class Transport extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     this.emit("close", hadError);
+  }
+}
+
+/** A read; on a plaintext connection's first, a reset is {@link NoStream}. */
+async function readOrReset(
+  conn: Deno.Conn,
+  buffer: Uint8Array,
+  first: boolean,
+): Promise<number | null> {
+  if (!first) return conn.read(buffer);
+  try {
+    return await conn.read(buffer);
+  } catch (error) {
+    throw error instanceof Deno.errors.ConnectionReset ? new NoStream("reset") : error;
   }
 }
 

@@ -117,6 +117,8 @@ const STREAM_CONDITIONS: ReadonlySet<string> = new Set([
   "unsupported-version",
 ]);
 const ERRNO_CODE = /^E[A-Z0-9]{2,15}$/;
+/** The link's own reasons: a TLS connection that failed, a server that took nothing for too long. */
+const LINK_FAILURES: ReadonlySet<string> = new Set(["tls-failed", "send-stalled"]);
 
 /**
  * Buckets of `client_proxy_request_duration_seconds`: 1 ms to 60 s, so
@@ -353,13 +355,14 @@ export class Metrics {
 
   /**
    * Counts a lost stream. `condition` is a stream error condition
-   * (`not-authorized`) or a socket error code (`ECONNREFUSED`); anything
-   * else is counted as `other`.
+   * (`not-authorized`), a socket error code (`ECONNREFUSED`), `tls-failed`
+   * or `send-stalled`; anything else is counted as `other`.
    */
   streamError(proxy: string, condition: string): void {
-    const label = STREAM_CONDITIONS.has(condition) || ERRNO_CODE.test(condition)
-      ? condition
-      : "other";
+    const label =
+      STREAM_CONDITIONS.has(condition) || ERRNO_CODE.test(condition) || LINK_FAILURES.has(condition)
+        ? condition
+        : "other";
     const series = this.#of(proxy);
     this.#child(series.streamErrors, this.#streamErrors, proxy, label).inc();
   }

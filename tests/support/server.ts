@@ -22,8 +22,24 @@ export interface UserSpec {
   password: string;
 }
 
+/** A component listener speaking direct TLS (besides the plaintext one). */
+export interface TlsListenerSpec {
+  /** PEM file of the certificate */
+  readonly cert: string;
+  /** PEM file of its key */
+  readonly key: string;
+  /** PEM file of both, certificate first (ejabberd's `certfile`) */
+  readonly full: string;
+}
+
 export interface StartOptions {
   components?: ComponentSpec[];
+  /**
+   * Direct TLS component listeners, each with its certificate
+   * (`XmppServer.tlsComponentUrls`, in this order). Prosody serves them
+   * through mod_net_multiplex's `ssl_ports`, ejabberd with `tls: true`.
+   */
+  tlsListeners?: readonly TlsListenerSpec[];
   users?: UserSpec[];
   /**
    * Extra config, in the server's own syntax, appended at the end of the
@@ -53,6 +69,8 @@ export interface XmppServer {
   readonly c2sUrl: string;
   /** `xmpp://127.0.0.1:<componentPort>` for the proxy config */
   readonly componentUrl: string;
+  /** `xmpps://127.0.0.1:<port>` of each of `StartOptions.tlsListeners`, in order */
+  readonly tlsComponentUrls: readonly string[];
   register(user: UserSpec): Promise<void>;
   /** stop (SIGTERM, wait; SIGKILL after 5 s) then start again on the same ports and data dir */
   restart(): Promise<void>;
