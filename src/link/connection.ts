@@ -215,6 +215,12 @@ class ComponentLink implements Link {
         maxBuffered: this.#timings.maxSendBuffer ?? MAX_SEND_BUFFER,
         stallMs: this.#timings.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
       }),
+      onPaused: (buffered) =>
+        log.debug("stream.send_buffer_full", {
+          domain,
+          buffered_bytes: buffered,
+          action: "not reading until it drains",
+        }),
       onStanza: (el) => this.#receive(el),
     });
     const self: Instance = { id: this.#instance, since: Date.now() };

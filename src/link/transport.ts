@@ -9,7 +9,8 @@
  * Backpressure: when the bytes written and not yet taken pass the limit,
  * reading stops (a server that sends and does not read is not fed more
  * work) until half of them drained; if they do not within the stall time,
- * the socket fails with {@link SendStalled}.
+ * the socket fails with {@link SendStalled}. Past half the limit, what was
+ * read is handed on in slices, so that the stop comes within a read.
  */
 import { EventEmitter } from "node:events";
 import type { Endpoint } from "./endpoint.ts";
@@ -17,6 +18,8 @@ import { startTls, TlsFailure } from "./tls.ts";
 
 /** Bytes read at once at most. */
 const READ_SIZE = 64 * 1024;
+/** Characters handed on at once while the send buffer is past half its limit. */
+const SLICE = 4 * 1024;
 
 const encoder = new TextEncoder();
 
@@ -32,6 +35,8 @@ export interface SendLimits {
 export interface TransportOptions {
   readonly endpoint: Endpoint;
   readonly limits: () => SendLimits;
+  /** Reading stopped: `buffered` bytes wait to be taken. */
+  readonly paused?: (buffered: number) => void;
   /** The socket xmpp.js made, for its owner. */
   readonly created?: (socket: Transport) => void;
 }
@@ -200,7 +205,10 @@ export class Transport extends EventEmitter {
         first = false;
         const text = decoder.decode(buffer.subarray(0, n), { stream: true });
         if (this.#muted || text === "" || this.#destroyed) continue;
-        this.emit("data", text);
+        // Near the limit, a read is handed on piece by piece, so that what
+        // its stanzas make us write can stop it midway.
+        if (this.buffered <= this.#options.limits().maxBuffered / 2) this.emit("data", text);
+        else await this.#handOnSlowly(text);
       }
     } catch (error) {
       // A read cut short by destroy() is no failure.
@@ -212,6 +220,24 @@ export class Transport extends EventEmitter {
     if (!failed) {
       this.destroy();
       this.#close(false);
+    }
+  }
+
+  /**
+   * Hands `text` on in slices, each after the writes the last one made
+   * reached the socket (a microtask: the writer's batch), waiting while
+   * reading is paused.
+   */
+  async #handOnSlowly(text: string): Promise<void> {
+    for (let at = 0; at < text.length;) {
+      if (this.#paused) await this.#paused.promise;
+      if (this.#muted || this.#destroyed) return;
+      let end = Math.min(at + SLICE, text.length);
+      // Never between the two halves of a surrogate pair.
+      if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end++;
+      this.emit("data", text.slice(at, end));
+      at = end;
+      await Promise.resolve();
     }
   }
 
@@ -253,6 +279,7 @@ export class Transport extends EventEmitter {
     const { maxBuffered, stallMs } = this.#options.limits();
     if (this.buffered <= maxBuffered) return;
     this.#paused = Promise.withResolvers();
+    this.#options.paused?.(this.buffered);
     this.#stallTimer = setTimeout(() => {
       this.#fail(new SendStalled(this.buffered, maxBuffered, stallMs));
     }, stallMs);
@@ -315,6 +342,10 @@ function concat(batch: readonly Queued[]): Uint8Array {
     at += entry.bytes.length;
   }
   return bytes;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -53,6 +53,8 @@ export interface XmppStreamOptions {
   readonly maxStanza: () => number;
   /** The send buffer's limits (see transport.ts). */
   readonly sendLimits: () => SendLimits;
+  /** Reading stopped until the send buffer drains (see transport.ts). */
+  readonly onPaused?: (buffered: number) => void;
   /** A stanza arrived. */
   readonly onStanza: (stanza: XmlElement) => void;
 }
@@ -75,6 +77,7 @@ export class XmppStream {
     entity.Socket = transportFor({
       endpoint,
       limits: options.sendLimits,
+      paused: options.onPaused,
       created: (socket) => (this.#socket = socket),
     });
     entity.socketParameters = () => endpoint;
