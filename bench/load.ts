@@ -22,9 +22,14 @@ export class Responder {
     conn.onTag = (name, attrs) => this.#onTag(name, attrs);
   }
 
-  /** Initial presence, and directed presence to components that do not subscribe. */
+  /**
+   * The roster, then initial presence, and directed presence to components
+   * that do not subscribe. A resource that asked for its roster is one the
+   * server hands subscription requests to (ejabberd holds them back from
+   * the others).
+   */
   announce(directedTo: readonly string[]): void {
-    let out = "<presence/>";
+    let out = "<iq type='get' id='roster'><query xmlns='jabber:iq:roster'/></iq><presence/>";
     for (const domain of directedTo) out += `<presence to='${domain}'/>`;
     this.conn.write(out);
   }

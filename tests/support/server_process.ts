@@ -151,6 +151,11 @@ export abstract class ServerRuns<P extends ServerProcess> {
     this.tlsComponentUrls = tlsPorts.map((port) => `xmpps://127.0.0.1:${port}`);
   }
 
+  /** Where component `domain` connects (a server with listeners per component overrides it). */
+  componentUrlOf(_domain: string): string {
+    return this.componentUrl;
+  }
+
   /** Starts a run and waits until the server accepts connections. */
   abstract start(): Promise<void>;
 
