@@ -105,8 +105,10 @@ export class Requester {
   configure(targets: readonly string[], window: number): void {
     this.#targets = targets;
     this.window = window;
+    // Room for a reply that comes back seconds after the ones sent after it
+    // (a TLS link on ejabberd has 200 ms outliers): it still finds its slot.
     let size = 1;
-    while (size < window * 2) size *= 2;
+    while (size < window * 256) size *= 2;
     if (size > this.#ringSeq.length) {
       this.#ringSeq = new Int32Array(size).fill(-1);
       this.#ringAt = new Float64Array(size);
