@@ -95,68 +95,75 @@ function tlsLink(url: string, tls: { ca?: string; serverName?: string }, seen: s
   });
 }
 
-let certs: TestCerts | undefined;
-const testCerts = async () => certs ??= await makeCerts();
-
-Deno.test("TLS: a certificate signed by tls_ca, for the address's IP: the stream comes online", async () => {
-  const { ca, cert, key } = await testCerts();
-  const server = tlsServer(cert.signed, key);
-  const seen: string[] = [];
-  const link = tlsLink(`xmpps://127.0.0.1:${server.port}`, {
-    ca: Deno.readTextFileSync(ca),
-  }, seen);
+/** Runs `body` with certificates made for it, removed afterwards. */
+async function withCerts(body: (certs: TestCerts) => Promise<void>): Promise<void> {
+  const certs = await makeCerts();
   try {
-    await until(() => seen.includes("online"), "online over TLS");
-    assert.match(server.received.join(""), /<handshake>[0-9a-f]{40}<\/handshake>/);
+    await body(certs);
   } finally {
-    await link.stop();
-    server.close();
+    await certs.remove();
   }
-});
+}
 
-Deno.test("TLS: a wrong name fails before a byte of the stream is sent, said with the reason", async () => {
-  const logs = captureLogs();
-  const { ca, cert, key } = await testCerts();
-  const server = tlsServer(cert["wrong-name"], key);
-  const seen: string[] = [];
-  const link = tlsLink(`xmpps://127.0.0.1:${server.port}`, {
-    ca: Deno.readTextFileSync(ca),
-  }, seen);
-  try {
-    await until(() => logs.lines.some((line) => line.includes("stream.tls_failed")), "refused");
-    assert.equal(link.state, "refused");
-    assert.deepEqual(seen, []);
-    // The server's side of the handshake failed; it decrypted nothing.
-    await until(() => server.handshakes.length > 0, "the server's handshake ended");
-    assert.match(server.handshakes[0], /failed/);
-    assert.deepEqual(server.received, []);
-    const line = logs.lines.find((line) => line.includes("stream.tls_failed")) ?? "";
-    assert.match(line, /server_name="?127\.0\.0\.1/);
-    assert.match(line, /reason="certificate not valid for \\"127\.0\.0\.1\\""/);
-    assert.match(line, /hint="set tls_server_name/);
-    assert.ok(!logs.lines.join("").includes(SECRET));
-  } finally {
-    await link.stop();
-    server.close();
-    logs.restore();
-  }
-});
+Deno.test("TLS: a certificate signed by tls_ca, for the address's IP: the stream comes online", () =>
+  withCerts(async ({ ca, cert, key }) => {
+    const server = tlsServer(cert.signed, key);
+    const seen: string[] = [];
+    const link = tlsLink(`xmpps://127.0.0.1:${server.port}`, {
+      ca: Deno.readTextFileSync(ca),
+    }, seen);
+    try {
+      await until(() => seen.includes("online"), "online over TLS");
+      assert.match(server.received.join(""), /<handshake>[0-9a-f]{40}<\/handshake>/);
+    } finally {
+      await link.stop();
+      server.close();
+    }
+  }));
 
-Deno.test("TLS: tls_server_name is the name checked (and the only one)", async () => {
-  const { ca, cert, key } = await testCerts();
-  const server = tlsServer(cert["wrong-name"], key);
-  const seen: string[] = [];
-  const link = tlsLink(`xmpps://127.0.0.1:${server.port}`, {
-    ca: Deno.readTextFileSync(ca),
-    serverName: "other.example",
-  }, seen);
-  try {
-    await until(() => seen.includes("online"), "online with the certificate's name");
-  } finally {
-    await link.stop();
-    server.close();
-  }
-});
+Deno.test("TLS: a wrong name fails before a byte of the stream is sent, said with the reason", () =>
+  withCerts(async ({ ca, cert, key }) => {
+    const logs = captureLogs();
+    const server = tlsServer(cert["wrong-name"], key);
+    const seen: string[] = [];
+    const link = tlsLink(`xmpps://127.0.0.1:${server.port}`, {
+      ca: Deno.readTextFileSync(ca),
+    }, seen);
+    try {
+      await until(() => logs.lines.some((line) => line.includes("stream.tls_failed")), "refused");
+      assert.equal(link.state, "refused");
+      assert.deepEqual(seen, []);
+      // The server's side of the handshake failed; it decrypted nothing.
+      await until(() => server.handshakes.length > 0, "the server's handshake ended");
+      assert.match(server.handshakes[0], /failed/);
+      assert.deepEqual(server.received, []);
+      const line = logs.lines.find((line) => line.includes("stream.tls_failed")) ?? "";
+      assert.match(line, /server_name="?127\.0\.0\.1/);
+      assert.match(line, /reason="certificate not valid for \\"127\.0\.0\.1\\""/);
+      assert.match(line, /hint="set tls_server_name/);
+      assert.ok(!logs.lines.join("").includes(SECRET));
+    } finally {
+      await link.stop();
+      server.close();
+      logs.restore();
+    }
+  }));
+
+Deno.test("TLS: tls_server_name is the name checked in the certificate", () =>
+  withCerts(async ({ ca, cert, key }) => {
+    const server = tlsServer(cert["wrong-name"], key);
+    const seen: string[] = [];
+    const link = tlsLink(`xmpps://127.0.0.1:${server.port}`, {
+      ca: Deno.readTextFileSync(ca),
+      serverName: "other.example",
+    }, seen);
+    try {
+      await until(() => seen.includes("online"), "online with the certificate's name");
+    } finally {
+      await link.stop();
+      server.close();
+    }
+  }));
 
 Deno.test("a plaintext link is warned about once when its server is not on this machine", () => {
   const logs = captureLogs();
@@ -267,8 +274,4 @@ Deno.test({
       logs.restore();
     }
   },
-});
-
-Deno.test("clean up the test certificates", async () => {
-  await certs?.remove();
 });
