@@ -165,6 +165,76 @@ Deno.test("TLS: tls_server_name is the name checked in the certificate", () =>
     }
   }));
 
+/** A plaintext link to `url` that gives up quickly; `errors` collects its stream errors. */
+function plainLink(url: string, errors: string[]) {
+  return openLink({
+    url,
+    domain: DOMAIN,
+    secret: SECRET,
+    log: logger(DOMAIN),
+    handlers: {
+      onStanza: () => {},
+      onOnline: () => {},
+      onOffline: () => {},
+      onStreamError: (condition) => errors.push(condition),
+    },
+    keepaliveMs: 0,
+    random: () => 0,
+  });
+}
+
+Deno.test("a plaintext stream answered with a TLS alert: said as a TLS port, use xmpps://", async () => {
+  const logs = captureLogs();
+  // What a TLS server sends a client whose first bytes are no handshake.
+  const alert = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]);
+  const server = peer(async (conn) => {
+    await conn.read(new Uint8Array(4096));
+    await conn.write(alert);
+  });
+  const errors: string[] = [];
+  const link = plainLink(server.url, errors);
+  try {
+    await until(() => errors.length > 0, "a failure");
+    // Retried at once (random 0), and refused again the same way.
+    assert.ok(errors.every((error) => error === "tls-failed"), errors.join());
+    assert.equal(link.state, "refused");
+    const line = logs.lines.find((line) => line.includes("stream.tls_failed")) ?? "";
+    assert.match(line, /reason="the server speaks TLS on this port" hint="use xmpps:\/\//);
+  } finally {
+    await link.stop();
+    server.close();
+    logs.restore();
+  }
+});
+
+for (const how of ["closed", "reset"] as const) {
+  Deno.test(`a plaintext stream the server ${how} before a byte: offline, with a hint to use xmpps://`, async () => {
+    const logs = captureLogs();
+    const server = peer(async (conn) => {
+      // A reset: data left unread in the socket when it closes makes the
+      // kernel send RST (as Prosody's TLS port does), else FIN (ejabberd's).
+      if (how === "closed") await conn.read(new Uint8Array(4096));
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    });
+    const errors: string[] = [];
+    const link = plainLink(server.url, errors);
+    try {
+      await until(() => logs.lines.some((line) => line.includes("stream.offline")), "offline");
+      assert.equal(link.state, "offline");
+      const line = logs.lines.find((line) => line.includes("stream.offline")) ?? "";
+      assert.match(
+        line,
+        /reason="the server (closed|reset) the connection before its stream began"/,
+      );
+      assert.match(line, /hint=".*use xmpps:\/\/"/);
+    } finally {
+      await link.stop();
+      server.close();
+      logs.restore();
+    }
+  });
+}
+
 Deno.test("a plaintext link is warned about once when its server is not on this machine", () => {
   const logs = captureLogs();
   const links = ["xmpp://10.0.0.2:5347", "xmpp://127.0.0.1:1", "xmpp://[::1]:1", "xmpps://h:1"]
