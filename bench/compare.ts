@@ -34,8 +34,8 @@ export interface WindowResult {
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
-  /** CPU microseconds per round trip. */
-  prosodyUs: number;
+  /** CPU microseconds per round trip: the XMPP server (Prosody, or ejabberd's VM). */
+  serverUs: number;
   /** The component process (proxy or minimal); NaN for direct and module. */
   componentUs: number;
   loadgenUs: number;
@@ -91,9 +91,15 @@ export async function runWindow(
     requester.resetStats();
     requester.measuring = true;
   }
-  const pids = { prosody: world.prosodyPid, component: component?.pid, loadgen: Deno.pid };
+  const pids = { server: world.serverPid, component: component?.pid, loadgen: Deno.pid };
   // Every process of the bench, idle ones too, to tell the machine's other load apart.
-  const ours = [world.prosodyPid, Deno.pid, world.proxy?.pid, world.minimal?.pid];
+  const ours = [
+    world.serverPid,
+    Deno.pid,
+    world.proxy?.pid,
+    world.proxyTls?.pid,
+    world.minimal?.pid,
+  ];
   const ourCpu = () => ours.reduce((a: number, pid) => a + (pid ? cpuSeconds(pid) : 0), 0);
   const cpu0 = cpuSnapshot(pids);
   const machine0 = machineBusySeconds() - ourCpu();
@@ -103,7 +109,7 @@ export async function runWindow(
     const replies = sum(requesters, (r) => r.stats.replies);
     const errors = sum(requesters, (r) => r.stats.errors);
     progress(
-      `${label} ${mode.padEnd(7)} ${elapsed.toFixed(0).padStart(3)}/${shape.seconds} s  ` +
+      `${label} ${mode.padEnd(9)} ${elapsed.toFixed(0).padStart(3)}/${shape.seconds} s  ` +
         `${fmt(replies / elapsed, 0)} rt/s  errors ${errors}`,
     );
   }, 1000);
@@ -139,7 +145,7 @@ export async function runWindow(
     p50Ms: p50,
     p95Ms: p95,
     p99Ms: p99,
-    prosodyUs: per("prosody"),
+    serverUs: per("server"),
     componentUs: per("component"),
     loadgenUs: per("loadgen"),
     rssMb: memory.rss,
@@ -150,7 +156,7 @@ export async function runWindow(
     endedAt: t1,
   };
   progress(
-    `${label} ${mode.padEnd(7)} ${fmt(result.rtPerSec, 0)} rt/s  p99 ${fmt(p99, 2)} ms  ` +
+    `${label} ${mode.padEnd(9)} ${fmt(result.rtPerSec, 0)} rt/s  p99 ${fmt(p99, 2)} ms  ` +
       `errors ${errors}  timeouts ${timeouts}` +
       (result.otherCores > 0.1
         ? `  (other processes used ${fmt(result.otherCores, 2)} cores)`
@@ -184,7 +190,7 @@ const NUMERIC: ReadonlyArray<keyof WindowResult> = [
   "p50Ms",
   "p95Ms",
   "p99Ms",
-  "prosodyUs",
+  "serverUs",
   "componentUs",
   "loadgenUs",
   "rssMb",
@@ -213,28 +219,30 @@ export function summarise(results: WindowResult[]): Summary {
   return summary;
 }
 
-/** proxy/<other> for the figures where a ratio means something. */
+/**
+ * proxy/<other> for the figures where a ratio means something, keyed by
+ * the other mode; and `tls`: proxy-tls/proxy, what TLS costs.
+ */
 export function ratios(summary: Summary): Record<string, Record<string, number>> {
   const proxy = summary.proxy;
   const out: Record<string, Record<string, number>> = {};
   if (!proxy) return out;
+  const ratio = (ours: Record<string, number>, base: Record<string, number>) => ({
+    rtPerSec: ours.rtPerSec / base.rtPerSec,
+    p50Ms: ours.p50Ms / base.p50Ms,
+    p99Ms: ours.p99Ms / base.p99Ms,
+    addedP50Ms: ours.p50Ms - base.p50Ms,
+    addedP99Ms: ours.p99Ms - base.p99Ms,
+    serverUs: ours.serverUs / base.serverUs,
+    // Server side in all: the XMPP server plus the component process.
+    allUs: (ours.serverUs + ours.componentUs) /
+      (base.serverUs + (Number.isFinite(base.componentUs) ? base.componentUs : 0)),
+    componentUs: ours.componentUs / base.componentUs,
+  });
   for (const other of ["direct", "minimal", "module"]) {
-    const base = summary[other];
-    if (!base) continue;
-    const ratio: Record<string, number> = {
-      rtPerSec: proxy.rtPerSec / base.rtPerSec,
-      p50Ms: proxy.p50Ms / base.p50Ms,
-      p99Ms: proxy.p99Ms / base.p99Ms,
-      addedP50Ms: proxy.p50Ms - base.p50Ms,
-      addedP99Ms: proxy.p99Ms - base.p99Ms,
-      prosodyUs: proxy.prosodyUs / base.prosodyUs,
-      // Server side in all: Prosody plus the component process.
-      serverUs: (proxy.prosodyUs + proxy.componentUs) /
-        (base.prosodyUs + (Number.isFinite(base.componentUs) ? base.componentUs : 0)),
-    };
-    if (other === "minimal") ratio.componentUs = proxy.componentUs / base.componentUs;
-    out[other] = ratio;
+    if (summary[other]) out[other] = ratio(proxy, summary[other]);
   }
+  if (summary["proxy-tls"]) out.tls = ratio(summary["proxy-tls"], proxy);
   return out;
 }
 
@@ -258,8 +266,8 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
-/** The comparison table of a summary. */
-export function summaryTable(summary: Summary): string {
+/** The comparison table of a summary; `server` names the XMPP server's column. */
+export function summaryTable(summary: Summary, server = "prosody"): string {
   const header = [
     "mode",
     "rt/s",
@@ -268,7 +276,7 @@ export function summaryTable(summary: Summary): string {
     "p99 ms",
     "errors",
     "timeouts",
-    "prosody µs/rt",
+    `${server} µs/rt`,
     "component µs/rt",
     "loadgen µs/rt",
     "RSS MB",
@@ -283,7 +291,7 @@ export function summaryTable(summary: Summary): string {
     fmt(s.p99Ms, 3),
     String(s.errors),
     String(s.timeouts),
-    fmt(s.prosodyUs, 1),
+    fmt(s.serverUs, 1),
     fmt(s.componentUs, 1),
     fmt(s.loadgenUs, 1),
     fmt(s.rssMb, 1),
@@ -305,14 +313,15 @@ export function ratioTable(r: Record<string, Record<string, number>>): string {
     "server CPU",
   ];
   const rows = Object.entries(r).map(([other, x]) => [
-    other,
+    // The last row is what TLS costs: proxy-tls / proxy.
+    other === "tls" ? "(proxy-tls / proxy)" : other,
     fmt(x.rtPerSec, 3),
     fmt(x.p50Ms, 2),
     fmt(x.p99Ms, 2),
     fmt(x.addedP50Ms, 3),
     fmt(x.addedP99Ms, 3),
-    fmt(x.componentUs ?? NaN, 2),
-    fmt(x.serverUs, 2),
+    fmt(other === "direct" || other === "module" ? NaN : x.componentUs, 2),
+    fmt(x.allUs, 2),
   ]);
   return table(header, rows);
 }

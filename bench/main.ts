@@ -1,9 +1,10 @@
 /**
- * deno task bench [--quick] [--sweep] [--memory] [--router] [--profile] ...
+ * deno task bench [--server prosody|ejabberd] [--tls] [--quick] [--sweep] [--memory] ...
  *
  * Throughput, latency and cost of the proxy against the same load sent
- * direct, through a minimal JAT component and (given --module-dir) through
- * Prosody's mod_client_proxy. See bench/README.md.
+ * direct, through a minimal JAT component, (with --tls) through the proxy
+ * over TLS and (given --module-dir) through Prosody's mod_client_proxy.
+ * See bench/README.md.
  */
 import { parseArgs } from "node:util";
 import {
@@ -22,10 +23,14 @@ import { runProfile } from "./profile.ts";
 import { runRouterBench } from "./router_bench.ts";
 import { runSweep } from "./sweep.ts";
 import { ROOT } from "./services.ts";
-import { type Mode, World } from "./world.ts";
+import { type Mode, MODES, World } from "./world.ts";
+import type { ServerKind } from "../tests/support/server.ts";
 
 const USAGE = `deno task bench [options]
 
+  --server KIND      prosody (default) or ejabberd: the XMPP server, from the tests' launchers
+  --tls              also mode proxy-tls: the proxy over the server's direct TLS
+                     component listener (certificates made now), beside plaintext
   --quick            CI size: 1 round of 3 s, modes direct,minimal,proxy (< 60 s)
   --rounds N         rounds, modes interleaved (default 3)
   --seconds T        measured seconds per window (default 10)
@@ -33,7 +38,7 @@ const USAGE = `deno task bench [options]
   --requesters M     requesters (default 4)
   --window W         requests each keeps in flight (default 32)
   --resources K      resources of the implementing client (default 2)
-  --modes LIST       comma-separated: direct,minimal,proxy,module
+  --modes LIST       comma-separated: direct,minimal,proxy,proxy-tls,module
   --module-dir DIR   a directory holding Prosody's client_proxy module (adds mode "module")
   --sweep            W = 1, 8, 32, 128 and K = 1, 2, 8 (plus M=1 W=1); 1 round of
                      5 s per point unless --rounds / --seconds say otherwise
@@ -47,6 +52,8 @@ const USAGE = `deno task bench [options]
   --help`;
 
 interface Options {
+  server: ServerKind;
+  tls: boolean;
   rounds: number;
   seconds: number;
   /** Whether --rounds / --seconds were given (the sweep has its own defaults). */
@@ -71,6 +78,8 @@ function options(args: string[]): Options {
   const { values } = parseArgs({
     args,
     options: {
+      server: { type: "string", default: "prosody" },
+      tls: { type: "boolean", default: false },
       quick: { type: "boolean", default: false },
       rounds: { type: "string" },
       seconds: { type: "string" },
@@ -102,18 +111,31 @@ function options(args: string[]): Options {
   };
   const quick = values.quick;
   const moduleDir = values["module-dir"];
-  const modes = (values.modes?.split(",") ??
-    ["direct", "minimal", "proxy", ...(moduleDir && !quick ? ["module"] : [])]) as Mode[];
-  for (const mode of modes) {
-    if (!["direct", "minimal", "proxy", "module"].includes(mode)) {
-      throw new TypeError(`unknown mode: ${mode}`);
-    }
+  const server = values.server as ServerKind;
+  if (server !== "prosody" && server !== "ejabberd") {
+    throw new TypeError(`unknown server: ${server} (prosody or ejabberd)`);
   }
-  if (modes.includes("module") && !moduleDir) {
-    throw new TypeError("mode module needs --module-dir");
+  const modes = (values.modes?.split(",") ??
+    [
+      "direct",
+      "minimal",
+      "proxy",
+      ...(values.tls ? ["proxy-tls"] : []),
+      ...(moduleDir && !quick ? ["module"] : []),
+    ]) as Mode[];
+  for (const mode of modes) {
+    if (!MODES.includes(mode)) throw new TypeError(`unknown mode: ${mode}`);
+  }
+  if (modes.includes("module") && (!moduleDir || server !== "prosody")) {
+    throw new TypeError("mode module needs --module-dir (and Prosody)");
+  }
+  if (modes.includes("proxy-tls") && !values.tls) {
+    throw new TypeError("mode proxy-tls needs --tls");
   }
   const parts = values.sweep || values.memory || values.router || values.profile;
   return {
+    server,
+    tls: values.tls,
     rounds: num(values.rounds, quick ? 1 : 3, 1),
     roundsGiven: values.rounds !== undefined,
     secondsGiven: values.seconds !== undefined,
@@ -147,15 +169,18 @@ async function machine(): Promise<Record<string, unknown>> {
     }
   };
   const cpu = /model name\s*:\s*(.*)/.exec(text("/proc/cpuinfo"))?.[1];
-  let prosody = "";
-  try {
-    const out = await new Deno.Command("dpkg-query", {
-      args: ["-W", "-f=${Version}", "prosody"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    prosody = new TextDecoder().decode(out.stdout);
-  } catch { /* not Debian */ }
+  const version = async (pkg: string) => {
+    try {
+      const out = await new Deno.Command("dpkg-query", {
+        args: ["-W", "-f=${Version}", pkg],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return new TextDecoder().decode(out.stdout);
+    } catch {
+      return ""; // not Debian
+    }
+  };
   let commit = "";
   try {
     const git = (...args: string[]) =>
@@ -171,7 +196,8 @@ async function machine(): Promise<Record<string, unknown>> {
     cores: navigator.hardwareConcurrency,
     deno: Deno.version.deno,
     v8: Deno.version.v8,
-    prosody,
+    prosody: await version("prosody"),
+    ejabberd: await version("ejabberd"),
   };
 }
 
@@ -194,7 +220,7 @@ async function compare(world: World, opts: Options): Promise<Record<string, unkn
     `\nM=${shape.requesters} requesters × W=${shape.window} in flight, K=${shape.resources} ` +
       `resources, T=${shape.seconds} s, ${opts.rounds} round(s), medians:\n`,
   );
-  console.log(summaryTable(summary));
+  console.log(summaryTable(summary, world.serverKind));
   console.log("");
   console.log(ratioTable(ratio));
   console.log("");
@@ -213,14 +239,17 @@ async function main(): Promise<number> {
   const started = new Date();
   const report: Record<string, unknown> = {
     started: started.toISOString(),
+    server: opts.server,
     args: Deno.args,
     machine: await machine(),
   };
   if (opts.router) report.router = await runRouterBench();
   const needWorld = opts.compare || opts.sweep || opts.memory || opts.profile;
   if (needWorld) {
-    progress("starting prosody, clients, minimal component, proxy …", true);
+    progress(`starting ${opts.server}, clients, minimal component, proxy …`, true);
     const world = await World.start({
+      server: opts.server,
+      tls: opts.tls,
       proxyFlags: opts.proxyFlags,
       prosodyNodelay: opts.prosodyNodelay,
       requesters: opts.shape.requesters,
@@ -230,6 +259,9 @@ async function main(): Promise<number> {
     });
     try {
       if (opts.compare || opts.sweep) await world.startProxy();
+      if ((opts.compare || opts.sweep) && opts.modes.includes("proxy-tls")) {
+        await world.startProxyTls();
+      }
       if (opts.compare) report.compare = await compare(world, opts);
       if (opts.sweep) {
         report.sweep = await runSweep(world, {

@@ -242,12 +242,12 @@ async function profiled(
   await Deno.mkdir(dir, { recursive: true });
   const flags = ["--cpu-prof", `--cpu-prof-dir=${dir}`];
   progress(`profile: ${mode} with ${flags.join(" ")}`, true);
-  const spawnedAt = performance.now();
   if (mode === "proxy") await world.startProxy({ denoFlags: flags, inProcess: true });
   else await world.startMinimal(flags);
   const window = await runWindow(world, mode, shape, 1, "[profile]");
   if (mode === "proxy") await world.stopProxy();
   else await world.stopMinimal();
+  const stoppedAt = performance.now();
   const files = [...Deno.readDirSync(dir)].map((e) => e.name)
     .filter((n) => n.endsWith(".cpuprofile")).sort();
   const main = files.find((f) => !f.includes("worker"));
@@ -255,10 +255,12 @@ async function profiled(
   const read = async (name: string) =>
     JSON.parse(await Deno.readTextFile(`${dir}/${name}`)) as CpuProfile;
   // Every thread's profile is on V8's one monotonic clock; the main
-  // thread's starts with the process, a few ms after the spawn.
-  const anchor = (await read(main)).startTime;
-  const from = anchor + (window.startedAt - spawnedAt) * 1000;
-  const to = anchor + (window.endedAt - spawnedAt) * 1000;
+  // thread's ends as the process exits, just before the stop resolves.
+  // (Its start is no anchor: loading npm packages before V8 starts
+  // profiling takes seconds on a busy machine.)
+  const anchor = (await read(main)).endTime;
+  const from = anchor - (stoppedAt - window.startedAt) * 1000;
+  const to = anchor - (stoppedAt - window.endedAt) * 1000;
   const all: Analysis[] = [];
   for (const name of files) all.push(analyse(name, await read(name), from, to));
   const hot = all.reduce((a, b) => (b.busyMs > a.busyMs ? b : a));

@@ -150,6 +150,8 @@ export type ProxyEntry = Record<string, unknown> & {
  */
 export async function startProxyProcess(options: {
   server: string;
+  /** More top-level keys (tls_ca). */
+  top?: Record<string, unknown>;
   proxies: ProxyEntry[];
   logLevel?: string;
   denoFlags?: string[];
@@ -160,11 +162,12 @@ export async function startProxyProcess(options: {
   const config = {
     server: options.server,
     log_level: options.logLevel ?? "info",
+    ...options.top,
     proxies: options.proxies,
   };
   await Deno.writeTextFile(file, JSON.stringify(config, null, 2));
   const service = new Service(
-    "proxy",
+    options.proxies.length === 1 ? `proxy ${options.proxies[0].domain}` : "proxy",
     Deno.execPath(),
     options.inProcess
       ? [

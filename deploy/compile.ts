@@ -85,6 +85,13 @@ export interface ScopedFlagsOptions {
 }
 
 /**
+ * What stands for every file the config names (they may not exist where
+ * the binary is built): one line of printable ASCII, as a secret must be,
+ * that is also a PEM certificate, as `tls_ca` must hold.
+ */
+const ANY_FILE = "-----BEGIN CERTIFICATE-----MIIBCgKCAQEA-----END CERTIFICATE-----";
+
+/**
  * The run flags for a binary scoped to the config `file` (absolute): the
  * start task's flags with its permission flags replaced, or every problem
  * with the config.
@@ -98,7 +105,7 @@ export function scopedFlags(
   const parsed = parseConfig(options.text, {
     file,
     // Only which files and variables it names matters here, not their content.
-    readFile: () => "placeholder",
+    readFile: () => ANY_FILE,
     getEnv: (name) => name === CREDENTIALS_ENV ? `${root}/client-proxy.service` : "placeholder",
   });
   if (!parsed.ok) return parsed;

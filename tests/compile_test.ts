@@ -54,6 +54,27 @@ proxies:
   });
 });
 
+Deno.test("a scoped build for a TLS server reads its tls_ca, which need not exist yet", () => {
+  const result = scopedFlags([], "/etc/cp/c.yaml", {
+    text: `server: xmpps://xmpp.example.org:5348
+tls_ca: /etc/ssl/private-ca/ca.pem
+proxies:
+  - ${PROXY}
+    secret_file: secret
+`,
+  });
+  assert.deepEqual(result, {
+    ok: true,
+    flags: [
+      "--allow-net=xmpp.example.org:5348",
+      "--allow-read=/etc/cp,/etc/ssl/private-ca/ca.pem",
+      // The trust store's variable last (src/app/trust_store.ts).
+      "--allow-env=CLIENT_PROXY_CONFIG,CLIENT_PROXY_LOG_LEVEL,CLIENT_PROXY_LOG_FORMAT," +
+      "JOURNAL_STREAM,LOG_TOKENS,LOG_STREAM,DENO_TLS_CA_STORE",
+    ],
+  });
+});
+
 Deno.test("a scoped build of a bad config reports every problem and needs no secret", () => {
   const result = scopedFlags([], "/etc/cp/c.yaml", {
     text: `proxies:

@@ -10,6 +10,7 @@ import { resolveSettings, settingsFields } from "../config/env.ts";
 import { checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
 import { JOURNAL_STREAM } from "../ops/log.ts";
 import { superviseWorker } from "./supervisor.ts";
+import { useSystemTrustStore } from "./trust_store.ts";
 import type { Logging } from "./worker_protocol.ts";
 import { EXAMPLE_CONFIG } from "./example_config.ts";
 import { VERSION } from "./version.ts";
@@ -89,6 +90,7 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
       fields: settingsFields(settings),
     };
   };
+  useSystemTrustStore();
   return superviseWorker(workerEntry, config, {
     logging,
     reload: load,

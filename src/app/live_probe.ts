@@ -17,7 +17,7 @@ import type { ProxyConfig } from "../config/types.ts";
 import { TOKEN_PREFIX } from "../core/jat.ts";
 import { errorReply, presence, type StanzaError } from "../core/stanza.ts";
 import { xml, type XmlElement } from "../core/xml.ts";
-import { HINTS } from "../link/connection.ts";
+import { HINTS } from "../link/ending.ts";
 import { type Guest, GuestError, type GuestOptions, openGuest } from "../link/guest.ts";
 import { discoFact } from "./live_disco.ts";
 import type { Fact } from "./live_facts.ts";
@@ -98,7 +98,7 @@ class ProxyProbe {
   }
 
   async run(): Promise<Connected> {
-    const { domain, server, secret, maxStanzaSize } = this.#proxy;
+    const { domain, server, secret, maxStanzaSize, tls } = this.#proxy;
     const { timeoutMs } = this.#options;
     try {
       this.#guest = await (this.#options.open ?? openGuest)({
@@ -107,6 +107,7 @@ class ProxyProbe {
         secret,
         timeoutMs,
         maxStanzaSize,
+        ...(tls ? { tls } : {}),
         handlers: {
           onStanza: (stanza) => this.#receive(stanza),
           onOrphan: (stanza) => this.#orphan(stanza),

@@ -12,6 +12,7 @@ import type { Config } from "../config/types.ts";
 import { YAML_ENV_NAMES } from "../config/yaml.ts";
 import { JOURNAL_STREAM } from "../ops/log.ts";
 import { netPermissions } from "./supervisor.ts";
+import { TRUST_STORE_ENV } from "./trust_store.ts";
 
 /** Everything the process may touch; each list is what one `--allow-*` flag says. */
 export interface PermissionScope {
@@ -47,9 +48,10 @@ export const CREDENTIALS_ROOT = "/run/credentials";
  * Everything a process running `config` needs, and nothing more: network
  * access to the configured addresses; read access to the config's
  * directory (the config and secret files next to it, for reloads), every
- * other secret file, the credentials root when a proxy uses
+ * other secret file and `tls_ca` file, the credentials root when a proxy uses
  * `secret_credential`, and `state_dir`; write access to `state_dir`; the
- * environment variables the program and the config read.
+ * environment variables the program and the config read (and, for a TLS
+ * link, the one that chooses Deno's trust store: src/app/trust_store.ts).
  */
 export function permissionScope(config: Config, options: ScopeOptions = {}): PermissionScope {
   const credentials = config.envNames.includes(CREDENTIALS_ENV)
@@ -73,6 +75,7 @@ export function permissionScope(config: Config, options: ScopeOptions = {}): Per
         JOURNAL_STREAM,
         ...YAML_ENV_NAMES,
         ...config.envNames,
+        ...(config.proxies.some((proxy) => proxy.tls) ? [TRUST_STORE_ENV] : []),
       ]),
     ]),
   });

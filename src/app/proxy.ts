@@ -92,6 +92,7 @@ export class Proxy {
     };
     this.#link = (deps.openLink ?? openLink)({
       url: config.server.url,
+      ...(config.tls ? { tls: config.tls } : {}),
       domain,
       secret: config.secret,
       log: this.#log,
@@ -361,5 +362,6 @@ function timings(config: ProxyConfig): LinkTimings {
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     standbyRetryMs: config.standbyRetryMs,
     maxStanzaSize: config.maxStanzaSize,
+    maxSendBuffer: config.maxSendBuffer,
   };
 }

@@ -71,8 +71,9 @@ export class Runtime implements WorkerHandlers {
   /**
    * Applies a new config without dropping a stream or a pending request:
    * settings change in place; a proxy added connects at once, one removed
-   * shuts down (answering its requests); one whose server, secret, target
-   * or standby peer changed shuts down and then reconnects.
+   * shuts down (answering its requests); one whose server (or its TLS
+   * settings), secret, target or standby peer changed shuts down and then
+   * reconnects.
    *
    * All or nothing: what can fail (binding a new HTTP address) is done
    * first, and if it fails the reload rejects with the reason and the old
@@ -193,8 +194,12 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Whether two entries can share one stream: same server, secret, target and standby peer. */
+/**
+ * Whether two entries can share one stream: same server (and TLS
+ * settings), secret, target and standby peer.
+ */
 function sameStream(a: ProxyConfig, b: ProxyConfig): boolean {
   return a.server.url === b.server.url && a.secret === b.secret &&
+    a.tls?.ca === b.tls?.ca && a.tls?.serverName === b.tls?.serverName &&
     a.targetAddress === b.targetAddress && a.standbyPeer?.url === b.standbyPeer?.url;
 }

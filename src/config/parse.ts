@@ -13,8 +13,10 @@ import {
   type ConfigResult,
   DEFAULT_PENDING_SHARE_PER_DOMAIN,
   type ProxyConfig,
+  type TlsConfig,
 } from "./types.ts";
-import { resolvePath } from "./values.ts";
+import type { CaFile } from "./tls.ts";
+import { isTlsServer, resolvePath } from "./values.ts";
 import { readYaml } from "./yaml.ts";
 
 /**
@@ -65,11 +67,17 @@ function assemble(file: string, data: ParsedConfig): Config {
     const deny = proxy.deny === undefined || proxy.deny.length === 0
       ? {}
       : { deny: Object.freeze(proxy.deny) };
+    const server = (proxy.server ?? data.server)!;
+    const tls = isTlsServer(server)
+      ? tlsOf(proxy.tls_ca ?? data.tls_ca, proxy.tls_server_name ?? data.tls_server_name)
+      : undefined;
+    if (tls?.caFile !== undefined && !readPaths.includes(tls.caFile)) readPaths.push(tls.caFile);
     return Object.freeze({
       domain: proxy.domain,
       secret: secret.value,
       targetAddress: proxy.target_address,
-      server: Object.freeze({ ...(proxy.server ?? data.server)! }),
+      server: Object.freeze({ ...server }),
+      ...(tls === undefined ? {} : { tls }),
       requestTimeoutMs: proxy.request_timeout,
       balance: proxy.balance,
       maxPendingPerResource: proxy.max_pending_per_resource,
@@ -89,6 +97,7 @@ function assemble(file: string, data: ParsedConfig): Config {
       keepaliveTimeoutMs: proxy.keepalive_timeout,
       standbyRetryMs: proxy.standby_retry,
       maxStanzaSize: proxy.max_stanza_size,
+      maxSendBuffer: proxy.max_send_buffer,
       ...(proxy.standby_peer === undefined
         ? {}
         : { standbyPeer: Object.freeze(proxy.standby_peer) }),
@@ -117,6 +126,14 @@ function assemble(file: string, data: ParsedConfig): Config {
     proxies: Object.freeze(proxies),
     readPaths: Object.freeze(readPaths),
     envNames: Object.freeze(envNames),
+  });
+}
+
+/** A TLS server's settings, the keys left unset left out. */
+function tlsOf(ca: CaFile | undefined, serverName: string | undefined): TlsConfig {
+  return Object.freeze({
+    ...(ca === undefined ? {} : { caFile: ca.path, ca: ca.pem }),
+    ...(serverName === undefined ? {} : { serverName }),
   });
 }
 

@@ -13,6 +13,7 @@ import { LOG_FORMATS, LOG_LEVELS } from "./log_options.ts";
 import { describe, expecting, fromZod, type Problem } from "./problems.ts";
 import { SECRET_KEYS, SECRET_KEYS_TEXT, secretFields, type SecretSources } from "./secrets.ts";
 import { keysAt, suggestion } from "./suggest.ts";
+import { caField, serverNameField, TLS_KEYS } from "./tls.ts";
 import {
   DEFAULT_AFFINITY_IDLE_MS,
   DEFAULT_BALANCE,
@@ -22,6 +23,7 @@ import {
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_PER_REQUESTER,
   DEFAULT_MAX_PENDING_PER_RESOURCE,
+  DEFAULT_MAX_SEND_BUFFER,
   DEFAULT_MAX_STANZA_SIZE,
   DEFAULT_MAX_SUBSCRIBERS,
   DEFAULT_MAX_SUBSCRIBERS_PER_DOMAIN,
@@ -38,6 +40,7 @@ import {
   DURATION_EXPECTED,
   HTTP_EXPECTED,
   isAccessPattern,
+  isTlsServer,
   MAX_DURATION_MS,
   parseListen,
   parsePeer,
@@ -100,6 +103,8 @@ export function configSchema(secrets: SecretSources) {
   const proxiesError = expecting("expected a non-empty list of proxies");
   return z.strictObject({
     server: serverField().optional(),
+    tls_ca: caField(secrets).optional(),
+    tls_server_name: serverNameField().optional(),
     log_level: enumField(LOG_LEVELS).optional(),
     log_format: enumField(LOG_FORMATS).optional(),
     http: httpField().optional(),
@@ -125,6 +130,8 @@ function proxySchema(secrets: SecretSources) {
       .refine((text) => isBareJid(text.toLowerCase()), { error: jidError })
       .transform((text) => text.toLowerCase()),
     server: serverField().optional(),
+    tls_ca: caField(secrets).optional(),
+    tls_server_name: serverNameField().optional(),
     request_timeout: durationField(1).default(DEFAULT_REQUEST_TIMEOUT_MS),
     balance: enumField(BALANCES).default(DEFAULT_BALANCE),
     max_pending_per_resource: countField().default(DEFAULT_MAX_PENDING_PER_RESOURCE),
@@ -141,6 +148,7 @@ function proxySchema(secrets: SecretSources) {
     standby_retry: durationField(1).default(DEFAULT_STANDBY_RETRY_MS),
     standby_peer: peerField().optional(),
     max_stanza_size: sizeField().default(DEFAULT_MAX_STANZA_SIZE),
+    max_send_buffer: sizeField().default(DEFAULT_MAX_SEND_BUFFER),
     allow_target_requests: flag(),
     messages: enumField(MESSAGE_MODES).default(DEFAULT_MESSAGES),
     presence: flag(),
@@ -298,8 +306,11 @@ function crossCheck(raw: Record<string, unknown>): Problem[] {
   const proxies = Array.isArray(raw.proxies) ? raw.proxies : [];
   const firstUse = new Map<string, number>();
   let withoutServer: number | undefined;
+  problems.push(...tlsWithoutTls(raw, raw.server, []));
   proxies.forEach((proxy: unknown, index) => {
     if (!isPlainObject(proxy)) return;
+    const server = Object.hasOwn(proxy, "server") ? proxy.server : raw.server;
+    problems.push(...tlsWithoutTls(proxy, server, ["proxies", index]));
     const sources = SECRET_KEYS.filter((key) => Object.hasOwn(proxy, key));
     if (sources.length !== 1) {
       problems.push({
@@ -342,6 +353,23 @@ function crossCheck(raw: Record<string, unknown>): Problem[] {
     });
   }
   return problems;
+}
+
+/**
+ * The TLS keys written in `where` (at `path`) when the server they go
+ * with is a plaintext one: they would do nothing, and say otherwise.
+ */
+function tlsWithoutTls(
+  where: Record<string, unknown>,
+  server: unknown,
+  path: readonly PropertyKey[],
+): Problem[] {
+  const address = typeof server === "string" ? parseServer(server) : undefined;
+  if (address === undefined || isTlsServer(address)) return [];
+  return TLS_KEYS.filter((key) => Object.hasOwn(where, key)).map((key) => ({
+    path: [...path, key],
+    message: `applies only to a TLS server (xmpps://), got the plaintext server ${address.url}`,
+  }));
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

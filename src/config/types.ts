@@ -15,6 +15,19 @@ export interface ServerAddress {
   readonly url: string;
 }
 
+/**
+ * How a TLS link (`server: xmpps://…`) checks the server: present on a
+ * proxy exactly when its server is an `xmpps://` one.
+ */
+export interface TlsConfig {
+  /** `tls_ca`: the PEM file of certificates trusted besides the system's store. */
+  readonly caFile?: string;
+  /** Its text (read with the config, so that the worker needs no file access). */
+  readonly ca?: string;
+  /** `tls_server_name`: the name the certificate must carry. Default: the server's host. */
+  readonly serverName?: string;
+}
+
 /** Where the HTTP side listener (health, readiness, metrics) binds. */
 export interface HttpListen {
   /** Host name or IP address; an IPv6 address without brackets (`::1`). */
@@ -41,8 +54,13 @@ export interface ProxyConfig {
   readonly secret: string;
   /** Bare JID `local@domain` of the implementing account, lowercased. */
   readonly targetAddress: string;
-  /** The proxy's own `server:`, else the top-level one. */
+  /** The proxy's own `server:`, else the top-level one; `xmpps://` in its url for TLS. */
   readonly server: ServerAddress;
+  /**
+   * The TLS settings of an `xmpps://` server (the proxy's own `tls_ca` and
+   * `tls_server_name`, else the top-level ones); absent for `xmpp://`.
+   */
+  readonly tls?: TlsConfig;
   /** `request_timeout`, default 30 s. */
   readonly requestTimeoutMs: number;
   /** `balance`, default `"least-pending"`. */
@@ -94,6 +112,13 @@ export interface ProxyConfig {
    * skipped unread (a get/set is refused with `policy-violation`).
    */
   readonly maxStanzaSize: number;
+  /**
+   * `max_send_buffer`, default 8 MB (8,388,608): bytes written to the
+   * server and not yet taken by the socket above which the proxy stops
+   * reading from it; if they do not drain within `keepalive_timeout`, the
+   * link is replaced.
+   */
+  readonly maxSendBuffer: number;
   /**
    * `standby_peer: http://HOST:PORT`, the other instance's HTTP listener.
    * On a server that shares a domain between connections (ejabberd), a
@@ -157,7 +182,7 @@ export interface Config {
   readonly proxies: readonly ProxyConfig[];
   /**
    * Files the running proxy reads (config + secret_file / secret_credential
-   * paths): for permission scoping.
+   * / tls_ca paths): for permission scoping.
    */
   readonly readPaths: readonly string[];
   /**
@@ -202,6 +227,8 @@ export const DEFAULT_STANDBY_RETRY_MS = 2_000;
 export const DEFAULT_MAX_STANZA_SIZE = 1024 * 1024;
 /** `affinity_idle` and `max_affinity_keys`: the core's, which it also uses when they are absent. */
 export { DEFAULT_AFFINITY_IDLE_MS, DEFAULT_MAX_AFFINITY_KEYS } from "../core/affinity.ts";
+/** `max_send_buffer`: 8 MB. */
+export const DEFAULT_MAX_SEND_BUFFER = 8 * 1024 * 1024;
 /** The values of `messages`. */
 export const MESSAGE_MODES = ["reject", "forward"] as const;
 /** `messages`. */

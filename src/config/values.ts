@@ -25,7 +25,7 @@ export const SIZE_EXPECTED = "expected a size from 1KB to 1GB like 64KB, 1MB or 
 // 596h is the largest whole number of hours below that.
 export const MAX_DURATION_MS = 596 * 3_600_000;
 
-const SERVER_RE = /^(?:xmpp:\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d{1,5}))?$/i;
+const SERVER_RE = /^(?:(xmpps?):\/\/)?(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+))(?::(\d{1,5}))?$/i;
 const LISTEN_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:/[\]@\s]+)):(\d{1,5})$/;
 const RATE_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*\/\s*(s|m|h)$/;
 const RATE_UNIT_SECONDS = { s: 1, m: 60, h: 3_600 } as const;
@@ -35,21 +35,30 @@ const SIZE_UNITS: Readonly<Record<string, number>> = { b: 1, k: 1024, m: 1024 **
 export const MIN_SIZE = 1024;
 export const MAX_SIZE = 1024 ** 3;
 
-/** `xmpp://host:port`, `host:port` or `host` (port 5347); IPv6 in brackets. */
+/**
+ * `xmpp://host:port`, `host:port` or `host` (port 5347); `xmpps://` for
+ * direct TLS (kept in the url); IPv6 in brackets.
+ */
 export function parseServer(text: string): ServerAddress | undefined {
   const match = SERVER_RE.exec(text);
   if (match === null) return undefined;
-  const [, ipv6, name, portText] = match;
+  const [, scheme, ipv6, name, portText] = match;
   const port = portText === undefined ? DEFAULT_PORT : Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  const prefix = scheme?.toLowerCase() === "xmpps" ? "xmpps://" : "xmpp://";
   if (ipv6 !== undefined) {
     if (!isIpv6(ipv6)) return undefined;
     const host = ipv6.toLowerCase();
-    return { host, port, url: `xmpp://[${host}]:${port}` };
+    return { host, port, url: `${prefix}[${host}]:${port}` };
   }
   const host = name.toLowerCase();
   if (!isHostname(host)) return undefined;
-  return { host, port, url: `xmpp://${host}:${port}` };
+  return { host, port, url: `${prefix}${host}:${port}` };
+}
+
+/** Whether a server address (parsed) is a direct TLS one (`xmpps://`). */
+export function isTlsServer(server: ServerAddress): boolean {
+  return server.url.startsWith("xmpps://");
 }
 
 /** `http(s)://host[:port]`, an origin with no path: the standby peer's HTTP listener. */
@@ -126,6 +135,13 @@ export function parseSize(input: unknown): number | undefined {
     bytes = Math.floor(Number(match[1]) * unit);
   } else return undefined;
   return Number.isInteger(bytes) && bytes >= MIN_SIZE && bytes <= MAX_SIZE ? bytes : undefined;
+}
+
+/** An IPv4 address (dotted quad) or an IPv6 one (without brackets). */
+export function isIpAddress(text: string): boolean {
+  const quad = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (quad) return quad.slice(1).every((part) => Number(part) <= 255);
+  return isIpv6(text);
 }
 
 function isIpv6(text: string): boolean {

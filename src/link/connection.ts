@@ -4,15 +4,19 @@
  * refuses our credentials (the operator has to act), stands by while
  * another connection holds the domain, and carries out the sibling
  * decision (sibling.ts) on a server that shares the domain. Each stream
- * goes through xmpp_stream.ts; writes through writer.ts.
+ * goes through xmpp_stream.ts, over transport.ts (TCP, or TLS for
+ * `xmpps://`); writes through writer.ts.
  */
 import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
-import { Backoff, type Ending } from "./backoff.ts";
+import { Backoff } from "./backoff.ts";
+import { type Endpoint, endpointOf, isLoopback } from "./endpoint.ts";
+import { ending, reportEnd, SIBLING, type StreamEnd } from "./ending.ts";
 import { Keepalive } from "./keepalive.ts";
 import { BROKEN_RULE, Prover } from "./proof.ts";
 import { readRelay, relayText } from "./relay.ts";
 import { type CheckProof, type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
 import { type SiblingDecision, SiblingWatch } from "./sibling.ts";
+import { SendStalled } from "./transport.ts";
 import type { Link, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 import { wait } from "./wait.ts";
 import { StreamWriter } from "./writer.ts";
@@ -23,19 +27,11 @@ export type { Link, LinkDrop, LinkHandlers, LinkOptions, LinkState, LinkTimings 
 const STOP_TIMEOUT_MS = 2_000;
 /** The default largest stanza read (1 MB). */
 const MAX_STANZA_SIZE = 1024 * 1024;
+/** The default send buffer limit (8 MB), and keepalive timeout. */
+const MAX_SEND_BUFFER = 8 * 1024 * 1024;
+const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** What a relay's proof vouches for. */
 const VOUCHED: CheckProof = () => "valid";
-/** The failure that stands for "a sibling serves the domain". */
-const SIBLING = "sibling";
-
-/** Why each stream error is worth a clear word to the operator (the live check says them too). */
-export const HINTS: Readonly<Record<string, string>> = {
-  // ejabberd also says not-authorized for a component domain it does not have.
-  "not-authorized":
-    "the server refused the secret or the domain: check the component's secret on both sides, " +
-    "and that the server has a component with this domain",
-  "host-unknown": "the server has no component with this domain: add it to the server's config",
-};
 
 /** Opens the stream and keeps it open until stopped. */
 export function openLink(options: LinkOptions): Link {
@@ -44,6 +40,7 @@ export function openLink(options: LinkOptions): Link {
 
 class ComponentLink implements Link {
   readonly #options: LinkOptions;
+  readonly #endpoint: Endpoint;
   readonly #backoff: Backoff;
   readonly #writer: StreamWriter;
   /** Tells our own pings from a sibling's (another instance on the same domain). */
@@ -70,6 +67,15 @@ class ComponentLink implements Link {
   constructor(options: LinkOptions) {
     this.#options = options;
     this.#timings = options;
+    this.#endpoint = endpointOf(options.url, options.tls);
+    if (!this.#endpoint.tls && !isLoopback(this.#endpoint.host)) {
+      options.log.warning("stream.plaintext", {
+        domain: options.domain,
+        server: options.url,
+        hint: "the secret's handshake and every stanza cross the network readable and " +
+          "forgeable: use xmpps:// (TLS) or a private link",
+      });
+    }
     this.#backoff = new Backoff(options.random ?? Math.random);
     this.#prover = new Prover(options.domain, options.secret);
     this.#writer = new StreamWriter({
@@ -114,14 +120,14 @@ class ComponentLink implements Link {
     let attempt = 0;
     let previous: string | undefined;
     while (!this.#stopping) {
-      const { upMs, failure } = await this.#streamOnce(attempt, previous);
+      const { upMs, end } = await this.#streamOnce(attempt, previous);
       attempt = upMs === undefined ? attempt + 1 : 0;
       if (this.#stopping) break;
-      const delay = this.#backoff.next(ending(failure), upMs, this.#timings.standbyRetryMs);
-      this.#report(failure, previous, delay);
-      previous = failure;
+      const delay = this.#backoff.next(ending(end), upMs, this.#timings.standbyRetryMs);
+      this.#report(end, previous, delay);
+      previous = end.failure;
       await this.#pause(delay);
-      if (failure === SIBLING) await this.#whileSiblingServes();
+      if (end.failure === SIBLING) await this.#whileSiblingServes();
     }
     this.#state = "stopped";
     this.#options.log.info("stream.stopped", { domain: this.#options.domain });
@@ -135,53 +141,37 @@ class ComponentLink implements Link {
   async #streamOnce(
     attempt: number,
     previous: string | undefined,
-  ): Promise<{ upMs: number | undefined; failure: string | undefined }> {
+  ): Promise<{ upMs: number | undefined; end: StreamEnd }> {
     const { log, domain, url } = this.#options;
     if (previous !== "conflict" && previous !== SIBLING) {
       log.info("stream.connecting", { domain, server: url, attempt: attempt + 1 });
     }
     let onlineAt: number | undefined;
-    let failure: string | undefined;
+    let end: StreamEnd = { failure: undefined };
     try {
       // Looking again from standby is not news: keep the log quiet then.
       const stream = await this.#connect(previous === SIBLING);
       onlineAt = performance.now();
       await this.#untilClosed(stream);
     } catch (error) {
-      failure = describe(error);
+      end = { failure: describe(error), error };
     }
     this.#keepalive?.stop();
-    if (this.#siblings.ended()) failure = SIBLING;
+    if (this.#siblings.ended()) end = { failure: SIBLING };
     if (this.#state === "online") this.#options.handlers.onOffline();
     this.#stream?.drop();
     this.#stream = undefined;
-    return { upMs: onlineAt === undefined ? undefined : performance.now() - onlineAt, failure };
+    return { upMs: onlineAt === undefined ? undefined : performance.now() - onlineAt, end };
   }
 
-  /** Where the link stands after a stream ended with `failure`, said to the operator and the owner. */
-  #report(failure: string | undefined, previous: string | undefined, delay: number): void {
-    const { log, domain } = this.#options;
-    const fields = { domain, reason: failure ?? "connection closed", retry_in_ms: delay };
-    if (failure === "conflict" || failure === SIBLING) {
-      // Another instance serves the domain: wait for it to go away, and
-      // say so once, not at every retry.
-      this.#state = "standby";
-      if (previous !== failure) {
-        log.info("stream.standby", { ...fields, hint: "another connection serves this domain" });
-      }
-    } else if (failure !== undefined && HINTS[failure]) {
-      this.#state = "refused";
-      log.error("stream.refused", { ...fields, hint: HINTS[failure] });
-    } else {
-      this.#state = "offline";
-      log.warning("stream.offline", fields);
-    }
-    if (
-      failure !== undefined && failure !== SIBLING &&
-      !(failure === "conflict" && previous === failure)
-    ) {
-      this.#options.handlers.onStreamError?.(failure);
-    }
+  /** Where the link stands after a stream's end, said to the operator and the owner. */
+  #report(end: StreamEnd, previous: string | undefined, delay: number): void {
+    const { log, domain, url, handlers } = this.#options;
+    const serverName = this.#endpoint.tls?.serverName ?? this.#endpoint.host;
+    const report = reportEnd(end, previous, delay, { domain, url, serverName });
+    this.#state = report.state;
+    if (report.line) log[report.line.level](report.line.event, report.line.fields);
+    if (report.streamError && end.failure !== undefined) handlers.onStreamError?.(end.failure);
   }
 
   /** Waits `ms`, or less if stopped meanwhile. */
@@ -217,9 +207,20 @@ class ComponentLink implements Link {
     const { url, domain, secret, log } = this.#options;
     const stream = this.#stream = new XmppStream({
       url,
+      endpoint: this.#endpoint,
       domain,
       secret,
       maxStanza: () => this.#timings.maxStanzaSize ?? MAX_STANZA_SIZE,
+      sendLimits: () => ({
+        maxBuffered: this.#timings.maxSendBuffer ?? MAX_SEND_BUFFER,
+        stallMs: this.#timings.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+      }),
+      onPaused: (buffered) =>
+        log.debug("stream.send_buffer_full", {
+          domain,
+          buffered_bytes: buffered,
+          action: "not reading until it drains",
+        }),
       onStanza: (el) => this.#receive(el),
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
@@ -232,6 +233,11 @@ class ComponentLink implements Link {
       write: (text) => {
         if (this.#stream === stream && this.#state === "online") this.#writer.write(text);
       },
+      mark: () => {
+        this.#writer.flush();
+        return stream.mark();
+      },
+      taken: (mark) => stream.taken(mark),
       sign: (fields) => this.#prover.sign(fields, Date.now()),
       dead: () => stream.drop(),
     });
@@ -261,9 +267,18 @@ class ComponentLink implements Link {
     try {
       await stream.closed;
     } catch (error) {
+      const { log, domain, handlers } = this.#options;
       const reason = describe(error);
-      this.#options.log.warning("stream.error", { domain: this.#options.domain, reason });
-      this.#options.handlers.onStreamError?.(reason);
+      if (error instanceof SendStalled) {
+        log.warning("stream.send_stalled", {
+          domain,
+          buffered_bytes: error.buffered,
+          limit_bytes: error.limit,
+          stalled_ms: error.stalledMs,
+          hint: "the server stopped reading from this stream: it is replaced",
+        });
+      } else log.warning("stream.error", { domain, reason });
+      handlers.onStreamError?.(reason);
     }
   }
 
@@ -391,11 +406,4 @@ class ComponentLink implements Link {
     const sign = (fields: readonly string[]) => this.#prover.sign(fields, Date.now());
     this.#writer.write(relayText(el, this.#options.domain, this.#mark, sign));
   }
-}
-
-/** What a stream's end means for the wait before the next. */
-function ending(failure: string | undefined): Ending {
-  if (failure === SIBLING) return "sibling";
-  if (failure === "conflict") return "conflict";
-  return failure !== undefined && HINTS[failure] ? "refused" : "offline";
 }

@@ -16,6 +16,7 @@
  * can be, so that no instance ever steps back for it (sibling.ts).
  */
 import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
+import { endpointOf, type TlsOptions } from "./endpoint.ts";
 import { Keepalive } from "./keepalive.ts";
 import { logger } from "../ops/log.ts";
 import { Prover } from "./proof.ts";
@@ -32,6 +33,8 @@ import { describe, XmppStream } from "./xmpp_stream.ts";
 
 /** The default largest stanza read (1 MB), as the link's. */
 const MAX_STANZA_SIZE = 1024 * 1024;
+/** The default send buffer limit (8 MB), as the link has it. */
+const MAX_SEND_BUFFER = 8 * 1024 * 1024;
 /** A relay's proof vouches for what it carries. */
 const VOUCHED: CheckProof = () => "valid";
 
@@ -60,6 +63,8 @@ export interface GuestOptions {
   readonly handlers: GuestHandlers;
   /** The largest stanza read, in characters. Default: 1 MB. */
   readonly maxStanzaSize?: number;
+  /** For `xmpps://`: the CA to trust and the name to check. Default: the system's, the host. */
+  readonly tls?: TlsOptions;
 }
 
 /** The guest stream, as its owner uses it. */
@@ -133,9 +138,12 @@ class GuestStream implements Guest {
     this.look = new Promise((resolve) => (this.#settle = resolve));
     this.#stream = new XmppStream({
       url,
+      endpoint: endpointOf(url, options.tls),
       domain,
       secret,
       maxStanza: () => options.maxStanzaSize ?? MAX_STANZA_SIZE,
+      // A guest writes little: the stall bound is the check's own patience.
+      sendLimits: () => ({ maxBuffered: MAX_SEND_BUFFER, stallMs: options.timeoutMs }),
       onStanza: (el) => this.#receive(el),
     });
     this.ended = this.#stream.closed.then(() => undefined, (error) => describe(error));
@@ -143,6 +151,8 @@ class GuestStream implements Guest {
     this.#keepalive = new Keepalive(domain, logger(domain), this.#mark, {
       timings: () => ({ keepaliveMs: 0 }),
       write: (text) => this.#write(text),
+      mark: () => this.#stream.mark(),
+      taken: (mark) => this.#stream.taken(mark),
       sign: (fields) => this.#prover.sign(fields, Date.now()),
       dead: () => {},
     });

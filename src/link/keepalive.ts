@@ -2,6 +2,9 @@
  * The keepalive: a self-ping (self_ping.ts) now and then proves the whole
  * path through the server works; a silently dead TCP link, which xmpp.js
  * never notices, shows as a ping left unanswered, and the link is closed.
+ * Anything heard meanwhile also proves the link alive, unless our writes
+ * are stuck (the socket has not taken the ping): a server that sends but
+ * does not read is alive only by the ping's own answer.
  * Also the probes (a few pings right after connecting, so that a sibling
  * on the same domain hears of this stream soon) and the answers to pings.
  */
@@ -19,6 +22,10 @@ export interface KeepaliveIo {
   /** The current keepalive period and timeout. */
   timings(): LinkTimings;
   write(text: string): void;
+  /** A mark after everything written so far (sent on its way at once). */
+  mark(): number;
+  /** Whether the socket has taken everything written up to `mark`. */
+  taken(mark: number): boolean;
   /** A proof of `fields`, made now (proof.ts). */
   sign(fields: readonly string[]): Proof;
   /** A ping went unanswered: the link is dead. */
@@ -39,6 +46,8 @@ export class Keepalive {
   #waiting: string | undefined;
   /** Whether anything arrived since the last keepalive ping was sent. */
   #heard = false;
+  /** The write mark right after the keepalive ping awaiting its answer. */
+  #pingMark = 0;
   #running = false;
 
   constructor(domain: string, log: Logger, prefix: string, io: KeepaliveIo) {
@@ -119,16 +128,23 @@ export class Keepalive {
     this.#waiting = id;
     this.#heard = false;
     this.#io.write(this.#pingText(id));
+    this.#pingMark = this.#io.mark();
     const timeoutMs = this.#io.timings().keepaliveTimeoutMs ?? 10_000;
     this.#deadline = setTimeout(() => {
       // Anything received since the ping proves the link alive: on a server
       // that shares the domain (ejabberd) the answer itself may have gone
-      // to a sibling's look that closed before relaying it.
-      if (this.#heard) {
+      // to a sibling's look that closed before relaying it. Not while the
+      // ping itself is stuck in our send buffer.
+      const stuck = !this.#io.taken(this.#pingMark);
+      if (this.#heard && !stuck) {
         this.#waiting = undefined;
         return;
       }
-      this.#log.warning("stream.dead_link", { domain: this.#domain, unanswered_ms: timeoutMs });
+      this.#log.warning("stream.dead_link", {
+        domain: this.#domain,
+        unanswered_ms: timeoutMs,
+        ...(stuck ? { writes: "stuck" } : {}),
+      });
       this.stop();
       this.#io.dead();
     }, timeoutMs);

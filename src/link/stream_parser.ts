@@ -36,11 +36,18 @@ export class StreamParser extends EventEmitter {
 /**
  * The parser class for xmpp.js (which makes one per stream, without
  * arguments), with the size limit `maxStanza` reads at each chunk.
+ * `done` is called after the stream's end or an error: xmpp.js drops the
+ * parser then, and nothing more may be written to it.
  */
-export function parserWith(maxStanza: () => number): new () => StreamParser {
+export function parserWith(
+  maxStanza: () => number,
+  done: () => void = () => {},
+): new () => StreamParser {
   return class extends StreamParser {
     constructor() {
       super({ maxStanza });
+      this.on("end", done);
+      this.on("error", done);
     }
   };
 }

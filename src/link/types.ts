@@ -5,6 +5,7 @@
  */
 import type { XmlElement } from "../core/xml.ts";
 import type { Logger } from "../ops/log.ts";
+import type { TlsOptions } from "./endpoint.ts";
 
 /** What the stream tells its owner. */
 export interface LinkHandlers {
@@ -45,12 +46,26 @@ export interface LinkTimings {
    * handed on with its start tag only. Default: 1 MB.
    */
   readonly maxStanzaSize?: number;
+  /**
+   * Bytes written to the server and not yet taken by the socket above
+   * which the link stops reading from it; if they do not drain within
+   * `keepaliveTimeoutMs`, the link is dead. Default: 8 MB.
+   */
+  readonly maxSendBuffer?: number;
 }
 
 /** Options of `openLink`. */
 export interface LinkOptions extends LinkTimings {
-  /** `xmpp://host:port` of the server's component listener. */
+  /**
+   * `xmpp://host:port` (plaintext) or `xmpps://host:port` (direct TLS) of
+   * the server's component listener.
+   */
   readonly url: string;
+  /**
+   * How an `xmpps://` server's certificate is checked. Default: against
+   * the system's CAs, for the URL's host.
+   */
+  readonly tls?: TlsOptions;
   readonly domain: string;
   readonly secret: string;
   readonly log: Logger;
@@ -83,7 +98,8 @@ export interface Link {
   /**
    * New timings (a reload), for the running stream: the keepalive restarts
    * at its new period, a new timeout applies from the next ping, a new
-   * standby retry from the next wait, a new size limit from the next chunk.
+   * standby retry from the next wait, a new size limit from the next chunk,
+   * a new send buffer limit from the next write.
    */
   retune(timings: LinkTimings): void;
 }

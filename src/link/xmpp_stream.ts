@@ -1,13 +1,18 @@
 /**
  * One component stream (XEP-0114) through xmpp.js: `@xmpp/component-core`'s
- * entity behind a small typed interface, reading with our stream parser,
- * with its rough edges filed off. Built on component-core rather than
+ * entity (the handshake and the stream) behind a small typed interface,
+ * on our own socket (transport.ts: Deno's TCP or TLS, no Node streams)
+ * and our stream parser (stream_parser.ts), both given to xmpp.js through
+ * the connection class's own choices (`Socket`, `Parser`,
+ * `socketParameters`). Built on component-core rather than
  * `@xmpp/component`, whose automatic IQ answering would reply a second
  * time to every request.
  */
 import { Component } from "@xmpp/component-core";
 import type { XmlElement } from "../core/xml.ts";
+import type { Endpoint } from "./endpoint.ts";
 import { parserWith } from "./stream_parser.ts";
+import { type SendLimits, type Transport, transportFor } from "./transport.ts";
 import { wait } from "./wait.ts";
 
 /** Connecting and authenticating takes this long at most. */
@@ -20,7 +25,7 @@ interface Entity {
     event: "error",
     listener: (error: Error & { condition?: string; code?: string }) => void,
   ): void;
-  on(event: "disconnect" | "connect", listener: () => void): void;
+  on(event: "disconnect", listener: () => void): void;
   once(event: "online", listener: () => void): void;
   once(event: "error", listener: (error: Error) => void): void;
   connect(service: string): Promise<unknown>;
@@ -28,27 +33,28 @@ interface Entity {
   stop(): Promise<unknown>;
   authenticate(id: string, secret: string): Promise<void>;
   write(text: string): Promise<void>;
-  socket: {
-    destroy(): void;
-    setNoDelay?(noDelay: boolean): void;
-    setEncoding?(encoding: "utf8"): void;
-  } | null;
+  /** The socket class each connection instantiates. */
+  Socket: new () => unknown;
   /** The parser class each stream opening instantiates. */
   Parser: new () => unknown;
-  /** The current stream's parser; null once it failed or the stream ended. */
-  parser: unknown;
-  /** Hands a socket read to the parser (bound to the socket at connect). */
-  _onData(data: unknown): void;
+  /** What the socket's `connect` is given for the service URL. */
+  socketParameters(service: string): unknown;
 }
 
 /** Options of {@link XmppStream}. */
 export interface XmppStreamOptions {
-  /** `xmpp://host:port` of the server's component listener. */
+  /** `xmpp://host:port` or `xmpps://host:port` of the server's component listener. */
   readonly url: string;
+  /** Where it is, and how its TLS is checked. */
+  readonly endpoint: Endpoint;
   readonly domain: string;
   readonly secret: string;
   /** The size limit of a stanza, read at each chunk (see the scanner). */
   readonly maxStanza: () => number;
+  /** The send buffer's limits (see transport.ts). */
+  readonly sendLimits: () => SendLimits;
+  /** Reading stopped until the send buffer drains (see transport.ts). */
+  readonly onPaused?: (buffered: number) => void;
   /** A stanza arrived. */
   readonly onStanza: (stanza: XmlElement) => void;
 }
@@ -57,6 +63,8 @@ export interface XmppStreamOptions {
 export class XmppStream {
   readonly #options: XmppStreamOptions;
   readonly #entity: Entity;
+  /** The connection's socket, once xmpp.js made it. */
+  #socket: Transport | undefined;
   /** The first error since the stream was opened, or since it came online. */
   #lastError: unknown;
   /** Resolves when the connection is gone; rejects with the error that ended it. */
@@ -64,22 +72,19 @@ export class XmppStream {
 
   constructor(options: XmppStreamOptions) {
     this.#options = options;
-    const { url, domain } = options;
+    const { url, domain, endpoint } = options;
     const entity = this.#entity = new Component({ service: url, domain }) as unknown as Entity;
+    entity.Socket = transportFor({
+      endpoint,
+      limits: options.sendLimits,
+      paused: options.onPaused,
+      created: (socket) => (this.#socket = socket),
+    });
+    entity.socketParameters = () => endpoint;
     // Stanzas are routed by their start tag: no tree for their payload.
-    entity.Parser = parserWith(options.maxStanza);
     // After bad XML or the server's </stream:stream>, xmpp.js drops its
-    // parser but reads on, and the next read would throw (no parser) out of
-    // a socket event: the end of the process. What comes then is ignored;
-    // the stream is closing anyway.
-    const onData = entity._onData.bind(entity);
-    entity._onData = (data) => {
-      if (entity.parser) onData(data);
-    };
-    // xmpp.js decodes each socket read on its own, so a character cut
-    // between two reads became two U+FFFD: the socket decodes the stream as
-    // one text instead (set before the stream opens, so before any data).
-    entity.on("connect", () => entity.socket?.setEncoding?.("utf8"));
+    // parser: what the socket reads then is not handed on.
+    entity.Parser = parserWith(options.maxStanza, () => this.#socket?.mute());
     this.closed = new Promise<void>((resolve, reject) => {
       entity.on("disconnect", () => (this.#lastError ? reject(this.#lastError) : resolve()));
     });
@@ -91,6 +96,21 @@ export class XmppStream {
         .catch((error) => (this.#lastError ??= error));
     });
     entity.on("stanza", options.onStanza);
+  }
+
+  /** Bytes written and not yet taken by the socket. */
+  get buffered(): number {
+    return this.#socket?.buffered ?? 0;
+  }
+
+  /** A mark after everything written so far, for {@link taken}. */
+  mark(): number {
+    return this.#socket?.written ?? 0;
+  }
+
+  /** Whether the socket has taken everything written up to `mark`. */
+  taken(mark: number): boolean {
+    return this.#socket?.takenUpTo(mark) ?? false;
   }
 
   /** Connects and authenticates; rejects with why not, or when the server is silent for 10 s. */
@@ -112,8 +132,6 @@ export class XmppStream {
     }
     // Reported already, by the rejection: the stream's end reports its own.
     this.#lastError = undefined;
-    // Writes are batched per event-loop turn; Nagle would only add delay.
-    this.#entity.socket?.setNoDelay?.(true);
   }
 
   write(text: string): Promise<void> {
@@ -131,7 +149,7 @@ export class XmppStream {
    * `ms` at most, the connection is dropped.
    */
   async closeWithin(ms: number): Promise<void> {
-    const socket = this.#entity.socket;
+    const socket = this.#socket;
     const limit = wait(ms, { unref: true });
     await Promise.race([this.#entity.stop().catch(() => {}), limit.done]);
     limit.cancel();
@@ -140,7 +158,7 @@ export class XmppStream {
 
   /** Drops the connection, without a word to the server. */
   drop(): void {
-    this.#entity.socket?.destroy();
+    this.#socket?.destroy();
   }
 }
 

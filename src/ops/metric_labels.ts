@@ -125,6 +125,8 @@ export const STREAM_CONDITIONS: ReadonlySet<string> = new Set([
   "unsupported-version",
 ]);
 export const ERRNO_CODE = /^E[A-Z0-9]{2,15}$/;
+/** The link's own reasons: a TLS connection that failed, a server that took nothing for too long. */
+export const LINK_FAILURES: ReadonlySet<string> = new Set(["tls-failed", "send-stalled"]);
 
 /**
  * Buckets of `client_proxy_request_duration_seconds`: 1 ms to 60 s, so

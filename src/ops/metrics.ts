@@ -15,6 +15,7 @@ import {
   DROP_REASONS,
   DURATION_BUCKETS,
   ERRNO_CODE,
+  LINK_FAILURES,
   PLACEMENTS,
   RELOAD_RESULTS,
   type ReloadResult,
@@ -289,13 +290,14 @@ export class Metrics {
 
   /**
    * Counts a lost stream. `condition` is a stream error condition
-   * (`not-authorized`) or a socket error code (`ECONNREFUSED`); anything
-   * else is counted as `other`.
+   * (`not-authorized`), a socket error code (`ECONNREFUSED`), `tls-failed`
+   * or `send-stalled`; anything else is counted as `other`.
    */
   streamError(proxy: string, condition: string): void {
-    const label = STREAM_CONDITIONS.has(condition) || ERRNO_CODE.test(condition)
-      ? condition
-      : "other";
+    const label =
+      STREAM_CONDITIONS.has(condition) || ERRNO_CODE.test(condition) || LINK_FAILURES.has(condition)
+        ? condition
+        : "other";
     const series = this.#of(proxy);
     this.#child(series.streamErrors, this.#streamErrors, proxy, label).inc();
   }

@@ -128,6 +128,16 @@ Deno.test("opens its stream with the proxy's server, domain, secret and keepaliv
   assert.equal(link.options.siblingServes, undefined);
 });
 
+Deno.test("a TLS server: the stream gets its url and the name its certificate must carry", () => {
+  const { link } = start(
+    "server: xmpps://xmpp.example.org:5223\ntls_server_name: cert.example.org",
+  );
+  assert.equal(link.options.url, "xmpps://xmpp.example.org:5223");
+  assert.deepEqual(link.options.tls, { serverName: "cert.example.org" });
+  // A plaintext one gets none.
+  assert.equal(start().link.options.tls, undefined);
+});
+
 Deno.test("reconfigure hands the new timings to the running stream", () => {
   const { proxy, link } = start("keepalive: 30s");
   online(link);
@@ -138,6 +148,7 @@ Deno.test("reconfigure hands the new timings to the running stream", () => {
     standbyRetryMs: 700,
     // The size limit is the stream's too: it changes in place.
     maxStanzaSize: 1_048_576,
+    maxSendBuffer: 8_388_608,
   }]);
   assert.equal(link.stopped, false, "the stream stays");
 });

@@ -39,6 +39,7 @@ Deno.test("the documented example is accepted with its values", () => {
       keepaliveTimeoutMs: 10_000,
       standbyRetryMs: 2_000,
       maxStanzaSize: 1_048_576,
+      maxSendBuffer: 8_388_608,
       allowTargetRequests: false,
       messages: "reject",
       presence: false,

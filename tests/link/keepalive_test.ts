@@ -1,7 +1,7 @@
 /**
  * The keepalive (src/link/keepalive.ts) with short real timings: probes,
  * pings every period, a dead link when one goes unanswered and nothing else
- * arrives.
+ * arrives (or the ping is stuck in the send buffer).
  */
 import assert from "node:assert/strict";
 import { parseXml } from "../../src/core/xml.ts";
@@ -12,15 +12,25 @@ import { captureLogs } from "../support/logs.ts";
 const DOMAIN = "proxy.example.org";
 const PREFIX = "cp-ping-0123abcd-1700000000000-";
 
-/** A keepalive that records what it writes and whether it found the link dead. */
+/**
+ * A keepalive that records what it writes and whether it found the link
+ * dead. Its socket takes every write, until `socket.stuck` is set.
+ */
 function keepalive(keepaliveMs: number, keepaliveTimeoutMs: number) {
   const written: string[] = [];
   /** How many times the link was found dead, and how much was written by then. */
   const state = { dead: 0, writtenThen: 0 };
+  /** Writes the socket took; while stuck, no more. */
+  const socket = { stuck: false, taken: 0 };
   const timings = { keepaliveMs, keepaliveTimeoutMs };
   const it = new Keepalive(DOMAIN, logger(DOMAIN), PREFIX, {
     timings: () => timings,
-    write: (text) => written.push(text),
+    write: (text) => {
+      written.push(text);
+      if (!socket.stuck) socket.taken = written.length;
+    },
+    mark: () => written.length,
+    taken: (mark) => socket.taken >= mark,
     sign: () => ({ t: "1700000000000", nonce: "n", mac: "m" }),
     dead: () => {
       state.dead++;
@@ -28,7 +38,7 @@ function keepalive(keepaliveMs: number, keepaliveTimeoutMs: number) {
     },
   });
   const ids = () => written.map((text) => parseXml(text).attrs.id ?? "");
-  return { it, written, state, ids };
+  return { it, written, state, ids, socket };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -81,6 +91,41 @@ for (const keptBy of ["answers", "stanzas heard"]) {
   });
 }
 
+Deno.test("keepalive: while its ping is stuck in the send buffer, stanzas heard are no sign of life", async () => {
+  const logs = captureLogs();
+  const { it, state, socket } = keepalive(30, 60);
+  try {
+    socket.stuck = true;
+    it.start();
+    const until = Date.now() + 400;
+    while (Date.now() < until && state.dead === 0) {
+      await sleep(5);
+      it.heard();
+    }
+    assert.equal(state.dead, 1);
+    assert.match(logs.lines.join(""), /stream\.dead_link .*unanswered_ms=60 .*writes=stuck/);
+  } finally {
+    it.stop();
+    logs.restore();
+  }
+});
+
+Deno.test("keepalive: while writes are stuck, the ping's own answer keeps the link alive", async () => {
+  const { it, state, socket, ids } = keepalive(30, 250);
+  try {
+    socket.stuck = true;
+    it.start();
+    const until = Date.now() + 700;
+    while (Date.now() < until) {
+      await sleep(5);
+      ids().forEach((id) => it.answered(id));
+    }
+    assert.equal(state.dead, 0);
+  } finally {
+    it.stop();
+  }
+});
+
 Deno.test("keepalive: a ping is answered with this stream's signature", () => {
   const { it, written } = keepalive(0, 1_000);
   it.answer("cp-ping-9876fedc-1700000000500-4");
@@ -100,6 +145,8 @@ Deno.test("keepalive: each ping and answer carries a proof of its type, id and s
   const it = new Keepalive(DOMAIN, logger(DOMAIN), PREFIX, {
     timings: () => ({ keepaliveMs: 0 }),
     write: (text) => written.push(text),
+    mark: () => written.length,
+    taken: () => true,
     sign: (fields) => {
       signed.push([...fields]);
       return { t: "1700000000000", nonce: `n${signed.length}`, mac: "m" };

@@ -408,3 +408,19 @@ Deno.test("affinity pins: the keys gauge, moves by reason, resources by state", 
   // Rooms are JIDs too: never a label.
   assert.ok(!text.includes("c.example"));
 });
+
+Deno.test("the link's own reasons are labels: a failed TLS connection, a stalled send", async () => {
+  const metrics = new Metrics();
+  metrics.streamError(A, "tls-failed");
+  metrics.streamError(A, "send-stalled");
+  metrics.streamError(A, "send-stalled");
+  const got = samples(await metrics.text());
+  assert.equal(
+    got.get(`client_proxy_stream_errors_total{proxy="${A}",condition="tls-failed"}`),
+    "1",
+  );
+  assert.equal(
+    got.get(`client_proxy_stream_errors_total{proxy="${A}",condition="send-stalled"}`),
+    "2",
+  );
+});

@@ -2,11 +2,13 @@
 import { setupLogging } from "../../src/ops/log.ts";
 
 /**
- * Sends log lines (level info, text format) to the returned array until
- * `restore()`, which silences logging again.
+ * Sends log lines (level info, or `level`; text format) to the returned
+ * array until `restore()`, which silences logging again.
  */
-export function captureLogs(): { lines: string[]; restore: () => void } {
+export function captureLogs(
+  level: "debug" | "info" = "info",
+): { lines: string[]; restore: () => void } {
   const lines: string[] = [];
-  setupLogging("info", { write: (line) => lines.push(line) });
+  setupLogging(level, { write: (line) => lines.push(line) });
   return { lines, restore: () => setupLogging("info", { write: () => {} }) };
 }

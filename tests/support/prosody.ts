@@ -1,8 +1,10 @@
 /**
  * A throwaway Prosody instance for integration tests: its own temp dir
- * (config, data, log), its own free ports on 127.0.0.1, no s2s, no TLS.
- * The config is generated, or laid out by the test as a deployment has it
- * (`layout`: several files, its own hosts and components).
+ * (config, data, log), its own free ports on 127.0.0.1, no s2s, no TLS but
+ * on the direct TLS component listeners asked for (mod_net_multiplex's
+ * `ssl_ports`, which hands a stream that opens as a component's to
+ * mod_component). The config is generated, or laid out by the test as a
+ * deployment has it (`layout`: several files, its own hosts and components).
  *
  * Needs `--allow-run=prosody,prosodyctl`, `--allow-net=127.0.0.1`,
  * `--allow-read`/`--allow-write` on the temp dir (`-A` is simplest).
@@ -27,7 +29,7 @@ const READY_TIMEOUT_MS = 10_000;
 const KILL_AFTER_MS = 5_000;
 const PORT_TAKEN = /Failed to open server port/;
 const STARTUP_ERROR =
-  /Failed to open server port|Unable to load module|Error initializing module|Invalid port number|Multiple services configured/;
+  /Failed to open server port|Unable to load module|Error initializing module|Invalid port number|Multiple services configured|Error binding encrypted port/;
 const INSTALL_HINT = 'prosody not found: install it with "apt-get install prosody" (Debian/Ubuntu)';
 
 /** A Lua string literal for any JS string (UTF-8 passes through as is). */
@@ -101,6 +103,7 @@ function buildConfig(
   dir: string,
   c2sPort: number,
   componentPort: number,
+  tlsPorts: readonly number[],
   options: StartOptions,
 ): string {
   const lines = [
@@ -108,6 +111,22 @@ function buildConfig(
     `component_ports = { ${componentPort} }`,
     `component_interfaces = { "${HOST}" }`,
   ];
+  const tls = options.tlsListeners ?? [];
+  if (tls.length > 0) {
+    // Direct TLS, each port with its own certificate (`ssl_ssl` is the
+    // multiplex_ssl service's own `ssl`, so c2s stays without TLS).
+    const contexts = tls.map((listener, i) =>
+      `[${tlsPorts[i]}] = { certificate = ${luaString(listener.cert)}; key = ${
+        luaString(listener.key)
+      } }`
+    );
+    lines.push(
+      'modules_enabled = { "roster", "saslauth", "disco", "presence", "ping", "net_multiplex" }',
+      `ssl_ports = { ${tlsPorts.join(", ")} }`,
+      `ssl_interfaces = { "${HOST}" }`,
+      `ssl_ssl = { ${contexts.join("; ")} }`,
+    );
+  }
   if (options.extraConfig) lines.push(options.extraConfig);
   lines.push("", `VirtualHost ${luaString(USER_DOMAIN)}`);
   for (const component of options.components ?? []) {
@@ -135,8 +154,9 @@ class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
     readonly hasComponents: boolean,
     readonly detached = false,
     readonly env: Record<string, string> | undefined = undefined,
+    tlsPorts: readonly number[] = [],
   ) {
-    super(dir, c2sPort, componentPort);
+    super(dir, c2sPort, componentPort, tlsPorts);
     this.configPath = `${dir}/prosody.cfg.lua`;
     this.logPath = `${dir}/prosody.log`;
   }
@@ -145,6 +165,7 @@ class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
   #expectedPorts(): [string, number][] {
     const ports: [string, number][] = [["c2s", this.c2sPort]];
     if (this.hasComponents) ports.push(["component", this.componentPort]);
+    for (const port of this.tlsPorts) ports.push(["multiplex_ssl", port]);
     return ports;
   }
 
@@ -183,7 +204,8 @@ class ProsodyServer extends ServerRuns<ServerProcess> implements XmppServer {
       const ports = this.#expectedPorts();
       if (
         ports.every(([service, port]) =>
-          fresh.includes(`Activated service '${service}' on [${HOST}]:${port}`)
+          new RegExp(`Activated service '${service}' on [^\n]*\\[${HOST}\\]:${port}\\b`)
+            .test(fresh)
         ) &&
         (await everyAsync(ports, ([, port]) => acceptsTcp(port)))
       ) {
@@ -257,9 +279,10 @@ export async function startProsody(
 
 async function startOnce(options: StartOptions): Promise<ProsodyServer> {
   const dir = await Deno.makeTempDir({ prefix: "client-proxy-prosody-" });
-  const c2sPort = freePort();
-  let componentPort = freePort();
-  while (componentPort === c2sPort) componentPort = freePort();
+  const ports = new Set<number>();
+  const count = 2 + (options.tlsListeners?.length ?? 0);
+  while (ports.size < count) ports.add(freePort());
+  const [c2sPort, componentPort, ...tlsPorts] = ports;
   const server = new ProsodyServer(
     dir,
     c2sPort,
@@ -267,6 +290,7 @@ async function startOnce(options: StartOptions): Promise<ProsodyServer> {
     options.layout !== undefined || (options.components ?? []).length > 0,
     options.detached,
     options.env,
+    tlsPorts,
   );
   trackUntilExit(server);
   try {
@@ -278,7 +302,7 @@ async function startOnce(options: StartOptions): Promise<ProsodyServer> {
     } else {
       await Deno.writeTextFile(
         server.configPath,
-        buildConfig(dir, c2sPort, componentPort, options),
+        buildConfig(dir, c2sPort, componentPort, tlsPorts, options),
       );
     }
     await server.start();

@@ -24,8 +24,35 @@ export interface UserSpec {
   host?: string;
 }
 
+/** A component listener speaking direct TLS (besides the plaintext one). */
+export interface TlsListenerSpec {
+  /** PEM file of the certificate */
+  readonly cert: string;
+  /** PEM file of its key */
+  readonly key: string;
+  /** PEM file of both, certificate first (ejabberd's `certfile`) */
+  readonly full: string;
+  /** ejabberd: the components it lists (default all; see `listenerPerComponent`) */
+  readonly domains?: readonly string[];
+}
+
 export interface StartOptions {
   components?: ComponentSpec[];
+  /**
+   * Direct TLS component listeners, each with its certificate
+   * (`XmppServer.tlsComponentUrls`, in this order). Prosody serves them
+   * through mod_net_multiplex's `ssl_ports`, ejabberd with `tls: true`.
+   */
+  tlsListeners?: readonly TlsListenerSpec[];
+  /**
+   * ejabberd only: each component also gets a plaintext listener of its own
+   * (`XmppServer.componentUrlOf`). A component that authenticates on an
+   * ejabberd listener serves every domain that listener lists, and stanzas
+   * for a domain are spread over all its connections: components that must
+   * not share traffic need listeners of their own. Prosody routes each
+   * domain to its own connection on the one port.
+   */
+  listenerPerComponent?: boolean;
   users?: UserSpec[];
   /**
    * Extra config, in the server's own syntax, appended at the end of the
@@ -76,6 +103,10 @@ export interface XmppServer {
   readonly c2sUrl: string;
   /** `xmpp://127.0.0.1:<componentPort>` for the proxy config */
   readonly componentUrl: string;
+  /** `xmpps://127.0.0.1:<port>` of each of `StartOptions.tlsListeners`, in order */
+  readonly tlsComponentUrls: readonly string[];
+  /** Where component `domain` connects: its own listener, else {@link componentUrl}. */
+  componentUrlOf(domain: string): string;
   register(user: UserSpec): Promise<void>;
   /** stop (SIGTERM, wait; SIGKILL after 5 s) then start again on the same ports and data dir */
   restart(): Promise<void>;

@@ -130,6 +130,8 @@ export abstract class ServerRuns<P extends ServerProcess> {
   readonly domain = "localhost";
   readonly c2sUrl: string;
   readonly componentUrl: string;
+  /** `xmpps://127.0.0.1:<port>` of each direct TLS component listener, as asked for */
+  readonly tlsComponentUrls: readonly string[];
   /** the current (or last) run */
   protected process: P | undefined;
   /** what the processes printed on stdout/stderr */
@@ -137,9 +139,21 @@ export abstract class ServerRuns<P extends ServerProcess> {
   #stopping: Promise<void> | undefined;
 
   /** Ports on 127.0.0.1. */
-  constructor(readonly dir: string, readonly c2sPort: number, readonly componentPort: number) {
+  constructor(
+    readonly dir: string,
+    readonly c2sPort: number,
+    readonly componentPort: number,
+    /** the direct TLS component listeners' ports */
+    readonly tlsPorts: readonly number[] = [],
+  ) {
     this.c2sUrl = `xmpp://127.0.0.1:${c2sPort}`;
     this.componentUrl = `xmpp://127.0.0.1:${componentPort}`;
+    this.tlsComponentUrls = tlsPorts.map((port) => `xmpps://127.0.0.1:${port}`);
+  }
+
+  /** Where component `domain` connects (a server with listeners per component overrides it). */
+  componentUrlOf(_domain: string): string {
+    return this.componentUrl;
   }
 
   /** Starts a run and waits until the server accepts connections. */
