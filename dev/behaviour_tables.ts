@@ -1,11 +1,11 @@
 /**
  * The behaviour tables of docs/how-it-works.md, rendered from the code's own
  * tables: the routing table (src/core/route.ts) and the admission checks
- * (src/core/requests.ts). `deno task docs:tables` rewrites them in place;
+ * (src/core/admission.ts). `deno task docs:tables` rewrites them in place;
  * tests/core/route_test.ts fails when the doc and the code differ.
  */
 import { type Condition, ROUTES } from "../src/core/route.ts";
-import { ADMISSION } from "../src/core/requests.ts";
+import { ADMISSION } from "../src/core/admission.ts";
 import type { StanzaError } from "../src/core/stanza.ts";
 
 /** The doc the tables live in, from the repository's root. */

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { classify, type Decision, type Route, ROUTES } from "../../src/core/route.ts";
-import { ADMISSION } from "../../src/core/requests.ts";
+import { ADMISSION } from "../../src/core/admission.ts";
 import type { RouterSettings } from "../../src/core/settings.ts";
 import { oversizedElement, parseXml, type XmlElement } from "../../src/core/xml.ts";
 import { DOC, markdown, tableIn, TABLES } from "../../dev/behaviour_tables.ts";
