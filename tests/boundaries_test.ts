@@ -200,3 +200,28 @@ Deno.test("boundaries: the checks see the imports a file really has", () => {
     "core/side.ts",
   ]);
 });
+
+Deno.test("each part's README.md lists every file of the part, one line each, and no other", () => {
+  const problems: string[] = [];
+  for (const part of Object.keys(MAY_IMPORT)) {
+    const files = [...Deno.readDirSync(join(ROOT, "src", part))]
+      .filter((e) => e.isFile && e.name.endsWith(".ts"))
+      .map((e) => e.name)
+      .sort();
+    let readme: string;
+    try {
+      readme = Deno.readTextFileSync(join(ROOT, "src", part, "README.md"));
+    } catch {
+      problems.push(`src/${part}/README.md: missing`);
+      continue;
+    }
+    const listed = [...readme.matchAll(/^- `([a-z_]+\.ts)`: \S/gm)].map((m) => m[1]);
+    for (const file of files) {
+      if (!listed.includes(file)) problems.push(`src/${part}/README.md: ${file} not listed`);
+    }
+    for (const file of listed) {
+      if (!files.includes(file)) problems.push(`src/${part}/README.md: lists ${file}, not there`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
