@@ -12,12 +12,17 @@ import { Tally } from "./tally.ts";
 
 export type { Pending, Timed } from "./held.ts";
 
+/** One timeout's entries, in deadline order, and the latest deadline it has held. */
+interface Queue<T> {
+  readonly entries: Set<T>;
+  /** What a new entry appended must not precede. */
+  latest: number;
+}
+
 /** Entries by key, with their deadline queues. */
 export class DeadlineTable<T extends Timed> {
   #byKey = new Map<string, T>();
-  #queues = new Map<number, Set<T>>();
-  /** Per queue, the latest deadline it has held: what a new entry appended must not precede. */
-  #latest = new Map<number, number>();
+  #queues = new Map<number, Queue<T>>();
 
   /** How many entries there are. */
   get size(): number {
@@ -32,22 +37,22 @@ export class DeadlineTable<T extends Timed> {
   /** Adds an entry; the caller checked its key is free. */
   add(entry: T): void {
     this.#byKey.set(entry.key, entry);
-    const timeoutMs = entry.timeoutMs;
-    let queue = this.#queues.get(timeoutMs);
-    if (!queue) this.#queues.set(timeoutMs, queue = new Set());
-    const latest = this.#latest.get(timeoutMs) ?? -Infinity;
-    if (entry.deadline >= latest) {
-      queue.add(entry);
-      this.#latest.set(timeoutMs, entry.deadline);
+    let queue = this.#queues.get(entry.timeoutMs);
+    if (!queue) {
+      this.#queues.set(entry.timeoutMs, queue = { entries: new Set(), latest: -Infinity });
+    }
+    if (entry.deadline >= queue.latest) {
+      queue.entries.add(entry);
+      queue.latest = entry.deadline;
       return;
     }
     // Rare: earlier than one already queued. Rebuilt in order.
-    const ordered = [...queue];
+    const ordered = [...queue.entries];
     let at = ordered.length;
     while (at > 0 && ordered[at - 1].deadline > entry.deadline) at--;
     ordered.splice(at, 0, entry);
-    queue.clear();
-    for (const item of ordered) queue.add(item);
+    queue.entries.clear();
+    for (const item of ordered) queue.entries.add(item);
   }
 
   /**
@@ -60,11 +65,8 @@ export class DeadlineTable<T extends Timed> {
     this.#byKey.delete(entry.key);
     const queue = this.#queues.get(entry.timeoutMs);
     if (queue) {
-      queue.delete(entry);
-      if (queue.size === 0) {
-        this.#queues.delete(entry.timeoutMs);
-        this.#latest.delete(entry.timeoutMs);
-      }
+      queue.entries.delete(entry);
+      if (queue.entries.size === 0) this.#queues.delete(entry.timeoutMs);
     }
     return true;
   }
@@ -73,7 +75,7 @@ export class DeadlineTable<T extends Timed> {
   nextDeadline(): number | undefined {
     let next: number | undefined;
     for (const queue of this.#queues.values()) {
-      const head = queue.values().next().value;
+      const head = queue.entries.values().next().value;
       if (head && (next === undefined || head.deadline < next)) {
         next = head.deadline;
       }
@@ -85,7 +87,7 @@ export class DeadlineTable<T extends Timed> {
   takeExpired(now: number): T[] {
     const expired: T[] = [];
     for (const queue of this.#queues.values()) {
-      for (const entry of queue) {
+      for (const entry of queue.entries) {
         if (entry.deadline > now) break;
         expired.push(entry);
       }

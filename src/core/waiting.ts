@@ -41,12 +41,13 @@ export class WaitingList<T extends Waiting> {
 
   /** How many of this sender's stanzas wait. */
   countFor(requesterBare: string): number {
-    return this.#perBare.get(requesterBare);
+    // Nearly always empty: no lookup then.
+    return this.#items.length === 0 ? 0 : this.#perBare.get(requesterBare);
   }
 
   /** How many stanzas from this domain wait. */
   countForDomain(domain: string): number {
-    return this.#perDomain.get(domain);
+    return this.#items.length === 0 ? 0 : this.#perDomain.get(domain);
   }
 
   /** Adds one at the end. */
