@@ -4,8 +4,7 @@
  * or a standby taking over, keeps every key on the resource it was on.
  * The changes of one router step are written in one transaction.
  */
-import { DatabaseSync } from "node:sqlite";
-import { cannotUse, databasePath } from "./subscribers.ts";
+import { openStateDatabase } from "./subscribers.ts";
 
 /** One change: `key` pinned to a resource, or (undefined) pinned no more. */
 export type PinChange = readonly [key: string, resource: string | undefined];
@@ -24,22 +23,11 @@ export interface PinStore {
  * Throws an Error whose message names the path when it cannot.
  */
 export function openPinStore(stateDir: string): PinStore {
-  const path = databasePath(stateDir);
-  let db: DatabaseSync | undefined;
-  try {
-    db = new DatabaseSync(path);
-    db.exec("PRAGMA busy_timeout = 1000");
+  const db = openStateDatabase(stateDir, [
     // With its rowid: a key pinned again goes last, and list() reads that order.
-    db.exec(
-      "CREATE TABLE IF NOT EXISTS affinity_pins (domain TEXT NOT NULL, key TEXT NOT NULL, " +
-        "resource TEXT NOT NULL, PRIMARY KEY (domain, key))",
-    );
-  } catch (error) {
-    try {
-      db?.close();
-    } catch { /* already closed, or never opened */ }
-    throw cannotUse(path, error);
-  }
+    "CREATE TABLE IF NOT EXISTS affinity_pins (domain TEXT NOT NULL, key TEXT NOT NULL, " +
+    "resource TEXT NOT NULL, PRIMARY KEY (domain, key))",
+  ]);
   const list = db.prepare(
     "SELECT key, resource FROM affinity_pins WHERE domain = ? ORDER BY rowid",
   );

@@ -22,29 +22,14 @@ export interface SubscriberStore {
  * whose message names the path when it cannot be opened or written.
  */
 export function openSubscriberStore(stateDir: string): SubscriberStore {
-  const path = databasePath(stateDir);
-  let db: DatabaseSync | undefined;
-  try {
-    db = new DatabaseSync(path);
-    // Another process on the file (a `--check` run by hand, say) holds its
-    // lock for an instant: wait for it rather than fail that write.
-    db.exec("PRAGMA busy_timeout = 1000");
-    db.exec(
-      "CREATE TABLE IF NOT EXISTS subscribers (domain TEXT NOT NULL, jid TEXT NOT NULL, " +
-        "since INTEGER NOT NULL, PRIMARY KEY (domain, jid)) WITHOUT ROWID",
-    );
+  const db = openStateDatabase(stateDir, [
+    "CREATE TABLE IF NOT EXISTS subscribers (domain TEXT NOT NULL, jid TEXT NOT NULL, " +
+    "since INTEGER NOT NULL, PRIMARY KEY (domain, jid)) WITHOUT ROWID",
     // A write that fails here fails now, at start-up, not at the first
     // subscriber: a real one (an empty transaction needs no journal file, so
     // it passes in a directory the database's journal cannot be made in).
-    db.exec(
-      "BEGIN IMMEDIATE; INSERT OR REPLACE INTO subscribers VALUES ('', '', 0); ROLLBACK",
-    );
-  } catch (error) {
-    try {
-      db?.close();
-    } catch { /* already closed, or never opened */ }
-    throw cannotUse(path, error);
-  }
+    "BEGIN IMMEDIATE; INSERT OR REPLACE INTO subscribers VALUES ('', '', 0); ROLLBACK",
+  ]);
   const list = db.prepare("SELECT jid FROM subscribers WHERE domain = ? ORDER BY jid");
   const add = db.prepare("INSERT OR IGNORE INTO subscribers (domain, jid, since) VALUES (?, ?, ?)");
   const remove = db.prepare("DELETE FROM subscribers WHERE domain = ? AND jid = ?");
@@ -75,6 +60,29 @@ export function checkStateDir(stateDir: string): void {
     }
   }
   openSubscriberStore(stateDir).close();
+}
+
+/**
+ * Opens (creating if needed) the database in `stateDir` and runs `setup`
+ * (its tables). Throws an Error whose message names the path when it
+ * cannot, with the database closed again.
+ */
+export function openStateDatabase(stateDir: string, setup: readonly string[]): DatabaseSync {
+  const path = databasePath(stateDir);
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path);
+    // Another process on the file (a `--check` run by hand, say) holds its
+    // lock for an instant: wait for it rather than fail that write.
+    db.exec("PRAGMA busy_timeout = 1000");
+    for (const sql of setup) db.exec(sql);
+    return db;
+  } catch (error) {
+    try {
+      db?.close();
+    } catch { /* already closed, or never opened */ }
+    throw cannotUse(path, error);
+  }
 }
 
 /** The database's path in `stateDir`. */
