@@ -68,6 +68,11 @@ const DURATION_META = {
   type: ["string", "number"],
 } as never;
 
+const SIZE_META = {
+  description: "a size in bytes: 65536, or with a unit: 512KB, 1MB, 1.5MiB",
+  type: ["string", "number"],
+} as never;
+
 const RATE_META = {
   description: "a rate: 20/s, 100/m or 1000/h",
   type: "string",
@@ -193,38 +198,49 @@ function httpField() {
 
 /** A duration from `minMs` up to what a timer can wait. */
 function durationField(minMs: number) {
-  return z.unknown().meta(DURATION_META).transform((input, ctx) => {
-    const ms = typeof input === "string" || typeof input === "number"
-      ? parseDuration(input)
-      : undefined;
-    if (ms === undefined || ms < minMs || ms > MAX_DURATION_MS) {
-      const expected = ms === undefined
-        ? DURATION_EXPECTED
-        : `expected a duration from ${formatDuration(minMs)} to ${formatDuration(MAX_DURATION_MS)}`;
-      ctx.issues.push({
-        code: "custom",
-        input,
-        message: `${expected}, got ${describe(input)}`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  return readField(
+    DURATION_META,
+    (input) => {
+      const ms = typeof input === "string" || typeof input === "number"
+        ? parseDuration(input)
+        : undefined;
+      return ms !== undefined && ms >= minMs && ms <= MAX_DURATION_MS ? ms : undefined;
+    },
+    // Only a duration out of range is said as one.
+    (input) =>
+      (typeof input === "string" || typeof input === "number") &&
+        parseDuration(input) !== undefined
+        ? `expected a duration from ${formatDuration(minMs)} to ${formatDuration(MAX_DURATION_MS)}`
+        : DURATION_EXPECTED,
+  );
 }
 
 /** A size in bytes: `1MB`, `512KB`, `65536`. */
 function sizeField() {
-  return z.unknown().transform((input, ctx) => {
-    const bytes = parseSize(input);
-    if (bytes === undefined) {
+  return readField(SIZE_META, parseSize, () => SIZE_EXPECTED);
+}
+
+/**
+ * A value `read` from whatever the YAML gave (undefined: not one), each
+ * failure said as `expected(input)`, got what it was. `meta` says in the
+ * JSON schema what the input may be, which the transform alone cannot.
+ */
+function readField<T>(
+  meta: never,
+  read: (input: unknown) => T | undefined,
+  expected: (input: unknown) => string,
+) {
+  return z.unknown().meta(meta).transform((input, ctx) => {
+    const value = read(input);
+    if (value === undefined) {
       ctx.issues.push({
         code: "custom",
         input,
-        message: `${SIZE_EXPECTED}, got ${describe(input)}`,
+        message: `${expected(input)}, got ${describe(input)}`,
       });
       return z.NEVER;
     }
-    return bytes;
+    return value;
   });
 }
 
@@ -272,18 +288,7 @@ function affinityField() {
 /** `rate_limit: { rate: 20/s, burst: 40 }`. */
 function rateLimitField() {
   return z.strictObject({
-    rate: z.unknown().meta(RATE_META).transform((input, ctx) => {
-      const rate = parseRate(input);
-      if (rate === undefined) {
-        ctx.issues.push({
-          code: "custom",
-          input,
-          message: `${RATE_EXPECTED}, got ${describe(input)}`,
-        });
-        return z.NEVER;
-      }
-      return rate;
-    }),
+    rate: readField(RATE_META, parseRate, () => RATE_EXPECTED),
     burst: countField().optional(),
   }, {
     error: expecting("expected a mapping like { rate: 20/s, burst: 40 }"),
