@@ -6,6 +6,7 @@
  * be: it caps stanzas itself).
  */
 import assert from "node:assert/strict";
+import { rssMb, sampleRss } from "../support/process_tree.ts";
 import { startProxy } from "../support/proxy.ts";
 import { peer, readText, until, writeAll } from "../support/tcp_peer.ts";
 import { assertError, request, withWorld } from "../support/world.ts";
@@ -36,12 +37,6 @@ const DOMAIN = "proxy.localhost";
 const SECRET = "s3cret-for-tests";
 const MB = 1024 * 1024;
 
-/** The resident memory of process `pid`, in MB (through ps: Deno reads no other process's /proc). */
-async function rssMb(pid: number): Promise<number> {
-  const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).output();
-  return Number(new TextDecoder().decode(out.stdout).trim()) / 1024;
-}
-
 Deno.test({
   name: "a 50 MB stanza streams through the proxy with its memory bounded, and is refused",
   sanitizeOps: false,
@@ -68,18 +63,10 @@ Deno.test({
       logLevel: "info",
     });
     try {
-      const pid = Number(/proxy\.starting .*?\bpid=(\d+)/.exec(proxy.log())?.[1]);
-      assert.ok(pid > 0, proxy.log());
+      const pid = proxy.pid();
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       const before = await rssMb(pid);
-      let peak = before;
-      let streaming = true;
-      const sampling = (async () => {
-        while (streaming) {
-          peak = Math.max(peak, await rssMb(pid));
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      })();
+      await using sampler = sampleRss(pid);
       const started = performance.now();
       await send!(
         `<iq type='get' id='big' from='alice@localhost/r' to='${DOMAIN}'><data xmlns='urn:test'>`,
@@ -94,9 +81,7 @@ Deno.test({
           throw new Error(`${error.message}\nreceived: ${received.slice(-2000)}\n${proxy.log()}`);
         });
       const seconds = (performance.now() - started) / 1000;
-      streaming = false;
-      await sampling;
-      peak = Math.max(peak, await rssMb(pid));
+      const peak = await sampler.stop();
       console.log(
         `50 MB stanza: RSS ${before.toFixed(1)} MB before, ${peak.toFixed(1)} MB at most, ` +
           `${seconds.toFixed(1)} s`,

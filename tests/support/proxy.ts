@@ -46,6 +46,8 @@ export interface ProxyProcess {
   readonly configFile: string;
   /** Writes a new config (in YAML's keys) to {@link configFile}. */
   writeConfig(config: Record<string, unknown>): Promise<void>;
+  /** The proxy's own pid, as it logs it (not the `deno task` around it). */
+  pid(): number;
   /** Sends a signal to the proxy itself (not to the `deno task` around it). */
   signal(signal: Deno.Signal): void;
   /** Sends a signal and waits for the exit code. */
@@ -164,11 +166,14 @@ export async function startProxyOnFile(options: ProxyFileOptions): Promise<Proxy
   const proc: ProxyProcess = {
     configFile: file,
     writeConfig: (next) => Deno.writeTextFile(file, JSON.stringify(next, null, 2)),
-    signal(signal: Deno.Signal) {
+    pid() {
       // The pid the proxy logs, as an operator would use it for `kill -HUP`.
       const logged = lines.join("\n").match(/proxy\.starting .*?\bpid=(\d+)/)?.[1];
       if (logged === undefined) throw new Error("no pid= in a proxy.starting line yet");
-      Deno.kill(Number(logged), signal);
+      return Number(logged);
+    },
+    signal(signal: Deno.Signal) {
+      Deno.kill(proc.pid(), signal);
     },
     log: () => lines.join("\n"),
     lineCount: () => lines.length,

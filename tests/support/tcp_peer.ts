@@ -42,9 +42,9 @@ export async function readText(conn: Deno.Conn): Promise<string | undefined> {
   return n === null ? undefined : decoder.decode(buf.subarray(0, n));
 }
 
-/** Writes all of `text` to `conn` (a write may take only part of it). */
-export async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
-  const bytes = new TextEncoder().encode(text);
+/** Writes all of `data` to `conn` (a write may take only part of it). */
+export async function writeAll(conn: Deno.Conn, data: string | Uint8Array): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }
 

@@ -45,10 +45,11 @@ export class World {
     return world;
   }
 
+  /** Starts the proxy; `options.server`: where it connects instead of the component port. */
   async startProxy(
     entry: Partial<ProxyEntry> = {},
     top: Record<string, unknown> = {},
-    options: Pick<ProxyOptions, "denoFlags"> = {},
+    options: Partial<Pick<ProxyOptions, "denoFlags" | "server">> = {},
   ): Promise<void> {
     this.proxy = await startProxy({
       server: this.server.componentUrl,
