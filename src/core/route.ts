@@ -240,9 +240,12 @@ export function classify(
  * stanza and nearly always answers at the first comparison.
  */
 function isBare(jid: string, end: number, bare: string): boolean {
-  if (end === bare.length && jid.startsWith(bare)) return true;
-  // Lower-casing lengthens only U+0130 (İ → i̇): a longer part never matches.
-  if (end > bare.length) return false;
+  if (end === bare.length) {
+    if (jid.startsWith(bare)) return true;
+  } else if (end > bare.length || jid.lastIndexOf("\u0130", end - 1) < 0) {
+    // Lower-casing changes the length only of U+0130 (İ → i̇), which it lengthens.
+    return false;
+  }
   // Only a capital (or a non-ASCII letter) can lower-case into a match.
   for (let i = 0; i < end; i++) {
     const c = jid.charCodeAt(i);
