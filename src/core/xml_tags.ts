@@ -135,63 +135,22 @@ export function parseAttrs(
     const eq = text.indexOf("=", i);
     if (eq < 0 || eq >= end) throw new StreamXmlError("an attribute without a value");
     const nameAt = i;
-    let nameEnd = eq;
-    while (nameEnd > nameAt && text.charCodeAt(nameEnd - 1) <= 32) nameEnd--;
+    const name = text.slice(i, eq).trim();
     i = eq + 1;
     while (i < end && text.charCodeAt(i) <= 32) i++;
     const quote = text.charCodeAt(i);
-    if ((quote !== QUOT && quote !== APOS) || nameEnd === nameAt) {
+    if ((quote !== QUOT && quote !== APOS) || name === "") {
       throw new StreamXmlError("an attribute value without quotes");
     }
     const close = text.indexOf(quote === QUOT ? '"' : "'", i + 1);
-    attrs[attrName(text, nameAt, nameEnd)] = attrValue(text, i + 1, close);
+    const value = normalizeSpaces(text.slice(i + 1, close));
+    attrs[name] = value.indexOf("&") < 0 ? value : unescapeAttr(value);
     i = close + 1;
-    if (raw && isAddressing(text, nameAt, nameEnd - nameAt)) {
+    if (raw && isAddressing(text, nameAt, name.length)) {
       others += text.slice(kept, space);
       kept = i;
     }
   }
-}
-
-/**
- * The attribute name from `at` to `end`: the names every stanza has as
- * constants, since a name cut from the text would be looked up in V8's
- * string table at each use as a property key.
- */
-function attrName(text: string, at: number, end: number): string {
-  switch (end - at) {
-    case 2:
-      if (text.startsWith("id", at)) return "id";
-      if (text.startsWith("to", at)) return "to";
-      break;
-    case 4:
-      if (text.startsWith("from", at)) return "from";
-      if (text.startsWith("type", at)) return "type";
-      break;
-    case 5:
-      if (text.startsWith("xmlns", at)) return "xmlns";
-      break;
-    case 8:
-      if (text.startsWith("xml:lang", at)) return "xml:lang";
-      break;
-  }
-  return text.slice(at, end);
-}
-
-/**
- * The value between `at` and `close`, read as a parser reads it: raw white
- * space normalised (see {@link normalizeSpaces}), references replaced.
- */
-function attrValue(text: string, at: number, close: number): string {
-  for (let i = at; i < close; i++) {
-    const c = text.charCodeAt(i);
-    // & \t \n \r
-    if (c === 38 || c === 9 || c === 10 || c === 13) {
-      const value = normalizeSpaces(text.slice(at, close));
-      return value.indexOf("&") < 0 ? value : unescapeAttr(value);
-    }
-  }
-  return text.slice(at, close);
 }
 
 const ENTITY = /&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(lt|gt|amp|quot|apos));|&/g;
