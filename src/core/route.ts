@@ -221,11 +221,9 @@ export function classify(
   }
   const { domain, targetAddress } = settings;
   const slash = to.indexOf("/");
-  const toBare = slash < 0 ? to : to.slice(0, slash);
-  if (toBare !== domain && toBare.toLowerCase() !== domain) return big ? TOO_BIG_UNREAD : NOT_OURS;
+  if (!isBare(to, slash < 0 ? to.length : slash, domain)) return big ? TOO_BIG_UNREAD : NOT_OURS;
   const fromSlash = from.indexOf("/");
-  const fromBare = fromSlash < 0 ? from : from.slice(0, fromSlash);
-  const fromTarget = fromBare === targetAddress || fromBare.toLowerCase() === targetAddress;
+  const fromTarget = isBare(from, fromSlash < 0 ? from.length : fromSlash, targetAddress);
   const rows = INDEX[shapeIndex(stanza.name, type, fromTarget, slash >= 0)];
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
@@ -234,6 +232,26 @@ export function classify(
     }
   }
   return { then: UNKNOWN, toResource: undefined, fromSlash };
+}
+
+/**
+ * Whether `jid` up to `end` is `bare` (lowercase), as written or once
+ * lower-cased; without cutting or copying it, since this runs for every
+ * stanza and nearly always answers at the first comparison.
+ */
+function isBare(jid: string, end: number, bare: string): boolean {
+  if (end === bare.length) {
+    if (jid.startsWith(bare)) return true;
+  } else if (end > bare.length || jid.lastIndexOf("\u0130", end - 1) < 0) {
+    // Lower-casing changes the length only of U+0130 (İ → i̇), which it lengthens.
+    return false;
+  }
+  // Only a capital (or a non-ASCII letter) can lower-case into a match.
+  for (let i = 0; i < end; i++) {
+    const c = jid.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c >= 128) return jid.slice(0, end).toLowerCase() === bare;
+  }
+  return false;
 }
 
 const NAMES = ["iq", "presence", "message", "*"] as const;

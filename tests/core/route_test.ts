@@ -145,6 +145,26 @@ Deno.test("route: it reads the addresses the rules need", () => {
   assert.equal(toDomain.fromSlash, -1);
 });
 
+Deno.test("route: addresses match their lowercase form, and only that", () => {
+  // The server may stamp capitals; İ lower-cases to two characters (i̇).
+  const upper = (jid: string) => jid.toUpperCase();
+  run({ stanza: iq("get", USER, upper(DOMAIN)), expect: "rule request" });
+  run({ stanza: iq("result", upper(TARGET) + "/a", TO_USER), expect: "rule reply" });
+  const dotted = { targetAddress: "i\u0307x@example.org" };
+  run({
+    stanza: iq("result", "\u0130x@example.org/a", TO_USER),
+    settings: dotted,
+    expect: "rule reply",
+  });
+  run({
+    stanza: iq("result", "ix@example.org/a", TO_USER),
+    settings: dotted,
+    expect: "drop not_target",
+  });
+  run({ stanza: iq("get", USER, DOMAIN + "x"), expect: "drop not_ours" });
+  run({ stanza: iq("get", USER, DOMAIN.slice(1)), expect: "drop not_ours" });
+});
+
 /** Every shape a stanza can take, for the rows' reachability. */
 function* shapes(): Generator<{ el: XmlElement; settings: RouterSettings; inFlight: boolean }> {
   const types: Record<string, (string | undefined)[]> = {
