@@ -357,8 +357,9 @@ export class Proxy {
     from: string | undefined,
     details: Record<string, unknown> = {},
   ): void {
+    const sender = from === undefined ? "" : domainKey(bareOf(from));
     // Kept by the limiter: a copy, see copyString().
-    const peer = from === undefined ? "unknown" : copyString(domainKey(bareOf(from)));
+    const peer = sender === "" ? "unknown" : copyString(sender);
     const leftOut = this.#warnings.admit(`${name} ${reason} ${peer}`, this.#now());
     if (leftOut === undefined) return;
     const suppressed = leftOut > 0 ? leftOut : undefined;
