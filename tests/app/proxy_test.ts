@@ -540,6 +540,25 @@ Deno.test("a reply from the target that answers nothing pending: a warning, rate
   }
 });
 
+Deno.test("a sender's domain from the wire is escaped in the warning: it cannot forge a line", async () => {
+  const logs = captureLogs();
+  const { proxy, link } = start();
+  try {
+    online(link);
+    link.receive(`<foo from="m@evil&#10;2026-01-01 ERROR x.example/r" to="${DOMAIN}"/>`);
+    const said = logs.lines.filter((line) => / WARNING /.test(line));
+    assert.equal(said.length, 1, said.join(""));
+    assert.equal(said[0].split("\n").length, 2, "one line");
+    assert.match(
+      said[0],
+      / reason=unknown_stanza stanza=foo peer="evil\\n2026-01-01 error x\.example"\n$/,
+    );
+  } finally {
+    await proxy.shutdown(0);
+    logs.restore();
+  }
+});
+
 Deno.test("ordinary refusals and drops stay at debug, one line per stanza", async () => {
   const logs = captureLogs("debug");
   const { proxy, link } = start("max_pending: 1");
