@@ -9,12 +9,14 @@ import { askPeer } from "../link/peer.ts";
 import type { Readiness } from "../ops/http.ts";
 import { type Logger, logger, logs } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
-import { bareOf, domainOf } from "../core/jid.ts";
+import { BROKEN_RULES } from "../ops/broken_rules.ts";
+import { WarnLimiter } from "../ops/warn_limiter.ts";
+import { bareOf, domainKey } from "../core/jid.ts";
 import { type Effects, Router, type RouterEvent } from "../core/router.ts";
 import type { SubscriberStore } from "../ops/subscribers.ts";
 import type { PinChange, PinStore } from "../ops/pins.ts";
 import { wait } from "../link/wait.ts";
-import type { XmlElement } from "../core/xml.ts";
+import { copyString, type XmlElement } from "../core/xml.ts";
 
 /** What a proxy needs from the outside world; tests replace it. */
 export interface ProxyDeps {
@@ -50,6 +52,8 @@ export class Proxy {
   #idle: (() => void) | undefined;
   #shuttingDown = false;
   #hurried = false;
+  /** A broken rule's warning: once a minute per kind and sender's domain. */
+  readonly #warnings = new WarnLimiter();
 
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
     const domain = this.domain = config.domain;
@@ -298,15 +302,8 @@ export class Proxy {
         break;
       case "dropped":
         if (event.reason === "too_big") this.#tooBig(event.stanza, event.from, "dropped");
-        // A reply addressed to a resource that is no JID is a client bug
-        // worth seeing; the JIDs themselves are shown at debug only.
-        else if (event.reason === "bad_address") {
-          log.warning("stanza.dropped", {
-            domain,
-            reason: event.reason,
-            stanza: event.stanza,
-            id: event.id,
-          });
+        else if (BROKEN_RULES[event.reason]) {
+          this.#warn("stanza.dropped", event.reason, event.stanza, event.from);
         }
         if (logs("debug")) log.debug("stanza.dropped", { domain, ...event, type: undefined });
         break;
@@ -331,27 +328,42 @@ export class Proxy {
         }
         break;
       case "refused":
-        if (event.condition === "policy-violation") {
-          this.#tooBig(event.stanza, event.from, "refused");
+        if (event.reason === "too_big") this.#tooBig(event.stanza, event.from, "refused");
+        else if (BROKEN_RULES[event.reason]) {
+          this.#warn("stanza.refused", event.reason, event.stanza, event.from, {
+            condition: event.condition,
+          });
         }
         if (logs("debug")) log.debug("stanza.refused", { domain, ...event, type: undefined });
         break;
     }
   }
 
-  /**
-   * A stanza over `max_stanza_size` was skipped: said as a warning, naming
-   * the sender's domain (JIDs only at debug).
-   */
+  /** A stanza over `max_stanza_size` was skipped: said as a broken rule, with the limit. */
   #tooBig(stanza: string, from: string | undefined, action: "refused" | "dropped"): void {
-    const peer = from === undefined ? "unknown" : domainOf(bareOf(from));
-    this.#log.warning("stanza.too_big", {
-      domain: this.domain,
-      stanza,
-      peer,
-      action,
-      limit: this.#maxStanzaSize,
-    });
+    const details = { action, limit: this.#maxStanzaSize };
+    this.#warn("stanza.too_big", "too_big", stanza, from, details);
+  }
+
+  /**
+   * A rule the sender broke, said as a warning naming the sender's domain
+   * (JIDs only at debug), unless one of the same kind and domain was said
+   * within the minute: the next one says how many were left out meanwhile.
+   */
+  #warn(
+    name: string,
+    reason: string,
+    stanza: string,
+    from: string | undefined,
+    details: Record<string, unknown> = {},
+  ): void {
+    const sender = from === undefined ? "" : domainKey(bareOf(from));
+    // Kept by the limiter: a copy, see copyString().
+    const peer = sender === "" ? "unknown" : copyString(sender);
+    const leftOut = this.#warnings.admit(`${name} ${reason} ${peer}`, this.#now());
+    if (leftOut === undefined) return;
+    const suppressed = leftOut > 0 ? leftOut : undefined;
+    this.#log.warning(name, { domain: this.domain, reason, stanza, peer, ...details, suppressed });
   }
 }
 

@@ -3,7 +3,13 @@
  * events it reports, appended in order by the rules that decide them.
  */
 import { normalizeJid } from "./jid.ts";
-import type { DropReason, Effects, Outcome, PlacementKind } from "./router_events.ts";
+import type {
+  DropReason,
+  Effects,
+  Outcome,
+  PlacementKind,
+  RefusalReason,
+} from "./router_events.ts";
 import { errorReply, type StanzaError } from "./stanza.ts";
 import type { XmlElement } from "./xml.ts";
 
@@ -19,13 +25,24 @@ export function drop(fx: Effects, reason: DropReason, stanza: XmlElement): Effec
   return fx;
 }
 
-/** Answers a stanza with an error from the address it was sent to. */
-export function refuse(fx: Effects, stanza: XmlElement, error: StanzaError): void {
+/** Answers a stanza with an error from the address it was sent to, and says why. */
+export function refuse(
+  fx: Effects,
+  stanza: XmlElement,
+  error: StanzaError,
+  reason: RefusalReason,
+): void {
   const { from, to, id } = stanza.attrs as { from: string; to: string; id?: string };
   // From our domain as the server knows it, whatever case the `to` had:
   // the server checks the `from` of everything we send.
   fx.send.push(errorReply(stanza.name, { to: from, from: normalizeJid(to), id }, error));
-  fx.events.push({ type: "refused", condition: error.condition, stanza: stanza.name, from });
+  fx.events.push({
+    type: "refused",
+    reason,
+    condition: error.condition,
+    stanza: stanza.name,
+    from,
+  });
 }
 
 /** Reports how a request ended (and, with `affinity` on, how it was placed). */

@@ -9,7 +9,7 @@ import { drop, passed, refuse } from "./effects.ts";
 import { gateError } from "./gate.ts";
 import { fitsResource, peerAddress } from "./jat.ts";
 import { bareOf, domainKey, jidKey } from "./jid.ts";
-import type { Effects } from "./router_events.ts";
+import type { Effects, RefusalReason } from "./router_events.ts";
 import type { RouterContext } from "./context.ts";
 import type { StanzaError } from "./stanza.ts";
 import { MALFORMED, NO_RESOURCE, TOO_LONG } from "./stanza_errors.ts";
@@ -54,8 +54,8 @@ export class Messages {
     const bare = bareOf(from);
     const ctx = this.#ctx;
     const refused = ctx.gate.check(bare, now);
-    if (refused) return refuse(fx, stanza, gateError(refused, ctx.settings));
-    if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG);
+    if (refused) return refuse(fx, stanza, gateError(refused, ctx.settings), refused);
+    if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG, "too_long");
     // Waiting messages count against the same cap as requests in flight.
     const room = ctx.inFlightCount < ctx.settings.maxPending;
     const until = room ? ctx.learnUntil ?? now : now;
@@ -71,19 +71,21 @@ export class Messages {
 
   /** Refuses the messages whose wait for a first resource is over. */
   expire(fx: Effects, now: number): void {
-    for (const m of this.#waiting.takeExpired(now)) refuse(fx, m.stanza, NO_RESOURCE);
+    for (const m of this.#waiting.takeExpired(now)) {
+      refuse(fx, m.stanza, NO_RESOURCE, "no_resource");
+    }
   }
 
   /** Refuses every waiting message with `error`. */
-  refuseWaiting(fx: Effects, error: StanzaError): void {
-    for (const m of this.#waiting.takeAll()) refuse(fx, m.stanza, error);
+  refuseWaiting(fx: Effects, error: StanzaError, why: RefusalReason): void {
+    for (const m of this.#waiting.takeAll()) refuse(fx, m.stanza, error, why);
   }
 
   /** A message from a target resource to `<domain>/<JID>` goes to the JID. */
   fromTarget(fx: Effects, stanza: XmlElement, toResource: string): void {
     const domain = this.#ctx.settings.domain;
     const peer = peerAddress(toResource, domain);
-    if (peer === undefined) return refuse(fx, stanza, MALFORMED);
+    if (peer === undefined) return refuse(fx, stanza, MALFORMED, "bad_address");
     const { id, from } = stanza.attrs;
     if (id !== undefined) this.#sent.remember(peer, id, from as string);
     fx.send.push(readdress(stanza, { to: peer, from: domain }));
@@ -124,7 +126,7 @@ export class Messages {
     const choice = this.#ctx.placement.choose("sticky", m.requesterBare, Infinity);
     if (choice.kind !== "chosen") {
       if (m.until > now) this.#waiting.push(m);
-      else refuse(fx, m.stanza, NO_RESOURCE);
+      else refuse(fx, m.stanza, NO_RESOURCE, "no_resource");
       return;
     }
     const domain = this.#ctx.settings.domain;

@@ -11,7 +11,7 @@ import { decodeResource, fitsResource, Tokens } from "./jat.ts";
 import { bareOf, domainKey } from "./jid.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import type { Resource } from "./resources.ts";
-import type { Effects, Outcome, PlacementKind } from "./router_events.ts";
+import type { Effects, Outcome, PlacementKind, RefusalOutcome } from "./router_events.ts";
 import type { RouterContext } from "./context.ts";
 import { errorCondition, errorReply, type StanzaError } from "./stanza.ts";
 import {
@@ -96,7 +96,7 @@ export class Requests {
     const affinityKey = shapes === undefined ? undefined : affinityValueOf(stanza, shapes);
     const placement = this.#placementOf(affinityKey);
     if (attrs.id === undefined) {
-      refuse(fx, stanza, BAD_REQUEST);
+      refuse(fx, stanza, BAD_REQUEST, "bad_request");
       return outcome(fx, "bad_request", attrs.from, undefined, 0, placement);
     }
     // Kept while the request waits (and by the limits): copies, see copyString().
@@ -256,7 +256,7 @@ export class Requests {
   }
 
   /** Refuses every request still waiting for a resource. */
-  refuseParked(fx: Effects, error: StanzaError, why: Outcome, now: number): void {
+  refuseParked(fx: Effects, error: StanzaError, why: RefusalOutcome, now: number): void {
     for (const p of this.#parked.takeAll()) this.#refuseParked(fx, p, error, why, now);
   }
 
@@ -274,12 +274,12 @@ export class Requests {
     fx: Effects,
     stanza: XmlElement,
     error: StanzaError,
-    why: Outcome,
+    why: RefusalOutcome,
     from: string,
     id: string,
     placement: PlacementKind | undefined,
   ): void {
-    refuse(fx, stanza, error);
+    refuse(fx, stanza, error, why);
     outcome(fx, why, from, id, 0, placement);
   }
 
@@ -297,8 +297,8 @@ export class Requests {
     if (choice.kind === "none" && p.until > now) return void this.#parked.push(p);
     if (choice.kind !== "chosen") {
       const full = choice.kind === "full";
-      refuse(fx, p.stanza, full ? BUSY : NO_RESOURCE);
       const why = full ? "busy" : "no_resource";
+      refuse(fx, p.stanza, full ? BUSY : NO_RESOURCE, why);
       return outcome(fx, why, p.from, p.id, now - p.arrived, this.#placementOf(p.affinityKey));
     }
     const resource = choice.resource;
@@ -402,8 +402,14 @@ export class Requests {
   }
 
   /** Answers a request that waited for a resource. */
-  #refuseParked(fx: Effects, p: Parked, error: StanzaError, why: Outcome, now: number): void {
-    refuse(fx, p.stanza, error);
+  #refuseParked(
+    fx: Effects,
+    p: Parked,
+    error: StanzaError,
+    why: RefusalOutcome,
+    now: number,
+  ): void {
+    refuse(fx, p.stanza, error, why);
     outcome(fx, why, p.from, p.id, now - p.arrived, this.#placementOf(p.affinityKey));
   }
 

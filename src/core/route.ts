@@ -4,7 +4,7 @@
  * stanza up in it. The router then runs the rule the row names; the
  * behaviour table in docs/how-it-works.md is rendered from these rows.
  */
-import type { DropReason } from "./router_events.ts";
+import type { DropReason, RefusalReason } from "./router_events.ts";
 import type { RouterSettings } from "./settings.ts";
 import type { StanzaError } from "./stanza.ts";
 import { BAD_REQUEST, NOT_IMPLEMENTED, TOO_BIG } from "./stanza_errors.ts";
@@ -55,7 +55,7 @@ export type Rule =
 /** What to do with a stanza: run a rule, answer it with an error, or drop it. */
 export type Decision =
   | { readonly kind: "rule"; readonly rule: Rule }
-  | { readonly kind: "refuse"; readonly error: StanzaError }
+  | { readonly kind: "refuse"; readonly error: StanzaError; readonly reason: RefusalReason }
   | { readonly kind: "drop"; readonly reason: DropReason };
 
 /** One row of the routing table; "*" matches anything. */
@@ -73,11 +73,12 @@ export interface Route {
 
 const UNKNOWN: Decision = { kind: "drop", reason: "unknown_stanza" };
 const TOO_BIG_DROP: Decision = { kind: "drop", reason: "too_big" };
+const BAD_REQUEST_REFUSAL: Decision = { kind: "refuse", error: BAD_REQUEST, reason: "bad_request" };
 
 /** The routing table, in the order it is read. */
 export const ROUTES: readonly Route[] = [
   // Stanzas too big to read: their payload was skipped.
-  route("iq", "request", "*", "*", { kind: "refuse", error: TOO_BIG }, [
+  route("iq", "request", "*", "*", { kind: "refuse", error: TOO_BIG, reason: "too_big" }, [
     "iq get/set from anyone, to the domain or any resource of it",
     "its payload was never read",
   ], "over max_stanza_size"),
@@ -105,10 +106,14 @@ export const ROUTES: readonly Route[] = [
     "iq get/set from the target to `<domain>/<JID>`",
     "sent to the JID from the bare domain, under an id of ours; its reply goes back to the resource",
   ], "allow_target_requests"),
-  route("iq", "request", "target", "resource", { kind: "refuse", error: NOT_IMPLEMENTED }, [
+  route("iq", "request", "target", "resource", {
+    kind: "refuse",
+    error: NOT_IMPLEMENTED,
+    reason: "unsupported",
+  }, [
     "iq get/set from the target to `<domain>/<JID>`",
   ]),
-  route("iq", "request", "target", "domain", { kind: "refuse", error: BAD_REQUEST }, [
+  route("iq", "request", "target", "domain", BAD_REQUEST_REFUSAL, [
     "iq get/set from the target to the bare domain",
   ]),
   route("iq", "result", "*", "domain", { kind: "rule", rule: "target_request_reply" }, [
@@ -127,7 +132,7 @@ export const ROUTES: readonly Route[] = [
     "any other iq error",
     "never answered (RFC 6120 §8.3.1)",
   ]),
-  route("iq", "bad_iq", "*", "*", { kind: "refuse", error: BAD_REQUEST }, [
+  route("iq", "bad_iq", "*", "*", BAD_REQUEST_REFUSAL, [
     "an iq of a type other than get, set, result or error",
   ]),
   // Presence.
@@ -146,7 +151,11 @@ export const ROUTES: readonly Route[] = [
     "presence from anyone but the target",
     "a subscription to the service's availability, or a probe of it",
   ], "presence: true"),
-  route("presence", "*", "other", "*", { kind: "refuse", error: BAD_REQUEST }, [
+  route("presence", "*", "other", "*", {
+    kind: "refuse",
+    error: BAD_REQUEST,
+    reason: "unsupported",
+  }, [
     "presence from anyone but the target",
   ]),
   // Messages.
@@ -161,7 +170,7 @@ export const ROUTES: readonly Route[] = [
   route("message", "error", "*", "*", { kind: "drop", reason: "error_stanza" }, [
     "any other message error",
   ]),
-  route("message", "other", "target", "domain", { kind: "refuse", error: BAD_REQUEST }, [
+  route("message", "other", "target", "domain", BAD_REQUEST_REFUSAL, [
     "message from the target to the bare domain",
   ]),
   route("message", "other", "target", "resource", { kind: "rule", rule: "target_message" }, [
@@ -172,7 +181,11 @@ export const ROUTES: readonly Route[] = [
     "message from anyone but the target",
     "to the resource that has the sender's conversation, after the same gate as a request",
   ], "messages: forward"),
-  route("message", "other", "*", "*", { kind: "refuse", error: NOT_IMPLEMENTED }, [
+  route("message", "other", "*", "*", {
+    kind: "refuse",
+    error: NOT_IMPLEMENTED,
+    reason: "unsupported",
+  }, [
     "any other message",
   ]),
   route("*", "*", "*", "*", UNKNOWN, [

@@ -22,7 +22,7 @@ import { Messages } from "./messages.ts";
 import { Placement } from "./placement.ts";
 import { Requests } from "./requests.ts";
 import { classify, type Rule } from "./route.ts";
-import type { Effects, Outcome } from "./router_events.ts";
+import type { Effects, Outcome, RefusalOutcome } from "./router_events.ts";
 import { ServicePresence } from "./service_presence.ts";
 import type { RouterContext } from "./context.ts";
 import type { RouterSettings } from "./settings.ts";
@@ -243,7 +243,7 @@ export class Router {
     const inFlight = this.#initiated.size > 0;
     const { then, toResource, fromSlash } = classify(stanza, this.#settings, inFlight);
     if (then.kind === "drop") drop(fx, then.reason, stanza);
-    else if (then.kind === "refuse") refuse(fx, stanza, then.error);
+    else if (then.kind === "refuse") refuse(fx, stanza, then.error, then.reason);
     else this.#run(then.rule, fx, stanza, toResource as string, fromSlash, now);
     return fx;
   }
@@ -330,9 +330,9 @@ export class Router {
   }
 
   /** Answers every request held, both ways, with `error`. */
-  #answerAll(fx: Effects, now: number, error: StanzaError, why: Outcome): void {
+  #answerAll(fx: Effects, now: number, error: StanzaError, why: RefusalOutcome): void {
     this.#requests.refuseParked(fx, error, why, now);
-    this.#messages.refuseWaiting(fx, error);
+    this.#messages.refuseWaiting(fx, error, why);
     this.#requests.answerPending(fx, error, why, now);
     this.#settleInitiated(fx, now, error, why, true);
   }
@@ -341,12 +341,10 @@ export class Router {
   #targetRequest(fx: Effects, stanza: XmlElement, toResource: string, now: number): void {
     const { id, from } = stanza.attrs as { id?: string; from: string };
     const peer = peerAddress(toResource, this.settings.domain);
-    let error: StanzaError | undefined;
-    if (id === undefined) error = BAD_REQUEST;
-    else if (!this.#accepting) error = SHUTTING_DOWN;
-    else if (peer === undefined) error = MALFORMED;
-    else if (this.inFlightCount >= this.settings.maxPending) error = BUSY;
-    if (error || peer === undefined) return refuse(fx, stanza, error ?? MALFORMED);
+    if (id === undefined) return refuse(fx, stanza, BAD_REQUEST, "bad_request");
+    if (!this.#accepting) return refuse(fx, stanza, SHUTTING_DOWN, "shutdown");
+    if (peer === undefined) return refuse(fx, stanza, MALFORMED, "bad_address");
+    if (this.inFlightCount >= this.settings.maxPending) return refuse(fx, stanza, BUSY, "busy");
     const resourceName = from.slice(from.indexOf("/") + 1);
     fx.send.push(this.#initiated.start(stanza, peer, {
       resourceName,
@@ -379,14 +377,15 @@ export class Router {
     // a denied user is answered below (unsubscribed).
     if (COSTLY_PRESENCE.has(stanza.attrs.type as string)) {
       const refused = this.#gate.check(bareOf(stanza.attrs.from as string), now);
-      if (refused === "rate_limited") return refuse(fx, stanza, RATE_LIMITED);
+      if (refused === "rate_limited") return refuse(fx, stanza, RATE_LIMITED, refused);
     }
     const before = fx.send.length;
     const change = this.#presence.receive(stanza, this.resourceCount > 0, fx.send);
     if (change === "full") {
       const from = stanza.attrs.from as string;
       const condition = "resource-constraint";
-      fx.events.push({ type: "refused", condition, stanza: "presence", from });
+      const reason = "too_many_subscribers";
+      fx.events.push({ type: "refused", reason, condition, stanza: "presence", from });
     } else if (change) fx.events.push({ type: "subscriber", ...change });
     else if (fx.send.length === before) drop(fx, "ignored_presence", stanza);
   }

@@ -42,6 +42,26 @@ export type DropReason =
   /** Over `max_stanza_size`: its payload was skipped unread. */
   | "too_big";
 
+/**
+ * Why a stanza was answered with an error instead of being served: how a
+ * request refused at once ends, or one of these.
+ */
+export type RefusalReason =
+  | Exclude<Outcome, "result" | "error" | "timeout">
+  /** Over `max_stanza_size`: its payload was skipped unread. */
+  | "too_big"
+  /** A user's message whose address does not fit in a resource. */
+  | "too_long"
+  /** The target's stanza to a `<domain>/<JID>` whose resource is no JID. */
+  | "bad_address"
+  /** What the config does not take (presence, messages, the target's requests). */
+  | "unsupported"
+  /** A new subscriber over `max_subscribers` or `max_subscribers_per_domain`. */
+  | "too_many_subscribers";
+
+/** How a request ends when it is refused: the outcome and the refusal's reason at once. */
+export type RefusalOutcome = Outcome & RefusalReason;
+
 /** What happened, for the shell to log and count. */
 export type RouterEvent =
   | {
@@ -70,6 +90,7 @@ export type RouterEvent =
   }
   | {
     readonly type: "refused";
+    readonly reason: RefusalReason;
     readonly condition: string;
     readonly stanza: string;
     readonly from: string;

@@ -231,10 +231,10 @@ Deno.test("allow/deny hold for messages: forbidden, or service-unavailable when 
   assert.equal(out.getChild("error")?.attrs.type, "auth");
   assert.equal(condition(out), "forbidden");
   router.settings = { ...router.settings, hideFromDenied: true };
-  assert.equal(
-    condition(only(router.receive(CHAT("mallory@example.org/r", "m2"), 0))),
-    "service-unavailable",
-  );
+  const hidden = router.receive(CHAT("mallory@example.org/r", "m2"), 0);
+  assert.equal(condition(only(hidden)), "service-unavailable");
+  // The log still tells the rule.
+  assert.deepEqual(hidden.events.map((e) => e.type === "refused" && e.reason), ["forbidden"]);
   assert.equal(
     only(router.receive(CHAT("alice@example.org/r", "m3"), 0)).attrs.from,
     `${DOMAIN}/alice@example.org/r`,
@@ -244,10 +244,10 @@ Deno.test("allow/deny hold for messages: forbidden, or service-unavailable when 
 
 Deno.test("a user's messages share the rate limit of their requests", () => {
   const router = setup({ rateLimit: { perSecond: 1, burst: 2 } });
-  const outs = ["m1", "m2", "m3"].map((id) =>
-    only(router.receive(CHAT("alice@example.org/r", id), 0))
-  );
+  const steps = ["m1", "m2", "m3"].map((id) => router.receive(CHAT("alice@example.org/r", id), 0));
+  const outs = steps.map(only);
   assert.deepEqual(outs.map((el) => el.attrs.type), ["chat", "chat", "error"]);
+  assert.ok(steps[2].events.some((e) => e.type === "refused" && e.reason === "rate_limited"));
   assert.equal(condition(outs[2]), "resource-constraint");
   assert.equal(outs[2].getChild("error")?.attrs.type, "wait");
   assert.equal(

@@ -318,6 +318,9 @@ Deno.test("admission: every check answers as its row says", () => {
     assert.ok(el?.getChild(error.condition, "urn:ietf:params:xml:ns:xmpp-stanzas"), when);
     const counted = fx.events.find((e) => e.type === "outcome");
     assert.equal(counted?.type === "outcome" ? counted.outcome : undefined, outcome, when);
+    // The refusal says why by the same name, for the log.
+    const refused = fx.events.find((e) => e.type === "refused");
+    assert.equal(refused?.type === "refused" ? refused.reason : undefined, outcome, when);
   }
 });
 

@@ -216,6 +216,7 @@ Deno.test("max_subscribers: a new subscriber beyond it gets unsubscribed; those 
   assert.deepEqual(lines(carol), [presenceTo("carol@example.org", "unsubscribed")]);
   assert.deepEqual(carol.events, [{
     type: "refused",
+    reason: "too_many_subscribers",
     condition: "resource-constraint",
     stanza: "presence",
     from: "carol@example.org/r",

@@ -50,7 +50,13 @@ Deno.test("hole 6: an oversized get is refused with policy-violation (modify), f
     // Nothing of the payload is echoed back.
     assert.ok(!serialize(answer).includes("urn:example:big"));
     assert.deepEqual(fx.events, [
-      { type: "refused", condition: "policy-violation", stanza: "iq", from: ALICE },
+      {
+        type: "refused",
+        reason: "too_big",
+        condition: "policy-violation",
+        stanza: "iq",
+        from: ALICE,
+      },
     ]);
   }
   assert.equal(router.pendingCount, 0);

@@ -50,10 +50,28 @@ async function scripted(): Promise<{ metrics: Metrics; text: string }> {
     { type: "dropped", reason: "unmatched", stanza: "iq", from: ALICE, to: A, id: "2" },
     { type: "dropped", reason: "unmatched", stanza: "iq", from: ALICE, to: A, id: "3" },
     { type: "dropped", reason: "not_ours", stanza: "iq", from: ALICE, to: "x", id: "4" },
-    { type: "refused", condition: "bad-request", stanza: "message", from: ALICE },
-    { type: "refused", condition: "resource-constraint", stanza: "message", from: ALICE },
-    { type: "refused", condition: "resource-constraint", stanza: "message", from: ALICE },
-    { type: "refused", condition: "forbidden", stanza: "iq", from: ALICE },
+    {
+      type: "refused",
+      reason: "bad_request",
+      condition: "bad-request",
+      stanza: "message",
+      from: ALICE,
+    },
+    {
+      type: "refused",
+      reason: "busy",
+      condition: "resource-constraint",
+      stanza: "message",
+      from: ALICE,
+    },
+    {
+      type: "refused",
+      reason: "rate_limited",
+      condition: "resource-constraint",
+      stanza: "message",
+      from: ALICE,
+    },
+    { type: "refused", reason: "forbidden", condition: "forbidden", stanza: "iq", from: ALICE },
     { type: "resource", change: "down", resource: "r2", count: 1 },
   ];
   for (const event of events) metrics.observe(A, event);
