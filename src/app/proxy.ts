@@ -106,14 +106,26 @@ export class Proxy {
   }
 
   /**
-   * Applies new settings (same domain, server, secret and target): to the
-   * next requests, and the stream's timings to the running stream.
+   * Throws, with the reason, when a proxy cannot run with these settings:
+   * a router is made with them and dropped. A reload asks this of every
+   * proxy before it changes anything, so that one proxy's refusal leaves
+   * the whole old config in force.
+   */
+  static check(config: ProxyConfig): void {
+    new Router(config, { random: () => 0 });
+  }
+
+  /**
+   * Applies new settings (same domain, server, secret and target) that
+   * {@link Proxy.check} passed: to the next requests, and the stream's
+   * timings to the running stream.
    */
   reconfigure(config: ProxyConfig): void {
     this.#maxStanzaSize = config.maxStanzaSize;
+    // With the settings checked, only telling the subscribers of the change can throw: a bug.
     this.#step(
       () => this.#router.reconfigure(config, this.#now()),
-      (error) => this.#log.error("config.reload_failed", { domain: this.domain, error }),
+      (error) => this.#log.error("reconfigure.failed", { domain: this.domain, reason: error }),
     );
     this.#link.retune(timings(config));
   }
