@@ -20,8 +20,13 @@ import type { XmlElement } from "../core/xml.ts";
 export interface ProxyDeps {
   /** Milliseconds on a monotonic clock. Default: `performance.now`. */
   readonly now?: () => number;
-  /** Uniform random numbers in [0, 1). Default: `Math.random`. */
+  /** Uniform random numbers in [0, 1): balancing, delays. Default: `Math.random`. */
   readonly random?: () => number;
+  /**
+   * Uniform 32-bit unsigned integers that no other run repeats: the
+   * long-address tokens' prefix. Default: `crypto.getRandomValues`.
+   */
+  readonly randomBits?: () => number;
   /** Opens the stream. Default: {@link openLink}. */
   readonly openLink?: typeof openLink;
   /** Where counters go. Default: none. */
@@ -63,6 +68,7 @@ export class Proxy {
     const pins = this.#pins = deps.pins;
     this.#router = new Router(config, {
       random: deps.random ?? Math.random,
+      randomBits: deps.randomBits ?? secureBits,
       subscribers: this.#store?.list(domain),
       ...(pins ? { storedPins: () => pins.list(domain) } : {}),
     });
@@ -112,7 +118,7 @@ export class Proxy {
    * the whole old config in force.
    */
   static check(config: ProxyConfig): void {
-    new Router(config, { random: () => 0 });
+    new Router(config, { random: () => 0, randomBits: () => 0 });
   }
 
   /**
@@ -376,4 +382,9 @@ function timings(config: ProxyConfig): LinkTimings {
     maxStanzaSize: config.maxStanzaSize,
     maxSendBuffer: config.maxSendBuffer,
   };
+}
+
+/** 32 bits from the system's secure source (Web Crypto). */
+function secureBits(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
 }
