@@ -4,6 +4,7 @@
  * (src/app/runtime.ts). Each thread loads only its own modules.
  */
 import { inWorker, logUnhandledRejections, serveWorker } from "./src/app/supervisor.ts";
+import { sayOnStderr, underJournald } from "./src/ops/startup_log.ts";
 
 if (inWorker()) {
   logUnhandledRejections();
@@ -14,7 +15,10 @@ if (inWorker()) {
     const { run } = await import("./src/app/command.ts");
     Deno.exit(await run(Deno.args, import.meta.url));
   } catch (error) {
-    console.error("client-proxy: fatal:", error);
+    // Neither the flags nor the config can be trusted to say the format here.
+    const journal = underJournald((name) => Deno.env.get(name));
+    const text = error instanceof Error ? error.stack ?? String(error) : String(error);
+    sayOnStderr("fatal", "proxy.crashed", `client-proxy: fatal: ${text}`, { journal });
     Deno.exit(1);
   }
 }

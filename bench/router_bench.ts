@@ -101,7 +101,10 @@ const AFFINITY_SETTINGS = benchConfig({
 });
 
 function readyRouter(parse: (text: string) => XmlElement, settings = SETTINGS): Router {
-  const router = new Router(settings, { random: Math.random });
+  const router = new Router(settings, {
+    random: Math.random,
+    randomBits: () => crypto.getRandomValues(new Uint32Array(1))[0],
+  });
   router.online(0);
   for (const resource of RESOURCES) router.receive(parse(presenceText(resource)), 0);
   return router;

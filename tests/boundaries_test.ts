@@ -44,7 +44,13 @@ const MAY_IMPORT: Record<Part, readonly string[]> = {
 };
 
 /** Calls the core must have injected instead. */
-const CORE_FORBIDDEN_CALLS = ["Math.random", "Date.now", "performance.now", "Deno."];
+const CORE_FORBIDDEN_CALLS = [
+  "Math.random",
+  "crypto.",
+  "Date.now",
+  "performance.now",
+  "Deno.",
+];
 
 interface Source {
   /** Path under src/, e.g. "core/router.ts". */

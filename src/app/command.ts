@@ -8,7 +8,8 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { resolveSettings, settingsFields } from "../config/env.ts";
 import { checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
-import { JOURNAL_STREAM } from "../ops/log.ts";
+import { sayOnStderr, type StartupLogOptions, underJournald } from "../ops/startup_log.ts";
+import type { LogLevel } from "../config/log_options.ts";
 import { superviseWorker } from "./supervisor.ts";
 import { useSystemTrustStore } from "./trust_store.ts";
 import type { Logging } from "./worker_protocol.ts";
@@ -21,6 +22,8 @@ import { VERSION } from "./version.ts";
  * @param workerEntry the module the worker runs (main.ts itself).
  */
 export async function run(args: string[], workerEntry: string | URL): Promise<number> {
+  const env = (name: string) => Deno.env.get(name);
+  const journal = underJournald(env);
   const command = parseCommand(args);
   switch (command.kind) {
     case "help":
@@ -32,34 +35,57 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
     case "example_config":
       Deno.stdout.writeSync(new TextEncoder().encode(EXAMPLE_CONFIG));
       return EXIT.ok;
-    case "usage_error":
-      console.error(`client-proxy: ${command.message}\n\n${USAGE}`);
-      return EXIT.usage;
+    case "usage_error": {
+      // The flags are not known: the format is the environment's, if it says.
+      const { settings } = resolveSettings({ flags: {}, env });
+      return usageError([command.message], { format: settings.logFormat.value, journal });
+    }
   }
-  const env = (name: string) => Deno.env.get(name);
   const first = resolveSettings({ flags: command.flags, env });
+  // Until the config is read, its `log_format` is not known: flag and environment say.
+  const earlyOptions = { format: first.settings.logFormat.value, journal };
+  const early = say(earlyOptions);
   // `--check` reports the environment's problems and then the config's.
   const envErrors = first.ok ? [] : first.errors;
-  if (envErrors.length > 0 && (!command.check || envErrors.some(isFlagError))) {
-    return fail(envErrors);
-  }
-  for (const error of envErrors) console.error(`client-proxy: ${error}`);
+  if (envErrors.some(isFlagError)) return usageError(envErrors, earlyOptions);
+  for (const error of envErrors) early("error", "config.problem", `client-proxy: ${error}`);
+  if (envErrors.length > 0 && !command.check) return EXIT.config;
   const file = first.settings.configPath.value;
   const load = () => loadConfig(file, { credentialsDir: command.credentialsDir });
   const loaded = load();
   if (!loaded.ok) {
-    for (const error of loaded.errors) console.error(error);
+    for (const error of loaded.errors) early("error", "config.problem", error);
     // The hint is for a user who gave no path and has no default file; one
     // whose default file has errors needs the errors, not a hint.
     if (first.settings.configPath.source === "default" && !exists(file)) {
-      console.error("(pass --config FILE or set CLIENT_PROXY_CONFIG; see --help)");
+      early("info", "config.hint", "(pass --config FILE or set CLIENT_PROXY_CONFIG; see --help)");
     }
     return command.check ? EXIT.failure : EXIT.config;
   }
   const config = loaded.config;
+  // Flags and the environment win over the file, at start and at reload.
+  const logging = (current: Config): Logging => {
+    const resolved = resolveSettings({
+      flags: command.flags,
+      env,
+      fileLogLevel: current.logLevel,
+      fileLogFormat: current.logFormat,
+    });
+    const settings = resolved.ok ? resolved.settings : first.settings;
+    return {
+      level: settings.logLevel.value,
+      format: settings.logFormat.value,
+      journal,
+      fields: settingsFields(settings),
+    };
+  };
   const problem = stateDirProblem(config, command.check);
   if (problem) {
-    console.error(`${config.file}: ${problem}`);
+    say({ format: logging(config).format, journal })(
+      "error",
+      "config.problem",
+      `${config.file}: ${problem}`,
+    );
     return command.check ? EXIT.failure : EXIT.config;
   }
   if (command.check) {
@@ -74,22 +100,6 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
     narrowForLiveCheck();
     return await runLiveCheck(config, live);
   }
-  // Flags and the environment win over the file, at start and at reload.
-  const logging = (current: Config): Logging => {
-    const resolved = resolveSettings({
-      flags: command.flags,
-      env,
-      fileLogLevel: current.logLevel,
-      fileLogFormat: current.logFormat,
-    });
-    const settings = resolved.ok ? resolved.settings : first.settings;
-    return {
-      level: settings.logLevel.value,
-      format: settings.logFormat.value,
-      journal: env(JOURNAL_STREAM) !== undefined,
-      fields: settingsFields(settings),
-    };
-  };
   useSystemTrustStore();
   return superviseWorker(workerEntry, config, {
     logging,
@@ -98,12 +108,25 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
   });
 }
 
-/** Bad flags are a usage error; a bad environment is a config error. */
-function fail(errors: readonly string[]): number {
-  for (const error of errors) console.error(`client-proxy: ${error}`);
-  const flagged = errors.some(isFlagError);
-  if (flagged) console.error(`\n${USAGE}`);
-  return flagged ? EXIT.usage : EXIT.config;
+/** Says one message on stderr before the logger runs (src/ops/startup_log.ts). */
+type Say = (level: LogLevel, event: string, message: string) => void;
+
+function say(options: StartupLogOptions): Say {
+  return (level, event, message) => sayOnStderr(level, event, message, options);
+}
+
+/** A usage error: each problem, then the usage (in text only: it is for a person). */
+function usageError(problems: readonly string[], options: StartupLogOptions): number {
+  const said = say(options);
+  for (const problem of problems) {
+    said(
+      "error",
+      isFlagError(problem) ? "cli.usage_error" : "config.problem",
+      `client-proxy: ${problem}`,
+    );
+  }
+  if (options.format !== "json") said("info", "cli.usage", `\n${USAGE}`);
+  return EXIT.usage;
 }
 
 function isFlagError(error: string): boolean {

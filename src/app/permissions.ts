@@ -10,7 +10,7 @@ import { ENV_NAMES } from "../config/env.ts";
 import { CREDENTIALS_ENV } from "../config/secrets.ts";
 import type { Config } from "../config/types.ts";
 import { YAML_ENV_NAMES } from "../config/yaml.ts";
-import { JOURNAL_STREAM } from "../ops/log.ts";
+import { JOURNAL_STREAM } from "../ops/startup_log.ts";
 import { netPermissions } from "./supervisor.ts";
 import { TRUST_STORE_ENV } from "./trust_store.ts";
 

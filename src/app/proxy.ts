@@ -22,8 +22,13 @@ import { copyString, type XmlElement } from "../core/xml.ts";
 export interface ProxyDeps {
   /** Milliseconds on a monotonic clock. Default: `performance.now`. */
   readonly now?: () => number;
-  /** Uniform random numbers in [0, 1). Default: `Math.random`. */
+  /** Uniform random numbers in [0, 1): balancing, delays. Default: `Math.random`. */
   readonly random?: () => number;
+  /**
+   * Uniform 32-bit unsigned integers that no other run repeats: the
+   * long-address tokens' prefix. Default: `crypto.getRandomValues`.
+   */
+  readonly randomBits?: () => number;
   /** Opens the stream. Default: {@link openLink}. */
   readonly openLink?: typeof openLink;
   /** Where counters go. Default: none. */
@@ -67,6 +72,7 @@ export class Proxy {
     const pins = this.#pins = deps.pins;
     this.#router = new Router(config, {
       random: deps.random ?? Math.random,
+      randomBits: deps.randomBits ?? secureBits,
       subscribers: this.#store?.list(domain),
       ...(pins ? { storedPins: () => pins.list(domain) } : {}),
     });
@@ -110,14 +116,26 @@ export class Proxy {
   }
 
   /**
-   * Applies new settings (same domain, server, secret and target): to the
-   * next requests, and the stream's timings to the running stream.
+   * Throws, with the reason, when a proxy cannot run with these settings:
+   * a router is made with them and dropped. A reload asks this of every
+   * proxy before it changes anything, so that one proxy's refusal leaves
+   * the whole old config in force.
+   */
+  static check(config: ProxyConfig): void {
+    new Router(config, { random: () => 0, randomBits: () => 0 });
+  }
+
+  /**
+   * Applies new settings (same domain, server, secret and target) that
+   * {@link Proxy.check} passed: to the next requests, and the stream's
+   * timings to the running stream.
    */
   reconfigure(config: ProxyConfig): void {
     this.#maxStanzaSize = config.maxStanzaSize;
+    // With the settings checked, only telling the subscribers of the change can throw: a bug.
     this.#step(
       () => this.#router.reconfigure(config, this.#now()),
-      (error) => this.#log.error("config.reload_failed", { domain: this.domain, error }),
+      (error) => this.#log.error("reconfigure.failed", { domain: this.domain, reason: error }),
     );
     this.#link.retune(timings(config));
   }
@@ -376,4 +394,9 @@ function timings(config: ProxyConfig): LinkTimings {
     maxStanzaSize: config.maxStanzaSize,
     maxSendBuffer: config.maxSendBuffer,
   };
+}
+
+/** 32 bits from the system's secure source (Web Crypto). */
+function secureBits(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
 }

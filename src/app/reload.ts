@@ -1,13 +1,14 @@
 /**
  * A SIGHUP as the main thread sees it: the config is read again, refused
- * here when it has problems or needs a restart, else sent to the worker,
+ * here when it has problems or needs a restart (`config.reload_failed`,
+ * counted by the worker, where /metrics is), else sent to the worker,
  * which answers whether it applied it. Only a config the worker applied
  * is in force: the one the next reload is checked against, and whose log
  * settings this thread takes.
  */
 import type { Config, ConfigResult } from "../config/types.ts";
 import { type Logger, setupLogging } from "../ops/log.ts";
-import type { Logging, ToWorker } from "./worker_protocol.ts";
+import type { Logging, ReloadFailure, ToWorker } from "./worker_protocol.ts";
 
 /** Options of {@link ConfigInForce}. */
 export interface ConfigInForceOptions {
@@ -46,13 +47,19 @@ export class ConfigInForce {
     const loaded = read();
     if (!loaded.ok) {
       // Every problem is said, as at start.
-      log.error("config.reload_refused", { problems: loaded.errors.length });
+      log.error("config.reload_failed", {
+        reason: "invalid_config" satisfies ReloadFailure,
+        problems: loaded.errors.length,
+      });
       for (const problem of loaded.errors) log.error("config.problem", { problem });
       return send({ type: "reload_refused" });
     }
     const problem = restartNeeded(loaded.config, this.#current);
     if (problem !== undefined) {
-      log.error("config.reload_refused", { problem });
+      log.error("config.reload_failed", {
+        reason: "restart_needed" satisfies ReloadFailure,
+        error: problem,
+      });
       return send({ type: "reload_refused" });
     }
     const serial = ++this.#serial;

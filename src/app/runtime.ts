@@ -10,7 +10,7 @@ import { Metrics } from "../ops/metrics.ts";
 import { Proxy, type ProxyDeps } from "./proxy.ts";
 import { openSubscriberStore, type SubscriberStore } from "../ops/subscribers.ts";
 import { openPinStore, type PinStore } from "../ops/pins.ts";
-import type { Logging, WorkerHandlers } from "./worker_protocol.ts";
+import { type Logging, ReloadFailed, type WorkerHandlers } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
 
 /** The HTTP listener, as the runtime holds it. */
@@ -75,23 +75,20 @@ export class Runtime implements WorkerHandlers {
    * settings), secret, target or standby peer changed shuts down and then
    * reconnects.
    *
-   * All or nothing: what can fail (binding a new HTTP address) is done
-   * first, and if it fails the reload rejects with the reason and the old
-   * config stays in force, the one the next reload is compared against.
+   * All or nothing: what can fail (a proxy that cannot run with its new
+   * settings, binding a new HTTP address) is done first, and if it fails
+   * the reload is counted as failed and rejects with a {@link ReloadFailed}:
+   * the old config stays in force, the one the next reload is compared against.
    */
   async reload(config: Config, logging: Logging): Promise<void> {
     const old = this.#config;
     const moved = old?.http?.host !== config.http?.host || old?.http?.port !== config.http?.port;
-    let http = this.#http;
-    if (moved) {
-      try {
-        // Bound before the old one closes: the old one stays if this fails.
-        http = config.http && this.#listen(config.http);
-      } catch (error) {
-        this.#metrics.reloaded("failed");
-        const address = formatAddress(config.http!);
-        throw new Error(`the HTTP listener cannot listen on ${address}: ${message(error)}`);
-      }
+    let http: Listener | undefined;
+    try {
+      http = this.#prepare(config, moved);
+    } catch (error) {
+      this.#metrics.reloaded("failed");
+      throw error;
     }
     // Nothing below throws: the new config is in force.
     this.#metrics.reloaded("ok");
@@ -129,6 +126,31 @@ export class Runtime implements WorkerHandlers {
     }
     await Promise.all(stopping);
     this.#log.info("config.reloaded", { config: config.file, proxies: config.proxies.length });
+  }
+
+  /**
+   * What a reload does that can fail, changing nothing else: each proxy's
+   * settings checked, then the new HTTP address bound (before the old one
+   * closes: the old one stays if this fails). Returns the listener to keep.
+   */
+  #prepare(config: Config, moved: boolean): Listener | undefined {
+    for (const entry of config.proxies) {
+      try {
+        Proxy.check(entry);
+      } catch (error) {
+        throw new ReloadFailed("apply_failed", `${entry.domain}: ${message(error)}`);
+      }
+    }
+    if (!moved) return this.#http;
+    try {
+      return config.http && this.#listen(config.http);
+    } catch (error) {
+      const address = formatAddress(config.http!);
+      throw new ReloadFailed(
+        "bind_failed",
+        `the HTTP listener cannot listen on ${address}: ${message(error)}`,
+      );
+    }
   }
 
   /** A reload the main thread refused (see src/app/reload.ts): counted here, where /metrics is. */

@@ -15,7 +15,13 @@ import { formatAddress } from "../ops/http.ts";
 import { type Logger, logger, setupLogging } from "../ops/log.ts";
 import { ConfigInForce } from "./reload.ts";
 import { StopSignals } from "./stop_signals.ts";
-import type { FromWorker, Logging, ToWorker, WorkerHandlers } from "./worker_protocol.ts";
+import {
+  type FromWorker,
+  type Logging,
+  ReloadFailed,
+  type ToWorker,
+  type WorkerHandlers,
+} from "./worker_protocol.ts";
 
 /**
  * The `host:port` entries the worker may use: every proxy's server and
@@ -281,7 +287,10 @@ export function serveWorker(
         } catch (error) {
           // The old config stays; the queue goes on (the next reload, or the stop).
           applied = false;
-          logger("main").error("config.reload_failed", { error: String(error) });
+          logger("main").error("config.reload_failed", {
+            reason: error instanceof ReloadFailed ? error.reason : "apply_failed",
+            error: error instanceof Error ? error.message : String(error),
+          });
         }
         scope.postMessage({ type: "reloaded", serial: message.serial, applied });
       } else if (message.type === "stop" && !stopping) {

@@ -17,6 +17,25 @@ export interface Logging {
   readonly fields: Readonly<Record<string, string>>;
 }
 
+/** Why a reload changed nothing: the `reason` of `config.reload_failed`. */
+export type ReloadFailure =
+  /** The config has problems (each logged as `config.problem`). */
+  | "invalid_config"
+  /** It needs what the worker was not given: new network addresses, a new state_dir. */
+  | "restart_needed"
+  /** Its new HTTP address cannot be bound. */
+  | "bind_failed"
+  /** A proxy cannot run with its new settings. */
+  | "apply_failed";
+
+/** A reload the worker turned down before changing anything. */
+export class ReloadFailed extends Error {
+  constructor(readonly reason: ReloadFailure, message: string) {
+    super(message);
+    this.name = "ReloadFailed";
+  }
+}
+
 /** What the main thread tells the worker. */
 export type ToWorker =
   | {
@@ -51,11 +70,12 @@ export interface WorkerHandlers {
   start(config: Config, logging: Logging, startedAt: number): Promise<void>;
   /**
    * Applies a new config. Rejects only when nothing changed (the old
-   * config stays in force), with the reason; once the new config is in
-   * force it resolves, whatever happens after.
+   * config stays in force), with a {@link ReloadFailed} saying why, and
+   * counted; once the new config is in force it resolves, whatever happens
+   * after.
    */
   reload(config: Config, logging: Logging): Promise<void>;
-  /** A reload refused before it reached the worker. */
+  /** A reload refused before it reached the worker (logged there): counted. */
   reloadRefused(): void;
   stop(signal: string): Promise<number>;
   /** Ends the shutdown grace now, or makes it zero if the stop has not begun. */

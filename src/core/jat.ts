@@ -10,9 +10,10 @@
  * `<domain>//<token>` instead: a resource that starts with `/` can never be
  * a JID (its domain would be empty), so the two forms never collide. The
  * token is opaque and valid only while its request is pending, and never
- * repeats: a prefix drawn at random once per run, then a counter, so a late
- * reply from before a restart (or to another instance of the same domain)
- * can match no request of this run.
+ * repeats: a 64-bit prefix drawn once per run from a secure source (injected:
+ * crypto.getRandomValues in the shell), then a counter, so a late reply from
+ * before a restart (or to another instance of the same domain) can match no
+ * request of this run.
  */
 import {
   domainOf,
@@ -62,25 +63,30 @@ export function peerAddress(toResource: string, domain: string): string | undefi
   return theirs === undefined || theirs === prepDomain(domain) ? undefined : translated.requester;
 }
 
-/** Base-36 digits of one random draw, and draws per run prefix: 62 bits. */
-const DIGITS_PER_DRAW = 6;
+/**
+ * Base-36 digits of one 32-bit draw (36^7 > 2^32, so every value has its
+ * own digits), and draws per run prefix: 64 bits.
+ */
+const DIGITS_PER_DRAW = 7;
 const DRAWS = 2;
 
 /** The long-address tokens of one run: see the module doc. */
 export class Tokens {
-  readonly #random: () => number;
+  readonly #randomBits: () => number;
   #prefix: string | undefined;
   #next = 0;
 
-  /** @param random uniform in [0, 1), drawn from at the first token only */
-  constructor(random: () => number) {
-    this.#random = random;
+  /**
+   * @param randomBits uniform 32-bit unsigned integers from a source no
+   *   other run can repeat; drawn from at the first token only
+   */
+  constructor(randomBits: () => number) {
+    this.#randomBits = randomBits;
   }
 
   /** The next token, with {@link TOKEN_PREFIX}: `/<prefix><counter>`. */
   next(): string {
-    // Drawn at the first use, not before: drawing would shift the
-    // balancing's random choices for every run that never needs a token.
+    // Drawn at the first use: a run that never needs a token draws nothing.
     this.#prefix ??= this.#draw();
     return TOKEN_PREFIX + this.#prefix + (this.#next++).toString(36);
   }
@@ -88,8 +94,7 @@ export class Tokens {
   #draw(): string {
     let prefix = "";
     for (let i = 0; i < DRAWS; i++) {
-      const value = Math.floor(this.#random() * 36 ** DIGITS_PER_DRAW);
-      prefix += value.toString(36).padStart(DIGITS_PER_DRAW, "0");
+      prefix += (this.#randomBits() >>> 0).toString(36).padStart(DIGITS_PER_DRAW, "0");
     }
     return prefix;
   }

@@ -14,8 +14,7 @@
  * The order lives in a linked list rather than in the Map's own insertion
  * order: V8 leaves a hole in a Map per deleted entry until it rehashes, and
  * iterating from the head walks every hole, which made each eviction cost
- * O(maxEntries) under a flood of new keys (measured: 15 µs per take at
- * 10000 entries, against about 1.5 µs now, key string included).
+ * O(maxEntries) under a flood of new keys.
  *
  * Pure: the caller passes the time, on a clock that does not go back
  * (`performance.now()`).

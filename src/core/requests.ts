@@ -69,10 +69,10 @@ export class Requests {
    */
   #reattachBy: number | undefined;
 
-  /** @param random uniform in [0, 1): this run's long-address tokens */
-  constructor(context: RouterContext, random: () => number) {
+  /** @param randomBits 32-bit draws from a secure source: this run's long-address tokens */
+  constructor(context: RouterContext, randomBits: () => number) {
     this.#ctx = context;
-    this.#tokens = new Tokens(random);
+    this.#tokens = new Tokens(randomBits);
   }
 
   /** How many await a reply, also those waiting for a resource. */

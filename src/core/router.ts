@@ -46,6 +46,12 @@ export type { RouterSettings } from "./settings.ts";
 export interface RouterOptions {
   /** Uniform random numbers in [0, 1): balancing, and the target's request ids. */
   readonly random: () => number;
+  /**
+   * Uniform 32-bit unsigned integers from a source that no other process,
+   * restart or instance repeats (the shell's crypto.getRandomValues): the
+   * prefix of this run's long-address tokens (src/core/jat.ts).
+   */
+  readonly randomBits: () => number;
   /** The service's subscribers, as stored (presence: true). Default: none. */
   readonly subscribers?: Iterable<string>;
   /**
@@ -122,7 +128,7 @@ export class Router {
       learnUntil: { get: () => this.#learnUntil },
       inFlightCount: { get: () => this.inFlightCount },
     }) as RouterContext;
-    this.#requests = new Requests(context, options.random);
+    this.#requests = new Requests(context, options.randomBits);
     this.#messages = new Messages(context);
     this.#initiated = new InitiatedRequests(settings.domain, { random: options.random });
     this.#presence = new ServicePresence(settings.domain, {

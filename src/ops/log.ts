@@ -6,12 +6,11 @@
 import { configureSync, getLogger, type Logger, type LogRecord, resetSync } from "@logtape/logtape";
 // logtape takes these levels as they are, so the type checker holds them to its own.
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../config/log_options.ts";
+import { PRIORITY } from "./startup_log.ts";
 
 export type { Logger };
 
 const ROOT = "client-proxy";
-/** What systemd sets when stderr goes to the journal (systemd.exec(5)). */
-export const JOURNAL_STREAM = "JOURNAL_STREAM";
 const encoder = new TextEncoder();
 let threshold = 2;
 
@@ -99,16 +98,6 @@ function textLine(record: LogRecord): string {
   }
   return line + "\n";
 }
-
-/** syslog priorities (RFC 5424 §6.2.1) of logtape's levels. */
-const PRIORITY: Readonly<Record<LogRecord["level"], number>> = {
-  trace: 7,
-  debug: 7,
-  info: 6,
-  warning: 4,
-  error: 3,
-  fatal: 2,
-};
 
 /** The fields every JSON line starts with; a property cannot overwrite them. */
 const JSON_FIELDS = new Set(["time", "level", "logger", "event"]);

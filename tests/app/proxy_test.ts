@@ -134,6 +134,25 @@ Deno.test("opens its stream with the proxy's server, domain, secret and keepaliv
   assert.equal(link.options.siblingServes, undefined);
 });
 
+Deno.test("long-address tokens come from a secure source, not from `random`", async () => {
+  // Both runs' `random` stuck at 0, as two restarts with the same seed would be.
+  const tokenOf = async () => {
+    const { proxy, link } = start();
+    online(link);
+    link.receive(
+      `<iq type="get" id="L" from="alice@example.org/${
+        "r".repeat(1010)
+      }" to="${DOMAIN}"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    );
+    const from = link.sent[0].attrs.from as string;
+    await proxy.shutdown(0);
+    return from;
+  };
+  const [first, second] = [await tokenOf(), await tokenOf()];
+  assert.match(first, new RegExp(`^${DOMAIN.replaceAll(".", "\\.")}//[0-9a-z]{15}$`));
+  assert.notEqual(first, second);
+});
+
 Deno.test("a TLS server: the stream gets its url and the name its certificate must carry", () => {
   const { link } = start(
     "server: xmpps://xmpp.example.org:5223\ntls_server_name: cert.example.org",

@@ -98,12 +98,16 @@ Deno.test("a config with problems, or one that needs a restart, is refused here 
   assert.deepEqual(sent, [{ type: "reload_refused" }, { type: "reload_refused" }]);
   assert.equal(inForce.current.proxies[0].secret, "old");
   const said = logs.lines.join("");
-  assert.match(said, / config\.reload_refused problems=1\n/);
+  assert.match(said, / ERROR +main config\.reload_failed reason=invalid_config problems=1\n/);
   assert.match(
     said,
     / config\.problem problem="test\.yaml: proxies\[0\]\.secret: expected a string"/,
   );
-  assert.match(said, / config\.reload_refused problem="a new state_dir needs a restart"/);
+  assert.match(
+    said,
+    / ERROR +main config\.reload_failed reason=restart_needed error="a new state_dir needs a restart"/,
+  );
+  assert.equal(said.match(/config\.reload_failed/g)?.length, 2, "once each");
 });
 
 Deno.test("a reload refused for a bad secret logs no secret: every case of the table", () => {

@@ -8,7 +8,14 @@ import type { Config } from "../../src/config/types.ts";
 import type { Link, LinkOptions } from "../../src/link/connection.ts";
 import { formatAddress, type HttpAddress } from "../../src/ops/http.ts";
 import { Runtime } from "../../src/app/runtime.ts";
-import type { Logging } from "../../src/app/worker_protocol.ts";
+import {
+  type FromWorker,
+  type Logging,
+  ReloadFailed,
+  type ToWorker,
+} from "../../src/app/worker_protocol.ts";
+import { serveWorker } from "../../src/app/supervisor.ts";
+import { captureLogs } from "../support/logs.ts";
 import { bounded } from "../support/bounded.ts";
 
 const LOGGING: Logging = { level: "fatal", format: "text", fields: {} };
@@ -56,15 +63,14 @@ class Fakes {
           this.events.push(`disconnect ${options.secret}`);
           return Promise.resolve();
         },
-        retune: () => {},
+        retune: () => this.events.push(`retune ${options.secret}`),
       };
     },
   });
 
   /** `client_proxy_config_reloads_total` by result, as /metrics says. */
   async reloads(): Promise<Record<string, number>> {
-    const response = await this.handler!(new Request("http://127.0.0.1/metrics"));
-    const text = await response.text();
+    const text = await this.metrics();
     const count = (result: string) =>
       Number(
         text.match(
@@ -72,6 +78,17 @@ class Fakes {
         )?.[1],
       );
     return { ok: count("ok"), failed: count("failed") };
+  }
+
+  /** `client_proxy_config_last_reload_successful`, as /metrics says. */
+  async lastReloadSuccessful(): Promise<number> {
+    const text = await this.metrics();
+    return Number(text.match(/^client_proxy_config_last_reload_successful (\d+)$/m)?.[1]);
+  }
+
+  async metrics(): Promise<string> {
+    const response = await this.handler!(new Request("http://127.0.0.1/metrics"));
+    return await response.text();
   }
 }
 
@@ -101,10 +118,14 @@ Deno.test("a reload binds the new HTTP address before it closes the old one", ()
     await fakes.runtime.start(config({ http: 9001, secret: "s" }), LOGGING);
     fakes.events.splice(0);
     await fakes.runtime.reload(config({ http: 9003, secret: "s" }), LOGGING);
-    assert.deepEqual(fakes.events.splice(0), ["listen 127.0.0.1:9003", "close 127.0.0.1:9001"]);
+    assert.deepEqual(fakes.events.splice(0), [
+      "listen 127.0.0.1:9003",
+      "close 127.0.0.1:9001",
+      "retune s",
+    ]);
     // Without `http:` the listener goes, and nothing else moves.
     await fakes.runtime.reload(config({ secret: "s" }), LOGGING);
-    assert.deepEqual(fakes.events.splice(0), ["close 127.0.0.1:9003"]);
+    assert.deepEqual(fakes.events.splice(0), ["close 127.0.0.1:9003", "retune s"]);
     await fakes.runtime.stop("SIGTERM");
   }));
 
@@ -116,4 +137,81 @@ Deno.test("a reload the main thread refused counts as failed", () =>
     fakes.runtime.reloadRefused();
     assert.deepEqual(await fakes.reloads(), { ok: 0, failed: 2 });
     await fakes.runtime.stop("SIGTERM");
+  }));
+
+/** `config`, with a `deny` pattern no router takes (the config's parser would refuse it). */
+function unrunnable(options: { http?: number; secret: string }): Config {
+  const good = config(options);
+  return { ...good, proxies: [{ ...good.proxies[0], deny: ["not a pattern"] }] };
+}
+
+Deno.test("a reload a proxy cannot run with changes nothing, not even the HTTP address; counted failed", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    await fakes.runtime.start(config({ http: 9001, secret: "s" }), LOGGING);
+    fakes.events.splice(0);
+
+    const rejected = await fakes.runtime.reload(unrunnable({ http: 9003, secret: "s" }), LOGGING)
+      .then(() => undefined, (error) => error);
+    assert.ok(rejected instanceof ReloadFailed, String(rejected));
+    assert.equal(rejected.reason, "apply_failed");
+    assert.match(rejected.message, /^proxy\.example\.org: deny: expected a pattern like /);
+    assert.deepEqual(fakes.events.splice(0), [], "no listener bound, no proxy retuned");
+    assert.deepEqual(await fakes.reloads(), { ok: 0, failed: 1 });
+    assert.equal(await fakes.lastReloadSuccessful(), 0);
+
+    // Compared with the config in force (port 9001): the address moves now.
+    await fakes.runtime.reload(config({ http: 9003, secret: "s" }), LOGGING);
+    assert.deepEqual(fakes.events.splice(0), [
+      "listen 127.0.0.1:9003",
+      "close 127.0.0.1:9001",
+      "retune s",
+    ]);
+    assert.deepEqual(await fakes.reloads(), { ok: 1, failed: 1 });
+    assert.equal(await fakes.lastReloadSuccessful(), 1);
+    await fakes.runtime.stop("SIGTERM");
+  }));
+
+Deno.test("in the worker, a failed reload is logged once with its reason and answered not applied", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    const posted: FromWorker[] = [];
+    const port = {
+      onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
+      postMessage: (message: FromWorker) => posted.push(message),
+    };
+    // Started first: its start sets up logging from LOGGING, a failed reload does not.
+    await fakes.runtime.start(config({ http: 9001, secret: "s" }), LOGGING);
+    const logs = captureLogs();
+    try {
+      serveWorker(fakes.runtime, port);
+      const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
+      send({ type: "reload", serial: 1, config: unrunnable({ secret: "s" }), logging: LOGGING });
+      send({
+        type: "reload",
+        serial: 2,
+        config: config({ http: TAKEN, secret: "s" }),
+        logging: LOGGING,
+      });
+      while (posted.length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.deepEqual(posted.slice(1), [
+        { type: "reloaded", serial: 1, applied: false },
+        { type: "reloaded", serial: 2, applied: false },
+      ]);
+      assert.deepEqual(await fakes.reloads(), { ok: 0, failed: 2 });
+      assert.equal(await fakes.lastReloadSuccessful(), 0);
+      await fakes.runtime.stop("SIGTERM");
+    } finally {
+      logs.restore();
+    }
+    const failed = logs.lines.filter((line) => /reload_failed|reconfigure/.test(line));
+    assert.equal(failed.length, 2, logs.lines.join(""));
+    assert.match(
+      failed[0],
+      /ERROR +main config\.reload_failed reason=apply_failed error="proxy\.example\.org: deny: /,
+    );
+    assert.match(
+      failed[1],
+      /ERROR +main config\.reload_failed reason=bind_failed error="the HTTP listener cannot listen on 127\.0\.0\.1:9002: Address already in use"/,
+    );
   }));

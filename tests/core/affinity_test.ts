@@ -311,6 +311,7 @@ Deno.test("affinity: stored pins are taken at the first online, and given up on 
   let reads = 0;
   const router = new Router({ ...BASE_SETTINGS, ...AFFINITY }, {
     random: () => 0,
+    randomBits: () => 0,
     storedPins: () => {
       reads++;
       return stored;

@@ -7,7 +7,7 @@ import { peerAddress, Tokens } from "../../src/core/jat.ts";
 import { Router, type RouterSettings } from "../../src/core/router.ts";
 import { errorCondition } from "../../src/core/stanza.ts";
 import { parseXml, type XmlElement } from "../../src/core/xml.ts";
-import { mulberry32 } from "../support/fuzz/helpers.ts";
+import { mulberry32Bits } from "../support/fuzz/helpers.ts";
 import { BASE_SETTINGS, DOMAIN, resourcePresence, TARGET, testRouter } from "../support/router.ts";
 
 /** A resource long enough that the requester's JID needs a token. */
@@ -26,7 +26,7 @@ Deno.test("hole 1: a late reply from before a restart reaches nobody of the new 
   const alice = `alice@example.org/${LONG}`;
   const mallory = `mallory@example.org/${LONG}`;
   const run = (seed: number) => {
-    const router = new Router(BASE_SETTINGS, { random: mulberry32(seed) });
+    const router = new Router(BASE_SETTINGS, { random: () => 0, randomBits: mulberry32Bits(seed) });
     router.online(0);
     router.receive(resourcePresence("a"), 0);
     return router;
@@ -46,15 +46,25 @@ Deno.test("hole 1: a late reply from before a restart reaches nobody of the new 
   assert.deepEqual(fx.events.map((e) => e.type === "dropped" && e.reason), ["unmatched"]);
 });
 
-Deno.test("hole 1: tokens are a run's random prefix and a counter, short and base 36", () => {
-  const a = new Tokens(mulberry32(7));
-  const b = new Tokens(mulberry32(8));
+Deno.test("hole 1: tokens are a run's 64-bit prefix and a counter, short and base 36", () => {
+  const a = new Tokens(mulberry32Bits(7));
+  const b = new Tokens(mulberry32Bits(8));
   const first = [a.next(), a.next(), a.next()];
   assert.equal(new Set([...first, b.next()]).size, 4);
-  for (const token of first) assert.match(token, /^\/[0-9a-z]{13,16}$/);
-  assert.equal(first[0].slice(0, 13), first[2].slice(0, 13));
-  assert.equal(first[2].slice(13), "2");
-  // Even a random source stuck at one value gives distinct tokens within a run.
+  for (const token of first) assert.match(token, /^\/[0-9a-z]{15}$/);
+  // `/`, 14 digits of prefix, then the counter.
+  assert.equal(first[0].slice(0, 15), first[2].slice(0, 15));
+  assert.equal(first[2].slice(15), "2");
+  // Every bit of both draws is in the prefix: the largest and smallest draws.
+  assert.equal(new Tokens(() => 0xffffffff).next(), "/1z141z31z141z30");
+  assert.equal(new Tokens(() => 0).next(), "/000000000000000");
+  // Drawn from the source it is given, twice, at the first token only.
+  const draws: number[] = [];
+  const counted = new Tokens(() => (draws.push(draws.length), 0x12345678));
+  assert.deepEqual(draws, [], "nothing drawn before a token is needed");
+  assert.deepEqual([counted.next(), counted.next()], ["/051u7i0051u7i00", "/051u7i0051u7i01"]);
+  assert.deepEqual(draws, [0, 1]);
+  // Even a source stuck at one value gives distinct tokens within a run.
   const stuck = new Tokens(() => 0);
   assert.notEqual(stuck.next(), stuck.next());
 });

@@ -85,7 +85,7 @@ function forwardedTo(fx: Effects): string[] {
 // --- presence and subscription -------------------------------------------
 
 Deno.test("online: subscribes to the target from the domain, and nothing else", () => {
-  const router = new Router(BASE_SETTINGS, { random: Math.random });
+  const router = new Router(BASE_SETTINGS, { random: Math.random, randomBits: () => 0 });
   const el = only(router.online(0));
   assert.equal(
     el.toString(),

@@ -24,7 +24,8 @@ async function run(
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", task, ...args],
     cwd: ROOT,
-    env,
+    // Not under journald, whatever runs the tests, unless a test says so.
+    env: { JOURNAL_STREAM: "", ...env },
     stdin: "null",
     signal: AbortSignal.timeout(30_000),
   }).output();
@@ -112,6 +113,43 @@ Deno.test("--check on bad secrets names each key and prints no secret: every cas
   }
 });
 
+Deno.test("a config that cannot be read: under journald each line at priority err, exit 78", async () => {
+  const bad = GOOD.replace("s3cret", "sécret").replace("30s", "2 fortnights");
+  await withConfig(bad, async (file) => {
+    const plain = await run(["--config", file]);
+    assert.equal(plain.code, 78);
+    assert.match(plain.stderr, new RegExp(`^${file}:4:5: proxies\\[0\\]\\.secret: `));
+    assert.doesNotMatch(plain.stderr, /^</m, "no priority outside journald");
+
+    const journald = await run(["--config", file], { JOURNAL_STREAM: "8:1" });
+    assert.equal(journald.code, 78);
+    const lines = journald.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 2, journald.stderr);
+    for (const line of lines) assert.match(line, new RegExp(`^<3>${file}:\\d+:5: proxies`));
+
+    const json = await run(["--config", file, "--log-format", "json"], { JOURNAL_STREAM: "8:1" });
+    assert.equal(json.code, 78);
+    const records = json.stderr.trimEnd().split("\n").map((line) => {
+      assert.ok(line.startsWith("<3>{"), line);
+      return JSON.parse(line.slice(3));
+    });
+    assert.deepEqual(records.map((r) => [r.level, r.logger, r.event]), [
+      ["error", "main", "config.problem"],
+      ["error", "main", "config.problem"],
+    ]);
+    assert.match(records[0].message, /proxies\[0\]\.secret: must be printable ASCII/);
+    assert.match(records[1].message, /proxies\[0\]\.request_timeout: expected a duration/);
+  });
+});
+
+Deno.test("a usage error under journald: the error at err, the usage at info", async () => {
+  const { code, stderr } = await run(["--frobnicate"], { JOURNAL_STREAM: "8:1" });
+  assert.equal(code, 2);
+  assert.match(stderr, /^<3>client-proxy: .*--frobnicate/);
+  assert.match(stderr, /^<6>Usage: client-proxy/m);
+  assert.deepEqual(stderr.split("\n").filter((l) => l !== "" && !/^<[36]>/.test(l)), []);
+});
+
 Deno.test("broken YAML: line and column", async () => {
   await withConfig(`server: xmpp://127.0.0.1:5347\nproxies:\n  - domain: "open\n`, async (file) => {
     const { code, stderr } = await run(["--config", file, "--check"]);
@@ -167,7 +205,7 @@ Deno.test("no --config: the hint when ./client-proxy.yaml is missing, only its e
       const output = await new Deno.Command(Deno.execPath(), {
         args: ["run", "--allow-read", "--allow-env", `${ROOT}main.ts`, "--check"],
         cwd: dir,
-        env: { CLIENT_PROXY_CONFIG: "" },
+        env: { CLIENT_PROXY_CONFIG: "", JOURNAL_STREAM: "" },
         stdin: "null",
         signal: AbortSignal.timeout(30_000),
       }).output();

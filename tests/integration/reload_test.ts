@@ -90,7 +90,9 @@ withWorld(
     const seen = world.proxy.lineCount();
     await Deno.writeTextFile(world.proxy.configFile, "server: [\nproxies: nope\n");
     world.proxy.signal("SIGHUP");
-    await world.proxy.waitForLog(/config\.reload_refused/, { after: seen });
+    await world.proxy.waitForLog(/config\.reload_failed reason=invalid_config problems=/, {
+      after: seen,
+    });
     await world.proxy.waitForLog(/config\.problem .*client-proxy\.yaml:\d+:\d+/, { after: seen });
     assert.equal((await alice.request(request("still"))).attrs.type, "result");
   },
@@ -123,13 +125,16 @@ withWorld(
       const failed = await world.proxy.waitForLog(/config\.reload_failed /, { after: seen });
       assert.match(
         failed,
-        new RegExp(`ERROR .*127\\.0\\.0\\.1:${heldPort}: Address already in use`),
+        new RegExp(
+          `ERROR .*reason=bind_failed .*127\\.0\\.0\\.1:${heldPort}: Address already in use`,
+        ),
       );
       assert.equal((await httpGet(oldPort, "/healthz")).status, 200, "the old listener answers");
       assert.equal((await alice.request(request("kept"))).attrs.type, "result");
       const metrics = (await httpGet(oldPort, "/metrics")).body;
       assert.match(metrics, /^client_proxy_config_reloads_total\{result="failed"\} 1$/m);
       assert.match(metrics, /^client_proxy_config_reloads_total\{result="ok"\} 0$/m);
+      assert.match(metrics, /^client_proxy_config_last_reload_successful 0$/m);
       const since = world.proxy.log().split("\n").slice(seen).join("\n");
       assert.equal(since.match(/config\.reload_failed/g)?.length, 1, "logged once");
       assert.doesNotMatch(since, /stream\.connecting|config\.reloaded/, "nothing was applied");
@@ -146,6 +151,7 @@ withWorld(
       assert.doesNotMatch(world.proxy.log().split("\n").slice(again).join("\n"), /stream\.refused/);
       const moved = (await httpGet(heldPort, "/metrics")).body;
       assert.match(moved, /^client_proxy_config_reloads_total\{result="ok"\} 1$/m);
+      assert.match(moved, /^client_proxy_config_last_reload_successful 1$/m);
       await assert.rejects(httpGet(oldPort, "/healthz"), "the old listener is closed");
     } finally {
       try {

@@ -32,6 +32,7 @@ export function testRouter(
 ): Router {
   const router = new Router({ ...BASE_SETTINGS, ...settings }, {
     random: options.random ?? (() => 0),
+    randomBits: () => 0,
     subscribers: options.subscribers,
   });
   router.online(0);

@@ -82,13 +82,19 @@ export function show(el: XmlElement): string {
 
 /** A small seeded PRNG for the router's `random`: uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
+  const bits = mulberry32Bits(seed);
+  return () => bits() / 4294967296;
+}
+
+/** The same PRNG's 32-bit unsigned integers, for the router's `randomBits`. */
+export function mulberry32Bits(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
   };
 }
 

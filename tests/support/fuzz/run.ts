@@ -6,7 +6,7 @@
  */
 import { type Effects, Router, type RouterSettings } from "../../../src/core/router.ts";
 import { parseXml, xml, type XmlElement } from "../../../src/core/xml.ts";
-import { domainOf, mulberry32, show } from "./helpers.ts";
+import { domainOf, mulberry32, mulberry32Bits, show } from "./helpers.ts";
 import { checkSent, type Op, post } from "./model/checks.ts";
 import * as lifecycle from "./model/lifecycle.ts";
 import { receive } from "./model/receive.ts";
@@ -30,6 +30,7 @@ export interface RunOptions {
     settings: RouterSettings,
     options: {
       random: () => number;
+      randomBits: () => number;
       subscribers: readonly string[];
       storedPins: () => Iterable<readonly [string, string]>;
     },
@@ -49,10 +50,12 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   const { settings, world } = scenario;
   const { domain } = settings;
   const random = mulberry32(scenario.randomSeed);
+  // The tokens' source is the shell's secure one: here a stream of its own.
+  const randomBits = mulberry32Bits(~scenario.randomSeed);
   // The shell's store of affinity pins (state_dir), kept from the events.
   const pins = new Map<string, string>();
   const storedPins = () => [...pins];
-  const routerOptions = { random, subscribers: world.subscribers, storedPins };
+  const routerOptions = { random, randomBits, subscribers: world.subscribers, storedPins };
   const make = (current: RouterSettings, opts: typeof routerOptions) =>
     options.makeRouter?.(current, opts) ?? new Router(current, opts);
   let router = make(settings, routerOptions);
@@ -196,7 +199,12 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
         const subscribers = [...model.subscribers];
         // Each process its own randomness, as a real restart has: distinct for every restart.
         const seed = (scenario.randomSeed ^ Math.imul(model.stats.restarts + 1, 0x9e3779b9)) >>> 0;
-        router = make(router.settings, { random: mulberry32(seed), subscribers, storedPins });
+        router = make(router.settings, {
+          random: mulberry32(seed),
+          randomBits: mulberry32Bits(~seed),
+          subscribers,
+          storedPins,
+        });
         model = model.restarted();
         ({ stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid } = actionStanzas(
           scenario,
