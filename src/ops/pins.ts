@@ -39,7 +39,9 @@ export function openPinStore(stateDir: string): PinStore {
     list: (domain) =>
       list.all(domain).map((row): [string, string] => [String(row.key), String(row.resource)]),
     apply: (domain, changes) => {
-      db.exec("BEGIN");
+      // Writing from the start: waits for another process's write, never
+      // fails on upgrading a read (a standby sharing `state_dir`).
+      db.exec("BEGIN IMMEDIATE");
       try {
         for (const [key, resource] of changes) {
           if (resource === undefined) unpin.run(domain, key);
