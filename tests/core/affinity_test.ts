@@ -329,6 +329,26 @@ Deno.test("affinity: stored pins are taken at the first online, and given up on 
   assert.equal(router.affinityKeyCount, 1);
 });
 
+Deno.test("affinity: a look that takes over reads the store again: the pins written meanwhile count", () => {
+  const [first, second] = ROOMS.filter((r) =>
+    placeAll(affinityRouter(["a", "b", "c"]), [r]).get(r) !== "c"
+  );
+  let stored: Array<[string, string]> = [[first, "c"]];
+  const router = new Router({ ...BASE_SETTINGS, ...AFFINITY }, {
+    random: () => 0,
+    storedPins: () => stored,
+  });
+  router.online(0);
+  router.handOver(100); // the newer of two instances steps back
+  router.online(6_000); // a look: the other instance still writes
+  stored = [[first, "c"], [second, "c"]];
+  router.takeOver(6_400); // nobody there: it died during the look
+  for (const name of ["a", "b", "c"]) router.receive(resourcePresence(name), 6_410);
+  assert.equal(placed(router.receive(conference(first), 6_500)), "c");
+  assert.equal(placed(router.receive(conference(second), 6_500)), "c", "written during the look");
+  assert.equal(router.affinityKeyCount, 2);
+});
+
 Deno.test("affinity: each new pin is reported once, for the shell to store", () => {
   const router = affinityRouter(["a", "b"]);
   const first = router.receive(conference(ROOMS[0]), 5_000);
