@@ -1,7 +1,8 @@
 /**
  * Where the affinity pins are kept (`affinity` with `state_dir`): a table
  * of the state database (src/ops/subscribers.ts), so that a restarted proxy,
- * or a standby taking over, keeps every key on the resource it was on.
+ * or a standby taking over on the same `state_dir` (one host), keeps every
+ * key on the resource it was on.
  * The changes of one router step are written in one transaction.
  */
 import { openStateDatabase } from "./subscribers.ts";
