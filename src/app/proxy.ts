@@ -97,6 +97,7 @@ export class Proxy {
       onOffline: () => this.#metrics?.setUp(domain, false),
       onStreamError: (condition) => this.#metrics?.streamError(domain, condition),
       onHandOver: () => this.#apply(this.#router.handOver(this.#now())),
+      onTakeOver: () => this.#apply(this.#router.takeOver(this.#now())),
       // Counted as the router's drops are; the link has said why.
       onDropped: (reason) => this.#metrics?.dropped(domain, reason),
     };

@@ -58,7 +58,8 @@ export interface RouterOptions {
    * The affinity pins as stored (`state_dir`), `[key, resource]` in the
    * order they were pinned, read each time the router comes online to
    * serve (at start, and when taking over from another instance, whose
-   * pins they are). Default: none, pins live in memory only.
+   * pins they are), and again when a look from standby takes over.
+   * Default: none, pins live in memory only.
    */
   readonly storedPins?: () => Iterable<readonly [string, string]>;
 }
@@ -281,6 +282,17 @@ export class Router {
     this.#placement.forgetPins();
     this.#serving = false;
     return fx;
+  }
+
+  /**
+   * A look from standby found no sibling and serves now: the stored pins
+   * are read again, since the instance gone may have written more while
+   * the look was held (it read them as it came online).
+   */
+  takeOver(now: number): Effects {
+    const stored = this.#storedPins?.();
+    if (stored !== undefined) this.#placement.online(now, this.#learnUntil ?? now, stored);
+    return effects();
   }
 
   /** Stops taking requests: new ones get `service-unavailable` (wait). */

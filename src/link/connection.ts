@@ -381,6 +381,7 @@ class ComponentLink implements Link {
         }
         case "take-over":
           log.info("stream.taking_over", { domain, held: decision.held.length });
+          handlers.onTakeOver?.();
           for (const el of decision.held) handlers.onStanza(el);
           break;
         case "look": {

@@ -22,6 +22,11 @@ export interface LinkHandlers {
    * what is held now; the stream closes right after.
    */
   readonly onHandOver?: () => void;
+  /**
+   * A look from standby found no sibling: this instance serves now. Called
+   * before the stanzas the look held are handed on.
+   */
+  readonly onTakeOver?: () => void;
   /** A stanza the link dropped before the owner saw it (see {@link LinkDrop}), for counting. */
   readonly onDropped?: (reason: LinkDrop) => void;
 }

@@ -1,7 +1,8 @@
 /**
  * Where the affinity pins are kept (`affinity` with `state_dir`): a table
  * of the state database (src/ops/subscribers.ts), so that a restarted proxy,
- * or a standby taking over, keeps every key on the resource it was on.
+ * or a standby taking over on the same `state_dir` (one host), keeps every
+ * key on the resource it was on.
  * The changes of one router step are written in one transaction.
  */
 import { openStateDatabase } from "./subscribers.ts";
@@ -39,7 +40,9 @@ export function openPinStore(stateDir: string): PinStore {
     list: (domain) =>
       list.all(domain).map((row): [string, string] => [String(row.key), String(row.resource)]),
     apply: (domain, changes) => {
-      db.exec("BEGIN");
+      // Writing from the start: waits for another process's write, never
+      // fails on upgrading a read (a standby sharing `state_dir`).
+      db.exec("BEGIN IMMEDIATE");
       try {
         for (const [key, resource] of changes) {
           if (resource === undefined) unpin.run(domain, key);

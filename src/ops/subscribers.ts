@@ -72,9 +72,13 @@ export function openStateDatabase(stateDir: string, setup: readonly string[]): D
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
-    // Another process on the file (a `--check` run by hand, say) holds its
-    // lock for an instant: wait for it rather than fail that write.
+    // Another process on the file (a standby sharing `state_dir`, a
+    // `--check` run by hand) holds its lock for an instant: wait for it
+    // rather than fail that write.
     db.exec("PRAGMA busy_timeout = 1000");
+    // A reader never holds up the writer (a standby reading while the
+    // active writes), nor the writer a reader. Kept in the file once set.
+    db.exec("PRAGMA journal_mode = WAL");
     for (const sql of setup) db.exec(sql);
     return db;
   } catch (error) {

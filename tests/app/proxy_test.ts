@@ -652,6 +652,28 @@ Deno.test("affinity pins are stored as made and forgotten; a new proxy starts fr
   assert.deepEqual(pins.list(), []);
 });
 
+Deno.test("a standby sharing the pin store serves every room where the active pinned it, also during its look", () => {
+  const pins = new MemoryPins();
+  const active = start(AFFINITY, { pins }).link;
+  const standby = start(AFFINITY, { pins, link: new FakeLink() }).link;
+  online(active); // only a: every room is pinned to a
+  standby.online();
+  standby.handlers.onHandOver!(); // the newer instance steps back (ejabberd)
+  standby.online(); // a look from standby: it reads the store now
+  const rooms = Array.from({ length: 10 }, (_, i) => `room${i}@conference.example.org`);
+  rooms.forEach((room, i) => active.receive(conference(`a${i}`, room)));
+  assert.equal(pins.list().length, 10);
+  // The active instance is gone; the look finds nobody and serves.
+  standby.handlers.onTakeOver!();
+  for (const name of ["c", "b", "a"]) {
+    standby.receive(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`);
+  }
+  for (const [i, room] of rooms.entries()) {
+    standby.receive(conference(`s${i}`, room));
+    assert.equal(sentTo(standby), "a", room);
+  }
+});
+
 Deno.test("a step's pin changes are written together: a get re-sent with its room", () => {
   const pins = new MemoryPins();
   const { link } = start(AFFINITY, { pins });

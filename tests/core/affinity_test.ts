@@ -103,6 +103,26 @@ Deno.test("affinity: a new key goes to its rendezvous choice, the same for a new
   assert.deepEqual(placeAll(other, ROOMS), first);
 });
 
+Deno.test("affinity: without the store, a new Router keeps each pin made over the same resources, not one made when they were others", () => {
+  // Pinned while a, b and c were online; then b leaves and comes back.
+  const router = affinityRouter(["a", "b", "c"]);
+  const before = placeAll(router, ROOMS);
+  router.receive(presence("b", "", "unavailable"), 5_000);
+  const moved = ROOMS.filter((room) => before.get(room) === "b");
+  const now = placeAll(router, ROOMS, 6_000); // b's rooms pinned anew, on a or c
+  router.receive(resourcePresence("b"), 7_000);
+  assert.deepEqual(placeAll(router, ROOMS, 8_000), now, "b takes none back");
+
+  // A new Router with no store (a standby on another host taking over), same resources.
+  const fresh = placeAll(affinityRouter(["b", "c", "a"]), ROOMS);
+  for (const room of ROOMS) {
+    if (moved.includes(room)) assert.equal(fresh.get(room), "b", `${room}: its choice again`);
+    else assert.equal(fresh.get(room), now.get(room), `${room} stays`);
+  }
+  assert.ok(moved.length >= 60, `${moved.length} rooms pinned while b was away`);
+  assert.ok(moved.every((room) => now.get(room) !== "b"), "so those rooms move");
+});
+
 Deno.test("affinity: 300 rooms spread over three resources, each between 20 % and 45 %", () => {
   const counts = new Map<string, number>();
   for (const name of placeAll(affinityRouter(["a", "b", "c"]), ROOMS).values()) {
@@ -328,6 +348,26 @@ Deno.test("affinity: stored pins are taken at the first online, and given up on 
   router.online(8_000); // taking over again: the store is the latest
   assert.equal(reads, 2);
   assert.equal(router.affinityKeyCount, 1);
+});
+
+Deno.test("affinity: a look that takes over reads the store again: the pins written meanwhile count", () => {
+  const [first, second] = ROOMS.filter((r) =>
+    placeAll(affinityRouter(["a", "b", "c"]), [r]).get(r) !== "c"
+  );
+  let stored: Array<[string, string]> = [[first, "c"]];
+  const router = new Router({ ...BASE_SETTINGS, ...AFFINITY }, {
+    random: () => 0,
+    storedPins: () => stored,
+  });
+  router.online(0);
+  router.handOver(100); // the newer of two instances steps back
+  router.online(6_000); // a look: the other instance still writes
+  stored = [[first, "c"], [second, "c"]];
+  router.takeOver(6_400); // nobody there: it died during the look
+  for (const name of ["a", "b", "c"]) router.receive(resourcePresence(name), 6_410);
+  assert.equal(placed(router.receive(conference(first), 6_500)), "c");
+  assert.equal(placed(router.receive(conference(second), 6_500)), "c", "written during the look");
+  assert.equal(router.affinityKeyCount, 2);
 });
 
 Deno.test("affinity: each new pin is reported once, for the shell to store", () => {

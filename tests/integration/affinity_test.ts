@@ -5,11 +5,15 @@
  * Every request about a room reaches one resource; a resource leaving
  * moves only its rooms, one joining takes none of the running ones, a
  * draining one (dnd) keeps its rooms and gets no new one, and a restart of
- * the proxy with state_dir keeps every room where it was.
+ * the proxy with state_dir keeps every room where it was, as does a standby
+ * on the same state_dir taking over after a kill -9.
  */
 import assert from "node:assert/strict";
 import type { TestClient } from "../support/client.ts";
-import { DOMAIN, withWorld, type World } from "../support/world.ts";
+import { freePort } from "../support/prosody.ts";
+import { startProxy } from "../support/proxy.ts";
+import { SERVER_KINDS } from "../support/server.ts";
+import { DOMAIN, SECRET, TARGET, withWorld, type World } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const FOCUS = "http://jitsi.org/protocol/focus";
@@ -177,4 +181,55 @@ withWorld(
     assert.ok(a.online && b.online);
   },
   { entry: { affinity: AFFINITY }, top: { state_dir: stateDir } },
+);
+
+/** The active instance's HTTP listener (ejabberd: the standby's peer), picked as the test starts. */
+let activePort = 0;
+
+withWorld(
+  "a standby sharing state_dir takes over after a kill -9 and keeps every room where it was",
+  async (world) => {
+    // As above: rooms placed over a and b, then c joins, so that a standby
+    // placing them afresh would give about a third of them to c.
+    await world.resource("a");
+    await world.resource("b");
+    const users = [await world.client("alice", "web"), await world.client("bob", "phone")];
+    // Started before any room is pinned: it must read the pins as it takes
+    // over, not as it starts. ejabberd shares the domain between the two:
+    // with a peer, the standby does not look in while the active one serves.
+    const ejabberd = world.server.kind === "ejabberd";
+    await using standby = await startProxy({
+      server: world.server.componentUrl,
+      proxies: [{
+        domain: DOMAIN,
+        secret: SECRET,
+        target_address: TARGET,
+        ...world.lastEntry,
+        standby_retry: "300ms",
+        ...(ejabberd ? { standby_peer: `http://127.0.0.1:${activePort}` } : {}),
+      }],
+      top: { state_dir: world.lastTop.state_dir },
+      readyEvent: ejabberd ? "stream\\.standby_peer .*not looking" : "stream\\.standby",
+    });
+    const placed = await placeRooms(users, ROOMS);
+    await world.resource("c");
+
+    await world.proxy.kill();
+    const after = standby.lineCount();
+    if (ejabberd) await standby.waitForLog(/stream\.taking_over/, { after, timeoutMs: 10_000 });
+    for (const name of ["a", "b", "c"]) {
+      const up = new RegExp(`target\\.resource_up .*resource=${name}\\b`);
+      await standby.waitForLog(up, { after, timeoutMs: 10_000 });
+    }
+    assert.deepEqual(await placeRooms(users, ROOMS), placed, "every room stayed");
+    assert.doesNotMatch(standby.log(), /affinity\.unpinned/);
+  },
+  {
+    servers: SERVER_KINDS,
+    entry: { affinity: AFFINITY },
+    top: () => ({
+      state_dir: Deno.makeTempDirSync({ dir: stateDir }),
+      http: `127.0.0.1:${activePort = freePort()}`,
+    }),
+  },
 );

@@ -207,13 +207,14 @@ Deno.test("an older sibling's ping: the stream hands over, relays, stands by; it
       onOnline: () => seen.push("online"),
       onOffline: () => seen.push("offline"),
       onHandOver: () => seen.push("hand over"),
+      onTakeOver: () => seen.push("take over"),
     },
     keepaliveMs: 0,
     standbyRetryMs: 50,
   });
   try {
     await until(() => seen.includes("stanza q2"), "the look's takeover");
-    assert.deepEqual(seen, ["online", "hand over", "offline", "online", "stanza q2"]);
+    assert.deepEqual(seen, ["online", "hand over", "offline", "online", "take over", "stanza q2"]);
     assert.equal(link.state, "online");
     const firstStream = written[0].join("");
     // The sibling's ping answered (signed), the request relayed to it, the stream closed.
