@@ -357,6 +357,7 @@ Deno.test("affinity: a look that takes over reads the store again: the pins writ
   let stored: Array<[string, string]> = [[first, "c"]];
   const router = new Router({ ...BASE_SETTINGS, ...AFFINITY }, {
     random: () => 0,
+    randomBits: () => 0,
     storedPins: () => stored,
   });
   router.online(0);
