@@ -1,10 +1,9 @@
 /**
  * --router: the proxy's own work per round trip, in process, no network,
  * one core. A round trip is: parse the request's text with the stream's
- * parser (src/link/stream_parser.ts, fed as the stream feeds it), `Router.receive`,
- * serialising the forwarded stanza as the stream does (src/core/xml.ts
- * `serialize`, which replaced ltx's `toString()`); then the same for the reply. The
- * texts are byte for byte what Prosody 0.12 sends a component.
+ * parser, `Router.receive`, serialising the forwarded stanza as the stream
+ * does (src/core/xml.ts `serialize`); then the same for the reply. What it
+ * runs on (texts, parser, router, shell) is in router_fixture.ts.
  *
  * Besides the whole, each step is timed alone, the shell (src/app/proxy.ts,
  * with a fake stream) is timed around the router, and the same work done
@@ -14,101 +13,30 @@
  * affinity lookup (the key read from the payload, its pin found and used).
  */
 import { Session } from "node:inspector";
-import { parseConfig } from "../src/config/parse.ts";
-import type { ProxyConfig } from "../src/config/types.ts";
-import type { Link, LinkOptions } from "../src/link/connection.ts";
-import { Metrics } from "../src/ops/metrics.ts";
-import { Proxy } from "../src/app/proxy.ts";
-import { Router } from "../src/core/router.ts";
-import { StreamParser } from "../src/link/stream_parser.ts";
-import { readdress, serialize, xml, type XmlElement } from "../src/core/xml.ts";
+import { readdress, serialize, type XmlElement } from "../src/core/xml.ts";
 import { fmt, median, progress, table } from "./compare.ts";
 import { cpuSeconds } from "./procstat.ts";
+import {
+  AFFINITY_SETTINGS,
+  conferenceText,
+  DOMAIN,
+  ids,
+  readyRouter,
+  replyText,
+  requestText,
+  RESOURCES,
+  ROOMS,
+  SETTINGS,
+  shell,
+  sink,
+  streamParser,
+  TARGET,
+  WINDOW,
+} from "./router_fixture.ts";
 
-const DOMAIN = "proxy.localhost";
-const TARGET = "service@localhost";
-const RESOURCES = ["r0", "r1"];
-/** Requests in flight per batch, as one requester's window. */
-const WINDOW = 32;
-const REQUESTER = "req0@localhost/bench";
 const MEASURE_MS = 1_500;
 const WARMUP_MS = 500;
 const PASSES = 3;
-
-const STREAM_HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' ` +
-  `xml:lang='en' xmlns:stream='http://etherx.jabber.org/streams' id='bench' from='${DOMAIN}'>`;
-
-function requestText(id: string): string {
-  return `<iq xml:lang='en' id='${id}' to='${DOMAIN}' type='get' from='${REQUESTER}'>` +
-    `<ping xmlns='urn:xmpp:ping'/></iq>`;
-}
-
-/** A conference request about one of {@link ROOMS} rooms, as Jicofo gets it. */
-function conferenceText(id: string, room: number): string {
-  return `<iq xml:lang='en' id='${id}' to='${DOMAIN}' type='set' from='${REQUESTER}'>` +
-    `<conference xmlns='http://jitsi.org/protocol/focus' machine-uid='c0ffee' ` +
-    `room='room${room}@conference.localhost'><property name='startAudioMuted' value='9'/>` +
-    `</conference></iq>`;
-}
-
-/** Rooms the conference requests are about: each pinned after its first request. */
-const ROOMS = 1_000;
-
-function replyText(id: string, resourceJid: string): string {
-  return `<iq xml:lang='en' id='${id}' to='${DOMAIN}/${REQUESTER}' type='result' ` +
-    `from='${resourceJid}'/>`;
-}
-
-function presenceText(resource: string): string {
-  return `<presence xml:lang='en' to='${DOMAIN}' from='${TARGET}/${resource}'/>`;
-}
-
-/**
- * A parser fed like the stream's: one header, then stanza after stanza. The
- * proxy's own (src/link/stream_parser.ts) unless `xmpp.js` asks for @xmpp/xml's,
- * which the minimal component uses.
- */
-function streamParser(which: "proxy" | "xmpp.js" = "proxy"): (text: string) => XmlElement {
-  const parser = which === "proxy" ? new StreamParser() : new xml.Parser();
-  let last: XmlElement | undefined;
-  parser.on("element", (el) => (last = el));
-  parser.on("error", (error) => {
-    throw error;
-  });
-  parser.write(STREAM_HEADER);
-  return (text) => {
-    last = undefined;
-    parser.write(text);
-    if (!last) throw new Error(`no element from ${text}`);
-    return last;
-  };
-}
-
-/** The proxy's settings with every default, as the config parser gives them. */
-function benchConfig(extra: Record<string, unknown> = {}): ProxyConfig {
-  const text = JSON.stringify({
-    server: "xmpp://127.0.0.1:5347",
-    proxies: [{ domain: DOMAIN, secret: "bench", target_address: TARGET, ...extra }],
-  });
-  const parsed = parseConfig(text, { file: "bench.json" });
-  if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
-  return parsed.config.proxies[0];
-}
-
-const SETTINGS = benchConfig();
-const AFFINITY_SETTINGS = benchConfig({
-  affinity: ["{http://jitsi.org/protocol/focus}conference@room"],
-});
-
-function readyRouter(parse: (text: string) => XmlElement, settings = SETTINGS): Router {
-  const router = new Router(settings, {
-    random: Math.random,
-    randomBits: () => crypto.getRandomValues(new Uint32Array(1))[0],
-  });
-  router.online(0);
-  for (const resource of RESOURCES) router.receive(parse(presenceText(resource)), 0);
-  return router;
-}
 
 /**
  * Runs `batch` (one batch = WINDOW round trips) for MEASURE_MS after a
@@ -129,9 +57,6 @@ function measure(batch: (round: number) => void): number {
   }
   return trips / (cpuSeconds(Deno.pid) - cpu0);
 }
-
-const ids = Array.from({ length: WINDOW }, (_, i) => `b${i}`);
-const sink: string[] = new Array(WINDOW * 2);
 
 /** parse → Router.receive → serialize, both ways. */
 function fullPipeline(): number {
@@ -286,51 +211,6 @@ function minimalBatch(): (round: number) => void {
 
 function minimalWay(): number {
   return measure(minimalBatch());
-}
-
-/**
- * The whole shell: src/app/proxy.ts's Proxy, with metrics, and a fake stream
- * that serialises what it is given. Returns a batch (WINDOW round trips)
- * and the proxy's shutdown.
- */
-function shell(): { batch: (round: number) => void; stop: () => void } {
-  const parse = streamParser();
-  let handlers: LinkOptions["handlers"] | undefined;
-  let lastTo = "";
-  // Cast: the Link interface grows as src/link/connection.ts does; the shell
-  // only sends through it here.
-  const link = {
-    online: true,
-    state: "online",
-    send(stanza: XmlElement) {
-      lastTo = stanza.attrs.to!;
-      sink[0] = serialize(stanza);
-    },
-    stop: () => Promise.resolve(),
-  } as unknown as Link;
-  let clock = 0;
-  // With metrics, as src/app/runtime.ts runs every proxy.
-  const proxy = new Proxy(SETTINGS, {
-    metrics: new Metrics(),
-    now: () => clock,
-    openLink: (options) => {
-      handlers = options.handlers;
-      return link;
-    },
-  });
-  const on = handlers!;
-  on.onOnline();
-  for (const resource of RESOURCES) on.onStanza(parse(presenceText(resource)));
-  const jids: string[] = new Array(WINDOW);
-  const batch = (round: number) => {
-    clock = round;
-    for (let i = 0; i < WINDOW; i++) {
-      on.onStanza(parse(requestText(ids[i])));
-      jids[i] = lastTo;
-    }
-    for (let i = 0; i < WINDOW; i++) on.onStanza(parse(replyText(ids[i], jids[i])));
-  };
-  return { batch, stop: () => void proxy.shutdown(0).catch(() => {}) };
 }
 
 function withShell(): number {

@@ -13,7 +13,7 @@ import { taskArgs } from "../deploy/task_args.ts";
 import { parseDuration } from "../src/config/duration.ts";
 import { xml, type XmlElement } from "../src/core/xml.ts";
 import { connectClient, errorFor, resultFor, type TestClient } from "../tests/support/client.ts";
-import { readSandboxInfo } from "./sandbox.ts";
+import { readSandboxInfo } from "./sandbox_info.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 const NS_PING = "urn:xmpp:ping";

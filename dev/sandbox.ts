@@ -14,15 +14,16 @@
  *
  * SIGINT or SIGTERM stops all of it and removes its files.
  */
-import { fileURLToPath } from "node:url";
 import { readStartFlags } from "../deploy/start_flags.ts";
 import { taskArgs } from "../deploy/task_args.ts";
 import { startProsody, type XmppServer } from "../tests/support/prosody.ts";
-
-/** The repo root: the proxy and the example client run from here. */
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-/** Where the sandbox's connection details are written while it runs. */
-export const SANDBOX_FILE = `${ROOT}.sandbox.json`;
+import { Child, prefix } from "./child.ts";
+import {
+  removeSandboxInfo,
+  SANDBOX_FILE,
+  type SandboxInfo,
+  writeSandboxInfo,
+} from "./sandbox_info.ts";
 
 /** The example implementing client, as `deno task dev:client` runs it (deno.json). */
 const BOT = ["run", "--allow-net", "--allow-env", "examples/echo_bot.ts"];
@@ -32,7 +33,6 @@ const IMPLEMENTING = "service";
 const REQUESTER = "alice";
 /** Generous: the first start may have TypeScript to check and npm packages to load. */
 const READY_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 5_000;
 
 const USAGE = `Usage: deno task dev [--no-example-client] [--beyond]
 
@@ -47,69 +47,6 @@ Ctrl-C stops everything and removes what it wrote.
                        allow_target_requests, messages: forward and
                        presence: true (state_dir: the sandbox's directory)`;
 
-/** An account of the sandbox. */
-export interface SandboxAccount {
-  readonly jid: string;
-  readonly password: string;
-}
-
-/** The contents of `.sandbox.json`. */
-export interface SandboxInfo {
-  /** The sandbox's process id (so that only its owner removes the file). */
-  readonly pid: number;
-  /** `127.0.0.1:<port>`: Prosody's client port; no TLS, SASL PLAIN allowed. */
-  readonly c2s: string;
-  /** The same as `xmpp://127.0.0.1:<port>`, for @xmpp/client. */
-  readonly service: string;
-  /** The accounts' domain: `localhost`. */
-  readonly domain: string;
-  /** The proxy's component domain: `proxy.localhost`. */
-  readonly component: string;
-  /** `xmpp://127.0.0.1:<port>`: Prosody's component port. */
-  readonly componentService: string;
-  readonly config: string;
-  readonly prosodyLog: string;
-  readonly implementing: SandboxAccount;
-  readonly requester: SandboxAccount;
-}
-
-/**
- * Reads `.sandbox.json` (written by a running `deno task dev`); throws an
- * Error saying what to do when there is none.
- */
-export function readSandboxInfo(file = SANDBOX_FILE): SandboxInfo {
-  let data: unknown;
-  try {
-    data = JSON.parse(Deno.readTextFileSync(file));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`${file} not found: start the sandbox first with \`deno task dev\``);
-    }
-    throw new Error(`${file}: ${error instanceof Error ? error.message : error}`);
-  }
-  const info = data as SandboxInfo;
-  const account = (a: unknown) =>
-    typeof a === "object" && a !== null &&
-    typeof (a as SandboxAccount).jid === "string" &&
-    typeof (a as SandboxAccount).password === "string";
-  if (
-    typeof info?.service !== "string" || typeof info.component !== "string" ||
-    !account(info.implementing) || !account(info.requester)
-  ) {
-    throw new Error(`${file}: not written by this version of \`deno task dev\`; restart it`);
-  }
-  return info;
-}
-
-// ------------------------------------------------------------ child output
-
-const colour = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
-
-function prefix(name: string, code: number): string {
-  const label = `[${name}]`.padEnd(10);
-  return colour ? `\x1b[${code}m${label}\x1b[0m` : label;
-}
-
 const SANDBOX = prefix("sandbox", 35);
 
 function say(line: string): void {
@@ -117,86 +54,6 @@ function say(line: string): void {
     console.log(`${SANDBOX}${line}`);
   } catch { /* the terminal is gone (SIGHUP): carry on cleaning up */ }
 }
-
-/** A child process whose output lines go to the terminal, prefixed. */
-class Child {
-  readonly #child: Deno.ChildProcess;
-  readonly #pumped: Promise<unknown>;
-  readonly #watchers = new Set<(line: string) => void>();
-  exitCode: number | undefined;
-  readonly exited: Promise<number>;
-
-  constructor(
-    readonly name: string,
-    colourCode: number,
-    args: string[],
-    env?: Record<string, string>,
-  ) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args,
-      env,
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const label = prefix(name, colourCode);
-    const pump = async (stream: ReadableStream<Uint8Array>, write: (s: string) => void) => {
-      let rest = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        const lines = (rest + chunk).split("\n");
-        rest = lines.pop() ?? "";
-        for (const line of lines) {
-          write(`${label}${line}`);
-          for (const watch of this.#watchers) watch(line);
-        }
-      }
-      if (rest) write(`${label}${rest}`);
-    };
-    this.#pumped = Promise.all([
-      pump(this.#child.stdout, console.log),
-      pump(this.#child.stderr, console.error),
-    ]).catch(() => {});
-    this.exited = this.#child.status.then((status) => (this.exitCode = status.code));
-  }
-
-  /** Calls `watch` for every line printed from now on; returns the unsubscribe. */
-  watch(watch: (line: string) => void): () => void {
-    this.#watchers.add(watch);
-    return () => this.#watchers.delete(watch);
-  }
-
-  /** Resolves when a line matches. */
-  waitFor(pattern: RegExp): Promise<void> {
-    return new Promise((resolve) => {
-      const stop = this.watch((line) => {
-        if (pattern.test(line)) {
-          stop();
-          resolve();
-        }
-      });
-    });
-  }
-
-  /** `signal`, then SIGKILL if it has not exited after STOP_TIMEOUT_MS. */
-  async stop(signal: Deno.Signal): Promise<void> {
-    if (this.exitCode === undefined) {
-      try {
-        this.#child.kill(signal);
-      } catch { /* gone already */ }
-      const timer = setTimeout(() => {
-        try {
-          this.#child.kill("SIGKILL");
-        } catch { /* gone already */ }
-      }, STOP_TIMEOUT_MS);
-      await this.exited;
-      clearTimeout(timer);
-    }
-    await this.#pumped;
-  }
-}
-
-// ------------------------------------------------------------------ the rest
 
 function randomToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
@@ -356,7 +213,7 @@ async function main(args: string[]): Promise<number> {
       implementing: { jid: `${IMPLEMENTING}@${server.domain}`, password: implementing.password },
       requester: { jid: `${REQUESTER}@${server.domain}`, password: requester.password },
     };
-    await Deno.writeTextFile(SANDBOX_FILE, JSON.stringify(info, null, 2) + "\n");
+    await writeSandboxInfo(info);
     wroteInfo = true;
 
     say("starting the proxy in watch mode…");
@@ -426,21 +283,9 @@ async function main(args: string[]): Promise<number> {
     );
     await server?.stop();
     if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
-    if (wroteInfo) removeInfoIfOurs();
+    if (wroteInfo) removeSandboxInfo();
     say("stopped; nothing left behind");
   }
-}
-
-/** Another sandbox may have replaced the file since: leave that one alone. */
-function removeInfoIfOurs(): void {
-  try {
-    if (readSandboxInfo().pid !== Deno.pid) return;
-  } catch {
-    return;
-  }
-  try {
-    Deno.removeSync(SANDBOX_FILE);
-  } catch { /* gone already */ }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,21 +1,19 @@
 /**
  * The link: the component stream to the XMPP server, kept up for ever. It
  * reconnects with backoff and jitter (backoff.ts), slowly when the server
- * refuses our credentials (the operator has to act), stands by while
- * another connection holds the domain, and carries out the sibling
- * decision (sibling.ts) on a server that shares the domain. Each stream
- * goes through xmpp_stream.ts, over transport.ts (TCP, or TLS for
- * `xmpps://`); writes through writer.ts.
+ * refuses our credentials (the operator has to act), and stands by while
+ * another connection holds the domain (shared_domain.ts reads what comes
+ * in first). Each stream goes through xmpp_stream.ts, over transport.ts
+ * (TCP, or TLS for `xmpps://`); writes through writer.ts.
  */
-import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
+import { serialize, type XmlElement } from "../core/xml.ts";
 import { Backoff } from "./backoff.ts";
 import { type Endpoint, endpointOf, isLoopback } from "./endpoint.ts";
 import { ending, reportEnd, SIBLING, type StreamEnd } from "./ending.ts";
 import { Keepalive } from "./keepalive.ts";
-import { BROKEN_RULE, Prover } from "./proof.ts";
-import { readRelay, relayText } from "./relay.ts";
-import { type CheckProof, type Instance, pingPrefix, readSelfPing } from "./self_ping.ts";
-import { type SiblingDecision, SiblingWatch } from "./sibling.ts";
+import { Prover } from "./proof.ts";
+import { type Instance, pingPrefix } from "./self_ping.ts";
+import { SharedDomain } from "./shared_domain.ts";
 import { SendStalled } from "./transport.ts";
 import type { Link, LinkOptions, LinkState, LinkTimings } from "./types.ts";
 import { wait } from "./wait.ts";
@@ -30,8 +28,6 @@ const MAX_STANZA_SIZE = 1024 * 1024;
 /** The default send buffer limit (8 MB), and keepalive timeout. */
 const MAX_SEND_BUFFER = 8 * 1024 * 1024;
 const KEEPALIVE_TIMEOUT_MS = 10_000;
-/** What a relay's proof vouches for. */
-const VOUCHED: CheckProof = () => "valid";
 
 /** Opens the stream and keeps it open until stopped. */
 export function openLink(options: LinkOptions): Link {
@@ -49,7 +45,8 @@ class ComponentLink implements Link {
   readonly #prover: Prover;
   /** The current stream's mark (its self-ping prefix), which signs its relays. */
   #mark = "";
-  readonly #siblings = new SiblingWatch<XmlElement>();
+  /** Reads relays and self-pings first, carries out the sibling decisions. */
+  readonly #shared: SharedDomain;
   #stream: XmppStream | undefined;
   /** The keepalive of the current stream. */
   #keepalive: Keepalive | undefined;
@@ -84,6 +81,20 @@ class ComponentLink implements Link {
       outboxLimit: options.outboxLimit,
       outboxChars: options.outboxChars,
       socket: () => (this.#state === "online" ? this.#stream : undefined),
+    });
+    this.#shared = new SharedDomain(options, this.#prover, {
+      keepalive: () => this.#keepalive,
+      online: () => this.#state === "online",
+      mark: () => this.#mark,
+      write: (text) => this.#writer.write(text),
+      serve: (el) => {
+        if (this.#early) this.#early.push(el);
+        else options.handlers.onStanza(el);
+      },
+      closeIn: (ms) => {
+        const stream = this.#stream;
+        setTimeout(() => stream?.close(), ms);
+      },
     });
     this.#done = this.#run();
   }
@@ -157,7 +168,7 @@ class ComponentLink implements Link {
       end = { failure: describe(error), error };
     }
     this.#keepalive?.stop();
-    if (this.#siblings.ended()) end = { failure: SIBLING };
+    if (this.#shared.ended()) end = { failure: SIBLING };
     if (this.#state === "online") this.#options.handlers.onOffline();
     this.#stream?.drop();
     this.#stream = undefined;
@@ -221,10 +232,10 @@ class ComponentLink implements Link {
           buffered_bytes: buffered,
           action: "not reading until it drains",
         }),
-      onStanza: (el) => this.#receive(el),
+      onStanza: (el) => this.#shared.receive(el),
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
-    this.#siblings.open(self, look);
+    this.#shared.open(self, look);
     this.#mark = pingPrefix(self);
     this.#keepalive = new Keepalive(domain, log, this.#mark, {
       timings: () => this.#timings,
@@ -259,7 +270,7 @@ class ComponentLink implements Link {
     this.#early = undefined;
     for (const el of early) handlers.onStanza(el);
     this.#keepalive?.start();
-    this.#apply(this.#siblings.online());
+    this.#shared.online();
   }
 
   /** Waits for the stream's end; the error that ended it, if any, is said and reported. */
@@ -280,131 +291,5 @@ class ComponentLink implements Link {
       } else log.warning("stream.error", { domain, reason });
       handlers.onStreamError?.(reason);
     }
-  }
-
-  /**
-   * A stanza from the stream: ours (a relay, a self-ping) or the owner's.
-   * Ours are read here, before the router: only those whose proof holds
-   * are taken; anything else from our domain to itself shaped like one is
-   * dropped.
-   */
-  #receive(el: XmlElement): void {
-    const { domain } = this.#options;
-    const keepalive = this.#keepalive;
-    keepalive?.heard();
-    // Its payload was skipped: no relay or ping can be read in it.
-    if (isOversized(el)) return this.#route(el);
-    const now = Date.now();
-    const check: CheckProof = (fields, proof) => this.#prover.check(fields, proof, now);
-    // A sibling's relay is opened first: it may carry a ping's answer.
-    let stanza = el;
-    const relay = readRelay(el, domain, check);
-    if (relay?.kind === "bounced") return;
-    if (relay?.kind === "refused") {
-      return this.#refused("relay", BROKEN_RULE[relay.verdict], relay.by);
-    }
-    if (relay?.kind === "relay") {
-      if (!this.#siblings.relayFrom(relay.by, now)) {
-        return this.#refused("relay", "no sibling is known to be connected", relay.by);
-      }
-      stanza = relay.stanza;
-    }
-    // Inside a relay whose proof holds, a ping is vouched for by it: the
-    // instance that relayed it checked it (and it may pass by here twice).
-    const ping = readSelfPing(stanza, domain, stanza === el ? check : VOUCHED);
-    if (ping === undefined) return this.#route(stanza);
-    if (ping.type === "error" || ping.verdict === "valid") {
-      if (ping.asks) keepalive?.answer(ping.id);
-      else keepalive?.answered(ping.id);
-    }
-    this.#apply(this.#siblings.selfPing(ping, stanza !== el, stanza, now));
-  }
-
-  /**
-   * A relay or self-ping not taken, by the `rule` it broke: dropped, said
-   * and counted. `by`: the stream it names, if any.
-   */
-  #refused(what: "relay" | "ping", rule: string, by: string | undefined): void {
-    const { domain, log, handlers } = this.#options;
-    log.warning(`stream.forged_${what}`, { domain, peer: by ?? "unnamed", rule });
-    handlers.onDropped?.(what === "relay" ? "forged_relay" : "forged_ping");
-  }
-
-  /**
-   * Sends a stanza for the owner where the sibling decision says; on "hold"
-   * the look keeps it, on "drop" its stream is over.
-   */
-  #route(stanza: XmlElement): void {
-    switch (this.#siblings.route(stanza)) {
-      case "serve":
-        if (this.#early) this.#early.push(stanza);
-        else this.#options.handlers.onStanza(stanza);
-        return;
-      case "relay":
-        return this.#relay(stanza);
-    }
-  }
-
-  /** Carries out the sibling decision. */
-  #apply(decisions: readonly SiblingDecision<XmlElement>[]): void {
-    const { domain, log, handlers } = this.#options;
-    for (const decision of decisions) {
-      switch (decision.kind) {
-        case "seen": {
-          const { type, id, by } = decision.ping;
-          log.debug("stream.sibling_seen", { domain, type, id, by });
-          break;
-        }
-        case "serve-on":
-          if (decision.report) {
-            log.warning("stream.sibling", { domain, sibling: decision.sibling, action: "serving" });
-          }
-          if (decision.probe) this.#keepalive?.probe();
-          break;
-        case "step-back": {
-          if (decision.report) {
-            log.warning("stream.sibling", {
-              domain,
-              sibling: decision.sibling,
-              action: "standing by",
-              hint:
-                "another instance serves this domain on a server that shares it between connections",
-            });
-          }
-          handlers.onHandOver?.();
-          // What reached us instead of the sibling goes to it, through the
-          // server: what the look held, and whatever arrives before we close.
-          for (const el of decision.relay) this.#relay(el);
-          const stream = this.#stream;
-          setTimeout(() => stream?.close(), decision.closeInMs);
-          break;
-        }
-        case "take-over":
-          log.info("stream.taking_over", { domain, held: decision.held.length });
-          handlers.onTakeOver?.();
-          for (const el of decision.held) handlers.onStanza(el);
-          break;
-        case "look": {
-          const stream = decision.stream;
-          setTimeout(() => this.#apply(this.#siblings.lookOver(stream)), decision.inMs);
-          break;
-        }
-        case "relay":
-          this.#relay(decision.stanza);
-          break;
-        case "forged": {
-          const { ping, verdict } = decision;
-          this.#refused("ping", BROKEN_RULE[verdict], ping.by ?? ping.id);
-          break;
-        }
-      }
-    }
-  }
-
-  /** Hands a stanza to the sibling, through the server. */
-  #relay(el: XmlElement): void {
-    if (this.#state !== "online") return;
-    const sign = (fields: readonly string[]) => this.#prover.sign(fields, Date.now());
-    this.#writer.write(relayText(el, this.#options.domain, this.#mark, sign));
   }
 }

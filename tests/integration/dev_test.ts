@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { SANDBOX_FILE } from "../../dev/sandbox.ts";
+import { SANDBOX_FILE } from "../../dev/sandbox_info.ts";
 import { killTree } from "../support/process_tree.ts";
 import { within } from "../support/bounded.ts";
 

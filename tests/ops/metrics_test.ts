@@ -8,6 +8,7 @@ import {
   UNPIN_REASONS,
 } from "../../src/ops/metrics.ts";
 import type { Outcome, RouterEvent } from "../../src/core/router.ts";
+import { samples } from "../support/exposition.ts";
 
 const A = "a.example.org";
 const B = "b.example.org";
@@ -15,17 +16,6 @@ const ALICE = "alice@example.org/phone";
 
 function outcome(what: Outcome, durationMs: number): RouterEvent {
   return { type: "outcome", outcome: what, requester: ALICE, id: "1", durationMs };
-}
-
-/** `series{labels}` → value, from the exposition's sample lines. */
-function samples(text: string): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const space = line.lastIndexOf(" ");
-    map.set(line.slice(0, space), line.slice(space + 1));
-  }
-  return map;
 }
 
 /** A scripted run of proxy A, with B only started. */
@@ -207,25 +197,6 @@ Deno.test("no default collectors: of the process, only its start and its memory"
   ]);
 });
 
-Deno.test("build info, start time and the last reload's result and time", async () => {
-  const metrics = new Metrics();
-  metrics.process({ version: "9.8.7", startedAt: 1_700_000_000_000 });
-  let got = samples(await metrics.text());
-  assert.equal(got.get(`client_proxy_build_info{version="9.8.7"}`), "1");
-  assert.equal(got.get("process_start_time_seconds"), "1700000000");
-  assert.equal(got.get("client_proxy_config_last_reload_successful"), "1");
-  assert.equal(got.get("client_proxy_config_last_reload_success_timestamp_seconds"), "1700000000");
-  assert.ok(Number(got.get("process_resident_memory_bytes")) > 1_000_000);
-  metrics.reloaded("failed", 1_700_000_060_000);
-  got = samples(await metrics.text());
-  assert.equal(got.get("client_proxy_config_last_reload_successful"), "0");
-  assert.equal(got.get("client_proxy_config_last_reload_success_timestamp_seconds"), "1700000000");
-  metrics.reloaded("ok", 1_700_000_120_000);
-  got = samples(await metrics.text());
-  assert.equal(got.get("client_proxy_config_last_reload_successful"), "1");
-  assert.equal(got.get("client_proxy_config_last_reload_success_timestamp_seconds"), "1700000120");
-});
-
 Deno.test("remove drops every series of a proxy", async () => {
   const { metrics } = await scripted();
   metrics.remove(A);
@@ -252,19 +223,6 @@ Deno.test("separate instances do not share a registry", async () => {
   const got = samples(await two.text());
   assert.ok([...got.keys()].every((series) => !series.includes(A)), [...got.keys()].join("\n"));
   assert.equal(got.get('client_proxy_config_reloads_total{result="ok"}'), "0");
-});
-
-Deno.test("reloads are counted by result, each at 0 before the first", async () => {
-  const metrics = new Metrics();
-  const before = samples(await metrics.text());
-  assert.equal(before.get('client_proxy_config_reloads_total{result="ok"}'), "0");
-  assert.equal(before.get('client_proxy_config_reloads_total{result="failed"}'), "0");
-  metrics.reloaded("failed");
-  metrics.reloaded("ok");
-  metrics.reloaded("failed");
-  const after = samples(await metrics.text());
-  assert.equal(after.get('client_proxy_config_reloads_total{result="ok"}'), "1");
-  assert.equal(after.get('client_proxy_config_reloads_total{result="failed"}'), "2");
 });
 
 // Loading the worker's module (a data: URL importing a local file) is

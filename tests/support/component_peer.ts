@@ -1,0 +1,53 @@
+/**
+ * A component server played by a test, for what a real one would not do
+ * (a stanza in the same write as the handshake, a sibling's stanzas), and
+ * a link to it that records what reaches its owner.
+ */
+import { openLink } from "../../src/link/connection.ts";
+import { logger } from "../../src/ops/log.ts";
+import { peer, readText } from "./tcp_peer.ts";
+
+export const DOMAIN = "proxy.example.org";
+export const SECRET = "s3cret";
+const encoder = new TextEncoder();
+
+/**
+ * A server that accepts the component's stream and handshake, then writes
+ * `afterHandshake` in the same write; `written` collects what it read.
+ */
+export function componentServer(afterHandshake: string, written: string[] = []) {
+  return peer(async (conn) => {
+    for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
+      written.push(text);
+      if (text.includes("<stream:stream")) {
+        await conn.write(encoder.encode(
+          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
+            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
+        ));
+      }
+      if (text.includes("<handshake")) {
+        await conn.write(encoder.encode(`<handshake/>${afterHandshake}`));
+      }
+      if (text.includes("</stream:stream>")) {
+        await conn.write(encoder.encode("</stream:stream>"));
+        return;
+      }
+    }
+  });
+}
+
+/** A link to `url` that notes in `seen` when it is online and each stanza's id. */
+export function recordingLink(url: string, seen: string[]) {
+  return openLink({
+    url,
+    domain: DOMAIN,
+    secret: SECRET,
+    log: logger(DOMAIN),
+    handlers: {
+      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+      onOnline: () => seen.push("online"),
+      onOffline: () => {},
+    },
+    keepaliveMs: 0,
+  });
+}
