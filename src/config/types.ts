@@ -108,7 +108,7 @@ export interface ProxyConfig {
   readonly standbyRetryMs: number;
   /**
    * `max_stanza_size`, default 1 MB (1,048,576): the largest stanza read
-   * from the stream, in characters of its decoded text; a larger one is
+   * from the stream, in bytes of UTF-8 (as on the wire); a larger one is
    * skipped unread (a get/set is refused with `policy-violation`).
    */
   readonly maxStanzaSize: number;

@@ -15,14 +15,8 @@
  * before a restart (or to another instance of the same domain) can match no
  * request of this run.
  */
-import {
-  domainOf,
-  isPlausibleJid,
-  MAX_PART_BYTES,
-  prepDomain,
-  splitJid,
-  utf8Length,
-} from "./jid.ts";
+import { domainOf, isPlausibleJid, MAX_PART_BYTES, prepDomain, splitJid } from "./jid.ts";
+import { utf8Length } from "./byte_length.ts";
 
 /** The character that starts a long-address token resource. */
 export const TOKEN_PREFIX = "/";

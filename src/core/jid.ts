@@ -8,6 +8,7 @@
  * and JIDs an operator writes to stricter checks ({@link isHostname},
  * {@link isBareJid}).
  */
+import { utf8Length } from "./byte_length.ts";
 
 /** The parts of a JID string, as written (no prepping). */
 export interface JidParts {
@@ -23,15 +24,6 @@ export function splitJid(jid: string): JidParts {
   return slash < 0
     ? { bare: jid, resource: undefined }
     : { bare: jid.slice(0, slash), resource: jid.slice(slash + 1) };
-}
-
-const encoder = new TextEncoder();
-
-/** Byte length of a string in UTF-8. */
-export function utf8Length(text: string): number {
-  // Fast path: pure ASCII strings are as long as they look.
-  // deno-lint-ignore no-control-regex
-  return /^[\x00-\x7f]*$/.test(text) ? text.length : encoder.encode(text).length;
 }
 
 // RFC 7622 §3.3.1: characters a localpart never has; whitespace and

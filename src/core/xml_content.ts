@@ -7,6 +7,7 @@
  * stanza's start tag and hands over the rest; also where a stanza over the
  * size limit is handed to a skipper (xml_skip.ts).
  */
+import { utf8Length } from "./byte_length.ts";
 import { type Head, readHead, Skipper } from "./xml_skip.ts";
 import {
   BANG,
@@ -51,6 +52,9 @@ export class StanzaScan {
   parts: string[] = [];
   spilled = 0;
   readonly names: string[] = [];
+  /** The UTF-8 length of the first `#measured` parts (see spilledBytes()). */
+  #measured = 0;
+  #measuredBytes = 0;
 
   /** @param spillAt the size from which an incomplete stanza is spilled */
   constructor(spillAt: number) {
@@ -147,9 +151,27 @@ export class StanzaScan {
       this.names.push(stanza);
     }
     const whole = this.parts.join("") + text;
-    this.parts = [];
-    this.spilled = 0;
+    this.#unspill();
     return { whole };
+  }
+
+  /**
+   * The UTF-8 length of the spilled text. Each part is measured once, when
+   * first asked for: a stanza growing near the size limit is not measured
+   * again from its start with each chunk.
+   */
+  spilledBytes(): number {
+    const parts = this.parts;
+    for (; this.#measured < parts.length; this.#measured++) {
+      this.#measuredBytes += utf8Length(parts[this.#measured]);
+    }
+    return this.#measuredBytes;
+  }
+
+  /** The spilled text is let go (joined, or skipped). */
+  #unspill(): void {
+    this.parts = [];
+    this.spilled = this.#measured = this.#measuredBytes = 0;
   }
 
   /**
@@ -295,8 +317,7 @@ export class StanzaScan {
     else skipper = Skipper.inText(depth);
     const start = !spilled ? text : this.parts.length === 1 ? this.parts[0] : this.parts.join("");
     const head = readHead(start, 0, this.resume >= 0);
-    this.parts = [];
-    this.spilled = 0;
+    this.#unspill();
     this.names.length = this.open.length = 0;
     this.resume = -1;
     this.within = 0;

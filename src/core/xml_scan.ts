@@ -8,11 +8,13 @@
  * xml_content.ts) and kept as text in a lazy element (xml.ts), parsed if
  * and when someone asks for its children. The proxy forwards nearly every stanza without looking inside,
  * so the payload costs a scan instead of a tree and a second serialisation.
- * A stanza over the size limit is handed to a skipper (xml_skip.ts) at the
- * first chunk's end past the limit, and comes out with its start tag only.
+ * A stanza over the size limit (in bytes of UTF-8, as on the wire) is
+ * handed to a skipper (xml_skip.ts) at the first chunk's end past the
+ * limit, and comes out with its start tag only.
  * Pure: the link's stream parser feeds it socket reads, the router reads a
  * kept request with {@link parseStanza}.
  */
+import { utf8Length } from "./byte_length.ts";
 import { type LazyContent, lazyElement, oversizedElement, xml, type XmlElement } from "./xml.ts";
 import { StanzaScan } from "./xml_content.ts";
 import { type Head, readHead, type Skipper } from "./xml_skip.ts";
@@ -54,7 +56,7 @@ export interface ScanOptions {
   /** For tests: the size from which an incomplete stanza is spilled. */
   readonly spillAt?: number;
   /**
-   * The size limit of a stanza, in characters of the decoded text, read at
+   * The size limit of a stanza, in bytes of UTF-8 (as on the wire), read at
    * each chunk: a stanza over it is skipped, not kept, and handed on as an
    * oversized element (xml.ts). Default: none.
    */
@@ -154,7 +156,7 @@ export class StreamScanner {
   #limit(): void {
     const text = this.#buffer;
     const scan = this.#scan;
-    if (this.#done || !this.#root || text.length + scan.spilled <= this.#maxStanza()) return;
+    if (this.#done || !this.#root || !this.#over(text, 0, text.length)) return;
     // Not a stanza: the stream's end tag, waiting for its `>`.
     if (scan.parts.length === 0 && text.charCodeAt(1) === SLASH) return;
     let from: number;
@@ -234,7 +236,7 @@ export class StreamScanner {
       inner = text.slice(gt + 1, close);
       next = text.indexOf(">", close) + 1;
     }
-    if (next - lt > this.#maxStanza()) {
+    if (this.#over(text, lt, next)) {
       // Whole in this text, and over the limit all the same.
       const head = readHead(text, lt, true);
       this.#ready("element", oversizedElement(head.name, head.attrs, this.#root));
@@ -246,6 +248,20 @@ export class StreamScanner {
     content.parent = this.#root;
     this.#ready("element", lazyElement(name, attrs, content));
     return next;
+  }
+
+  /**
+   * Whether a stanza (what was spilled of it, then `text` from `from` to
+   * `to`) is over the size limit, in UTF-8. n UTF-16 code units are n to 3n
+   * bytes: only a stanza between a third of the limit and the limit, in
+   * code units, is measured (what was spilled, each part once).
+   */
+  #over(text: string, from: number, to: number): boolean {
+    const scan = this.#scan;
+    const limit = this.#maxStanza();
+    const chars = scan.spilled + to - from;
+    if (chars * 3 <= limit) return false;
+    return chars > limit || scan.spilledBytes() + utf8Length(text, from, to) > limit;
   }
 
   #ready(event: "start" | "element" | "end", element: XmlElement): void {

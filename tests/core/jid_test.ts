@@ -1,5 +1,5 @@
 /**
- * src/core/jid.ts: splitting, byte lengths, the plausibility check, bare and
+ * src/core/jid.ts: splitting, the plausibility check (parts in bytes), bare and
  * normal forms, and the config's stricter host name and bare JID checks.
  */
 import assert from "node:assert/strict";
@@ -11,8 +11,8 @@ import {
   MAX_PART_BYTES,
   normalizeJid,
   splitJid,
-  utf8Length,
 } from "../../src/core/jid.ts";
+import { utf8Length } from "../../src/core/byte_length.ts";
 
 Deno.test("splitJid: at the first slash; a resource may hold `/` and `@`", () => {
   assert.deepEqual(splitJid("alice@example.org/phone"), {
@@ -37,19 +37,6 @@ Deno.test("splitJid: no slash is no resource; a trailing slash is an empty one",
   });
   assert.deepEqual(splitJid("example.org"), { bare: "example.org", resource: undefined });
   assert.deepEqual(splitJid("alice@example.org/"), { bare: "alice@example.org", resource: "" });
-});
-
-Deno.test("utf8Length: bytes, not UTF-16 code units", () => {
-  assert.equal(utf8Length(""), 0);
-  assert.equal(utf8Length("alice@example.org"), 17);
-  assert.equal(utf8Length("\x00\x7f"), 2);
-  assert.equal(utf8Length("é"), 2);
-  assert.equal(utf8Length("€"), 3);
-  assert.equal(utf8Length("😀"), 4); // two code units
-  assert.equal(utf8Length("aé€😀"), 10);
-  assert.equal(utf8Length("jürgen@münchen.example/日本"), 31);
-  // A lone surrogate is sent as U+FFFD: three bytes.
-  assert.equal(utf8Length("\ud800"), 3);
 });
 
 Deno.test("isPlausibleJid: ordinary bare and full JIDs", () => {

@@ -2,6 +2,7 @@
  * Stanzas over the size limit (src/core/xml_scan.ts, xml_content.ts and
  * xml_skip.ts): handed on with their start tag only, wherever the stream
  * is cut, never held past the limit, and the stream goes on after them.
+ * The limit is in bytes of UTF-8, whatever the text.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { StreamScanner } from "../../src/core/xml_scan.ts";
@@ -39,14 +40,14 @@ interface Seen {
   held: number;
 }
 
-function feed(chunks: readonly string[], spillAt?: number): Seen {
+function feed(chunks: readonly string[], spillAt?: number, limit = LIMIT): Seen {
   const seen: Seen = { elements: [], errors: [], held: 0 };
   const scanner = new StreamScanner({
     start() {},
     element: (el) => seen.elements.push(el),
     end() {},
     error: (error) => seen.errors.push(error as Error),
-  }, { spillAt, maxStanza: () => LIMIT });
+  }, { spillAt, maxStanza: () => limit });
   for (const chunk of chunks) {
     scanner.write(chunk);
     seen.held = Math.max(seen.held, scanner.held);
@@ -167,4 +168,111 @@ Deno.test("oversize: without a limit, nothing is oversized", () => {
   scanner.write(HEADER + BIG[0][1]);
   equal(isOversized(seen[0]), false);
   equal(seen[0].getChild("query")?.getText().length, 300 - 20 * 4);
+});
+
+// --- the limit in bytes -------------------------------------------------------
+
+/** Text of 1, 2, 3 and 4 bytes a character (the last: a surrogate pair, two code units). */
+const UNITS: ReadonlyArray<readonly [string, string, number]> = [
+  ["ASCII", "x", 1],
+  ["2-byte é", "é", 2],
+  ["3-byte €", "€", 3],
+  ["3-byte CJK", "日", 3],
+  ["4-byte emoji", "😀", 4],
+];
+
+/** `bytes` bytes of `unit` (`size` bytes each), and ASCII for what is left over. */
+function textOf(unit: string, size: number, bytes: number): string {
+  return unit.repeat(Math.floor(bytes / size)) + "x".repeat(bytes % size);
+}
+
+/**
+ * A get of exactly `bytes` bytes of UTF-8, half its text of `unit` in an
+ * attribute value and half in the payload.
+ */
+function stanzaOf(
+  unit: string,
+  size: number,
+  bytes: number,
+): { text: string; value: string; payload: string } {
+  const frame = `<iq type='get' id='big' v=''><b></b></iq>`.length;
+  const half = Math.floor((bytes - frame) / 2);
+  const value = textOf(unit, size, half);
+  const payload = textOf(unit, size, bytes - frame - half);
+  const text = `<iq type='get' id='big' v='${value}'><b>${payload}</b></iq>`;
+  equal(new TextEncoder().encode(text).length, bytes);
+  return { text, value, payload };
+}
+
+for (const [name, unit, size] of UNITS) {
+  Deno.test(`oversize: ${name}, cut anywhere: exactly the limit in bytes is kept, a byte more is not`, () => {
+    for (const bytes of [LIMIT, LIMIT + 1]) {
+      const { text, value, payload } = stanzaOf(unit, size, bytes);
+      const stream = BEFORE + text + AFTER;
+      for (const spillAt of [undefined, 1, 40]) {
+        // At every code unit (between the halves of a pair too), and a code point at a time.
+        for (const chunks of [...cuts(stream), [...stream]]) {
+          const what = `${bytes} bytes, cut at ${
+            chunks[0].length
+          } of ${chunks.length}, spilled from ${spillAt}`;
+          const seen = feed([HEADER, ...chunks], spillAt);
+          deepEqual(seen.errors, [], what);
+          deepEqual(seen.elements.map((el) => el.attrs.id), ["before", "big", "after"], what);
+          const big = seen.elements[1];
+          equal(isOversized(big), bytes > LIMIT, what);
+          if (bytes > LIMIT) {
+            deepEqual(big.children, [], what);
+          } else {
+            equal(big.attrs.v, value, what);
+            equal(big.getChild("b")?.getText(), payload, what);
+          }
+          ok(seen.held <= LIMIT, `${what}: held ${seen.held}`);
+        }
+      }
+    }
+  });
+}
+
+Deno.test("oversize: half the limit in characters of 3-byte text is over it (1.5 times, in bytes)", () => {
+  const limit = 1024 * 1024;
+  const text = `<iq type='get' id='big'><b>${"€".repeat(limit / 2 - 40)}</b></iq>`;
+  ok(text.length <= limit / 2);
+  for (
+    const chunks of [[text + AFTER], chunked(text + AFTER, 64 * 1024), chunked(text + AFTER, 1000)]
+  ) {
+    const seen = feed([HEADER, ...chunks], undefined, limit);
+    deepEqual(seen.errors, []);
+    deepEqual(seen.elements.map((el) => [el.attrs.id, isOversized(el)]), [["big", true], [
+      "after",
+      false,
+    ]]);
+    ok(seen.held <= limit / 3 + 1024, `held ${seen.held} characters`);
+  }
+});
+
+/** `text` in chunks of `size` code units. */
+function chunked(text: string, size: number): string[] {
+  const chunks: string[] = [];
+  for (let at = 0; at < text.length; at += size) chunks.push(text.slice(at, at + size));
+  return chunks;
+}
+
+Deno.test("oversize: a stanza near the limit in bytes, in small chunks, is measured once, not at every chunk", () => {
+  // 2 MB of mostly ASCII text: between a third of the limit and the limit in
+  // characters, so measured, for some 2,700 chunks of 512. Measured again from
+  // its start at each (2,700 × 1.3 MB), it takes seconds; once, milliseconds.
+  const limit = 2 * 1024 * 1024;
+  for (const bytes of [limit, limit + 1]) {
+    const { text } = stanzaOf("x".repeat(99) + "€", 102, bytes);
+    const chunks = chunked(text + AFTER, 512);
+    const started = performance.now();
+    const seen = feed([HEADER, ...chunks], undefined, limit);
+    const ms = performance.now() - started;
+    deepEqual(seen.errors, []);
+    deepEqual(seen.elements.map((el) => [el.attrs.id, isOversized(el)]), [
+      ["big", bytes > limit],
+      ["after", false],
+    ]);
+    ok(ms < 2_000, `${bytes} bytes in ${chunks.length} chunks took ${ms.toFixed(0)} ms`);
+  }
 });

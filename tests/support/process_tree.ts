@@ -50,6 +50,8 @@ export async function rssMb(pid: number): Promise<number> {
 export interface RssSampler {
   /** Stops sampling, after one last sample; resolves with the peak. Idempotent. */
   stop(): Promise<number>;
+  /** How many samples were taken so far (a peak of few says little). */
+  readonly count: number;
   /** Stops sampling (for `await using`). */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -57,9 +59,11 @@ export interface RssSampler {
 /** Samples the RSS of process `pid` every `everyMs` until stopped. */
 export function sampleRss(pid: number, everyMs = 50): RssSampler {
   let peak = 0;
+  let count = 0;
   let running = true;
   const sample = async () => {
     peak = Math.max(peak, await rssMb(pid).catch(() => 0));
+    count++;
   };
   const loop = (async () => {
     while (running) {
@@ -68,6 +72,9 @@ export function sampleRss(pid: number, everyMs = 50): RssSampler {
     }
   })();
   const sampler: RssSampler = {
+    get count() {
+      return count;
+    },
     async stop() {
       if (!running) return peak;
       running = false;
