@@ -26,7 +26,8 @@ export interface ProxyDeps {
   readonly random?: () => number;
   /**
    * Uniform 32-bit unsigned integers that no other run repeats: the
-   * long-address tokens' prefix. Default: `crypto.getRandomValues`.
+   * prefix of the long-address tokens and of the target's request ids.
+   * Default: `crypto.getRandomValues`.
    */
   readonly randomBits?: () => number;
   /** Opens the stream. Default: {@link openLink}. */

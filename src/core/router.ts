@@ -44,12 +44,13 @@ export type { RouterSettings } from "./settings.ts";
 
 /** Options of {@link Router}. */
 export interface RouterOptions {
-  /** Uniform random numbers in [0, 1): balancing, and the target's request ids. */
+  /** Uniform random numbers in [0, 1): balancing. */
   readonly random: () => number;
   /**
    * Uniform 32-bit unsigned integers from a source that no other process,
    * restart or instance repeats (the shell's crypto.getRandomValues): the
-   * prefix of this run's long-address tokens (src/core/jat.ts).
+   * prefix of this run's long-address tokens and of the target's request
+   * ids (src/core/run_prefix.ts).
    */
   readonly randomBits: () => number;
   /** The service's subscribers, as stored (presence: true). Default: none. */
@@ -131,7 +132,7 @@ export class Router {
     }) as RouterContext;
     this.#requests = new Requests(context, options.randomBits);
     this.#messages = new Messages(context);
-    this.#initiated = new InitiatedRequests(settings.domain, { random: options.random });
+    this.#initiated = new InitiatedRequests(settings.domain, { randomBits: options.randomBits });
     this.#presence = new ServicePresence(settings.domain, {
       subscribers: options.subscribers,
       allowed: (bare) => this.#gate.allows(bare),

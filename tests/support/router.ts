@@ -21,6 +21,8 @@ export interface TestRouterOptions {
   readonly resources?: ReadonlyArray<string | readonly [string, number]>;
   /** Default: always 0, so "random" picks the first eligible resource. */
   readonly random?: () => number;
+  /** The secure source (tokens, the target's request ids). Default: always 0. */
+  readonly randomBits?: () => number;
   /** Stored presence subscribers. Default: none. */
   readonly subscribers?: string[];
 }
@@ -32,7 +34,7 @@ export function testRouter(
 ): Router {
   const router = new Router({ ...BASE_SETTINGS, ...settings }, {
     random: options.random ?? (() => 0),
-    randomBits: () => 0,
+    randomBits: options.randomBits ?? (() => 0),
     subscribers: options.subscribers,
   });
   router.online(0);
