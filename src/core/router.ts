@@ -14,7 +14,7 @@
  * initiated.ts and service_presence.ts.
  */
 import { drop, earliest, effects, outcome, refuse } from "./effects.ts";
-import { Gate } from "./gate.ts";
+import { Gate, gateError } from "./gate.ts";
 import { InitiatedRequests } from "./initiated.ts";
 import { peerAddress } from "./jat.ts";
 import { bareOf } from "./jid.ts";
@@ -399,14 +399,17 @@ export class Router {
       if (refused === "rate_limited") return refuse(fx, stanza, RATE_LIMITED, refused);
     }
     const before = fx.send.length;
-    const change = this.#presence.receive(stanza, this.resourceCount > 0, fx.send);
-    if (change === "full") {
+    const { change, refused } = this.#presence.receive(stanza, this.resourceCount > 0, fx.send);
+    // Persisted first (a subscriber denied by a reload is forgotten), then
+    // reported as a refusal of what a request would have got: the answer
+    // is `unsubscribed`, but counted and said as a refused request is.
+    if (change) fx.events.push({ type: "subscriber", ...change });
+    if (refused) {
       const from = stanza.attrs.from as string;
-      const condition = "resource-constraint";
-      const reason = "too_many_subscribers";
-      fx.events.push({ type: "refused", reason, condition, stanza: "presence", from });
-    } else if (change) fx.events.push({ type: "subscriber", ...change });
-    else if (fx.send.length === before) drop(fx, "ignored_presence", stanza);
+      const error = refused === "forbidden" ? gateError(refused, this.settings) : BUSY;
+      const { condition } = error;
+      fx.events.push({ type: "refused", reason: refused, condition, stanza: "presence", from });
+    } else if (!change && fx.send.length === before) drop(fx, "ignored_presence", stanza);
   }
 
   /** Tells the service's subscribers when its availability changed. */

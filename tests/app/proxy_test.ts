@@ -539,6 +539,56 @@ Deno.test("a denied requester: one warning naming its domain and the rule; a flo
   }
 });
 
+Deno.test("a denied user's subscribe or probe: unsubscribed, a rate-limited warning naming its domain, counted", async () => {
+  const logs = captureLogs();
+  const metrics = new Metrics();
+  let clock = 0;
+  const store: SubscriberStore = {
+    list: () => [],
+    add: () => {},
+    remove: () => {},
+    close: () => {},
+  };
+  const { proxy, link } = start('presence: true\ndeny: ["@evil.example"]', {
+    metrics,
+    store,
+    now: () => clock,
+  });
+  const warnings = () => logs.lines.filter((line) => / WARNING /.test(line));
+  try {
+    online(link);
+    for (let i = 0; i < 100; i++) {
+      clock = i;
+      const type = i % 2 === 0 ? "subscribe" : "probe";
+      link.receive(`<presence type="${type}" from="user${i}@evil.example/x" to="${DOMAIN}"/>`);
+    }
+    const answers = link.take();
+    assert.equal(answers.length, 100);
+    assert.ok(answers.every((answer) => parseXml(answer).attrs.type === "unsubscribed"));
+    assert.equal(warnings().length, 1, warnings().join(""));
+    assert.match(
+      warnings()[0],
+      / WARNING proxy\.example\.org stanza\.refused domain=proxy\.example\.org reason=forbidden stanza=presence peer=evil\.example condition=forbidden\n$/,
+    );
+    clock = 60_000;
+    link.receive(`<presence type="subscribe" from="last@evil.example/x" to="${DOMAIN}"/>`);
+    assert.match(
+      warnings()[1],
+      /reason=forbidden stanza=presence peer=evil\.example .*suppressed=99\n$/,
+    );
+    const text = await metrics.text();
+    assert.match(
+      text,
+      /client_proxy_refused_total\{proxy="proxy\.example\.org",stanza="presence",condition="forbidden"\} 101/,
+    );
+    // Not a request: the requests' outcomes stay as they were.
+    assert.match(text, /client_proxy_requests_total\{[^}]*outcome="forbidden"\} 0/);
+  } finally {
+    await proxy.shutdown(0);
+    logs.restore();
+  }
+});
+
 Deno.test("a reply from the target that answers nothing pending: a warning, rate-limited", async () => {
   const logs = captureLogs();
   const { proxy, link } = start();

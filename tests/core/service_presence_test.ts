@@ -182,14 +182,31 @@ Deno.test("directed available/unavailable presence from users is ignored, not re
   }
 });
 
-Deno.test("a denied user cannot subscribe or probe: unsubscribed, nothing stored", () => {
+Deno.test("a denied user cannot subscribe or probe: unsubscribed, nothing stored, reported as refused", () => {
   const r = router({ deny: ["mallory@example.org"] });
   r.receive(resourceUp("a"), 0);
   for (const type of ["subscribe", "probe"]) {
     const fx = r.receive(from("Mallory@example.org/r", type), 1);
     assert.deepEqual(lines(fx), [presenceTo("mallory@example.org", "unsubscribed")], type);
-    assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), []);
+    // Counted and said as a denied request is: the condition it would have got.
+    assert.deepEqual(fx.events, [{
+      type: "refused",
+      reason: "forbidden",
+      condition: "forbidden",
+      stanza: "presence",
+      from: "Mallory@example.org/r",
+    }], type);
   }
+  // With hide_from_denied, as for a request: the condition that looks like no service.
+  const hidden = router({ deny: ["mallory@example.org"], hideFromDenied: true });
+  const fx = hidden.receive(from("mallory@example.org/r", "subscribe"), 1);
+  assert.deepEqual(lines(fx), [presenceTo("mallory@example.org", "unsubscribed")]);
+  assert.deepEqual(fx.events.map((e) => e.type === "refused" && [e.reason, e.condition]), [
+    ["forbidden", "service-unavailable"],
+  ]);
+  // Leaving is never refused: an unsubscribe from a denied user is no rule broken.
+  const leaving = r.receive(from("mallory@example.org/r", "unsubscribe"), 2);
+  assert.deepEqual(leaving.events.filter((e) => e.type === "refused"), []);
 });
 
 Deno.test("a subscriber denied by a reload is no longer told, and forgotten when it asks", () => {
@@ -200,9 +217,13 @@ Deno.test("a subscriber denied by a reload is no longer told, and forgotten when
   ]);
   const fx = r.receive(from("mallory@example.org/r", "probe"), 11);
   assert.deepEqual(lines(fx), [presenceTo("mallory@example.org", "unsubscribed")]);
-  assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), [
-    { type: "subscriber", change: "remove", jid: "mallory@example.org" },
-  ]);
+  // Forgotten (stored first), and refused as any denied user's probe is.
+  assert.deepEqual(fx.events.map((e) => e.type), ["subscriber", "refused"]);
+  assert.deepEqual(fx.events[0], {
+    type: "subscriber",
+    change: "remove",
+    jid: "mallory@example.org",
+  });
   assert.ok(!lines(r.settleAll(12)).includes(presenceTo("mallory@example.org", "unavailable")));
 });
 
