@@ -11,6 +11,7 @@ import { isOversized, serialize, type XmlElement } from "../core/xml.ts";
 import { Backoff } from "./backoff.ts";
 import { type Endpoint, endpointOf, isLoopback } from "./endpoint.ts";
 import { ending, reportEnd, SIBLING, type StreamEnd } from "./ending.ts";
+import { ForgeryLog } from "./forgery_log.ts";
 import { Keepalive } from "./keepalive.ts";
 import { BROKEN_RULE, Prover } from "./proof.ts";
 import { readRelay, relayText } from "./relay.ts";
@@ -47,6 +48,7 @@ class ComponentLink implements Link {
   readonly #instance = crypto.randomUUID().slice(0, 8);
   /** Proves our relays and pings, checks those that arrive. */
   readonly #prover: Prover;
+  readonly #forgeries: ForgeryLog;
   /** The current stream's mark (its self-ping prefix), which signs its relays. */
   #mark = "";
   readonly #siblings = new SiblingWatch<XmlElement>();
@@ -78,6 +80,7 @@ class ComponentLink implements Link {
     }
     this.#backoff = new Backoff(options.random ?? Math.random);
     this.#prover = new Prover(options.domain, options.secret);
+    this.#forgeries = new ForgeryLog(options.log, options.domain);
     this.#writer = new StreamWriter({
       domain: options.domain,
       log: options.log,
@@ -322,12 +325,11 @@ class ComponentLink implements Link {
 
   /**
    * A relay or self-ping not taken, by the `rule` it broke: dropped, said
-   * and counted. `by`: the stream it names, if any.
+   * (rate-limited) and counted. `by`: the stream it names, if any.
    */
   #refused(what: "relay" | "ping", rule: string, by: string | undefined): void {
-    const { domain, log, handlers } = this.#options;
-    log.warning(`stream.forged_${what}`, { domain, peer: by ?? "unnamed", rule });
-    handlers.onDropped?.(what === "relay" ? "forged_relay" : "forged_ping");
+    this.#forgeries.say(what, rule, by);
+    this.#options.handlers.onDropped?.(what === "relay" ? "forged_relay" : "forged_ping");
   }
 
   /**
