@@ -71,10 +71,11 @@ export class Proxy {
     this.#store = deps.subscribers;
     // Kept even with affinity off: a reload may turn it on.
     const pins = this.#pins = deps.pins;
+    const store = this.#store;
     this.#router = new Router(config, {
       random: deps.random ?? Math.random,
       randomBits: deps.randomBits ?? secureBits,
-      subscribers: this.#store?.list(domain),
+      ...(store ? { storedSubscribers: () => this.#storedSubscribers(store) } : {}),
       ...(pins ? { storedPins: () => pins.list(domain) } : {}),
     });
     this.#metrics?.setUp(domain, false);
@@ -242,6 +243,23 @@ export class Proxy {
         changes: changes.length,
         reason: error,
       });
+    }
+  }
+
+  /**
+   * The subscribers stored, for the router as it comes to serve; when the
+   * store cannot be read, said, and none: the router keeps those it holds.
+   */
+  #storedSubscribers(store: SubscriberStore): string[] | undefined {
+    try {
+      return store.list(this.domain);
+    } catch (error) {
+      this.#log.error("service.store_failed", {
+        domain: this.domain,
+        change: "read",
+        reason: error,
+      });
+      return undefined;
     }
   }
 

@@ -50,7 +50,7 @@ export interface ServicePresenceOptions {
 /** The subscribers and what they were last told. */
 export class ServicePresence {
   readonly #domain: string;
-  readonly #subscribers: Set<string>;
+  readonly #subscribers = new Set<string>();
   readonly #allowed: (bare: string) => boolean;
   readonly #max: () => number;
   readonly #maxPerDomain: () => number;
@@ -61,11 +61,25 @@ export class ServicePresence {
 
   constructor(domain: string, options: ServicePresenceOptions = {}) {
     this.#domain = domain;
-    this.#subscribers = new Set(options.subscribers);
     this.#allowed = options.allowed ?? (() => true);
     this.#max = options.max ?? (() => Infinity);
     this.#maxPerDomain = options.maxPerDomain ?? (() => Infinity);
-    for (const jid of this.#subscribers) this.#perDomain.add(domainKey(jid));
+    if (options.subscribers) this.restore(options.subscribers);
+  }
+
+  /**
+   * Replaces the subscribers with those stored, as the router comes to
+   * serve: another instance on the same store may have added or removed
+   * some while this one did not serve.
+   */
+  restore(stored: Iterable<string>): void {
+    this.#subscribers.clear();
+    this.#perDomain.clear();
+    for (const jid of stored) {
+      if (this.#subscribers.has(jid)) continue;
+      this.#subscribers.add(jid);
+      this.#perDomain.add(domainKey(jid));
+    }
   }
 
   /** How many users are subscribed. */

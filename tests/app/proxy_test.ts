@@ -274,6 +274,68 @@ Deno.test("a store that fails is logged, and neither the stream nor other reques
   }
 });
 
+/** An in-memory subscriber store, shared by the proxies given it. */
+class MemorySubscribers implements SubscriberStore {
+  readonly jids = new Set<string>();
+  list = (): string[] => [...this.jids];
+  add = (_domain: string, jid: string): void => void this.jids.add(jid);
+  remove = (_domain: string, jid: string): void => void this.jids.delete(jid);
+  close(): void {}
+}
+
+const subscribe = (user: string, type = "subscribe") =>
+  `<presence type="${type}" from="${user}/pc" to="${DOMAIN}"/>`;
+
+/** The users the service's presence went to, and whether it said available. */
+function told(link: FakeLink): string[] {
+  return link.take().map((text) => parseXml(text)).filter((el) =>
+    el.name === "presence" && el.attrs.from === DOMAIN && el.attrs.to !== TARGET
+  ).map((el) => `${el.attrs.to} ${el.attrs.type ?? "available"}`);
+}
+
+Deno.test("a standby sharing the subscriber store tells those who subscribed through the active one", () => {
+  const store = new MemorySubscribers();
+  const active = start("presence: true", { store }).link;
+  const standby = start("presence: true", { store, link: new FakeLink() }).link;
+  online(active);
+  standby.online();
+  standby.handlers.onHandOver!(); // the newer instance steps back (ejabberd)
+  active.receive(subscribe("bob@example.org"));
+  active.receive(subscribe("carol@example.org"));
+  assert.deepEqual([...store.jids], ["bob@example.org", "carol@example.org"]);
+  standby.online(); // a look from standby: it reads the store now
+  active.receive(subscribe("dave@example.org")); // still serving while the look is held
+  active.receive(subscribe("carol@example.org", "unsubscribe"));
+  // The active instance is gone; the look finds nobody and serves.
+  standby.handlers.onTakeOver!();
+  standby.take();
+  standby.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+  assert.deepEqual(told(standby), ["bob@example.org available", "dave@example.org available"]);
+});
+
+Deno.test("a subscriber store that cannot be read as the proxy comes to serve: logged, the subscribers held stay", () => {
+  const logs = captureLogs();
+  try {
+    const store = new MemorySubscribers();
+    const { link } = start("presence: true", { store });
+    online(link);
+    link.receive(subscribe("bob@example.org"));
+    link.take();
+    link.handlers.onHandOver!();
+    store.list = () => {
+      throw new Error("database is locked");
+    };
+    link.online(); // serving again after the hand-over: the store is read, and fails
+    link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+    assert.deepEqual(told(link), ["bob@example.org available"]);
+    const failed = logs.lines.filter((line) => line.includes("service.store_failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], / ERROR .*change=read reason="database is locked"/);
+  } finally {
+    logs.restore();
+  }
+});
+
 Deno.test("the timer answers a request that outlives request_timeout", async () => {
   // The real clock: a short timeout, awaited with a bound.
   const link = new FakeLink();

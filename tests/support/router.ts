@@ -25,6 +25,8 @@ export interface TestRouterOptions {
   readonly randomBits?: () => number;
   /** Stored presence subscribers. Default: none. */
   readonly subscribers?: string[];
+  /** The store of subscribers, read as the router comes to serve. Default: `subscribers`. */
+  readonly storedSubscribers?: () => Iterable<string>;
 }
 
 /** `settings` over {@link BASE_SETTINGS}, online at time 0, `resources` available. */
@@ -35,7 +37,8 @@ export function testRouter(
   const router = new Router({ ...BASE_SETTINGS, ...settings }, {
     random: options.random ?? (() => 0),
     randomBits: options.randomBits ?? (() => 0),
-    subscribers: options.subscribers,
+    storedSubscribers: options.storedSubscribers ??
+      (options.subscribers ? () => options.subscribers! : undefined),
   });
   router.online(0);
   for (const r of options.resources ?? []) {
