@@ -25,6 +25,8 @@ const MAY_IMPORT: Record<Part, readonly string[]> = {
     "core/xml.ts",
     "core/xml_scan.ts",
     "ops/log.ts",
+    // How often a warning is said: part of logging, pure, decides nothing.
+    "ops/warn_limiter.ts",
     "@xmpp/component-core",
     "node:events",
     "node:crypto",

@@ -26,7 +26,8 @@ export interface ProxyDeps {
   readonly random?: () => number;
   /**
    * Uniform 32-bit unsigned integers that no other run repeats: the
-   * long-address tokens' prefix. Default: `crypto.getRandomValues`.
+   * prefix of the long-address tokens and of the target's request ids.
+   * Default: `crypto.getRandomValues`.
    */
   readonly randomBits?: () => number;
   /** Opens the stream. Default: {@link openLink}. */
@@ -70,10 +71,11 @@ export class Proxy {
     this.#store = deps.subscribers;
     // Kept even with affinity off: a reload may turn it on.
     const pins = this.#pins = deps.pins;
+    const store = this.#store;
     this.#router = new Router(config, {
       random: deps.random ?? Math.random,
       randomBits: deps.randomBits ?? secureBits,
-      subscribers: this.#store?.list(domain),
+      ...(store ? { storedSubscribers: () => this.#storedSubscribers(store) } : {}),
       ...(pins ? { storedPins: () => pins.list(domain) } : {}),
     });
     this.#metrics?.setUp(domain, false);
@@ -241,6 +243,23 @@ export class Proxy {
         changes: changes.length,
         reason: error,
       });
+    }
+  }
+
+  /**
+   * The subscribers stored, for the router as it comes to serve; when the
+   * store cannot be read, said, and none: the router keeps those it holds.
+   */
+  #storedSubscribers(store: SubscriberStore): string[] | undefined {
+    try {
+      return store.list(this.domain);
+    } catch (error) {
+      this.#log.error("service.store_failed", {
+        domain: this.domain,
+        change: "read",
+        reason: error,
+      });
+      return undefined;
     }
   }
 

@@ -7,6 +7,7 @@
  */
 import { jidKey } from "./jid.ts";
 import { DeadlineTable, type Timed } from "./pending.ts";
+import { runPrefix } from "./run_prefix.ts";
 import { errorReply, type StanzaError } from "./stanza.ts";
 import { copyString, readdress, type XmlElement } from "./xml.ts";
 
@@ -36,22 +37,22 @@ export interface Settled {
 export class InitiatedRequests {
   readonly #table = new DeadlineTable<Initiated>();
   readonly #domain: string;
-  readonly #random: () => number;
+  readonly #randomBits: () => number;
   /**
-   * Differs per run, so that a late reply to a request of an earlier run
-   * matches nothing. Drawn at the first request (not before: drawing
-   * would shift the balancing's random choices).
+   * Differs per run (src/core/run_prefix.ts), so that a late reply to a
+   * request of an earlier run matches nothing. Drawn at the first request:
+   * a run that starts none draws nothing.
    */
   #prefix: string | undefined;
   #next = 0;
 
   /**
    * @param domain the component's domain (where the replies come to)
-   * @param options `random` draws this run's id prefix
+   * @param options `randomBits`: the secure source this run's id prefix is drawn from
    */
-  constructor(domain: string, options: { random: () => number }) {
+  constructor(domain: string, options: { randomBits: () => number }) {
     this.#domain = domain;
-    this.#random = options.random;
+    this.#randomBits = options.randomBits;
   }
 
   /** How many are in flight. */
@@ -70,7 +71,7 @@ export class InitiatedRequests {
     peer: string,
     options: { resourceName: string; now: number; timeoutMs: number },
   ): XmlElement {
-    this.#prefix ??= `cp${Math.floor(this.#random() * 36 ** 4).toString(36)}-`;
+    this.#prefix ??= `cp${runPrefix(this.#randomBits)}-`;
     const key = this.#prefix + (this.#next++).toString(36);
     this.#table.add({
       key,

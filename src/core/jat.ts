@@ -10,13 +10,14 @@
  * `<domain>//<token>` instead: a resource that starts with `/` can never be
  * a JID (its domain would be empty), so the two forms never collide. The
  * token is opaque and valid only while its request is pending, and never
- * repeats: a 64-bit prefix drawn once per run from a secure source (injected:
- * crypto.getRandomValues in the shell), then a counter, so a late reply from
- * before a restart (or to another instance of the same domain) can match no
- * request of this run.
+ * repeats: a 64-bit prefix drawn once per run from a secure source
+ * (src/core/run_prefix.ts), then a counter, so a late reply from before a
+ * restart (or to another instance of the same domain) can match no request
+ * of this run.
  */
 import { domainOf, isPlausibleJid, MAX_PART_BYTES, prepDomain, splitJid } from "./jid.ts";
 import { utf8Length } from "./byte_length.ts";
+import { runPrefix } from "./run_prefix.ts";
 
 /** The character that starts a long-address token resource. */
 export const TOKEN_PREFIX = "/";
@@ -57,13 +58,6 @@ export function peerAddress(toResource: string, domain: string): string | undefi
   return theirs === undefined || theirs === prepDomain(domain) ? undefined : translated.requester;
 }
 
-/**
- * Base-36 digits of one 32-bit draw (36^7 > 2^32, so every value has its
- * own digits), and draws per run prefix: 64 bits.
- */
-const DIGITS_PER_DRAW = 7;
-const DRAWS = 2;
-
 /** The long-address tokens of one run: see the module doc. */
 export class Tokens {
   readonly #randomBits: () => number;
@@ -81,15 +75,7 @@ export class Tokens {
   /** The next token, with {@link TOKEN_PREFIX}: `/<prefix><counter>`. */
   next(): string {
     // Drawn at the first use: a run that never needs a token draws nothing.
-    this.#prefix ??= this.#draw();
+    this.#prefix ??= runPrefix(this.#randomBits);
     return TOKEN_PREFIX + this.#prefix + (this.#next++).toString(36);
-  }
-
-  #draw(): string {
-    let prefix = "";
-    for (let i = 0; i < DRAWS; i++) {
-      prefix += (this.#randomBits() >>> 0).toString(36).padStart(DIGITS_PER_DRAW, "0");
-    }
-    return prefix;
   }
 }

@@ -14,7 +14,7 @@
  * initiated.ts and service_presence.ts.
  */
 import { drop, earliest, effects, outcome, refuse } from "./effects.ts";
-import { Gate } from "./gate.ts";
+import { Gate, gateError } from "./gate.ts";
 import { InitiatedRequests } from "./initiated.ts";
 import { peerAddress } from "./jat.ts";
 import { bareOf } from "./jid.ts";
@@ -44,16 +44,24 @@ export type { RouterSettings } from "./settings.ts";
 
 /** Options of {@link Router}. */
 export interface RouterOptions {
-  /** Uniform random numbers in [0, 1): balancing, and the target's request ids. */
+  /** Uniform random numbers in [0, 1): balancing. */
   readonly random: () => number;
   /**
    * Uniform 32-bit unsigned integers from a source that no other process,
    * restart or instance repeats (the shell's crypto.getRandomValues): the
-   * prefix of this run's long-address tokens (src/core/jat.ts).
+   * prefix of this run's long-address tokens and of the target's request
+   * ids (src/core/run_prefix.ts).
    */
   readonly randomBits: () => number;
-  /** The service's subscribers, as stored (presence: true). Default: none. */
-  readonly subscribers?: Iterable<string>;
+  /**
+   * The service's subscribers as stored (presence: true, `state_dir`),
+   * read when the router is made and each time it comes to serve, as the
+   * pins are: another instance sharing the store (a standby on the same
+   * host) may have added or removed some while this one did not serve.
+   * Undefined from it: the store could not be read, and the router keeps
+   * those it holds. Default: none.
+   */
+  readonly storedSubscribers?: () => Iterable<string> | undefined;
   /**
    * The affinity pins as stored (`state_dir`), `[key, resource]` in the
    * order they were pinned, read each time the router comes online to
@@ -93,6 +101,7 @@ export class Router {
   #serving = false;
   readonly #placement: Placement;
   readonly #storedPins: (() => Iterable<readonly [string, string]>) | undefined;
+  readonly #storedSubscribers: (() => Iterable<string> | undefined) | undefined;
 
   constructor(settings: RouterSettings, options: RouterOptions) {
     this.#settings = settings;
@@ -119,6 +128,7 @@ export class Router {
     });
     this.#placement = new Placement(this.#target.resources, options.random, () => this.#settings);
     this.#storedPins = options.storedPins;
+    this.#storedSubscribers = options.storedSubscribers;
     // Live views: the parts always read what is in force now.
     const context = Object.defineProperties({
       placement: this.#placement,
@@ -131,9 +141,9 @@ export class Router {
     }) as RouterContext;
     this.#requests = new Requests(context, options.randomBits);
     this.#messages = new Messages(context);
-    this.#initiated = new InitiatedRequests(settings.domain, { random: options.random });
+    this.#initiated = new InitiatedRequests(settings.domain, { randomBits: options.randomBits });
     this.#presence = new ServicePresence(settings.domain, {
-      subscribers: options.subscribers,
+      subscribers: options.storedSubscribers?.(),
       allowed: (bare) => this.#gate.allows(bare),
       max: () => this.settings.maxSubscribers ?? Infinity,
       maxPerDomain: () => this.settings.maxSubscribersPerDomain ?? Infinity,
@@ -235,10 +245,11 @@ export class Router {
     const fx = effects();
     this.#learnUntil = now + LEARN_MS;
     this.#requests.detachAll(this.#target.online(fx), this.#learnUntil);
-    // Coming to serve (at start, or taking over): the stored pins are the
-    // latest; on a reconnect, those in memory are.
+    // Coming to serve (at start, or taking over): the stored pins and
+    // subscribers are the latest; on a reconnect, those in memory are.
     const stored = this.#serving ? undefined : this.#storedPins?.();
     this.#placement.online(now, this.#learnUntil, stored);
+    if (!this.#serving) this.#restoreSubscribers();
     if (this.settings.presence) this.#presence.online(now);
     this.#serving = true;
     return fx;
@@ -286,13 +297,23 @@ export class Router {
 
   /**
    * A look from standby found no sibling and serves now: the stored pins
-   * are read again, since the instance gone may have written more while
-   * the look was held (it read them as it came online).
+   * and subscribers are read again, since the instance gone may have
+   * written more while the look was held (it read them as it came online).
    */
   takeOver(now: number): Effects {
     const stored = this.#storedPins?.();
     if (stored !== undefined) this.#placement.online(now, this.#learnUntil ?? now, stored);
+    // Nothing was announced during the look: due as after coming online.
+    if (this.#restoreSubscribers() && this.settings.presence) this.#presence.online(now);
     return effects();
+  }
+
+  /** Replaces the subscribers with those stored; false when there is no store to read. */
+  #restoreSubscribers(): boolean {
+    const stored = this.#storedSubscribers?.();
+    if (stored === undefined) return false;
+    this.#presence.restore(stored);
+    return true;
   }
 
   /** Stops taking requests: new ones get `service-unavailable` (wait). */
@@ -398,14 +419,17 @@ export class Router {
       if (refused === "rate_limited") return refuse(fx, stanza, RATE_LIMITED, refused);
     }
     const before = fx.send.length;
-    const change = this.#presence.receive(stanza, this.resourceCount > 0, fx.send);
-    if (change === "full") {
+    const { change, refused } = this.#presence.receive(stanza, this.resourceCount > 0, fx.send);
+    // Persisted first (a subscriber denied by a reload is forgotten), then
+    // reported as a refusal of what a request would have got: the answer
+    // is `unsubscribed`, but counted and said as a refused request is.
+    if (change) fx.events.push({ type: "subscriber", ...change });
+    if (refused) {
       const from = stanza.attrs.from as string;
-      const condition = "resource-constraint";
-      const reason = "too_many_subscribers";
-      fx.events.push({ type: "refused", reason, condition, stanza: "presence", from });
-    } else if (change) fx.events.push({ type: "subscriber", ...change });
-    else if (fx.send.length === before) drop(fx, "ignored_presence", stanza);
+      const error = refused === "forbidden" ? gateError(refused, this.settings) : BUSY;
+      const { condition } = error;
+      fx.events.push({ type: "refused", reason: refused, condition, stanza: "presence", from });
+    } else if (!change && fx.send.length === before) drop(fx, "ignored_presence", stanza);
   }
 
   /** Tells the service's subscribers when its availability changed. */

@@ -18,6 +18,20 @@ export interface SubscriberChange {
   readonly jid: string;
 }
 
+/** What a user's presence to the domain came to, besides the stanzas to send. */
+export interface PresenceAnswer {
+  /** The subscriber change to persist, if any. */
+  readonly change?: SubscriberChange;
+  /**
+   * Why a `subscribe` or `probe` got `unsubscribed`, if it did: the user is
+   * denied (`allow` / `deny`), or would be a subscriber over `max`.
+   */
+  readonly refused?: "forbidden" | "too_many_subscribers";
+}
+
+/** Nothing to persist, nothing refused. */
+const NOTHING: PresenceAnswer = Object.freeze({});
+
 /** Options of {@link ServicePresence}. */
 export interface ServicePresenceOptions {
   /** Subscribers stored by an earlier run (bare JIDs). Default: none. */
@@ -36,7 +50,7 @@ export interface ServicePresenceOptions {
 /** The subscribers and what they were last told. */
 export class ServicePresence {
   readonly #domain: string;
-  readonly #subscribers: Set<string>;
+  readonly #subscribers = new Set<string>();
   readonly #allowed: (bare: string) => boolean;
   readonly #max: () => number;
   readonly #maxPerDomain: () => number;
@@ -47,11 +61,25 @@ export class ServicePresence {
 
   constructor(domain: string, options: ServicePresenceOptions = {}) {
     this.#domain = domain;
-    this.#subscribers = new Set(options.subscribers);
     this.#allowed = options.allowed ?? (() => true);
     this.#max = options.max ?? (() => Infinity);
     this.#maxPerDomain = options.maxPerDomain ?? (() => Infinity);
-    for (const jid of this.#subscribers) this.#perDomain.add(domainKey(jid));
+    if (options.subscribers) this.restore(options.subscribers);
+  }
+
+  /**
+   * Replaces the subscribers with those stored, as the router comes to
+   * serve: another instance on the same store may have added or removed
+   * some while this one did not serve.
+   */
+  restore(stored: Iterable<string>): void {
+    this.#subscribers.clear();
+    this.#perDomain.clear();
+    for (const jid of stored) {
+      if (this.#subscribers.has(jid)) continue;
+      this.#subscribers.add(jid);
+      this.#perDomain.add(domainKey(jid));
+    }
   }
 
   /** How many users are subscribed. */
@@ -120,14 +148,10 @@ export class ServicePresence {
 
   /**
    * Handles a user's presence to the domain; returns the subscriber change
-   * to persist, if any, or "full" for a new subscriber refused because there
-   * are `max` already. Stanzas to send are appended to `send`.
+   * to persist and why it was refused, if either. Stanzas to send are
+   * appended to `send`.
    */
-  receive(
-    stanza: XmlElement,
-    available: boolean,
-    send: XmlElement[],
-  ): SubscriberChange | "full" | undefined {
+  receive(stanza: XmlElement, available: boolean, send: XmlElement[]): PresenceAnswer {
     const from = stanza.attrs.from as string;
     const bare = bareOf(from);
     const type = stanza.attrs.type;
@@ -136,7 +160,8 @@ export class ServicePresence {
       // 6121 refuses a subscription request, and answers a probe from a JID
       // without one. One who subscribed before a reload denied them is forgotten.
       send.push(presence("unsubscribed", { to: bare, from: this.#domain }));
-      return this.#forget(bare);
+      const change = this.#forget(bare);
+      return change ? { change, refused: "forbidden" } : { refused: "forbidden" };
     }
     switch (type) {
       case "subscribe": {
@@ -148,7 +173,7 @@ export class ServicePresence {
         ) {
           // Refused like a denied user; those already subscribed keep theirs.
           send.push(presence("unsubscribed", { to: bare, from: this.#domain }));
-          return "full";
+          return { refused: "too_many_subscribers" };
         }
         if (added) {
           this.#subscribers.add(copyString(bare));
@@ -156,22 +181,24 @@ export class ServicePresence {
         }
         send.push(presence("subscribed", { to: bare, from: this.#domain }));
         send.push(this.#presence(bare, available));
-        return added ? { change: "add", jid: bare } : undefined;
+        return added ? { change: { change: "add", jid: bare } } : NOTHING;
       }
       case "unsubscribe": {
         const removed = this.#forget(bare);
         // The user stops following the service: as a contact's server
         // would (RFC 6121 §3.3.3), it is told the service is gone for it.
         if (removed) send.push(this.#presence(bare, false));
-        return removed;
+        return removed ? { change: removed } : NOTHING;
       }
-      case "unsubscribed":
-        return this.#forget(bare);
+      case "unsubscribed": {
+        const removed = this.#forget(bare);
+        return removed ? { change: removed } : NOTHING;
+      }
       case "probe":
         send.push(this.#presence(from, available));
-        return undefined;
+        return NOTHING;
       default:
-        return undefined;
+        return NOTHING;
     }
   }
 

@@ -5,6 +5,7 @@
  * sibling decisions (sibling.ts) are carried out.
  */
 import { isOversized, type XmlElement } from "../core/xml.ts";
+import { ForgeryLog } from "./forgery_log.ts";
 import type { Keepalive } from "./keepalive.ts";
 import { BROKEN_RULE, type Prover } from "./proof.ts";
 import { readRelay, relayText } from "./relay.ts";
@@ -36,12 +37,14 @@ export class SharedDomain {
   readonly #prover: Prover;
   readonly #stream: CurrentStream;
   readonly #siblings = new SiblingWatch<XmlElement>();
+  readonly #forgeries: ForgeryLog;
 
   /** @param prover proves our relays, checks those that arrive */
   constructor(options: LinkOptions, prover: Prover, stream: CurrentStream) {
     this.#options = options;
     this.#prover = prover;
     this.#stream = stream;
+    this.#forgeries = new ForgeryLog(options.log, options.domain);
   }
 
   /** A stream opens as `self`; `look`: a look from standby. */
@@ -102,9 +105,8 @@ export class SharedDomain {
    * and counted. `by`: the stream it names, if any.
    */
   #refused(what: "relay" | "ping", rule: string, by: string | undefined): void {
-    const { domain, log, handlers } = this.#options;
-    log.warning(`stream.forged_${what}`, { domain, peer: by ?? "unnamed", rule });
-    handlers.onDropped?.(what === "relay" ? "forged_relay" : "forged_ping");
+    this.#forgeries.say(what, rule, by);
+    this.#options.handlers.onDropped?.(what === "relay" ? "forged_relay" : "forged_ping");
   }
 
   /**

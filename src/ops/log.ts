@@ -73,16 +73,24 @@ function plain(value: unknown): unknown {
 }
 
 // Values come from the wire too (ids, addresses): control characters (C0,
-// DEL, C1) would reach the operator's terminal raw, so they are escaped.
+// DEL, C1) would reach the operator's terminal raw, and so would the line
+// and paragraph separators and the bidi controls (Unicode UAX #9: ALM, LRM,
+// RLM, LRE…RLO, LRI…PDI), which make a line display other than it reads.
+// All are escaped.
+const UNESCAPED_BY_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 // deno-lint-ignore no-control-regex
-const NEEDS_QUOTES = /[\s"=\x00-\x1f\x7f-\x9f]/;
-const UNESCAPED_BY_JSON = /[\x7f-\x9f]/g;
+const NEEDS_QUOTES = /[\s"=\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
-function quoted(text: string): string {
-  return JSON.stringify(text).replace(
+/** JSON text with what JSON.stringify leaves raw escaped too (still JSON, read back the same). */
+function escaped(json: string): string {
+  return json.replace(
     UNESCAPED_BY_JSON,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
+}
+
+function quoted(text: string): string {
+  return escaped(JSON.stringify(text));
 }
 
 function textLine(record: LogRecord): string {
@@ -112,5 +120,5 @@ function jsonLine(record: LogRecord): string {
   for (const [key, value] of Object.entries(record.properties)) {
     if (!JSON_FIELDS.has(key)) line[key] = plain(value);
   }
-  return JSON.stringify(line) + "\n";
+  return escaped(JSON.stringify(line)) + "\n";
 }

@@ -274,6 +274,68 @@ Deno.test("a store that fails is logged, and neither the stream nor other reques
   }
 });
 
+/** An in-memory subscriber store, shared by the proxies given it. */
+class MemorySubscribers implements SubscriberStore {
+  readonly jids = new Set<string>();
+  list = (): string[] => [...this.jids];
+  add = (_domain: string, jid: string): void => void this.jids.add(jid);
+  remove = (_domain: string, jid: string): void => void this.jids.delete(jid);
+  close(): void {}
+}
+
+const subscribe = (user: string, type = "subscribe") =>
+  `<presence type="${type}" from="${user}/pc" to="${DOMAIN}"/>`;
+
+/** The users the service's presence went to, and whether it said available. */
+function told(link: FakeLink): string[] {
+  return link.take().map((text) => parseXml(text)).filter((el) =>
+    el.name === "presence" && el.attrs.from === DOMAIN && el.attrs.to !== TARGET
+  ).map((el) => `${el.attrs.to} ${el.attrs.type ?? "available"}`);
+}
+
+Deno.test("a standby sharing the subscriber store tells those who subscribed through the active one", () => {
+  const store = new MemorySubscribers();
+  const active = start("presence: true", { store }).link;
+  const standby = start("presence: true", { store, link: new FakeLink() }).link;
+  online(active);
+  standby.online();
+  standby.handlers.onHandOver!(); // the newer instance steps back (ejabberd)
+  active.receive(subscribe("bob@example.org"));
+  active.receive(subscribe("carol@example.org"));
+  assert.deepEqual([...store.jids], ["bob@example.org", "carol@example.org"]);
+  standby.online(); // a look from standby: it reads the store now
+  active.receive(subscribe("dave@example.org")); // still serving while the look is held
+  active.receive(subscribe("carol@example.org", "unsubscribe"));
+  // The active instance is gone; the look finds nobody and serves.
+  standby.handlers.onTakeOver!();
+  standby.take();
+  standby.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+  assert.deepEqual(told(standby), ["bob@example.org available", "dave@example.org available"]);
+});
+
+Deno.test("a subscriber store that cannot be read as the proxy comes to serve: logged, the subscribers held stay", () => {
+  const logs = captureLogs();
+  try {
+    const store = new MemorySubscribers();
+    const { link } = start("presence: true", { store });
+    online(link);
+    link.receive(subscribe("bob@example.org"));
+    link.take();
+    link.handlers.onHandOver!();
+    store.list = () => {
+      throw new Error("database is locked");
+    };
+    link.online(); // serving again after the hand-over: the store is read, and fails
+    link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+    assert.deepEqual(told(link), ["bob@example.org available"]);
+    const failed = logs.lines.filter((line) => line.includes("service.store_failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], / ERROR .*change=read reason="database is locked"/);
+  } finally {
+    logs.restore();
+  }
+});
+
 Deno.test("the timer answers a request that outlives request_timeout", async () => {
   // The real clock: a short timeout, awaited with a bound.
   const link = new FakeLink();
@@ -533,6 +595,56 @@ Deno.test("a denied requester: one warning naming its domain and the rule; a flo
     const text = await metrics.text();
     assert.match(text, /client_proxy_refused_total\{[^}]*condition="forbidden"\} 1002/);
     assert.match(text, /client_proxy_requests_total\{[^}]*outcome="forbidden"\} 1002/);
+  } finally {
+    await proxy.shutdown(0);
+    logs.restore();
+  }
+});
+
+Deno.test("a denied user's subscribe or probe: unsubscribed, a rate-limited warning naming its domain, counted", async () => {
+  const logs = captureLogs();
+  const metrics = new Metrics();
+  let clock = 0;
+  const store: SubscriberStore = {
+    list: () => [],
+    add: () => {},
+    remove: () => {},
+    close: () => {},
+  };
+  const { proxy, link } = start('presence: true\ndeny: ["@evil.example"]', {
+    metrics,
+    store,
+    now: () => clock,
+  });
+  const warnings = () => logs.lines.filter((line) => / WARNING /.test(line));
+  try {
+    online(link);
+    for (let i = 0; i < 100; i++) {
+      clock = i;
+      const type = i % 2 === 0 ? "subscribe" : "probe";
+      link.receive(`<presence type="${type}" from="user${i}@evil.example/x" to="${DOMAIN}"/>`);
+    }
+    const answers = link.take();
+    assert.equal(answers.length, 100);
+    assert.ok(answers.every((answer) => parseXml(answer).attrs.type === "unsubscribed"));
+    assert.equal(warnings().length, 1, warnings().join(""));
+    assert.match(
+      warnings()[0],
+      / WARNING proxy\.example\.org stanza\.refused domain=proxy\.example\.org reason=forbidden stanza=presence peer=evil\.example condition=forbidden\n$/,
+    );
+    clock = 60_000;
+    link.receive(`<presence type="subscribe" from="last@evil.example/x" to="${DOMAIN}"/>`);
+    assert.match(
+      warnings()[1],
+      /reason=forbidden stanza=presence peer=evil\.example .*suppressed=99\n$/,
+    );
+    const text = await metrics.text();
+    assert.match(
+      text,
+      /client_proxy_refused_total\{proxy="proxy\.example\.org",stanza="presence",condition="forbidden"\} 101/,
+    );
+    // Not a request: the requests' outcomes stay as they were.
+    assert.match(text, /client_proxy_requests_total\{[^}]*outcome="forbidden"\} 0/);
   } finally {
     await proxy.shutdown(0);
     logs.restore();

@@ -169,20 +169,26 @@ Deno.test("max_pending counts requests in flight both ways", () => {
   assert.equal(condition(only(router.receive(ping("p2"), 0))), "resource-constraint");
 });
 
-Deno.test("ids differ between runs: a late reply to an earlier run's request matches nothing", () => {
-  const run = (random: () => number) => {
-    const router = testRouter({ allowTargetRequests: true }, { resources: ["a"], random });
-    return only(router.receive(ping("p1"), 0)).attrs.id;
+Deno.test("ids differ between runs: drawn from the secure bits, not from `random`", () => {
+  // Both runs' `random` stuck at 0, as two restarts with the same seed would be.
+  const run = (bits: number) => {
+    const draws: number[] = [];
+    const router = testRouter({ allowTargetRequests: true }, {
+      resources: ["a"],
+      random: () => 0,
+      randomBits: () => (draws.push(bits), bits),
+    });
+    const ids = [only(router.receive(ping("p1"), 0)), only(router.receive(ping("p2"), 0))]
+      .map((out) => out.attrs.id);
+    return { router, ids, draws };
   };
-  const first = run(() => 0.1);
-  const second = run(() => 0.7);
-  assert.notEqual(first, second);
+  const first = run(0x12345678);
+  const second = run(0xffffffff);
+  // `cp`, the run's 64 bits in base 36 (two draws at the first request), then a counter.
+  assert.deepEqual(first.ids, ["cp051u7i0051u7i0-0", "cp051u7i0051u7i0-1"]);
+  assert.deepEqual(second.ids, ["cp1z141z31z141z3-0", "cp1z141z31z141z3-1"]);
+  assert.equal(first.draws.length, 2);
   // An earlier run's reply reaching this one is dropped.
-  const router = testRouter({ allowTargetRequests: true }, {
-    resources: ["a"],
-    random: () => 0.7,
-  });
-  router.receive(ping("p1"), 0);
-  const late = parseXml(`<iq type="result" id="${first}" from="${USER}" to="${DOMAIN}"/>`);
-  assert.equal(router.receive(late, 1).send.length, 0);
+  const late = parseXml(`<iq type="result" id="${first.ids[0]}" from="${USER}" to="${DOMAIN}"/>`);
+  assert.equal(second.router.receive(late, 1).send.length, 0);
 });

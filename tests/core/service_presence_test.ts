@@ -168,6 +168,66 @@ Deno.test("a hand-over to a sibling leaves nothing to announce: the sibling tell
   assert.deepEqual(lines(r.tick(12_000)), [presenceTo("alice@example.org", "unavailable")]);
 });
 
+// --- a standby sharing state_dir: the stored subscribers read as it comes to serve ---
+
+/** A router on a store another instance writes too: `stored` is that store. */
+function sharing(stored: Set<string>): Router {
+  return testRouter({
+    requestTimeoutMs: 1000,
+    maxPendingPerResource: 10,
+    maxPending: 10,
+    presence: true,
+  }, { storedSubscribers: () => [...stored] });
+}
+
+Deno.test("online after a hand-over: the subscribers stored meanwhile are read, those removed forgotten", () => {
+  const stored = new Set(["alice@example.org", "bob@example.org"]);
+  const r = sharing(stored);
+  r.receive(resourceUp("a"), 10);
+  r.handOver(20);
+  // The other instance serves: carol subscribes there, bob leaves.
+  stored.add("carol@example.org");
+  stored.delete("bob@example.org");
+  r.online(1_000);
+  assert.equal(r.nextWake(), 3_000, "an announcement is due as after any (re)connect");
+  assert.deepEqual(
+    lines(r.receive(resourceUp("a"), 1_500)).filter((l) => l.startsWith("<presence")),
+    [
+      presenceTo("alice@example.org"),
+      presenceTo("carol@example.org"),
+    ],
+  );
+  // Carol counts as a subscriber now: her unsubscribe is a change to persist.
+  const fx = r.receive(from("carol@example.org/r", "unsubscribe"), 1_600);
+  assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), [
+    { type: "subscriber", change: "remove", jid: "carol@example.org" },
+  ]);
+});
+
+Deno.test("a take-over after a look: the subscribers stored while the look was held are read", () => {
+  const stored = new Set<string>();
+  const r = sharing(stored);
+  r.handOver(5); // a standby from the start (ejabberd): it looks now and then
+  r.online(1_000); // a look: the store is read as it comes online
+  stored.add("dave@example.org"); // the active instance, still serving, takes one more
+  r.takeOver(1_400);
+  assert.equal(r.nextWake(), 3_400, "told once the resources are known, or after the wait");
+  assert.deepEqual(lines(r.tick(3_400)), [presenceTo("dave@example.org", "unavailable")]);
+});
+
+Deno.test("a reconnect of the instance serving reads nothing: it keeps every subscriber it holds", () => {
+  const stored = new Set(["alice@example.org"]);
+  const r = sharing(stored);
+  r.receive(from("bob@example.org/r", "subscribe"), 10);
+  // Bob's write failed (the shell logged it): the store never had him.
+  stored.clear();
+  r.online(1_000);
+  assert.deepEqual(lines(r.tick(3_000)), [
+    presenceTo("alice@example.org", "unavailable"),
+    presenceTo("bob@example.org", "unavailable"),
+  ]);
+});
+
 Deno.test("shutdown tells subscribers the service is unavailable", () => {
   const r = router({}, ["alice@example.org"]);
   r.receive(resourceUp("a"), 0);
@@ -182,14 +242,31 @@ Deno.test("directed available/unavailable presence from users is ignored, not re
   }
 });
 
-Deno.test("a denied user cannot subscribe or probe: unsubscribed, nothing stored", () => {
+Deno.test("a denied user cannot subscribe or probe: unsubscribed, nothing stored, reported as refused", () => {
   const r = router({ deny: ["mallory@example.org"] });
   r.receive(resourceUp("a"), 0);
   for (const type of ["subscribe", "probe"]) {
     const fx = r.receive(from("Mallory@example.org/r", type), 1);
     assert.deepEqual(lines(fx), [presenceTo("mallory@example.org", "unsubscribed")], type);
-    assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), []);
+    // Counted and said as a denied request is: the condition it would have got.
+    assert.deepEqual(fx.events, [{
+      type: "refused",
+      reason: "forbidden",
+      condition: "forbidden",
+      stanza: "presence",
+      from: "Mallory@example.org/r",
+    }], type);
   }
+  // With hide_from_denied, as for a request: the condition that looks like no service.
+  const hidden = router({ deny: ["mallory@example.org"], hideFromDenied: true });
+  const fx = hidden.receive(from("mallory@example.org/r", "subscribe"), 1);
+  assert.deepEqual(lines(fx), [presenceTo("mallory@example.org", "unsubscribed")]);
+  assert.deepEqual(fx.events.map((e) => e.type === "refused" && [e.reason, e.condition]), [
+    ["forbidden", "service-unavailable"],
+  ]);
+  // Leaving is never refused: an unsubscribe from a denied user is no rule broken.
+  const leaving = r.receive(from("mallory@example.org/r", "unsubscribe"), 2);
+  assert.deepEqual(leaving.events.filter((e) => e.type === "refused"), []);
 });
 
 Deno.test("a subscriber denied by a reload is no longer told, and forgotten when it asks", () => {
@@ -200,9 +277,13 @@ Deno.test("a subscriber denied by a reload is no longer told, and forgotten when
   ]);
   const fx = r.receive(from("mallory@example.org/r", "probe"), 11);
   assert.deepEqual(lines(fx), [presenceTo("mallory@example.org", "unsubscribed")]);
-  assert.deepEqual(fx.events.filter((e) => e.type === "subscriber"), [
-    { type: "subscriber", change: "remove", jid: "mallory@example.org" },
-  ]);
+  // Forgotten (stored first), and refused as any denied user's probe is.
+  assert.deepEqual(fx.events.map((e) => e.type), ["subscriber", "refused"]);
+  assert.deepEqual(fx.events[0], {
+    type: "subscriber",
+    change: "remove",
+    jid: "mallory@example.org",
+  });
   assert.ok(!lines(r.settleAll(12)).includes(presenceTo("mallory@example.org", "unavailable")));
 });
 

@@ -1,10 +1,12 @@
 /**
  * Beyond the seed's limits, against Prosody: requests started by the
- * implementing client, messages both ways, and the service's own presence.
+ * implementing client, messages both ways, and the service's own presence
+ * (also from a standby on the same state_dir that takes over).
  */
 import assert from "node:assert/strict";
 import { resultFor, type TestClient } from "../support/client.ts";
-import { DOMAIN, NS_STANZAS, withWorld } from "../support/world.ts";
+import { startProxy } from "../support/proxy.ts";
+import { DOMAIN, NS_STANZAS, SECRET, TARGET, withWorld } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const PING = "urn:xmpp:ping";
@@ -172,4 +174,46 @@ withWorld(
     await again;
   },
   { entry: { presence: true }, top: { state_dir: stateDir } },
+);
+
+withWorld(
+  "a standby sharing state_dir takes over after a kill -9 and tells a user who subscribed after it started",
+  async (world) => {
+    // Started before anyone subscribes: it must read the subscribers as it
+    // takes over, not as it starts. Prosody refuses it while the first serves.
+    await using standby = await startProxy({
+      server: world.server.componentUrl,
+      proxies: [{
+        domain: DOMAIN,
+        secret: SECRET,
+        target_address: TARGET,
+        ...world.lastEntry,
+        standby_retry: "300ms",
+      }],
+      top: { state_dir: world.lastTop.state_dir },
+      readyEvent: "stream\\.standby",
+    });
+    const alice = await world.rosterClient("alice", "watch");
+    const subscribed = alice.waitFor((el) =>
+      el.name === "presence" && el.attrs.type === "subscribed"
+    );
+    await alice.send(xml("presence", { type: "subscribe", to: DOMAIN }));
+    await subscribed;
+    const a = await world.resource("a");
+    await servicePresence(alice, "available");
+
+    // The standby, serving now, tells her the service is there, and then that it is gone.
+    const toldByStandby = servicePresence(alice, "available");
+    await world.proxy.kill();
+    await standby.waitForLog(/stream\.online/, { timeoutMs: 10_000 });
+    await toldByStandby;
+    const gone = servicePresence(alice, "unavailable");
+    await a.stop();
+    await gone;
+    assert.doesNotMatch(standby.log(), /service\.store_failed/);
+  },
+  {
+    entry: { presence: true },
+    top: () => ({ state_dir: Deno.makeTempDirSync({ dir: stateDir }) }),
+  },
 );

@@ -231,7 +231,8 @@ Deno.test("a forged sibling's ping never makes the stream stand down: dropped, s
     assert.equal(link.state, "online");
     assert.deepEqual(dropped, Array(5).fill("forged_ping"));
     const said = logs.lines.filter((line) => line.includes("stream.forged_ping"));
-    assert.equal(said.length, 5);
+    // Counted each, said once a minute per rule: the second unproved one is left out.
+    assert.equal(said.length, 4, said.join(""));
     for (
       const rule of [
         "no proof",

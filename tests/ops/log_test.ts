@@ -175,6 +175,40 @@ Deno.test("text: control characters from the wire are escaped, never written raw
   }
 });
 
+Deno.test("text: line and paragraph separators and bidi controls are escaped, never written raw", () => {
+  const lines = capture("info");
+  try {
+    // An address that would show as "evil.example" typed backwards, or as a second line.
+    const peer = "\u202egpj.exe\u202c\u2066x\u2069\u200e\u200f\u061c";
+    logger("main").warning("stanza.dropped", { peer, next: "a\u2028ERROR b\u2029c" });
+    assert.equal(
+      untimed(lines[0]),
+      'WARNING main stanza.dropped peer="\\u202egpj.exe\\u202c\\u2066x\\u2069\\u200e\\u200f\\u061c"' +
+        ' next="a\\u2028ERROR b\\u2029c"\n',
+    );
+    // Plain non-ASCII stays as it is, unquoted.
+    logger("main").info("x", { peer: "straße.example" });
+    assert.equal(untimed(lines[1]), "INFO    main x peer=straße.example\n");
+  } finally {
+    restore();
+  }
+});
+
+Deno.test("JSON: the same characters are written as escapes, and read back as they were", () => {
+  const lines = capture("info", "json");
+  try {
+    const peer = "\u202eevil\u2028\u2066\u200f\x9b";
+    logger("main").warning("stanza.dropped", { peer });
+    assert.doesNotMatch(
+      lines[0],
+      /[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\x7f-\x9f]/,
+    );
+    assert.equal(JSON.parse(lines[0]).peer, peer);
+  } finally {
+    restore();
+  }
+});
+
 Deno.test("JSON: a property cannot overwrite the fixed fields; an Error is its message", () => {
   const lines = capture("info", "json");
   try {

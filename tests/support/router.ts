@@ -21,8 +21,12 @@ export interface TestRouterOptions {
   readonly resources?: ReadonlyArray<string | readonly [string, number]>;
   /** Default: always 0, so "random" picks the first eligible resource. */
   readonly random?: () => number;
+  /** The secure source (tokens, the target's request ids). Default: always 0. */
+  readonly randomBits?: () => number;
   /** Stored presence subscribers. Default: none. */
   readonly subscribers?: string[];
+  /** The store of subscribers, read as the router comes to serve. Default: `subscribers`. */
+  readonly storedSubscribers?: () => Iterable<string>;
 }
 
 /** `settings` over {@link BASE_SETTINGS}, online at time 0, `resources` available. */
@@ -32,8 +36,9 @@ export function testRouter(
 ): Router {
   const router = new Router({ ...BASE_SETTINGS, ...settings }, {
     random: options.random ?? (() => 0),
-    randomBits: () => 0,
-    subscribers: options.subscribers,
+    randomBits: options.randomBits ?? (() => 0),
+    storedSubscribers: options.storedSubscribers ??
+      (options.subscribers ? () => options.subscribers! : undefined),
   });
   router.online(0);
   for (const r of options.resources ?? []) {

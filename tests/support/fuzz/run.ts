@@ -31,7 +31,7 @@ export interface RunOptions {
     options: {
       random: () => number;
       randomBits: () => number;
-      subscribers: readonly string[];
+      storedSubscribers: () => Iterable<string>;
       storedPins: () => Iterable<readonly [string, string]>;
     },
   ) => Router;
@@ -55,7 +55,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   // The shell's store of affinity pins (state_dir), kept from the events.
   const pins = new Map<string, string>();
   const storedPins = () => [...pins];
-  const routerOptions = { random, randomBits, subscribers: world.subscribers, storedPins };
+  // And of the subscribers (presence: true), kept the same way.
+  const subscribers = new Set(world.subscribers);
+  const storedSubscribers = () => [...subscribers];
+  const routerOptions = { random, randomBits, storedSubscribers, storedPins };
   const make = (current: RouterSettings, opts: typeof routerOptions) =>
     options.makeRouter?.(current, opts) ?? new Router(current, opts);
   let router = make(settings, routerOptions);
@@ -80,6 +83,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
           pins.delete(event.key);
           pins.set(event.key, event.resource);
         } else if (event.type === "unpinned") { for (const key of event.keys) pins.delete(key); }
+        else if (event.type === "subscriber") {
+          if (event.change === "add") subscribers.add(event.jid);
+          else subscribers.delete(event.jid);
+        }
       }
       trace.push({ step: n, now: model.now, op, incoming, out });
       if (trace.length > 12) trace.shift();
@@ -196,13 +203,12 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
       case "restart": {
         advance(action.dt);
         // What the process loses goes; what the store keeps stays.
-        const subscribers = [...model.subscribers];
         // Each process its own randomness, as a real restart has: distinct for every restart.
         const seed = (scenario.randomSeed ^ Math.imul(model.stats.restarts + 1, 0x9e3779b9)) >>> 0;
         router = make(router.settings, {
           random: mulberry32(seed),
           randomBits: mulberry32Bits(~seed),
-          subscribers,
+          storedSubscribers,
           storedPins,
         });
         model = model.restarted();
