@@ -7,16 +7,14 @@ import type { ProxyConfig } from "../config/types.ts";
 import { type Link, type LinkHandlers, type LinkTimings, openLink } from "../link/connection.ts";
 import { askPeer } from "../link/peer.ts";
 import type { Readiness } from "../ops/http.ts";
-import { type Logger, logger, logs } from "../ops/log.ts";
+import { type Logger, logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
-import { BROKEN_RULES } from "../ops/broken_rules.ts";
-import { WarnLimiter } from "../ops/warn_limiter.ts";
-import { bareOf, domainKey } from "../core/jid.ts";
 import { type Effects, Router, type RouterEvent } from "../core/router.ts";
 import type { SubscriberStore } from "../ops/subscribers.ts";
 import type { PinChange, PinStore } from "../ops/pins.ts";
 import { wait } from "../link/wait.ts";
-import { copyString, type XmlElement } from "../core/xml.ts";
+import type { XmlElement } from "../core/xml.ts";
+import { EventLog } from "./event_log.ts";
 
 /** What a proxy needs from the outside world; tests replace it. */
 export interface ProxyDeps {
@@ -58,14 +56,20 @@ export class Proxy {
   #idle: (() => void) | undefined;
   #shuttingDown = false;
   #hurried = false;
-  /** A broken rule's warning: once a minute per kind and sender's domain. */
-  readonly #warnings = new WarnLimiter();
+  /** What the router's events say in the log. */
+  readonly #events: EventLog;
 
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
     const domain = this.domain = config.domain;
     this.#maxStanzaSize = config.maxStanzaSize;
     this.#now = deps.now ?? (() => performance.now());
     this.#log = logger(domain);
+    this.#events = new EventLog({
+      domain,
+      log: this.#log,
+      now: this.#now,
+      maxStanzaSize: () => this.#maxStanzaSize,
+    });
     this.#metrics = deps.metrics;
     // Kept even with presence off: a reload may turn it on.
     this.#store = deps.subscribers;
@@ -288,120 +292,33 @@ export class Proxy {
     }, Math.max(0, at - this.#now()));
   }
 
+  /** Stores what must survive a restart, counts, then says the event. */
   #report(event: RouterEvent): void {
     this.#metrics?.observe(this.domain, event);
-    const log = this.#log;
-    const domain = this.domain;
     switch (event.type) {
-      case "resource":
-        log.info(`target.resource_${event.change}`, {
-          domain,
-          resource: event.resource,
-          available: event.count,
-        });
-        break;
       case "pinned":
         if (this.#pins) this.#pinChanges.push([event.key, event.resource]);
-        if (logs("debug")) {
-          log.debug("affinity.pinned", { domain, key: event.key, resource: event.resource });
-        }
         break;
       case "unpinned":
         if (this.#pins) { for (const key of event.keys) this.#pinChanges.push([key, undefined]); }
-        // A resource's keys moving is worth seeing; expiry and eviction are routine.
-        if (event.reason === "resource_left") {
-          log.info("affinity.unpinned", { domain, reason: event.reason, keys: event.keys.length });
-        } else if (logs("debug")) {
-          log.debug("affinity.unpinned", { domain, reason: event.reason, keys: event.keys.length });
-        }
-        break;
-      case "subscription":
-        if (event.state === "error" || event.state === "revoked") {
-          log.warning("target.subscription_lost", {
-            domain,
-            state: event.state,
-            retry_in_ms: event.retryInMs,
-          });
-        } else log.info(`target.subscription_${event.state}`, { domain });
         break;
       case "subscriber":
         try {
-          if (event.change === "add") this.#store?.add(domain, event.jid);
-          else this.#store?.remove(domain, event.jid);
+          if (event.change === "add") this.#store?.add(this.domain, event.jid);
+          else this.#store?.remove(this.domain, event.jid);
         } catch (error) {
           // A full disk or a locked database must not take the stream (and
           // every request in flight) down: the router still holds the
           // change, so only a restart would lose it, and the log says so.
-          log.error("service.store_failed", { domain, change: event.change, reason: error });
-        }
-        if (logs("debug")) {
-          log.debug(`service.subscriber_${event.change}`, { domain, jid: event.jid });
-        }
-        break;
-      case "dropped":
-        if (event.reason === "too_big") this.#tooBig(event.stanza, event.from, "dropped");
-        else if (BROKEN_RULES[event.reason]) {
-          this.#warn("stanza.dropped", event.reason, event.stanza, event.from);
-        }
-        if (logs("debug")) log.debug("stanza.dropped", { domain, ...event, type: undefined });
-        break;
-      case "forwarded":
-        if (logs("debug")) log.debug("request.forwarded", { domain, ...event, type: undefined });
-        break;
-      case "passed":
-        if (logs("debug")) {
-          const name = event.stanza === "message" ? "message.passed" : "target_request.sent";
-          log.debug(name, { domain, from: event.from, to: event.to, id: event.id });
-        }
-        break;
-      case "outcome":
-        if (logs("debug")) {
-          log.debug("request.done", {
-            domain,
-            outcome: event.outcome,
-            requester: event.requester,
-            id: event.id,
-            duration_ms: Math.round(event.durationMs * 1000) / 1000,
+          this.#log.error("service.store_failed", {
+            domain: this.domain,
+            change: event.change,
+            reason: error,
           });
         }
-        break;
-      case "refused":
-        if (event.reason === "too_big") this.#tooBig(event.stanza, event.from, "refused");
-        else if (BROKEN_RULES[event.reason]) {
-          this.#warn("stanza.refused", event.reason, event.stanza, event.from, {
-            condition: event.condition,
-          });
-        }
-        if (logs("debug")) log.debug("stanza.refused", { domain, ...event, type: undefined });
         break;
     }
-  }
-
-  /** A stanza over `max_stanza_size` was skipped: said as a broken rule, with the limit. */
-  #tooBig(stanza: string, from: string | undefined, action: "refused" | "dropped"): void {
-    const details = { action, limit: this.#maxStanzaSize };
-    this.#warn("stanza.too_big", "too_big", stanza, from, details);
-  }
-
-  /**
-   * A rule the sender broke, said as a warning naming the sender's domain
-   * (JIDs only at debug), unless one of the same kind and domain was said
-   * within the minute: the next one says how many were left out meanwhile.
-   */
-  #warn(
-    name: string,
-    reason: string,
-    stanza: string,
-    from: string | undefined,
-    details: Record<string, unknown> = {},
-  ): void {
-    const sender = from === undefined ? "" : domainKey(bareOf(from));
-    // Kept by the limiter: a copy, see copyString().
-    const peer = sender === "" ? "unknown" : copyString(sender);
-    const leftOut = this.#warnings.admit(`${name} ${reason} ${peer}`, this.#now());
-    if (leftOut === undefined) return;
-    const suppressed = leftOut > 0 ? leftOut : undefined;
-    this.#log.warning(name, { domain: this.domain, reason, stanza, peer, ...details, suppressed });
+    this.#events.say(event);
   }
 }
 

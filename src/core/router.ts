@@ -11,32 +11,23 @@
  * This file is the facade: {@link Router.receive} looks the stanza up in
  * the routing table (src/core/route.ts) and runs the rule it names; the
  * rules live with their state in requests.ts, target.ts, messages.ts,
- * initiated.ts and service_presence.ts.
+ * target_requests.ts and service_presence.ts.
  */
-import { drop, earliest, effects, outcome, refuse } from "./effects.ts";
+import { drop, earliest, effects, refuse } from "./effects.ts";
 import { Gate, gateError } from "./gate.ts";
-import { InitiatedRequests } from "./initiated.ts";
-import { peerAddress } from "./jat.ts";
 import { bareOf } from "./jid.ts";
 import { Messages } from "./messages.ts";
 import { Placement } from "./placement.ts";
 import { Requests } from "./requests.ts";
 import { classify, type Rule } from "./route.ts";
-import type { Effects, Outcome, RefusalOutcome } from "./router_events.ts";
+import type { Effects, RefusalOutcome } from "./router_events.ts";
 import { ServicePresence } from "./service_presence.ts";
 import type { RouterContext } from "./context.ts";
 import type { RouterSettings } from "./settings.ts";
 import type { StanzaError } from "./stanza.ts";
-import {
-  BAD_REQUEST,
-  BUSY,
-  HANDED_OVER,
-  MALFORMED,
-  RATE_LIMITED,
-  SHUTTING_DOWN,
-  TIMEOUT,
-} from "./stanza_errors.ts";
+import { BUSY, HANDED_OVER, RATE_LIMITED, SHUTTING_DOWN, TIMEOUT } from "./stanza_errors.ts";
 import { Target } from "./target.ts";
+import { TargetRequests } from "./target_requests.ts";
 import type { XmlElement } from "./xml.ts";
 
 export type { DropReason, Effects, Outcome, RouterEvent } from "./router_events.ts";
@@ -91,7 +82,7 @@ export class Router {
   readonly #requests: Requests;
   readonly #messages: Messages;
   /** Requests the target started (allow_target_requests). */
-  readonly #initiated: InitiatedRequests;
+  readonly #initiated: TargetRequests;
   /** The service's own presence and its subscribers (presence: true). */
   readonly #presence: ServicePresence;
   #accepting = true;
@@ -115,7 +106,7 @@ export class Router {
       },
       down: (fx, resource, now) => {
         // Its own requests have nobody left to answer: late replies are dropped.
-        if (this.#initiated.size > 0) this.#initiated.forgetResource(resource.name);
+        this.#initiated.forgetResource(resource.name);
         // Its keys first: a get it held is re-sent where its key goes now.
         this.#placement.resourceLeft(fx, resource);
         this.#requests.lose(fx, resource, now);
@@ -141,7 +132,7 @@ export class Router {
     }) as RouterContext;
     this.#requests = new Requests(context, options.randomBits);
     this.#messages = new Messages(context);
-    this.#initiated = new InitiatedRequests(settings.domain, { randomBits: options.randomBits });
+    this.#initiated = new TargetRequests(context, options.randomBits);
     this.#presence = new ServicePresence(settings.domain, {
       subscribers: options.storedSubscribers?.(),
       allowed: (bare) => this.#gate.allows(bare),
@@ -270,7 +261,7 @@ export class Router {
   tick(now: number): Effects {
     const fx = effects();
     this.#requests.expire(fx, now);
-    if (this.#initiated.size > 0) this.#settleInitiated(fx, now, TIMEOUT, "timeout", false);
+    if (this.#initiated.size > 0) this.#initiated.settle(fx, now, TIMEOUT, "timeout", false);
     this.#requests.expireParked(fx, now);
     this.#messages.expire(fx, now);
     this.#requests.reattachDue(fx, now, this.#target.heard);
@@ -350,9 +341,9 @@ export class Router {
       case "reply":
         return this.#requests.reply(fx, stanza, toResource, now);
       case "target_request":
-        return this.#targetRequest(fx, stanza, toResource, now);
+        return this.#initiated.start(fx, stanza, toResource, now);
       case "target_request_reply":
-        return this.#targetRequestReply(fx, stanza, now);
+        return this.#initiated.reply(fx, stanza, now);
       case "target_presence":
         return this.#target.receive(fx, stanza, fromSlash, now);
       case "user_presence":
@@ -373,41 +364,7 @@ export class Router {
     this.#requests.refuseParked(fx, error, why, now);
     this.#messages.refuseWaiting(fx, error, why);
     this.#requests.answerPending(fx, error, why, now);
-    this.#settleInitiated(fx, now, error, why, true);
-  }
-
-  /** A get/set from a target resource to `<domain>/<JID>` (allow_target_requests). */
-  #targetRequest(fx: Effects, stanza: XmlElement, toResource: string, now: number): void {
-    const { id, from } = stanza.attrs as { id?: string; from: string };
-    const peer = peerAddress(toResource, this.settings.domain);
-    if (id === undefined) return refuse(fx, stanza, BAD_REQUEST, "bad_request");
-    if (!this.#accepting) return refuse(fx, stanza, SHUTTING_DOWN, "shutdown");
-    if (peer === undefined) return refuse(fx, stanza, MALFORMED, "bad_address");
-    if (this.inFlightCount >= this.settings.maxPending) return refuse(fx, stanza, BUSY, "busy");
-    const resourceName = from.slice(from.indexOf("/") + 1);
-    fx.send.push(this.#initiated.start(stanza, peer, {
-      resourceName,
-      now,
-      timeoutMs: this.settings.requestTimeoutMs,
-    }));
-    fx.events.push({ type: "passed", stanza: "target_request", from, to: peer, id });
-  }
-
-  /** The reply to a request the target started, if it is one. */
-  #targetRequestReply(fx: Effects, stanza: XmlElement, now: number): void {
-    const settled = this.#initiated.reply(stanza, now);
-    if (!settled) return void drop(fx, "unmatched", stanza);
-    fx.send.push(settled.send);
-    const what = stanza.attrs.type === "error" ? "error" : "result";
-    outcome(fx, what, settled.send.attrs.to as string, settled.send.attrs.id, settled.durationMs);
-  }
-
-  /** Answers the target's own requests past their deadline (or all of them). */
-  #settleInitiated(fx: Effects, now: number, error: StanzaError, why: Outcome, all: boolean): void {
-    for (const settled of this.#initiated.settle(now, error, { all })) {
-      fx.send.push(settled.send);
-      outcome(fx, why, settled.send.attrs.to as string, settled.send.attrs.id, settled.durationMs);
-    }
+    this.#initiated.settle(fx, now, error, why, true);
   }
 
   /** A user's presence to the domain (presence: true). */
