@@ -13,6 +13,7 @@
  * affinity lookup (the key read from the payload, its pin found and used).
  */
 import { Session } from "node:inspector";
+import process from "node:process";
 import { readdress, serialize, type XmlElement } from "../src/core/xml.ts";
 import { fmt, median, progress, table } from "./compare.ts";
 import { cpuSeconds } from "./procstat.ts";
@@ -103,32 +104,42 @@ function conferenceBatch(affinity: boolean): (round: number) => void {
 
 /**
  * The conference pipeline without and with affinity, measured in turns of
- * about 300 ms each (round trips per CPU second of each): what the machine
- * does meanwhile weighs on both alike, and each turn is long enough that
- * its start (the other's data in the caches) weighs little.
+ * 150 ms each, alternating which goes first: what the machine does
+ * meanwhile weighs on both alike. Each pair's ratio (with / without) is
+ * kept: their median is the lookup's share, steadier than a ratio of sums.
+ * CPU time from getrusage (microseconds), not /proc's 10 ms ticks.
  */
-function conferencePair(): [off: number, on: number] {
+function conferencePair(): { off: number; on: number; ratios: number[] } {
   const batches = [conferenceBatch(false), conferenceBatch(true)];
   const trips = [0, 0];
   const cpu = [0, 0];
   const rounds = [0, 0];
+  const ratios: number[] = [];
   for (const [k, batch] of batches.entries()) {
     const warmEnd = performance.now() + WARMUP_MS;
     while (performance.now() < warmEnd) batch(rounds[k]++);
   }
   const end = performance.now() + 2 * MEASURE_MS;
   while (performance.now() < end) {
-    for (const [k, batch] of batches.entries()) {
-      const cpu0 = cpuSeconds(Deno.pid);
-      const turnEnd = performance.now() + 300;
+    const perTrip = [0, 0];
+    for (const k of ratios.length % 2 === 0 ? [0, 1] : [1, 0]) {
+      const batch = batches[k];
+      const cpu0 = process.cpuUsage();
+      let turnTrips = 0;
+      const turnEnd = performance.now() + 150;
       while (performance.now() < turnEnd) {
         batch(rounds[k]++);
-        trips[k] += WINDOW;
+        turnTrips += WINDOW;
       }
-      cpu[k] += cpuSeconds(Deno.pid) - cpu0;
+      const used = process.cpuUsage(cpu0);
+      const seconds = (used.user + used.system) / 1e6;
+      cpu[k] += seconds;
+      trips[k] += turnTrips;
+      perTrip[k] = seconds / turnTrips;
     }
+    ratios.push(perTrip[1] / perTrip[0]);
   }
-  return [trips[0] / cpu[0], trips[1] / cpu[1]];
+  return { off: trips[0] / cpu[0], on: trips[1] / cpu[1], ratios };
 }
 
 /** Only the parser, on the same texts. */
@@ -294,17 +305,17 @@ export async function runRouterBench(): Promise<Record<string, unknown>> {
   // Three interleaved passes, the median kept: the first pass of a step
   // pays for JIT warm-up that the later ones do not.
   const passes: Record<string, number[]> = {};
-  const shares: number[] = [];
+  const ratios: number[] = [];
   for (let pass = 1; pass <= PASSES; pass++) {
     for (const [name, run] of steps) {
       progress(`router bench: pass ${pass}/${PASSES}: ${name} …`);
       (passes[name] ??= []).push(run());
     }
     progress(`router bench: pass ${pass}/${PASSES}: conference requests, affinity off and on …`);
-    const [off, on] = conferencePair();
-    (passes[CONFERENCE_OFF] ??= []).push(off);
-    (passes[CONFERENCE_ON] ??= []).push(on);
-    shares.push((off / on - 1) * 100);
+    const pair = conferencePair();
+    (passes[CONFERENCE_OFF] ??= []).push(pair.off);
+    (passes[CONFERENCE_ON] ??= []).push(pair.on);
+    ratios.push(...pair.ratios);
   }
   for (const [name, values] of Object.entries(passes)) rates[name] = median(values);
   const rows = Object.entries(rates).map(([name, rate]) => [
@@ -314,12 +325,15 @@ export async function runRouterBench(): Promise<Record<string, unknown>> {
   ]);
   console.log("\n--router: round trips (request + reply) per CPU second, one thread\n");
   console.log(table(["what", "rt/s", "µs/rt"], rows));
-  const lookupUs = 1e6 / rates[CONFERENCE_ON] - 1e6 / rates[CONFERENCE_OFF];
-  const share = median(shares);
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const quartile = (q: number) => (sorted[Math.floor(q * (sorted.length - 1))] - 1) * 100;
+  const share = (median(ratios) - 1) * 100;
+  const lookupUs = share / 100 * 1e6 / rates[CONFERENCE_OFF];
   console.log(
     `\naffinity lookup per request: ${fmt(lookupUs, 2)} µs, ` +
       `${fmt(share, 1)} % of the conference pipeline without affinity ` +
-      `(passes: ${shares.map((v) => fmt(v, 1)).join(", ")} %; target: within 10 %)`,
+      `(median of ${ratios.length} alternating pairs, middle half ${fmt(quartile(0.25), 1)} to ` +
+      `${fmt(quartile(0.75), 1)} %; target: within 10 %)`,
   );
   progress("router bench: allocation …");
   const proxyShell = shell();
