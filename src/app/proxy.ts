@@ -80,7 +80,7 @@ export class Proxy {
       random: deps.random ?? Math.random,
       randomBits: deps.randomBits ?? secureBits,
       ...(store ? { storedSubscribers: () => this.#storedSubscribers(store) } : {}),
-      ...(pins ? { storedPins: () => pins.list(domain) } : {}),
+      ...(pins ? { storedPins: () => this.#storedPins(pins) } : {}),
     });
     this.#metrics?.setUp(domain, false);
     this.#metrics?.sample(domain, () => ({
@@ -254,6 +254,20 @@ export class Proxy {
    * The subscribers stored, for the router as it comes to serve; when the
    * store cannot be read, said, and none: the router keeps those it holds.
    */
+  /** The stored pins; undefined, said, when the store cannot be read: those in memory stay. */
+  #storedPins(pins: PinStore): Array<[string, string]> | undefined {
+    try {
+      return pins.list(this.domain);
+    } catch (error) {
+      this.#log.error("affinity.store_failed", {
+        domain: this.domain,
+        change: "read",
+        reason: error,
+      });
+      return undefined;
+    }
+  }
+
   #storedSubscribers(store: SubscriberStore): string[] | undefined {
     try {
       return store.list(this.domain);

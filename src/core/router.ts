@@ -58,9 +58,10 @@ export interface RouterOptions {
    * order they were pinned, read each time the router comes online to
    * serve (at start, and when taking over from another instance, whose
    * pins they are), and again when a look from standby takes over.
-   * Default: none, pins live in memory only.
+   * Undefined from it: the store could not be read, and the router keeps
+   * those it holds. Default: none, pins live in memory only.
    */
-  readonly storedPins?: () => Iterable<readonly [string, string]>;
+  readonly storedPins?: () => Iterable<readonly [string, string]> | undefined;
 }
 
 /**
@@ -91,7 +92,7 @@ export class Router {
   /** Online and serving: not yet, or not since a hand-over to a sibling. */
   #serving = false;
   readonly #placement: Placement;
-  readonly #storedPins: (() => Iterable<readonly [string, string]>) | undefined;
+  readonly #storedPins: (() => Iterable<readonly [string, string]> | undefined) | undefined;
   readonly #storedSubscribers: (() => Iterable<string> | undefined) | undefined;
 
   constructor(settings: RouterSettings, options: RouterOptions) {

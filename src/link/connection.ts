@@ -47,6 +47,8 @@ class ComponentLink implements Link {
   #mark = "";
   /** Reads relays and self-pings first, carries out the sibling decisions. */
   readonly #shared: SharedDomain;
+  /** Streams a step-back closes after its relays, until stop() clears them. */
+  readonly #closing = new Set<ReturnType<typeof setTimeout>>();
   #stream: XmppStream | undefined;
   /** The keepalive of the current stream. */
   #keepalive: Keepalive | undefined;
@@ -93,7 +95,11 @@ class ComponentLink implements Link {
       },
       closeIn: (ms) => {
         const stream = this.#stream;
-        setTimeout(() => stream?.close(), ms);
+        const timer = setTimeout(() => {
+          this.#closing.delete(timer);
+          stream?.close();
+        }, ms);
+        this.#closing.add(timer);
       },
     });
     this.#done = this.#run();
@@ -119,6 +125,9 @@ class ComponentLink implements Link {
     // What was just written (the last answers) goes before the stream's end.
     this.#writer.flush();
     this.#stopping = true;
+    this.#shared.stop();
+    for (const timer of this.#closing) clearTimeout(timer);
+    this.#closing.clear();
     this.#wake?.();
     const stream = this.#stream;
     if (stream && this.#state === "online") await stream.closeWithin(STOP_TIMEOUT_MS);

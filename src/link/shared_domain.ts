@@ -38,6 +38,8 @@ export class SharedDomain {
   readonly #stream: CurrentStream;
   readonly #siblings = new SiblingWatch<XmlElement>();
   readonly #forgeries: ForgeryLog;
+  /** The looks' timers, cleared by {@link stop}: a stopped link keeps no process alive. */
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
 
   /** @param prover proves our relays, checks those that arrive */
   constructor(options: LinkOptions, prover: Prover, stream: CurrentStream) {
@@ -50,6 +52,12 @@ export class SharedDomain {
   /** A stream opens as `self`; `look`: a look from standby. */
   open(self: Instance, look: boolean): void {
     this.#siblings.open(self, look);
+  }
+
+  /** The link stops: no look ends after it. */
+  stop(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
   }
 
   /** The stream is online. */
@@ -162,7 +170,11 @@ export class SharedDomain {
           break;
         case "look": {
           const stream = decision.stream;
-          setTimeout(() => this.#apply(this.#siblings.lookOver(stream)), decision.inMs);
+          const timer = setTimeout(() => {
+            this.#timers.delete(timer);
+            this.#apply(this.#siblings.lookOver(stream));
+          }, decision.inMs);
+          this.#timers.add(timer);
           break;
         }
         case "relay":

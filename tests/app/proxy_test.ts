@@ -825,6 +825,34 @@ Deno.test("a pin store that fails is logged, and the request goes out all the sa
   }
 });
 
+Deno.test("a pin store that cannot be read is logged, and the proxy serves all the same", () => {
+  const logs = captureLogs();
+  try {
+    const pins = new MemoryPins();
+    pins.list = () => {
+      throw new Error("database disk image is malformed");
+    };
+    const { link } = start(AFFINITY, { pins });
+    // Coming online, a look coming online and its take-over each read the store.
+    online(link);
+    link.handlers.onHandOver!();
+    link.online();
+    link.handlers.onTakeOver!();
+    link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+    link.receive(conference("1", "r1@conference.example.org"));
+    assert.equal(sentTo(link), "a");
+    const failed = logs.lines.filter((line) => line.includes("affinity.store_failed"));
+    assert.equal(failed.length, 3, logs.lines.join(""));
+    for (const line of failed) {
+      assert.match(line, / ERROR /);
+      assert.match(line, /change=read/);
+      assert.match(line, /reason="database disk image is malformed"/);
+    }
+  } finally {
+    logs.restore();
+  }
+});
+
 Deno.test("max_stanza_size reaches the link, and a reload changes it in place", async () => {
   const { proxy, link } = start("max_stanza_size: 64KB");
   assert.equal(link.options.maxStanzaSize, 64 * 1024);

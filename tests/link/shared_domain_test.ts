@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { openLink } from "../../src/link/connection.ts";
+import { SharedDomain } from "../../src/link/shared_domain.ts";
+import { LOOK_MS } from "../../src/link/sibling.ts";
 import { Prover } from "../../src/link/proof.ts";
 import { relayText } from "../../src/link/relay.ts";
 import { answerText, pingFields, pingText } from "../../src/link/self_ping.ts";
@@ -332,4 +334,36 @@ Deno.test("a genuine answer that comes by twice, the second time inside a relay,
     server.close();
     logs.restore();
   }
+});
+
+Deno.test("a look's timer ends with the link: stopped while looking, it never takes over", async () => {
+  const tookOver: string[] = [];
+  const shared = new SharedDomain(
+    {
+      url: "xmpp://127.0.0.1:1",
+      domain: DOMAIN,
+      secret: SECRET,
+      log: logger(DOMAIN),
+      handlers: {
+        onStanza: () => {},
+        onOnline: () => {},
+        onOffline: () => {},
+        onTakeOver: () => tookOver.push("took over"),
+      },
+    },
+    new Prover(DOMAIN, SECRET),
+    {
+      keepalive: () => undefined,
+      online: () => true,
+      mark: () => "m",
+      write: () => {},
+      serve: () => {},
+      closeIn: () => {},
+    },
+  );
+  shared.open({ id: "i1", since: 0 }, true);
+  shared.online();
+  shared.stop();
+  await new Promise((resolve) => setTimeout(resolve, LOOK_MS + 100));
+  assert.deepEqual(tookOver, []);
 });
