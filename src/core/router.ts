@@ -290,14 +290,20 @@ export class Router {
   /**
    * A look from standby found no sibling and serves now: the stored pins
    * and subscribers are read again, since the instance gone may have
-   * written more while the look was held (it read them as it came online).
+   * written more while the look was held (it read them as it came online),
+   * and the target's presence is asked again if none reached the look.
    */
   takeOver(now: number): Effects {
+    const fx = effects();
     const stored = this.#storedPins?.();
     if (stored !== undefined) this.#placement.online(now, this.#learnUntil ?? now, stored);
     // Nothing was announced during the look: due as after coming online.
     if (this.#restoreSubscribers() && this.settings.presence) this.#presence.online(now);
-    return effects();
+    // The answer to the look's subscription may have gone to the instance
+    // that died (ejabberd spreads a domain's stanzas over its connections,
+    // a dead one too until it notices): with no resource known, ask again.
+    if (this.resourceCount === 0) this.#target.resubscribe(fx);
+    return fx;
   }
 
   /** Replaces the subscribers with those stored; false when there is no store to read. */

@@ -132,6 +132,12 @@ export class Target {
     this.#subscribe(fx);
   }
 
+  /** Asks for the subscription (and so the resources' presence) again, now. */
+  resubscribe(fx: Effects): void {
+    this.#resubscribeAt = undefined;
+    this.#subscribe(fx);
+  }
+
   /** Says goodbye to the target with unavailable presence; nothing is due after it. */
   goodbye(fx: Effects): void {
     const { domain, targetAddress } = this.#settings();

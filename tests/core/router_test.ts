@@ -928,6 +928,23 @@ Deno.test("shutdown: new requests get service-unavailable (wait); the rest are s
   assert.equal(router.nextWake(), undefined);
 });
 
+Deno.test("a look that takes over with no resource known asks for the target's presence again", () => {
+  // ejabberd: a look's subscription answered to the instance that was dying.
+  const router = setup(["a"]);
+  router.handOver(100);
+  assert.equal(only(router.online(200)).attrs.type, "subscribe");
+  const fx = router.takeOver(600);
+  assert.equal(
+    only(fx).toString(),
+    `<presence type="subscribe" to="${TARGET}" from="${DOMAIN}"/>`,
+  );
+  // Answered this time: the resource is back, and a take-over then asks nothing.
+  router.receive(parseXml(`<presence type="subscribed" from="${TARGET}" to="${DOMAIN}"/>`), 610);
+  router.receive(resourcePresence("a"), 620);
+  assert.deepEqual(router.resources, ["a"]);
+  assert.equal(router.takeOver(700).send.length, 0);
+});
+
 Deno.test("a reconnect forgets resources but keeps their requests answerable", () => {
   const router = setup(["a"]);
   router.receive(get("1"), 0);
