@@ -10,6 +10,7 @@ import { rssMb, sampleRss } from "../support/process_tree.ts";
 import { startProxy } from "../support/proxy.ts";
 import { peer, readText, until, writeAll } from "../support/tcp_peer.ts";
 import { assertError, request, withWorld } from "../support/world.ts";
+import { serverHeader } from "../support/component_peer.ts";
 
 withWorld(
   "an oversized get through Prosody gets policy-violation; the link stays up and the next request works",
@@ -75,8 +76,7 @@ Deno.test({
         received += text;
         if (text.includes("<stream:stream")) {
           await send(
-            `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-              `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
+            serverHeader("s1", DOMAIN),
           );
         }
         if (text.includes("<handshake")) await send("<handshake/>");

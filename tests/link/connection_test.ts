@@ -9,7 +9,13 @@
 import assert from "node:assert/strict";
 import { openLink } from "../../src/link/connection.ts";
 import { logger } from "../../src/ops/log.ts";
-import { componentServer, DOMAIN, recordingLink, SECRET } from "../support/component_peer.ts";
+import {
+  componentServer,
+  DOMAIN,
+  recordingLink,
+  SECRET,
+  serverHeader,
+} from "../support/component_peer.ts";
 import { captureLogs } from "../support/logs.ts";
 import { peer, readText, until } from "../support/tcp_peer.ts";
 
@@ -80,8 +86,7 @@ Deno.test("a server that accepts the stream and drops it at once is retried less
     for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
       if (text.includes("<stream:stream")) {
         await conn.write(encoder.encode(
-          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-            `xmlns='jabber:component:accept' id='s${connections}' from='${DOMAIN}'>`,
+          serverHeader(`s${connections}`),
         ));
       }
       if (text.includes("<handshake")) {

@@ -12,8 +12,8 @@ import { pingFields, pingSender, pingText, readSelfPing } from "../../src/link/s
 import { SiblingWatch } from "../../src/link/sibling.ts";
 import { parseXml, type XmlElement } from "../../src/core/xml.ts";
 import { peer, readText, until, writeAll } from "../support/tcp_peer.ts";
+import { DOMAIN, serverHeader } from "../support/component_peer.ts";
 
-const DOMAIN = "proxy.example.org";
 const SECRET = "s3cret";
 /** The serving instance: online since long ago. */
 const SIBLING = "cp-ping-0123abcd-1000000000000-";
@@ -35,8 +35,7 @@ function server(options: { refuse?: string; silent?: boolean } = {}) {
       if (text.includes("<stream:stream")) {
         await writeAll(
           c,
-          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
+          serverHeader(),
         );
       }
       if (text.includes("<handshake")) {

@@ -12,7 +12,13 @@ import { relayText } from "../../src/link/relay.ts";
 import { answerText, pingFields, pingText } from "../../src/link/self_ping.ts";
 import { parseXml } from "../../src/core/xml.ts";
 import { logger } from "../../src/ops/log.ts";
-import { componentServer, DOMAIN, recordingLink, SECRET } from "../support/component_peer.ts";
+import {
+  componentServer,
+  DOMAIN,
+  recordingLink,
+  SECRET,
+  serverHeader,
+} from "../support/component_peer.ts";
 import { captureLogs } from "../support/logs.ts";
 import { peer, readText, until } from "../support/tcp_peer.ts";
 
@@ -82,8 +88,7 @@ Deno.test("an older sibling's ping: the stream hands over, relays, stands by; it
       mine.push(text);
       if (text.includes("<stream:stream")) {
         await conn.write(encoder.encode(
-          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-            `xmlns='jabber:component:accept' id='s${connections}' from='${DOMAIN}'>`,
+          serverHeader(`s${connections}`),
         ));
       }
       if (text.includes("<handshake")) {
@@ -153,8 +158,7 @@ function scriptedServer(
     for (let text = await readText(conn); text !== undefined; text = await readText(conn)) {
       if (text.includes("<stream:stream")) {
         write(
-          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
+          serverHeader(),
         );
       }
       if (text.includes("<handshake")) {

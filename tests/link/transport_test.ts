@@ -13,15 +13,13 @@ import { logger } from "../../src/ops/log.ts";
 import { makeCerts, type TestCerts } from "../support/certs.ts";
 import { captureLogs } from "../support/logs.ts";
 import { peer, until } from "../support/tcp_peer.ts";
+import { DOMAIN, serverHeader } from "../support/component_peer.ts";
 
-const DOMAIN = "proxy.example.org";
 const SECRET = "s3cret-never-sent";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const HEADER =
-  `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-  `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`;
+const HEADER = serverHeader();
 
 /** Plays a component server on `conn`: header, handshake; `received` collects what it read. */
 async function serveStream(conn: Deno.Conn, received: string[]): Promise<void> {

@@ -11,6 +11,12 @@ export const DOMAIN = "proxy.example.org";
 export const SECRET = "s3cret";
 const encoder = new TextEncoder();
 
+/** The stream header a component server answers with (XEP-0114 §3). */
+export function serverHeader(id = "s1", domain = DOMAIN): string {
+  return `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
+    `xmlns='jabber:component:accept' id='${id}' from='${domain}'>`;
+}
+
 /**
  * A server that accepts the component's stream and handshake, then writes
  * `afterHandshake` in the same write; `written` collects what it read.
@@ -21,8 +27,7 @@ export function componentServer(afterHandshake: string, written: string[] = []) 
       written.push(text);
       if (text.includes("<stream:stream")) {
         await conn.write(encoder.encode(
-          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
-            `xmlns='jabber:component:accept' id='s1' from='${DOMAIN}'>`,
+          serverHeader(),
         ));
       }
       if (text.includes("<handshake")) {
