@@ -205,6 +205,7 @@ export function answerAll(model: Model, out: XmlElement[], by: "settleAll" | "ha
     );
     model.checkError(s, "wait", "service-unavailable");
     all.delete(req);
+    req.handedOver = by === "handOver";
     model.close(req);
     requests++;
   }

@@ -40,6 +40,8 @@ export interface Req {
   /** The resource holding it, or undefined after a reconnect. */
   attached: string | undefined;
   forwards: number;
+  /** Answered by a hand-over (its late reply must be dropped). */
+  handedOver: boolean;
 }
 
 /** A request that found no resource just after (re)connecting, waiting for one. */
