@@ -217,7 +217,7 @@ const MUTANTS: Record<string, { make: Mutant; expect: RegExp }> = {
   "takes over without reading the store again": {
     make: mutant(() => {}, { takeOver: () => ({ send: [], events: [] }) }),
     expect:
-      /is pinned to .* but went to|stored pins|presence owed but not sent|presence nobody is owed/,
+      /is pinned to .* but went to|stored pins|presence owed but not sent|presence nobody is owed|takeOver sent nothing/,
   },
   "wakes up late": {
     make: mutant(() => {}, { nextWake: () => undefined }),

@@ -112,6 +112,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
         case "online":
           lifecycle.online(model, rest, standby.readable);
           break;
+        case "look":
+          lifecycle.online(model, rest, standby.readable, true);
+          break;
         case "hand-over":
           handOver(model, rest, stored());
           break;

@@ -97,7 +97,7 @@ export class Standby {
       run.advance(look.wait);
       this.#readable = !look.unreadable;
       const start = run.model().now;
-      run.step("online", () => run.router().online(run.model().now));
+      run.step("look", () => run.router().online(run.model().now, true));
       run.model().stats.standby.looks++;
       this.#state = "look";
       for (const item of look.held) run.arrive(item);

@@ -31,6 +31,7 @@ export type Op =
   | "receive"
   | "tick"
   | "online"
+  | "look"
   | "settle"
   | "drain"
   | "reload"

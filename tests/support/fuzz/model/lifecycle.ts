@@ -113,15 +113,17 @@ export function tick(model: Model, out: XmlElement[]): void {
  * The stream (re)connected: a subscribe to the target; resources are
  * learnt again. Coming to serve (at start, after a restart, or as a look
  * from standby), the router starts from the store: its pins (as used now)
- * and, if the store can be read (`readable`), its subscribers.
+ * and, if the store can be read (`readable`), its subscribers. A `look`
+ * serves nothing yet: it says nothing to the subscribers until it takes
+ * over (docs/production.md, "A hot standby").
  */
-export function online(model: Model, out: XmlElement[], readable = true): void {
+export function online(model: Model, out: XmlElement[], readable = true, look = false): void {
   model.check(out.length === 1, () => `online sent ${out.length} stanzas`);
   if (!model.serving) {
     model.pins = affinity.restored(model.store.pins, model.now);
     if (readable) restoreSubscribers(model);
   }
-  model.serving = true;
+  if (!look) model.serving = true;
   checkPresence(model, out[0], "subscribe");
   for (const req of model.live.values()) model.unattach(req);
   model.resources.clear();
@@ -130,7 +132,7 @@ export function online(model: Model, out: XmlElement[], readable = true): void {
   model.heard = false;
   if (model.live.size > 0) model.reattachBy = model.learnUntil;
   affinity.online(model);
-  if (model.settings.presence) firstAnnouncement(model);
+  if (model.settings.presence && !look) firstAnnouncement(model);
 }
 
 /** New settings (Router.reconfigure): presence turned off or on tells the subscribers. */
@@ -155,10 +157,16 @@ export function reload(model: Model, next: RouterSettings): void {
 
 /** The shutdown's `settleAll`: everything owed is answered, then the goodbye presence. */
 export function settle(model: Model, out: XmlElement[]): void {
-  model.stats.shutdowns += answerAll(model, out.slice(0, -1), "settleAll");
-  if (out.length > 0) checkPresence(model, out[out.length - 1], "unavailable");
+  // Only an instance that serves says goodbye (a standby, or one never
+  // online, speaks for nobody).
+  const goodbye = model.serving ? 1 : 0;
+  model.stats.shutdowns += answerAll(model, out.slice(0, out.length - goodbye), "settleAll");
+  if (goodbye) {
+    model.check(out.length > 0, "settleAll said no goodbye to the target");
+    if (out.length > 0) checkPresence(model, out[out.length - 1], "unavailable");
+  }
   // Subscribers hear the service go, unless they were last told just that.
-  if (model.settings.presence && model.announced !== false) {
+  if (model.serving && model.settings.presence && model.announced !== false) {
     const waiting = model.announced === undefined && model.announceAt !== undefined;
     if (!(waiting && model.tolerated("silentShutdownAfterReconnect"))) {
       model.announceAt = undefined;

@@ -17,6 +17,7 @@ import { short, show } from "../helpers.ts";
 import { restored } from "./affinity.ts";
 import { answerAll } from "./lifecycle.ts";
 import { firstAnnouncement, restoreSubscribers } from "./service_presence.ts";
+import { checkPresence } from "./target_presence.ts";
 import type { Model } from "./state.ts";
 
 /** The store as the run keeps it from the router's events (what the router would read). */
@@ -46,11 +47,13 @@ export function handOver(model: Model, out: XmlElement[], stored: StoreSnapshot)
 }
 
 /**
- * `Router.takeOver`, at the end of a look that found no sibling: nothing
- * sent; the pins are the store's, ending as after the look's (re)connect
- * if their resource is not announced in its first second; the subscribers
- * are the store's if it can be read (`readable`), and told as after a
- * (re)connect.
+ * `Router.takeOver`, at the end of a look that found no sibling: with no
+ * resource known (what the look was handed reaches the router after), the
+ * subscription asked again, since its answer may have gone to the instance
+ * that died; the pins are the store's, ending as after the look's
+ * (re)connect if their resource is not announced in its first second; the
+ * subscribers are the store's if it can be read (`readable`), and told as
+ * after a (re)connect.
  */
 export function takeOver(
   model: Model,
@@ -58,14 +61,19 @@ export function takeOver(
   stored: StoreSnapshot,
   readable: boolean,
 ): void {
-  model.check(out.length === 0, () => `takeOver sent ${out.map(show).join(" | ")}`);
+  const asks = model.resources.size === 0;
+  model.check(
+    out.length === (asks ? 1 : 0),
+    () => `takeOver sent ${out.map(show).join(" | ") || "nothing"}`,
+  );
+  if (asks) checkPresence(model, out[0], "subscribe");
+  model.resubscribeAt = undefined;
+  model.serving = true;
   checkStore(model, stored);
   model.pins = restored(model.store.pins, model.now);
   model.pinSweepAt = model.pins.size > 0 ? model.learnUntil : undefined;
-  if (readable) {
-    restoreSubscribers(model);
-    if (model.settings.presence) firstAnnouncement(model);
-  }
+  if (readable) restoreSubscribers(model);
+  if (model.settings.presence) firstAnnouncement(model);
   model.stats.standby.takeOvers++;
 }
 
