@@ -130,7 +130,7 @@ export function shell(): { batch: (round: number) => void; stop: () => void } {
     },
   });
   const on = handlers!;
-  on.onOnline();
+  on.onOnline(false);
   for (const resource of RESOURCES) on.onStanza(parse(presenceText(resource)));
   const jids: string[] = new Array(WINDOW);
   const batch = (round: number) => {

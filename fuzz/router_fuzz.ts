@@ -191,6 +191,11 @@ function describe(stats: RunStats): string {
     `waited for a key's resource ${stats.affinity.waited}; pins ended: resource left ` +
     `${stats.affinity.resource_left}, expired ${stats.affinity.expired}, evicted ` +
     `${stats.affinity.evicted}; resources draining ${stats.draining}`,
+    `  standby: hand-overs ${stats.standby.handOvers} (requests answered ${stats.standby.answered}, ` +
+    `late replies dropped ${stats.standby.lateReplies}), looks ${stats.standby.looks} ` +
+    `(found the sibling ${stats.standby.looks - stats.standby.takeOvers}, took over ` +
+    `${stats.standby.takeOvers}, held stanzas served ${stats.standby.held}), stanzas to the ` +
+    `sibling ${stats.standby.relayed}, sibling's store writes ${stats.standby.siblingWrites}`,
   ];
   const tolerated = Object.entries(stats.tolerated);
   if (tolerated.length > 0) {

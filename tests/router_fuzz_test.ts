@@ -59,6 +59,13 @@ Deno.test("fuzz: generated stanza sequences keep every invariant", () => {
       affinityExpired: total.affinity.expired,
       affinityEvicted: total.affinity.evicted,
       resourceDraining: total.draining,
+      handOvers: total.standby.handOvers,
+      handedOverAnswers: total.standby.answered,
+      lateRepliesToHandedOver: total.standby.lateReplies,
+      looksFindingTheSibling: total.standby.looks - total.standby.takeOvers,
+      takeOvers: total.standby.takeOvers,
+      heldByALook: total.standby.held,
+      siblingWrites: total.standby.siblingWrites,
     })
   ) {
     assert.ok((n ?? 0) > 0, `the short run never reached ${what}`);
@@ -76,12 +83,17 @@ function summary(stats: RunStats): string {
 type Mutant = NonNullable<RunOptions["makeRouter"]>;
 
 function mutant(
-  change: (router: Router, op: "receive" | "tick" | "settle", fx: Effects, el?: XmlElement) => void,
-  override: Partial<Pick<Router, "nextWake">> = {},
+  change: (
+    router: Router,
+    op: "receive" | "tick" | "settle" | "hand-over",
+    fx: Effects,
+    el?: XmlElement,
+  ) => void,
+  override: Partial<Pick<Router, "nextWake" | "takeOver">> = {},
 ): Mutant {
   return (settings, options) => {
     const router = new Router(settings, options);
-    const { receive, tick, settleAll } = router;
+    const { receive, tick, settleAll, handOver } = router;
     router.receive = (el, now) => {
       const fx = receive.call(router, el, now);
       change(router, "receive", fx, el);
@@ -97,7 +109,13 @@ function mutant(
       change(router, "settle", fx);
       return fx;
     };
+    router.handOver = (now) => {
+      const fx = handOver.call(router, now);
+      change(router, "hand-over", fx);
+      return fx;
+    };
     if (override.nextWake) router.nextWake = override.nextWake;
+    if (override.takeOver) router.takeOver = override.takeOver;
     return router;
   };
 }
@@ -114,7 +132,14 @@ const MUTANTS: Record<string, { make: Mutant; expect: RegExp }> = {
   },
   "loses timeouts": {
     make: mutant((_r, op, fx) => {
-      if (op === "tick") fx.send.splice(0, fx.send.length);
+      // The answers a tick gives, not its resubscription (presence).
+      if (op === "tick") {
+        fx.send.splice(
+          0,
+          fx.send.length,
+          ...fx.send.filter((s) => s.name !== "iq"),
+        );
+      }
     }),
     // A pending request's deadline, or a waiting one's end of wait.
     expect: /past their deadline|waits for a resource past its time/,
@@ -171,6 +196,28 @@ const MUTANTS: Record<string, { make: Mutant; expect: RegExp }> = {
       }
     }),
     expect: /re-sent a request not failing over/,
+  },
+  "leaves requests unanswered as another instance takes over": {
+    make: mutant((_r, op, fx) => {
+      if (op === "hand-over") fx.send.splice(0, fx.send.length);
+    }),
+    expect: /handOver left \d+ request/,
+  },
+  "tells subscribers the service is gone as another instance takes over": {
+    make: mutant((router, op, fx) => {
+      if (op !== "hand-over" || !router.settings.presence) return;
+      fx.send.push(xml("presence", {
+        type: "unavailable",
+        to: "alice@example.org",
+        from: router.settings.domain,
+      }));
+    }),
+    expect: /presence nobody is owed/,
+  },
+  "takes over without reading the store again": {
+    make: mutant(() => {}, { takeOver: () => ({ send: [], events: [] }) }),
+    expect:
+      /is pinned to .* but went to|stored pins|presence owed but not sent|presence nobody is owed|takeOver sent nothing/,
   },
   "wakes up late": {
     make: mutant(() => {}, { nextWake: () => undefined }),

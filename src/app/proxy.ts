@@ -95,10 +95,10 @@ export class Proxy {
           () => this.#router.receive(stanza, this.#now()),
           (error) => this.#failed(stanza, error),
         ),
-      onOnline: () => {
+      onOnline: (look) => {
         this.#metrics?.connected(domain);
         this.#metrics?.setUp(domain, true);
-        this.#apply(this.#router.online(this.#now()));
+        this.#apply(this.#router.online(this.#now(), look));
       },
       onOffline: () => this.#metrics?.setUp(domain, false),
       onStreamError: (condition) => this.#metrics?.streamError(domain, condition),

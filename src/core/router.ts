@@ -231,9 +231,11 @@ export class Router {
    * once the subscription is approved); their requests stay pending and
    * can still be answered, and go back to their resource when it is
    * announced again. Those whose resource is not back when the first
-   * second ends fail over.
+   * second ends fail over. A `look` from standby (ejabberd) serves nothing
+   * yet, and says nothing to the service's subscribers: it serves once it
+   * takes over ({@link takeOver}).
    */
-  online(now: number): Effects {
+  online(now: number, look = false): Effects {
     const fx = effects();
     this.#learnUntil = now + LEARN_MS;
     this.#requests.detachAll(this.#target.online(fx), this.#learnUntil);
@@ -242,6 +244,7 @@ export class Router {
     const stored = this.#serving ? undefined : this.#storedPins?.();
     this.#placement.online(now, this.#learnUntil, stored);
     if (!this.#serving) this.#restoreSubscribers();
+    if (look) return fx;
     if (this.settings.presence) this.#presence.online(now);
     this.#serving = true;
     return fx;
@@ -297,8 +300,10 @@ export class Router {
     const fx = effects();
     const stored = this.#storedPins?.();
     if (stored !== undefined) this.#placement.online(now, this.#learnUntil ?? now, stored);
+    this.#restoreSubscribers();
+    this.#serving = true;
     // Nothing was announced during the look: due as after coming online.
-    if (this.#restoreSubscribers() && this.settings.presence) this.#presence.online(now);
+    if (this.settings.presence) this.#presence.online(now);
     // The answer to the look's subscription may have gone to the instance
     // that died (ejabberd spreads a domain's stanzas over its connections,
     // a dead one too until it notices): with no resource known, ask again.
@@ -326,8 +331,11 @@ export class Router {
   settleAll(now: number): Effects {
     const fx = effects();
     this.#answerAll(fx, now, SHUTTING_DOWN, "shutdown");
-    this.#target.goodbye(fx);
-    if (this.settings.presence) this.#presence.shutdown(fx.send);
+    // A standby (or its look) speaks for nobody: the serving instance does.
+    if (this.#serving) {
+      this.#target.goodbye(fx);
+      if (this.settings.presence) this.#presence.shutdown(fx.send);
+    } else this.#target.quiet();
     // Nothing is due after it: the pins are the store's.
     this.#placement.forgetPins();
     return fx;

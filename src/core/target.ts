@@ -142,6 +142,11 @@ export class Target {
   goodbye(fx: Effects): void {
     const { domain, targetAddress } = this.#settings();
     fx.send.push(presence("unavailable", { to: targetAddress, from: domain }));
+    this.quiet();
+  }
+
+  /** Nothing is due any more: no resubscription. */
+  quiet(): void {
     this.#resubscribeAt = undefined;
   }
 

@@ -273,7 +273,7 @@ class ComponentLink implements Link {
     this.#state = "online";
     if (look) log.debug("stream.online", { domain });
     else log.info("stream.online", { domain });
-    handlers.onOnline();
+    handlers.onOnline(look);
     this.#writer.resume();
     const early = this.#early ?? [];
     this.#early = undefined;

@@ -11,8 +11,11 @@ import type { TlsOptions } from "./endpoint.ts";
 export interface LinkHandlers {
   /** A stanza arrived. */
   readonly onStanza: (stanza: XmlElement) => void;
-  /** The stream is authenticated and ready (again). */
-  readonly onOnline: () => void;
+  /**
+   * The stream is authenticated and ready (again); `look`: it is a look from
+   * standby, which serves only once it takes over (onTakeOver).
+   */
+  readonly onOnline: (look: boolean) => void;
   /** The stream went away; a reconnect follows unless stopped. */
   readonly onOffline: () => void;
   /** A connection attempt failed or the stream ended with this error (not repeated while standing by). */

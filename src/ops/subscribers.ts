@@ -69,6 +69,30 @@ export function checkStateDir(stateDir: string): void {
  */
 export function openStateDatabase(stateDir: string, setup: readonly string[]): DatabaseSync {
   const path = databasePath(stateDir);
+  // Two processes opening a new file at once (an instance and its standby)
+  // can find it locked while the other turns on WAL, where SQLite calls no
+  // busy handler: opening is tried again for about a second.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return openOnce(path, setup);
+    } catch (error) {
+      if (attempt >= OPEN_ATTEMPTS || !isLocked(error)) throw cannotUse(path, error);
+      Atomics.wait(PAUSE, 0, 0, OPEN_PAUSE_MS);
+    }
+  }
+}
+
+const OPEN_ATTEMPTS = 40;
+const OPEN_PAUSE_MS = 25;
+/** What a synchronous pause waits on (nothing ever wakes it). */
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+function isLocked(error: unknown): boolean {
+  return error instanceof Error && /database is locked|database is busy/i.test(error.message);
+}
+
+/** One try of {@link openStateDatabase}; throws the cause, with the database closed again. */
+function openOnce(path: string, setup: readonly string[]): DatabaseSync {
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
@@ -85,7 +109,7 @@ export function openStateDatabase(stateDir: string, setup: readonly string[]): D
     try {
       db?.close();
     } catch { /* already closed, or never opened */ }
-    throw cannotUse(path, error);
+    throw error;
   }
 }
 

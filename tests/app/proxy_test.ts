@@ -69,9 +69,10 @@ class FakeLink implements Link {
     this.retuned.push(timings);
   }
 
-  online(): void {
+  /** Online; `look`: as a look from standby. */
+  online(look = false): void {
     this.state = "online";
-    this.handlers.onOnline();
+    this.handlers.onOnline(look);
   }
 
   receive(text: string): void {
@@ -303,7 +304,7 @@ Deno.test("a standby sharing the subscriber store tells those who subscribed thr
   active.receive(subscribe("bob@example.org"));
   active.receive(subscribe("carol@example.org"));
   assert.deepEqual([...store.jids], ["bob@example.org", "carol@example.org"]);
-  standby.online(); // a look from standby: it reads the store now
+  standby.online(true); // a look from standby: it reads the store now
   active.receive(subscribe("dave@example.org")); // still serving while the look is held
   active.receive(subscribe("carol@example.org", "unsubscribe"));
   // The active instance is gone; the look finds nobody and serves.
@@ -771,7 +772,7 @@ Deno.test("a standby sharing the pin store serves every room where the active pi
   online(active); // only a: every room is pinned to a
   standby.online();
   standby.handlers.onHandOver!(); // the newer instance steps back (ejabberd)
-  standby.online(); // a look from standby: it reads the store now
+  standby.online(true); // a look from standby: it reads the store now
   const rooms = Array.from({ length: 10 }, (_, i) => `room${i}@conference.example.org`);
   rooms.forEach((room, i) => active.receive(conference(`a${i}`, room)));
   assert.equal(pins.list().length, 10);
@@ -836,7 +837,7 @@ Deno.test("a pin store that cannot be read is logged, and the proxy serves all t
     // Coming online, a look coming online and its take-over each read the store.
     online(link);
     link.handlers.onHandOver!();
-    link.online();
+    link.online(true);
     link.handlers.onTakeOver!();
     link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
     link.receive(conference("1", "r1@conference.example.org"));

@@ -945,6 +945,19 @@ Deno.test("a look that takes over with no resource known asks for the target's p
   assert.equal(router.takeOver(700).send.length, 0);
 });
 
+Deno.test("a standby stopped during a look speaks for nobody: no goodbye, subscribers told nothing", () => {
+  const router = testRouter({ presence: true }, {
+    subscribers: ["alice@example.org"],
+    resources: ["a"],
+  });
+  router.handOver(100);
+  assert.equal(only(router.online(5_000, true)).attrs.type, "subscribe");
+  router.drain();
+  const fx = router.settleAll(5_200);
+  assert.deepEqual(fx.send.map((el) => el.toString()), []);
+  assert.equal(router.nextWake(), undefined);
+});
+
 Deno.test("a reconnect forgets resources but keeps their requests answerable", () => {
   const router = setup(["a"]);
   router.receive(get("1"), 0);

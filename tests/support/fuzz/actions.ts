@@ -12,10 +12,13 @@ import type {
   Action,
   Dt,
   Forge,
+  HeldAction,
   IdVariant,
+  Look,
   PresenceAction,
   ReplyAction,
   ReplyKind,
+  SiblingWrite,
   StanzaAction,
   TargetStanzaAction,
   ToVariant,
@@ -221,6 +224,68 @@ export const oversizedArb: fc.Arbitrary<Action> = stanzaAction().map((a) => ({
   payload: OVERSIZED,
 }));
 
+/** The other instance's writes to the store both share: rooms, resources and subscribers by index. */
+const siblingWriteArb: fc.Arbitrary<SiblingWrite> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("pin" as const),
+      room: fc.nat(6),
+      resource: fc.nat(3),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("unpin" as const), room: fc.nat(6) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constantFrom("subscribe" as const, "unsubscribe" as const),
+      who: fc.nat(3),
+    }),
+  },
+);
+
+/** What a look is handed, close together: requests, the target's presence, replies (late ones). */
+const heldArb: fc.Arbitrary<HeldAction> = fc.tuple(
+  fc.oneof(
+    { weight: 5, arbitrary: stanzaAction() as fc.Arbitrary<HeldAction> },
+    { weight: 4, arbitrary: presenceAction },
+    { weight: 4, arbitrary: replyAction },
+    { weight: 1, arbitrary: targetStanzaAction },
+  ),
+  fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, {
+    weight: 2,
+    arbitrary: fc.integer({ min: 1, max: 60 }),
+  }),
+).map(([action, dt]) => ({ ...action, dt }));
+
+const lookArb: fc.Arbitrary<Look> = fc.record({
+  wait: dtArb,
+  before: fc.array(siblingWriteArb, { maxLength: 4 }),
+  held: fc.array(heldArb, { maxLength: 8 }),
+  during: fc.array(siblingWriteArb, { maxLength: 3 }),
+  // 400 ms without a sign of the sibling; less when it answers, more on a slow machine.
+  ms: fc.oneof({ weight: 4, arbitrary: fc.constant(400) }, {
+    weight: 1,
+    arbitrary: fc.integer({ min: 0, max: 1_500 }),
+  }),
+  unreadable: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, {
+    weight: 1,
+    arbitrary: fc.constant(true),
+  }),
+});
+
+/** Another instance takes over (ejabberd), then looks from standby, the last of which may take over. */
+const handOverArb: fc.Arbitrary<Action> = fc.record({
+  kind: fc.constant("hand-over" as const),
+  dt: dtArb,
+  looks: fc.array(lookArb, { minLength: 1, maxLength: 3 }),
+  // Now and then the run ends standing by: what comes next goes to the sibling.
+  takeOver: fc.oneof({ weight: 12, arbitrary: fc.constant(true) }, {
+    weight: 1,
+    arbitrary: fc.constant(false),
+  }),
+});
+
 /** A restart of the proxy: rare, and only in hostile runs. */
 export const restartArb: fc.Arbitrary<Action> = fc.record({
   kind: fc.constant("restart" as const),
@@ -241,6 +306,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   },
   { weight: 5, arbitrary: tunablesArb.map((settings): Action => ({ kind: "reload", settings })) },
   { weight: 1, arbitrary: fc.constant<Action>({ kind: "drain" }) },
+  { weight: 2, arbitrary: handOverArb },
   {
     weight: 5,
     arbitrary: fc.array(

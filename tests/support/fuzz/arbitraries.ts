@@ -22,6 +22,7 @@ import {
   HOSTILE_REQUESTERS,
   type Scenario,
   selfSpellings,
+  subscriberPool,
 } from "./scenario.ts";
 
 /** Access patterns that match (or just miss) the requesters the generators make. */
@@ -106,7 +107,7 @@ export function scenarioArb(options: ArbitraryOptions = {}): fc.Arbitrary<Scenar
         ids: fc.array(idArb, { minLength: 1, maxLength: 5 }),
         resources: fc.array(resourceNameArb, { minLength: 1, maxLength: 4 }),
         subscribers: fc.uniqueArray(
-          fc.constantFrom("alice@example.org", "bob@example.net", "example.com", `x@${domain}`),
+          fc.constantFrom(...subscriberPool(domain)),
           { maxLength: 2 },
         ),
       }),

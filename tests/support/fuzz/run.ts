@@ -11,8 +11,10 @@ import { checkSent, type Op, post } from "./model/checks.ts";
 import * as lifecycle from "./model/lifecycle.ts";
 import { receive } from "./model/receive.ts";
 import { checkServicePresence, isServicePresence } from "./model/service_presence.ts";
+import { handOver, takeOver } from "./model/standby.ts";
 import { Model, Violation } from "./model/state.ts";
-import type { Dt, Scenario } from "./scenario.ts";
+import type { Dt, HeldAction, Scenario } from "./scenario.ts";
+import { Standby } from "./standby.ts";
 import { actionStanzas } from "./stanzas.ts";
 import type { RunStats } from "./stats.ts";
 import { KNOWN_BUGS, type Tolerances } from "./tolerances.ts";
@@ -31,7 +33,7 @@ export interface RunOptions {
     options: {
       random: () => number;
       randomBits: () => number;
-      storedSubscribers: () => Iterable<string>;
+      storedSubscribers: () => Iterable<string> | undefined;
       storedPins: () => Iterable<readonly [string, string]>;
     },
   ) => Router;
@@ -57,7 +59,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   const storedPins = () => [...pins];
   // And of the subscribers (presence: true), kept the same way.
   const subscribers = new Set(world.subscribers);
-  const storedSubscribers = () => [...subscribers];
+  // The link, through hand-overs to another instance and looks from standby.
+  const standby = new Standby(scenario, { pins, subscribers });
+  const storedSubscribers = () => standby.readable ? [...subscribers] : undefined;
+  const stored = () => ({ pins: [...pins], subscribers: [...subscribers] });
   const routerOptions = { random, randomBits, storedSubscribers, storedPins };
   const make = (current: RouterSettings, opts: typeof routerOptions) =>
     options.makeRouter?.(current, opts) ?? new Router(current, opts);
@@ -105,7 +110,16 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
           lifecycle.tick(model, rest);
           break;
         case "online":
-          lifecycle.online(model, rest);
+          lifecycle.online(model, rest, standby.readable);
+          break;
+        case "look":
+          lifecycle.online(model, rest, standby.readable, true);
+          break;
+        case "hand-over":
+          handOver(model, rest, stored());
+          break;
+        case "take-over":
+          takeOver(model, rest, stored(), standby.readable);
           break;
         case "settle":
           lifecycle.settle(model, rest);
@@ -153,6 +167,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
 
   const deliver = (built: XmlElement) => {
     const el = scenario.roundTrip ? wire.read(built) : built;
+    if (!standby.intercept(el, model)) serve(el);
+  };
+
+  const serve = (el: XmlElement) => {
     step("receive", () => router.receive(el, model.now), el);
     let budget = MAX_LOOPBACK;
     while (loopback.length > 0) {
@@ -167,6 +185,29 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
     model,
   );
 
+  const arrive = (action: HeldAction) => {
+    advance(action.dt);
+    switch (action.kind) {
+      case "stanza":
+        for (let i = 0; i < action.copies; i++) deliver(stanzaOf(action));
+        break;
+      case "presence":
+        return deliver(presenceOf(action));
+      case "reply":
+        return deliver(replyOf(action));
+      case "target-stanza":
+        return deliver(targetStanzaOf(action));
+    }
+  };
+  const runner = {
+    step,
+    advance,
+    arrive,
+    deliver: serve,
+    router: () => router,
+    model: () => model,
+  };
+
   if (scenario.online) step("online", () => router.online(model.now));
   for (let i = 0; i < scenario.initialResources; i++) {
     deliver(xml("presence", { from: targetJid(i), to: domain }));
@@ -174,20 +215,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   for (const action of scenario.actions) {
     switch (action.kind) {
       case "stanza":
-        advance(action.dt);
-        for (let i = 0; i < action.copies; i++) deliver(stanzaOf(action));
-        break;
       case "presence":
-        advance(action.dt);
-        deliver(presenceOf(action));
-        break;
       case "reply":
-        advance(action.dt);
-        deliver(replyOf(action));
-        break;
       case "target-stanza":
-        advance(action.dt);
-        deliver(targetStanzaOf(action));
+        arrive(action);
         break;
       case "tick":
         advance(action.dt);
@@ -195,6 +226,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
         break;
       case "online":
         advance(action.dt);
+        // A standby's next stream is a look: see "hand-over".
+        if (standby.state !== "serving") break;
         step("online", () => router.online(model.now));
         for (let i = 0; i < action.back; i++) {
           deliver(xml("presence", { from: targetJid(i), to: domain }));
@@ -212,6 +245,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
           storedPins,
         });
         model = model.restarted();
+        standby.restarted();
         ({ stanzaOf, presenceOf, replyOf, targetStanzaOf, targetJid } = actionStanzas(
           scenario,
           model,
@@ -240,6 +274,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
           model.accepting = false;
         });
         break;
+      case "hand-over":
+        standby.play(action, runner);
+        break;
       case "storm":
         for (const item of action.items) {
           advance(item.dt);
@@ -250,6 +287,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
   }
   switch (scenario.ending) {
     case "settle": {
+      // A standby's stream is closed: what its shutdown would say goes nowhere.
+      if (standby.state !== "serving") break;
       step("drain", () => {
         router.drain();
         model.accepting = false;

@@ -114,12 +114,59 @@ export interface RestartAction {
   readonly back: number;
 }
 
+/**
+ * A write of the other instance to the store both share (`state_dir` on
+ * one host), while this one stands by: a room pinned (or moved) or
+ * unpinned, a subscriber added or removed. Indexes into the world's rooms
+ * and {@link subscriberPool}.
+ */
+export type SiblingWrite =
+  | { readonly kind: "pin"; readonly room: number; readonly resource: number }
+  | { readonly kind: "unpin"; readonly room: number }
+  | { readonly kind: "subscribe" | "unsubscribe"; readonly who: number };
+
+/** What the server hands a look from standby: held, then served or relayed. */
+export type HeldAction = StanzaAction | PresenceAction | ReplyAction | TargetStanzaAction;
+
+/**
+ * A look from standby (ejabberd, docs/production.md "A hot standby"): a
+ * connection that serves nothing at first, holding what it is handed.
+ */
+export interface Look {
+  /** How long the instance stands by before it looks. */
+  readonly wait: Dt;
+  /** The other instance's writes to the shared store meanwhile. */
+  readonly before: readonly SiblingWrite[];
+  /** What arrives during the look, in order. */
+  readonly held: readonly HeldAction[];
+  /** The other instance's writes during the look (read again only by a take-over). */
+  readonly during: readonly SiblingWrite[];
+  /** How long the look lasts (400 ms without a sign of the sibling, or less when it finds it). */
+  readonly ms: number;
+  /** Whether the store's subscribers cannot be read during this look. */
+  readonly unreadable: boolean;
+}
+
+/**
+ * Another instance takes over the domain (Router.handOver); then looks
+ * from standby, each finding the sibling (handOver again) but maybe the
+ * last, which takes over (Router.takeOver) when `takeOver` is set. Without
+ * it the run stands by: what arrives goes to the sibling.
+ */
+export interface HandOverAction {
+  readonly kind: "hand-over";
+  readonly dt: Dt;
+  readonly looks: readonly Look[];
+  readonly takeOver: boolean;
+}
+
 export type Action =
   | StanzaAction
   | PresenceAction
   | ReplyAction
   | TargetStanzaAction
   | RestartAction
+  | HandOverAction
   | { readonly kind: "tick"; readonly dt: Dt }
   | {
     readonly kind: "online";
@@ -192,6 +239,11 @@ export interface ArbitraryOptions {
 
 /** The opt-in settings of RouterSettings (target requests, messages, presence, access, limits). */
 export type Features = Omit<RouterSettings, "domain" | "targetAddress" | keyof Tunables>;
+
+/** The subscribers a store may hold: bare and lowercase, as the router stores them. */
+export function subscriberPool(domain: string): string[] {
+  return ["alice@example.org", "bob@example.net", "example.com", `x@${domain}`];
+}
 
 /** Our own domain as the implementing client may spell it; the server routes them all to us. */
 export function selfSpellings(domain: string): string[] {

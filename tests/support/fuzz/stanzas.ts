@@ -208,6 +208,11 @@ const ROOMS = [
   "plain",
 ];
 
+/** The room of index `i`, as a request's payload writes it. */
+export function roomOf(i: number): string {
+  return ROOMS[i % ROOMS.length];
+}
+
 /**
  * The payload of a stanza: none, plain, escaped text, mixed, an error,
  * deep; or (the target's, hostile) a forged relay or sibling ping; or a

@@ -45,6 +45,23 @@ export interface RunStats {
   };
   /** Resources that began draining (`<show>dnd</show>`). */
   draining: number;
+  /**
+   * A hot standby: hand-overs to another instance (from serving, not a
+   * look's) and the requests they answered, looks from standby, take-overs
+   * and the stanzas a look held for them, stanzas that went to the sibling instead (while standing by,
+   * or held by a look that found it), the sibling's writes to the shared
+   * store, and late replies to handed-over requests (dropped).
+   */
+  standby: {
+    handOvers: number;
+    answered: number;
+    looks: number;
+    takeOvers: number;
+    held: number;
+    relayed: number;
+    siblingWrites: number;
+    lateReplies: number;
+  };
   tolerated: Record<string, number>;
 }
 
@@ -72,6 +89,16 @@ export function emptyStats(): RunStats {
     oversized: 0,
     affinity: { held: 0, pinned: 0, resource_left: 0, expired: 0, evicted: 0, waited: 0 },
     draining: 0,
+    standby: {
+      handOvers: 0,
+      answered: 0,
+      looks: 0,
+      takeOvers: 0,
+      held: 0,
+      relayed: 0,
+      siblingWrites: 0,
+      lateReplies: 0,
+    },
     tolerated: {},
   };
 }
@@ -99,6 +126,9 @@ export function addStats(into: RunStats, from: RunStats): void {
   into.draining += from.draining;
   for (const k of Object.keys(into.affinity) as (keyof RunStats["affinity"])[]) {
     into.affinity[k] += from.affinity[k];
+  }
+  for (const k of Object.keys(into.standby) as (keyof RunStats["standby"])[]) {
+    into.standby[k] += from.standby[k];
   }
   for (const [k, v] of Object.entries(from.tolerated)) {
     into.tolerated[k] = (into.tolerated[k] ?? 0) + v;

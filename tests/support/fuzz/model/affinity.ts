@@ -41,10 +41,14 @@ export function keyOf(model: Model, el: XmlElement): string | undefined {
     if (first.name !== shape.element || first.attrs.xmlns !== shape.namespace) continue;
     const value = first.attrs[shape.attribute];
     if (value === undefined || value === "") return undefined;
-    // The fuzzer's rooms are ASCII: a JID among them folds to lowercase.
-    return /^[^@/\s]+@[^@/\s]+$/.test(value) ? value.toLowerCase() : value;
+    return keyFrom(value);
   }
   return undefined;
+}
+
+/** The key an attribute's value names: the fuzzer's rooms are ASCII, a JID among them folds to lowercase. */
+export function keyFrom(value: string): string {
+  return /^[^@/\s]+@[^@/\s]+$/.test(value) ? value.toLowerCase() : value;
 }
 
 /** Just after a (re)connect, before the server's second to say which resources are online. */
@@ -100,7 +104,10 @@ export function served(model: Model, key: string, resource: string): void {
     model.stats.affinity.held++;
     return;
   }
-  model.pins.set(key, { resource, lastUse: model.now, seq: model.pinSeq++ });
+  const made = { resource, lastUse: model.now, seq: model.pinSeq++ };
+  model.pins.set(key, made);
+  model.store.pins.delete(key);
+  model.store.pins.set(key, made);
   model.stats.affinity.pinned++;
   const max = model.settings.maxAffinityKeys ?? MAX_KEYS;
   const evicted: string[] = [];
@@ -155,7 +162,10 @@ export function restored(pins: ReadonlyMap<string, ModelPin>, now: number): Map<
 }
 
 function end(model: Model, keys: readonly string[], why: keyof Model["stats"]["affinity"]): void {
-  for (const key of keys) model.pins.delete(key);
+  for (const key of keys) {
+    model.pins.delete(key);
+    model.store.pins.delete(key);
+  }
   model.stats.affinity[why] += keys.length;
 }
 

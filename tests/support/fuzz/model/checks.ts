@@ -27,7 +27,16 @@ import { wake as pinWake } from "./affinity.ts";
 import type { Model } from "./state.ts";
 
 /** The router call a step made. */
-export type Op = "receive" | "tick" | "online" | "settle" | "drain" | "reload";
+export type Op =
+  | "receive"
+  | "tick"
+  | "online"
+  | "look"
+  | "settle"
+  | "drain"
+  | "reload"
+  | "hand-over"
+  | "take-over";
 
 /** Checks (2), (6) and (7) for one stanza sent in answer to `incoming` (if any). */
 export function checkSent(model: Model, s: XmlElement, incoming: XmlElement | undefined): void {

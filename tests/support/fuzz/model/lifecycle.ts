@@ -3,7 +3,6 @@
  * stream coming online, a reload of the settings, and the shutdown's
  * `settleAll`, which must leave nothing owed.
  */
-import { ANNOUNCE_AFTER_MS } from "../../../../src/core/service_presence.ts";
 import type { RouterSettings } from "../../../../src/core/router.ts";
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { fitsResource, show } from "../helpers.ts";
@@ -11,7 +10,7 @@ import * as affinity from "./affinity.ts";
 import { accessAllows } from "./gate.ts";
 import { initiatedAnswer } from "./initiated.ts";
 import { failover, redispatch, viaOf } from "./requests.ts";
-import { availability } from "./service_presence.ts";
+import { availability, firstAnnouncement, restoreSubscribers } from "./service_presence.ts";
 import type { Model } from "./state.ts";
 import { checkPresence } from "./target_presence.ts";
 import { checkParkedAnswer, takeParked, takeWaitingMessage } from "./waiting.ts";
@@ -110,12 +109,21 @@ export function tick(model: Model, out: XmlElement[]): void {
   affinity.tick(model);
 }
 
-/** The stream (re)connected: a subscribe to the target; resources are learnt again. */
-export function online(model: Model, out: XmlElement[]): void {
+/**
+ * The stream (re)connected: a subscribe to the target; resources are
+ * learnt again. Coming to serve (at start, after a restart, or as a look
+ * from standby), the router starts from the store: its pins (as used now)
+ * and, if the store can be read (`readable`), its subscribers. A `look`
+ * serves nothing yet: it says nothing to the subscribers until it takes
+ * over (docs/production.md, "A hot standby").
+ */
+export function online(model: Model, out: XmlElement[], readable = true, look = false): void {
   model.check(out.length === 1, () => `online sent ${out.length} stanzas`);
-  // Coming to serve, the router starts from the stored pins (as used now).
-  if (!model.serving) model.pins = affinity.restored(model.pins, model.now);
-  model.serving = true;
+  if (!model.serving) {
+    model.pins = affinity.restored(model.store.pins, model.now);
+    if (readable) restoreSubscribers(model);
+  }
+  if (!look) model.serving = true;
   checkPresence(model, out[0], "subscribe");
   for (const req of model.live.values()) model.unattach(req);
   model.resources.clear();
@@ -124,10 +132,7 @@ export function online(model: Model, out: XmlElement[]): void {
   model.heard = false;
   if (model.live.size > 0) model.reattachBy = model.learnUntil;
   affinity.online(model);
-  if (model.settings.presence) {
-    model.announced = undefined;
-    model.announceAt = model.subscribers.size > 0 ? model.now + ANNOUNCE_AFTER_MS : undefined;
-  }
+  if (model.settings.presence && !look) firstAnnouncement(model);
 }
 
 /** New settings (Router.reconfigure): presence turned off or on tells the subscribers. */
@@ -145,43 +150,23 @@ export function reload(model: Model, next: RouterSettings): void {
     }
   } else if (!before && next.presence) {
     // As after a (re)connect: the first announcement may wait for resources.
-    model.announced = undefined;
-    model.announceAt = model.subscribers.size > 0 ? model.now + ANNOUNCE_AFTER_MS : undefined;
+    firstAnnouncement(model);
     availability(model, model.resources.size > 0);
   }
 }
 
 /** The shutdown's `settleAll`: everything owed is answered, then the goodbye presence. */
 export function settle(model: Model, out: XmlElement[]): void {
-  const all = new Set(model.live.values());
-  out.forEach((s, i) => {
-    if (i === out.length - 1) return checkPresence(model, s, "unavailable");
-    if (initiatedAnswer(model, s, () => true, "service-unavailable")) {
-      model.stats.shutdowns++;
-      return;
-    }
-    const waited = takeParked(model, s, () => true);
-    if (waited) {
-      checkParkedAnswer(model, waited, s, "wait", "service-unavailable");
-      model.stats.shutdowns++;
-      return;
-    }
-    const message = takeWaitingMessage(model, s, () => true);
-    if (message) return model.refusal(message.el, [s], "wait", "service-unavailable");
-    const req = model.findOpen(s.attrs.to, s.attrs.id, (r) => all.has(r));
-    model.check(req, () => `settleAll answered no pending request: ${show(s)}`);
-    model.check(s.attrs.from === model.domain, () => `shutdown not from the domain: ${show(s)}`);
-    model.checkError(s, "wait", "service-unavailable");
-    all.delete(req);
-    model.close(req);
-    model.stats.shutdowns++;
-  });
-  model.check(all.size === 0, () => `settleAll left ${all.size} request(s) unanswered`);
-  model.check(model.parked.length === 0, "settleAll left requests waiting for a resource");
-  model.check(model.waitingMessages.length === 0, "settleAll left messages waiting for a resource");
-  model.check(model.initiated.size === 0, "settleAll left requests of the target's unanswered");
+  // Only an instance that serves says goodbye (a standby, or one never
+  // online, speaks for nobody).
+  const goodbye = model.serving ? 1 : 0;
+  model.stats.shutdowns += answerAll(model, out.slice(0, out.length - goodbye), "settleAll");
+  if (goodbye) {
+    model.check(out.length > 0, "settleAll said no goodbye to the target");
+    if (out.length > 0) checkPresence(model, out[out.length - 1], "unavailable");
+  }
   // Subscribers hear the service go, unless they were last told just that.
-  if (model.settings.presence && model.announced !== false) {
+  if (model.serving && model.settings.presence && model.announced !== false) {
     const waiting = model.announced === undefined && model.announceAt !== undefined;
     if (!(waiting && model.tolerated("silentShutdownAfterReconnect"))) {
       model.announceAt = undefined;
@@ -193,4 +178,48 @@ export function settle(model: Model, out: XmlElement[]): void {
   // The router forgets its pins (the store keeps them): nothing is due.
   model.pins.clear();
   model.pinSweepAt = undefined;
+}
+
+/**
+ * Everything held, both ways, answered exactly once with
+ * `service-unavailable` (wait), and nothing else sent (`out`): by the
+ * shutdown, or as another instance takes over (`by` names which).
+ * Returns how many requests (users' or the target's) were answered.
+ */
+export function answerAll(model: Model, out: XmlElement[], by: "settleAll" | "handOver"): number {
+  const all = new Set(model.live.values());
+  let requests = 0;
+  for (const s of out) {
+    if (initiatedAnswer(model, s, () => true, "service-unavailable")) {
+      requests++;
+      continue;
+    }
+    const waited = takeParked(model, s, () => true);
+    if (waited) {
+      checkParkedAnswer(model, waited, s, "wait", "service-unavailable");
+      requests++;
+      continue;
+    }
+    const message = takeWaitingMessage(model, s, () => true);
+    if (message) {
+      model.refusal(message.el, [s], "wait", "service-unavailable");
+      continue;
+    }
+    const req = model.findOpen(s.attrs.to, s.attrs.id, (r) => all.has(r));
+    model.check(req, () => `${by} answered no pending request: ${show(s)}`);
+    model.check(
+      s.attrs.from === model.domain,
+      () => `${by}'s answer not from the domain: ${show(s)}`,
+    );
+    model.checkError(s, "wait", "service-unavailable");
+    all.delete(req);
+    req.handedOver = by === "handOver";
+    model.close(req);
+    requests++;
+  }
+  model.check(all.size === 0, () => `${by} left ${all.size} request(s) unanswered`);
+  model.check(model.parked.length === 0, `${by} left requests waiting for a resource`);
+  model.check(model.waitingMessages.length === 0, `${by} left messages waiting for a resource`);
+  model.check(model.initiated.size === 0, `${by} left requests of the target's unanswered`);
+  return requests;
 }

@@ -220,6 +220,7 @@ export function forwarded(
     resourceJid: s.attrs.to!,
     attached: undefined,
     forwards: 1,
+    handedOver: false,
   };
   model.open(req);
   model.attach(req, name);
@@ -247,7 +248,12 @@ export function reply(model: Model, el: XmlElement, toResource: string, out: Xml
       req = undef;
     }
   }
-  if (!req) return model.none(out);
+  if (!req) {
+    const late = (r: Req) =>
+      r.handedOver && r.via === toResource && r.id === id && r.resourceJid === el.attrs.from;
+    if (model.recent.some(late)) model.stats.standby.lateReplies++;
+    return model.none(out);
+  }
   if (!req.plausible && out.length === 0) return model.none(out);
   const condition = el.attrs.type === "error" ? conditionOf(el) : undefined;
   // A bounce, for a request whose resource is not known to be online;

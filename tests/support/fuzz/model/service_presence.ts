@@ -4,6 +4,7 @@
  * service's availability changes. What a step owes is checked against what
  * it sent.
  */
+import { ANNOUNCE_AFTER_MS } from "../../../../src/core/service_presence.ts";
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { bareOf, short, show } from "../helpers.ts";
 import { accessAllows, domainKey, passesSendersLimit, saysRateLimited } from "./gate.ts";
@@ -24,7 +25,7 @@ export function userPresence(model: Model, el: XmlElement, out: XmlElement[]): v
   }
   if ((type === "subscribe" || type === "probe") && !allowed) {
     // Denied users may not follow the service, and are forgotten if they did.
-    model.subscribers.delete(bare);
+    model.removeSubscriber(bare);
     model.owed.push({ to: bare, type: "unsubscribed" });
     return model.none(out);
   }
@@ -39,15 +40,15 @@ export function userPresence(model: Model, el: XmlElement, out: XmlElement[]): v
         model.owed.push({ to: bare, type: "unsubscribed" });
         break;
       }
-      model.subscribers.add(bare);
+      model.addSubscriber(bare);
       model.owed.push({ to: bare, type: "subscribed" });
       model.owed.push({ to: bare, type: available ? undefined : "unavailable" });
       break;
     case "unsubscribe":
-      if (model.subscribers.delete(bare)) model.owed.push({ to: bare, type: "unavailable" });
+      if (model.removeSubscriber(bare)) model.owed.push({ to: bare, type: "unavailable" });
       break;
     case "unsubscribed":
-      model.subscribers.delete(bare);
+      model.removeSubscriber(bare);
       break;
     case "probe":
       model.owed.push({ to: from, type: available ? undefined : "unavailable" });
@@ -62,6 +63,18 @@ function sameDomain(model: Model, bare: string): number {
   let n = 0;
   for (const jid of model.subscribers) if (domainKey(jid) === domain) n++;
   return n;
+}
+
+/** As after (re)connecting: subscribers are told once resources are known, or after a wait. */
+export function firstAnnouncement(model: Model): void {
+  model.announced = undefined;
+  model.announceAt = model.subscribers.size > 0 ? model.now + ANNOUNCE_AFTER_MS : undefined;
+}
+
+/** Coming to serve: the subscribers are those stored (another instance may have changed them). */
+export function restoreSubscribers(model: Model): void {
+  model.subscribers.clear();
+  for (const jid of model.store.subscribers) model.subscribers.add(jid);
 }
 
 /** Availability may have changed: subscribers are told if it did (ServicePresence.update). */

@@ -40,6 +40,8 @@ export interface Req {
   /** The resource holding it, or undefined after a reconnect. */
   attached: string | undefined;
   forwards: number;
+  /** Answered by a hand-over (its late reply must be dropped). */
+  handedOver: boolean;
 }
 
 /** A request that found no resource just after (re)connecting, waiting for one. */
@@ -83,6 +85,17 @@ export interface ModelResource {
   negative: boolean;
   /** Whether its last presence said `<show>dnd</show>`: no new work for it. */
   draining: boolean;
+}
+
+/**
+ * What the store (`state_dir`) holds, as the docs say the shell keeps it:
+ * each change of the router's pins and subscribers, and whatever the
+ * other instance wrote while this one stood by (a standby on one host).
+ */
+export interface ModelStore {
+  /** Every pin made and not ended, in the order made (`seq`). */
+  readonly pins: Map<string, ModelPin>;
+  readonly subscribers: Set<string>;
 }
 
 /** A failed check, with the steps that led to it. */
@@ -136,6 +149,8 @@ export class Model {
   readonly sent = new Map<string, { peer: string; id: string; resourceJid: string }>();
   /** The service's subscribers (presence: true) and what they were last told. */
   readonly subscribers: Set<string>;
+  /** What outlives the process, and what a standby reads as it comes to serve. */
+  store: ModelStore;
   announced: boolean | undefined;
   announceAt: number | undefined;
   /** Online at least once (the router says nothing to subscribers before). */
@@ -161,15 +176,17 @@ export class Model {
     this.maxPendingEver = settings.maxPending;
     this.maxTimeoutEver = settings.requestTimeoutMs;
     this.subscribers = new Set(subscribers);
+    this.store = { pins: new Map(), subscribers: new Set(subscribers) };
   }
 
   /**
    * The model of the proxy restarted: a new router's state, with what
-   * outlives the process (the stored subscribers) and what the checks need
-   * of the past (the tokens used, requests lost: replies to them come late).
+   * outlives the process (the store) and what the checks need of the past
+   * (the tokens used, requests lost: replies to them come late).
    */
   restarted(): Model {
-    const next = new Model(this.settings, this.tolerate, [...this.subscribers]);
+    const next = new Model(this.settings, this.tolerate, [...this.store.subscribers]);
+    next.store = this.store;
     next.now = this.now;
     Object.assign(next.stats, this.stats);
     next.maxPendingEver = this.maxPendingEver;
@@ -177,11 +194,24 @@ export class Model {
     next.answered = this.answered;
     next.lost = this.lost + this.live.size + this.parked.length;
     for (const token of this.tokens) next.tokens.add(token);
-    // The store kept every pin (state_dir).
-    next.pins = restored(this.pins, this.now);
+    next.pins = restored(this.store.pins, this.now);
     next.pinSeq = this.pinSeq;
     next.recent.push(...this.recent, ...this.live.values());
     return next;
+  }
+
+  /** A user subscribed (presence: true): stored if it is a new one. */
+  addSubscriber(bare: string): void {
+    if (this.subscribers.has(bare)) return;
+    this.subscribers.add(bare);
+    this.store.subscribers.add(bare);
+  }
+
+  /** A subscriber left, or was forgotten: stored if it was one. */
+  removeSubscriber(bare: string): boolean {
+    if (!this.subscribers.delete(bare)) return false;
+    this.store.subscribers.delete(bare);
+    return true;
   }
 
   fail(message: string): never {
