@@ -11,9 +11,8 @@
 import assert from "node:assert/strict";
 import type { TestClient } from "../support/client.ts";
 import { freePort } from "../support/prosody.ts";
-import { startProxy } from "../support/proxy.ts";
 import { SERVER_KINDS } from "../support/server.ts";
-import { DOMAIN, SECRET, TARGET, withWorld, type World } from "../support/world.ts";
+import { DOMAIN, withWorld, type World } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const FOCUS = "http://jitsi.org/protocol/focus";
@@ -198,18 +197,10 @@ withWorld(
     // over, not as it starts. ejabberd shares the domain between the two:
     // with a peer, the standby does not look in while the active one serves.
     const ejabberd = world.server.kind === "ejabberd";
-    await using standby = await startProxy({
-      server: world.server.componentUrl,
-      proxies: [{
-        domain: DOMAIN,
-        secret: SECRET,
-        target_address: TARGET,
-        ...world.lastEntry,
-        standby_retry: "300ms",
-        ...(ejabberd ? { standby_peer: `http://127.0.0.1:${activePort}` } : {}),
-      }],
-      top: { state_dir: world.lastTop.state_dir },
-      readyEvent: ejabberd ? "stream\\.standby_peer .*not looking" : "stream\\.standby",
+    await using standby = await world.startStandby({
+      retry: "300ms",
+      shareState: true,
+      ...(ejabberd ? { peer: `http://127.0.0.1:${activePort}` } : {}),
     });
     const placed = await placeRooms(users, ROOMS);
     await world.resource("c");

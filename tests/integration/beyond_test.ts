@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { resultFor, type TestClient } from "../support/client.ts";
-import { startProxy } from "../support/proxy.ts";
-import { DOMAIN, NS_STANZAS, SECRET, TARGET, withWorld } from "../support/world.ts";
+import { DOMAIN, NS_STANZAS, withWorld } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const PING = "urn:xmpp:ping";
@@ -181,18 +180,7 @@ withWorld(
   async (world) => {
     // Started before anyone subscribes: it must read the subscribers as it
     // takes over, not as it starts. Prosody refuses it while the first serves.
-    await using standby = await startProxy({
-      server: world.server.componentUrl,
-      proxies: [{
-        domain: DOMAIN,
-        secret: SECRET,
-        target_address: TARGET,
-        ...world.lastEntry,
-        standby_retry: "300ms",
-      }],
-      top: { state_dir: world.lastTop.state_dir },
-      readyEvent: "stream\\.standby",
-    });
+    await using standby = await world.startStandby({ retry: "300ms", shareState: true });
     const alice = await world.rosterClient("alice", "watch");
     const subscribed = alice.waitFor((el) =>
       el.name === "presence" && el.attrs.type === "subscribed"

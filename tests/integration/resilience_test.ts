@@ -3,23 +3,8 @@
  */
 import assert from "node:assert/strict";
 import { freePort } from "../support/prosody.ts";
-import { startProxy } from "../support/proxy.ts";
 import { SERVER_KINDS } from "../support/server.ts";
-import { DOMAIN, request, SECRET, TARGET, withWorld, type World } from "../support/world.ts";
-
-/** A second instance for the world's domain, once it says it stands by. */
-function startStandby(world: World, standbyRetry: string) {
-  return startProxy({
-    server: world.server.componentUrl,
-    proxies: [{
-      domain: DOMAIN,
-      secret: SECRET,
-      target_address: TARGET,
-      standby_retry: standbyRetry,
-    }],
-    readyEvent: "stream\\.standby",
-  });
-}
+import { request, withWorld } from "../support/world.ts";
 
 withWorld(
   "a second instance stands by, and takes over within 10 s of a kill -9 under load",
@@ -27,7 +12,7 @@ withWorld(
     await world.resource("a");
     // Prosody refuses the second connection (conflict); ejabberd accepts
     // it, and the newer instance finds its sibling and steps back.
-    await using standby = await startStandby(world, "1s");
+    await using standby = await world.startStandby({ retry: "1s" });
     const alice = await world.client("alice", "r");
     assert.equal((await alice.request(request("before"))).attrs.type, "result");
 
@@ -104,7 +89,7 @@ withWorld(
   async (world) => {
     await world.resource("a");
     // A look every 3 × 300 ms: several during the load below.
-    await using standby = await startStandby(world, "300ms");
+    await using standby = await world.startStandby({ retry: "300ms" });
     const looksBefore = standby.log().match(/stream\.online/g)?.length ?? 0;
     const alice = await world.client("alice", "r");
     const outcomes = new Map<string, number>();
@@ -161,16 +146,9 @@ withWorld(
   "ejabberd: with standby_peer the standby does not look while its peer serves, and takes over after a kill -9",
   async (world) => {
     await world.resource("a");
-    await using standby = await startProxy({
-      server: world.server.componentUrl,
-      proxies: [{
-        domain: DOMAIN,
-        secret: SECRET,
-        target_address: TARGET,
-        standby_retry: "300ms",
-        standby_peer: `http://127.0.0.1:${peerPort}`,
-      }],
-      readyEvent: "stream\\.standby_peer .*not looking",
+    await using standby = await world.startStandby({
+      retry: "300ms",
+      peer: `http://127.0.0.1:${peerPort}`,
     });
     const looks = () => standby.log().match(/stream\.online/g)?.length ?? 0;
     const looksBefore = looks();

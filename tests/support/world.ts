@@ -63,6 +63,31 @@ export class World {
   lastEntry: Partial<ProxyEntry> = {};
   lastTop: Record<string, unknown> = {};
 
+  /**
+   * A second instance for the domain, once it says it stands by: `retry`
+   * is its standby_retry; with `shareState`, the first one's settings and
+   * its `state_dir`; with `peer`, that address as its standby_peer (so it
+   * stands by without looking while the first serves).
+   */
+  startStandby(
+    options: { retry: string; shareState?: boolean; peer?: string },
+  ): Promise<ProxyProcess> {
+    const { retry, shareState = false, peer } = options;
+    return startProxy({
+      server: this.server.componentUrl,
+      proxies: [{
+        domain: DOMAIN,
+        secret: SECRET,
+        target_address: TARGET,
+        ...(shareState ? this.lastEntry : {}),
+        standby_retry: retry,
+        ...(peer === undefined ? {} : { standby_peer: peer }),
+      }],
+      ...(shareState ? { top: { state_dir: this.lastTop.state_dir } } : {}),
+      readyEvent: peer === undefined ? "stream\\.standby" : "stream\\.standby_peer .*not looking",
+    });
+  }
+
   /** An implementing resource that answers every request with `<answer resource=.../>`. */
   async resource(
     name: string,
