@@ -10,6 +10,7 @@ import { startProsody } from "../support/prosody.ts";
 import { connectClient, echoHandler, errorFor, iqAfterRestart } from "../support/client.ts";
 import { xml } from "../../src/core/xml.ts";
 import { bounded } from "../support/bounded.ts";
+import { retry } from "../support/retry.ts";
 
 const COMPONENT = { domain: "proxy.localhost", secret: "harness-secret" };
 const ALICE = { username: "alice", password: "alice-pw" };
@@ -212,8 +213,12 @@ Deno.test("harness: stop() removes the dir and the process", async () => {
       console.log(
         `prosody start: ${Math.round(performance.now() - started)} ms`,
       );
+      // Prosody writes its pid file a moment after its ports accept.
       pid = Number(
-        (await Deno.readTextFile(`${server.dir}/prosody.pid`)).trim(),
+        (await retry(() => Deno.readTextFile(`${server.dir}/prosody.pid`), {
+          times: 100,
+          pauseMs: 20,
+        })).trim(),
       );
       assert.notEqual(processAlive(pid), false, "prosody runs");
       assert.ok(await acceptsTcp(server.c2sPort));
