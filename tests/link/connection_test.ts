@@ -7,14 +7,12 @@
  * tests/link/shared_domain_test.ts.)
  */
 import assert from "node:assert/strict";
-import { openLink } from "../../src/link/connection.ts";
-import { logger } from "../../src/ops/log.ts";
 import {
   componentServer,
   DOMAIN,
   recordingLink,
-  SECRET,
   serverHeader,
+  testLink,
 } from "../support/component_peer.ts";
 import { captureLogs } from "../support/logs.ts";
 import { peer, readText, until } from "../support/tcp_peer.ts";
@@ -30,20 +28,11 @@ Deno.test("a port that answers with no XMPP: the stream error is logged and retr
   });
   const errors: string[] = [];
   let onlines = 0;
-  const link = openLink({
-    url: http.url,
-    domain: DOMAIN,
-    secret: SECRET,
-    log: logger(DOMAIN),
-    handlers: {
-      onStanza: () => {},
-      // Counted, not asserted here: the stream catches what its handlers throw.
-      onOnline: () => onlines++,
-      onOffline: () => {},
-      onStreamError: (condition) => errors.push(condition),
-    },
-    random: () => 0,
-  });
+  const link = testLink(http.url, {
+    // Counted, not asserted here: the stream catches what its handlers throw.
+    onOnline: () => onlines++,
+    onStreamError: (condition) => errors.push(condition),
+  }, { keepaliveMs: undefined, random: () => 0 });
   try {
     // Retried (with backoff) rather than given up or crashed: two attempts.
     await until(() => errors.length >= 2, "two failed attempts");
@@ -98,16 +87,8 @@ Deno.test("a server that accepts the stream and drops it at once is retried less
     }
   });
   const onlines: number[] = [];
-  const link = openLink({
-    url: server.url,
-    domain: DOMAIN,
-    secret: SECRET,
-    log: logger(DOMAIN),
-    handlers: { onStanza: () => {}, onOnline: () => onlines.push(1), onOffline: () => {} },
-    keepaliveMs: 0,
-    // A hundredth of each step: 5, 10, 20, … ms.
-    random: () => 0.01,
-  });
+  // A hundredth of each step: 5, 10, 20, … ms.
+  const link = testLink(server.url, { onOnline: () => onlines.push(1) }, { random: () => 0.01 });
   try {
     const retries = () =>
       logs.lines.filter((line) => line.includes("stream.offline"))

@@ -4,20 +4,20 @@
  * what the link does with each (src/link/shared_domain.ts).
  */
 import assert from "node:assert/strict";
-import { openLink } from "../../src/link/connection.ts";
 import { SharedDomain } from "../../src/link/shared_domain.ts";
 import { LOOK_MS } from "../../src/link/sibling.ts";
 import { Prover } from "../../src/link/proof.ts";
 import { relayText } from "../../src/link/relay.ts";
 import { answerText, pingFields, pingText } from "../../src/link/self_ping.ts";
 import { parseXml } from "../../src/core/xml.ts";
-import { logger } from "../../src/ops/log.ts";
 import {
   componentServer,
   DOMAIN,
   recordingLink,
   SECRET,
   serverHeader,
+  testLink,
+  testLinkOptions,
 } from "../support/component_peer.ts";
 import { captureLogs } from "../support/logs.ts";
 import { peer, readText, until } from "../support/tcp_peer.ts";
@@ -103,21 +103,13 @@ Deno.test("an older sibling's ping: the stream hands over, relays, stands by; it
     }
   });
   const seen: string[] = [];
-  const link = openLink({
-    url: server.url,
-    domain: DOMAIN,
-    secret: SECRET,
-    log: logger(DOMAIN),
-    handlers: {
-      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
-      onOnline: () => seen.push("online"),
-      onOffline: () => seen.push("offline"),
-      onHandOver: () => seen.push("hand over"),
-      onTakeOver: () => seen.push("take over"),
-    },
-    keepaliveMs: 0,
-    standbyRetryMs: 50,
-  });
+  const link = testLink(server.url, {
+    onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+    onOnline: () => seen.push("online"),
+    onOffline: () => seen.push("offline"),
+    onHandOver: () => seen.push("hand over"),
+    onTakeOver: () => seen.push("take over"),
+  }, { standbyRetryMs: 50 });
   try {
     await until(() => seen.includes("stanza q2"), "the look's takeover");
     assert.deepEqual(seen, ["online", "hand over", "offline", "online", "take over", "stanza q2"]);
@@ -178,19 +170,12 @@ function scriptedServer(
 function watchedLink(url: string) {
   const seen: string[] = [];
   const dropped: string[] = [];
-  const link = openLink({
-    url,
-    domain: DOMAIN,
-    secret: SECRET,
-    log: logger(DOMAIN),
-    handlers: {
-      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
-      onOnline: () => seen.push("online"),
-      onOffline: () => seen.push("offline"),
-      onHandOver: () => seen.push("hand over"),
-      onDropped: (reason) => dropped.push(reason),
-    },
-    keepaliveMs: 0,
+  const link = testLink(url, {
+    onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+    onOnline: () => seen.push("online"),
+    onOffline: () => seen.push("offline"),
+    onHandOver: () => seen.push("hand over"),
+    onDropped: (reason) => dropped.push(reason),
   });
   return { link, seen, dropped };
 }
@@ -343,18 +328,7 @@ Deno.test("a genuine answer that comes by twice, the second time inside a relay,
 Deno.test("a look's timer ends with the link: stopped while looking, it never takes over", async () => {
   const tookOver: string[] = [];
   const shared = new SharedDomain(
-    {
-      url: "xmpp://127.0.0.1:1",
-      domain: DOMAIN,
-      secret: SECRET,
-      log: logger(DOMAIN),
-      handlers: {
-        onStanza: () => {},
-        onOnline: () => {},
-        onOffline: () => {},
-        onTakeOver: () => tookOver.push("took over"),
-      },
-    },
+    testLinkOptions("xmpp://127.0.0.1:1", { onTakeOver: () => tookOver.push("took over") }),
     new Prover(DOMAIN, SECRET),
     {
       keepalive: () => undefined,

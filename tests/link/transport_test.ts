@@ -7,13 +7,12 @@
  * buffer has not drained for keepalive_timeout).
  */
 import assert from "node:assert/strict";
-import { openLink } from "../../src/link/connection.ts";
+import type { Link } from "../../src/link/connection.ts";
 import { xml } from "../../src/core/xml.ts";
-import { logger } from "../../src/ops/log.ts";
 import { makeCerts, type TestCerts } from "../support/certs.ts";
 import { captureLogs } from "../support/logs.ts";
 import { peer, until } from "../support/tcp_peer.ts";
-import { DOMAIN, serverHeader } from "../support/component_peer.ts";
+import { DOMAIN, serverHeader, testLink } from "../support/component_peer.ts";
 
 const SECRET = "s3cret-never-sent";
 const encoder = new TextEncoder();
@@ -77,20 +76,10 @@ function tlsServer(cert: string, key: string) {
 }
 
 function tlsLink(url: string, tls: { ca?: string; serverName?: string }, seen: string[]) {
-  return openLink({
-    url,
-    tls,
-    domain: DOMAIN,
-    secret: SECRET,
-    log: logger(DOMAIN),
-    handlers: {
-      onStanza: () => {},
-      onOnline: () => seen.push("online"),
-      onOffline: () => seen.push("offline"),
-    },
-    keepaliveMs: 0,
-    random: () => 0,
-  });
+  return testLink(url, {
+    onOnline: () => seen.push("online"),
+    onOffline: () => seen.push("offline"),
+  }, { tls, secret: SECRET, random: () => 0 });
 }
 
 /** Runs `body` with certificates made for it, removed afterwards. */
@@ -165,18 +154,8 @@ Deno.test("TLS: tls_server_name is the name checked in the certificate", () =>
 
 /** A plaintext link to `url` that gives up quickly; `errors` collects its stream errors. */
 function plainLink(url: string, errors: string[]) {
-  return openLink({
-    url,
-    domain: DOMAIN,
+  return testLink(url, { onStreamError: (condition) => errors.push(condition) }, {
     secret: SECRET,
-    log: logger(DOMAIN),
-    handlers: {
-      onStanza: () => {},
-      onOnline: () => {},
-      onOffline: () => {},
-      onStreamError: (condition) => errors.push(condition),
-    },
-    keepaliveMs: 0,
     random: () => 0,
   });
 }
@@ -236,16 +215,7 @@ for (const how of ["closed", "reset"] as const) {
 Deno.test("a plaintext link is warned about once when its server is not on this machine", () => {
   const logs = captureLogs();
   const links = ["xmpp://10.0.0.2:5347", "xmpp://127.0.0.1:1", "xmpp://[::1]:1", "xmpps://h:1"]
-    .map((url) =>
-      openLink({
-        url,
-        domain: DOMAIN,
-        secret: SECRET,
-        log: logger(DOMAIN),
-        handlers: { onStanza: () => {}, onOnline: () => {}, onOffline: () => {} },
-        keepaliveMs: 0,
-      })
-    );
+    .map((url) => testLink(url, {}, { secret: SECRET }));
   try {
     const warned = logs.lines.filter((line) => line.includes("stream.plaintext"));
     assert.equal(warned.length, 1, warned.join(""));
@@ -298,18 +268,11 @@ Deno.test({
         sentBytes += request.length;
       }
     });
-    const link = openLink({
-      url: server.url,
-      domain: DOMAIN,
-      secret: SECRET,
-      log: logger(DOMAIN),
+    const link: Link = testLink(server.url, {
       // Every request gets a big answer: the link writes far more than it reads.
-      handlers: {
-        onStanza: () => link.send(xml("message", { to: "alice@example.org/r" }, REPLY)),
-        onOnline: () => {},
-        onOffline: () => {},
-      },
-      keepaliveMs: 0,
+      onStanza: () => link.send(xml("message", { to: "alice@example.org/r" }, REPLY)),
+    }, {
+      secret: SECRET,
       keepaliveTimeoutMs: TIMEOUT_MS,
       maxSendBuffer: LIMIT,
       random: () => 0,

@@ -3,7 +3,12 @@
  * (a stanza in the same write as the handshake, a sibling's stanzas), and
  * a link to it that records what reaches its owner.
  */
-import { openLink } from "../../src/link/connection.ts";
+import {
+  type Link,
+  type LinkHandlers,
+  type LinkOptions,
+  openLink,
+} from "../../src/link/connection.ts";
 import { logger } from "../../src/ops/log.ts";
 import { peer, readText } from "./tcp_peer.ts";
 
@@ -41,18 +46,39 @@ export function componentServer(afterHandshake: string, written: string[] = []) 
   });
 }
 
-/** A link to `url` that notes in `seen` when it is online and each stanza's id. */
-export function recordingLink(url: string, seen: string[]) {
-  return openLink({
+/**
+ * A link's options for the test domain: `handlers` over ones that do
+ * nothing, no keepalive, then `more` over all of it.
+ */
+export function testLinkOptions(
+  url: string,
+  handlers: Partial<LinkHandlers> = {},
+  more: Partial<LinkOptions> = {},
+): LinkOptions {
+  return {
     url,
     domain: DOMAIN,
     secret: SECRET,
     log: logger(DOMAIN),
-    handlers: {
-      onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
-      onOnline: () => seen.push("online"),
-      onOffline: () => {},
-    },
+    handlers: { onStanza: () => {}, onOnline: () => {}, onOffline: () => {}, ...handlers },
     keepaliveMs: 0,
+    ...more,
+  };
+}
+
+/** A link opened with {@link testLinkOptions}. */
+export function testLink(
+  url: string,
+  handlers: Partial<LinkHandlers> = {},
+  more: Partial<LinkOptions> = {},
+): Link {
+  return openLink(testLinkOptions(url, handlers, more));
+}
+
+/** A link to `url` that notes in `seen` when it is online and each stanza's id. */
+export function recordingLink(url: string, seen: string[]): Link {
+  return testLink(url, {
+    onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+    onOnline: () => seen.push("online"),
   });
 }
