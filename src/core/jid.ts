@@ -162,7 +162,10 @@ export function prepDomain(domain: string): string | undefined {
     text = mapped.normalize("NFKC").replace(DOTS, ".");
   } else text = text.toLowerCase();
   if (text.endsWith(".")) text = text.slice(0, -1);
-  if (text === "") return undefined;
+  // Only one trailing dot is the root's (RFC 7622 §3.2); any other empty label is no domain.
+  if (text === "" || text.startsWith(".") || text.endsWith(".") || text.includes("..")) {
+    return undefined;
+  }
   if (ASCII.test(text) && !text.includes("xn--")) return text;
   if (NOT_IN_DOMAIN.test(text)) return undefined;
   try {

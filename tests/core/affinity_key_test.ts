@@ -176,6 +176,13 @@ Deno.test("affinity key: its shortcut for plain JIDs gives what preparing gives"
   );
 });
 
+Deno.test("affinity key: a value with empty labels is kept as written, so preparing it twice changes nothing", () => {
+  for (const value of ["a.\u3002.\u3002\u3002", "room@a..b", "room@conference.example.org.."]) {
+    assert.equal(affinityKey(value), value);
+  }
+  assert.equal(affinityKey("Room@Conference.Example.org."), "room@conference.example.org");
+});
+
 Deno.test("affinity key: preparing a key prepared already changes nothing (looked up as written first)", () => {
   const chars = fc.constantFrom(..."aZ0_.-@/xnß İ\u00adｆ。é".split(""));
   fc.assert(

@@ -10,6 +10,7 @@ import {
   isPlausibleJid,
   MAX_PART_BYTES,
   normalizeJid,
+  prepDomain,
   splitJid,
 } from "../../src/core/jid.ts";
 import { utf8Length } from "../../src/core/byte_length.ts";
@@ -144,6 +145,14 @@ Deno.test("normalizeJid: local and domain lowercase, the resource as is", () => 
   assert.equal(normalizeJid("Alice@Example.ORG"), "alice@example.org");
   assert.equal(normalizeJid("Example.ORG/Bob@Other.ORG/X"), "example.org/Bob@Other.ORG/X");
   assert.equal(normalizeJid("alice@example.org/phone"), "alice@example.org/phone");
+});
+
+Deno.test("prepDomain: one trailing dot is the root's; any other empty label makes no domain", () => {
+  assert.equal(prepDomain("Proxy.Example.ORG."), "proxy.example.org");
+  assert.equal(prepDomain("proxy\u3002example\uff0eorg\uff61"), "proxy.example.org");
+  for (const domain of ["a..", "a..b", ".a", ".", "a.\u3002.\u3002\u3002", "a\uff0e\uff0e"]) {
+    assert.equal(prepDomain(domain), undefined, JSON.stringify(domain));
+  }
 });
 
 Deno.test("isHostname: dot-separated labels, IDNs too; no empty, odd or overlong label", () => {

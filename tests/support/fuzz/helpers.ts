@@ -115,7 +115,8 @@ export function spelledAsServer(bare: string): string {
 export function domainAsServer(domain: string): string | undefined {
   if (domain.startsWith("[")) return domain.endsWith("]") ? domain.toLowerCase() : undefined;
   const text = fold(domain).replace(/[\u3002\uff0e\uff61]/g, ".").replace(/\.$/, "");
-  if (text === "") return undefined;
+  // An empty label, but for the root's after the last dot, is no domain.
+  if (text === "" || /^\.|\.\.|\.$/.test(text)) return undefined;
   // The URL parser would read an all-ASCII name such as "6" as IPv4.
   // deno-lint-ignore no-control-regex
   if (/^[\x00-\x7f]*$/.test(text) && !text.includes("xn--")) return text;
