@@ -186,7 +186,7 @@ function describe(stats: RunStats): string {
     `(${stats.waitedMessages} waited for the first resource), ` +
     `service presence ${stats.presence}, rate limited ${stats.rateLimited}`,
     `  long-address forwards ${stats.longForwards}, restarts ${stats.restarts}, ` +
-    `over max_stanza_size ${stats.oversized}`,
+    `over max_stanza_size ${stats.oversized} (answers settled with an error ${stats.oversizedAnswers})`,
     `  affinity: keys pinned ${stats.affinity.pinned}, forwards to a key's pin ${stats.affinity.held}, ` +
     `waited for a key's resource ${stats.affinity.waited}; pins ended: resource left ` +
     `${stats.affinity.resource_left}, expired ${stats.affinity.expired}, evicted ` +

@@ -13,7 +13,7 @@ import type { Resource } from "./resources.ts";
 import type { Effects, Outcome, PlacementKind } from "./router_events.ts";
 import type { RouterSettings } from "./settings.ts";
 import { errorCondition, errorReply, type StanzaError } from "./stanza.ts";
-import { NO_RESOURCE, SET_LOST, TIMEOUT } from "./stanza_errors.ts";
+import { ANSWER_TOO_BIG, NO_RESOURCE, SET_LOST, TIMEOUT } from "./stanza_errors.ts";
 import { parseStanza } from "./xml_scan.ts";
 import { copyString, readdress, serialize, type XmlElement } from "./xml.ts";
 
@@ -146,10 +146,22 @@ export class Forwarded {
     });
   }
 
+  /**
+   * A reply over `max_stanza_size` (its payload unread): dropped, and the
+   * request it answers gets an error now, not at its timeout. Not re-sent
+   * elsewhere: another resource would most likely answer as big.
+   */
+  replyTooBig(fx: Effects, stanza: XmlElement, toResource: string, now: number): void {
+    drop(fx, "too_big", stanza);
+    const entry = this.#answered(stanza, toResource);
+    if (!entry || stanza.attrs.from !== entry.resourceJid) return;
+    this.#settle(entry);
+    this.#answer(fx, entry, ANSWER_TOO_BIG, "error", now);
+  }
+
   /** A reply from a target resource to `<domain>/<toResource>`. */
   reply(fx: Effects, stanza: XmlElement, toResource: string, now: number): void {
-    const id = stanza.attrs.id;
-    const entry = id === undefined ? undefined : this.#pending.get(`${toResource}\0${id}`);
+    const entry = this.#answered(stanza, toResource);
     if (!entry) {
       // Only a miss needs to know why: a resource that is no JID is a client bug.
       const invalid = decodeResource(toResource).kind === "invalid";
@@ -284,6 +296,12 @@ export class Forwarded {
   /** The request as the implementing client sees it (mod_client_proxy's JAT). */
   #readdress(stanza: XmlElement, resource: Resource, via: string): XmlElement {
     return readdress(stanza, { to: resource.jid, from: `${this.#ctx.settings.domain}/${via}` });
+  }
+
+  /** The pending request a reply to `<domain>/<toResource>` answers by its id, whoever sent it. */
+  #answered(stanza: XmlElement, toResource: string): Pending | undefined {
+    const id = stanza.attrs.id;
+    return id === undefined ? undefined : this.#pending.get(`${toResource}\0${id}`);
   }
 
   /** Removes an answered request from every table. */

@@ -93,19 +93,21 @@ export class InitiatedRequests {
   }
 
   /**
-   * The reply to one of our requests, for the resource that asked; undefined
-   * when it answers nothing of ours (unknown id, or not from that JID).
+   * The reply to one of our requests, for the resource that asked (or, with
+   * `instead`, that error in its place); undefined when it answers nothing
+   * of ours (unknown id, or not from that JID).
    */
-  reply(stanza: XmlElement, now: number): Settled | undefined {
+  reply(stanza: XmlElement, now: number, instead?: StanzaError): Settled | undefined {
     const entry = this.#table.get(stanza.attrs.id ?? "");
     if (!entry || jidKey(stanza.attrs.from ?? "") !== entry.peerNorm) return undefined;
     this.#table.remove(entry);
+    const addressing = {
+      id: entry.id,
+      to: entry.resourceJid,
+      from: `${this.#domain}/${entry.peer}`,
+    };
     return {
-      send: readdress(stanza, {
-        id: entry.id,
-        to: entry.resourceJid,
-        from: `${this.#domain}/${entry.peer}`,
-      }),
+      send: instead ? errorReply("iq", addressing, instead) : readdress(stanza, addressing),
       resource: entry.resourceName,
       durationMs: now - entry.started,
     };

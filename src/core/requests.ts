@@ -135,6 +135,11 @@ export class Requests {
     this.#forwarded.reply(fx, stanza, toResource, now);
   }
 
+  /** A reply from a target resource over `max_stanza_size`: its requester gets an error now. */
+  replyTooBig(fx: Effects, stanza: XmlElement, toResource: string, now: number): void {
+    this.#forwarded.replyTooBig(fx, stanza, toResource, now);
+  }
+
   /** The stream is back: forwarded requests wait for their resource until `reattachBy`. */
   detachAll(resources: readonly Resource[], reattachBy: number): void {
     this.#forwarded.detachAll(resources, reattachBy);

@@ -43,8 +43,10 @@ export type Condition =
 export type Rule =
   | "request"
   | "reply"
+  | "reply_too_big"
   | "target_request"
   | "target_request_reply"
+  | "target_request_reply_too_big"
   | "target_presence"
   | "user_presence"
   | "user_message"
@@ -81,6 +83,24 @@ export const ROUTES: readonly Route[] = [
   route("iq", "request", "*", "*", { kind: "refuse", error: TOO_BIG, reason: "too_big" }, [
     "iq get/set from anyone, to the domain or any resource of it",
     "its payload was never read",
+  ], "over max_stanza_size"),
+  route("iq", "result", "target", "resource", { kind: "rule", rule: "reply_too_big" }, [
+    "iq result from the target to `<domain>/<requester>`",
+    "if it answers a pending request, its requester gets `internal-server-error` at once instead " +
+    "of the timeout; dropped either way",
+  ], "over max_stanza_size"),
+  route("iq", "error", "target", "resource", { kind: "rule", rule: "reply_too_big" }, [
+    "iq error from the target to `<domain>/<requester>`",
+    "as a result",
+  ], "over max_stanza_size"),
+  route("iq", "result", "*", "domain", { kind: "rule", rule: "target_request_reply_too_big" }, [
+    "iq result to the bare domain",
+    "if it answers one of the target's requests, the resource that asked gets " +
+    "`internal-server-error` at once; dropped either way",
+  ], "over max_stanza_size"),
+  route("iq", "error", "*", "domain", { kind: "rule", rule: "target_request_reply_too_big" }, [
+    "iq error to the bare domain",
+    "as a result",
   ], "over max_stanza_size"),
   route("*", "*", "*", "*", TOO_BIG_DROP, [
     "any other stanza",

@@ -11,11 +11,10 @@
  * This file is the facade: {@link Router.receive} looks the stanza up in
  * the routing table (src/core/route.ts) and runs the rule it names; the
  * rules live with their state in requests.ts, target.ts, messages.ts,
- * target_requests.ts and service_presence.ts.
+ * target_requests.ts, user_presence.ts and service_presence.ts.
  */
 import { drop, earliest, effects, refuse } from "./effects.ts";
-import { Gate, gateError } from "./gate.ts";
-import { bareOf } from "./jid.ts";
+import { Gate } from "./gate.ts";
 import { Messages } from "./messages.ts";
 import { Placement } from "./placement.ts";
 import { Requests } from "./requests.ts";
@@ -25,9 +24,10 @@ import { ServicePresence } from "./service_presence.ts";
 import type { RouterContext } from "./context.ts";
 import type { RouterSettings } from "./settings.ts";
 import type { StanzaError } from "./stanza.ts";
-import { BUSY, HANDED_OVER, RATE_LIMITED, SHUTTING_DOWN, TIMEOUT } from "./stanza_errors.ts";
+import { HANDED_OVER, SHUTTING_DOWN, TIMEOUT } from "./stanza_errors.ts";
 import { Target } from "./target.ts";
 import { TargetRequests } from "./target_requests.ts";
+import { userPresence } from "./user_presence.ts";
 import type { XmlElement } from "./xml.ts";
 
 export type { DropReason, Effects, Outcome, RouterEvent } from "./router_events.ts";
@@ -71,9 +71,6 @@ export interface RouterOptions {
  * restarted proxy or a standby taking over would refuse its first stanzas.
  */
 const LEARN_MS = 1_000;
-
-/** The presence types a user sends that make the proxy answer or store something. */
-const COSTLY_PRESENCE = new Set(["subscribe", "unsubscribe", "unsubscribed", "probe"]);
 
 /** The router of one proxy: its state and the transitions on it. */
 export class Router {
@@ -355,14 +352,23 @@ export class Router {
         return this.#requests.admit(fx, stanza, stanza.attrs.type as "get" | "set", now);
       case "reply":
         return this.#requests.reply(fx, stanza, toResource, now);
+      case "reply_too_big":
+        return this.#requests.replyTooBig(fx, stanza, toResource, now);
       case "target_request":
         return this.#initiated.start(fx, stanza, toResource, now);
       case "target_request_reply":
         return this.#initiated.reply(fx, stanza, now);
+      case "target_request_reply_too_big":
+        return this.#initiated.replyTooBig(fx, stanza, now);
       case "target_presence":
         return this.#target.receive(fx, stanza, fromSlash, now);
       case "user_presence":
-        return this.#userPresence(fx, stanza, now);
+        return userPresence(fx, stanza, now, {
+          gate: this.#gate,
+          presence: this.#presence,
+          available: this.resourceCount > 0,
+          settings: this.settings,
+        });
       case "user_message":
         return this.#messages.fromUser(fx, stanza, now);
       case "message_error":
@@ -380,28 +386,6 @@ export class Router {
     this.#messages.refuseWaiting(fx, error, why);
     this.#requests.answerPending(fx, error, why, now);
     this.#initiated.settle(fx, now, error, why, true);
-  }
-
-  /** A user's presence to the domain (presence: true). */
-  #userPresence(fx: Effects, stanza: XmlElement, now: number): void {
-    // What makes the proxy answer or store takes a token, as a request does;
-    // a denied user is answered below (unsubscribed).
-    if (COSTLY_PRESENCE.has(stanza.attrs.type as string)) {
-      const refused = this.#gate.check(bareOf(stanza.attrs.from as string), now);
-      if (refused === "rate_limited") return refuse(fx, stanza, RATE_LIMITED, refused);
-    }
-    const before = fx.send.length;
-    const { change, refused } = this.#presence.receive(stanza, this.resourceCount > 0, fx.send);
-    // Persisted first (a subscriber denied by a reload is forgotten), then
-    // reported as a refusal of what a request would have got: the answer
-    // is `unsubscribed`, but counted and said as a refused request is.
-    if (change) fx.events.push({ type: "subscriber", ...change });
-    if (refused) {
-      const from = stanza.attrs.from as string;
-      const error = refused === "forbidden" ? gateError(refused, this.settings) : BUSY;
-      const { condition } = error;
-      fx.events.push({ type: "refused", reason: refused, condition, stanza: "presence", from });
-    } else if (!change && fx.send.length === before) drop(fx, "ignored_presence", stanza);
   }
 
   /** Tells the service's subscribers when its availability changed. */

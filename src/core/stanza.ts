@@ -13,6 +13,7 @@ export type Condition =
   | "conflict"
   | "feature-not-implemented"
   | "forbidden"
+  | "internal-server-error"
   | "jid-malformed"
   | "not-acceptable"
   | "policy-violation"

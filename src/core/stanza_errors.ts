@@ -57,6 +57,15 @@ export const TOO_MANY_FROM_DOMAIN: StanzaError = {
   condition: "resource-constraint",
   text: "too many requests pending from this domain",
 };
+/**
+ * The answer to a request came over `max_stanza_size`: its requester is
+ * told at once rather than left to its timeout (RFC 6120 §8.3.3.6).
+ */
+export const ANSWER_TOO_BIG: StanzaError = {
+  type: "cancel",
+  condition: "internal-server-error",
+  text: "the answer is larger than this service accepts",
+};
 /** Over `max_stanza_size`: its payload was skipped unread (RFC 6120 §8.3.3.12). */
 export const TOO_BIG: StanzaError = {
   type: "modify",

@@ -6,11 +6,11 @@
  */
 import type { RouterContext } from "./context.ts";
 import { drop, outcome, refuse } from "./effects.ts";
-import { InitiatedRequests } from "./initiated.ts";
+import { InitiatedRequests, type Settled } from "./initiated.ts";
 import { peerAddress } from "./jat.ts";
 import type { Effects, Outcome } from "./router_events.ts";
 import type { StanzaError } from "./stanza.ts";
-import { BAD_REQUEST, BUSY, MALFORMED, SHUTTING_DOWN } from "./stanza_errors.ts";
+import { ANSWER_TOO_BIG, BAD_REQUEST, BUSY, MALFORMED, SHUTTING_DOWN } from "./stanza_errors.ts";
 import type { XmlElement } from "./xml.ts";
 
 /** The target's own requests, from its get/set to their one answer. */
@@ -56,21 +56,33 @@ export class TargetRequests {
   reply(fx: Effects, stanza: XmlElement, now: number): void {
     const settled = this.#initiated.reply(stanza, now);
     if (!settled) return void drop(fx, "unmatched", stanza);
-    fx.send.push(settled.send);
-    const what = stanza.attrs.type === "error" ? "error" : "result";
-    outcome(fx, what, settled.send.attrs.to as string, settled.send.attrs.id, settled.durationMs);
+    this.#deliver(fx, settled, stanza.attrs.type === "error" ? "error" : "result");
+  }
+
+  /**
+   * A reply over `max_stanza_size` (its payload unread): dropped, and the
+   * resource whose request it answers gets an error now, not at its timeout.
+   */
+  replyTooBig(fx: Effects, stanza: XmlElement, now: number): void {
+    drop(fx, "too_big", stanza);
+    const settled = this.#initiated.reply(stanza, now, ANSWER_TOO_BIG);
+    if (settled) this.#deliver(fx, settled, "error");
   }
 
   /** Answers those past their deadline (or, with `all`, every one) with `error`. */
   settle(fx: Effects, now: number, error: StanzaError, why: Outcome, all: boolean): void {
     for (const settled of this.#initiated.settle(now, error, { all })) {
-      fx.send.push(settled.send);
-      outcome(fx, why, settled.send.attrs.to as string, settled.send.attrs.id, settled.durationMs);
+      this.#deliver(fx, settled, why);
     }
   }
 
   /** A resource went away: nobody is left to answer its requests' replies. */
   forgetResource(name: string): void {
     if (this.#initiated.size > 0) this.#initiated.forgetResource(name);
+  }
+
+  #deliver(fx: Effects, settled: Settled, why: Outcome): void {
+    fx.send.push(settled.send);
+    outcome(fx, why, settled.send.attrs.to as string, settled.send.attrs.id, settled.durationMs);
   }
 }

@@ -47,7 +47,19 @@ const TO_PEER = `${DOMAIN}/${PEER}`;
 const CASES: readonly Case[] = [
   { stanza: iq("get", USER, DOMAIN), oversized: true, expect: "refuse policy-violation" },
   { stanza: iq("set", TARGET_A, TO_PEER), oversized: true, expect: "refuse policy-violation" },
-  { stanza: iq("result", TARGET_A, TO_USER), oversized: true, expect: "drop too_big" },
+  { stanza: iq("result", TARGET_A, TO_USER), oversized: true, expect: "rule reply_too_big" },
+  { stanza: iq("error", TARGET_A, TO_USER), oversized: true, expect: "rule reply_too_big" },
+  {
+    stanza: iq("result", PEER, DOMAIN),
+    oversized: true,
+    expect: "rule target_request_reply_too_big",
+  },
+  {
+    stanza: iq("error", USER, DOMAIN),
+    oversized: true,
+    expect: "rule target_request_reply_too_big",
+  },
+  { stanza: iq("result", USER, TO_PEER), oversized: true, expect: "drop too_big" },
   {
     stanza: message("chat", USER, DOMAIN),
     settings: ON.forward,

@@ -1,6 +1,7 @@
 /**
  * max_stanza_size (issue 16, hole 6), end to end: an oversized request
- * through real Prosody is refused and the link stays up; and the proxy
+ * through real Prosody is refused and the link stays up, an oversized
+ * answer settles its request with an error at once; and the proxy
  * process's memory stays bounded while a 50 MB stanza of mixed ASCII and
  * multi-byte text streams through (against a component server played by
  * the test, which Prosody would not be: it caps stanzas itself).
@@ -9,7 +10,9 @@ import assert from "node:assert/strict";
 import { rssMb, sampleRss } from "../support/process_tree.ts";
 import { startProxy } from "../support/proxy.ts";
 import { peer, readText, until, writeAll } from "../support/tcp_peer.ts";
+import { resultFor } from "../support/client.ts";
 import { assertError, request, withWorld } from "../support/world.ts";
+import { xml } from "../../src/core/xml.ts";
 import { serverHeader } from "../support/component_peer.ts";
 
 withWorld(
@@ -53,6 +56,33 @@ withWorld(
     assert.deepEqual(impl.received.filter((el) => el.attrs.id === "over"), []);
   },
   { entry: { max_stanza_size: "64KB" } },
+);
+
+withWorld(
+  "an answer over max_stanza_size: the requester gets internal-server-error at once, not the timeout",
+  async (world) => {
+    const { impl, reply, held } = await world.heldRequest("q1", { timeoutMs: 10_000 });
+    const seen = world.proxy.lineCount();
+    const asked = performance.now();
+    // 128 KB: over the proxy's 64 KB, under Prosody's own c2s limit.
+    await impl.send(resultFor(held, xml("big", { xmlns: "urn:test" }, "x".repeat(128 * 1024))));
+    const answer = await reply;
+    // request_timeout is 60 s: this is no timeout.
+    assert.ok(performance.now() - asked < 10_000);
+    assertError(answer, { id: "q1", type: "cancel", condition: "internal-server-error" });
+    assert.equal(answer.attrs.from, "proxy.localhost");
+    assert.doesNotMatch(String(answer), /urn:test/, "nothing of the answer is passed on");
+    await world.proxy.waitForLog(/stanza\.too_big .*stanza=iq/, { after: seen });
+    // The link stayed up, and the next answer, small, goes through as ever.
+    const alice = await world.client("alice", "r2");
+    const next = alice.request(request("q2"), { timeoutMs: 10_000 });
+    const heldNext = await impl.waitFor((el) => el.attrs.id === "q2", { includePast: true });
+    await impl.send(resultFor(heldNext));
+    assert.equal((await next).attrs.type, "result");
+    const since = world.proxy.log().split("\n").slice(seen).join("\n");
+    assert.doesNotMatch(since, /stream\.(offline|error|connecting)/);
+  },
+  { entry: { max_stanza_size: "64KB", request_timeout: "60s" } },
 );
 
 const DOMAIN = "proxy.localhost";

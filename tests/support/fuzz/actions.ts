@@ -224,6 +224,12 @@ export const oversizedArb: fc.Arbitrary<Action> = stanzaAction().map((a) => ({
   payload: OVERSIZED,
 }));
 
+/** A reply over max_stanza_size (hostile): its requester is answered with an error at once. */
+export const oversizedReplyArb: fc.Arbitrary<Action> = replyAction.map((a) => ({
+  ...a,
+  oversized: true,
+}));
+
 /** The other instance's writes to the store both share: rooms, resources and subscribers by index. */
 const siblingWriteArb: fc.Arbitrary<SiblingWrite> = fc.oneof(
   {

@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import type { RouterSettings } from "../../../src/core/router.ts";
-import { actionArb, oversizedArb, restartArb, tunablesArb } from "./actions.ts";
+import { actionArb, oversizedArb, oversizedReplyArb, restartArb, tunablesArb } from "./actions.ts";
 import {
   DOMAINS,
   idArb,
@@ -131,6 +131,7 @@ export function scenarioArb(options: ArbitraryOptions = {}): fc.Arbitrary<Scenar
             { weight: 100, arbitrary: actionArb },
             { weight: 1, arbitrary: restartArb },
             { weight: 3, arbitrary: oversizedArb },
+            { weight: 3, arbitrary: oversizedReplyArb },
           )
           : actionArb,
         { minLength: 1, maxLength: maxActions, size: "max" },

@@ -88,6 +88,8 @@ export interface ReplyAction {
   readonly pick: number;
   readonly forge: Forge;
   readonly reply: ReplyKind;
+  /** Over max_stanza_size (hostile): its payload is skipped unread. */
+  readonly oversized?: boolean;
 }
 
 /** An iq get/set or a message from one of the target's resources. */

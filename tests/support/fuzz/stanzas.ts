@@ -81,8 +81,11 @@ export function actionStanzas(scenario: Scenario, model: Model) {
       ...(a.show === undefined ? [] : [xml("show", {}, a.show)]),
     );
 
-  const replyOf = (a: ReplyAction): XmlElement =>
-    a.of === "request" ? requestReplyOf(a) : peerReplyOf(a);
+  const replyOf = (a: ReplyAction): XmlElement => {
+    const el = a.of === "request" ? requestReplyOf(a) : peerReplyOf(a);
+    // Over max_stanza_size: what the stream's scanner hands on, payload skipped.
+    return a.oversized ? oversizedElement(el.name, el.attrs, null) : el;
+  };
 
   /** A peer's reply to a request the target started, or its error about a message. */
   const peerReplyOf = (a: ReplyAction): XmlElement => {

@@ -31,6 +31,8 @@ export interface RunStats {
   restarts: number;
   /** Stanzas over max_stanza_size the router received (hostile). */
   oversized: number;
+  /** Of those, answers to a pending request, settled with an error at once. */
+  oversizedAnswers: number;
   /**
    * Affinity: forwards to a key's pin (`held`), pins made, pins ended by
    * why, and requests that waited for their key's resource after a reconnect.
@@ -87,6 +89,7 @@ export function emptyStats(): RunStats {
     waitedMessages: 0,
     restarts: 0,
     oversized: 0,
+    oversizedAnswers: 0,
     affinity: { held: 0, pinned: 0, resource_left: 0, expired: 0, evicted: 0, waited: 0 },
     draining: 0,
     standby: {
@@ -123,6 +126,7 @@ export function addStats(into: RunStats, from: RunStats): void {
   into.waitedMessages += from.waitedMessages;
   into.restarts += from.restarts;
   into.oversized += from.oversized;
+  into.oversizedAnswers += from.oversizedAnswers;
   into.draining += from.draining;
   for (const k of Object.keys(into.affinity) as (keyof RunStats["affinity"])[]) {
     into.affinity[k] += from.affinity[k];

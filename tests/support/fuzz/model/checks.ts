@@ -21,7 +21,8 @@
  * makes it (requests.ts, messages.ts, ...).
  */
 import type { Router } from "../../../../src/core/router.ts";
-import { serialize, xml, type XmlElement } from "../../../../src/core/xml.ts";
+import { errorCondition } from "../../../../src/core/stanza.ts";
+import { isOversized, serialize, xml, type XmlElement } from "../../../../src/core/xml.ts";
 import { bareOf, earliest, isResult, samePayload, short, show } from "../helpers.ts";
 import { wake as pinWake } from "./affinity.ts";
 import type { Model } from "./state.ts";
@@ -67,12 +68,15 @@ export function checkSent(model: Model, s: XmlElement, incoming: XmlElement | un
     );
   }
   // (7) nothing in reply to an error or a result. Relaying it (same payload)
-  // to whoever asked is no reply, even when the target asked itself.
+  // to whoever asked is no reply, even when the target asked itself; nor is
+  // the error that settles a request whose answer was too big to relay.
   if (incoming && (incoming.attrs.type === "error" || isResult(incoming))) {
     const forward = s.name === "iq" && (s.attrs.type === "get" || s.attrs.type === "set");
     const relay = samePayload(s, incoming) && s.attrs.type === incoming.attrs.type;
+    const settled = isOversized(incoming) && s.name === "iq" && s.attrs.type === "error" &&
+      errorCondition(s) === "internal-server-error";
     model.check(
-      forward || relay || to !== incoming.attrs.from,
+      forward || relay || settled || to !== incoming.attrs.from,
       () => `(7) answered ${incoming.attrs.type} ${incoming.name}: ${show(s)}`,
     );
   }

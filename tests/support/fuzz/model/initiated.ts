@@ -62,6 +62,25 @@ export function initiatedReply(model: Model, el: XmlElement, out: XmlElement[]):
   model.stats.relays++;
 }
 
+/**
+ * A peer's reply over max_stanza_size: if it answers one of the target's
+ * requests, the resource that asked gets internal-server-error at once.
+ */
+export function tooBigInitiatedReply(model: Model, el: XmlElement, out: XmlElement[]): void {
+  const entry = model.initiated.get(el.attrs.id ?? "");
+  if (!entry || normalize(el.attrs.from!) !== normalize(entry.peer)) return model.none(out);
+  model.check(out.length === 1, () => `an oversized answer gave ${out.length} stanzas`);
+  const s = out[0];
+  model.check(
+    s.name === "iq" && s.attrs.type === "error" && s.attrs.id === entry.id &&
+      s.attrs.to === entry.resourceJid && s.attrs.from === `${model.domain}/${entry.peer}`,
+    () => `an oversized answer to the target's request was settled wrongly: ${show(s)}`,
+  );
+  model.checkError(s, "cancel", "internal-server-error");
+  closeInitiated(model, entry);
+  model.stats.oversizedAnswers++;
+}
+
 function closeInitiated(model: Model, entry: Initiated): void {
   model.initiated.delete(entry.key);
   model.initiatedClosed++;

@@ -4,9 +4,9 @@
  * concern that checks it.
  */
 import { isOversized, type XmlElement } from "../../../../src/core/xml.ts";
-import { initiatedReply, targetRequest } from "./initiated.ts";
+import { initiatedReply, targetRequest, tooBigInitiatedReply } from "./initiated.ts";
 import { messageError, targetMessage, targetMessageError, userMessage } from "./messages.ts";
-import { reply, request } from "./requests.ts";
+import { reply, request, tooBigReply } from "./requests.ts";
 import { userPresence } from "./service_presence.ts";
 import type { Model } from "./state.ts";
 import { targetPresence } from "./target_presence.ts";
@@ -20,18 +20,22 @@ export function receive(model: Model, el: XmlElement, out: XmlElement[]): void {
     return model.none(out);
   }
   if (!model.ours(to)) return model.none(out);
-  if (isOversized(el)) {
-    // Over max_stanza_size: its payload was never read, so a get/set is
-    // refused and anything else dropped, whoever sent it.
-    model.stats.oversized++;
-    if (el.name === "iq" && (type === "get" || type === "set")) {
-      return model.refusal(el, out, "modify", "policy-violation");
-    }
-    return model.none(out);
-  }
   const slash = to.indexOf("/");
   const toResource = slash < 0 ? undefined : to.slice(slash + 1);
   const fromTarget = model.isTarget(from);
+  if (isOversized(el)) {
+    // Over max_stanza_size: its payload was never read, so a get/set is
+    // refused, an answer to a request settles it with an error, and
+    // anything else is dropped, whoever sent it.
+    model.stats.oversized++;
+    if (el.name !== "iq") return model.none(out);
+    if (type === "get" || type === "set") {
+      return model.refusal(el, out, "modify", "policy-violation");
+    }
+    if (type !== "result" && type !== "error") return model.none(out);
+    if (fromTarget && toResource !== undefined) return tooBigReply(model, el, toResource, out);
+    return toResource === undefined ? tooBigInitiatedReply(model, el, out) : model.none(out);
+  }
   switch (el.name) {
     case "iq":
       if (type === "result" || type === "error") {

@@ -284,6 +284,31 @@ export function reply(model: Model, el: XmlElement, toResource: string, out: Xml
 }
 
 /**
+ * A reply over max_stanza_size from the target: if it answers a live
+ * request, its requester gets internal-server-error (cancel) at once.
+ */
+export function tooBigReply(
+  model: Model,
+  el: XmlElement,
+  toResource: string,
+  out: XmlElement[],
+): void {
+  const id = el.attrs.id;
+  const req = id === undefined ? undefined : model.live.get(`${toResource}\0${id}`);
+  if (!req || req.resourceJid !== el.attrs.from) return model.none(out);
+  model.check(out.length === 1, () => `an oversized answer gave ${out.length} stanzas`);
+  const s = out[0];
+  model.check(
+    s.name === "iq" && s.attrs.type === "error" && s.attrs.to === req.requester &&
+      s.attrs.from === model.domain && s.attrs.id === req.id,
+    () => `an oversized answer was settled wrongly: ${show(s)}`,
+  );
+  model.checkError(s, "cancel", "internal-server-error");
+  model.close(req);
+  model.stats.oversizedAnswers++;
+}
+
+/**
  * One stanza settling one of `candidates` whose resource is gone: the get
  * re-sent elsewhere, or the error answer.
  */
