@@ -214,8 +214,9 @@ class GuestStream implements Guest {
    */
   #receive(el: XmlElement): void {
     const { domain } = this.#options;
-    // Its payload was skipped: it cannot be passed on whole.
-    if (isOversized(el)) return this.#forOwner(el, { relayable: false, returned: false });
+    // Its payload was skipped: no relay or ping is read in it, and it is
+    // passed on marked as too big (relay.ts).
+    if (isOversized(el)) return this.#forOwner(el, { relayable: true, returned: false });
     const now = Date.now();
     const check: CheckProof = (fields, proof) => this.#prover.check(fields, proof, now);
     let stanza = el;

@@ -6,17 +6,27 @@
  * addresses reach the other side untouched. The wrapper names the sending
  * stream (as a self-ping's `by` does) and carries a proof (proof.ts) over
  * that name and the text: only an instance holding the secret makes one.
+ * A stanza over `max_stanza_size` travels as what is left of it (its start
+ * tag) marked as such, under the proof: the sibling handles it as too big,
+ * never as a stanza that had no payload.
  */
-import { parseXml, serialize, xml, type XmlElement } from "../core/xml.ts";
+import {
+  isOversized,
+  oversizedElement,
+  parseXml,
+  serialize,
+  xml,
+  type XmlElement,
+} from "../core/xml.ts";
 import type { Proof, Verdict } from "./proof.ts";
 import type { CheckProof } from "./self_ping.ts";
 
 /** Our own wrapper's namespace. */
 const NS_RELAY = "urn:xmpp:client-proxy:relay:0";
 
-/** What a relay's proof covers: who sent it and what it carries. */
-export function relayFields(by: string, text: string): string[] {
-  return ["relay", by, text];
+/** What a relay's proof covers: who sent it, what it carries, and whether that is a stanza's remains. */
+export function relayFields(by: string, text: string, oversized = false): string[] {
+  return oversized ? ["relay", by, text, "oversized"] : ["relay", by, text];
 }
 
 /**
@@ -30,14 +40,10 @@ export function relayText(
   sign: (fields: readonly string[]) => Proof,
 ): string {
   const text = serialize(el);
-  const proof = sign(relayFields(by, text));
-  return serialize(
-    xml(
-      "message",
-      { from: domain, to: domain },
-      xml("relay", { xmlns: NS_RELAY, by, ...proof }, text),
-    ),
-  );
+  const big = isOversized(el);
+  const proof = sign(relayFields(by, text, big));
+  const attrs = { xmlns: NS_RELAY, by, ...(big ? { oversized: "true" } : {}), ...proof };
+  return serialize(xml("message", { from: domain, to: domain }, xml("relay", attrs, text)));
 }
 
 /** What a message from our domain to itself with a relay in it is. */
@@ -63,10 +69,16 @@ export function readRelay(el: XmlElement, domain: string, check: CheckProof): Re
   const { by, t, nonce, mac } = relay.attrs;
   if (by === undefined) return { kind: "refused", verdict: "missing" };
   const text = relay.getText();
-  const verdict = check(relayFields(by, text), { t, nonce, mac });
+  const big = relay.attrs.oversized === "true";
+  const verdict = check(relayFields(by, text, big), { t, nonce, mac });
   if (verdict !== "valid") return { kind: "refused", verdict, by };
   try {
-    return { kind: "relay", stanza: parseXml(text), by };
+    const stanza = parseXml(text);
+    return {
+      kind: "relay",
+      stanza: big ? oversizedElement(stanza.name, { ...stanza.attrs }, null) : stanza,
+      by,
+    };
   } catch {
     return { kind: "refused", verdict: "bad", by };
   }

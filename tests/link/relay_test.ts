@@ -3,7 +3,7 @@
  * the server, and the proof that comes with it.
  */
 import assert from "node:assert/strict";
-import { parseXml, serialize } from "../../src/core/xml.ts";
+import { isOversized, oversizedElement, parseXml, serialize } from "../../src/core/xml.ts";
 import { Prover } from "../../src/link/proof.ts";
 import { readRelay, relayText } from "../../src/link/relay.ts";
 import type { CheckProof } from "../../src/link/self_ping.ts";
@@ -41,6 +41,29 @@ Deno.test("relay: a stanza comes out of its relay as it went in, addresses and n
     verdict: "replayed",
     by: BY,
   });
+});
+
+Deno.test("relay: a stanza over max_stanza_size comes out as one, never as a stanza without its payload", () => {
+  const { sign, check } = provers();
+  const attrs = {
+    type: "result",
+    id: "q1",
+    from: "service@example.org/a",
+    to: `${DOMAIN}/alice@x/r`,
+  };
+  const relay = parseXml(relayText(oversizedElement("iq", attrs, null), DOMAIN, BY, sign));
+  const out = readRelay(relay, DOMAIN, check);
+  assert.ok(out?.kind === "relay", JSON.stringify(out));
+  assert.ok(isOversized(out.stanza), "the sibling must not relay an empty answer as the answer");
+  assert.equal(out.stanza.name, "iq");
+  assert.deepEqual({ ...out.stanza.attrs }, attrs);
+  // The mark is under the proof: taken off (or put on another relay), the proof fails.
+  const unmarked = serialize(relay).replace(/ oversized="[^"]*"/, "");
+  assert.notEqual(unmarked, serialize(relay));
+  assert.deepEqual(readRelay(parseXml(unmarked), DOMAIN, provers().check)?.kind, "refused");
+  const plain = parseXml(relayText(parseXml("<iq type='get' id='q2'/>"), DOMAIN, BY, sign));
+  plain.getChild("relay")!.attrs.oversized = "true";
+  assert.deepEqual(readRelay(plain, DOMAIN, check), { kind: "refused", verdict: "bad", by: BY });
 });
 
 Deno.test("relay: without a proof that holds, it is refused, whatever it carries", () => {

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { SharedDomain } from "../../src/link/shared_domain.ts";
 import { LOOK_MS } from "../../src/link/sibling.ts";
 import { Prover } from "../../src/link/proof.ts";
-import { relayText } from "../../src/link/relay.ts";
+import { readRelay, relayText } from "../../src/link/relay.ts";
 import { answerText, pingFields, pingText } from "../../src/link/self_ping.ts";
-import { parseXml } from "../../src/core/xml.ts";
+import { isOversized, parseXml } from "../../src/core/xml.ts";
 import {
   componentServer,
   DOMAIN,
@@ -129,6 +129,40 @@ Deno.test("an older sibling's ping: the stream hands over, relays, stands by; it
     assert.match(said, /stream\.sibling .*sibling=0123abcd action="?standing by/);
     assert.equal(logs.lines.filter((line) => line.includes("stream.standby ")).length, 1);
     assert.match(said, /stream\.taking_over .*held=1/);
+  } finally {
+    await link.stop();
+    server.close();
+    logs.restore();
+  }
+});
+
+Deno.test("stepping back, a stanza over max_stanza_size is relayed as too big, never as one without payload", async () => {
+  const logs = captureLogs();
+  const older = "cp-ping-0123abcd-1000000000000-";
+  const big = `<iq type='result' id='q1' from='service@example.org/a' ` +
+    `to='${DOMAIN}/alice@example.org/r'><big xmlns='urn:x'>${"x".repeat(4_000)}</big></iq>`;
+  const written: string[] = [];
+  const server = scriptedServer(signedPing(`${older}0`) + big, (text) => written.push(text));
+  const seen: string[] = [];
+  const link = testLink(server.url, {
+    onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
+    onHandOver: () => seen.push("hand over"),
+  }, { standbyRetryMs: 60_000, maxStanzaSize: 1_024 });
+  try {
+    await until(() => written.join("").includes("client-proxy:relay"), "the relay");
+    assert.deepEqual(seen, ["hand over"]);
+    const relay = /<relay [^>]*>[^<]*<\/relay>/.exec(written.join(""))?.[0] ?? "";
+    // What is left of it (its start tag), marked under the proof.
+    assert.match(relay, / oversized="true"/);
+    assert.match(relay, /&lt;iq [^&]*id=(?:"|&quot;|')q1/);
+    assert.doesNotMatch(relay, /big|xxxx/);
+    const sibling = new Prover(DOMAIN, SECRET);
+    const out = readRelay(
+      parseXml(`<message from='${DOMAIN}' to='${DOMAIN}'>${relay}</message>`),
+      DOMAIN,
+      (fields, proof) => sibling.check(fields, proof, Date.now()),
+    );
+    assert.ok(out?.kind === "relay" && isOversized(out.stanza), JSON.stringify(out));
   } finally {
     await link.stop();
     server.close();
