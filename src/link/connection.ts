@@ -88,6 +88,7 @@ class ComponentLink implements Link {
       keepalive: () => this.#keepalive,
       online: () => this.#state === "online",
       mark: () => this.#mark,
+      maxStanza: () => this.#timings.maxStanzaSize ?? MAX_STANZA_SIZE,
       write: (text) => this.#writer.write(text),
       serve: (el) => {
         if (this.#early) this.#early.push(el);

@@ -296,6 +296,7 @@ class GuestStream implements Guest {
   #passOn(stanza: XmlElement): void {
     if (this.#mode === "closing") return;
     const sign = (fields: readonly string[]) => this.#prover.sign(fields, Date.now());
-    this.#write(relayText(stanza, this.#options.domain, this.#mark, sign));
+    const { domain, maxStanzaSize } = this.#options;
+    this.#write(relayText(stanza, domain, this.#mark, sign, maxStanzaSize ?? MAX_STANZA_SIZE));
   }
 }

@@ -10,6 +10,7 @@
  * tag) marked as such, under the proof: the sibling handles it as too big,
  * never as a stanza that had no payload.
  */
+import { utf8Length } from "../core/byte_length.ts";
 import {
   isOversized,
   oversizedElement,
@@ -24,16 +25,30 @@ import type { CheckProof } from "./self_ping.ts";
 /** Our own wrapper's namespace. */
 const NS_RELAY = "urn:xmpp:client-proxy:relay:0";
 
-/** What a relay's proof covers: who sent it, what it carries, and whether that is a stanza's remains. */
+/** What a relay's proof covers: who sent it, what it carries, and whether that was cut short. */
 export function relayFields(by: string, text: string, oversized = false): string[] {
   return oversized ? ["relay", by, text, "oversized"] : ["relay", by, text];
 }
 
 /**
  * The relay of `el` to a sibling on `domain`, sent `by` a stream (its
- * self-ping prefix), as text for the stream; `sign` makes the proof.
+ * self-ping prefix), as text for the stream; `sign` makes the proof. A
+ * relay longer than `maxBytes` (the stanza size limit the sibling reads
+ * with) would be dropped there unread: `el` then goes as too big.
  */
 export function relayText(
+  el: XmlElement,
+  domain: string,
+  by: string,
+  sign: (fields: readonly string[]) => Proof,
+  maxBytes = Infinity,
+): string {
+  const relay = wrap(el, domain, by, sign);
+  if (isOversized(el) || utf8Length(relay) <= maxBytes) return relay;
+  return wrap(oversizedElement(el.name, { ...el.attrs }, null), domain, by, sign);
+}
+
+function wrap(
   el: XmlElement,
   domain: string,
   by: string,

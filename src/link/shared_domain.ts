@@ -24,6 +24,8 @@ export interface CurrentStream {
   online(): boolean;
   /** Its mark (its self-ping prefix), which signs its relays. */
   mark(): string;
+  /** The stanza size limit in force (the sibling's too, as both share the config). */
+  maxStanza(): number;
   write(text: string): void;
   /** Hands a stanza this instance serves to the owner. */
   serve(el: XmlElement): void;
@@ -193,6 +195,7 @@ export class SharedDomain {
   #relay(el: XmlElement): void {
     if (!this.#stream.online()) return;
     const sign = (fields: readonly string[]) => this.#prover.sign(fields, Date.now());
-    this.#stream.write(relayText(el, this.#options.domain, this.#stream.mark(), sign));
+    const { domain } = this.#options;
+    this.#stream.write(relayText(el, domain, this.#stream.mark(), sign, this.#stream.maxStanza()));
   }
 }

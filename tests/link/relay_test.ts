@@ -66,6 +66,27 @@ Deno.test("relay: a stanza over max_stanza_size comes out as one, never as a sta
   assert.deepEqual(readRelay(plain, DOMAIN, check), { kind: "refused", verdict: "bad", by: BY });
 });
 
+Deno.test("relay: one that would come out over the sibling's max_stanza_size goes as too big instead", () => {
+  const { sign, check } = provers();
+  // 600 KB of tags, under a 1 MB limit; escaped, each `<` and `>` takes 4 characters.
+  const payload = "<x/>".repeat(150 * 1024);
+  const attrs = { type: "result", id: "q1", from: "service@example.org/a", to: `${DOMAIN}/a@x/r` };
+  const stanza = parseXml(
+    `<iq type="result" id="q1" from="${attrs.from}" to="${attrs.to}">${payload}</iq>`,
+  );
+  const limit = 1024 * 1024;
+  assert.ok(serialize(stanza).length < limit);
+  const text = relayText(stanza, DOMAIN, BY, sign, limit);
+  assert.ok(text.length < 1_000, `${text.length} characters`);
+  const out = readRelay(parseXml(text), DOMAIN, check);
+  assert.ok(out?.kind === "relay" && isOversized(out.stanza), JSON.stringify(out));
+  assert.deepEqual({ ...out.stanza.attrs }, attrs);
+  // Under the limit once escaped, it goes whole.
+  const whole = readRelay(parseXml(relayText(stanza, DOMAIN, BY, sign, 4 * limit)), DOMAIN, check);
+  assert.ok(whole?.kind === "relay" && !isOversized(whole.stanza));
+  assert.equal(serialize(whole.stanza), serialize(stanza));
+});
+
 Deno.test("relay: without a proof that holds, it is refused, whatever it carries", () => {
   const { sign, check } = provers();
   const inner =

@@ -368,6 +368,7 @@ Deno.test("a look's timer ends with the link: stopped while looking, it never ta
       keepalive: () => undefined,
       online: () => true,
       mark: () => "m",
+      maxStanza: () => 1024 * 1024,
       write: () => {},
       serve: () => {},
       closeIn: () => {},
