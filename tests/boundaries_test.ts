@@ -24,6 +24,8 @@ const MAY_IMPORT: Record<Part, readonly string[]> = {
   link: [
     "core/xml.ts",
     "core/xml_scan.ts",
+    // Sizes in bytes of UTF-8, as the scanner counts them (a relay's size).
+    "core/byte_length.ts",
     "ops/log.ts",
     // How often a warning is said: part of logging, pure, decides nothing.
     "ops/warn_limiter.ts",
