@@ -4,7 +4,7 @@
  * there is none.
  */
 import { errorCondition } from "../core/stanza.ts";
-import type { XmlElement } from "../core/xml.ts";
+import { isOversized, type XmlElement } from "../core/xml.ts";
 import type { Fact } from "./live_facts.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
@@ -69,6 +69,16 @@ export function discoFact(resource: string, answer: XmlElement | undefined, why:
       ok: false,
       text: `disco#info to ${name} answered with an error: ${condition}`,
       details: { resource, condition },
+    };
+  }
+  // Its content was skipped unread: answers this large would reach no requester.
+  if (isOversized(answer)) {
+    return {
+      step: "disco",
+      ok: false,
+      text: `disco#info to ${name} answered over max_stanza_size: requests whose answers are ` +
+        "this large get internal-server-error",
+      details: { resource, condition: "over max_stanza_size" },
     };
   }
   const info = readDisco(answer);
