@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import { freePort } from "../support/prosody.ts";
 import { SERVER_KINDS } from "../support/server.ts";
+import { echoHandler } from "../support/client.ts";
 import { request, withWorld } from "../support/world.ts";
+import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 withWorld(
   "a second instance stands by, and takes over within 10 s of a kill -9 under load",
@@ -136,6 +138,56 @@ withWorld(
   {
     servers: ["ejabberd"],
     entry: { request_timeout: "2s", keepalive: "200ms", keepalive_timeout: "1s" },
+  },
+);
+
+withWorld(
+  "ejabberd: answers over max_stanza_size that reach a standby's look get their requester an error, never an empty result",
+  async (world) => {
+    const impl = await world.resource("a", { answer: false });
+    // 32 KB answers, over both instances' 16 KB.
+    impl.onRequest(echoHandler(() => xml("big", { xmlns: "urn:test" }, "x".repeat(32 * 1024))));
+    await using standby = await world.startStandby({
+      retry: "300ms",
+      entry: { max_stanza_size: "16KB" },
+    });
+    const looksBefore = standby.log().match(/stream\.online/g)?.length ?? 0;
+    const looksSoFar = () => (standby.log().match(/stream\.online/g)?.length ?? 0) - looksBefore;
+    const alice = await world.client("alice", "r");
+    const outcomes = new Map<string, number>();
+    let running = true;
+    let n = 0;
+    const lane = async () => {
+      while (running) {
+        const reply = await alice.request(request(`big${n++}`), { timeoutMs: 5_000 })
+          .catch(() => undefined);
+        const condition = reply?.getChild("error")?.children
+          .find((c): c is XmlElement => typeof c !== "string" && c.name !== "text")?.name;
+        const what = reply === undefined ? "no reply" : `${reply.attrs.type} ${condition ?? ""}`;
+        outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+      }
+    };
+    const lanes = Promise.all([lane(), lane(), lane(), lane()]);
+    const started = performance.now();
+    while (looksSoFar() < 4 && performance.now() - started < 12_000) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    running = false;
+    await lanes;
+    const looks = looksSoFar();
+    console.log(`ejabberd: ${looks} looks, oversized answers; outcomes`, outcomes);
+    assert.ok(looks >= 3, `the standby looked ${looks} times`);
+    // A result here would be an answer that lost its payload on the way.
+    assert.equal([...outcomes.keys()].filter((k) => k.startsWith("result")).length, 0);
+    const settled = outcomes.get("error internal-server-error") ?? 0;
+    const total = [...outcomes.values()].reduce((a, b) => a + b, 0);
+    // Only what the server hands a look in the instant it closes is lost (a timeout).
+    assert.ok(total - settled <= Math.floor(looks / 2) + 1, JSON.stringify([...outcomes]));
+  },
+  {
+    servers: ["ejabberd"],
+    entry: { request_timeout: "2s", max_stanza_size: "16KB" },
   },
 );
 

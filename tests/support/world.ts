@@ -67,10 +67,10 @@ export class World {
    * A second instance for the domain, once it says it stands by: `retry`
    * is its standby_retry; with `shareState`, the first one's settings and
    * its `state_dir`; with `peer`, that address as its standby_peer (so it
-   * stands by without looking while the first serves).
+   * stands by without looking while the first serves); `entry`: more keys.
    */
   startStandby(
-    options: { retry: string; shareState?: boolean; peer?: string },
+    options: { retry: string; shareState?: boolean; peer?: string; entry?: Partial<ProxyEntry> },
   ): Promise<ProxyProcess> {
     const { retry, shareState = false, peer } = options;
     return startProxy({
@@ -80,6 +80,7 @@ export class World {
         secret: SECRET,
         target_address: TARGET,
         ...(shareState ? this.lastEntry : {}),
+        ...options.entry,
         standby_retry: retry,
         ...(peer === undefined ? {} : { standby_peer: peer }),
       }],
