@@ -9,7 +9,7 @@
 import { serialize, type XmlElement } from "../core/xml.ts";
 import { Backoff } from "./backoff.ts";
 import { type Endpoint, endpointOf, isLoopback } from "./endpoint.ts";
-import { ending, reportEnd, SIBLING, type StreamEnd } from "./ending.ts";
+import { ending, ONLINE_HINTS, reportEnd, SIBLING, type StreamEnd } from "./ending.ts";
 import { Keepalive } from "./keepalive.ts";
 import { Prover } from "./proof.ts";
 import { type Instance, pingPrefix } from "./self_ping.ts";
@@ -298,7 +298,10 @@ class ComponentLink implements Link {
           stalled_ms: error.stalledMs,
           hint: "the server stopped reading from this stream: it is replaced",
         });
-      } else log.warning("stream.error", { domain, reason });
+      } else {
+        const hint = ONLINE_HINTS[reason];
+        log.warning("stream.error", hint ? { domain, reason, hint } : { domain, reason });
+      }
       handlers.onStreamError?.(reason);
     }
   }

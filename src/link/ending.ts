@@ -23,6 +23,17 @@ export const HINTS: Readonly<Record<string, string>> = {
   "host-unknown": "the server has no component with this domain: add it to the server's config",
 };
 
+/**
+ * What a stream error that ends a stream already online means, where the
+ * operator can do something about it.
+ */
+export const ONLINE_HINTS: Readonly<Record<string, string>> = {
+  // Prosody with component_conflict_resolve = "kick_old" ends the older connection so.
+  conflict: "a newer connection for this domain took it from this one: a server that hands a " +
+    'domain to the newest connection (Prosody\'s component_conflict_resolve = "kick_old") makes ' +
+    "two instances take it from each other in turn; leave that setting at its default",
+};
+
 /** A stream's end: why (`failure`, undefined: closed cleanly), and the error that said it. */
 export interface StreamEnd {
   readonly failure: string | undefined;

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { freePort } from "../support/prosody.ts";
 import { SERVER_KINDS } from "../support/server.ts";
 import { echoHandler } from "../support/client.ts";
-import { request, withWorld } from "../support/world.ts";
+import { startProxy } from "../support/proxy.ts";
+import { DOMAIN, request, SECRET, TARGET, withWorld } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 withWorld(
@@ -189,6 +190,24 @@ withWorld(
     servers: ["ejabberd"],
     entry: { request_timeout: "2s", max_stanza_size: "16KB" },
   },
+);
+
+withWorld(
+  "Prosody with kick_old: a serving instance replaced by a newer connection says why, and the fix",
+  async (world) => {
+    await world.resource("a");
+    const seen = world.proxy.lineCount();
+    // Prosody hands the domain to the newer connection, and ends the older with `conflict`.
+    await using second = await startProxy({
+      server: world.server.componentUrl,
+      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET, standby_retry: "300ms" }],
+    });
+    await world.proxy.waitForLog(/stream\.error .*reason=conflict/, { after: seen });
+    const line = world.proxy.log().split("\n").find((l) => l.includes("stream.error")) ?? "";
+    assert.match(line, /component_conflict_resolve = \\?"kick_old\\?"/);
+    assert.ok(second.log().includes("stream.online"));
+  },
+  { serverConfig: 'component_conflict_resolve = "kick_old"' },
 );
 
 /** The active instance's HTTP listener: picked afresh as the test starts. */

@@ -27,8 +27,10 @@ export class World {
     users: readonly string[] = [],
     kind: ServerKind = "prosody",
     withProxy = true,
+    serverConfig?: string,
   ): Promise<World> {
     const server = await startServer(kind, {
+      ...(serverConfig === undefined ? {} : { extraConfig: serverConfig }),
       components: [{ domain: DOMAIN, secret: SECRET }],
       users: ["service", "alice", "bob", ...users].map((username) => ({
         username,
@@ -205,6 +207,8 @@ export interface WorldSetup {
   servers?: readonly ServerKind[];
   /** Start the proxy with the world; default true (then `world.proxy` is unset). */
   proxy?: boolean;
+  /** Lines for the server's config, at the top level. */
+  serverConfig?: string;
 }
 
 /** Runs `body` with a fresh world, always cleaned up; once per server in `setup.servers`. */
@@ -224,7 +228,14 @@ export function withWorld(
       sanitizeResources: false,
       async fn() {
         const top = typeof setup.top === "function" ? setup.top() : setup.top;
-        const world = await World.start(setup.entry, top, setup.users, kind, setup.proxy);
+        const world = await World.start(
+          setup.entry,
+          top,
+          setup.users,
+          kind,
+          setup.proxy,
+          setup.serverConfig,
+        );
         try {
           await body(world);
         } finally {
