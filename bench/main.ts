@@ -48,6 +48,9 @@ const USAGE = `deno task bench [options]
   --prosody-nodelay  turn Nagle's algorithm off in Prosody (default: on, as Prosody ships)
   --proxy-flags STR  extra deno flags for the proxy process, space-separated
                      (with "--v8-flags=--trace-gc", --memory shows the heap after the last GC)
+  --proxy-tree DIR   run the proxy of another checkout (its main.ts and start flags, from its
+                     directory), e.g. a git worktree of an older commit: alternate runs with and
+                     without it to compare two commits in one hour
   --out DIR          where the JSON results go (default bench/results)
   --help`;
 
@@ -71,6 +74,7 @@ interface Options {
   compare: boolean;
   out: string;
   proxyFlags: string[];
+  proxyTree: string | undefined;
   prosodyNodelay: boolean;
 }
 
@@ -95,6 +99,7 @@ function options(args: string[]): Options {
       profile: { type: "boolean", default: false },
       out: { type: "string" },
       "proxy-flags": { type: "string" },
+      "proxy-tree": { type: "string" },
       "prosody-nodelay": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -157,6 +162,9 @@ function options(args: string[]): Options {
     out: values.out ?? new URL("./results", import.meta.url).pathname,
     prosodyNodelay: values["prosody-nodelay"],
     proxyFlags: values["proxy-flags"]?.split(/\s+/).filter(Boolean) ?? [],
+    proxyTree: values["proxy-tree"] === undefined
+      ? undefined
+      : Deno.realPathSync(values["proxy-tree"]),
   };
 }
 
@@ -181,16 +189,8 @@ async function machine(): Promise<Record<string, unknown>> {
       return ""; // not Debian
     }
   };
-  let commit = "";
-  try {
-    const git = (...args: string[]) =>
-      new Deno.Command("git", { args, cwd: ROOT, stdout: "piped", stderr: "null" }).output()
-        .then((out) => new TextDecoder().decode(out.stdout).trim());
-    commit = await git("rev-parse", "--short", "HEAD");
-    if (await git("status", "--porcelain", "--", "main.ts", "src")) commit += " (src modified)";
-  } catch { /* not a git checkout */ }
   return {
-    commit,
+    commit: await commitOf(ROOT),
     loadAverage: loadAverage(),
     cpu,
     cores: navigator.hardwareConcurrency,
@@ -199,6 +199,20 @@ async function machine(): Promise<Record<string, unknown>> {
     prosody: await version("prosody"),
     ejabberd: await version("ejabberd"),
   };
+}
+
+/** The commit checked out at `dir`, and whether its main.ts or src/ differ from it. */
+async function commitOf(dir: string): Promise<string> {
+  try {
+    const git = (...args: string[]) =>
+      new Deno.Command("git", { args, cwd: dir, stdout: "piped", stderr: "null" }).output()
+        .then((out) => new TextDecoder().decode(out.stdout).trim());
+    const commit = await git("rev-parse", "--short", "HEAD");
+    const modified = await git("status", "--porcelain", "--", "main.ts", "src");
+    return modified ? `${commit} (src modified)` : commit;
+  } catch {
+    return ""; // not a git checkout
+  }
 }
 
 /** The comparison: modes interleaved, rotated each round, medians. */
@@ -242,15 +256,20 @@ async function main(): Promise<number> {
     server: opts.server,
     args: Deno.args,
     machine: await machine(),
+    ...(opts.proxyTree
+      ? { proxyTree: { dir: opts.proxyTree, commit: await commitOf(opts.proxyTree) } }
+      : {}),
   };
   if (opts.router) report.router = await runRouterBench();
   const needWorld = opts.compare || opts.sweep || opts.memory || opts.profile;
   if (needWorld) {
-    progress(`starting ${opts.server}, clients, minimal component, proxy …`, true);
+    const which = opts.proxyTree ? ` (from ${opts.proxyTree})` : "";
+    progress(`starting ${opts.server}, clients, minimal component, proxy${which} …`, true);
     const world = await World.start({
       server: opts.server,
       tls: opts.tls,
       proxyFlags: opts.proxyFlags,
+      proxyTree: opts.proxyTree,
       prosodyNodelay: opts.prosodyNodelay,
       requesters: opts.shape.requesters,
       resources: opts.sweep ? 1 : opts.shape.resources,

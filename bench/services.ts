@@ -5,7 +5,7 @@
  * runner's), and the minimal component. Their stderr is read line by line
  * for readiness and for the number of target resources they know.
  */
-import { readStartFlags, withoutPermissions } from "../deploy/start_flags.ts";
+import { readStartFlags, startFlags, withoutPermissions } from "../deploy/start_flags.ts";
 import { cpuSeconds } from "./procstat.ts";
 
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -27,11 +27,12 @@ export class Service {
     command: string,
     args: string[],
     cleanup: () => Promise<void> = async () => {},
+    cwd: string = ROOT,
   ) {
     this.#cleanup = cleanup;
     this.#child = new Deno.Command(command, {
       args,
-      cwd: ROOT,
+      cwd,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -146,7 +147,9 @@ export type ProxyEntry = Record<string, unknown> & {
 /**
  * Writes a config and starts `deno run <the start task's flags> [extra
  * flags] main.ts --config FILE`, or with `inProcess` the bench's
- * single-threaded runner (for --profile) with the same V8 flags.
+ * single-threaded runner (for --profile) with the same V8 flags. With
+ * `tree`, the `main.ts` and start flags of that checkout (an A/B against
+ * another commit), run from its directory.
  */
 export async function startProxyProcess(options: {
   server: string;
@@ -156,6 +159,7 @@ export async function startProxyProcess(options: {
   logLevel?: string;
   denoFlags?: string[];
   inProcess?: boolean;
+  tree?: string;
 }): Promise<Service> {
   const dir = await Deno.makeTempDir({ prefix: "client-proxy-bench-" });
   const file = `${dir}/client-proxy.json`;
@@ -178,8 +182,16 @@ export async function startProxyProcess(options: {
         "bench/inprocess_proxy.ts",
         file,
       ]
-      : ["run", ...readStartFlags(), ...(options.denoFlags ?? []), "main.ts", "--config", file],
+      : [
+        "run",
+        ...treeStartFlags(options.tree),
+        ...(options.denoFlags ?? []),
+        "main.ts",
+        "--config",
+        file,
+      ],
     () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+    options.tree ?? ROOT,
   );
   try {
     await service.until(
@@ -193,6 +205,12 @@ export async function startProxyProcess(options: {
     throw error;
   }
   return service;
+}
+
+/** The start task's flags of this checkout, or of the one at `tree`. */
+function treeStartFlags(tree: string | undefined): string[] {
+  if (tree === undefined) return readStartFlags();
+  return startFlags(JSON.parse(Deno.readTextFileSync(`${tree}/deno.json`)));
 }
 
 /** Starts bench/minimal_component.ts and waits until its stream is up. */

@@ -59,6 +59,8 @@ export interface WorldOptions {
   readonly prosodyNodelay?: boolean;
   /** Extra deno flags for every proxy process. */
   readonly proxyFlags?: string[];
+  /** Another checkout whose proxy runs instead of this one's (an A/B against another commit). */
+  readonly proxyTree?: string;
 }
 
 export class World {
@@ -216,6 +218,7 @@ export class World {
       })),
       denoFlags: [...(this.options.proxyFlags ?? []), ...(options.denoFlags ?? [])],
       inProcess: options.inProcess,
+      tree: this.options.proxyTree,
     });
     this.#proxyDomains = entries.map((entry) => entry.domain);
     await this.#untilKnown(this.proxy, this.#proxyDomains);
@@ -258,6 +261,7 @@ export class World {
         ...LOOSE_LIMITS,
       }],
       denoFlags: this.options.proxyFlags ?? [],
+      tree: this.options.proxyTree,
     });
     await this.#untilKnown(this.proxyTls, [DOMAINS.tls]);
     return this.proxyTls;
