@@ -3,7 +3,8 @@
  * the server, and the proof that comes with it.
  */
 import assert from "node:assert/strict";
-import { isOversized, oversizedElement, parseXml, serialize } from "../../src/core/xml.ts";
+import fc from "fast-check";
+import { isOversized, oversizedElement, parseXml, serialize, xml } from "../../src/core/xml.ts";
 import { Prover } from "../../src/link/proof.ts";
 import { readRelay, relayText } from "../../src/link/relay.ts";
 import type { CheckProof } from "../../src/link/self_ping.ts";
@@ -158,4 +159,39 @@ Deno.test("relay: only a message from our domain to itself with a relay in it is
   ) {
     assert.equal(readRelay(parseXml(text), DOMAIN, check), undefined, text);
   }
+});
+
+Deno.test("relay: changed anywhere on the way, a relay is refused or carries exactly what was sent", () => {
+  const text = fc.string({ unit: fc.constantFrom(..."aZ<>&'\"é😀 ]]\n".split("")), maxLength: 12 });
+  const stanza = fc.record({
+    name: fc.constantFrom("iq", "message", "presence"),
+    id: text,
+    body: text,
+    oversized: fc.boolean(),
+  });
+  // Where the change goes: the wrapper's text as sent, at a place, by a character.
+  const change = fc.record({ at: fc.nat(), char: fc.constantFrom(..."a0\"'<>&=/ ") });
+  fc.assert(
+    fc.property(stanza, change, ({ name, id, body, oversized }, { at, char }) => {
+      const attrs = { id, from: "service@example.org/a", to: `${DOMAIN}/a@x/r` };
+      const el = oversized
+        ? oversizedElement(name, attrs, null)
+        : parseXml(serialize(xml(name, attrs, xml("body", {}, body))));
+      const { sign, check } = provers();
+      const sent = relayText(el, DOMAIN, BY, sign);
+      const i = at % sent.length;
+      const changed = sent.slice(0, i) + char + sent.slice(i + 1);
+      let wrapper;
+      try {
+        wrapper = parseXml(changed);
+      } catch {
+        return; // no longer XML: the stream would end, nothing is taken
+      }
+      const out = readRelay(wrapper, DOMAIN, check);
+      if (out?.kind !== "relay") return;
+      assert.equal(serialize(out.stanza), serialize(el), changed);
+      assert.equal(isOversized(out.stanza), oversized, changed);
+    }),
+    { numRuns: 3_000 },
+  );
 });
