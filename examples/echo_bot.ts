@@ -92,10 +92,17 @@ bot.on("online", async () => {
 });
 // Until start() below has succeeded, it says what went wrong.
 bot.on("error", (error: Error) => started && say(error));
+let stopping = false;
+// xmpp.js 0.14 throws from its socket when data arrives after the server closed the stream, as
+// it may while we stop: nothing is lost then, and the exit below is ours to make.
+globalThis.addEventListener("error", (event) => {
+  if (stopping) event.preventDefault();
+});
 const signals = Deno.build.os === "windows" ? ["SIGINT"] as const : ["SIGINT", "SIGTERM"] as const;
 for (const signal of signals) {
   Deno.addSignalListener(signal, () => {
     started = false;
+    stopping = true;
     // Close the stream (the server then tells the proxy we are gone); bounded.
     const bye = Promise.race([bot.stop(), new Promise((r) => setTimeout(r, 3_000))]);
     bye.catch(() => {}).finally(() => Deno.exit(0));
