@@ -61,8 +61,10 @@ async function startBot(world: World): Promise<{ jid: string; stop: () => Promis
       child.kill("SIGTERM");
     } catch { /* gone already */ }
     const timer = setTimeout(() => killTree(child.pid), 5_000);
-    await child.status;
+    const { code } = await child.status;
     clearTimeout(timer);
+    // It closes its stream and exits 0 (not with an error from xmpp.js as it stops).
+    assert.equal(code, 0);
   };
   try {
     const line = await world.proxy.waitForLog(/target\.resource_up /, {
