@@ -58,6 +58,8 @@ function wrap(
   const big = isOversized(el);
   const proof = sign(relayFields(by, text, big));
   const attrs = { xmlns: NS_RELAY, by, ...(big ? { oversized: "true" } : {}), ...proof };
+  // Escaped text, not CDATA: ejabberd (where relays happen) re-serialises what it routes, CDATA
+  // as escaped text, so the sibling reads the escaped size whatever is sent.
   return serialize(xml("message", { from: domain, to: domain }, xml("relay", attrs, text)));
 }
 
