@@ -15,7 +15,13 @@ import { Prover } from "./proof.ts";
 import { type Instance, pingPrefix } from "./self_ping.ts";
 import { SharedDomain } from "./shared_domain.ts";
 import { SendStalled } from "./transport.ts";
-import type { Link, LinkOptions, LinkState, LinkTimings } from "./types.ts";
+import {
+  type Link,
+  type LinkOptions,
+  type LinkState,
+  type LinkTimings,
+  MAX_STANZA_SIZE,
+} from "./types.ts";
 import { wait } from "./wait.ts";
 import { StreamWriter } from "./writer.ts";
 import { describe, XmppStream } from "./xmpp_stream.ts";
@@ -24,7 +30,6 @@ export type { Link, LinkDrop, LinkHandlers, LinkOptions, LinkState, LinkTimings 
 
 const STOP_TIMEOUT_MS = 2_000;
 /** The default largest stanza read (1 MB). */
-const MAX_STANZA_SIZE = 1024 * 1024;
 /** The default send buffer limit (8 MB), and keepalive timeout. */
 const MAX_SEND_BUFFER = 8 * 1024 * 1024;
 const KEEPALIVE_TIMEOUT_MS = 10_000;

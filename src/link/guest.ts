@@ -29,10 +29,10 @@ import {
   readSelfPing,
 } from "./self_ping.ts";
 import { LOOK_MS } from "./sibling.ts";
+import { MAX_STANZA_SIZE } from "./types.ts";
 import { describe, XmppStream } from "./xmpp_stream.ts";
 
 /** The default largest stanza read (1 MB), as the link's. */
-const MAX_STANZA_SIZE = 1024 * 1024;
 /** The default send buffer limit (8 MB), as the link has it. */
 const MAX_SEND_BUFFER = 8 * 1024 * 1024;
 /** A relay's proof vouches for what it carries. */

@@ -8,6 +8,9 @@ import type { Logger } from "../ops/log.ts";
 import type { TlsOptions } from "./endpoint.ts";
 
 /** What the stream tells its owner. */
+/** `maxStanzaSize`'s default: 1 MB, as the config's. */
+export const MAX_STANZA_SIZE = 1024 * 1024;
+
 export interface LinkHandlers {
   /** A stanza arrived. */
   readonly onStanza: (stanza: XmlElement) => void;
@@ -50,8 +53,8 @@ export interface LinkTimings {
   /** While another connection holds the domain, retry this often (ms). Default: 2000. */
   readonly standbyRetryMs?: number;
   /**
-   * The largest stanza read, in characters; a larger one is skipped and
-   * handed on with its start tag only. Default: 1 MB.
+   * The largest stanza read, in bytes of UTF-8; a larger one is skipped and
+   * handed on with its start tag only. Default: {@link MAX_STANZA_SIZE}.
    */
   readonly maxStanzaSize?: number;
   /**
