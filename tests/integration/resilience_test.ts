@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { freePort } from "../support/prosody.ts";
 import { SERVER_KINDS } from "../support/server.ts";
-import { echoHandler } from "../support/client.ts";
-import { startProxy } from "../support/proxy.ts";
+import { echoHandler, type TestClient } from "../support/client.ts";
+import { type ProxyProcess, startProxy } from "../support/proxy.ts";
 import { DOMAIN, request, SECRET, TARGET, withWorld } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 
@@ -93,34 +93,16 @@ withWorld(
     await world.resource("a");
     // A look every 3 × 300 ms: several during the load below.
     await using standby = await world.startStandby({ retry: "300ms" });
-    const looksBefore = standby.log().match(/stream\.online/g)?.length ?? 0;
     const alice = await world.client("alice", "r");
-    const outcomes = new Map<string, number>();
-    let running = true;
-    let n = 0;
-    const lane = async () => {
-      while (running) {
-        const reply = await alice.request(request(`look${n++}`), { timeoutMs: 5_000 })
-          .catch(() => undefined);
-        const what = reply === undefined
-          ? "no reply"
-          : reply.attrs.type === "result"
+    const { looks, outcomes } = await loadThroughLooks(
+      standby,
+      alice,
+      "look",
+      (reply) =>
+        reply.attrs.type === "result"
           ? "result"
-          : `error ${reply.getChild("error")?.children.map(String).join("")}`;
-        outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
-      }
-    };
-    const lanes = Promise.all([lane(), lane(), lane(), lane()]);
-    const looksSoFar = () => (standby.log().match(/stream\.online/g)?.length ?? 0) - looksBefore;
-    // Load until the standby has looked in four times (a slow machine gets longer).
-    const started = performance.now();
-    while (looksSoFar() < 4 && performance.now() - started < 12_000) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    running = false;
-    await lanes;
-    const looks = looksSoFar();
+          : `error ${reply.getChild("error")?.children.map(String).join("")}`,
+    );
     console.log(`ejabberd: ${looks} looks from standby during the load; outcomes`, outcomes);
     assert.ok(looks >= 3, `the standby looked ${looks} times`);
     // What reached the standby was relayed to the active instance. Only a
@@ -152,31 +134,12 @@ withWorld(
       retry: "300ms",
       entry: { max_stanza_size: "16KB" },
     });
-    const looksBefore = standby.log().match(/stream\.online/g)?.length ?? 0;
-    const looksSoFar = () => (standby.log().match(/stream\.online/g)?.length ?? 0) - looksBefore;
     const alice = await world.client("alice", "r");
-    const outcomes = new Map<string, number>();
-    let running = true;
-    let n = 0;
-    const lane = async () => {
-      while (running) {
-        const reply = await alice.request(request(`big${n++}`), { timeoutMs: 5_000 })
-          .catch(() => undefined);
-        const condition = reply?.getChild("error")?.children
-          .find((c): c is XmlElement => typeof c !== "string" && c.name !== "text")?.name;
-        const what = reply === undefined ? "no reply" : `${reply.attrs.type} ${condition ?? ""}`;
-        outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
-      }
-    };
-    const lanes = Promise.all([lane(), lane(), lane(), lane()]);
-    const started = performance.now();
-    while (looksSoFar() < 4 && performance.now() - started < 12_000) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    running = false;
-    await lanes;
-    const looks = looksSoFar();
+    const { looks, outcomes } = await loadThroughLooks(standby, alice, "big", (reply) => {
+      const condition = reply.getChild("error")?.children
+        .find((c): c is XmlElement => typeof c !== "string" && c.name !== "text")?.name;
+      return `${reply.attrs.type} ${condition ?? ""}`;
+    });
     console.log(`ejabberd: ${looks} looks, oversized answers; outcomes`, outcomes);
     assert.ok(looks >= 3, `the standby looked ${looks} times`);
     // A result here would be an answer that lost its payload on the way.
@@ -254,3 +217,38 @@ withWorld(
   },
   { servers: ["ejabberd"], top: () => ({ http: `127.0.0.1:${peerPort = freePort()}` }) },
 );
+
+/**
+ * Four lanes of requests from `alice` (ids from `prefix`) until `standby`
+ * has looked in four times, or 12 s on a slow machine: how many looks it
+ * made, and how many replies `describe` put under each name.
+ */
+async function loadThroughLooks(
+  standby: ProxyProcess,
+  alice: TestClient,
+  prefix: string,
+  describe: (reply: XmlElement) => string,
+): Promise<{ looks: number; outcomes: Map<string, number> }> {
+  const onlines = () => standby.log().match(/stream\.online/g)?.length ?? 0;
+  const before = onlines();
+  const outcomes = new Map<string, number>();
+  let running = true;
+  let n = 0;
+  const lane = async () => {
+    while (running) {
+      const reply = await alice.request(request(`${prefix}${n++}`), { timeoutMs: 5_000 })
+        .catch(() => undefined);
+      const what = reply === undefined ? "no reply" : describe(reply);
+      outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+    }
+  };
+  const lanes = Promise.all([lane(), lane(), lane(), lane()]);
+  const started = performance.now();
+  while (onlines() - before < 4 && performance.now() - started < 12_000) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  running = false;
+  await lanes;
+  return { looks: onlines() - before, outcomes };
+}
