@@ -113,6 +113,13 @@ export class InitiatedRequests {
     };
   }
 
+  /** Forgets the requests of every resource not `online`: nobody is left to answer them. */
+  forgetAbsent(online: (name: string) => boolean): void {
+    for (const entry of [...this.#table.values()]) {
+      if (!online(entry.resourceName)) this.#table.remove(entry);
+    }
+  }
+
   /** Forgets the requests of a resource that went away: nobody is left to answer. */
   forgetResource(name: string): void {
     for (const entry of [...this.#table.values()]) {

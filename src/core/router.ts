@@ -214,7 +214,7 @@ export class Router {
 
   /** When the shell must call {@link tick} next, or undefined for never. */
   nextWake(): number | undefined {
-    let at = earliest(this.#requests.nextWake(), this.#initiated.nextDeadline());
+    let at = earliest(this.#requests.nextWake(), this.#initiated.nextWake());
     at = earliest(at, this.#target.wakeAt);
     at = earliest(at, this.#placement.nextWake());
     // A reload may have turned presence off with an announcement due.
@@ -236,6 +236,7 @@ export class Router {
     const fx = effects();
     this.#learnUntil = now + LEARN_MS;
     this.#requests.detachAll(this.#target.online(fx), this.#learnUntil);
+    this.#initiated.online(this.#learnUntil);
     // Coming to serve (at start, or taking over): the stored pins and
     // subscribers are the latest; on a reconnect, those in memory are.
     const stored = this.#serving ? undefined : this.#storedPins?.();
@@ -266,6 +267,7 @@ export class Router {
     this.#requests.expireParked(fx, now);
     this.#messages.expire(fx, now);
     this.#requests.reattachDue(fx, now, this.#target.heard);
+    this.#initiated.reattachDue(now, this.#target.heard, this.#target.resources);
     this.#placement.tick(fx, now, this.#target.heard);
     if (this.settings.presence) this.#presence.due(now, this.resourceCount > 0, fx.send);
     this.#target.tick(fx, now);

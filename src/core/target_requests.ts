@@ -5,9 +5,10 @@
  * runs out or the proxy stops. The table they wait in is initiated.ts.
  */
 import type { RouterContext } from "./context.ts";
-import { drop, outcome, refuse } from "./effects.ts";
+import { drop, earliest, outcome, refuse } from "./effects.ts";
 import { InitiatedRequests, type Settled } from "./initiated.ts";
 import { peerAddress } from "./jat.ts";
+import type { ResourceSet } from "./resources.ts";
 import type { Effects, Outcome } from "./router_events.ts";
 import type { StanzaError } from "./stanza.ts";
 import { ANSWER_TOO_BIG, BAD_REQUEST, BUSY, MALFORMED, SHUTTING_DOWN } from "./stanza_errors.ts";
@@ -17,6 +18,8 @@ import type { XmlElement } from "./xml.ts";
 export class TargetRequests {
   readonly #ctx: RouterContext;
   readonly #initiated: InitiatedRequests;
+  /** After a reconnect with requests in flight: when those of a resource not back are forgotten. */
+  #checkBy: number | undefined;
 
   /** @param randomBits the secure source this run's id prefix is drawn from */
   constructor(context: RouterContext, randomBits: () => number) {
@@ -29,9 +32,26 @@ export class TargetRequests {
     return this.#initiated.size;
   }
 
-  /** The earliest deadline, if any. */
-  nextDeadline(): number | undefined {
-    return this.#initiated.nextDeadline();
+  /** The earliest deadline, or the end of a reconnect's first second, if any is due. */
+  nextWake(): number | undefined {
+    if (this.#initiated.size === 0) return undefined;
+    return earliest(this.#initiated.nextDeadline(), this.#checkBy);
+  }
+
+  /** The stream is back: the resources are learnt again until `learnUntil`. */
+  online(learnUntil: number): void {
+    this.#checkBy = this.#initiated.size > 0 ? learnUntil : undefined;
+  }
+
+  /**
+   * After a reconnect's first second: if the server has said which
+   * resources are online (`heard`), the requests of one not back have
+   * nobody to answer them, as when it leaves: forgotten.
+   */
+  reattachDue(now: number, heard: boolean, online: ResourceSet): void {
+    if (this.#checkBy === undefined || this.#checkBy > now) return;
+    this.#checkBy = undefined;
+    if (heard) this.#initiated.forgetAbsent((name) => online.get(name) !== undefined);
   }
 
   /** A get/set from a target resource to `<domain>/<JID>`. */
@@ -71,6 +91,7 @@ export class TargetRequests {
 
   /** Answers those past their deadline (or, with `all`, every one) with `error`. */
   settle(fx: Effects, now: number, error: StanzaError, why: Outcome, all: boolean): void {
+    if (all) this.#checkBy = undefined;
     for (const settled of this.#initiated.settle(now, error, { all })) {
       this.#deliver(fx, settled, why);
     }

@@ -134,6 +134,35 @@ Deno.test("the originating resource leaving forgets its requests; late replies a
   assert.equal(router.receive(late, 2).send.length, 0);
 });
 
+Deno.test("after a reconnect, the requests of a resource that is not back are forgotten at the second's end", () => {
+  const router = setup({ requestTimeoutMs: 30_000 });
+  const fromA = only(router.receive(ping("p1", "a"), 0)).attrs.id;
+  const fromB = only(router.receive(ping("p2", "b"), 0)).attrs.id;
+  // The stream comes back at 100; the server answers the subscription and announces b only.
+  router.online(100);
+  router.receive(parseXml(`<presence type="subscribed" from="${TARGET}" to="${DOMAIN}"/>`), 150);
+  router.receive(parseXml(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`), 160);
+  assert.equal(router.inFlightCount, 2);
+  // The first second after the reconnect ends.
+  assert.equal(router.nextWake(), 1100);
+  assert.deepEqual(router.tick(1100).send, []);
+  assert.equal(router.inFlightCount, 1, "a's request is forgotten, b's kept");
+  assert.equal(router.nextWake(), 30_000);
+  // Nobody gets a timeout for a's; a late answer to it is dropped; b's still goes through.
+  const late = parseXml(`<iq type="result" id="${fromA}" from="${USER}" to="${DOMAIN}"/>`);
+  assert.equal(router.receive(late, 1200).send.length, 0);
+  const answer = parseXml(`<iq type="result" id="${fromB}" from="${USER}" to="${DOMAIN}"/>`);
+  assert.equal(only(router.receive(answer, 1300)).attrs.to, `${TARGET}/b`);
+});
+
+Deno.test("after a reconnect the server has not yet spoken of: the target's requests wait for their answer", () => {
+  const router = setup({ requestTimeoutMs: 30_000 });
+  router.receive(ping("p1", "a"), 0);
+  router.online(100);
+  assert.deepEqual(router.tick(1100).send, []);
+  assert.equal(router.inFlightCount, 1);
+});
+
 Deno.test("a target request to a resource that is no JID, or to the proxy itself, is refused", () => {
   const router = setup();
   assert.equal(

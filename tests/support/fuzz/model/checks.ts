@@ -125,6 +125,7 @@ export function post(model: Model, router: Router, op: Op): void {
   );
   let wake: number | undefined = model.minDeadline();
   for (const entry of model.initiated.values()) wake = earliest(wake, entry.deadline);
+  if (model.initiated.size > 0) wake = earliest(wake, model.initiatedCheckBy);
   const at = earliest(model.resubscribeAt, model.announceAt);
   wake = earliest(earliest(wake, at), pinWake(model));
   if (model.settled) {

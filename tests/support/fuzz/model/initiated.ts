@@ -81,6 +81,16 @@ export function tooBigInitiatedReply(model: Model, el: XmlElement, out: XmlEleme
   model.stats.oversizedAnswers++;
 }
 
+/** The router forgets, silently, the target's requests of the resources `gone` says. */
+export function forgetInitiated(model: Model, gone: (resourceName: string) => boolean): void {
+  for (const entry of [...model.initiated.values()]) {
+    if (gone(entry.resourceName)) {
+      model.initiated.delete(entry.key);
+      model.initiatedClosed++;
+    }
+  }
+}
+
 function closeInitiated(model: Model, entry: Initiated): void {
   model.initiated.delete(entry.key);
   model.initiatedClosed++;

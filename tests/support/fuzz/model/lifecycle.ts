@@ -8,7 +8,7 @@ import type { XmlElement } from "../../../../src/core/xml.ts";
 import { fitsResource, show } from "../helpers.ts";
 import * as affinity from "./affinity.ts";
 import { accessAllows } from "./gate.ts";
-import { initiatedAnswer } from "./initiated.ts";
+import { forgetInitiated, initiatedAnswer } from "./initiated.ts";
 import { failover, redispatch, viaOf } from "./requests.ts";
 import { availability, firstAnnouncement, restoreSubscribers } from "./service_presence.ts";
 import type { Model } from "./state.ts";
@@ -32,6 +32,7 @@ export function tick(model: Model, out: XmlElement[]): void {
       : [],
   );
   if (reattachDue) model.reattachBy = undefined;
+  const initiatedDue = model.initiatedCheckBy !== undefined && model.initiatedCheckBy <= now;
   out.forEach((s, i) => {
     if (s.name === "presence") {
       model.check(due && i === out.length - 1, () => `unexpected presence on tick: ${show(s)}`);
@@ -82,6 +83,12 @@ export function tick(model: Model, out: XmlElement[]): void {
     model.close(req);
     model.stats.timeouts++;
   });
+  // The same second over, after the timeouts: the target's requests from a
+  // resource not back are forgotten (nobody is left to answer them).
+  if (initiatedDue) {
+    model.initiatedCheckBy = undefined;
+    if (model.heard) forgetInitiated(model, (name) => !model.resources.has(name));
+  }
   model.check(expired.size === 0, () => `${expired.size} request(s) past their deadline`);
   model.check(
     failing.size === 0,
@@ -131,6 +138,7 @@ export function online(model: Model, out: XmlElement[], readable = true, look = 
   model.learnUntil = model.now + LEARN_MS;
   model.heard = false;
   if (model.live.size > 0) model.reattachBy = model.learnUntil;
+  model.initiatedCheckBy = model.initiated.size > 0 ? model.learnUntil : undefined;
   affinity.online(model);
   if (model.settings.presence && !look) firstAnnouncement(model);
 }
@@ -188,6 +196,7 @@ export function settle(model: Model, out: XmlElement[]): void {
  */
 export function answerAll(model: Model, out: XmlElement[], by: "settleAll" | "handOver"): number {
   const all = new Set(model.live.values());
+  model.initiatedCheckBy = undefined;
   let requests = 0;
   for (const s of out) {
     if (initiatedAnswer(model, s, () => true, "service-unavailable")) {

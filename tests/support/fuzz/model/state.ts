@@ -119,6 +119,11 @@ export class Model {
    * not announced again fail over, if the server has spoken since (`heard`).
    */
   reattachBy: number | undefined;
+  /**
+   * After a reconnect with the target's requests in flight: when those of a
+   * resource not announced again are forgotten, if the server has spoken.
+   */
+  initiatedCheckBy: number | undefined;
   heard = false;
   maxPendingEver: number;
   maxTimeoutEver: number;

@@ -7,6 +7,7 @@
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { show } from "../helpers.ts";
 import { released } from "./affinity.ts";
+import { forgetInitiated } from "./initiated.ts";
 import { failover } from "./requests.ts";
 import { availability } from "./service_presence.ts";
 import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, type Model } from "./state.ts";
@@ -99,13 +100,8 @@ function lose(model: Model, names: string[], out: XmlElement[]): void {
     // Its keys first: a get it held goes where its key goes now.
     released(model, name);
   }
-  for (const entry of [...model.initiated.values()]) {
-    // Nobody is left to answer: the router forgets them, silently.
-    if (lost.has(entry.resourceName)) {
-      model.initiated.delete(entry.key);
-      model.initiatedClosed++;
-    }
-  }
+  // Nobody is left to answer: the router forgets them, silently.
+  forgetInitiated(model, (name) => lost.has(name));
   if (lost.size > 0) availability(model, model.resources.size > 0);
   const pending = new Set(affected);
   for (const s of out) {
