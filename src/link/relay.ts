@@ -22,6 +22,9 @@ import {
 import type { Proof, Verdict } from "./proof.ts";
 import type { CheckProof } from "./self_ping.ts";
 
+/** Room for the attributes a server adds to the relay's message (ejabberd: `xml:lang='en'`). */
+const SERVER_ADDS = 64;
+
 /** Our own wrapper's namespace. */
 const NS_RELAY = "urn:xmpp:client-proxy:relay:0";
 
@@ -43,19 +46,22 @@ export function relayText(
   sign: (fields: readonly string[]) => Proof,
   maxBytes = Infinity,
 ): string {
-  const relay = wrap(el, domain, by, sign);
-  if (isOversized(el) || utf8Length(relay) <= maxBytes) return relay;
-  return wrap(oversizedElement(el.name, { ...el.attrs }, null), domain, by, sign);
+  const text = serialize(el);
+  if (isOversized(el)) return wrap(text, true, domain, by, sign);
+  const relay = wrap(text, false, domain, by, sign);
+  // Servers write the relay again, with quotes in text escaped too (&quot;, &apos;: 5 bytes more
+  // each) and attributes of their own (xml:lang): its size as the sibling reads it.
+  if (utf8Length(relay) + 5 * quotesIn(text) + SERVER_ADDS <= maxBytes) return relay;
+  return wrap(serialize(oversizedElement(el.name, { ...el.attrs }, null)), true, domain, by, sign);
 }
 
 function wrap(
-  el: XmlElement,
+  text: string,
+  big: boolean,
   domain: string,
   by: string,
   sign: (fields: readonly string[]) => Proof,
 ): string {
-  const text = serialize(el);
-  const big = isOversized(el);
   const proof = sign(relayFields(by, text, big));
   const attrs = { xmlns: NS_RELAY, by, ...(big ? { oversized: "true" } : {}), ...proof };
   // Escaped text, not CDATA: ejabberd (where relays happen) re-serialises what it routes, CDATA
@@ -99,4 +105,13 @@ export function readRelay(el: XmlElement, domain: string, check: CheckProof): Re
   } catch {
     return { kind: "refused", verdict: "bad", by };
   }
+}
+
+function quotesIn(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 || c === 39) count++;
+  }
+  return count;
 }

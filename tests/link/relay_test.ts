@@ -82,6 +82,13 @@ Deno.test("relay: one that would come out over the sibling's max_stanza_size goe
   const out = readRelay(parseXml(text), DOMAIN, check);
   assert.ok(out?.kind === "relay" && isOversized(out.stanza), JSON.stringify(out));
   assert.deepEqual({ ...out.stanza.attrs }, attrs);
+  // Quotes count as the server writes them again (&quot;): within the limit as we write the
+  // relay, over it as the sibling reads it.
+  const quoted = parseXml(`<iq type="get" id="q2">${'<x a="1"/>'.repeat(1_000)}</iq>`);
+  const ours = relayText(quoted, DOMAIN, BY, sign).length;
+  const asRead = relayText(quoted, DOMAIN, BY, sign, ours + 100);
+  const read = readRelay(parseXml(asRead), DOMAIN, check);
+  assert.ok(read?.kind === "relay" && isOversized(read.stanza), "goes as too big");
   // Under the limit once escaped, it goes whole.
   const whole = readRelay(parseXml(relayText(stanza, DOMAIN, BY, sign, 4 * limit)), DOMAIN, check);
   assert.ok(whole?.kind === "relay" && !isOversized(whole.stanza));
