@@ -26,6 +26,8 @@ const encoder = new TextEncoder();
 
 /** Another instance holding the secret: its pings, answers and relays, proved now. */
 const sibling = new Prover(DOMAIN, SECRET);
+/** The ping prefix of a sibling online since long ago (older than any stream of the test's). */
+const OLDER = "cp-ping-0123abcd-1000000000000-";
 const now = (fields: readonly string[]) => sibling.sign(fields, Date.now());
 const signedPing = (id: string) => pingText(DOMAIN, id, now(pingFields("get", id, undefined)));
 const signedAnswer = (id: string, by: string) =>
@@ -74,8 +76,7 @@ Deno.test("an older sibling's ping: the stream hands over, relays, stands by; it
   const logs = captureLogs();
   // A sibling online since long ago (its ping names it), then a request
   // that should have gone to it; on the next connection, one for us.
-  const older = "cp-ping-0123abcd-1000000000000-";
-  const first = signedPing(`${older}0`) +
+  const first = signedPing(`${OLDER}0`) +
     `<iq type='get' id='q1' from='alice@example.org/r' to='${DOMAIN}'/>`;
   const second = `<iq type='get' id='q2' from='alice@example.org/r' to='${DOMAIN}'/>`;
   const written: string[][] = [];
@@ -118,7 +119,7 @@ Deno.test("an older sibling's ping: the stream hands over, relays, stands by; it
     // The sibling's ping answered (signed), the request relayed to it, the stream closed.
     assert.match(
       firstStream,
-      new RegExp(`<iq type="result" id="${older}0"[^>]*><ping [^>]*by="cp-ping-`),
+      new RegExp(`<iq type="result" id="${OLDER}0"[^>]*><ping [^>]*by="cp-ping-`),
     );
     assert.match(
       firstStream,
@@ -138,11 +139,10 @@ Deno.test("an older sibling's ping: the stream hands over, relays, stands by; it
 
 Deno.test("stepping back, a stanza over max_stanza_size is relayed as too big, never as one without payload", async () => {
   const logs = captureLogs();
-  const older = "cp-ping-0123abcd-1000000000000-";
   const big = `<iq type='result' id='q1' from='service@example.org/a' ` +
     `to='${DOMAIN}/alice@example.org/r'><big xmlns='urn:x'>${"x".repeat(4_000)}</big></iq>`;
   const written: string[] = [];
-  const server = scriptedServer(signedPing(`${older}0`) + big, (text) => written.push(text));
+  const server = scriptedServer(signedPing(`${OLDER}0`) + big, (text) => written.push(text));
   const seen: string[] = [];
   const link = testLink(server.url, {
     onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
@@ -156,7 +156,6 @@ Deno.test("stepping back, a stanza over max_stanza_size is relayed as too big, n
     assert.match(relay, / oversized="true"/);
     assert.match(relay, /&lt;iq [^&]*id=(?:"|&quot;|')q1/);
     assert.doesNotMatch(relay, /big|xxxx/);
-    const sibling = new Prover(DOMAIN, SECRET);
     const out = readRelay(
       parseXml(`<message from='${DOMAIN}' to='${DOMAIN}'>${relay}</message>`),
       DOMAIN,
