@@ -1,0 +1,176 @@
+/** The shell's pin store (`affinity`), draining resources, and affinity turned on by a reload. */
+import assert from "node:assert/strict";
+import { Metrics } from "../../src/ops/metrics.ts";
+import type { PinChange, PinStore } from "../../src/ops/pins.ts";
+import { captureLogs } from "../support/logs.ts";
+import { ALICE, config, DOMAIN, FakeLink, online, start, TARGET } from "../support/proxy_shell.ts";
+
+const AFFINITY = 'affinity: ["{http://jitsi.org/protocol/focus}conference@room"]';
+
+const conference = (id: string, room: string, type = "set") =>
+  `<iq type="${type}" id="${id}" from="${ALICE}" to="${DOMAIN}">` +
+  `<conference xmlns="http://jitsi.org/protocol/focus" room="${room}"/></iq>`;
+
+/** An in-memory pin store: its pins, in the order pinned, and each step's changes. */
+class MemoryPins implements PinStore {
+  readonly pins = new Map<string, string>();
+  readonly steps: PinChange[][] = [];
+  list = (): Array<[string, string]> => [...this.pins];
+  apply(_domain: string, changes: readonly PinChange[]): void {
+    this.steps.push([...changes]);
+    for (const [key, resource] of changes) {
+      this.pins.delete(key);
+      if (resource !== undefined) this.pins.set(key, resource);
+    }
+  }
+  close(): void {}
+}
+
+/** The resource a forwarded stanza (the last sent) went to. */
+function sentTo(link: FakeLink): string | undefined {
+  const to = link.sent.at(-1)?.attrs.to;
+  return to?.slice(to.indexOf("/") + 1);
+}
+
+Deno.test("affinity pins are stored as made and forgotten; a new proxy starts from them", () => {
+  const pins = new MemoryPins();
+  const { link } = start(AFFINITY, { pins });
+  online(link);
+  link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+  link.receive(conference("1", "room1@conference.example.org"));
+  const first = sentTo(link)!;
+  assert.deepEqual(pins.list(), [["room1@conference.example.org", first]]);
+  // The other resource announces itself first to a new proxy: the room stays.
+  const again = start(AFFINITY, { pins, link: new FakeLink() }).link;
+  again.online();
+  for (const name of first === "a" ? ["b", "a"] : ["a", "b"]) {
+    again.receive(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`);
+  }
+  again.receive(conference("2", "Room1@Conference.example.org"));
+  assert.equal(sentTo(again), first);
+  // It leaves: the room is forgotten with it.
+  again.receive(`<presence type="unavailable" from="${TARGET}/${first}" to="${DOMAIN}"/>`);
+  assert.deepEqual(pins.steps.at(-1), [["room1@conference.example.org", undefined]]);
+  assert.deepEqual(pins.list(), []);
+});
+
+Deno.test("a standby sharing the pin store serves every room where the active pinned it, also during its look", () => {
+  const pins = new MemoryPins();
+  const active = start(AFFINITY, { pins }).link;
+  const standby = start(AFFINITY, { pins, link: new FakeLink() }).link;
+  online(active); // only a: every room is pinned to a
+  standby.online();
+  standby.handlers.onHandOver!(); // the newer instance steps back (ejabberd)
+  standby.online(true); // a look from standby: it reads the store now
+  const rooms = Array.from({ length: 10 }, (_, i) => `room${i}@conference.example.org`);
+  rooms.forEach((room, i) => active.receive(conference(`a${i}`, room)));
+  assert.equal(pins.list().length, 10);
+  // The active instance is gone; the look finds nobody and serves.
+  standby.handlers.onTakeOver!();
+  for (const name of ["c", "b", "a"]) {
+    standby.receive(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`);
+  }
+  for (const [i, room] of rooms.entries()) {
+    standby.receive(conference(`s${i}`, room));
+    assert.equal(sentTo(standby), "a", room);
+  }
+});
+
+Deno.test("a step's pin changes are written together: a get re-sent with its room", () => {
+  const pins = new MemoryPins();
+  const { link } = start(AFFINITY, { pins });
+  online(link);
+  link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+  link.receive(conference("1", "r1@conference.example.org", "get"));
+  const first = sentTo(link)!;
+  const before = pins.steps.length;
+  link.receive(`<presence type="unavailable" from="${TARGET}/${first}" to="${DOMAIN}"/>`);
+  const next = sentTo(link)!;
+  assert.notEqual(next, first);
+  assert.equal(pins.steps.length, before + 1);
+  assert.deepEqual(pins.steps.at(-1), [
+    ["r1@conference.example.org", undefined],
+    ["r1@conference.example.org", next],
+  ]);
+});
+
+Deno.test("a pin store that fails is logged, and the request goes out all the same", () => {
+  const logs = captureLogs();
+  try {
+    const pins = new MemoryPins();
+    pins.apply = () => {
+      throw new Error("database is locked");
+    };
+    const { link } = start(AFFINITY, { pins });
+    online(link);
+    link.receive(conference("1", "r1@conference.example.org"));
+    assert.equal(link.take().length, 1);
+    const failed = logs.lines.filter((line) => line.includes("affinity.store_failed"));
+    assert.equal(failed.length, 1, logs.lines.join(""));
+    assert.match(failed[0], / ERROR /);
+    assert.match(failed[0], /reason="database is locked"/);
+    assert.doesNotMatch(failed[0], /r1@conference/);
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("a pin store that cannot be read is logged, and the proxy serves all the same", () => {
+  const logs = captureLogs();
+  try {
+    const pins = new MemoryPins();
+    pins.list = () => {
+      throw new Error("database disk image is malformed");
+    };
+    const { link } = start(AFFINITY, { pins });
+    // Coming online, a look coming online and its take-over each read the store.
+    online(link);
+    link.handlers.onHandOver!();
+    link.online(true);
+    link.handlers.onTakeOver!();
+    link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+    link.receive(conference("1", "r1@conference.example.org"));
+    assert.equal(sentTo(link), "a");
+    const failed = logs.lines.filter((line) => line.includes("affinity.store_failed"));
+    assert.equal(failed.length, 3, logs.lines.join(""));
+    for (const line of failed) {
+      assert.match(line, / ERROR /);
+      assert.match(line, /change=read/);
+      assert.match(line, /reason="database disk image is malformed"/);
+    }
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("a draining resource is logged, and its state is in the metrics", async () => {
+  const logs = captureLogs();
+  try {
+    const metrics = new Metrics();
+    const { link } = start(AFFINITY, { metrics });
+    online(link);
+    link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"><show>dnd</show></presence>`);
+    assert.equal(logs.lines.filter((l) => l.includes("target.resource_draining")).length, 1);
+    const text = await metrics.text();
+    assert.match(
+      text,
+      /client_proxy_target_resources_by_state\{proxy="[^"]+",state="draining"\} 1/,
+    );
+    assert.match(text, /client_proxy_target_resources_by_state\{proxy="[^"]+",state="serving"\} 0/);
+    link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+    assert.equal(logs.lines.filter((l) => l.includes("target.resource_undrained")).length, 1);
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("a reload that turns affinity on keeps the balancing until then, and pins from then on", () => {
+  const pins = new MemoryPins();
+  const { proxy, link } = start("", { pins });
+  online(link);
+  link.receive(conference("1", "r1@conference.example.org"));
+  assert.deepEqual(pins.list(), []);
+  proxy.reconfigure(config(AFFINITY));
+  link.receive(conference("2", "r1@conference.example.org"));
+  assert.deepEqual(pins.list(), [["r1@conference.example.org", "a"]]);
+});
