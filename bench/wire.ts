@@ -7,7 +7,7 @@
  */
 import { parseXml, serialize, xml, type XmlElement } from "../src/core/xml.ts";
 import { within } from "../tests/support/bounded.ts";
-import type { PlainLogin } from "../tests/support/client.ts";
+import type { PlainLogin } from "../tests/support/xmpp_login.ts";
 import { writeAll } from "../tests/support/tcp_peer.ts";
 
 const LOGIN_TIMEOUT_MS = 15_000;

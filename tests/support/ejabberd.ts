@@ -24,7 +24,24 @@
  * programs under it) outlives stop(), looking them up in /proc (with `-A`)
  * or with `ps`.
  */
+import {
+  BOOT_CTL,
+  BOOT_DONE_LINE,
+  buildConfig,
+  CTL_BATCH,
+  CTL_NODE_DOWN,
+  erlangString,
+  findErlLibs,
+  HOST,
+  INSTALL_HINT,
+  PORT_TAKEN,
+  QUIET_SCHEDULERS,
+  randomToken,
+  STOPPED,
+  USER_DOMAIN,
+} from "./ejabberd_node.ts";
 import { trackUntilExit } from "./leftovers.ts";
+import { descendantCommands, survivors } from "./process_tree.ts";
 import { acceptsTcp, freePort } from "./prosody.ts";
 import type { StartOptions, UserSpec, XmppServer } from "./server.ts";
 import {
@@ -36,255 +53,9 @@ import {
   withFreshPorts,
 } from "./server_process.ts";
 
-const HOST = "127.0.0.1";
-const USER_DOMAIN = "localhost";
 const READY_TIMEOUT_MS = 15_000;
 const KILL_AFTER_MS = 5_000;
 const CTL_TIMEOUT_MS = 15_000;
-const INSTALL_HINT =
-  'ejabberd not found: install it with "apt-get install ejabberd" (Debian/Ubuntu)';
-/** Where Debian (and most builds) put ejabberd's OTP application dir `ejabberd-<version>`. */
-const LIB_ROOTS = ["/usr/lib", "/usr/local/lib", "/usr/lib64", "/opt/ejabberd/lib"];
-/** ejabberd (listener) or the Erlang distribution could not bind a port. */
-const PORT_TAKEN = /eaddrinuse/;
-/** ejabberd_ctl's exit code when the node cannot be reached */
-const CTL_NODE_DOWN = 3;
-/** ejabberd's last words on SIGTERM (the VM exits about a second later) */
-const STOPPED = /ejabberd \S+ is stopped in the node/;
-/**
- * The hidden ctl node's program: plain arguments `Node (Len Arg…)…`; runs
- * each command through `ejabberd_ctl:process/1` on `Node` (its output is
- * printed here, as the group leader is ours) and halts with 0 when all
- * returned 0, 3 when the node was unreachable, else the first other code.
- */
-const CTL_BATCH = `
-[Node | Plain] = init:get_plain_arguments(),
-N = list_to_atom(Node),
-Run = fun Run([]) -> 0;
-          Run([Len | Rest]) ->
-            {Args, More} = lists:split(list_to_integer(Len), Rest),
-            case rpc:call(N, ejabberd_ctl, process, [Args], 10000) of
-              0 -> Run(More);
-              {badrpc, Reason} -> io:format("rpc failed: ~p~n", [Reason]), 3;
-              Code when is_integer(Code) -> Code;
-              Other -> io:format("unexpected: ~p~n", [Other]), 1
-            end
-        end,
-halt(Run(Plain)).`;
-
-/**
- * No busy-waiting schedulers: on a small shared machine (CI, tests running
- * in parallel) spinning Erlang schedulers take CPU from everyone else.
- */
-const QUIET_SCHEDULERS = ["+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none"];
-/**
- * The node's own start-up program, after `-s ejabberd` (which returns once
- * ejabberd is started): plain arguments `(Len Arg…)…`, each an ejabberd_ctl
- * command run in the node by `ejabberd_ctl:process/1`, the function behind
- * the `ejabberd_ctl` CLI. Saves booting a second Erlang VM (most of a
- * second, more on a busy machine) for the accounts every test needs.
- * Prints `BOOT_DONE <code>`: 0 when all succeeded.
- */
-const BOOT_DONE = "client-proxy-harness: boot commands done";
-const BOOT_DONE_LINE = new RegExp(`${BOOT_DONE} (\\d+)`);
-const BOOT_CTL = `
-Code = try
-  Run = fun Run([]) -> 0;
-            Run([Len | Rest]) ->
-              {Args, More} = lists:split(list_to_integer(Len), Rest),
-              case ejabberd_ctl:process(Args) of
-                0 -> Run(More);
-                C when is_integer(C) -> C;
-                Other -> io:format("unexpected: ~p~n", [Other]), 1
-              end
-          end,
-  Run(init:get_plain_arguments())
-catch Class:Reason -> io:format("~p:~p~n", [Class, Reason]), 1
-end,
-io:format("${BOOT_DONE} ~p~n", [Code]).`;
-
-function randomToken(bytes = 8): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)))
-    .map((b) => b.toString(16).padStart(2, "0"))
-    .join("");
-}
-
-/** A YAML double-quoted scalar (a JSON string is one). */
-function yamlString(value: string): string {
-  return JSON.stringify(value);
-}
-
-/** An Erlang string literal, for `-mnesia dir`. */
-function erlangString(value: string): string {
-  return `"${value.replace(/[\\"]/g, (c) => "\\" + c)}"`;
-}
-
-let erlLibsCache: string | undefined;
-
-/** The dir to put in ERL_LIBS: the one holding `ejabberd-<version>/ebin/ejabberd.app`. */
-function findErlLibs(): string {
-  if (erlLibsCache) return erlLibsCache;
-  const candidates: string[] = [];
-  for (const root of LIB_ROOTS) {
-    candidates.push(root);
-    try {
-      for (const entry of Deno.readDirSync(root)) {
-        if (entry.isDirectory) candidates.push(`${root}/${entry.name}`);
-      }
-    } catch { /* no such root */ }
-  }
-  for (const dir of candidates) {
-    let entries: Deno.DirEntry[];
-    try {
-      entries = [...Deno.readDirSync(dir)];
-    } catch {
-      continue;
-    }
-    for (const entry of entries) {
-      if (!/^ejabberd-\d/.test(entry.name)) continue;
-      try {
-        Deno.statSync(`${dir}/${entry.name}/ebin/ejabberd.app`);
-        erlLibsCache = dir;
-        return dir;
-      } catch { /* not this one */ }
-    }
-  }
-  throw new Error(INSTALL_HINT);
-}
-
-function buildConfig(
-  c2sPort: number,
-  componentPort: number,
-  tlsPorts: readonly number[],
-  ownPorts: ReadonlyMap<string, number>,
-  options: StartOptions,
-): string {
-  const components = options.components ?? [];
-  const service = (port: number, domains?: readonly string[]) => {
-    const hosts = components.filter((c) => domains?.includes(c.domain) ?? true).map((c) =>
-      `      ${yamlString(c.domain)}:\n        password: ${yamlString(c.secret)}`
-    );
-    return [
-      `  - port: ${port}`,
-      `    ip: ${yamlString(HOST)}`,
-      "    module: ejabberd_service",
-      "    access: all",
-      hosts.length ? "    hosts:\n" + hosts.join("\n") : "    hosts: {}",
-    ];
-  };
-  // Direct TLS on the component listener, each with its own certificate.
-  const tls = (options.tlsListeners ?? []).flatMap((listener, i) => [
-    ...service(tlsPorts[i], listener.domains),
-    "    tls: true",
-    `    certfile: ${yamlString(listener.full)}`,
-  ]);
-  const own = [...ownPorts].flatMap(([domain, port]) => service(port, [domain]));
-  const lines = [
-    "# generated by tests/support/ejabberd.ts",
-    `hosts: [${yamlString(USER_DOMAIN)}]`,
-    "loglevel: info",
-    "log_rotate_count: 0",
-    "log_rotate_size: infinity",
-    "auth_method: internal",
-    "auth_password_format: plain",
-    // no certfiles: no TLS offered; no s2s at all
-    "s2s_access: none",
-    "listen:",
-    `  - port: ${c2sPort}`,
-    `    ip: ${yamlString(HOST)}`,
-    "    module: ejabberd_c2s",
-    "    starttls: false",
-    ...service(componentPort),
-    ...tls,
-    ...own,
-    "modules:",
-    "  mod_disco: {}",
-    "  mod_roster: {}",
-    "  mod_ping: {}",
-    "api_permissions:",
-    '  "console commands":',
-    "    from: [ejabberd_ctl]",
-    "    who: all",
-    '    what: "*"',
-  ];
-  if (options.extraConfig) lines.push(options.extraConfig);
-  return lines.join("\n") + "\n";
-}
-
-interface ProcessInfo {
-  ppid: number;
-  /** the command line, arguments separated by spaces */
-  cmd: string;
-}
-
-/**
- * Every live (not zombie) process: from /proc when Deno lets us read it
- * (only with `-A`), else from `ps` (needs --allow-run=ps); undefined when
- * neither works.
- */
-function processTable(): Map<number, ProcessInfo> | undefined {
-  try {
-    const table = new Map<number, ProcessInfo>();
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      try {
-        const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-        // "pid (comm) state ppid …", where comm may hold spaces and parens
-        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        if (state === "Z") continue;
-        const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`)
-          .replaceAll("\0", " ").trim();
-        table.set(Number(entry.name), { ppid: Number(ppid), cmd });
-      } catch (err) {
-        if (err instanceof Deno.errors.NotCapable) throw err;
-        // exited meanwhile
-      }
-    }
-    return table;
-  } catch { /* not allowed: ask ps */ }
-  try {
-    const output = new Deno.Command("ps", {
-      args: ["-e", "-o", "pid=,ppid=,stat=,args="],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).outputSync();
-    if (!output.success) return undefined;
-    const table = new Map<number, ProcessInfo>();
-    for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
-      const match = line.match(/^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/);
-      if (!match || match[3].startsWith("Z")) continue;
-      table.set(Number(match[1]), { ppid: Number(match[2]), cmd: match[4].trim() });
-    }
-    return table;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The processes below `pid` with their command lines (empty when we cannot see them). */
-function descendants(pid: number): Map<number, string> {
-  const found = new Map<number, string>();
-  const table = processTable();
-  if (!table) return found;
-  const walk = (parent: number) => {
-    for (const [child, info] of table) {
-      if (info.ppid !== parent || found.has(child)) continue;
-      found.set(child, info.cmd);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return found;
-}
-
-/** Processes of `known` that still exist (same pid, same command line, not a zombie). */
-function survivors(known: Map<number, string>): number[] {
-  if (known.size === 0) return [];
-  const table = processTable();
-  if (!table) return [];
-  return [...known].filter(([pid, cmd]) => table.get(pid)?.cmd === cmd).map(([pid]) => pid);
-}
 
 /** One run of the `erl … -s ejabberd` node, and the children it starts. */
 class EjabberdProcess extends ServerProcess {
@@ -294,7 +65,7 @@ class EjabberdProcess extends ServerProcess {
   /** Remembers the node's current children, to check later that none outlives it. */
   noteChildren(): void {
     if (this.exited) return;
-    for (const [pid, cmd] of descendants(this.child.pid)) this.children.set(pid, cmd);
+    for (const [pid, cmd] of descendantCommands(this.child.pid)) this.children.set(pid, cmd);
   }
 
   /**
@@ -370,7 +141,7 @@ class EjabberdServer extends ServerRuns<EjabberdProcess> implements XmppServer {
   /** The command lines of the running node's descendants (erl_child_setup …), if visible. */
   childProcesses(): string[] {
     const pid = this.pid;
-    return pid === undefined ? [] : [...descendants(pid).values()];
+    return pid === undefined ? [] : [...descendantCommands(pid).values()];
   }
 
   /** Child processes of the current or last run that are still there (none after stop()). */
