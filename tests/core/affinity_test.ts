@@ -157,6 +157,21 @@ Deno.test("affinity: a resource that joins takes no existing key, only new ones"
   assert.deepEqual(fresh, reference);
 });
 
+Deno.test("affinity: two shapes with one key (a room's conference and login-url) share its pin", () => {
+  const loginUrl: AffinityShape = { namespace: FOCUS, element: "login-url", attribute: "room" };
+  const router = affinityRouter(["a", "b"], { affinity: [CONFERENCE, loginUrl] });
+  const where = placeAll(router, ROOMS.slice(0, 40));
+  router.receive(resourcePresence("c"), 5_000);
+  for (const room of ROOMS.slice(0, 40)) {
+    const ask = parseXml(
+      `<iq type="get" id="l${serial++}" from="bob@example.net/x" to="${DOMAIN}">` +
+        `<login-url xmlns="${FOCUS}" room="${room}" machine-uid="m"/></iq>`,
+    );
+    assert.equal(placed(router.receive(ask, 6_000)), where.get(room), room);
+  }
+  assert.equal(router.affinityKeyCount, 40);
+});
+
 Deno.test("affinity: a resource leaving moves only its own keys, to their choice among the rest", () => {
   const router = affinityRouter(["a", "b", "c"]);
   const before = placeAll(router, ROOMS);
