@@ -89,7 +89,7 @@ export interface ScopedFlagsOptions {
  * the binary is built): one line of printable ASCII, as a secret must be,
  * that is also a PEM certificate, as `tls_ca` must hold.
  */
-const ANY_FILE = "-----BEGIN CERTIFICATE-----MIIBCgKCAQEA-----END CERTIFICATE-----";
+const ANY_FILE = "-----BEGIN CERTIFICATE-----MAEA-----END CERTIFICATE-----";
 
 /**
  * The run flags for a binary scoped to the config `file` (absolute): the

@@ -77,12 +77,29 @@ export function pemProblem(text: string): string | undefined {
   return undefined;
 }
 
-/** Whether a PEM body is base64 of a DER SEQUENCE (what every certificate is). */
+/**
+ * Whether a PEM body is canonical base64 (as TLS libraries read it: padded,
+ * no stray bits) of one DER SEQUENCE spanning it, as a certificate is.
+ */
 function isDer(body: string): boolean {
+  const base64 = body.replace(/\s+/g, "");
+  let bytes: string;
   try {
-    const bytes = atob(body.replace(/\s+/g, ""));
-    return bytes.length > 2 && bytes.charCodeAt(0) === 0x30;
+    bytes = atob(base64);
   } catch {
     return false;
   }
+  if (btoa(bytes) !== base64 || bytes.length < 2 || bytes.charCodeAt(0) !== 0x30) return false;
+  // X.690 §8.1.3: the length in one byte, or 0x80 + n and then n bytes.
+  const first = bytes.charCodeAt(1);
+  let length = first;
+  let header = 2;
+  if (first >= 0x80) {
+    const count = first - 0x80;
+    if (count < 1 || count > 4) return false;
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + bytes.charCodeAt(2 + i);
+    header += count;
+  }
+  return header + length === bytes.length;
 }

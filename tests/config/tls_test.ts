@@ -10,9 +10,20 @@ import type { Config } from "../../src/config/types.ts";
 import { permissionScope } from "../../src/app/permissions.ts";
 import { FILE, SIZE, unplaced, yamlOf } from "../support/config.ts";
 
-/** A certificate's PEM as openssl writes it (the DER content does not matter here). */
-const CERT = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUfake0123456789abcdefghij\n" +
+/** A self-signed certificate's PEM as openssl writes it (P-256, 100 years). */
+const CERT = "-----BEGIN CERTIFICATE-----\n" +
+  "MIIBiTCCAS+gAwIBAgIUGPJaJi0+dNYLoCQ1IUNE2M/VSrQwCgYIKoZIzj0EAwIw\n" +
+  "GTEXMBUGA1UEAwwOY2EuZXhhbXBsZS5vcmcwIBcNMjYxMjA3MTc1ODQ3WhgPMjEy\n" +
+  "NjExMTMxNzU4NDdaMBkxFzAVBgNVBAMMDmNhLmV4YW1wbGUub3JnMFkwEwYHKoZI\n" +
+  "zj0CAQYIKoZIzj0DAQcDQgAEC0kvjl7/MbYj7lUS6YZNkbwtAjmgUOwzbVICVTFS\n" +
+  "Ei5P9KLnqcZl+VKemV0gZobZhZsbT6ss8FO9z6TMC8QpbaNTMFEwHQYDVR0OBBYE\n" +
+  "FJpVjejjMIyaz82IAQsyjYRyAco5MB8GA1UdIwQYMBaAFJpVjejjMIyaz82IAQsy\n" +
+  "jYRyAco5MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgXgzMjXEK\n" +
+  "vHoGALfsHtg7DMu0sT5ByAKFYdaZZxMOGboCIQDOgme5+OurrmkDzzngFea6oK0J\n" +
+  "xrWB+WzltBid3GJaAA==\n" +
   "-----END CERTIFICATE-----\n";
+/** The same with one line of its body left out: base64 still, no longer a certificate. */
+const CUT = CERT.split("\n").filter((_, i) => i !== 3).join("\n");
 const KEY =
   "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n";
 
@@ -24,6 +35,9 @@ const FILES: Record<string, string> = {
   "/etc/client-proxy/text.pem": "not a certificate\n",
   "/etc/client-proxy/bad-base64.pem":
     "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+  "/etc/client-proxy/garbage.pem":
+    "-----BEGIN CERTIFICATE-----\nMIIBgarbage\n-----END CERTIFICATE-----\n",
+  "/etc/client-proxy/cut.pem": CUT,
 };
 
 const CONFIG = "/etc/client-proxy/client-proxy.yaml";
@@ -121,6 +135,10 @@ Deno.test("tls_ca problems name the key and the file, and what it should hold", 
       `${T}: expected a PEM file whose certificates decode (bad base64 or DER), ` +
       "got /etc/client-proxy/bad-base64.pem",
     ]],
+    ...["garbage.pem", "cut.pem"].map((file): [string, string[]] => [file, [
+      `${T}: expected a PEM file whose certificates decode (bad base64 or DER), ` +
+      `got /etc/client-proxy/${file}`,
+    ]]),
     ['""', [`${T}: expected a file path, got an empty string`]],
     ["[ca.pem]", [`${T}: expected a file path, got a list`]],
   ];
