@@ -56,7 +56,12 @@ export type Command =
     /** `--check --live`: also connect and check each proxy end to end. */
     readonly live?: LiveOptions;
   }
-  | { readonly kind: "usage_error"; readonly message: string };
+  | {
+    readonly kind: "usage_error";
+    readonly message: string;
+    /** `--log-format`'s value, when the arguments hold one: how to say the error. */
+    readonly logFormat?: string;
+  };
 
 /** The text `--help` prints. */
 export const USAGE = `Usage: client-proxy [options]
@@ -132,20 +137,20 @@ export function parseCommand(args: readonly string[]): Command {
       },
     }));
   } catch (error) {
-    return { kind: "usage_error", message: error instanceof Error ? error.message : String(error) };
+    return usageError(parseArgsProblem(error), args);
   }
   // One word may come first: `check`, the same as --check.
   const [word, ...stray] = positionals;
   const unexpected = word === "check" ? stray[0] : word;
   if (unexpected !== undefined) {
-    return { kind: "usage_error", message: `Unexpected argument '${unexpected}'` };
+    return usageError(`unexpected argument "${unexpected}": every option starts with --`, args);
   }
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
   if (values["example-config"]) return { kind: "example_config" };
   const check = (values.check ?? false) || word === "check";
   const live = liveOptions(values, check);
-  if (typeof live === "string") return { kind: "usage_error", message: live };
+  if (typeof live === "string") return usageError(live, args);
   return {
     kind: "run",
     check,
@@ -157,6 +162,42 @@ export function parseCommand(args: readonly string[]): Command {
     },
     ...(live ? { live } : {}),
   };
+}
+
+/** A usage error, with the `--log-format` the arguments ask for, if any. */
+function usageError(message: string, args: readonly string[]): Command {
+  const logFormat = logFormatIn(args);
+  return { kind: "usage_error", message, ...(logFormat === undefined ? {} : { logFormat }) };
+}
+
+/** The value of the last `--log-format VALUE` or `--log-format=VALUE` in `args`. */
+function logFormatIn(args: readonly string[]): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") break;
+    if (args[i] === "--log-format" && i + 1 < args.length) found = args[++i];
+    else if (args[i].startsWith("--log-format=")) found = args[i].slice("--log-format=".length);
+  }
+  return found;
+}
+
+/** parseArgs' error, said in a line (its own advice about positionals does not apply here). */
+function parseArgsProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  // The long name when the message gives both (`'-c, --config <value>'`).
+  const option = message.match(/--[a-z][\w-]*/)?.[0] ?? message.match(/'(-[^-' ][^' ]*)'/)?.[1];
+  if (option === undefined) return message;
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${option}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return message.includes("argument missing")
+        ? `${option} needs a value`
+        : `${option} takes no value`;
+    default:
+      return message;
+  }
 }
 
 /** `--live` and its flags, checked; a usage error as text; undefined without `--live`. */

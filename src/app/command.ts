@@ -36,9 +36,11 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
       Deno.stdout.writeSync(new TextEncoder().encode(EXAMPLE_CONFIG));
       return EXIT.ok;
     case "usage_error": {
-      // The flags are not known: the format is the environment's, if it says.
-      const { settings } = resolveSettings({ flags: {}, env });
-      return usageError([command.message], { format: settings.logFormat.value, journal });
+      // The other flags are not known: `--log-format` if it was given and is valid, else the
+      // environment's.
+      const asked = resolveSettings({ flags: { logFormat: command.logFormat }, env });
+      const { settings } = asked.ok ? asked : resolveSettings({ flags: {}, env });
+      return usageError([command.message], { format: settings.logFormat.value, journal }, true);
     }
   }
   const first = resolveSettings({ flags: command.flags, env });
@@ -115,17 +117,25 @@ function say(options: StartupLogOptions): Say {
   return (level, event, message) => sayOnStderr(level, event, message, options);
 }
 
-/** A usage error: each problem, then the usage (in text only: it is for a person). */
-function usageError(problems: readonly string[], options: StartupLogOptions): number {
+/**
+ * A usage error: each problem (`flags`: all the command line's; else those
+ * that name a flag, the rest being the environment's), then where the
+ * options are (in text only: it is for a person).
+ */
+function usageError(
+  problems: readonly string[],
+  options: StartupLogOptions,
+  flags = false,
+): number {
   const said = say(options);
   for (const problem of problems) {
     said(
       "error",
-      isFlagError(problem) ? "cli.usage_error" : "config.problem",
+      flags || isFlagError(problem) ? "cli.usage_error" : "config.problem",
       `client-proxy: ${problem}`,
     );
   }
-  if (options.format !== "json") said("info", "cli.usage", `\n${USAGE}`);
+  if (options.format !== "json") said("info", "cli.usage", "(see client-proxy --help)");
   return EXIT.usage;
 }
 

@@ -142,11 +142,11 @@ Deno.test("a config that cannot be read: under journald each line at priority er
   });
 });
 
-Deno.test("a usage error under journald: the error at err, the usage at info", async () => {
+Deno.test("a usage error under journald: the error at err, where the options are at info", async () => {
   const { code, stderr } = await run(["--frobnicate"], { JOURNAL_STREAM: "8:1" });
   assert.equal(code, 2);
   assert.match(stderr, /^<3>client-proxy: .*--frobnicate/);
-  assert.match(stderr, /^<6>Usage: client-proxy/m);
+  assert.match(stderr, /^<6>\(see client-proxy --help\)$/m);
   assert.deepEqual(stderr.split("\n").filter((l) => l !== "" && !/^<[36]>/.test(l)), []);
 });
 
@@ -225,11 +225,23 @@ Deno.test("no --config: the hint when ./client-proxy.yaml is missing, only its e
   }
 });
 
-Deno.test("unknown flag: usage on stderr, exit 2; --help and --version exit 0", async () => {
+Deno.test("unknown flag: one line and a pointer to --help on stderr, exit 2; --help and --version exit 0", async () => {
   const bad = await run(["--frobnicate"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--frobnicate/);
-  assert.match(bad.stderr, /Usage: client-proxy/);
+  assert.equal(
+    bad.stderr,
+    "client-proxy: unknown option --frobnicate\n(see client-proxy --help)\n",
+  );
+  // Asked for JSON on the command line, the error is JSON too.
+  const json = await run(["--log-format", "json", "--frobnicate"]);
+  assert.equal(json.code, 2);
+  const [record, ...more] = json.stderr.trim().split("\n").map((line) => JSON.parse(line));
+  assert.deepEqual([record.level, record.event, record.message, more], [
+    "error",
+    "cli.usage_error",
+    "client-proxy: unknown option --frobnicate",
+    [],
+  ]);
   const help = await run(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: client-proxy/);
