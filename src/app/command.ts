@@ -15,6 +15,7 @@ import { useSystemTrustStore } from "./trust_store.ts";
 import type { Logging } from "./worker_protocol.ts";
 import { EXAMPLE_CONFIG } from "./example_config.ts";
 import { VERSION } from "./version.ts";
+import { jsonConfigReport } from "./live_facts.ts";
 
 /**
  * Runs the command line `args`; resolves with the exit code.
@@ -57,6 +58,7 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
   const loaded = load();
   if (!loaded.ok) {
     for (const error of loaded.errors) early("error", "config.problem", error);
+    if (command.live?.json) console.log(jsonConfigReport(file, [...envErrors, ...loaded.errors]));
     // The hint is for a user who gave no path and has no default file; one
     // whose default file has errors needs the errors, not a hint.
     if (first.settings.configPath.source === "default" && !exists(file)) {
@@ -83,15 +85,16 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
   };
   const problem = stateDirProblem(config, command.check);
   if (problem) {
-    say({ format: logging(config).format, journal })(
-      "error",
-      "config.problem",
-      `${config.file}: ${problem}`,
-    );
+    const line = `${config.file}: ${problem}`;
+    say({ format: logging(config).format, journal })("error", "config.problem", line);
+    if (command.live?.json) console.log(jsonConfigReport(config.file, [...envErrors, line]));
     return command.check ? EXIT.failure : EXIT.config;
   }
   if (command.check) {
-    if (envErrors.length > 0) return EXIT.failure;
+    if (envErrors.length > 0) {
+      if (command.live?.json) console.log(jsonConfigReport(config.file, envErrors));
+      return EXIT.failure;
+    }
     const count = config.proxies.length;
     const live = command.live;
     if (!live?.json) {

@@ -99,3 +99,15 @@ export function jsonReport(file: string, reports: readonly ProxyReport[]): strin
     2,
   );
 }
+
+/**
+ * `--json`'s document when the config has problems: no proxy was checked;
+ * `failed` is `config` and `problems` holds each line said on stderr.
+ */
+export function jsonConfigReport(file: string, problems: readonly string[]): string {
+  return JSON.stringify(
+    { config: file, ok: false, exit: EXIT.failure, failed: "config", problems, proxies: [] },
+    null,
+    2,
+  );
+}

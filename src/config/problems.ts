@@ -1,9 +1,9 @@
 /**
  * How a config's problems are said: one line each,
  * `"<file>: <key path>: <what was expected>, got <what was found>"`, top-level
- * keys first, then proxy by proxy, so that an operator fixes the whole file
- * in one go. What was found is described, never echoed when it may be a
- * secret.
+ * keys first, then proxy by proxy, each in the file's order, so that an
+ * operator fixes the whole file in one go. What was found is described,
+ * never echoed when it may be a secret.
  */
 import type { z } from "zod";
 
@@ -11,6 +11,8 @@ import type { z } from "zod";
 export interface Problem {
   readonly path: readonly PropertyKey[];
   readonly message: string;
+  /** Where in the file it is, when not at `path` (a key whose name is not said). */
+  readonly at?: readonly PropertyKey[];
 }
 
 /**
@@ -40,6 +42,7 @@ export function fromZod(
             }
             : {
               path: issue.path,
+              at: [...issue.path, key],
               message: "unknown key, not shown: with digits, symbols or over 40 characters " +
                 "it may be a secret pasted as a key",
             },
@@ -55,7 +58,7 @@ export function fromZod(
 /**
  * `file:line:col: path: message` lines (the position of the key, as YAML
  * syntax errors give theirs; just `file:` when it has none), top-level keys
- * first, then proxy by proxy.
+ * first, then proxy by proxy, each part in the file's order.
  */
 export function report(
   file: string,
@@ -65,11 +68,13 @@ export function report(
 ): string[] {
   const rank = ({ path }: Problem) =>
     path[0] === "proxies" && typeof path[1] === "number" ? path[1] : -1;
-  // Array.prototype.sort is stable, so zod's order survives within a rank.
-  return [...problems]
-    .sort((a, b) => rank(a) - rank(b))
-    .map(({ path, message }) => {
-      const at = locate(path);
+  const placed = problems.map((problem) => ({ problem, at: locate(problem.at ?? problem.path) }));
+  // Unplaced last in their part; Array.prototype.sort is stable, so zod's order breaks ties.
+  const order = (at: { line: number; col: number } | undefined) =>
+    at === undefined ? Infinity : at.line * 1e6 + at.col;
+  return placed
+    .sort((a, b) => rank(a.problem) - rank(b.problem) || order(a.at) - order(b.at))
+    .map(({ problem: { path, message }, at }) => {
       const where = at === undefined ? file : `${file}:${at.line}:${at.col}`;
       return path.length === 0
         ? `${where}: ${message}`

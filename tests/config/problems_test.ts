@@ -19,7 +19,7 @@ testRejected([
   ]],
 ]);
 
-Deno.test("several problems in one file are all reported, proxy by proxy", () => {
+Deno.test("several problems in one file are all reported, proxy by proxy, in the file's order", () => {
   const text = yamlOf(
     { server: null, log_level: "loud", extra: "1" },
     {
@@ -37,19 +37,20 @@ Deno.test("several problems in one file are all reported, proxy by proxy", () =>
       sekret: "y",
     },
   );
+  // (A problem with a proxy as a whole is placed at its first key.)
   assert.deepEqual(reject(text), [
     `${FILE}: log_level: expected one of trace, debug, info, warning, error, fatal, got "loud"`,
     `${FILE}: extra: unknown key`,
     `${FILE}: server: ${SERVER} (required because proxies[0] has no server of its own), got nothing (the key is missing)`,
-    `${P0}.secret_env: expected the environment variable it names to be set, got it unset`,
-    `${P0}.target_address: ${JID}, got "svc@example.org/res"`,
-    `${P0}.request_timeout: ${DURATION}, got "abc"`,
     `${P0}: ${ONE_SECRET}, got secret and secret_env`,
+    `${P0}.target_address: ${JID}, got "svc@example.org/res"`,
+    `${P0}.secret_env: expected the environment variable it names to be set, got it unset`,
+    `${P0}.request_timeout: ${DURATION}, got "abc"`,
+    `${FILE}: proxies[1].domain: expected a domain no other proxy uses, got "proxy.example.org" (also proxies[0].domain)`,
     `${FILE}: proxies[1].secret: expected a string (quote secrets that YAML would read as numbers), got a number (value not shown)`,
     `${FILE}: proxies[1].target_address: ${JID}, got "example.org"`,
-    `${FILE}: proxies[1].server: ${SERVER}, got "http://x"`,
     `${FILE}: proxies[1].max_pending: ${COUNT}, got 0`,
+    `${FILE}: proxies[1].server: ${SERVER}, got "http://x"`,
     `${FILE}: proxies[1].sekret: unknown key: did you mean \`secret\`?`,
-    `${FILE}: proxies[1].domain: expected a domain no other proxy uses, got "proxy.example.org" (also proxies[0].domain)`,
   ]);
 });

@@ -95,11 +95,12 @@ proxies:
     secret file: x
 `;
   const result = parseConfig(text, { file: FILE });
-  assert.deepEqual(result.ok ? [] : result.errors.map(unplaced), [
-    `${FILE}: unknown key, not shown: with digits, symbols or over 40 characters it may be a secret pasted as a key`,
-    `${FILE}: sekret: unknown key`,
-    `${FILE}: proxies[0]: unknown key, not shown: with digits, symbols or over 40 characters it may be a secret pasted as a key`,
-    `${FILE}: proxies[0]["secret file"]: unknown key: did you mean \`secret_file\`?`,
+  // Each at its own line: the line is no secret, and it is where to look.
+  assert.deepEqual(result.ok ? [] : result.errors, [
+    `${FILE}:2:1: unknown key, not shown: with digits, symbols or over 40 characters it may be a secret pasted as a key`,
+    `${FILE}:3:1: sekret: unknown key`,
+    `${FILE}:8:5: proxies[0]: unknown key, not shown: with digits, symbols or over 40 characters it may be a secret pasted as a key`,
+    `${FILE}:9:5: proxies[0]["secret file"]: unknown key: did you mean \`secret_file\`?`,
   ]);
 });
 

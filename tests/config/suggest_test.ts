@@ -32,10 +32,10 @@ Deno.test("unknown keys: a typo, Prosody's names, a proxy's key at the top", () 
     // A missing key has no place of its own: at the top, none; in a proxy, its entry's.
     `${FILE}: server: expected a server address like xmpp://127.0.0.1:5347, 127.0.0.1:5347 or 127.0.0.1 (required because proxies[0] has no server of its own), got nothing (the key is missing)`,
     `${FILE}:6:5: proxies[0].target_address: expected a bare JID like service@example.org, got nothing (the key is missing)`,
-    `${FILE}:9:30: proxies[0].rate_limit.brust: unknown key: did you mean \`burst\`?`,
+    `${FILE}:6:5: proxies[0]: expected exactly one of secret, secret_env, secret_file or secret_credential, got none`,
     `${FILE}:7:5: proxies[0].component_secret: unknown key: Prosody's component_secret is \`secret\` here`,
     `${FILE}:8:5: proxies[0].target_adress: unknown key: did you mean \`target_address\`?`,
+    `${FILE}:9:30: proxies[0].rate_limit.brust: unknown key: did you mean \`burst\`?`,
     `${FILE}:10:5: proxies[0].wholly_unknown: unknown key`,
-    `${FILE}:6:5: proxies[0]: expected exactly one of secret, secret_env, secret_file or secret_credential, got none`,
   ]);
 });
