@@ -150,6 +150,27 @@ Deno.test("a usage error under journald: the error at err, where the options are
   assert.deepEqual(stderr.split("\n").filter((l) => l !== "" && !/^<[36]>/.test(l)), []);
 });
 
+Deno.test("--check --live --json with a broken config: the problems as JSON on stdout too", async () => {
+  await withConfig(
+    `server: xmpp://127.0.0.1:5347\nproxies:\n  - domain: a.example\n`,
+    async (file) => {
+      const { code, stdout, stderr } = await run(["--check", "--live", "--json", "--config", file]);
+      assert.equal(code, 1);
+      const report = JSON.parse(stdout);
+      assert.deepEqual([report.config, report.ok, report.exit, report.failed, report.proxies], [
+        file,
+        false,
+        1,
+        "config",
+        [],
+      ]);
+      // The same lines as on stderr, in the same order.
+      assert.deepEqual(report.problems, stderr.trim().split("\n"));
+      assert.ok(report.problems.length >= 2, stdout);
+    },
+  );
+});
+
 Deno.test("broken YAML: line and column", async () => {
   await withConfig(`server: xmpp://127.0.0.1:5347\nproxies:\n  - domain: "open\n`, async (file) => {
     const { code, stderr } = await run(["--config", file, "--check"]);
