@@ -23,6 +23,14 @@ export const HINTS: Readonly<Record<string, string>> = {
   "host-unknown": "the server has no component with this domain: add it to the server's config",
 };
 
+/** Why a stream ended when the server took the connection and never opened a stream. */
+export const NO_ANSWER = "no answer from the server";
+
+/** What a server that takes the connection and says nothing may be. */
+export const NO_ANSWER_HINT =
+  "the server took the connection but opened no XMPP stream: check that this is its component " +
+  "port (XEP-0114)";
+
 /**
  * What a stream error that ends a stream already online means, where the
  * operator can do something about it.
@@ -119,7 +127,8 @@ export function reportEnd(
       streamError,
     };
   }
-  const hint = (error as { hint?: unknown } | undefined)?.hint;
+  const hint = (error as { hint?: unknown } | undefined)?.hint ??
+    (failure === NO_ANSWER ? NO_ANSWER_HINT : undefined);
   return {
     state: "offline",
     line: {

@@ -31,6 +31,8 @@ import {
 import { LOOK_MS } from "./sibling.ts";
 import { MAX_STANZA_SIZE } from "./types.ts";
 import { describe, XmppStream } from "./xmpp_stream.ts";
+import { NO_ANSWER, NO_ANSWER_HINT } from "./ending.ts";
+import { TlsFailure } from "./tls.ts";
 
 /** The default largest stanza read (1 MB), as the link's. */
 /** The default send buffer limit (8 MB), as the link has it. */
@@ -180,7 +182,7 @@ class GuestStream implements Guest {
       opening.catch(() => {});
       this.#stream.drop();
       const condition = (error as { condition?: string } | undefined)?.condition;
-      throw new GuestError(describe(error), condition);
+      throw new GuestError(said(error), condition);
     } finally {
       clearTimeout(timer);
     }
@@ -299,4 +301,13 @@ class GuestStream implements Guest {
     const { domain, maxStanzaSize } = this.#options;
     this.#write(relayText(stanza, domain, this.#mark, sign, maxStanzaSize ?? MAX_STANZA_SIZE));
   }
+}
+
+/** Why a connection failed, as the link's own log would say it: with the reason and hint. */
+function said(error: unknown): string {
+  if (error instanceof TlsFailure) return `TLS failed: ${error.reason} (${error.hint})`;
+  const failure = describe(error);
+  const hint = (error as { hint?: unknown } | undefined)?.hint ??
+    (failure.startsWith(NO_ANSWER) ? NO_ANSWER_HINT : undefined);
+  return typeof hint === "string" ? `${failure} (${hint})` : failure;
 }

@@ -11,6 +11,7 @@
 import { Component } from "@xmpp/component-core";
 import type { XmlElement } from "../core/xml.ts";
 import type { Endpoint } from "./endpoint.ts";
+import { NO_ANSWER } from "./ending.ts";
 import { parserWith } from "./stream_parser.ts";
 import { type SendLimits, type Transport, transportFor } from "./transport.ts";
 import { wait } from "./wait.ts";
@@ -122,7 +123,7 @@ export class XmppStream {
         this.closed.then(() => Promise.reject(this.#lastError ?? new Error("connection closed"))),
         new Promise((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error("no answer from the server")),
+            () => reject(new Error(NO_ANSWER)),
             CONNECT_TIMEOUT_MS,
           );
         }),
@@ -184,12 +185,15 @@ async function start(entity: Entity, service: string, domain: string): Promise<v
 /** What an xmpp.js error says: its stream error condition, its code, or its message. */
 export function describe(error: unknown): string {
   if (error && typeof error === "object") {
-    const { condition, code, message } = error as {
+    const { condition, code, message, name } = error as {
       condition?: string;
       code?: string;
       message?: string;
+      name?: string;
     };
-    return condition ?? code ?? message ?? String(error);
+    // xmpp.js's wait for the stream's header ends in a TimeoutError without a message.
+    if (!condition && !code && !message && name === "TimeoutError") return NO_ANSWER;
+    return condition || code || message || String(error);
   }
   return String(error);
 }

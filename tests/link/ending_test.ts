@@ -1,6 +1,7 @@
 /** src/link/ending.ts: what the link says and does when a stream ends. */
 import assert from "node:assert/strict";
-import { ending, reportEnd, SIBLING } from "../../src/link/ending.ts";
+import { ending, NO_ANSWER, reportEnd, SIBLING } from "../../src/link/ending.ts";
+import { describe } from "../../src/link/xmpp_stream.ts";
 import { TlsFailure } from "../../src/link/tls.ts";
 import { NoStream } from "../../src/link/transport.ts";
 
@@ -55,4 +56,23 @@ Deno.test("ending: refused credentials, and standing by said once", () => {
   assert.equal(again.line, undefined);
   assert.equal(again.streamError, false);
   assert.equal(reportEnd({ failure: SIBLING }, undefined, 10, CONTEXT).streamError, false);
+});
+
+Deno.test("ending: a server that takes the connection and opens no stream is said so, with a hint", () => {
+  // What xmpp.js rejects with when the stream's header does not come: no message.
+  const error = Object.assign(new Error(), { name: "TimeoutError" });
+  const end = { failure: describe(error), error };
+  assert.equal(end.failure, NO_ANSWER);
+  assert.equal(ending(end), "offline");
+  assert.deepEqual(reportEnd(end, undefined, 250, CONTEXT).line, {
+    level: "warning",
+    event: "stream.offline",
+    fields: {
+      domain: "proxy.example.org",
+      reason: "no answer from the server",
+      retry_in_ms: 250,
+      hint: "the server took the connection but opened no XMPP stream: check that this is its " +
+        "component port (XEP-0114)",
+    },
+  });
 });

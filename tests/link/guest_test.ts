@@ -64,12 +64,16 @@ function server(options: { refuse?: string; silent?: boolean } = {}) {
 }
 
 /** A guest whose owner claims the stanzas with an id starting with "mine". */
-async function guestOf(url: string, orphans: XmlElement[] = []): Promise<Guest> {
+async function guestOf(
+  url: string,
+  orphans: XmlElement[] = [],
+  timeoutMs = 2_000,
+): Promise<Guest> {
   return await openGuest({
     url,
     domain: DOMAIN,
     secret: SECRET,
-    timeoutMs: 2_000,
+    timeoutMs,
     handlers: {
       onStanza: (el) => (el.attrs.id ?? "").startsWith("mine"),
       onOrphan: (el) => orphans.push(el),
@@ -192,10 +196,33 @@ Deno.test("guest: a refused handshake names the condition; a silent server is gi
     }).then(() => undefined, (e) => e);
     assert.ok(error instanceof GuestError);
     assert.equal(error.condition, undefined);
-    assert.match(error.message, /no answer from the server within 300 ms/);
+    assert.match(error.message, /no answer from the server within 300 ms \(.*component port/);
     assert.ok(performance.now() - started < 2_000);
+    // Given longer, xmpp.js's own wait for the stream's header (2 s) ends it, without a message.
+    const later = await guestOf(silent.url, [], 5_000).then(() => undefined, (e) => e);
+    assert.ok(later instanceof GuestError);
+    assert.match(later.message, /^no answer from the server \(the server took the connection/);
   } finally {
     silent.close();
+  }
+  // TLS asked of a plaintext listener (it answers the TLS hello as XML that is not well formed):
+  // what the link's log says, not a bare code.
+  const plaintext = peer(async (c) => {
+    await readText(c);
+    await writeAll(
+      c,
+      `${serverHeader()}<stream:error><not-well-formed ` +
+        `xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`,
+    );
+    c.close();
+  });
+  try {
+    const url = plaintext.url.replace("xmpp://", "xmpps://");
+    const error = await guestOf(url).then(() => undefined, (e) => e);
+    assert.ok(error instanceof GuestError);
+    assert.match(error.message, /^TLS failed: no TLS on this port \(.*use xmpp:\/\//);
+  } finally {
+    plaintext.close();
   }
   const closed = await openGuest({
     url: "xmpp://127.0.0.1:1",
