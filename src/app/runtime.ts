@@ -145,11 +145,7 @@ export class Runtime implements WorkerHandlers {
     try {
       return config.http && this.#listen(config.http);
     } catch (error) {
-      const address = formatAddress(config.http!);
-      throw new ReloadFailed(
-        "bind_failed",
-        `the HTTP listener cannot listen on ${address}: ${message(error)}`,
-      );
+      throw new ReloadFailed("bind_failed", message(error));
     }
   }
 
@@ -187,15 +183,22 @@ export class Runtime implements WorkerHandlers {
   }
 
   /** The HTTP listener on `address`; throws when it cannot bind. */
+  /** Listens on `address`; throws an error that names it (a port taken, at start or reload). */
   #listen(address: HttpAddress): Listener {
     const handler = createHandler({
       metrics: this.#metrics,
       readiness: () => [...this.#proxies.values()].map((proxy) => proxy.readiness()),
     });
-    return (this.#deps.serve ?? serveHttp)(address, handler, {
-      onListen: ({ host, port }) =>
-        this.#log.info("http.listening", { address: `${host}:${port}` }),
-    });
+    try {
+      return (this.#deps.serve ?? serveHttp)(address, handler, {
+        onListen: ({ host, port }) =>
+          this.#log.info("http.listening", { address: `${host}:${port}` }),
+      });
+    } catch (error) {
+      throw new Error(
+        `the HTTP listener cannot listen on ${formatAddress(address)}: ${message(error)}`,
+      );
+    }
   }
 
   #add(entry: ProxyConfig): void {

@@ -92,6 +92,16 @@ class Fakes {
   }
 }
 
+Deno.test("a start whose HTTP address is taken fails naming the address", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    await assert.rejects(
+      async () => await fakes.runtime.start(config({ http: TAKEN, secret: "s" }), LOGGING),
+      /^Error: the HTTP listener cannot listen on 127\.0\.0\.1:9002: Address already in use/,
+    );
+    assert.deepEqual(fakes.events, [], "no proxy connects");
+  }));
+
 Deno.test("a reload whose HTTP address is taken changes nothing; the next one is compared with the old config", () =>
   bounded(5_000, async () => {
     const fakes = new Fakes();
