@@ -7,7 +7,7 @@ import { EXIT, parseCommand, USAGE } from "./cli.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { resolveSettings, settingsFields } from "../config/env.ts";
-import { checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
+import { assertDirectory, checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
 import { sayOnStderr, type StartupLogOptions, underJournald } from "../ops/startup_log.ts";
 import type { LogLevel } from "../config/log_options.ts";
 import { superviseWorker } from "./supervisor.ts";
@@ -154,7 +154,10 @@ function stateDirProblem(config: Config, check: boolean): string | undefined {
   if (config.stateDir === undefined) return undefined;
   try {
     if (check) checkStateDir(config.stateDir);
-    else openSubscriberStore(config.stateDir).close();
+    else {
+      assertDirectory(config.stateDir);
+      openSubscriberStore(config.stateDir).close();
+    }
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }

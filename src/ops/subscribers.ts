@@ -48,6 +48,7 @@ export function openSubscriberStore(stateDir: string): SubscriberStore {
  * {@link openSubscriberStore} does.
  */
 export function checkStateDir(stateDir: string): void {
+  assertDirectory(stateDir);
   const path = databasePath(stateDir);
   try {
     Deno.statSync(path);
@@ -56,7 +57,12 @@ export function checkStateDir(stateDir: string): void {
       Deno.removeSync(Deno.makeTempFileSync({ dir: stateDir, prefix: ".client-proxy-check-" }));
       return;
     } catch (error) {
-      throw cannotUse(path, error);
+      // Deno's message ends with the call and the temp file's name: not the operator's concern.
+      const reason = String((error as Error).message ?? error).replace(
+        /(\(os error \d+\)).*$/s,
+        "$1",
+      );
+      throw new Error(`state_dir: cannot create files in ${stateDir}: ${reason}`);
     }
   }
   openSubscriberStore(stateDir).close();
@@ -119,6 +125,28 @@ export function databasePath(stateDir: string): string {
 }
 
 /** The error the openers throw: the database's path and why. */
+/**
+ * Throws, in the operator's words, when `stateDir` is not a directory: the
+ * proxy does not create it (its owner and mode are the operator's to set).
+ */
+export function assertDirectory(stateDir: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(stateDir);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `state_dir: expected an existing directory, got ${stateDir}, which does not exist ` +
+          "(create it, writable by the user the proxy runs as)",
+      );
+    }
+    throw new Error(`state_dir: cannot use ${stateDir}: ${(error as Error).message}`);
+  }
+  if (!info.isDirectory) {
+    throw new Error(`state_dir: expected a directory, got ${stateDir}, which is a file`);
+  }
+}
+
 export function cannotUse(path: string, error: unknown): Error {
   return new Error(
     `state_dir: cannot use ${path}: ${error instanceof Error ? error.message : error}`,

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { checkStateDir, DATABASE_FILE, openSubscriberStore } from "../../src/ops/subscribers.ts";
+import {
+  assertDirectory,
+  checkStateDir,
+  DATABASE_FILE,
+  openSubscriberStore,
+} from "../../src/ops/subscribers.ts";
 
 function withDir(run: (dir: string) => void): void {
   const dir = Deno.makeTempDirSync({ prefix: "client-proxy-subscribers-" });
@@ -40,11 +45,17 @@ Deno.test("a state_dir that does not exist is an error naming the database path"
       (error: Error) =>
         error.message.startsWith(`state_dir: cannot use ${dir}/nope/${DATABASE_FILE}: `),
     );
-    assert.throws(
-      () => checkStateDir(missing),
-      (error: Error) =>
-        error.message.startsWith(`state_dir: cannot use ${dir}/nope/${DATABASE_FILE}: `),
-    );
+    // Checked (--check, and before a start), it is said in the operator's words.
+    for (const check of [checkStateDir, assertDirectory]) {
+      assert.throws(() => check(missing), {
+        message: `state_dir: expected an existing directory, got ${missing}, which does not ` +
+          "exist (create it, writable by the user the proxy runs as)",
+      });
+    }
+    Deno.writeTextFileSync(`${dir}/file`, "");
+    assert.throws(() => checkStateDir(`${dir}/file`), {
+      message: `state_dir: expected a directory, got ${dir}/file, which is a file`,
+    });
   });
 });
 
@@ -117,6 +128,16 @@ Deno.test({
       assert.match(start.stderr, new RegExp(`state_dir: cannot use ${state}/${DATABASE_FILE}: `));
       const check = await asNobody(`${open}checkStateDir("${state}");`, `${dir}/c`);
       assert.match(check.stderr, new RegExp(`state_dir: cannot use ${state}/${DATABASE_FILE}: `));
+      // With no database yet, --check tries to make a file there: said without Deno's call.
+      const empty = `${dir}/empty`;
+      Deno.mkdirSync(empty);
+      const none = await asNobody(`${open}checkStateDir("${empty}");`, `${dir}/d`);
+      assert.match(
+        none.stderr,
+        new RegExp(
+          `state_dir: cannot create files in ${empty}: Permission denied \\(os error 13\\)\n`,
+        ),
+      );
     } finally {
       Deno.removeSync(dir, { recursive: true });
     }
