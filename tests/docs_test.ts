@@ -176,6 +176,31 @@ Deno.test("README.md links to every page of docs/", async () => {
   assert.deepEqual(missing, []);
 });
 
+/** A table's separator row: `| --- | :-: |`. */
+const SEPARATOR = /^\|(\s*:?-+:?\s*\|)+\s*$/;
+
+/** Tables whose separator row is repeated (a row of dashes on the page): `file:line`. */
+export function doubledSeparators(file: string, text: string): string[] {
+  const lines = text.split("\n");
+  return lines.flatMap((line, i) =>
+    i > 0 && SEPARATOR.test(line) && SEPARATOR.test(lines[i - 1]) ? [`${file}:${i + 1}`] : []
+  );
+}
+
+Deno.test("no table in the documentation repeats its separator row", async () => {
+  const found: string[] = [];
+  for (const file of await documentation()) {
+    found.push(...doubledSeparators(file, (await disk.read(file)) ?? ""));
+  }
+  assert.deepEqual(found, []);
+  assert.deepEqual(
+    doubledSeparators("x.md", "| a | b |\n| --- | :-: |\n| --- | --- |\n| c | d |\n"),
+    [
+      "x.md:3",
+    ],
+  );
+});
+
 /** A repository of a few files in memory. */
 function tree(files: Record<string, string>): Tree {
   return {
