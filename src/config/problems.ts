@@ -110,6 +110,25 @@ export function expecting(
 }
 
 /**
+ * {@link expecting} for an address, whose user and password
+ * (`xmpp://user:pw@host`, refused) are not echoed; a user alone is.
+ */
+export function expectingAddress(expected: string): (issue: { input?: unknown }) => string {
+  const plain = expecting(expected);
+  return (issue) => {
+    const input = issue.input;
+    const userinfo = typeof input === "string"
+      ? /^([a-z][\w+.-]*:\/\/)?[^/@\s:]*:[^/@\s]*@/i.exec(input)
+      : null;
+    if (userinfo === null) return plain(issue);
+    const shown = `${userinfo[1] ?? ""}…@${(input as string).slice(userinfo[0].length)}`;
+    return `${expected}, got ${
+      quoted(shown)
+    } (a user and password, not shown, do not belong in it)`;
+  };
+}
+
+/**
  * What was found, for `got …`. Strings are {@link quoted}; with
  * `sensitive` only the type is named.
  */

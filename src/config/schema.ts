@@ -10,7 +10,7 @@ import { BALANCES } from "../core/balance.ts";
 import { isBareJid, isHostname } from "../core/jid.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log_options.ts";
-import { describe, expecting, fromZod, type Problem } from "./problems.ts";
+import { describe, expecting, expectingAddress, fromZod, type Problem } from "./problems.ts";
 import { SECRET_KEYS, SECRET_KEYS_TEXT, secretFields, type SecretSources } from "./secrets.ts";
 import { keysAt, suggestion } from "./suggest.ts";
 import { caField, serverNameField, TLS_KEYS } from "./tls.ts";
@@ -174,7 +174,7 @@ function proxySchema(secrets: SecretSources) {
 // ------------------------------------------------------------------ fields
 
 function serverField() {
-  const error = expecting(SERVER_EXPECTED);
+  const error = expectingAddress(SERVER_EXPECTED);
   return z.string({ error })
     .refine((text) => parseServer(text) !== undefined, { error })
     .transform((text) => parseServer(text) as ServerAddress);
@@ -182,7 +182,7 @@ function serverField() {
 
 /** `standby_peer: http://HOST:PORT`: an origin, no path. */
 function peerField() {
-  const error = expecting(PEER_EXPECTED);
+  const error = expectingAddress(PEER_EXPECTED);
   return z.string({ error })
     .refine((text) => parsePeer(text) !== undefined, { error })
     .transform((text) => parsePeer(text) as ServerAddress);

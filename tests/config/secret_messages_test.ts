@@ -111,3 +111,22 @@ Deno.test("no leak: YAML directives quoting the marker", () => {
     assert.deepEqual(leaking(result.errors), []);
   }
 });
+
+Deno.test("no leak: a password in the server's or the standby peer's address", () => {
+  const text = `server: xmpp://user:${MARKER}@127.0.0.1:5347
+proxies:
+  - domain: proxy.example.org
+    secret: s3cret
+    target_address: service@example.org
+    standby_peer: http://admin:${MARKER}@10.0.0.2:9347
+`;
+  const result = parseConfig(text, { file: FILE });
+  assert.deepEqual(leaking(result.ok ? [] : result.errors), []);
+  assert.deepEqual(result.ok ? [] : result.errors.map(unplaced), [
+    `${FILE}: server: expected a server address like xmpp://127.0.0.1:5347, 127.0.0.1:5347 or ` +
+    '127.0.0.1, got "xmpp://…@127.0.0.1:5347" (a user and password, not shown, do not belong in it)',
+    `${FILE}: proxies[0].standby_peer: expected the other instance's HTTP listener, like ` +
+    'http://10.0.0.2:9347 (http or https, no path), got "http://…@10.0.0.2:9347" (a user and ' +
+    "password, not shown, do not belong in it)",
+  ]);
+});

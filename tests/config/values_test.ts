@@ -279,7 +279,6 @@ testRejected([
     "10.0.0.2:9347",
     "ftp://10.0.0.2:21",
     "http://10.0.0.2:9347/metrics",
-    "http://u:p@h:1",
     "http://",
     "http://a_b..c:1",
   ]
@@ -288,6 +287,11 @@ testRejected([
       yamlOf({}, { standby_peer: JSON.stringify(peer) }),
       [`${P0}.standby_peer: ${PEER}, got ${JSON.stringify(peer)}`],
     ]),
+  // A password in it is not echoed (tests/config/secret_messages_test.ts).
+  ["bad standby_peer http://u:p@h:1", yamlOf({}, { standby_peer: "http://u:p@h:1" }), [
+    `${P0}.standby_peer: ${PEER}, got "http://…@h:1" (a user and password, not shown, do not ` +
+    "belong in it)",
+  ]],
   ["allow is empty", yamlOf({}, { allow: "[]" }), [
     `${P0}.allow: ${ALLOW_LIST}, got an empty list`,
   ]],
