@@ -183,9 +183,11 @@ function foldCase(text: string): string {
   return text.toUpperCase().toLowerCase().replaceAll("\u03c2", "\u03c3");
 }
 
-// The config's checks are stricter than isPlausibleJid: no C1 controls or
-// separators in a localpart, and a domain made of DNS-style labels.
-const CONFIG_BAD_LOCAL = /["&'/:<>@\s\p{Cc}\p{Z}]/u;
+// The config's checks are stricter than isPlausibleJid: no C1 controls,
+// separators, format characters (bidi controls, zero-width joiners) or private
+// use in a localpart (nodeprep prohibits them, RFC 3920 Appendix A.5), and a
+// domain made of DNS-style labels.
+const CONFIG_BAD_LOCAL = /["&'/:<>@\s\p{Cc}\p{Cf}\p{Co}\p{Z}]/u;
 // One label; Unicode letters allowed for IDNs.
 const LABEL = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}_-]*[\p{L}\p{M}\p{N}])?$/u;
 

@@ -189,8 +189,16 @@ Deno.test("isBareJid: local@host only; stricter than isPlausibleJid on localpart
   for (const jid of ["example.org", "@example.org", "a@b@example.org", "svc@example.org/res"]) {
     assert.equal(isBareJid(jid), false, jid);
   }
-  // C1 controls: plausible on the wire, refused in a config.
-  for (const jid of ["a\u0085b@example.org", "a\u0090b@example.org"]) {
+  // C1 controls, bidi controls, zero-width joiners, private use: refused in a config.
+  for (
+    const jid of [
+      "a\u0085b@example.org",
+      "a\u0090b@example.org",
+      "s\u202e@example.org",
+      "a\u200db@example.org",
+      "a\ue000@example.org",
+    ]
+  ) {
     assert.equal(isPlausibleJid(jid), true, JSON.stringify(jid));
     assert.equal(isBareJid(jid), false, JSON.stringify(jid));
   }
