@@ -10,6 +10,7 @@ import { Metrics } from "../ops/metrics.ts";
 import { Proxy, type ProxyDeps } from "./proxy.ts";
 import { openSubscriberStore, type SubscriberStore } from "../ops/subscribers.ts";
 import { openPinStore, type PinStore } from "../ops/pins.ts";
+import { checkSecret, type SecretVerdict } from "./secret_check.ts";
 import { type Logging, ReloadFailed, type WorkerHandlers } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
 
@@ -28,6 +29,8 @@ export interface RuntimeDeps {
   ) => Listener;
   /** Opens each proxy's stream. Default: the real one. */
   readonly openLink?: ProxyDeps["openLink"];
+  /** Tries a reload's new secret before the stream is given up for it. Default: checkSecret. */
+  readonly checkSecret?: (next: ProxyConfig, current: ProxyConfig) => Promise<SecretVerdict>;
 }
 
 /** Everything one worker runs. */
@@ -85,6 +88,7 @@ export class Runtime implements WorkerHandlers {
     const moved = old?.http?.host !== config.http?.host || old?.http?.port !== config.http?.port;
     let http: Listener | undefined;
     try {
+      await this.#trySecrets(old, config);
       http = this.#prepare(config, moved);
     } catch (error) {
       this.#metrics.reloaded("failed");
@@ -146,6 +150,39 @@ export class Runtime implements WorkerHandlers {
       return config.http && this.#listen(config.http);
     } catch (error) {
       throw new ReloadFailed("bind_failed", message(error));
+    }
+  }
+
+  /**
+   * Each running proxy's new secret, tried on a second connection: one the
+   * server refuses fails the reload, and its stream keeps the old one.
+   */
+  async #trySecrets(old: Config | undefined, config: Config): Promise<void> {
+    const check = this.#deps.checkSecret ?? checkSecret;
+    const changed = config.proxies.flatMap((entry) => {
+      const before = old?.proxies.find((p) => p.domain === entry.domain);
+      return before && before.secret !== entry.secret && this.#proxies.has(entry.domain)
+        ? [{ entry, before }]
+        : [];
+    });
+    const verdicts = await Promise.all(changed.map(({ entry, before }) => check(entry, before)));
+    const refused = changed.flatMap(({ entry }, i) => {
+      const verdict = verdicts[i];
+      if (verdict.kind === "unknown") {
+        this.#log.warn("config.secret_untried", {
+          domain: entry.domain,
+          reason: verdict.reason,
+          action: "reloading without trying it",
+        });
+      }
+      return verdict.kind === "refused" ? [`${entry.domain} (${verdict.condition})`] : [];
+    });
+    if (refused.length > 0) {
+      throw new ReloadFailed(
+        "secret_refused",
+        `the server refused the new secret of ${refused.join(", ")}: the running stream keeps ` +
+          "the old one",
+      );
     }
   }
 

@@ -26,7 +26,9 @@ export type ReloadFailure =
   /** Its new HTTP address cannot be bound. */
   | "bind_failed"
   /** A proxy cannot run with its new settings. */
-  | "apply_failed";
+  | "apply_failed"
+  /** The server refused a proxy's new secret (tried on a second connection). */
+  | "secret_refused";
 
 /** A reload the worker turned down before changing anything. */
 export class ReloadFailed extends Error {

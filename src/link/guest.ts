@@ -67,6 +67,11 @@ export interface GuestOptions {
   readonly maxStanzaSize?: number;
   /** For `xmpps://`: the CA to trust and the name to check. Default: the system's, the host. */
   readonly tls?: TlsOptions;
+  /**
+   * The secret the serving instance proves its relays and pings with, when
+   * the guest authenticates with another (a reload's new one). Default: `secret`.
+   */
+  readonly proofSecret?: string;
 }
 
 /** The guest stream, as its owner uses it. */
@@ -136,7 +141,7 @@ class GuestStream implements Guest {
   constructor(options: GuestOptions) {
     this.#options = options;
     const { url, domain, secret } = options;
-    this.#prover = new Prover(domain, secret);
+    this.#prover = new Prover(domain, options.proofSecret ?? secret);
     this.look = new Promise((resolve) => (this.#settle = resolve));
     this.#stream = new XmppStream({
       url,

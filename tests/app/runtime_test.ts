@@ -40,8 +40,20 @@ proxies:
 /** What the fakes saw, in order, and the handler of the last listener bound. */
 class Fakes {
   readonly events: string[] = [];
+  /** The new secrets tried, each with the old one; one starting with "bad" is refused. */
+  readonly tried: string[] = [];
   handler: ((req: Request) => Promise<Response>) | undefined;
   readonly runtime = new Runtime({
+    checkSecret: (next, current) => {
+      this.tried.push(`${current.secret} -> ${next.secret}`);
+      return Promise.resolve(
+        next.secret.startsWith("bad")
+          ? { kind: "refused", condition: "not-authorized" }
+          : next.secret.startsWith("unreachable")
+          ? { kind: "unknown", reason: "ECONNREFUSED" }
+          : { kind: "accepted" },
+      );
+    },
     serve: (address: HttpAddress, handler) => {
       const at = formatAddress(address);
       if (address.port === TAKEN) throw new Deno.errors.AddrInUse("Address already in use");
@@ -223,5 +235,47 @@ Deno.test("in the worker, a failed reload is logged once with its reason and ans
     assert.match(
       failed[1],
       /ERROR +main config\.reload_failed reason=bind_failed error="the HTTP listener cannot listen on 127\.0\.0\.1:9002: Address already in use"/,
+    );
+  }));
+
+Deno.test("a reload whose new secret the server refuses changes nothing; the stream keeps the old", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    await fakes.runtime.start(config({ http: 9001, secret: "old" }), LOGGING);
+    fakes.events.splice(0);
+    await assert.rejects(
+      fakes.runtime.reload(config({ http: 9003, secret: "bad-typo" }), LOGGING),
+      (error: unknown) =>
+        error instanceof ReloadFailed && error.reason === "secret_refused" &&
+        error.message ===
+          "the server refused the new secret of proxy.example.org (not-authorized): the running " +
+            "stream keeps the old one",
+    );
+    assert.deepEqual(fakes.tried, ["old -> bad-typo"]);
+    assert.deepEqual(fakes.events, [], "no listener moved, no stream dropped");
+    assert.deepEqual(await fakes.reloads(), { ok: 0, failed: 1 });
+    // Accepted: the stream reconnects with it. Unchanged: not tried again.
+    await fakes.runtime.reload(config({ http: 9001, secret: "rotated" }), LOGGING);
+    await fakes.runtime.reload(config({ http: 9001, secret: "rotated" }), LOGGING);
+    assert.deepEqual(fakes.tried, ["old -> bad-typo", "old -> rotated"]);
+    // (The second reload retunes the stream in place.)
+    assert.deepEqual(fakes.events, ["disconnect old", "connect rotated", "retune rotated"]);
+  }));
+
+Deno.test("a reload whose new secret cannot be tried (no answer) goes on, and says so", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    await fakes.runtime.start(config({ secret: "old" }), LOGGING);
+    fakes.events.splice(0);
+    const logs = captureLogs();
+    try {
+      await fakes.runtime.reload(config({ secret: "unreachable-but-new" }), LOGGING);
+    } finally {
+      logs.restore();
+    }
+    assert.deepEqual(fakes.events, ["disconnect old", "connect unreachable-but-new"]);
+    assert.match(
+      logs.lines.join(""),
+      /WARNING +main config\.secret_untried domain=proxy\.example\.org reason=ECONNREFUSED action="reloading without trying it"/,
     );
   }));

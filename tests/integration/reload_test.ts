@@ -161,6 +161,49 @@ withWorld(
   },
 );
 
+withWorld(
+  "SIGHUP with a secret the server refuses changes nothing: the stream keeps serving",
+  async (world) => {
+    await world.resource("a");
+    const alice = await world.client("alice", "r");
+    const seen = world.proxy.lineCount();
+    await world.proxy.writeConfig({
+      server: world.server.componentUrl,
+      proxies: [{ domain: DOMAIN, secret: "mistyped-secret", target_address: TARGET }],
+    });
+    world.proxy.signal("SIGHUP");
+    const failed = await world.proxy.waitForLog(/config\.reload_failed /, { after: seen });
+    assert.match(
+      failed,
+      /ERROR .*reason=secret_refused .*the server refused the new secret of proxy\.localhost \(not-authorized\): the running stream keeps the old one/,
+    );
+    assert.equal((await alice.request(request("kept"))).attrs.type, "result");
+    const since = world.proxy.log().split("\n").slice(seen).join("\n");
+    assert.doesNotMatch(since, /stream\.(connecting|offline|refused)|config\.reloaded/);
+    assert.doesNotMatch(since, /mistyped-secret/, "the secret is not logged");
+  },
+  { servers: ["prosody", "ejabberd"] },
+);
+
+withWorld(
+  "SIGHUP with the right secret after a wrong one: tried, then the stream comes online",
+  async (world) => {
+    await world.proxy.stop();
+    await world.startProxy({ secret: "wrong-at-start" }, {}, { readyEvent: "stream\\.refused" });
+    const seen = world.proxy.lineCount();
+    await world.proxy.writeConfig({
+      server: world.server.componentUrl,
+      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET }],
+    });
+    world.proxy.signal("SIGHUP");
+    await world.proxy.waitForLog(/config\.reloaded/, { after: seen });
+    await world.proxy.waitForLog(/stream\.online/, { after: seen });
+    await world.resource("a");
+    const alice = await world.client("alice", "r");
+    assert.equal((await alice.request(request("after"))).attrs.type, "result");
+  },
+);
+
 const ROTATED = "rotated-secret-for-tests";
 
 /** Gives Prosody's component a new secret (its config, then SIGHUP) and waits until it has it. */

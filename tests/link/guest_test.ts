@@ -12,7 +12,7 @@ import { pingFields, pingSender, pingText, readSelfPing } from "../../src/link/s
 import { SiblingWatch } from "../../src/link/sibling.ts";
 import { parseXml, type XmlElement } from "../../src/core/xml.ts";
 import { peer, readText, until, writeAll } from "../support/tcp_peer.ts";
-import { DOMAIN, serverHeader } from "../support/component_peer.ts";
+import { answeringServer, DOMAIN, serverHeader } from "../support/component_peer.ts";
 
 const SECRET = "s3cret";
 /** The serving instance: online since long ago. */
@@ -22,46 +22,6 @@ const siblingPing = (id: string) =>
   pingText(DOMAIN, id, sibling.sign(pingFields("get", id, undefined), Date.now()));
 const request = (id: string) =>
   `<iq type='get' id='${id}' from='alice@example.org/r' to='${DOMAIN}'/>`;
-
-/** A component server: accepts the stream (or refuses it), then lets the test write; `read` is what it got. */
-function server(options: { refuse?: string; silent?: boolean } = {}) {
-  const read: string[] = [];
-  let conn: Deno.Conn | undefined;
-  const tcp = peer(async (c) => {
-    conn = c;
-    for (let text = await readText(c); text !== undefined; text = await readText(c)) {
-      read.push(text);
-      if (options.silent) continue;
-      if (text.includes("<stream:stream")) {
-        await writeAll(
-          c,
-          serverHeader(),
-        );
-      }
-      if (text.includes("<handshake")) {
-        await writeAll(
-          c,
-          options.refuse
-            ? `<stream:error><${options.refuse} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>` +
-              `</stream:error></stream:stream>`
-            : "<handshake/>",
-        );
-      }
-      if (text.includes("</stream:stream>")) {
-        await writeAll(c, "</stream:stream>");
-        return;
-      }
-    }
-  });
-  return {
-    url: tcp.url,
-    read,
-    /** Everything the guest wrote, as one text. */
-    text: () => read.join(""),
-    write: (text: string) => writeAll(conn!, text),
-    close: tcp.close,
-  };
-}
 
 /** A guest whose owner claims the stanzas with an id starting with "mine". */
 async function guestOf(
@@ -100,7 +60,7 @@ function relayed(text: string): XmlElement[] {
 }
 
 Deno.test("guest alone: what its owner does not claim is an orphan once the look is over", async () => {
-  const srv = server();
+  const srv = answeringServer();
   const orphans: XmlElement[] = [];
   const guest = await guestOf(srv.url, orphans);
   try {
@@ -119,7 +79,7 @@ Deno.test("guest alone: what its owner does not claim is an orphan once the look
 });
 
 Deno.test("guest beside a sibling: it answers the sibling's ping and relays what is not its owner's", async () => {
-  const srv = server();
+  const srv = answeringServer();
   const orphans: XmlElement[] = [];
   const guest = await guestOf(srv.url, orphans);
   try {
@@ -160,7 +120,7 @@ Deno.test("guest beside a sibling: it answers the sibling's ping and relays what
 });
 
 Deno.test("guest: a ping without a valid proof shows no sibling and is not answered", async () => {
-  const srv = server();
+  const srv = answeringServer();
   const orphans: XmlElement[] = [];
   const guest = await guestOf(srv.url, orphans);
   try {
@@ -176,7 +136,7 @@ Deno.test("guest: a ping without a valid proof shows no sibling and is not answe
 });
 
 Deno.test("guest: a refused handshake names the condition; a silent server is given up", async () => {
-  const refusing = server({ refuse: "not-authorized" });
+  const refusing = answeringServer({ refuse: "not-authorized" });
   try {
     const error = await guestOf(refusing.url).then(() => undefined, (e) => e);
     assert.ok(error instanceof GuestError, String(error));
@@ -184,7 +144,7 @@ Deno.test("guest: a refused handshake names the condition; a silent server is gi
   } finally {
     refusing.close();
   }
-  const silent = server({ silent: true });
+  const silent = answeringServer({ silent: true });
   try {
     const started = performance.now();
     const error = await openGuest({

@@ -11,7 +11,7 @@
  *   plain TCP stream, which costs about 0.6 s of PBKDF2 per login).
  */
 import { xml, type XmlElement, type XmlNode } from "../../src/core/xml.ts";
-import { type Listener, plainXmppClient, type XmppClientEntity } from "./xmpp_login.ts";
+import { plainXmppClient, type XmppClientEntity } from "./xmpp_login.ts";
 
 export type RequestHandler = (
   iq: XmlElement,

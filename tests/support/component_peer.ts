@@ -10,7 +10,7 @@ import {
   openLink,
 } from "../../src/link/connection.ts";
 import { logger } from "../../src/ops/log.ts";
-import { peer, readText } from "./tcp_peer.ts";
+import { peer, readText, writeAll } from "./tcp_peer.ts";
 
 export const DOMAIN = "proxy.example.org";
 export const SECRET = "s3cret";
@@ -81,4 +81,48 @@ export function recordingLink(url: string, seen: string[]): Link {
     onStanza: (el) => seen.push(`stanza ${el.attrs.id}`),
     onOnline: () => seen.push("online"),
   });
+}
+
+/**
+ * A component server that accepts the stream (or refuses its handshake with
+ * the stream error `refuse`, or says nothing when `silent`), then lets the
+ * test write; `read` is what it got.
+ */
+export function answeringServer(options: { refuse?: string; silent?: boolean } = {}) {
+  const read: string[] = [];
+  let conn: Deno.Conn | undefined;
+  const tcp = peer(async (c) => {
+    conn = c;
+    for (let text = await readText(c); text !== undefined; text = await readText(c)) {
+      read.push(text);
+      if (options.silent) continue;
+      if (text.includes("<stream:stream")) {
+        await writeAll(
+          c,
+          serverHeader(),
+        );
+      }
+      if (text.includes("<handshake")) {
+        await writeAll(
+          c,
+          options.refuse
+            ? `<stream:error><${options.refuse} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>` +
+              `</stream:error></stream:stream>`
+            : "<handshake/>",
+        );
+      }
+      if (text.includes("</stream:stream>")) {
+        await writeAll(c, "</stream:stream>");
+        return;
+      }
+    }
+  });
+  return {
+    url: tcp.url,
+    read,
+    /** Everything the guest wrote, as one text. */
+    text: () => read.join(""),
+    write: (text: string) => writeAll(conn!, text),
+    close: tcp.close,
+  };
 }

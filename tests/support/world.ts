@@ -51,7 +51,7 @@ export class World {
   async startProxy(
     entry: Partial<ProxyEntry> = {},
     top: Record<string, unknown> = {},
-    options: Partial<Pick<ProxyOptions, "denoFlags" | "server">> = {},
+    options: Partial<Pick<ProxyOptions, "denoFlags" | "server" | "readyEvent">> = {},
   ): Promise<void> {
     this.proxy = await startProxy({
       server: this.server.componentUrl,
