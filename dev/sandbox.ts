@@ -20,6 +20,7 @@ import { startProsody, type XmppServer } from "../tests/support/prosody.ts";
 import { Child, prefix } from "./child.ts";
 import {
   removeSandboxInfo,
+  runningSandbox,
   SANDBOX_FILE,
   type SandboxInfo,
   writeSandboxInfo,
@@ -74,7 +75,9 @@ function proxyConfig(
     "# removed when the sandbox stops. Edit it to try options: the proxy restarts.",
     `server: ${q(server.componentUrl)}`,
     "log_level: debug",
-    "shutdown_grace: 1s",
+    "# Deno's watcher ends a restarting proxy about a second after it asks it to stop: with no",
+    "# grace, what is in flight is answered (service-unavailable) at once, not lost.",
+    "shutdown_grace: 0s",
     `${on}state_dir: ${q(beyond?.stateDir ?? ".")}`,
     "proxies:",
     `  - domain: ${q(COMPONENT)}`,
@@ -162,6 +165,14 @@ async function main(args: string[]): Promise<number> {
   if ("exit" in parsed) return parsed.exit;
   const { values } = parsed;
   const exampleClient = !values["no-example-client"];
+  // One sandbox per checkout: `.sandbox.json` says where `dev:request` connects.
+  const other = runningSandbox();
+  if (other !== undefined) {
+    say(
+      `another sandbox runs in this checkout (pid ${other}): stop it first (Ctrl-C in its terminal)`,
+    );
+    return 1;
+  }
 
   // Listen first: a Ctrl-C during start-up must still clean up.
   let stopRequested = false;

@@ -62,6 +62,24 @@ export function readSandboxInfo(file = SANDBOX_FILE): SandboxInfo {
   return info;
 }
 
+/** The pid of another sandbox running in this checkout, if `.sandbox.json` names a live one. */
+export function runningSandbox(file = SANDBOX_FILE): number | undefined {
+  let pid: number;
+  try {
+    pid = readSandboxInfo(file).pid;
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === Deno.pid) return undefined;
+  try {
+    // SIGCONT changes nothing for a running process; it fails for a process that is gone.
+    Deno.kill(pid, "SIGCONT");
+    return pid;
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound ? undefined : pid;
+  }
+}
+
 /** Writes this sandbox's details. */
 export async function writeSandboxInfo(info: SandboxInfo): Promise<void> {
   await Deno.writeTextFile(SANDBOX_FILE, JSON.stringify(info, null, 2) + "\n");

@@ -10,6 +10,8 @@ import { existsSync } from "node:fs";
 import { SANDBOX_FILE } from "../../dev/sandbox_info.ts";
 import { killTree } from "../support/process_tree.ts";
 import { within } from "../support/bounded.ts";
+import { connectClient, resultFor, type TestClient } from "../support/client.ts";
+import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -44,13 +46,14 @@ async function sandboxRun(args: string[], check: () => Promise<void>): Promise<s
     })();
   const reading = Promise.all([read(sandbox.stdout), read(sandbox.stderr)]);
   let stopped = false;
+  let dirs: string[] = [];
   try {
     const bound = Date.now() + 90_000;
     while (!/sandbox is ready|NOT ready/.test(output) && Date.now() < bound) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.match(output, /client-proxy sandbox is ready/, output);
-    const dirs = [...output.matchAll(/(\/tmp\/client-proxy-[a-z]+-[0-9a-f]+)\//g)].map((m) => m[1]);
+    dirs = [...output.matchAll(/(\/tmp\/client-proxy-[a-z]+-[0-9a-f]+)\//g)].map((m) => m[1]);
     assert.ok(dirs.length >= 2, `the banner names its temp dirs:\n${output}`);
     assert.ok(existsSync(SANDBOX_FILE));
 
@@ -76,6 +79,10 @@ async function sandboxRun(args: string[], check: () => Promise<void>): Promise<s
       killTree(sandbox.pid);
       await sandbox.status;
       await within(reading, 5_000, "output after the kill").catch(() => {});
+      // Killed, it could not clean up: what it wrote goes here (no sandbox ran before it).
+      for (const path of [SANDBOX_FILE, ...dirs]) {
+        await Deno.remove(path, { recursive: true }).catch(() => {});
+      }
     }
   }
   return output;
@@ -102,6 +109,15 @@ Deno.test({
       const chat = await task("dev:request", "--message", "hi");
       assert.equal(chat.code, 1, chat.output);
       assert.match(chat.output, /feature-not-implemented/);
+      // A second sandbox in the same checkout stops at once, and leaves the first one's file.
+      const info = await Deno.readTextFile(SANDBOX_FILE);
+      const second = await task("dev");
+      assert.equal(second.code, 1, second.output);
+      assert.match(
+        second.output,
+        /another sandbox runs in this checkout \(pid \d+\): stop it first/,
+      );
+      assert.equal(await Deno.readTextFile(SANDBOX_FILE), info);
     });
   },
 });
@@ -121,3 +137,68 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "deno task dev: a request held by the bot is answered when an edit restarts the proxy, and at Ctrl-C",
+  ignore,
+  fn: async () => {
+    let atCtrlC: Promise<XmlElement> | undefined;
+    const clients: TestClient[] = [];
+    try {
+      await sandboxRun(["--no-example-client"], async () => {
+        const info = JSON.parse(await Deno.readTextFile(SANDBOX_FILE));
+        const login = (jid: string, password: string, resource: string) => {
+          const [username, domain] = jid.split("@");
+          return connectClient({ service: info.service, domain, username, password, resource });
+        };
+        const bot = await login(info.implementing.jid, info.implementing.password, "bot");
+        const alice = await login(info.requester.jid, info.requester.password, "r");
+        clients.push(bot, alice);
+        const ping = (id: string) =>
+          alice.request(
+            xml(
+              "iq",
+              { type: "get", id, to: info.component },
+              xml("ping", { xmlns: "urn:xmpp:ping" }),
+            ),
+            { timeoutMs: 15_000 },
+          );
+        // Answered until the proxy knows the bot (after each start), then held.
+        const served = async (tag: string) => {
+          bot.onRequest((iq) => resultFor(iq));
+          for (let i = 0; (await ping(`${tag}-${i}`)).attrs.type !== "result"; i++) {
+            assert.ok(i < 50, "the proxy learns the bot");
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+          bot.onRequest(undefined);
+        };
+        const held = async (id: string) => {
+          const reply = ping(id);
+          await bot.waitFor((el) => el.attrs.id === id, { timeoutMs: 5_000 });
+          return { reply };
+        };
+        await served("before");
+        const { reply: inFlight } = await held("held-at-edit");
+        await Deno.writeTextFile(info.config, "\n# an edit: the proxy restarts\n", {
+          append: true,
+        });
+        assertUnavailable(await inFlight, info.component);
+        await served("after");
+        atCtrlC = (await held("held-at-ctrl-c")).reply;
+      });
+      assertUnavailable(await within(atCtrlC!, 10_000, "no answer at Ctrl-C"), "proxy.localhost");
+    } finally {
+      for (const client of clients) await client.stop();
+    }
+  },
+});
+
+/** The proxy's answer to a request it could not see through: service-unavailable (wait). */
+function assertUnavailable(reply: XmlElement, component: string): void {
+  assert.equal(reply.attrs.type, "error", reply.toString());
+  assert.equal(reply.attrs.from, component);
+  const error = reply.getChild("error");
+  assert.equal(error?.attrs.type, "wait", reply.toString());
+  assert.ok(error?.getChild("service-unavailable", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+}
