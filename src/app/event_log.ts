@@ -11,6 +11,8 @@ import { BROKEN_RULES } from "../ops/broken_rules.ts";
 import { type Logger, logs } from "../ops/log.ts";
 import { WarnLimiter } from "../ops/warn_limiter.ts";
 
+const UNAPPROVED_EVERY_MS = 60_000;
+
 /** Options of {@link EventLog}. */
 export interface EventLogOptions {
   readonly domain: string;
@@ -26,6 +28,10 @@ export class EventLog {
   readonly #options: EventLogOptions;
   /** A broken rule's warning: once a minute per kind and sender's domain. */
   readonly #warnings = new WarnLimiter();
+  /** The target's subscription, as last said. */
+  #subscription: "requested" | "approved" | "error" | "revoked" | undefined;
+  /** When a request last found no resource for want of the subscription was said. */
+  #unapprovedSaidAt = -Infinity;
 
   constructor(options: EventLogOptions) {
     this.#options = options;
@@ -56,6 +62,7 @@ export class EventLog {
         }
         break;
       case "subscription":
+        this.#subscription = event.state;
         if (event.state === "error" || event.state === "revoked") {
           log.warning("target.subscription_lost", {
             domain,
@@ -97,6 +104,7 @@ export class EventLog {
         }
         break;
       case "refused":
+        if (event.reason === "no_resource") this.#unapproved();
         if (event.reason === "too_big") this.#tooBig(event.stanza, event.from, "refused");
         else if (BROKEN_RULES[event.reason]) {
           this.#warn("stanza.refused", event.reason, event.stanza, event.from, {
@@ -106,6 +114,26 @@ export class EventLog {
         if (logs("debug")) log.debug("stanza.refused", { domain, ...event, type: undefined });
         break;
     }
+  }
+
+  /**
+   * A request found no resource while the target has not approved the
+   * subscription: its resources cannot be seen, whoever is online. Said at
+   * most once a minute: it is the usual first mistake of a new bot.
+   */
+  #unapproved(): void {
+    const { log, domain, now } = this.#options;
+    if (this.#subscription === "approved" || this.#subscription === undefined) return;
+    const at = now();
+    if (at - this.#unapprovedSaidAt < UNAPPROVED_EVERY_MS) return;
+    this.#unapprovedSaidAt = at;
+    log.warning("target.subscription_unapproved", {
+      domain,
+      state: this.#subscription,
+      hint: "a request found no resource: the implementing account has not approved this " +
+        "domain's presence subscription, so its resources cannot be seen; its client must " +
+        "answer the subscribe with subscribed",
+    });
   }
 
   /** A stanza over `max_stanza_size` was skipped: said as a broken rule, with the limit. */

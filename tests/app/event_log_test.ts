@@ -225,3 +225,34 @@ Deno.test("ordinary refusals and drops stay at debug, one line per stanza", asyn
     logs.restore();
   }
 });
+
+Deno.test("requests that find no resource while the target has not approved: a hint, once a minute", async () => {
+  const logs = captureLogs();
+  let now = 0;
+  const { proxy, link } = start("", { now: () => now });
+  try {
+    link.online();
+    link.take();
+    const unapproved = () => logs.lines.filter((l) => l.includes("target.subscription_unapproved"));
+    // Past the first second online, a request that finds no resource is refused at once.
+    now = 2_000;
+    link.receive(request("r1"));
+    assert.equal(conditionOf(link.take()[0]), "service-unavailable");
+    assert.equal(unapproved().length, 1, logs.lines.join(""));
+    assert.match(unapproved()[0], /WARNING .*state=requested .*hint="a request found no resource/);
+    now = 30_000;
+    link.receive(request("r2"));
+    assert.equal(unapproved().length, 1, "once a minute");
+    now = 63_000;
+    link.receive(request("r3"));
+    assert.equal(unapproved().length, 2);
+    // Approved, with no resource online: nothing to hint at.
+    link.receive(`<presence type="subscribed" from="${TARGET}" to="${DOMAIN}"/>`);
+    now = 200_000;
+    link.receive(request("r4"));
+    assert.equal(unapproved().length, 2);
+  } finally {
+    logs.restore();
+    await proxy.shutdown(0);
+  }
+});
