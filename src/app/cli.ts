@@ -47,6 +47,7 @@ export type Command =
   | { readonly kind: "help" }
   | { readonly kind: "version" }
   | { readonly kind: "example_config" }
+  | { readonly kind: "config_schema" }
   | {
     readonly kind: "run";
     readonly flags: SettingFlags;
@@ -87,6 +88,7 @@ Options:
       --log-format FORMAT ${LOG_FORMATS.join(", ")}
                           (default: $${ENV_NAMES.logFormat}, else the config's log_format, else text)
       --example-config    print a commented sample config with every key, and exit
+      --config-schema     print the config's JSON schema (for editors), and exit
   -h, --help              show this help
   -V, --version           print the version
 
@@ -134,6 +136,7 @@ export function parseCommand(args: readonly string[]): Command {
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
         "example-config": { type: "boolean" },
+        "config-schema": { type: "boolean" },
       },
     }));
   } catch (error) {
@@ -148,6 +151,7 @@ export function parseCommand(args: readonly string[]): Command {
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
   if (values["example-config"]) return { kind: "example_config" };
+  if (values["config-schema"]) return { kind: "config_schema" };
   const check = (values.check ?? false) || word === "check";
   const live = liveOptions(values, check);
   if (typeof live === "string") return usageError(live, args);

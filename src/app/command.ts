@@ -36,6 +36,11 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
     case "example_config":
       Deno.stdout.writeSync(new TextEncoder().encode(EXAMPLE_CONFIG));
       return EXIT.ok;
+    case "config_schema": {
+      const { configJsonSchema } = await import("../config/json_schema.ts");
+      Deno.stdout.writeSync(new TextEncoder().encode(configJsonSchema()));
+      return EXIT.ok;
+    }
     case "usage_error": {
       // The other flags are not known: `--log-format` if it was given and is valid, else the
       // environment's.
