@@ -61,9 +61,13 @@ export class EventLog {
           log.debug("affinity.unpinned", { domain, reason: event.reason, keys: event.keys.length });
         }
         break;
-      case "subscription":
+      case "subscription": {
+        // A `subscribed` again (ejabberd hands one meant for a live check to us too) is no news.
+        const again = event.state === "approved" && this.#subscription === "approved";
         this.#subscription = event.state;
-        if (event.state === "error" || event.state === "revoked") {
+        if (again) {
+          if (logs("debug")) log.debug("target.subscription_approved", { domain, again: true });
+        } else if (event.state === "error" || event.state === "revoked") {
           log.warning("target.subscription_lost", {
             domain,
             state: event.state,
@@ -71,6 +75,7 @@ export class EventLog {
           });
         } else log.info(`target.subscription_${event.state}`, { domain });
         break;
+      }
       case "subscriber":
         if (logs("debug")) {
           log.debug(`service.subscriber_${event.change}`, { domain, jid: event.jid });

@@ -256,3 +256,26 @@ Deno.test("requests that find no resource while the target has not approved: a h
     await proxy.shutdown(0);
   }
 });
+
+Deno.test("the subscription approved again (a subscribed meant for a live check): said once at info", () => {
+  const logs = captureLogs();
+  const { link } = start();
+  try {
+    link.online();
+    const subscribed = `<presence type="subscribed" from="${TARGET}" to="${DOMAIN}"/>`;
+    link.receive(subscribed);
+    link.receive(subscribed);
+    link.receive(subscribed);
+    const approved = logs.lines.filter((l) => /INFO .*target\.subscription_approved/.test(l));
+    assert.equal(approved.length, 1, logs.lines.join(""));
+    // A reconnect asks again: the next approval is news.
+    link.online();
+    link.receive(subscribed);
+    assert.equal(
+      logs.lines.filter((l) => /INFO .*target\.subscription_approved/.test(l)).length,
+      2,
+    );
+  } finally {
+    logs.restore();
+  }
+});
