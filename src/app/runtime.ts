@@ -168,6 +168,13 @@ export class Runtime implements WorkerHandlers {
     const verdicts = await Promise.all(changed.map(({ entry, before }) => check(entry, before)));
     const refused = changed.flatMap(({ entry }, i) => {
       const verdict = verdicts[i];
+      if (verdict.kind === "accepted" && verdict.lostAtClose) {
+        // XEP-0114 cannot ask the server to stop routing to a connection before it closes.
+        this.#log.warn("config.secret_tried", {
+          domain: entry.domain,
+          lost_at_close: verdict.lostAtClose,
+        });
+      }
       if (verdict.kind === "unknown") {
         this.#log.warn("config.secret_untried", {
           domain: entry.domain,

@@ -14,7 +14,8 @@ import { type Guest, GuestError, type GuestOptions, openGuest } from "../link/gu
 
 /** What the server said of the new secret. */
 export type SecretVerdict =
-  | { readonly kind: "accepted" }
+  /** `lostAtClose`: stanzas that reached the check's connection as it closed, and went nowhere. */
+  | { readonly kind: "accepted"; readonly lostAtClose?: number }
   /** Refused with a stream error (`not-authorized`, `host-unknown`): the reload fails. */
   | { readonly kind: "refused"; readonly condition: string }
   /** No answer either way (unreachable, TLS): the reload goes on, as without the check. */
@@ -66,7 +67,9 @@ export async function checkSecret(
   // What reached it before it knows who serves goes on to the serving instance, if one shows.
   await guest.look;
   await guest.close(CLOSE_MS);
-  return { kind: "accepted" };
+  return guest.lostAtClose > 0
+    ? { kind: "accepted", lostAtClose: guest.lostAtClose }
+    : { kind: "accepted" };
 }
 
 /** A request nobody else will see: answered, as the reconnect will be a moment away. */

@@ -51,6 +51,8 @@ class Fakes {
           ? { kind: "refused", condition: "not-authorized" }
           : next.secret.startsWith("unreachable")
           ? { kind: "unknown", reason: "ECONNREFUSED" }
+          : next.secret.startsWith("lossy")
+          ? { kind: "accepted", lostAtClose: 2 }
           : { kind: "accepted" },
       );
     },
@@ -277,5 +279,23 @@ Deno.test("a reload whose new secret cannot be tried (no answer) goes on, and sa
     assert.match(
       logs.lines.join(""),
       /WARNING +main config\.secret_untried domain=proxy\.example\.org reason=ECONNREFUSED action="reloading without trying it"/,
+    );
+  }));
+
+Deno.test("a new secret tried beside a serving stream that lost stanzas as it closed: said", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    await fakes.runtime.start(config({ secret: "old" }), LOGGING);
+    fakes.events.splice(0);
+    const logs = captureLogs();
+    try {
+      await fakes.runtime.reload(config({ secret: "lossy-new" }), LOGGING);
+    } finally {
+      logs.restore();
+    }
+    assert.deepEqual(fakes.events, ["disconnect old", "connect lossy-new"]);
+    assert.match(
+      logs.lines.join(""),
+      /WARNING +main config\.secret_tried domain=proxy\.example\.org lost_at_close=2/,
     );
   }));
