@@ -15,7 +15,7 @@
 import { formatDuration } from "../config/duration.ts";
 import type { ProxyConfig } from "../config/types.ts";
 import { TOKEN_PREFIX } from "../core/jat.ts";
-import { errorReply, presence, type StanzaError } from "../core/stanza.ts";
+import { presence, requestError, type StanzaError } from "../core/stanza.ts";
 import { xml, type XmlElement } from "../core/xml.ts";
 import { HINTS } from "../link/ending.ts";
 import { type Guest, GuestError, type GuestOptions, openGuest } from "../link/guest.ts";
@@ -347,12 +347,10 @@ class ProxyProbe {
 
   /** Not the check's, and no instance serves: a request gets an error, nothing is left unanswered. */
   #orphan(stanza: XmlElement): void {
-    const { type, from, to, id } = stanza.attrs;
-    if (stanza.name !== "iq" || (type !== "get" && type !== "set") || from === undefined) return;
+    const answer = requestError(stanza, this.#proxy.domain, NOBODY_SERVES);
+    if (answer === undefined) return;
     this.#orphans++;
-    this.#send(
-      errorReply("iq", { to: from, from: to ?? this.#proxy.domain, id }, NOBODY_SERVES),
-    );
+    this.#send(answer);
   }
 
   #toTarget(): { to: string; from: string } {

@@ -8,7 +8,7 @@
  * live check (src/link/guest.ts).
  */
 import type { ProxyConfig } from "../config/types.ts";
-import { errorReply, type StanzaError } from "../core/stanza.ts";
+import { requestError, type StanzaError } from "../core/stanza.ts";
 import type { XmlElement } from "../core/xml.ts";
 import { type Guest, GuestError, type GuestOptions, openGuest } from "../link/guest.ts";
 
@@ -74,7 +74,6 @@ export async function checkSecret(
 
 /** A request nobody else will see: answered, as the reconnect will be a moment away. */
 function orphan(guest: Guest | undefined, stanza: XmlElement, domain: string): void {
-  const { type, from, to, id } = stanza.attrs;
-  if (stanza.name !== "iq" || (type !== "get" && type !== "set") || from === undefined) return;
-  guest?.send(errorReply("iq", { to: from, from: to ?? domain, id }, RECONNECTING));
+  const answer = requestError(stanza, domain, RECONNECTING);
+  if (answer) guest?.send(answer);
 }

@@ -57,6 +57,23 @@ export function errorReply(
   }, el);
 }
 
+/**
+ * The error answer to a stanza if it is a request (an iq get or set with a
+ * sender), from the address it was sent to (`domain` when it has none);
+ * undefined for anything else, which is never answered (RFC 6120 §8.2.3).
+ */
+export function requestError(
+  stanza: XmlElement,
+  domain: string,
+  error: StanzaError,
+): XmlElement | undefined {
+  const { type, from, to, id } = stanza.attrs;
+  if (stanza.name !== "iq" || (type !== "get" && type !== "set") || from === undefined) {
+    return undefined;
+  }
+  return errorReply("iq", { to: from, from: to ?? domain, id }, error);
+}
+
 /** A presence stanza of the given type (undefined: available). */
 export function presence(
   type: string | undefined,

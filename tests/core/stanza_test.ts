@@ -1,6 +1,12 @@
 /** src/core/stanza.ts: the error replies and presences the proxy writes, and reading a condition. */
 import assert from "node:assert/strict";
-import { errorCondition, errorReply, NS_STANZAS, presence } from "../../src/core/stanza.ts";
+import {
+  errorCondition,
+  errorReply,
+  NS_STANZAS,
+  presence,
+  requestError,
+} from "../../src/core/stanza.ts";
 import { lazyElement, parseXml, serialize, xml } from "../../src/core/xml.ts";
 
 const NS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -147,4 +153,25 @@ Deno.test("errorCondition: of a stanza as read from the stream (children not yet
   assert.equal(errorCondition(empty), undefined);
   // Built by hand, like the proxy's own stanzas.
   assert.equal(errorCondition(xml("iq", { type: "error" }, xml("error", {}))), undefined);
+});
+
+Deno.test("requestError: a get or set with a sender is answered from where it was sent; nothing else", () => {
+  const error = { type: "wait", condition: "service-unavailable", text: "later" } as const;
+  const get = parseXml(`<iq type="get" id="g" from="a@example.org/r" to="d.example/x"><q/></iq>`);
+  assert.equal(
+    String(requestError(get, "d.example", error)),
+    '<iq type="error" id="g" to="a@example.org/r" from="d.example/x"><error type="wait">' +
+      '<service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>' +
+      '<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">later</text></error></iq>',
+  );
+  const noTo = parseXml(`<iq type="set" id="s" from="a@example.org/r"/>`);
+  assert.equal(requestError(noTo, "d.example", error)?.attrs.from, "d.example");
+  for (
+    const text of [
+      `<iq type="result" id="r" from="a@example.org/r"/>`,
+      `<iq type="error" id="e" from="a@example.org/r"/>`,
+      `<iq type="get" id="n"/>`,
+      `<message type="chat" from="a@example.org/r"/>`,
+    ]
+  ) assert.equal(requestError(parseXml(text), "d.example", error), undefined, text);
 });
