@@ -78,8 +78,9 @@ export class Runtime implements WorkerHandlers {
    * settings), secret, target or standby peer changed shuts down and then
    * reconnects.
    *
-   * All or nothing: what can fail (a proxy that cannot run with its new
-   * settings, binding a new HTTP address) is done first, and if it fails
+   * All or nothing: what can fail (a new secret the server refuses, a
+   * proxy that cannot run with its new settings, binding a new HTTP
+   * address) is done first, and if it fails
    * the reload is counted as failed and rejects with a {@link ReloadFailed}:
    * the old config stays in force, the one the next reload is compared against.
    */
@@ -226,7 +227,6 @@ export class Runtime implements WorkerHandlers {
     return (error) => this.#log.error("proxy.stop_failed", { part, error: String(error) });
   }
 
-  /** The HTTP listener on `address`; throws when it cannot bind. */
   /** Listens on `address`; throws an error that names it (a port taken, at start or reload). */
   #listen(address: HttpAddress): Listener {
     const handler = createHandler({
