@@ -271,20 +271,20 @@ Deno.test("unknown flag: one line and a pointer to --help on stderr, exit 2; --h
   assert.match(version.stdout, /^client-proxy \d+\.\d+\.\d+/);
 });
 
-Deno.test("presence with a state_dir that cannot be written: a clear error naming it, no start", async () => {
+Deno.test("presence with a state_dir that does not exist: a clear error naming it, no start", async () => {
   await withConfig(
     GOOD.replace("proxies:", "state_dir: /nonexistent/client-proxy-state\nproxies:") +
       "    presence: true\n",
     async (file) => {
+      const said = `${file}: state_dir: expected an existing directory, got ` +
+        "/nonexistent/client-proxy-state, which does not exist (create it, writable by the user " +
+        "the proxy runs as)\n";
       const checked = await run(["--config", file, "--check"]);
       assert.equal(checked.code, 1);
-      assert.match(
-        checked.stderr,
-        /state_dir: cannot use \/nonexistent\/client-proxy-state\/client-proxy\.sqlite/,
-      );
+      assert.equal(checked.stderr, said);
       const started = await run(["--config", file]);
       assert.equal(started.code, 78);
-      assert.doesNotMatch(started.stderr, /stream\.connecting/);
+      assert.equal(started.stderr, said);
     },
   );
 });
