@@ -52,7 +52,12 @@ export function readYaml(text: string, file: string): YamlResult {
   const found: YamlProblem[] = [
     ...doc.errors,
     ...doc.warnings, // e.g. an unknown `!tag`: not silently ignored either
-  ].map((e) => ({ offset: e.pos[0], message: redactYamlMessage(e.message) }));
+  ].map((e) => {
+    const opened = e.code === "MISSING_CHAR" ? unclosedQuoteAt(doc, e.pos[0]) : undefined;
+    return opened === undefined
+      ? { offset: e.pos[0], message: redactYamlMessage(e.message) }
+      : { offset: opened, message: `${redactYamlMessage(e.message)}: this quote is never closed` };
+  });
   found.push(...structuralYamlProblems(doc));
   if (found.length > 0) {
     found.sort((a, b) => a.offset - b.offset);
@@ -122,6 +127,21 @@ function structuralYamlProblems(doc: Document): YamlProblem[] {
  * |x…", and the few quoted without one. The position (line:column) still
  * says where.
  */
+/**
+ * Where the quoted value that runs on to `end` (where the parser gave up:
+ * the end of the file) opens: the line to fix, not the last one.
+ */
+function unclosedQuoteAt(doc: Document, end: number): number | undefined {
+  let opened: number | undefined;
+  visit(doc, {
+    Scalar(_, node) {
+      const quoted = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE";
+      if (quoted && node.range && node.range[1] >= end) opened = node.range[0];
+    },
+  });
+  return opened;
+}
+
 function redactYamlMessage(message: string): string {
   return message
     .replace(/^(Invalid escape sequence).*$/s, "$1")

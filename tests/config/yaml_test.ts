@@ -1,4 +1,6 @@
 /** src/config/yaml.ts: YAML syntax problems at their line:column, with no source text quoted. */
+import assert from "node:assert/strict";
+import { readYaml } from "../../src/config/yaml.ts";
 import { FILE, testRejected, yamlOf } from "../support/config.ts";
 
 testRejected([
@@ -36,3 +38,15 @@ testRejected([
     `${FILE}:2:12: Unexpected scalar at node end`,
   ]],
 ]);
+
+Deno.test("an unclosed quote is placed where it opens, not at the end of the file", () => {
+  for (const quote of ['"', "'"]) {
+    const text = `server: xmpp://127.0.0.1:5347\nproxies:\n  - domain: a.example\n` +
+      `    secret: ${quote}s3cret-marker\n    target_address: s@example.org\n`;
+    const result = readYaml(text, "f.yaml");
+    assert.ok(!result.ok);
+    assert.deepEqual(result.errors, [
+      `f.yaml:4:13: Missing closing ${quote}quote: this quote is never closed`,
+    ]);
+  }
+});
