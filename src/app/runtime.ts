@@ -166,7 +166,13 @@ export class Runtime implements WorkerHandlers {
         ? [{ entry, before }]
         : [];
     });
-    const verdicts = await Promise.all(changed.map(({ entry, before }) => check(entry, before)));
+    // Another instance serving beside the trial proves with the old secret, unless the server
+    // refuses that one: then, if any, with the new.
+    const proving = ({ entry, before }: { entry: ProxyConfig; before: ProxyConfig }) =>
+      this.#proxies.get(entry.domain)?.readiness().refused ? entry : before;
+    const verdicts = await Promise.all(
+      changed.map((change) => check(change.entry, proving(change))),
+    );
     const refused = changed.flatMap(({ entry }, i) => {
       const verdict = verdicts[i];
       if (verdict.kind === "accepted" && verdict.lostAtClose) {

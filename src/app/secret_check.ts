@@ -33,8 +33,8 @@ const RECONNECTING: StanzaError = {
 };
 
 /**
- * Tries `next.secret` on `next.server` for `next.domain`, the serving
- * instance proving with `current.secret`. Never rejects.
+ * Tries `next.secret` on `next.server` for `next.domain`, an instance
+ * serving beside it proving with `current.secret`. Never rejects.
  */
 export async function checkSecret(
   next: ProxyConfig,

@@ -71,7 +71,9 @@ class Fakes {
     openLink: (options: LinkOptions): Link => {
       this.events.push(`connect ${options.secret}`);
       return {
-        state: "connecting",
+        get state() {
+          return options.secret.startsWith("refused") ? "refused" : "connecting";
+        },
         send: () => {},
         stop: () => {
           this.events.push(`disconnect ${options.secret}`);
@@ -298,4 +300,15 @@ Deno.test("a new secret tried beside a serving stream that lost stanzas as it cl
       logs.lines.join(""),
       /WARNING +main config\.secret_tried domain=proxy\.example\.org lost_at_close=2/,
     );
+  }));
+
+Deno.test("a new secret is tried with the old one's proofs, unless the server refuses the old one", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    await fakes.runtime.start(config({ secret: "old" }), LOGGING);
+    await fakes.runtime.reload(config({ secret: "new" }), LOGGING);
+    // The stream's secret is refused: an instance beside the trial can only hold the new one.
+    await fakes.runtime.reload(config({ secret: "refused-old" }), LOGGING);
+    await fakes.runtime.reload(config({ secret: "right" }), LOGGING);
+    assert.deepEqual(fakes.tried, ["old -> new", "new -> refused-old", "right -> right"]);
   }));
