@@ -147,6 +147,11 @@ export class Proxy {
     this.#link.retune(timings(config));
   }
 
+  /** The id its link proves itself with to other instances of the domain, if any. */
+  get instance(): string | undefined {
+    return this.#link.instance;
+  }
+
   /** Where the proxy stands, for `/readyz`. */
   readiness(): Readiness {
     const state = this.#link.state;

@@ -10,8 +10,13 @@ import { Metrics } from "../ops/metrics.ts";
 import { Proxy, type ProxyDeps } from "./proxy.ts";
 import { openSubscriberStore, type SubscriberStore } from "../ops/subscribers.ts";
 import { openPinStore, type PinStore } from "../ops/pins.ts";
-import { checkSecret, type SecretVerdict } from "./secret_check.ts";
-import { type Logging, ReloadFailed, type WorkerHandlers } from "./worker_protocol.ts";
+import { checkSecret, judgeSecret, type SecretVerdict } from "./secret_check.ts";
+import {
+  type Logging,
+  ReloadFailed,
+  type ReloadFailure,
+  type WorkerHandlers,
+} from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
 
 /** The HTTP listener, as the runtime holds it. */
@@ -43,6 +48,8 @@ export class Runtime implements WorkerHandlers {
   #pins: PinStore | undefined;
   #http: Listener | undefined;
   #hurried = false;
+  /** A stop is queued behind what runs now. */
+  #stopComing = false;
   readonly #log = logger("main");
   readonly #deps: RuntimeDeps;
 
@@ -90,6 +97,8 @@ export class Runtime implements WorkerHandlers {
     let http: Listener | undefined;
     try {
       await this.#trySecrets(old, config);
+      // A stop that came while the secrets were tried: reconnecting now would only be undone.
+      if (this.#stopComing) throw new ReloadFailed("apply_failed", "the proxy is stopping");
       http = this.#prepare(config, moved);
     } catch (error) {
       this.#metrics.reloaded("failed");
@@ -173,31 +182,25 @@ export class Runtime implements WorkerHandlers {
     const verdicts = await Promise.all(
       changed.map((change) => check(change.entry, proving(change))),
     );
-    const refused = changed.flatMap(({ entry }, i) => {
-      const verdict = verdicts[i];
-      if (verdict.kind === "accepted" && verdict.lostAtClose) {
-        // XEP-0114 cannot ask the server to stop routing to a connection before it closes.
-        this.#log.warn("config.secret_tried", {
-          domain: entry.domain,
-          lost_at_close: verdict.lostAtClose,
-        });
-      }
-      if (verdict.kind === "unknown") {
-        this.#log.warn("config.secret_untried", {
-          domain: entry.domain,
-          reason: verdict.reason,
-          action: "reloading without trying it",
-        });
-      }
-      return verdict.kind === "refused" ? [`${entry.domain} (${verdict.condition})`] : [];
+    const failed: Array<{ reason: ReloadFailure; message: string }> = [];
+    changed.forEach(({ entry }, i) => {
+      const proxy = this.#proxies.get(entry.domain);
+      const readiness = proxy?.readiness();
+      const decision = judgeSecret(entry.domain, verdicts[i], {
+        online: readiness?.online ?? false,
+        refused: readiness?.refused ?? false,
+        instance: proxy?.instance,
+      });
+      if (decision.kind === "fail") failed.push(decision);
+      else if (decision.warning) this.#log.warn(decision.warning.event, decision.warning.fields);
     });
-    if (refused.length > 0) {
-      throw new ReloadFailed(
-        "secret_refused",
-        `the server refused the new secret of ${refused.join(", ")}: the running stream keeps ` +
-          "the old one",
-      );
+    if (failed.length > 0) {
+      throw new ReloadFailed(failed[0].reason, failed.map((f) => f.message).join("; "));
     }
+  }
+
+  stopComing(): void {
+    this.#stopComing = true;
   }
 
   /** A reload the main thread refused (see src/app/reload.ts): counted here, where /metrics is. */

@@ -14,8 +14,18 @@ import { type Guest, GuestError, type GuestOptions, openGuest } from "../link/gu
 
 /** What the server said of the new secret. */
 export type SecretVerdict =
-  /** `lostAtClose`: stanzas that reached the check's connection as it closed, and went nowhere. */
-  | { readonly kind: "accepted"; readonly lostAtClose?: number }
+  /**
+   * `lostAtClose`: stanzas that reached the check's connection as it closed,
+   * and went nowhere; `siblings`: the instances that proved themselves beside
+   * it (with the secret it proved with), by id; `strangers`: those that proved
+   * themselves with another secret.
+   */
+  | {
+    readonly kind: "accepted";
+    readonly lostAtClose?: number;
+    readonly siblings?: readonly string[];
+    readonly strangers?: readonly string[];
+  }
   /** Refused with a stream error (`not-authorized`, `host-unknown`): the reload fails. */
   | { readonly kind: "refused"; readonly condition: string }
   /** No answer either way (unreachable, TLS): the reload goes on, as without the check. */
@@ -61,19 +71,109 @@ export async function checkSecret(
     const condition = error instanceof GuestError ? error.condition : undefined;
     // Prosody checks the secret and the domain before it says a second connection is one too many.
     if (condition === "conflict") return { kind: "accepted" };
-    if (condition !== undefined) return { kind: "refused", condition };
+    if (condition !== undefined && REFUSALS.has(condition)) return { kind: "refused", condition };
+    // Anything else (a server restarting, a silent one) says nothing about the secret.
     return { kind: "unknown", reason: error instanceof Error ? error.message : String(error) };
   }
   // What reached it before it knows who serves goes on to the serving instance, if one shows.
   await guest.look;
   await guest.close(CLOSE_MS);
-  return guest.lostAtClose > 0
-    ? { kind: "accepted", lostAtClose: guest.lostAtClose }
-    : { kind: "accepted" };
+  return {
+    kind: "accepted",
+    ...(guest.lostAtClose > 0 ? { lostAtClose: guest.lostAtClose } : {}),
+    ...(guest.siblings.size > 0 ? { siblings: [...guest.siblings] } : {}),
+    ...(guest.strangers.size > 0 ? { strangers: [...guest.strangers] } : {}),
+  };
 }
+
+/** The stream errors that refuse a secret (or the domain it is for). */
+const REFUSALS: ReadonlySet<string> = new Set(["not-authorized", "host-unknown"]);
 
 /** A request nobody else will see: answered, as the reconnect will be a moment away. */
 function orphan(guest: Guest | undefined, stanza: XmlElement, domain: string): void {
   const answer = requestError(stanza, domain, RECONNECTING);
   if (answer) guest?.send(answer);
+}
+
+/** Where a proxy's running stream stands, for {@link judgeSecret}. */
+export interface StreamStanding {
+  /** Authenticated and serving. */
+  readonly online: boolean;
+  /** Its secret refused by the server. */
+  readonly refused: boolean;
+  /** The id it proves itself with to other instances. */
+  readonly instance?: string;
+}
+
+/** What a reload does with a secret's verdict: go on (saying what it must), or fail. */
+export type SecretDecision =
+  | {
+    readonly kind: "go";
+    readonly warning?: { readonly event: string; readonly fields: Record<string, unknown> };
+  }
+  | {
+    readonly kind: "fail";
+    readonly reason: "secret_refused" | "secret_untried" | "sibling_not_rotated";
+    readonly message: string;
+  };
+
+/**
+ * The reload's rule for one proxy's new secret. Pure. A stream that serves
+ * is never given up for a secret that could not be tried; a standby does not
+ * take a secret the instance it stands by for does not hold yet (the two would
+ * not know each other's proofs, and both would serve).
+ */
+export function judgeSecret(
+  domain: string,
+  verdict: SecretVerdict,
+  standing: StreamStanding,
+): SecretDecision {
+  switch (verdict.kind) {
+    case "refused":
+      return {
+        kind: "fail",
+        reason: "secret_refused",
+        message: `the server refused the new secret of ${domain} (${verdict.condition}): the ` +
+          "running stream keeps the old one",
+      };
+    case "unknown":
+      if (standing.online) {
+        return {
+          kind: "fail",
+          reason: "secret_untried",
+          message: `the new secret of ${domain} could not be tried (${verdict.reason}): the ` +
+            "running stream keeps the old one; send SIGHUP again",
+        };
+      }
+      return {
+        kind: "go",
+        warning: {
+          event: "config.secret_untried",
+          fields: { domain, reason: verdict.reason, action: "reloading without trying it" },
+        },
+      };
+    case "accepted": {
+      // The trial proves with the old secret, or with the new one when the old is refused.
+      const holdingOld = (standing.refused ? verdict.strangers : verdict.siblings) ?? [];
+      const others = holdingOld.filter((id) => id !== standing.instance);
+      if (others.length > 0 && !standing.online) {
+        return {
+          kind: "fail",
+          reason: "sibling_not_rotated",
+          message: `another instance serves ${domain} with the old secret: reload it first, ` +
+            "then this one",
+        };
+      }
+      return verdict.lostAtClose
+        ? {
+          kind: "go",
+          // XEP-0114 cannot ask the server to stop routing to a connection before it closes.
+          warning: {
+            event: "config.secret_tried",
+            fields: { domain, lost_at_close: verdict.lostAtClose },
+          },
+        }
+        : { kind: "go" };
+    }
+  }
 }

@@ -270,6 +270,7 @@ export function serveWorker(
     // Not queued: it must reach a stop that is already waiting out its grace.
     if (message.type === "hurry") return handlers.hurry(message.signal);
     if (message.type === "reload_refused") return handlers.reloadRefused();
+    if (message.type === "stop") handlers.stopComing?.();
     queue = queue.then(async () => {
       if (message.type === "start") {
         try {

@@ -28,7 +28,11 @@ export type ReloadFailure =
   /** A proxy cannot run with its new settings. */
   | "apply_failed"
   /** The server refused a proxy's new secret (tried on a second connection). */
-  | "secret_refused";
+  | "secret_refused"
+  /** A serving proxy's new secret could not be tried (no answer): the stream keeps the old. */
+  | "secret_untried"
+  /** A standby's new secret, while the instance it stands by for proves with the old one. */
+  | "sibling_not_rotated";
 
 /** A reload the worker turned down before changing anything. */
 export class ReloadFailed extends Error {
@@ -82,4 +86,6 @@ export interface WorkerHandlers {
   stop(signal: string): Promise<number>;
   /** Ends the shutdown grace now, or makes it zero if the stop has not begun. */
   hurry(signal: string): void;
+  /** A stop is on its way (behind a reload, say): a reload not applied yet is not. */
+  stopComing?(): void;
 }

@@ -127,6 +127,11 @@ class ComponentLink implements Link {
     this.#writer.write(serialize(stanza));
   }
 
+  /** The id its streams prove themselves with to other instances of the domain. */
+  get instance(): string {
+    return this.#instance;
+  }
+
   async stop(): Promise<void> {
     // What was just written (the last answers) goes before the stream's end.
     this.#writer.flush();

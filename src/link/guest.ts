@@ -87,6 +87,10 @@ export interface Guest {
   readonly passedOn: number;
   /** Stanzas not the owner's that arrived while closing: they could go nowhere. */
   readonly lostAtClose: number;
+  /** The instances that proved themselves beside the guest, by id. */
+  readonly siblings: ReadonlySet<string>;
+  /** The instances whose pings carried a proof made with another secret, by id. */
+  readonly strangers: ReadonlySet<string>;
   /** Resolves when the stream ends: why (a stream error, a socket error), or undefined. */
   readonly ended: Promise<string | undefined>;
   /** Sends a stanza (nothing once closing). */
@@ -137,6 +141,8 @@ class GuestStream implements Guest {
   readonly ended: Promise<string | undefined>;
   passedOn = 0;
   lostAtClose = 0;
+  readonly siblings = new Set<string>();
+  readonly strangers = new Set<string>();
 
   constructor(options: GuestOptions) {
     this.#options = options;
@@ -236,15 +242,25 @@ class GuestStream implements Guest {
       if (sender === undefined) return;
       // One of ours, come back from the server: it goes on again.
       returned = sender.id === this.#self.id;
-      if (!returned) this.#siblingSeen();
+      if (!returned) this.#siblingSeen(sender.id);
       stanza = relay.stanza;
     }
     const ping = readSelfPing(stanza, domain, stanza === el ? check : VOUCHED);
     if (ping === undefined) return this.#forOwner(stanza, { relayable: true, returned });
-    if (ping.type === "error" || ping.verdict !== "valid") return;
+    if (ping.type === "error" || ping.verdict !== "valid") {
+      // Only an instance holding another secret (a rotation half done) sends a ping from the domain.
+      if (ping.verdict === "bad" && stanza === el) {
+        for (const mark of [ping.id, ping.by]) {
+          if (this.#isSibling(mark)) this.strangers.add(pingSender(mark)!.id);
+        }
+      }
+      return;
+    }
     if (ping.asks && this.#mode !== "closing") this.#keepalive.answer(ping.id);
-    if (stanza === el && [ping.id, ping.by].some((mark) => this.#isSibling(mark))) {
-      this.#siblingSeen();
+    if (stanza === el) {
+      for (const mark of [ping.id, ping.by]) {
+        if (this.#isSibling(mark)) this.#siblingSeen(pingSender(mark)!.id);
+      }
     }
     // The answer to a sibling's ping: it goes on, or its keepalive would miss it.
     if (ping.type === "result" && this.#isSibling(ping.id)) this.#passOn(stanza);
@@ -276,8 +292,9 @@ class GuestStream implements Guest {
     return sender !== undefined && sender.id !== this.#self.id;
   }
 
-  /** Another instance serves beside us: what the look held goes on to it. */
-  #siblingSeen(): void {
+  /** Another instance (`id`) serves beside us: what the look held goes on to it. */
+  #siblingSeen(id: string): void {
+    this.siblings.add(id);
     if (this.#mode === "beside" || this.#mode === "closing") return;
     this.#mode = "beside";
     clearTimeout(this.#lookTimer);

@@ -104,6 +104,8 @@ export interface Link {
   send(stanza: XmlElement): void;
   /** Where the stream stands. */
   readonly state: LinkState;
+  /** The id its streams prove themselves with to other instances of the domain, if any. */
+  readonly instance?: string;
   /** Closes the stream (after what is queued) and stops reconnecting. */
   stop(): Promise<void>;
   /**

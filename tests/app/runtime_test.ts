@@ -44,9 +44,11 @@ class Fakes {
   readonly tried: string[] = [];
   handler: ((req: Request) => Promise<Response>) | undefined;
   readonly runtime = new Runtime({
-    checkSecret: (next, current) => {
+    checkSecret: async (next, current) => {
       this.tried.push(`${current.secret} -> ${next.secret}`);
-      return Promise.resolve(
+      // A trial that takes a while, as one to a silent server does.
+      if (next.secret.startsWith("slow")) await new Promise((resolve) => setTimeout(resolve, 100));
+      return await Promise.resolve(
         next.secret.startsWith("bad")
           ? { kind: "refused", condition: "not-authorized" }
           : next.secret.startsWith("unreachable")
@@ -72,7 +74,11 @@ class Fakes {
       this.events.push(`connect ${options.secret}`);
       return {
         get state() {
-          return options.secret.startsWith("refused") ? "refused" : "connecting";
+          return options.secret.startsWith("refused")
+            ? "refused"
+            : options.secret.startsWith("up")
+            ? "online"
+            : "connecting";
         },
         send: () => {},
         stop: () => {
@@ -311,4 +317,41 @@ Deno.test("a new secret is tried with the old one's proofs, unless the server re
     await fakes.runtime.reload(config({ secret: "refused-old" }), LOGGING);
     await fakes.runtime.reload(config({ secret: "right" }), LOGGING);
     assert.deepEqual(fakes.tried, ["old -> new", "new -> refused-old", "right -> right"]);
+  }));
+
+Deno.test("a serving stream is not given up for a new secret that could not be tried", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    await fakes.runtime.start(config({ secret: "up-old" }), LOGGING);
+    fakes.events.splice(0);
+    await assert.rejects(
+      fakes.runtime.reload(config({ secret: "unreachable-new" }), LOGGING),
+      (error: unknown) => error instanceof ReloadFailed && error.reason === "secret_untried",
+    );
+    assert.deepEqual(fakes.events, [], "the serving stream stays");
+  }));
+
+Deno.test("in the worker, a stop that comes while a secret is tried: the reload is not applied", () =>
+  bounded(5_000, async () => {
+    const fakes = new Fakes();
+    const posted: FromWorker[] = [];
+    const port = {
+      onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
+      postMessage: (message: FromWorker) => posted.push(message),
+    };
+    await fakes.runtime.start(config({ secret: "old" }), LOGGING);
+    fakes.events.splice(0);
+    serveWorker(fakes.runtime, port);
+    const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
+    send({ type: "reload", serial: 1, config: config({ secret: "slow-new" }), logging: LOGGING });
+    send({ type: "stop", signal: "SIGTERM" });
+    while (!posted.some((m) => m.type === "stopped")) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.deepEqual(posted.find((m) => m.type === "reloaded"), {
+      type: "reloaded",
+      serial: 1,
+      applied: false,
+    });
+    assert.deepEqual(fakes.events, ["disconnect old"], "no stream opened to be shut at once");
   }));

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/parse.ts";
 import type { ProxyConfig } from "../../src/config/types.ts";
-import { checkSecret } from "../../src/app/secret_check.ts";
+import { checkSecret, judgeSecret } from "../../src/app/secret_check.ts";
 import { type Proof, Prover } from "../../src/link/proof.ts";
 import { readRelay } from "../../src/link/relay.ts";
 import { pingFields, pingText } from "../../src/link/self_ping.ts";
@@ -72,7 +72,8 @@ Deno.test("secret check: accepted beside the serving instance, what reaches it g
     await srv.write(
       pingText(DOMAIN, id, serving.sign(pingFields("get", id, undefined), Date.now())),
     );
-    assert.deepEqual(await verdict, { kind: "accepted" });
+    // The serving instance (SIBLING, online since long ago) showed itself.
+    assert.deepEqual(await verdict, { kind: "accepted", siblings: ["0123abcd"] });
     const relays = [...srv.text().matchAll(/<message[^>]*>.*?<\/message>/gs)].flatMap((m) => {
       const relay = readRelay(
         parseXml(m[0]),
@@ -111,4 +112,57 @@ Deno.test("secret check: accepted with nobody serving, a request that reaches it
   } finally {
     srv.close();
   }
+});
+
+Deno.test("judgeSecret: what a reload does with each verdict, by where its stream stands", () => {
+  const serving = { online: true, refused: false, instance: "self0001" };
+  const standby = { online: false, refused: false, instance: "self0001" };
+  const refusedStream = { online: false, refused: true, instance: "self0001" };
+  const d = DOMAIN;
+  assert.deepEqual(judgeSecret(d, { kind: "refused", condition: "not-authorized" }, serving), {
+    kind: "fail",
+    reason: "secret_refused",
+    message: `the server refused the new secret of ${d} (not-authorized): the running stream ` +
+      "keeps the old one",
+  });
+  // No verdict: a serving stream is not given up for it; one that does not serve is.
+  const unknown = { kind: "unknown", reason: "no answer from the server" } as const;
+  assert.deepEqual(judgeSecret(d, unknown, serving), {
+    kind: "fail",
+    reason: "secret_untried",
+    message: `the new secret of ${d} could not be tried (no answer from the server): the ` +
+      "running stream keeps the old one; send SIGHUP again",
+  });
+  for (const standing of [standby, refusedStream]) {
+    assert.deepEqual(judgeSecret(d, unknown, standing), {
+      kind: "go",
+      warning: {
+        event: "config.secret_untried",
+        fields: { domain: d, reason: unknown.reason, action: "reloading without trying it" },
+      },
+    });
+  }
+  // Another instance proved itself with the old secret: a standby waits for it to rotate first.
+  const beside = { kind: "accepted", siblings: ["other001"] } as const;
+  assert.deepEqual(judgeSecret(d, beside, standby), {
+    kind: "fail",
+    reason: "sibling_not_rotated",
+    message: `another instance serves ${d} with the old secret: reload it first, then this one`,
+  });
+  // Serving, the other is a standby's look; refused, the trial proved with the new secret.
+  assert.deepEqual(judgeSecret(d, beside, serving), { kind: "go" });
+  assert.deepEqual(judgeSecret(d, beside, refusedStream), { kind: "go" });
+  // Its own secret refused (the server has the new one), the trial proves with the new: one that
+  // pings with another proof holds the old.
+  const stranger = { kind: "accepted", strangers: ["other001"] } as const;
+  assert.equal(judgeSecret(d, stranger, refusedStream).kind, "fail");
+  assert.equal(judgeSecret(d, stranger, standby).kind, "go");
+  // Only itself beside the trial: nobody else to wait for.
+  assert.deepEqual(judgeSecret(d, { kind: "accepted", siblings: ["self0001"] }, standby), {
+    kind: "go",
+  });
+  assert.deepEqual(judgeSecret(d, { kind: "accepted", lostAtClose: 2 }, serving), {
+    kind: "go",
+    warning: { event: "config.secret_tried", fields: { domain: d, lost_at_close: 2 } },
+  });
 });

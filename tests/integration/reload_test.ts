@@ -1,6 +1,7 @@
 /** Live reload: SIGHUP re-reads the config without dropping the stream or a request. */
 import assert from "node:assert/strict";
 import { resultFor } from "../support/client.ts";
+import type { Ejabberd } from "../support/ejabberd.ts";
 import { freePort } from "../support/prosody.ts";
 import {
   assertError,
@@ -203,6 +204,60 @@ withWorld(
     assert.equal((await alice.request(request("after"))).attrs.type, "result");
   },
 );
+
+withWorld(
+  "a standby's new secret waits until the instance serving beside it has rotated",
+  async (world) => {
+    await world.resource("a");
+    const alice = await world.client("alice", "r");
+    const standby = await world.startStandby({ retry: "1s" });
+    const rotated = {
+      server: world.server.componentUrl,
+      proxies: [{ domain: DOMAIN, secret: ROTATED, target_address: TARGET }],
+    };
+    try {
+      await rotateEjabberdSecret(world, ROTATED);
+      // The standby first: its looks are refused now, and its trial meets the serving instance
+      // proving with the old secret.
+      const b0 = standby.lineCount();
+      await standby.writeConfig(rotated);
+      standby.signal("SIGHUP");
+      const failed = await standby.waitForLog(/config\.reload_failed /, { after: b0 });
+      assert.match(
+        failed,
+        /reason=sibling_not_rotated .*another instance serves proxy\.localhost with the old secret: reload it first, then this one/,
+      );
+      assert.equal((await alice.request(request("kept"))).attrs.type, "result");
+      // The serving instance, then the standby: each takes the new secret, and one serves.
+      const a0 = world.proxy.lineCount();
+      await world.proxy.writeConfig(rotated);
+      world.proxy.signal("SIGHUP");
+      await world.proxy.waitForLog(/config\.reloaded/, { after: a0 });
+      await world.proxy.waitForLog(/target\.resource_up .*resource=a/, { after: a0 });
+      const b1 = standby.lineCount();
+      standby.signal("SIGHUP");
+      await standby.waitForLog(/config\.reloaded/, { after: b1 });
+      await standby.waitForLog(/stream\.(standby|sibling)/, { after: b1 });
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await alice.request(request(`after-${i}`))).attrs.type, "result");
+      }
+      assert.doesNotMatch(standby.log().split("\n").slice(b1).join("\n"), /stream\.forged_ping/);
+    } finally {
+      await standby.kill();
+    }
+  },
+  { servers: ["ejabberd"] },
+);
+
+/** Gives ejabberd's component the new secret (its config, then reload_config); streams stay. */
+async function rotateEjabberdSecret(world: World, secret: string): Promise<void> {
+  const file = `${world.server.dir}/ejabberd.yml`;
+  const text = await Deno.readTextFile(file);
+  const rotated = text.replaceAll(`password: "${SECRET}"`, `password: "${secret}"`);
+  assert.notEqual(rotated, text, "the component's password is in ejabberd's config");
+  await Deno.writeTextFile(file, rotated);
+  await (world.server as Ejabberd).ctl("reload_config");
+}
 
 const ROTATED = "rotated-secret-for-tests";
 

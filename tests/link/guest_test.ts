@@ -135,6 +135,22 @@ Deno.test("guest: a ping without a valid proof shows no sibling and is not answe
   }
 });
 
+Deno.test("guest: a ping proved with another secret is a stranger's, not a sibling's", async () => {
+  const srv = answeringServer();
+  const guest = await guestOf(srv.url);
+  try {
+    const other = new Prover(DOMAIN, "another-secret");
+    const id = `${SIBLING}9`;
+    await srv.write(pingText(DOMAIN, id, other.sign(pingFields("get", id, undefined), Date.now())));
+    assert.equal(await guest.look, false);
+    assert.deepEqual([...guest.strangers], ["0123abcd"]);
+    assert.deepEqual([...guest.siblings], []);
+  } finally {
+    await guest.close(1_000);
+    srv.close();
+  }
+});
+
 Deno.test("guest: a refused handshake names the condition; a silent server is given up", async () => {
   const refusing = answeringServer({ refuse: "not-authorized" });
   try {
