@@ -28,7 +28,7 @@ export type SecretVerdict =
   }
   /** Refused with a stream error (`not-authorized`, `host-unknown`): the reload fails. */
   | { readonly kind: "refused"; readonly condition: string }
-  /** No answer either way (unreachable, TLS): the reload goes on, as without the check. */
+  /** No answer either way (unreachable, silent, TLS, another stream error): see judgeSecret. */
   | { readonly kind: "unknown"; readonly reason: string };
 
 /** How long the check waits for the server, and for its stream to close. */
