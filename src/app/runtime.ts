@@ -35,7 +35,11 @@ export interface RuntimeDeps {
   /** Opens each proxy's stream. Default: the real one. */
   readonly openLink?: ProxyDeps["openLink"];
   /** Tries a reload's new secret before the stream is given up for it. Default: checkSecret. */
-  readonly checkSecret?: (next: ProxyConfig, current: ProxyConfig) => Promise<SecretVerdict>;
+  readonly checkSecret?: (
+    next: ProxyConfig,
+    current: ProxyConfig,
+    refused: boolean,
+  ) => Promise<SecretVerdict>;
 }
 
 /** Everything one worker runs. */
@@ -175,12 +179,10 @@ export class Runtime implements WorkerHandlers {
         ? [{ entry, before }]
         : [];
     });
-    // Another instance serving beside the trial proves with the old secret, unless the server
-    // refuses that one: then, if any, with the new.
-    const proving = ({ entry, before }: { entry: ProxyConfig; before: ProxyConfig }) =>
-      this.#proxies.get(entry.domain)?.readiness().refused ? entry : before;
     const verdicts = await Promise.all(
-      changed.map((change) => check(change.entry, proving(change))),
+      changed.map(({ entry, before }) =>
+        check(entry, before, this.#proxies.get(entry.domain)?.readiness().refused ?? false)
+      ),
     );
     const failed: Array<{ reason: ReloadFailure; message: string }> = [];
     changed.forEach(({ entry }, i) => {

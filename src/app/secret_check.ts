@@ -43,12 +43,16 @@ const RECONNECTING: StanzaError = {
 };
 
 /**
- * Tries `next.secret` on `next.server` for `next.domain`, an instance
- * serving beside it proving with `current.secret`. Never rejects.
+ * Tries `next.secret` on `next.server` for `next.domain`. An instance
+ * serving beside it proves with `current.secret`, unless the server refuses
+ * that one (`refused`: the running stream's secret is refused): then with
+ * the new one, and one still holding the old is asked to show itself too.
+ * Never rejects.
  */
 export async function checkSecret(
   next: ProxyConfig,
   current: ProxyConfig,
+  refused: boolean,
   open: (options: GuestOptions) => Promise<Guest> = openGuest,
 ): Promise<SecretVerdict> {
   const { domain, server, secret, maxStanzaSize, tls } = next;
@@ -58,7 +62,9 @@ export async function checkSecret(
       url: server.url,
       domain,
       secret,
-      proofSecret: current.secret,
+      ...(refused
+        ? { proofSecret: secret, alsoPingWith: current.secret }
+        : { proofSecret: current.secret }),
       timeoutMs: CHECK_MS,
       maxStanzaSize,
       ...(tls ? { tls } : {}),

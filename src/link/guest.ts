@@ -72,6 +72,12 @@ export interface GuestOptions {
    * the guest authenticates with another (a reload's new one). Default: `secret`.
    */
   readonly proofSecret?: string;
+  /**
+   * Another secret an instance may still hold: the guest also pings with
+   * it, so that such an instance answers and shows itself (among
+   * {@link Guest.strangers}), where it would drop a ping it cannot prove.
+   */
+  readonly alsoPingWith?: string;
 }
 
 /** The guest stream, as its owner uses it. */
@@ -132,6 +138,8 @@ class GuestStream implements Guest {
   readonly #prover: Prover;
   readonly #stream: XmppStream;
   readonly #keepalive: Keepalive;
+  /** Pings proved with {@link GuestOptions.alsoPingWith}, if any. */
+  readonly #otherPings: Keepalive | undefined;
   #mode: Mode = "looking";
   /** What the look holds until it knows whether a sibling serves. */
   #held: XmlElement[] = [];
@@ -169,6 +177,17 @@ class GuestStream implements Guest {
       sign: (fields) => this.#prover.sign(fields, Date.now()),
       dead: () => {},
     });
+    const other = options.alsoPingWith === undefined
+      ? undefined
+      : new Prover(domain, options.alsoPingWith);
+    this.#otherPings = other && new Keepalive(domain, logger(domain), this.#mark, {
+      timings: () => ({ keepaliveMs: 0 }),
+      write: (text) => this.#write(text),
+      mark: () => this.#stream.mark(),
+      taken: (mark) => this.#stream.taken(mark),
+      sign: (fields) => other.sign(fields, Date.now()),
+      dead: () => {},
+    });
   }
 
   get beside(): boolean {
@@ -199,6 +218,7 @@ class GuestStream implements Guest {
     }
     // Pings at once, so that a sibling hears of the guest (and shows itself) soon.
     this.#keepalive.probe();
+    this.#otherPings?.probe();
     this.#lookTimer = setTimeout(() => this.#alone(), LOOK_MS);
   }
 
@@ -211,6 +231,7 @@ class GuestStream implements Guest {
     this.#alone();
     this.#mode = "closing";
     this.#keepalive.stop();
+    this.#otherPings?.stop();
     await this.#stream.closeWithin(ms);
   }
 

@@ -31,7 +31,7 @@ function entry(server: string, secret: string): ProxyConfig {
   return parsed.config.proxies[0];
 }
 
-const check = (url: string) => checkSecret(entry(url, NEW), entry(url, OLD));
+const check = (url: string) => checkSecret(entry(url, NEW), entry(url, OLD), false);
 
 Deno.test("secret check: refused with a stream error, the condition is the verdict", async () => {
   for (const condition of ["not-authorized", "host-unknown"]) {
