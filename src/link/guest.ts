@@ -168,24 +168,21 @@ class GuestStream implements Guest {
       onStanza: (el) => this.#receive(el),
     });
     this.ended = this.#stream.closed.then(() => undefined, (error) => describe(error));
-    // Only its probes and answers: a guest keeps no keepalive of its own.
-    this.#keepalive = new Keepalive(domain, logger(domain), this.#mark, {
-      timings: () => ({ keepaliveMs: 0 }),
-      write: (text) => this.#write(text),
-      mark: () => this.#stream.mark(),
-      taken: (mark) => this.#stream.taken(mark),
-      sign: (fields) => this.#prover.sign(fields, Date.now()),
-      dead: () => {},
-    });
-    const other = options.alsoPingWith === undefined
+    this.#keepalive = this.#pinger(this.#prover);
+    this.#otherPings = options.alsoPingWith === undefined
       ? undefined
-      : new Prover(domain, options.alsoPingWith);
-    this.#otherPings = other && new Keepalive(domain, logger(domain), this.#mark, {
+      : this.#pinger(new Prover(domain, options.alsoPingWith));
+  }
+
+  /** Probes proved by `prover`, and answers (the guest keeps no keepalive of its own). */
+  #pinger(prover: Prover): Keepalive {
+    const { domain } = this.#options;
+    return new Keepalive(domain, logger(domain), this.#mark, {
       timings: () => ({ keepaliveMs: 0 }),
       write: (text) => this.#write(text),
       mark: () => this.#stream.mark(),
       taken: (mark) => this.#stream.taken(mark),
-      sign: (fields) => other.sign(fields, Date.now()),
+      sign: (fields) => prover.sign(fields, Date.now()),
       dead: () => {},
     });
   }
