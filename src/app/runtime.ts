@@ -5,7 +5,7 @@
  */
 import type { Config, ProxyConfig } from "../config/types.ts";
 import { createHandler, formatAddress, type HttpAddress, serveHttp } from "../ops/http.ts";
-import { logger, setupLogging } from "../ops/log.ts";
+import { logger, logs, setupLogging } from "../ops/log.ts";
 import { Metrics } from "../ops/metrics.ts";
 import { Proxy, type ProxyDeps } from "./proxy.ts";
 import { openSubscriberStore, type SubscriberStore } from "../ops/subscribers.ts";
@@ -188,11 +188,20 @@ export class Runtime implements WorkerHandlers {
     changed.forEach(({ entry }, i) => {
       const proxy = this.#proxies.get(entry.domain);
       const readiness = proxy?.readiness();
-      const decision = judgeSecret(entry.domain, verdicts[i], {
+      const standing = {
         online: readiness?.online ?? false,
         refused: readiness?.refused ?? false,
         instance: proxy?.instance,
-      });
+      };
+      const decision = judgeSecret(entry.domain, verdicts[i], standing);
+      if (logs("debug")) {
+        this.#log.debug("config.secret_trial", {
+          domain: entry.domain,
+          ...verdicts[i],
+          ...standing,
+          decision: decision.kind,
+        });
+      }
       if (decision.kind === "fail") failed.push(decision);
       else if (decision.warning) this.#log.warn(decision.warning.event, decision.warning.fields);
     });

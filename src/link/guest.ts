@@ -95,7 +95,10 @@ export interface Guest {
   readonly lostAtClose: number;
   /** The instances that proved themselves beside the guest, by id. */
   readonly siblings: ReadonlySet<string>;
-  /** The instances whose pings carried a proof made with another secret, by id. */
+  /**
+   * The instances whose pings carried a proof made with
+   * {@link GuestOptions.alsoPingWith}'s secret, by id.
+   */
   readonly strangers: ReadonlySet<string>;
   /** Resolves when the stream ends: why (a stream error, a socket error), or undefined. */
   readonly ended: Promise<string | undefined>;
@@ -138,8 +141,9 @@ class GuestStream implements Guest {
   readonly #prover: Prover;
   readonly #stream: XmppStream;
   readonly #keepalive: Keepalive;
-  /** Pings proved with {@link GuestOptions.alsoPingWith}, if any. */
+  /** Pings proved with {@link GuestOptions.alsoPingWith}, and their prover, if any. */
   readonly #otherPings: Keepalive | undefined;
+  readonly #otherProver: Prover | undefined;
   #mode: Mode = "looking";
   /** What the look holds until it knows whether a sibling serves. */
   #held: XmlElement[] = [];
@@ -169,9 +173,10 @@ class GuestStream implements Guest {
     });
     this.ended = this.#stream.closed.then(() => undefined, (error) => describe(error));
     this.#keepalive = this.#pinger(this.#prover);
-    this.#otherPings = options.alsoPingWith === undefined
+    this.#otherProver = options.alsoPingWith === undefined
       ? undefined
-      : this.#pinger(new Prover(domain, options.alsoPingWith));
+      : new Prover(domain, options.alsoPingWith);
+    this.#otherPings = this.#otherProver && this.#pinger(this.#otherProver);
   }
 
   /** Probes proved by `prover`, and answers (the guest keeps no keepalive of its own). */
@@ -266,12 +271,7 @@ class GuestStream implements Guest {
     const ping = readSelfPing(stanza, domain, stanza === el ? check : VOUCHED);
     if (ping === undefined) return this.#forOwner(stanza, { relayable: true, returned });
     if (ping.type === "error" || ping.verdict !== "valid") {
-      // Only an instance holding another secret (a rotation half done) sends a ping from the domain.
-      if (ping.verdict === "bad" && stanza === el) {
-        for (const mark of [ping.id, ping.by]) {
-          if (this.#isSibling(mark)) this.strangers.add(pingSender(mark)!.id);
-        }
-      }
+      if (ping.verdict === "bad" && stanza === el) this.#stranger(el, now);
       return;
     }
     if (ping.asks && this.#mode !== "closing") this.#keepalive.answer(ping.id);
@@ -301,6 +301,18 @@ class GuestStream implements Guest {
         return;
       case "alone":
         return this.#options.handlers.onOrphan(stanza);
+    }
+  }
+
+  /** A ping whose proof the other secret makes: an instance that still holds that one. */
+  #stranger(el: XmlElement, now: number): void {
+    const other = this.#otherProver;
+    if (other === undefined) return;
+    const check: CheckProof = (fields, proof) => other.check(fields, proof, now);
+    const ping = readSelfPing(el, this.#options.domain, check);
+    if (ping?.verdict !== "valid") return;
+    for (const mark of [ping.id, ping.by]) {
+      if (this.#isSibling(mark)) this.strangers.add(pingSender(mark)!.id);
     }
   }
 

@@ -135,16 +135,31 @@ Deno.test("guest: a ping without a valid proof shows no sibling and is not answe
   }
 });
 
-Deno.test("guest: a ping proved with another secret is a stranger's, not a sibling's", async () => {
+Deno.test("guest: a ping proved with the secret it also pings with is a stranger's, not a sibling's", async () => {
   const srv = answeringServer();
-  const guest = await guestOf(srv.url);
+  const guest = await openGuest({
+    url: srv.url,
+    domain: DOMAIN,
+    secret: SECRET,
+    timeoutMs: 2_000,
+    alsoPingWith: "old-secret",
+    handlers: { onStanza: () => false, onOrphan: () => {} },
+  });
   try {
-    const other = new Prover(DOMAIN, "another-secret");
-    const id = `${SIBLING}9`;
-    await srv.write(pingText(DOMAIN, id, other.sign(pingFields("get", id, undefined), Date.now())));
+    // One still holding the old secret, and one holding neither: only the first is said.
+    for (const [secret, n] of [["old-secret", 8], ["third-secret", 9]] as const) {
+      const id = `cp-ping-0000000${n}-1000000000000-1`;
+      const prover = new Prover(DOMAIN, secret);
+      await srv.write(
+        pingText(DOMAIN, id, prover.sign(pingFields("get", id, undefined), Date.now())),
+      );
+    }
     assert.equal(await guest.look, false);
-    assert.deepEqual([...guest.strangers], ["0123abcd"]);
+    assert.deepEqual([...guest.strangers], ["00000008"]);
     assert.deepEqual([...guest.siblings], []);
+    // It also pinged with the old secret, so that such an instance answers.
+    const pings = srv.text().match(/<iq [^>]*type="get"[^>]*>/g) ?? [];
+    assert.ok(pings.length >= 2, srv.text());
   } finally {
     await guest.close(1_000);
     srv.close();
