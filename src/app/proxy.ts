@@ -152,6 +152,11 @@ export class Proxy {
     return this.#link.instance;
   }
 
+  /** Since when its link's stream is up, while it is (the older of two instances serves). */
+  get since(): number | undefined {
+    return this.#link.since;
+  }
+
   /** Where the proxy stands, for `/readyz`. */
   readiness(): Readiness {
     const state = this.#link.state;

@@ -192,6 +192,7 @@ export class Runtime implements WorkerHandlers {
         online: readiness?.online ?? false,
         refused: readiness?.refused ?? false,
         instance: proxy?.instance,
+        since: proxy?.since,
       };
       const decision = judgeSecret(entry.domain, verdicts[i], standing);
       if (logs("debug")) {

@@ -17,14 +17,15 @@ export type SecretVerdict =
   /**
    * `lostAtClose`: stanzas that reached the check's connection as it closed,
    * and went nowhere; `siblings`: the instances that proved themselves beside
-   * it (with the secret it proved with), by id; `strangers`: those that proved
-   * themselves with another secret.
+   * it (with the secret it proved with); `strangers`: those that proved
+   * themselves with the old secret while it proved with the new. Each as
+   * `[id, since]`, since when its stream is up.
    */
   | {
     readonly kind: "accepted";
     readonly lostAtClose?: number;
-    readonly siblings?: readonly string[];
-    readonly strangers?: readonly string[];
+    readonly siblings?: readonly (readonly [string, number])[];
+    readonly strangers?: readonly (readonly [string, number])[];
   }
   /** Refused with a stream error (`not-authorized`, `host-unknown`): the reload fails. */
   | { readonly kind: "refused"; readonly condition: string }
@@ -87,8 +88,8 @@ export async function checkSecret(
   return {
     kind: "accepted",
     ...(guest.lostAtClose > 0 ? { lostAtClose: guest.lostAtClose } : {}),
-    ...(guest.siblings.size > 0 ? { siblings: [...guest.siblings] } : {}),
-    ...(guest.strangers.size > 0 ? { strangers: [...guest.strangers] } : {}),
+    ...(guest.siblings.size > 0 ? { siblings: [...guest.siblings.entries()] } : {}),
+    ...(guest.strangers.size > 0 ? { strangers: [...guest.strangers.entries()] } : {}),
   };
 }
 
@@ -103,12 +104,14 @@ function orphan(guest: Guest | undefined, stanza: XmlElement, domain: string): v
 
 /** Where a proxy's running stream stands, for {@link judgeSecret}. */
 export interface StreamStanding {
-  /** Authenticated and serving. */
+  /** Authenticated (serving, or looking from standby). */
   readonly online: boolean;
   /** Its secret refused by the server. */
   readonly refused: boolean;
   /** The id it proves itself with to other instances. */
   readonly instance?: string;
+  /** Since when its current stream is up (the older of two serves), if it has one. */
+  readonly since?: number;
 }
 
 /** What a reload does with a secret's verdict: go on (saying what it must), or fail. */
@@ -161,8 +164,11 @@ export function judgeSecret(
     case "accepted": {
       // The trial proves with the old secret, or with the new one when the old is refused.
       const holdingOld = (standing.refused ? verdict.strangers : verdict.siblings) ?? [];
-      const others = holdingOld.filter((id) => id !== standing.instance);
-      if (others.length > 0 && !standing.online) {
+      // One older than our stream serves (ours is a look); a younger one is a standby's look.
+      const serving = holdingOld.filter(([id, since]) =>
+        id !== standing.instance && (standing.since === undefined || since < standing.since)
+      );
+      if (serving.length > 0) {
         return {
           kind: "fail",
           reason: "sibling_not_rotated",

@@ -46,6 +46,8 @@ class ComponentLink implements Link {
   readonly #writer: StreamWriter;
   /** Tells our own pings from a sibling's (another instance on the same domain). */
   readonly #instance = crypto.randomUUID().slice(0, 8);
+  /** Since when the current stream is up, as its pings say. */
+  #since: number | undefined;
   /** Proves our relays and pings, checks those that arrive. */
   readonly #prover: Prover;
   /** The current stream's mark (its self-ping prefix), which signs its relays. */
@@ -130,6 +132,11 @@ class ComponentLink implements Link {
   /** The id its streams prove themselves with to other instances of the domain. */
   get instance(): string {
     return this.#instance;
+  }
+
+  /** Since when its current stream is up, while it is. */
+  get since(): number | undefined {
+    return this.#state === "online" ? this.#since : undefined;
   }
 
   async stop(): Promise<void> {
@@ -255,6 +262,7 @@ class ComponentLink implements Link {
       onStanza: (el) => this.#shared.receive(el),
     });
     const self: Instance = { id: this.#instance, since: Date.now() };
+    this.#since = self.since;
     this.#shared.open(self, look);
     this.#mark = pingPrefix(self);
     this.#keepalive = new Keepalive(domain, log, this.#mark, {

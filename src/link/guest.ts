@@ -93,13 +93,13 @@ export interface Guest {
   readonly passedOn: number;
   /** Stanzas not the owner's that arrived while closing: they could go nowhere. */
   readonly lostAtClose: number;
-  /** The instances that proved themselves beside the guest, by id. */
-  readonly siblings: ReadonlySet<string>;
+  /** The instances that proved themselves beside the guest: id → since when their stream is up. */
+  readonly siblings: ReadonlyMap<string, number>;
   /**
    * The instances whose pings carried a proof made with
-   * {@link GuestOptions.alsoPingWith}'s secret, by id.
+   * {@link GuestOptions.alsoPingWith}'s secret: id → since when their stream is up.
    */
-  readonly strangers: ReadonlySet<string>;
+  readonly strangers: ReadonlyMap<string, number>;
   /** Resolves when the stream ends: why (a stream error, a socket error), or undefined. */
   readonly ended: Promise<string | undefined>;
   /** Sends a stanza (nothing once closing). */
@@ -153,8 +153,8 @@ class GuestStream implements Guest {
   readonly ended: Promise<string | undefined>;
   passedOn = 0;
   lostAtClose = 0;
-  readonly siblings = new Set<string>();
-  readonly strangers = new Set<string>();
+  readonly siblings = new Map<string, number>();
+  readonly strangers = new Map<string, number>();
 
   constructor(options: GuestOptions) {
     this.#options = options;
@@ -265,7 +265,7 @@ class GuestStream implements Guest {
       if (sender === undefined) return;
       // One of ours, come back from the server: it goes on again.
       returned = sender.id === this.#self.id;
-      if (!returned) this.#siblingSeen(sender.id);
+      if (!returned) this.#siblingSeen(sender);
       stanza = relay.stanza;
     }
     const ping = readSelfPing(stanza, domain, stanza === el ? check : VOUCHED);
@@ -277,7 +277,7 @@ class GuestStream implements Guest {
     if (ping.asks && this.#mode !== "closing") this.#keepalive.answer(ping.id);
     if (stanza === el) {
       for (const mark of [ping.id, ping.by]) {
-        if (this.#isSibling(mark)) this.#siblingSeen(pingSender(mark)!.id);
+        if (this.#isSibling(mark)) this.#siblingSeen(pingSender(mark)!);
       }
     }
     // The answer to a sibling's ping: it goes on, or its keepalive would miss it.
@@ -312,7 +312,8 @@ class GuestStream implements Guest {
     const ping = readSelfPing(el, this.#options.domain, check);
     if (ping?.verdict !== "valid") return;
     for (const mark of [ping.id, ping.by]) {
-      if (this.#isSibling(mark)) this.strangers.add(pingSender(mark)!.id);
+      const sender = pingSender(mark);
+      if (this.#isSibling(mark)) this.strangers.set(sender!.id, sender!.since);
     }
   }
 
@@ -322,9 +323,9 @@ class GuestStream implements Guest {
     return sender !== undefined && sender.id !== this.#self.id;
   }
 
-  /** Another instance (`id`) serves beside us: what the look held goes on to it. */
-  #siblingSeen(id: string): void {
-    this.siblings.add(id);
+  /** Another instance serves beside us: what the look held goes on to it. */
+  #siblingSeen(sibling: Instance): void {
+    this.siblings.set(sibling.id, sibling.since);
     if (this.#mode === "beside" || this.#mode === "closing") return;
     this.#mode = "beside";
     clearTimeout(this.#lookTimer);

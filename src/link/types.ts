@@ -106,6 +106,8 @@ export interface Link {
   readonly state: LinkState;
   /** The id its streams prove themselves with to other instances of the domain, if any. */
   readonly instance?: string;
+  /** Since when its current stream is up (what other instances compare), if it has one. */
+  readonly since?: number;
   /** Closes the stream (after what is queued) and stops reconnecting. */
   stop(): Promise<void>;
   /**

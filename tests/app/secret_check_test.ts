@@ -73,7 +73,7 @@ Deno.test("secret check: accepted beside the serving instance, what reaches it g
       pingText(DOMAIN, id, serving.sign(pingFields("get", id, undefined), Date.now())),
     );
     // The serving instance (SIBLING, online since long ago) showed itself.
-    assert.deepEqual(await verdict, { kind: "accepted", siblings: ["0123abcd"] });
+    assert.deepEqual(await verdict, { kind: "accepted", siblings: [["0123abcd", 1000000000000]] });
     const relays = [...srv.text().matchAll(/<message[^>]*>.*?<\/message>/gs)].flatMap((m) => {
       const relay = readRelay(
         parseXml(m[0]),
@@ -115,8 +115,10 @@ Deno.test("secret check: accepted with nobody serving, a request that reaches it
 });
 
 Deno.test("judgeSecret: what a reload does with each verdict, by where its stream stands", () => {
-  const serving = { online: true, refused: false, instance: "self0001" };
+  const serving = { online: true, refused: false, instance: "self0001", since: 2_000 };
   const standby = { online: false, refused: false, instance: "self0001" };
+  /** A standby's look: online, its stream newer than the serving instance's. */
+  const looking = { online: true, refused: false, instance: "self0001", since: 3_000 };
   const refusedStream = { online: false, refused: true, instance: "self0001" };
   const d = DOMAIN;
   assert.deepEqual(judgeSecret(d, { kind: "refused", condition: "not-authorized" }, serving), {
@@ -142,23 +144,27 @@ Deno.test("judgeSecret: what a reload does with each verdict, by where its strea
       },
     });
   }
-  // Another instance proved itself with the old secret: a standby waits for it to rotate first.
-  const beside = { kind: "accepted", siblings: ["other001"] } as const;
-  assert.deepEqual(judgeSecret(d, beside, standby), {
-    kind: "fail",
-    reason: "sibling_not_rotated",
-    message: `another instance serves ${d} with the old secret: reload it first, then this one`,
-  });
-  // Serving, the other is a standby's look; refused, the trial proved with the new secret.
-  assert.deepEqual(judgeSecret(d, beside, serving), { kind: "go" });
+  // Another instance proved itself with the old secret, up since before ours: a standby (or one
+  // of its looks) waits for it to rotate first.
+  const beside = { kind: "accepted", siblings: [["other001", 1_000]] } as const;
+  for (const standing of [standby, looking]) {
+    assert.deepEqual(judgeSecret(d, beside, standing), {
+      kind: "fail",
+      reason: "sibling_not_rotated",
+      message: `another instance serves ${d} with the old secret: reload it first, then this one`,
+    });
+  }
+  // Serving, a younger one is a standby's look; refused, the trial proved with the new secret.
+  const look = { kind: "accepted", siblings: [["other001", 5_000]] } as const;
+  assert.deepEqual(judgeSecret(d, look, serving), { kind: "go" });
   assert.deepEqual(judgeSecret(d, beside, refusedStream), { kind: "go" });
   // Its own secret refused (the server has the new one), the trial proves with the new: one that
-  // pings with another proof holds the old.
-  const stranger = { kind: "accepted", strangers: ["other001"] } as const;
+  // answers with the old one's proof still holds it.
+  const stranger = { kind: "accepted", strangers: [["other001", 1_000]] } as const;
   assert.equal(judgeSecret(d, stranger, refusedStream).kind, "fail");
   assert.equal(judgeSecret(d, stranger, standby).kind, "go");
   // Only itself beside the trial: nobody else to wait for.
-  assert.deepEqual(judgeSecret(d, { kind: "accepted", siblings: ["self0001"] }, standby), {
+  assert.deepEqual(judgeSecret(d, { kind: "accepted", siblings: [["self0001", 1_000]] }, standby), {
     kind: "go",
   });
   assert.deepEqual(judgeSecret(d, { kind: "accepted", lostAtClose: 2 }, serving), {

@@ -155,7 +155,7 @@ Deno.test("guest: a ping proved with the secret it also pings with is a stranger
       );
     }
     assert.equal(await guest.look, false);
-    assert.deepEqual([...guest.strangers], ["00000008"]);
+    assert.deepEqual([...guest.strangers], [["00000008", 1000000000000]]);
     assert.deepEqual([...guest.siblings], []);
     // It also pinged with the old secret, so that such an instance answers.
     const pings = srv.text().match(/<iq [^>]*type="get"[^>]*>/g) ?? [];

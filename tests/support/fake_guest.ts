@@ -20,8 +20,8 @@ export class FakeGuest implements Guest {
   handlers!: GuestHandlers;
   passedOn = 0;
   lostAtClose = 0;
-  readonly siblings = new Set<string>();
-  readonly strangers = new Set<string>();
+  readonly siblings = new Map<string, number>();
+  readonly strangers = new Map<string, number>();
   closed = false;
   readonly look: Promise<boolean>;
   readonly ended: Promise<string | undefined>;
