@@ -272,38 +272,36 @@ Deno.test("a reload whose new secret the server refuses changes nothing; the str
     assert.deepEqual(fakes.events, ["disconnect old", "connect rotated", "retune rotated"]);
   }));
 
+/** From `old` to `secret` by a reload: the streams' events and the log lines it wrote. */
+async function reloadLogged(secret: string): Promise<{ events: string[]; log: string }> {
+  const fakes = new Fakes();
+  await fakes.runtime.start(config({ secret: "old" }), LOGGING);
+  fakes.events.splice(0);
+  const logs = captureLogs();
+  try {
+    await fakes.runtime.reload(config({ secret }), LOGGING);
+  } finally {
+    logs.restore();
+  }
+  return { events: fakes.events, log: logs.lines.join("") };
+}
+
 Deno.test("a reload whose new secret cannot be tried (no answer) goes on, and says so", () =>
   bounded(5_000, async () => {
-    const fakes = new Fakes();
-    await fakes.runtime.start(config({ secret: "old" }), LOGGING);
-    fakes.events.splice(0);
-    const logs = captureLogs();
-    try {
-      await fakes.runtime.reload(config({ secret: "unreachable-but-new" }), LOGGING);
-    } finally {
-      logs.restore();
-    }
-    assert.deepEqual(fakes.events, ["disconnect old", "connect unreachable-but-new"]);
+    const { events, log } = await reloadLogged("unreachable-but-new");
+    assert.deepEqual(events, ["disconnect old", "connect unreachable-but-new"]);
     assert.match(
-      logs.lines.join(""),
+      log,
       /WARNING +main config\.secret_untried domain=proxy\.example\.org reason=ECONNREFUSED action="reloading without trying it"/,
     );
   }));
 
 Deno.test("a new secret tried beside a serving stream that lost stanzas as it closed: said", () =>
   bounded(5_000, async () => {
-    const fakes = new Fakes();
-    await fakes.runtime.start(config({ secret: "old" }), LOGGING);
-    fakes.events.splice(0);
-    const logs = captureLogs();
-    try {
-      await fakes.runtime.reload(config({ secret: "lossy-new" }), LOGGING);
-    } finally {
-      logs.restore();
-    }
-    assert.deepEqual(fakes.events, ["disconnect old", "connect lossy-new"]);
+    const { events, log } = await reloadLogged("lossy-new");
+    assert.deepEqual(events, ["disconnect old", "connect lossy-new"]);
     assert.match(
-      logs.lines.join(""),
+      log,
       /WARNING +main config\.secret_tried domain=proxy\.example\.org lost_at_close=2/,
     );
   }));
