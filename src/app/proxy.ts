@@ -56,6 +56,15 @@ export class Proxy {
   #idle: (() => void) | undefined;
   #shuttingDown = false;
   #hurried = false;
+  /** Whether the router serves (online, and not a look from standby). */
+  #serving = false;
+  /** What a closing stream of this domain could not answer, routed once this one serves. */
+  readonly #carried: XmlElement[] = [];
+  /**
+   * Set once the link is told to stop: what arrives then was routed by the
+   * server before it read the stream's end, and no answer on it can reach anyone.
+   */
+  #afterEnd: XmlElement[] | undefined;
   /** What the router's events say in the log. */
   readonly #events: EventLog;
 
@@ -90,20 +99,29 @@ export class Proxy {
       affinityKeys: this.#router.affinityKeyCount,
     }));
     const handlers: LinkHandlers = {
-      onStanza: (stanza) =>
-        this.#step(
-          () => this.#router.receive(stanza, this.#now()),
-          (error) => this.#failed(stanza, error),
-        ),
+      onStanza: (stanza) => {
+        if (this.#afterEnd) this.#afterEnd.push(stanza);
+        else this.#receive(stanza);
+      },
       onOnline: (look) => {
         this.#metrics?.connected(domain);
         this.#metrics?.setUp(domain, true);
         this.#apply(this.#router.online(this.#now(), look));
+        if (!look) this.#serve();
       },
-      onOffline: () => this.#metrics?.setUp(domain, false),
+      onOffline: () => {
+        this.#serving = false;
+        this.#metrics?.setUp(domain, false);
+      },
       onStreamError: (condition) => this.#metrics?.streamError(domain, condition),
-      onHandOver: () => this.#apply(this.#router.handOver(this.#now())),
-      onTakeOver: () => this.#apply(this.#router.takeOver(this.#now())),
+      onHandOver: () => {
+        this.#serving = false;
+        this.#apply(this.#router.handOver(this.#now()));
+      },
+      onTakeOver: () => {
+        this.#apply(this.#router.takeOver(this.#now()));
+        this.#serve();
+      },
       // Counted as the router's drops are; the link has said why.
       onDropped: (reason) => this.#metrics?.dropped(domain, reason),
     };
@@ -147,6 +165,11 @@ export class Proxy {
     this.#link.retune(timings(config));
   }
 
+  /** Whether its router serves: online, and not a look from standby. */
+  get serving(): boolean {
+    return this.#serving;
+  }
+
   /** The id its link proves itself with to other instances of the domain, if any. */
   get instance(): string | undefined {
     return this.#link.instance;
@@ -171,10 +194,23 @@ export class Proxy {
   }
 
   /**
+   * Takes what the closing stream of this domain could not answer (see
+   * {@link shutdown}): routed as soon as this proxy serves, before what
+   * comes on its own stream.
+   */
+  carry(stanzas: readonly XmlElement[]): void {
+    this.#carried.push(...stanzas);
+    if (this.#serving) this.#serve();
+  }
+
+  /**
    * Stops taking requests, lets those in flight finish for up to `graceMs`,
    * answers the rest, says goodbye to the target and closes the stream.
+   * Resolves with what it could not answer: stanzas the server routed to
+   * the stream before it read the stream's end, and any it was given to
+   * carry and never served (a successor may take them; see {@link carry}).
    */
-  async shutdown(graceMs: number): Promise<void> {
+  async shutdown(graceMs: number): Promise<XmlElement[]> {
     this.#shuttingDown = true;
     this.#router.drain();
     if (this.#router.inFlightCount > 0 && !this.#hurried) {
@@ -187,18 +223,42 @@ export class Proxy {
       this.#idle = grace.cancel;
       await grace.done;
       this.#idle = undefined;
+      const pending = this.#router.inFlightCount;
+      if (pending > 0) {
+        this.#log.warning("proxy.grace_ended", {
+          domain: this.domain,
+          pending,
+          hint: "these get service-unavailable (wait) now; raise shutdown_grace if the " +
+            "implementing client needs longer",
+        });
+      }
     }
     this.#apply(this.#router.settleAll(this.#now()));
     clearTimeout(this.#timer);
     this.#timerAt = Infinity;
+    const afterEnd: XmlElement[] = this.#afterEnd = [];
     await this.#link.stop();
     this.#metrics?.setUp(this.domain, false);
+    return [...this.#carried.splice(0), ...afterEnd];
   }
 
   /** Ends the shutdown grace now (see {@link shutdown}); one still to come will have none. */
   hurry(): void {
     this.#hurried = true;
     this.#idle?.();
+  }
+
+  #receive(stanza: XmlElement): void {
+    this.#step(
+      () => this.#router.receive(stanza, this.#now()),
+      (error) => this.#failed(stanza, error),
+    );
+  }
+
+  /** The router serves: what was carried over goes first. */
+  #serve(): void {
+    this.#serving = true;
+    for (const stanza of this.#carried.splice(0)) this.#receive(stanza);
   }
 
   /**

@@ -18,6 +18,7 @@ import {
   type WorkerHandlers,
 } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
+import type { XmlElement } from "../core/xml.ts";
 
 /** The HTTP listener, as the runtime holds it. */
 interface Listener {
@@ -39,6 +40,7 @@ export interface RuntimeDeps {
     next: ProxyConfig,
     current: ProxyConfig,
     refused: boolean,
+    local?: (stanza: XmlElement) => void,
   ) => Promise<SecretVerdict>;
 }
 
@@ -131,10 +133,14 @@ export class Runtime implements WorkerHandlers {
       stopping.push(
         proxy.shutdown(this.#hurried ? 0 : config.shutdownGraceMs)
           .catch(this.#stopFailed(domain))
-          .then(() => {
+          .then((unanswered) => {
             this.#proxies.delete(domain);
-            if (entry) this.#add(entry);
-            else this.#metrics.remove(domain);
+            if (entry) {
+              this.#add(entry).carry(this.#carried(domain, unanswered ?? []));
+            } else {
+              this.#lost(domain, unanswered ?? []);
+              this.#metrics.remove(domain);
+            }
           }),
       );
     }
@@ -179,10 +185,19 @@ export class Runtime implements WorkerHandlers {
         ? [{ entry, before }]
         : [];
     });
+    // What reaches a trial beside a proxy serving here goes straight to it, counted.
+    const handed = changed.map(() => 0);
     const verdicts = await Promise.all(
-      changed.map(({ entry, before }) =>
-        check(entry, before, this.#proxies.get(entry.domain)?.readiness().refused ?? false)
-      ),
+      changed.map(({ entry, before }, i) => {
+        const proxy = this.#proxies.get(entry.domain);
+        const local = proxy?.serving
+          ? (stanza: XmlElement) => {
+            handed[i]++;
+            proxy.carry([stanza]);
+          }
+          : undefined;
+        return check(entry, before, proxy?.readiness().refused ?? false, local);
+      }),
     );
     const failed: Array<{ reason: ReloadFailure; message: string }> = [];
     changed.forEach(({ entry }, i) => {
@@ -200,6 +215,7 @@ export class Runtime implements WorkerHandlers {
           domain: entry.domain,
           ...verdicts[i],
           ...standing,
+          handed: handed[i],
           decision: decision.kind,
         });
       }
@@ -224,7 +240,11 @@ export class Runtime implements WorkerHandlers {
   async stop(signal: string): Promise<number> {
     const graceMs = this.#hurried ? 0 : this.#config?.shutdownGraceMs ?? 0;
     this.#log.info("proxy.stopping", { signal, grace_ms: graceMs });
-    await Promise.all([...this.#proxies.values()].map((proxy) => proxy.shutdown(graceMs)));
+    await Promise.all(
+      [...this.#proxies.values()].map(async (proxy) =>
+        this.#lost(proxy.domain, await proxy.shutdown(graceMs))
+      ),
+    );
     await this.#http?.shutdown();
     this.#store?.close();
     this.#pins?.close();
@@ -266,7 +286,33 @@ export class Runtime implements WorkerHandlers {
     }
   }
 
-  #add(entry: ProxyConfig): void {
+  /** What a reconnecting proxy's old stream could not answer, said as it goes to its new one. */
+  #carried(domain: string, stanzas: XmlElement[]): XmlElement[] {
+    if (stanzas.length > 0) {
+      this.#log.info("proxy.carried_over", { domain, stanzas: stanzas.length, ...kinds(stanzas) });
+    }
+    return stanzas;
+  }
+
+  /**
+   * What a stopping proxy could not answer, with no stream to come: said,
+   * as a request among it gets no answer from us.
+   */
+  #lost(domain: string, stanzas: XmlElement[]): void {
+    if (stanzas.length === 0) return;
+    const counts = kinds(stanzas);
+    const fields = {
+      domain,
+      stanzas: stanzas.length,
+      ...counts,
+      hint: "the server routed them before it read the stream's end (XEP-0114 cannot stop " +
+        "the routing first): a request among them gets no answer from the proxy",
+    };
+    if (counts.requests > 0) this.#log.warn("proxy.lost_at_close", fields);
+    else this.#log.debug("proxy.lost_at_close", fields);
+  }
+
+  #add(entry: ProxyConfig): Proxy {
     const proxy = new Proxy(entry, {
       metrics: this.#metrics,
       subscribers: this.#store,
@@ -276,7 +322,16 @@ export class Runtime implements WorkerHandlers {
     // Added by a reload after a second stop signal: its stop has no grace either.
     if (this.#hurried) proxy.hurry();
     this.#proxies.set(entry.domain, proxy);
+    return proxy;
   }
+}
+
+/** How many of `stanzas` are requests (iq get or set), which need an answer. */
+function kinds(stanzas: readonly XmlElement[]): { requests: number } {
+  const requests =
+    stanzas.filter((el) => el.name === "iq" && (el.attrs.type === "get" || el.attrs.type === "set"))
+      .length;
+  return { requests };
 }
 
 /** An error's message, without the class name Deno puts first. */

@@ -4,8 +4,9 @@
  * mistyped or not yet rotated secret fails the reload instead of the link.
  * Prosody checks the secret before it refuses a second connection for the
  * domain (`conflict`); ejabberd takes the second connection beside the
- * first, so what reaches it goes on to the serving instance, as for the
- * live check (src/link/guest.ts).
+ * first, so what reaches it goes to the serving proxy: straight to it when it
+ * runs in this process, else through the server, as for the live check
+ * (src/link/guest.ts).
  */
 import type { ProxyConfig } from "../config/types.ts";
 import { requestError, type StanzaError } from "../core/stanza.ts";
@@ -48,12 +49,15 @@ const RECONNECTING: StanzaError = {
  * serving beside it proves with `current.secret`, unless the server refuses
  * that one (`refused`: the running stream's secret is refused): then with
  * the new one, and one still holding the old is asked to show itself too.
- * Never rejects.
+ * `local`: the proxy of this process that serves the domain, if it does,
+ * which takes what reaches the check (a relay through the server might come
+ * back to the check as it closes, and be lost). Never rejects.
  */
 export async function checkSecret(
   next: ProxyConfig,
   current: ProxyConfig,
   refused: boolean,
+  local?: (stanza: XmlElement) => void,
   open: (options: GuestOptions) => Promise<Guest> = openGuest,
 ): Promise<SecretVerdict> {
   const { domain, server, secret, maxStanzaSize, tls } = next;
@@ -70,7 +74,10 @@ export async function checkSecret(
       maxStanzaSize,
       ...(tls ? { tls } : {}),
       handlers: {
-        onStanza: () => false,
+        onStanza: (stanza) => {
+          local?.(stanza);
+          return local !== undefined;
+        },
         onOrphan: (stanza) => orphan(guest, stanza, domain),
       },
     });

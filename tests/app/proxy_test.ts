@@ -192,6 +192,26 @@ Deno.test("hurry ends the grace at once: what is in flight is answered, the stre
   assert.equal(link.stopped, true);
 });
 
+Deno.test("a grace that runs out with requests in flight is said, and they are answered", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.receive(request("slow"));
+  link.take();
+  const logs = captureLogs();
+  try {
+    await within(proxy.shutdown(10), 5_000, "the shutdown");
+  } finally {
+    logs.restore();
+  }
+  assert.match(
+    logs.lines.join(""),
+    /WARNING +proxy\.example\.org proxy\.grace_ended domain=proxy\.example\.org pending=1 hint="these get service-unavailable \(wait\) now/,
+  );
+  const [answer] = link.take();
+  assert.equal(parseXml(answer).attrs.id, "slow");
+  assert.equal(conditionOf(answer), "service-unavailable");
+});
+
 Deno.test("hurry before the shutdown: it takes no grace at all", async () => {
   const { proxy, link } = start();
   online(link);
@@ -274,4 +294,59 @@ Deno.test("max_stanza_size reaches the link, and a reload changes it in place", 
   proxy.reconfigure(config("max_stanza_size: 2MB"));
   assert.equal(link.retuned.at(-1)?.maxStanzaSize, 2 * 1024 * 1024);
   await proxy.shutdown(0);
+});
+
+Deno.test("a request that arrives after the stream's end went out is not answered there: shutdown hands it on", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.onStop = () => {
+    link.receive(request("crossed"));
+    link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+  };
+  const unanswered = await proxy.shutdown(0);
+  assert.deepEqual(link.take(), [`<presence type="unavailable" to="${TARGET}" from="${DOMAIN}"/>`]);
+  assert.deepEqual(unanswered.map((el) => el.toString()), [
+    `<iq type="get" id="crossed" from="${ALICE}" to="${DOMAIN}"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    `<presence from="${TARGET}/b" to="${DOMAIN}"/>`,
+  ]);
+});
+
+Deno.test("stanzas carried from a closed stream are routed once the proxy serves, before its own", () => {
+  const { proxy, link } = start();
+  proxy.carry([parseXml(request("crossed"))]);
+  link.online();
+  assert.deepEqual(link.take(), [`<presence type="subscribe" to="${TARGET}" from="${DOMAIN}"/>`]);
+  link.receive(request("own"));
+  // Both wait for the first resource, the carried one first.
+  link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+  assert.deepEqual(link.take(), [
+    `<iq type="get" id="crossed" from="${DOMAIN}/${ALICE}" to="${TARGET}/a"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    `<iq type="get" id="own" from="${DOMAIN}/${ALICE}" to="${TARGET}/a"><ping xmlns="urn:xmpp:ping"/></iq>`,
+  ]);
+  link.receive(`<iq type="result" id="crossed" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"/>`);
+  assert.deepEqual(link.take(), [
+    `<iq type="result" id="crossed" from="${DOMAIN}" to="${ALICE}"/>`,
+  ]);
+});
+
+Deno.test("a look from standby keeps carried stanzas until it takes over", () => {
+  const { proxy, link } = start();
+  proxy.carry([parseXml(request("crossed"))]);
+  link.online(true);
+  link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+  assert.deepEqual(link.take().filter((text) => text.startsWith("<iq")), []);
+  link.handlers.onTakeOver?.();
+  assert.deepEqual(link.take().filter((text) => text.startsWith("<iq")), [
+    `<iq type="get" id="crossed" from="${DOMAIN}/${ALICE}" to="${TARGET}/a"><ping xmlns="urn:xmpp:ping"/></iq>`,
+  ]);
+});
+
+Deno.test("a proxy that stops before it served hands on what it was given to carry", async () => {
+  const { proxy, link } = start();
+  proxy.carry([parseXml(request("crossed"))]);
+  link.online(true);
+  link.handlers.onHandOver?.();
+  const unanswered = await proxy.shutdown(0);
+  assert.deepEqual(unanswered.map((el) => el.attrs.id), ["crossed"]);
+  assert.deepEqual(link.take().filter((text) => text.includes('id="crossed"')), []);
 });

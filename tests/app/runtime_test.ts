@@ -8,6 +8,7 @@ import type { Config } from "../../src/config/types.ts";
 import type { Link, LinkOptions } from "../../src/link/connection.ts";
 import { formatAddress, type HttpAddress } from "../../src/ops/http.ts";
 import { Runtime } from "../../src/app/runtime.ts";
+import { parseXml, type XmlElement } from "../../src/core/xml.ts";
 import {
   type FromWorker,
   type Logging,
@@ -17,6 +18,7 @@ import {
 import { serveWorker } from "../../src/app/supervisor.ts";
 import { captureLogs } from "../support/logs.ts";
 import { bounded } from "../support/bounded.ts";
+import { ALICE, DOMAIN, FakeLink, online, request, TARGET } from "../support/proxy_shell.ts";
 
 const LOGGING: Logging = { level: "fatal", format: "text", fields: {} };
 // Ports of the fake listener: none is ever bound. This one is "in use".
@@ -296,7 +298,7 @@ Deno.test("a reload whose new secret cannot be tried (no answer) goes on, and sa
     );
   }));
 
-Deno.test("a new secret tried beside a serving stream that lost stanzas as it closed: said", () =>
+Deno.test("a new secret whose trial lost stanzas as it closed, with no serving proxy to take them: said", () =>
   bounded(5_000, async () => {
     const { events, log } = await reloadLogged("lossy-new");
     assert.deepEqual(events, ["disconnect old", "connect lossy-new"]);
@@ -356,4 +358,114 @@ Deno.test("in the worker, a stop that comes while a secret is tried: the reload 
       applied: false,
     });
     assert.deepEqual(fakes.events, ["disconnect old"], "no stream opened to be shut at once");
+  }));
+
+/** A runtime on fake streams (tests/support/proxy_shell.ts) whose new secrets are all accepted. */
+function onFakeLinks(): { runtime: Runtime; links: FakeLink[] } {
+  const links: FakeLink[] = [];
+  const runtime = new Runtime({
+    checkSecret: () => Promise.resolve({ kind: "accepted" }),
+    openLink: (options) => {
+      const link = new FakeLink();
+      links.push(link);
+      return link.open(options);
+    },
+  });
+  return { runtime, links };
+}
+
+Deno.test("a reload that reconnects hands what crossed the old stream's end to the new stream", () =>
+  bounded(5_000, async () => {
+    const { runtime, links } = onFakeLinks();
+    await runtime.start(config({ secret: "old" }), LOGGING);
+    const [old] = links;
+    online(old);
+    old.onStop = () => old.receive(request("crossed"));
+    await runtime.reload(config({ secret: "new" }), LOGGING);
+    assert.deepEqual(old.take(), [
+      `<presence type="unavailable" to="${TARGET}" from="${DOMAIN}"/>`,
+    ]);
+    const next = links[1];
+    next.online();
+    assert.deepEqual(next.take(), [`<presence type="subscribe" to="${TARGET}" from="${DOMAIN}"/>`]);
+    next.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+    assert.deepEqual(next.take(), [
+      `<iq type="get" id="crossed" from="${DOMAIN}/${ALICE}" to="${TARGET}/a"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    ]);
+    next.receive(`<iq type="result" id="crossed" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"/>`);
+    assert.deepEqual(next.take(), [
+      `<iq type="result" id="crossed" from="${DOMAIN}" to="${ALICE}"/>`,
+    ]);
+  }));
+
+Deno.test("a stop: a request that crossed the stream's end is said lost", () =>
+  bounded(5_000, async () => {
+    const { runtime, links } = onFakeLinks();
+    await runtime.start(config({ secret: "old" }), LOGGING);
+    online(links[0]);
+    links[0].onStop = () => {
+      links[0].receive(request("crossed"));
+      links[0].receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+    };
+    const logs = captureLogs();
+    try {
+      await runtime.stop("SIGTERM");
+    } finally {
+      logs.restore();
+    }
+    assert.match(
+      logs.lines.join(""),
+      /WARNING +main proxy\.lost_at_close domain=proxy\.example\.org stanzas=2 requests=1 hint="the server routed them before it read the stream's end/,
+    );
+  }));
+
+Deno.test("what reaches a secret trial goes straight to the proxy serving the domain here", () =>
+  bounded(5_000, async () => {
+    let local: ((stanza: XmlElement) => void) | undefined;
+    const links: FakeLink[] = [];
+    const runtime = new Runtime({
+      checkSecret: (_next, _current, _refused, serving) => {
+        local = serving;
+        // What the server routes to the trial's connection while it is up.
+        serving?.(parseXml(request("beside")));
+        return Promise.resolve({ kind: "accepted" });
+      },
+      openLink: (options) => {
+        const link = new FakeLink();
+        links.push(link);
+        return link.open(options);
+      },
+    });
+    await runtime.start(config({ secret: "old" }), LOGGING);
+    const [old] = links;
+    online(old);
+    const reloaded = runtime.reload(config({ secret: "new" }), LOGGING);
+    assert.ok(local, "the trial was given the serving proxy");
+    assert.deepEqual(old.take(), [
+      `<iq type="get" id="beside" from="${DOMAIN}/${ALICE}" to="${TARGET}/a"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    ]);
+    // The old stream's grace holds it until its answer comes.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    old.receive(`<iq type="result" id="beside" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"/>`);
+    await reloaded;
+    assert.deepEqual(old.take(), [
+      `<iq type="result" id="beside" from="${DOMAIN}" to="${ALICE}"/>`,
+      `<presence type="unavailable" to="${TARGET}" from="${DOMAIN}"/>`,
+    ]);
+    assert.equal(links.length, 2, "reconnected");
+  }));
+
+Deno.test("a trial beside a proxy that does not serve here is given none to hand stanzas to", () =>
+  bounded(5_000, async () => {
+    const given: boolean[] = [];
+    const runtime = new Runtime({
+      checkSecret: (_next, _current, _refused, local) => {
+        given.push(local !== undefined);
+        return Promise.resolve({ kind: "accepted" });
+      },
+      openLink: (options) => new FakeLink().open(options),
+    });
+    await runtime.start(config({ secret: "old" }), LOGGING);
+    await runtime.reload(config({ secret: "new" }), LOGGING);
+    assert.deepEqual(given, [false]);
   }));

@@ -90,6 +90,30 @@ Deno.test("secret check: accepted beside the serving instance, what reaches it g
   }
 });
 
+Deno.test("secret check beside the proxy serving here: what reaches it goes straight to that proxy", async () => {
+  const srv = answeringServer();
+  try {
+    const local: (string | undefined)[][] = [];
+    const verdict = checkSecret(entry(srv.url, NEW), entry(srv.url, OLD), false, (stanza) => {
+      const { type, id, from, to } = stanza.attrs;
+      local.push([stanza.name, type, id, from, to]);
+    });
+    await until(() => srv.text().includes("<handshake>"), "the handshake");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await srv.write(`<iq type='get' id='r1' from='alice@example.org/r' to='${DOMAIN}'/>`);
+    const id = `${SIBLING}1`;
+    await srv.write(
+      pingText(DOMAIN, id, serving.sign(pingFields("get", id, undefined), Date.now())),
+    );
+    assert.deepEqual(await verdict, { kind: "accepted", siblings: [["0123abcd", 1000000000000]] });
+    assert.deepEqual(local, [["iq", "get", "r1", "alice@example.org/r", DOMAIN]]);
+    assert.doesNotMatch(srv.text(), /<message/, "nothing relayed through the server");
+    assert.doesNotMatch(srv.text(), /type="error"/, "nothing answered in its stead");
+  } finally {
+    srv.close();
+  }
+});
+
 Deno.test("secret check: accepted with nobody serving, a request that reaches it is answered", async () => {
   const srv = answeringServer();
   try {

@@ -56,8 +56,12 @@ export class FakeLink implements Link {
     this.sent.push(stanza);
   }
 
+  /** Called as the stream's end goes out: what the test's server routes to it meanwhile. */
+  onStop: (() => void) | undefined;
+
   stop(): Promise<void> {
     this.stopped = true;
+    this.onStop?.();
     this.state = "stopped";
     return Promise.resolve();
   }
