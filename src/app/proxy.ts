@@ -16,6 +16,13 @@ import { wait } from "../link/wait.ts";
 import type { XmlElement } from "../core/xml.ts";
 import { EventLog } from "./event_log.ts";
 
+/**
+ * Stanzas kept to carry or hand on, at most: the server routes them for
+ * the moment it takes to read a stream's end (or a trial's), and a flood
+ * then must not grow memory without bound (each is at most `max_stanza_size`).
+ */
+const MAX_KEPT = 1_000;
+
 /** What a proxy needs from the outside world; tests replace it. */
 export interface ProxyDeps {
   /** Milliseconds on a monotonic clock. Default: `performance.now`. */
@@ -65,6 +72,8 @@ export class Proxy {
    * server before it read the stream's end, and no answer on it can reach anyone.
    */
   #afterEnd: XmlElement[] | undefined;
+  /** Stanzas to carry or hand on that {@link MAX_KEPT} left out. */
+  #notKept = 0;
   /** What the router's events say in the log. */
   readonly #events: EventLog;
 
@@ -100,7 +109,7 @@ export class Proxy {
     }));
     const handlers: LinkHandlers = {
       onStanza: (stanza) => {
-        if (this.#afterEnd) this.#afterEnd.push(stanza);
+        if (this.#afterEnd) this.#keep(this.#afterEnd, stanza);
         else this.#receive(stanza);
       },
       onOnline: (look) => {
@@ -199,7 +208,7 @@ export class Proxy {
    * comes on its own stream.
    */
   carry(stanzas: readonly XmlElement[]): void {
-    this.#carried.push(...stanzas);
+    for (const stanza of stanzas) this.#keep(this.#carried, stanza);
     if (this.#serving) this.#serve();
   }
 
@@ -239,6 +248,14 @@ export class Proxy {
     const afterEnd: XmlElement[] = this.#afterEnd = [];
     await this.#link.stop();
     this.#metrics?.setUp(this.domain, false);
+    if (this.#notKept > 0) {
+      this.#log.warning("proxy.carry_limit", {
+        domain: this.domain,
+        dropped: this.#notKept,
+        limit: MAX_KEPT,
+        hint: "more stanzas than that came to carry while no stream served: the rest were dropped",
+      });
+    }
     return [...this.#carried.splice(0), ...afterEnd];
   }
 
@@ -253,6 +270,12 @@ export class Proxy {
       () => this.#router.receive(stanza, this.#now()),
       (error) => this.#failed(stanza, error),
     );
+  }
+
+  /** Keeps a stanza to carry or to hand on, up to {@link MAX_KEPT} in `kept`. */
+  #keep(kept: XmlElement[], stanza: XmlElement): void {
+    if (kept.length < MAX_KEPT) kept.push(stanza);
+    else this.#notKept++;
   }
 
   /** The router serves: what was carried over goes first. */

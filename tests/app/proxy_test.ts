@@ -350,3 +350,24 @@ Deno.test("a proxy that stops before it served hands on what it was given to car
   assert.deepEqual(unanswered.map((el) => el.attrs.id), ["crossed"]);
   assert.deepEqual(link.take().filter((text) => text.includes('id="crossed"')), []);
 });
+
+Deno.test("what comes after the stream's end is kept up to a limit; the rest is said", async () => {
+  const { proxy, link } = start();
+  online(link);
+  link.onStop = () => {
+    for (let i = 0; i < 1_005; i++) link.receive(request(`flood-${i}`));
+  };
+  const logs = captureLogs();
+  let unanswered;
+  try {
+    unanswered = await proxy.shutdown(0);
+  } finally {
+    logs.restore();
+  }
+  assert.equal(unanswered.length, 1_000);
+  assert.equal(unanswered[999].attrs.id, "flood-999");
+  assert.match(
+    logs.lines.join(""),
+    /WARNING +proxy\.example\.org proxy\.carry_limit domain=proxy\.example\.org dropped=5 limit=1000/,
+  );
+});
