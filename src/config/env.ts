@@ -14,7 +14,13 @@
  * checked, even one a higher source overrides, so that a typo in a unit
  * file does not wait for the day the flag is dropped.
  */
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log_options.ts";
+import {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  readOption,
+} from "./log_options.ts";
 import { quoted } from "./problems.ts";
 
 /** The environment variables read here. */
@@ -180,7 +186,8 @@ function checkOne<T extends string>(
   errors: string[],
 ): T | undefined {
   if (value === undefined) return undefined;
-  if ((allowed as readonly string[]).includes(value)) return value as T;
+  const option = readOption(allowed, value);
+  if (option !== undefined) return option;
   errors.push(`${name}: expected one of ${allowed.join(", ")}, got ${quoted(value)}`);
   return undefined;
 }

@@ -17,3 +17,16 @@ export const LOG_FORMATS = Object.freeze(["text", "json"] as const);
 
 /** How log lines are written. */
 export type LogFormat = typeof LOG_FORMATS[number];
+
+/** Other names operators write for a level (logtape's own word is `warning`). */
+const ALIASES: Readonly<Record<string, string>> = { warn: "warning" };
+
+/**
+ * `value` as one of `allowed`, in any case (`INFO`, as many daemons take
+ * it), or by an alias (`warn`); undefined when it is none of them.
+ */
+export function readOption<T extends string>(allowed: readonly T[], value: string): T | undefined {
+  const lower = value.toLowerCase();
+  const name = ALIASES[lower] ?? lower;
+  return allowed.find((option) => option === name);
+}

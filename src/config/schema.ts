@@ -9,7 +9,7 @@ import { parseAffinityShape, SHAPE_EXPECTED } from "../core/affinity_key.ts";
 import { BALANCES } from "../core/balance.ts";
 import { isBareJid, isHostname } from "../core/jid.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
-import { LOG_FORMATS, LOG_LEVELS } from "./log_options.ts";
+import { LOG_FORMATS, LOG_LEVELS, readOption } from "./log_options.ts";
 import { describe, expecting, expectingAddress, fromZod, type Problem } from "./problems.ts";
 import { SECRET_KEYS, SECRET_KEYS_TEXT, secretFields, type SecretSources } from "./secrets.ts";
 import { keysAt, suggestion } from "./suggest.ts";
@@ -110,8 +110,8 @@ export function configSchema(secrets: SecretSources) {
     server: serverField().optional(),
     tls_ca: caField(secrets).optional(),
     tls_server_name: serverNameField().optional(),
-    log_level: enumField(LOG_LEVELS).optional(),
-    log_format: enumField(LOG_FORMATS).optional(),
+    log_level: logOptionField(LOG_LEVELS).optional(),
+    log_format: logOptionField(LOG_FORMATS).optional(),
     http: httpField().optional(),
     shutdown_grace: durationField(0).default(DEFAULT_SHUTDOWN_GRACE_MS),
     state_dir: z.string({ error: expecting("expected a directory path") }).min(1, {
@@ -247,6 +247,14 @@ function readField<T>(
 function countField() {
   const error = expecting("expected an integer >= 1");
   return z.number({ error }).int({ error }).min(1, { error });
+}
+
+/** `log_level`, `log_format`: one of `values`, in any case or by an alias (log_options.ts). */
+function logOptionField<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.preprocess(
+    (value) => typeof value === "string" ? readOption(values, value) ?? value : value,
+    enumField(values),
+  );
 }
 
 function enumField<const T extends readonly [string, ...string[]]>(values: T) {

@@ -149,14 +149,14 @@ Deno.test("bad values are errors, all of them at once", () => {
   assert.deepEqual(
     errors({
       flags: { logLevel: "verbose", logFormat: "xml", config: "" },
-      vars: { CLIENT_PROXY_LOG_LEVEL: "loud", CLIENT_PROXY_LOG_FORMAT: "JSON" },
+      vars: { CLIENT_PROXY_LOG_LEVEL: "loud", CLIENT_PROXY_LOG_FORMAT: "yaml" },
     }),
     [
       `--config: expected a file path, got an empty string`,
       `--log-level: expected one of ${LEVELS}, got "verbose"`,
       `CLIENT_PROXY_LOG_LEVEL: expected one of ${LEVELS}, got "loud"`,
       `--log-format: expected one of text, json, got "xml"`,
-      `CLIENT_PROXY_LOG_FORMAT: expected one of text, json, got "JSON"`,
+      `CLIENT_PROXY_LOG_FORMAT: expected one of text, json, got "yaml"`,
     ],
   );
 });
@@ -216,4 +216,13 @@ Deno.test("settingsFields gives one log line's properties", () => {
     log_format: "json",
     log_format_from: "log_format",
   });
+});
+
+Deno.test("a log level or format from a flag or the environment is read in any case", () => {
+  const settings = resolve({
+    flags: { logFormat: "JSON" },
+    vars: { CLIENT_PROXY_LOG_LEVEL: "WARN" },
+  });
+  assert.equal(settings.logLevel.value, "warning");
+  assert.equal(settings.logFormat.value, "json");
 });

@@ -272,3 +272,16 @@ Deno.test("max_stanza_size: 1 MB by default; a size with a unit or a number of b
     );
   }
 });
+
+Deno.test("log_level and log_format are read in any case, and `warn` as `warning`", () => {
+  for (
+    const [level, format, expected] of [
+      ["INFO", "JSON", ["info", "json"]],
+      ["Warn", "Text", ["warning", "text"]],
+      ["DEBUG", "text", ["debug", "text"]],
+    ] as const
+  ) {
+    const config = accept(yamlOf({ log_level: level, log_format: format }, {}));
+    assert.deepEqual([config.logLevel, config.logFormat], expected);
+  }
+});
