@@ -5,6 +5,7 @@
  */
 import { EXIT, parseCommand, USAGE } from "./cli.ts";
 import { loadConfig } from "../config/load.ts";
+import { fileLabel } from "../config/problems.ts";
 import type { Config } from "../config/types.ts";
 import { resolveSettings, settingsFields } from "../config/env.ts";
 import { assertDirectory, checkStateDir, openSubscriberStore } from "../ops/subscribers.ts";
@@ -90,7 +91,7 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
   };
   const problem = stateDirProblem(config, command.check);
   if (problem) {
-    const line = `${config.file}: ${problem}`;
+    const line = `${fileLabel(config.file)}: ${problem}`;
     say({ format: logging(config).format, journal })("error", "config.problem", line);
     if (command.live?.json) console.log(jsonConfigReport(config.file, [...envErrors, line]));
     return command.check ? EXIT.failure : EXIT.config;
@@ -103,7 +104,7 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
     const count = config.proxies.length;
     const live = command.live;
     if (!live?.json) {
-      console.log(`${config.file}: ok (${count} ${count === 1 ? "proxy" : "proxies"})`);
+      console.log(`${fileLabel(config.file)}: ok (${count} ${count === 1 ? "proxy" : "proxies"})`);
     }
     if (!live) return EXIT.ok;
     const { narrowForLiveCheck, runLiveCheck } = await import("./live_check.ts");

@@ -4,7 +4,7 @@
  * pure parser for the secrets.
  */
 import { parseConfig } from "./parse.ts";
-import { reason } from "./problems.ts";
+import { fileLabel, reason } from "./problems.ts";
 import { CREDENTIALS_ENV } from "./secrets.ts";
 import type { ConfigResult } from "./types.ts";
 
@@ -25,7 +25,7 @@ export function loadConfig(
   try {
     text = Deno.readTextFileSync(file);
   } catch (error) {
-    return { ok: false, errors: [`${file}: cannot read: ${reason(error)}`] };
+    return { ok: false, errors: [`${fileLabel(file)}: cannot read: ${reason(error)}`] };
   }
   return parseConfig(text, {
     file,

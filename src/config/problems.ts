@@ -55,6 +55,23 @@ export function fromZod(
   return problems;
 }
 
+/** Control and bidirectional-override characters, which a path shown on a terminal must not carry raw. */
+// deno-lint-ignore no-control-regex -- control characters are what it finds
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * The config file's path as problems name it: as given, or quoted with its
+ * control characters escaped (a newline or an escape sequence in a file
+ * name must not forge a line or colour the terminal).
+ */
+export function fileLabel(file: string): string {
+  if (!UNPRINTABLE.test(file)) return file;
+  return JSON.stringify(file).replace(
+    new RegExp(UNPRINTABLE.source, "g"),
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /**
  * `file:line:col: path: message` lines (the position of the key, as YAML
  * syntax errors give theirs; just `file:` when it has none), top-level keys
@@ -75,7 +92,7 @@ export function report(
   return placed
     .sort((a, b) => rank(a.problem) - rank(b.problem) || order(a.at) - order(b.at))
     .map(({ problem: { path, message }, at }) => {
-      const where = at === undefined ? file : `${file}:${at.line}:${at.col}`;
+      const where = at === undefined ? fileLabel(file) : `${fileLabel(file)}:${at.line}:${at.col}`;
       return path.length === 0
         ? `${where}: ${message}`
         : `${where}: ${formatPath(path)}: ${message}`;

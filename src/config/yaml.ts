@@ -14,7 +14,7 @@ import {
   parseDocument,
   visit,
 } from "yaml";
-import { reason } from "./problems.ts";
+import { fileLabel, reason } from "./problems.ts";
 
 /** What npm:yaml reads from the environment while it parses. */
 export const YAML_ENV_NAMES = Object.freeze(["LOG_TOKENS", "LOG_STREAM"] as const);
@@ -65,7 +65,7 @@ export function readYaml(text: string, file: string): YamlResult {
       ok: false,
       errors: found.map(({ offset, message }) => {
         const { line, col } = lineCounter.linePos(offset);
-        return `${file}:${line}:${col}: ${message}`;
+        return `${fileLabel(file)}:${line}:${col}: ${message}`;
       }),
     };
   }
@@ -73,7 +73,7 @@ export function readYaml(text: string, file: string): YamlResult {
     return { ok: true, value: doc.toJS(), locate: (path) => locate(doc, lineCounter, path) };
   } catch (error) {
     // e.g. "Excessive alias count": no position to give.
-    return { ok: false, errors: [`${file}: ${reason(error)}`] };
+    return { ok: false, errors: [`${fileLabel(file)}: ${reason(error)}`] };
   }
 }
 

@@ -12,6 +12,8 @@ import {
   testRejected,
   yamlOf,
 } from "../support/config.ts";
+import { fileLabel } from "../../src/config/problems.ts";
+import { loadConfig } from "../../src/config/load.ts";
 
 testRejected([
   ["unknown odd key is quoted", yamlOf({ '"a b"': "1" }), [
@@ -52,5 +54,19 @@ Deno.test("several problems in one file are all reported, proxy by proxy, in the
     `${FILE}: proxies[1].max_pending: ${COUNT}, got 0`,
     `${FILE}: proxies[1].server: ${SERVER}, got "http://x"`,
     `${FILE}: proxies[1].sekret: unknown key: did you mean \`secret\`?`,
+  ]);
+});
+
+Deno.test("a config path with control characters is named quoted and escaped, never raw", () => {
+  assert.equal(
+    fileLabel("/etc/client-proxy/client-proxy.yaml"),
+    "/etc/client-proxy/client-proxy.yaml",
+  );
+  assert.equal(fileLabel("my config.yaml"), "my config.yaml");
+  assert.equal(fileLabel("/tmp/a\nb\x1b[31m.yaml"), '"/tmp/a\\nb\\u001b[31m.yaml"');
+  assert.equal(fileLabel("/tmp/\u202egnp.yaml"), '"/tmp/\\u202egnp.yaml"');
+  const result = loadConfig("/nonexistent/a\nb.yaml");
+  assert.deepEqual(result.ok ? [] : result.errors, [
+    '"/nonexistent/a\\nb.yaml": cannot read: No such file',
   ]);
 });
