@@ -60,18 +60,25 @@ Deno.test("secret check: no server, no verdict", async () => {
   assert.match(verdict.kind === "unknown" ? verdict.reason : "", /ECONNREFUSED/);
 });
 
+/**
+ * Once the check is in: the server hands it a request (`r1`), then the
+ * serving instance's ping, proved with the old secret.
+ */
+async function requestThenSiblingPing(srv: ReturnType<typeof answeringServer>): Promise<void> {
+  await until(() => srv.text().includes("<handshake>"), "the handshake");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await srv.write(`<iq type='get' id='r1' from='alice@example.org/r' to='${DOMAIN}'/>`);
+  const id = `${SIBLING}1`;
+  await srv.write(
+    pingText(DOMAIN, id, serving.sign(pingFields("get", id, undefined), Date.now())),
+  );
+}
+
 Deno.test("secret check: accepted beside the serving instance, what reaches it goes on, proved with the old secret", async () => {
   const srv = answeringServer();
   try {
     const verdict = check(srv.url);
-    // The server hands the check a request, then the serving instance's ping (old secret).
-    await until(() => srv.text().includes("<handshake>"), "the handshake");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await srv.write(`<iq type='get' id='r1' from='alice@example.org/r' to='${DOMAIN}'/>`);
-    const id = `${SIBLING}1`;
-    await srv.write(
-      pingText(DOMAIN, id, serving.sign(pingFields("get", id, undefined), Date.now())),
-    );
+    await requestThenSiblingPing(srv);
     // The serving instance (SIBLING, online since long ago) showed itself.
     assert.deepEqual(await verdict, { kind: "accepted", siblings: [["0123abcd", 1000000000000]] });
     const relays = [...srv.text().matchAll(/<message[^>]*>.*?<\/message>/gs)].flatMap((m) => {
@@ -98,13 +105,7 @@ Deno.test("secret check beside the proxy serving here: what reaches it goes stra
       const { type, id, from, to } = stanza.attrs;
       local.push([stanza.name, type, id, from, to]);
     });
-    await until(() => srv.text().includes("<handshake>"), "the handshake");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await srv.write(`<iq type='get' id='r1' from='alice@example.org/r' to='${DOMAIN}'/>`);
-    const id = `${SIBLING}1`;
-    await srv.write(
-      pingText(DOMAIN, id, serving.sign(pingFields("get", id, undefined), Date.now())),
-    );
+    await requestThenSiblingPing(srv);
     assert.deepEqual(await verdict, { kind: "accepted", siblings: [["0123abcd", 1000000000000]] });
     assert.deepEqual(local, [["iq", "get", "r1", "alice@example.org/r", DOMAIN]]);
     assert.doesNotMatch(srv.text(), /<message/, "nothing relayed through the server");
