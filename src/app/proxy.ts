@@ -233,7 +233,8 @@ export class Proxy {
       await grace.done;
       this.#idle = undefined;
       const pending = this.#router.inFlightCount;
-      if (pending > 0) {
+      // Said only when it ran its course: none, or a second stop signal, is the operator's choice.
+      if (pending > 0 && graceMs > 0 && !this.#hurried) {
         this.#log.warning("proxy.grace_ended", {
           domain: this.domain,
           pending,

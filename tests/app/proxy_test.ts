@@ -371,3 +371,20 @@ Deno.test("what comes after the stream's end is kept up to a limit; the rest is 
     /WARNING +proxy\.example\.org proxy\.carry_limit domain=proxy\.example\.org dropped=5 limit=1000/,
   );
 });
+
+Deno.test("no grace, or one a second signal ended, is not said to have run out", async () => {
+  for (const hurried of [false, true]) {
+    const { proxy, link } = start();
+    online(link);
+    link.receive(request("held"));
+    const logs = captureLogs();
+    try {
+      const stopping = proxy.shutdown(hurried ? 60_000 : 0);
+      if (hurried) proxy.hurry();
+      await within(stopping, 5_000, "the shutdown");
+    } finally {
+      logs.restore();
+    }
+    assert.doesNotMatch(logs.lines.join(""), /grace_ended/);
+  }
+});
