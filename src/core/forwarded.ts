@@ -16,6 +16,7 @@ import { errorCondition, errorReply, type StanzaError } from "./stanza.ts";
 import { ANSWER_TOO_BIG, NO_RESOURCE, SET_LOST, TIMEOUT } from "./stanza_errors.ts";
 import { parseStanza } from "./xml_scan.ts";
 import { copyString, readdress, serialize, type XmlElement } from "./xml.ts";
+import { normalizeJid } from "./jid.ts";
 
 /** An admitted request, as it is handed to a resource. */
 export interface Admitted {
@@ -120,6 +121,7 @@ export class Forwarded {
       requesterBare: p.requesterBare,
       requesterDomain: p.requesterDomain,
       id: p.id,
+      replyFrom: replyFromOf(p.stanza),
       type: p.type,
       affinityKey,
       via,
@@ -180,7 +182,8 @@ export class Forwarded {
       }
     }
     this.#settle(entry);
-    fx.send.push(readdress(stanza, { to: entry.requester, from: this.#ctx.settings.domain }));
+    const from = entry.replyFrom ?? this.#ctx.settings.domain;
+    fx.send.push(readdress(stanza, { to: entry.requester, from }));
     const what = stanza.attrs.type === "error" ? "error" : "result";
     const placement = placementKind(this.#ctx.settings, entry.affinityKey);
     outcome(fx, what, entry.requester, entry.id, now - entry.started, placement);
@@ -314,11 +317,24 @@ export class Forwarded {
     if (entry.via !== entry.requester) this.#long.delete(`${entry.requester}\0${entry.id}`);
   }
 
-  /** Answers a pending request ourselves, from the bare domain. */
+  /** Answers a pending request ourselves, from the address it was sent to. */
   #answer(fx: Effects, entry: Pending, error: StanzaError, why: Outcome, now: number): void {
-    const addressing = { to: entry.requester, from: this.#ctx.settings.domain, id: entry.id };
+    const from = entry.replyFrom ?? this.#ctx.settings.domain;
+    const addressing = { to: entry.requester, from, id: entry.id };
     fx.send.push(errorReply("iq", addressing, error));
     const placement = placementKind(this.#ctx.settings, entry.affinityKey);
     outcome(fx, why, entry.requester, entry.id, now - entry.started, placement);
   }
+}
+
+/**
+ * The address a request was sent to, as our answers' `from`, when it is a
+ * resource of our domain (in the form refusals use, effects.ts); undefined
+ * for the bare domain. Clients may take an answer only from the address
+ * they asked (Smack's reply filter does).
+ */
+function replyFromOf(stanza: XmlElement): string | undefined {
+  const to = stanza.attrs.to;
+  if (to === undefined || to.indexOf("/") < 0) return undefined;
+  return copyString(normalizeJid(to));
 }

@@ -16,6 +16,12 @@ export interface Pending extends Timed {
   /** The requester's domain, prepared (src/core/jid.ts domainKey): per-domain limits. */
   readonly requesterDomain: string;
   readonly id: string;
+  /**
+   * The address the request was sent to, when not the bare domain (a
+   * resource of it): our answers come from it, as refusals do. Undefined:
+   * the bare domain.
+   */
+  readonly replyFrom: string | undefined;
   readonly type: "get" | "set";
   /** What it is about (`affinity`): where a failover re-sends it. */
   readonly affinityKey: string | undefined;

@@ -113,7 +113,7 @@ export const ROUTES: readonly Route[] = [
   ]),
   route("iq", "result", "target", "resource", { kind: "rule", rule: "reply" }, [
     "iq result from the target to `<domain>/<requester>`",
-    "sent back to the requester from the bare domain, payload unchanged, if it answers a pending " +
+    "sent back to the requester from the address it asked, payload unchanged, if it answers a pending " +
     "request (same id, from the resource that was given it); otherwise dropped",
   ]),
   route("iq", "error", "target", "resource", { kind: "rule", rule: "reply" }, [

@@ -55,7 +55,7 @@ Deno.test("a reused id that is still pending gets conflict; the first request is
 
 Deno.test("timeout: remote-server-timeout from the bare domain, and the late reply is dropped", () => {
   const router = routerWith(["a"], { requestTimeoutMs: 2000 });
-  router.receive(get("slow", ALICE, `${DOMAIN}/res`), 1000);
+  router.receive(get("slow", ALICE), 1000);
   assert.equal(router.nextWake(), 3000);
   assert.equal(router.tick(2999).send.length, 0);
   assertError(only(router.tick(3000)), {
@@ -67,6 +67,27 @@ Deno.test("timeout: remote-server-timeout from the bare domain, and the late rep
   });
   assert.equal(router.nextWake(), undefined);
   assert.equal(router.receive(result("slow"), 3001).send.length, 0);
+});
+
+Deno.test("a request to a resource of the domain is answered from that address, however it ends", () => {
+  const router = routerWith(["a"], { requestTimeoutMs: 2000 });
+  // The domain in another case, as a client may write it; the resource as is.
+  const asked = `${DOMAIN.toUpperCase()}/Desk`;
+  const from = `${DOMAIN}/Desk`;
+  router.receive(get("answered", ALICE, asked), 0);
+  const reply = only(router.receive(result("answered"), 10));
+  assert.deepEqual(attrs(reply), { type: "result", id: "answered", from, to: ALICE });
+  router.receive(get("slow", ALICE, asked), 100);
+  assertError(only(router.tick(2100)), {
+    to: ALICE,
+    from,
+    id: "slow",
+    type: "wait",
+    condition: "remote-server-timeout",
+  });
+  // The bare domain, asked, answers as the bare domain.
+  router.receive(get("bare", ALICE), 3000);
+  assert.equal(only(router.receive(result("bare"), 3010)).attrs.from, DOMAIN);
 });
 
 Deno.test("the table is empty after N requests that all time out", () => {

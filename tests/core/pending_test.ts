@@ -161,6 +161,7 @@ function pending(
     requesterBare,
     requesterDomain: requesterBare.slice(requesterBare.indexOf("@") + 1),
     id,
+    replyFrom: undefined,
     type: "get",
     affinityKey: undefined,
     via: `${requesterBare}/r`,

@@ -51,7 +51,7 @@ withWorld("the seed's four-step exchange, attribute by attribute", async (world)
 }, ON_EVERY_SERVER);
 
 withWorld(
-  "set and get both go through, to the bare domain and to a resource of it",
+  "set and get both go through, to the bare domain and to a resource of it, answered from there",
   async (world) => {
     await world.resource("a");
     const alice = await world.client("alice", "r");
@@ -61,7 +61,9 @@ withWorld(
     const set = await alice.request(request("s1", { type: "set", to: `${DOMAIN}/some/thing` }));
     assert.equal(set.attrs.type, "result");
     assert.equal(set.attrs.id, "s1");
-    assert.equal(set.attrs.from, DOMAIN);
+    // From the address asked, as a client checking its answers expects.
+    assert.equal(set.attrs.from, `${DOMAIN}/some/thing`);
+    assert.equal(got.attrs.from, DOMAIN);
   },
   ON_EVERY_SERVER,
 );

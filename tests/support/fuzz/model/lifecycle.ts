@@ -11,7 +11,7 @@ import { accessAllows } from "./gate.ts";
 import { forgetInitiated, initiatedAnswer } from "./initiated.ts";
 import { failover, redispatch, viaOf } from "./requests.ts";
 import { availability, firstAnnouncement, restoreSubscribers } from "./service_presence.ts";
-import type { Model } from "./state.ts";
+import { askedOf, type Model } from "./state.ts";
 import { checkPresence } from "./target_presence.ts";
 import { checkParkedAnswer, takeParked, takeWaitingMessage } from "./waiting.ts";
 
@@ -77,7 +77,10 @@ export function tick(model: Model, out: XmlElement[]): void {
     }
     const req = model.findOpen(s.attrs.to, s.attrs.id, (r) => expired.has(r));
     model.check(req, () => `tick answered no expired request: ${show(s)}`);
-    model.check(s.attrs.from === model.domain, () => `timeout not from the domain: ${show(s)}`);
+    model.check(
+      s.attrs.from === askedOf(req),
+      () => `timeout not from the address asked: ${show(s)}`,
+    );
     model.checkError(s, "wait", "remote-server-timeout");
     expired.delete(req);
     model.close(req);
@@ -217,8 +220,8 @@ export function answerAll(model: Model, out: XmlElement[], by: "settleAll" | "ha
     const req = model.findOpen(s.attrs.to, s.attrs.id, (r) => all.has(r));
     model.check(req, () => `${by} answered no pending request: ${show(s)}`);
     model.check(
-      s.attrs.from === model.domain,
-      () => `${by}'s answer not from the domain: ${show(s)}`,
+      s.attrs.from === askedOf(req),
+      () => `${by}'s answer not from the address asked: ${show(s)}`,
     );
     model.checkError(s, "wait", "service-unavailable");
     all.delete(req);

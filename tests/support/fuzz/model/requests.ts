@@ -23,7 +23,7 @@ import {
 import { HOSTILE_REQUESTERS } from "../scenario.ts";
 import { keyOf, type PinRule, pinRule, served } from "./affinity.ts";
 import { accessAllows, domainKey, passesSendersLimit, saysRateLimited } from "./gate.ts";
-import type { Model, ModelResource, Parked, Req } from "./state.ts";
+import { askedOf, type Model, type ModelResource, type Parked, type Req } from "./state.ts";
 
 const HOSTILE = new Set(HOSTILE_REQUESTERS);
 
@@ -270,7 +270,7 @@ export function reply(model: Model, el: XmlElement, toResource: string, out: Xml
   const s = out[0];
   model.check(
     s.name === "iq" && s.attrs.type === el.attrs.type && s.attrs.to === req.requester &&
-      s.attrs.from === model.domain,
+      s.attrs.from === askedOf(req),
     () => `reply relayed wrongly: ${show(s)}`,
   );
   model.check(
@@ -300,7 +300,7 @@ export function tooBigReply(
   const s = out[0];
   model.check(
     s.name === "iq" && s.attrs.type === "error" && s.attrs.to === req.requester &&
-      s.attrs.from === model.domain && s.attrs.id === req.id,
+      s.attrs.from === askedOf(req) && s.attrs.id === req.id,
     () => `an oversized answer was settled wrongly: ${show(s)}`,
   );
   model.checkError(s, "cancel", "internal-server-error");
@@ -349,8 +349,8 @@ export function failover(model: Model, s: XmlElement, candidates: readonly Req[]
   const req = model.findOpen(s.attrs.to, s.attrs.id, (r) => candidates.includes(r));
   model.check(req, () => `failover answered no failing request: ${show(s)}`);
   model.check(
-    s.attrs.from === model.domain,
-    () => `failover answer not from the domain: ${show(s)}`,
+    s.attrs.from === askedOf(req),
+    () => `failover answer not from the address asked: ${show(s)}`,
   );
   if (req.type === "get") {
     model.check(

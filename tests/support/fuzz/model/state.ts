@@ -44,6 +44,11 @@ export interface Req {
   handedOver: boolean;
 }
 
+/** Where every answer to a request comes from: the address it was sent to, as we spell it. */
+export function askedOf(req: Req): string | undefined {
+  return ourSpelling(req.request.attrs.to);
+}
+
 /** A request that found no resource just after (re)connecting, waiting for one. */
 export interface Parked {
   readonly el: XmlElement;
