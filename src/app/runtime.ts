@@ -179,16 +179,19 @@ export class Runtime implements WorkerHandlers {
    */
   async #trySecrets(old: Config | undefined, config: Config): Promise<void> {
     const check = this.#deps.checkSecret ?? checkSecret;
+    // `refused` as the trial starts: it says which secret the trial proves with, so the
+    // verdict is judged with it, even if the stream's refusal comes while the trial runs.
     const changed = config.proxies.flatMap((entry) => {
       const before = old?.proxies.find((p) => p.domain === entry.domain);
-      return before && before.secret !== entry.secret && this.#proxies.has(entry.domain)
-        ? [{ entry, before }]
+      const proxy = this.#proxies.get(entry.domain);
+      return before && proxy && before.secret !== entry.secret
+        ? [{ entry, before, refused: proxy.readiness().refused ?? false }]
         : [];
     });
     // What reaches a trial beside a proxy serving here goes straight to it, counted.
     const handed = changed.map(() => 0);
     const verdicts = await Promise.all(
-      changed.map(({ entry, before }, i) => {
+      changed.map(({ entry, before, refused }, i) => {
         const proxy = this.#proxies.get(entry.domain);
         const local = proxy?.serving
           ? (stanza: XmlElement) => {
@@ -196,16 +199,15 @@ export class Runtime implements WorkerHandlers {
             proxy.carry([stanza]);
           }
           : undefined;
-        return check(entry, before, proxy?.readiness().refused ?? false, local);
+        return check(entry, before, refused, local);
       }),
     );
     const failed: Array<{ reason: ReloadFailure; message: string }> = [];
-    changed.forEach(({ entry }, i) => {
+    changed.forEach(({ entry, refused }, i) => {
       const proxy = this.#proxies.get(entry.domain);
-      const readiness = proxy?.readiness();
       const standing = {
-        online: readiness?.online ?? false,
-        refused: readiness?.refused ?? false,
+        online: proxy?.readiness().online ?? false,
+        refused,
         instance: proxy?.instance,
         since: proxy?.since,
       };

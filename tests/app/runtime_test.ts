@@ -469,3 +469,31 @@ Deno.test("a trial beside a proxy that does not serve here is given none to hand
     await runtime.reload(config({ secret: "new" }), LOGGING);
     assert.deepEqual(given, [false]);
   }));
+
+Deno.test("a trial is judged by the secret it proved with, though the stream's refusal came meanwhile", () =>
+  bounded(5_000, async () => {
+    const links: FakeLink[] = [];
+    const refusedAtTrial: boolean[] = [];
+    const runtime = new Runtime({
+      checkSecret: (_next, _current, refused) => {
+        refusedAtTrial.push(refused);
+        // The standby's look is refused while the trial runs: the server has the new secret.
+        links[0].state = "refused";
+        // Proving with the old secret, the trial met the instance that serves with it.
+        return Promise.resolve({ kind: "accepted", siblings: [["other001", 1_000]] });
+      },
+      openLink: (options) => {
+        const link = new FakeLink();
+        links.push(link);
+        return link.open(options);
+      },
+    });
+    await runtime.start(config({ secret: "old" }), LOGGING);
+    links[0].state = "standby";
+    await assert.rejects(
+      runtime.reload(config({ secret: "new" }), LOGGING),
+      (error: unknown) => error instanceof ReloadFailed && error.reason === "sibling_not_rotated",
+    );
+    assert.deepEqual(refusedAtTrial, [false]);
+    assert.equal(links.length, 1, "the standby was not reconnected");
+  }));
