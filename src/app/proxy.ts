@@ -14,14 +14,10 @@ import type { SubscriberStore } from "../ops/subscribers.ts";
 import type { PinChange, PinStore } from "../ops/pins.ts";
 import { wait } from "../link/wait.ts";
 import type { XmlElement } from "../core/xml.ts";
+import { requestError } from "../core/stanza.ts";
+import { TIMEOUT } from "../core/stanza_errors.ts";
 import { EventLog } from "./event_log.ts";
-
-/**
- * Stanzas kept to carry or hand on, at most: the server routes them for
- * the moment it takes to read a stream's end (or a trial's), and a flood
- * then must not grow memory without bound (each is at most `max_stanza_size`).
- */
-const MAX_KEPT = 1_000;
+import { type Carried, CarryOver, expired, MAX_CARRIED, worthCarrying } from "./carry_over.ts";
 
 /** What a proxy needs from the outside world; tests replace it. */
 export interface ProxyDeps {
@@ -65,21 +61,26 @@ export class Proxy {
   #hurried = false;
   /** Whether the router serves (online, and not a look from standby). */
   #serving = false;
-  /** What a closing stream of this domain could not answer, routed once this one serves. */
-  readonly #carried: XmlElement[] = [];
   /**
-   * Set once the link is told to stop: what arrives then was routed by the
-   * server before it read the stream's end, and no answer on it can reach anyone.
+   * What a closing stream of this domain could not answer, routed once this
+   * proxy serves; and, once its own link is told to stop, what crossed that
+   * stream's end, to hand on.
    */
-  #afterEnd: XmlElement[] | undefined;
-  /** Stanzas to carry or hand on that {@link MAX_KEPT} left out. */
-  #notKept = 0;
+  readonly #carried = new CarryOver();
+  /** Set once the link is told to stop: no answer on its stream can reach anyone now. */
+  #ending = false;
+  /** The shutdown under way or done, which a second call shares. */
+  #stopping: Promise<Carried[]> | undefined;
+  #requestTimeoutMs: number;
+  readonly #targetAddress: string;
   /** What the router's events say in the log. */
   readonly #events: EventLog;
 
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
     const domain = this.domain = config.domain;
     this.#maxStanzaSize = config.maxStanzaSize;
+    this.#requestTimeoutMs = config.requestTimeoutMs;
+    this.#targetAddress = config.targetAddress;
     this.#now = deps.now ?? (() => performance.now());
     this.#log = logger(domain);
     this.#events = new EventLog({
@@ -109,8 +110,10 @@ export class Proxy {
     }));
     const handlers: LinkHandlers = {
       onStanza: (stanza) => {
-        if (this.#afterEnd) this.#keep(this.#afterEnd, stanza);
-        else this.#receive(stanza);
+        if (!this.#ending) this.#receive(stanza);
+        else if (worthCarrying(stanza, this.#targetAddress)) {
+          this.#keep({ stanza, at: this.#now() });
+        }
       },
       onOnline: (look) => {
         this.#metrics?.connected(domain);
@@ -166,6 +169,7 @@ export class Proxy {
    */
   reconfigure(config: ProxyConfig): void {
     this.#maxStanzaSize = config.maxStanzaSize;
+    this.#requestTimeoutMs = config.requestTimeoutMs;
     // With the settings checked, only telling the subscribers of the change can throw: a bug.
     this.#step(
       () => this.#router.reconfigure(config, this.#now()),
@@ -205,11 +209,17 @@ export class Proxy {
   /**
    * Takes what the closing stream of this domain could not answer (see
    * {@link shutdown}): routed as soon as this proxy serves, before what
-   * comes on its own stream.
+   * comes on its own stream; a request that has waited `request_timeout`
+   * by then is answered as timed out.
    */
-  carry(stanzas: readonly XmlElement[]): void {
-    for (const stanza of stanzas) this.#keep(this.#carried, stanza);
+  carry(items: readonly Carried[]): void {
+    for (const item of items) this.#keep(item);
     if (this.#serving) this.#serve();
+  }
+
+  /** A stanza for this proxy from outside its stream (a secret's trial): as {@link carry}. */
+  take(stanza: XmlElement): void {
+    this.carry([{ stanza, at: this.#now() }]);
   }
 
   /**
@@ -218,9 +228,16 @@ export class Proxy {
    * Resolves with what it could not answer: stanzas the server routed to
    * the stream before it read the stream's end, and any it was given to
    * carry and never served (a successor may take them; see {@link carry}).
+   * A second call shares the first.
    */
-  async shutdown(graceMs: number): Promise<XmlElement[]> {
+  shutdown(graceMs: number): Promise<Carried[]> {
+    return this.#stopping ??= this.#shutdown(graceMs);
+  }
+
+  async #shutdown(graceMs: number): Promise<Carried[]> {
     this.#shuttingDown = true;
+    // What comes to carry from now on waits for the successor, not this draining router.
+    this.#serving = false;
     this.#router.drain();
     if (this.#router.inFlightCount > 0 && !this.#hurried) {
       this.#log.info("proxy.draining", {
@@ -246,18 +263,11 @@ export class Proxy {
     this.#apply(this.#router.settleAll(this.#now()));
     clearTimeout(this.#timer);
     this.#timerAt = Infinity;
-    const afterEnd: XmlElement[] = this.#afterEnd = [];
+    this.#ending = true;
     await this.#link.stop();
     this.#metrics?.setUp(this.domain, false);
-    if (this.#notKept > 0) {
-      this.#log.warning("proxy.carry_limit", {
-        domain: this.domain,
-        dropped: this.#notKept,
-        limit: MAX_KEPT,
-        hint: "more stanzas than that came to carry while no stream served: the rest were dropped",
-      });
-    }
-    return [...this.#carried.splice(0), ...afterEnd];
+    if (this.#carried.dropped > 0) this.#sayDropped("at_stop");
+    return this.#carried.takeAll();
   }
 
   /** Ends the shutdown grace now (see {@link shutdown}); one still to come will have none. */
@@ -273,16 +283,33 @@ export class Proxy {
     );
   }
 
-  /** Keeps a stanza to carry or to hand on, up to {@link MAX_KEPT} in `kept`. */
-  #keep(kept: XmlElement[], stanza: XmlElement): void {
-    if (kept.length < MAX_KEPT) kept.push(stanza);
-    else this.#notKept++;
+  /** Keeps a stanza to carry or hand on; the first one the limit leaves out is said at once. */
+  #keep(item: Carried): void {
+    if (!this.#carried.keep(item) && this.#carried.dropped === 1) this.#sayDropped("first");
   }
 
-  /** The router serves: what was carried over goes first. */
+  #sayDropped(when: "first" | "at_stop"): void {
+    this.#log.warning("proxy.carry_limit", {
+      domain: this.domain,
+      dropped: this.#carried.dropped,
+      limit: MAX_CARRIED,
+      when,
+      hint:
+        "more stanzas than that came to carry while no stream served them: the rest are dropped",
+    });
+  }
+
+  /** The router serves: what was carried over goes first; a request it held too long times out. */
   #serve(): void {
     this.#serving = true;
-    for (const stanza of this.#carried.splice(0)) this.#receive(stanza);
+    const now = this.#now();
+    for (const item of this.#carried.takeAll()) {
+      if (!expired(item, now, this.#requestTimeoutMs)) this.#receive(item.stanza);
+      else {
+        const answer = requestError(item.stanza, this.domain, TIMEOUT);
+        if (answer) this.#apply({ send: [answer], events: [] });
+      }
+    }
   }
 
   /**

@@ -19,6 +19,7 @@ import {
 } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
 import type { XmlElement } from "../core/xml.ts";
+import type { Carried } from "./carry_over.ts";
 
 /** The HTTP listener, as the runtime holds it. */
 interface Listener {
@@ -133,7 +134,7 @@ export class Runtime implements WorkerHandlers {
       stopping.push(
         proxy.shutdown(this.#hurried ? 0 : config.shutdownGraceMs)
           .catch(this.#stopFailed(domain))
-          .then((unanswered) => {
+          .then((unanswered: Carried[] | void) => {
             this.#proxies.delete(domain);
             if (entry) {
               this.#add(entry).carry(this.#carried(domain, unanswered ?? []));
@@ -196,7 +197,7 @@ export class Runtime implements WorkerHandlers {
         const local = proxy?.serving
           ? (stanza: XmlElement) => {
             handed[i]++;
-            proxy.carry([stanza]);
+            proxy.take(stanza);
           }
           : undefined;
         return check(entry, before, refused, local);
@@ -289,29 +290,26 @@ export class Runtime implements WorkerHandlers {
   }
 
   /** What a reconnecting proxy's old stream could not answer, said as it goes to its new one. */
-  #carried(domain: string, stanzas: XmlElement[]): XmlElement[] {
-    if (stanzas.length > 0) {
-      this.#log.info("proxy.carried_over", { domain, stanzas: stanzas.length, ...kinds(stanzas) });
+  #carried(domain: string, items: Carried[]): Carried[] {
+    if (items.length > 0) {
+      this.#log.info("proxy.carried_over", { domain, stanzas: items.length, ...kinds(items) });
     }
-    return stanzas;
+    return items;
   }
 
   /**
    * What a stopping proxy could not answer, with no stream to come: said,
-   * as a request among it gets no answer from us.
+   * as each (a request, a message, a subscription) gets no answer from us.
    */
-  #lost(domain: string, stanzas: XmlElement[]): void {
-    if (stanzas.length === 0) return;
-    const counts = kinds(stanzas);
-    const fields = {
+  #lost(domain: string, items: Carried[]): void {
+    if (items.length === 0) return;
+    this.#log.warn("proxy.lost_at_close", {
       domain,
-      stanzas: stanzas.length,
-      ...counts,
+      stanzas: items.length,
+      ...kinds(items),
       hint: "the server routed them before it read the stream's end (XEP-0114 cannot stop " +
-        "the routing first): a request among them gets no answer from the proxy",
-    };
-    if (counts.requests > 0) this.#log.warn("proxy.lost_at_close", fields);
-    else this.#log.debug("proxy.lost_at_close", fields);
+        "the routing first): they get no answer from the proxy",
+    });
   }
 
   #add(entry: ProxyConfig): Proxy {
@@ -328,11 +326,12 @@ export class Runtime implements WorkerHandlers {
   }
 }
 
-/** How many of `stanzas` are requests (iq get or set), which need an answer. */
-function kinds(stanzas: readonly XmlElement[]): { requests: number } {
+/** How many of the carried stanzas are requests (iq get or set). */
+function kinds(items: readonly Carried[]): { requests: number } {
   const requests =
-    stanzas.filter((el) => el.name === "iq" && (el.attrs.type === "get" || el.attrs.type === "set"))
-      .length;
+    items.filter(({ stanza }) =>
+      stanza.name === "iq" && (stanza.attrs.type === "get" || stanza.attrs.type === "set")
+    ).length;
   return { requests };
 }
 

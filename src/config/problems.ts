@@ -59,17 +59,21 @@ export function fromZod(
 // deno-lint-ignore no-control-regex -- control characters are what it finds
 const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
+/** `text` with its control characters as `\uXXXX` escapes (a path in an OS error, say). */
+export function printable(text: string): string {
+  return text.replace(
+    new RegExp(UNPRINTABLE.source, "g"),
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /**
  * The config file's path as problems name it: as given, or quoted with its
  * control characters escaped (a newline or an escape sequence in a file
  * name must not forge a line or colour the terminal).
  */
 export function fileLabel(file: string): string {
-  if (!UNPRINTABLE.test(file)) return file;
-  return JSON.stringify(file).replace(
-    new RegExp(UNPRINTABLE.source, "g"),
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return UNPRINTABLE.test(file) ? printable(JSON.stringify(file)) : file;
 }
 
 /**
@@ -188,7 +192,8 @@ export function reason(error: unknown, sensitive = false): string {
       "with `deno task compile --config FILE` may read only the files and variables that FILE uses)";
   }
   const message = error instanceof Error ? error.message : String(error);
-  if (!sensitive) return message;
+  // The OS's message may repeat a path as it was given.
+  if (!sensitive) return printable(message);
   // "File name too long (os error 36): readfile '<path>'": the part before the path.
   const system = /^(.+?) \(os error \d+\)/s.exec(message);
   return system ? system[1] : error instanceof Error ? error.name : typeof error;

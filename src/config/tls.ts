@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { isHostname } from "../core/jid.ts";
-import { describe, reason } from "./problems.ts";
+import { describe, fileLabel, reason } from "./problems.ts";
 import type { SecretSources } from "./secrets.ts";
 import { isIpAddress, resolvePath } from "./values.ts";
 
@@ -42,10 +42,12 @@ export function caField(sources: SecretSources) {
       try {
         text = sources.readFile(path);
       } catch (error) {
-        return push(`expected a readable PEM file, got ${path}: ${reason(error)}`);
+        return push(`expected a readable PEM file, got ${fileLabel(path)}: ${reason(error)}`);
       }
       const problem = pemProblem(text);
-      return problem === undefined ? { path, pem: text } : push(`${problem}, got ${path}`);
+      return problem === undefined
+        ? { path, pem: text }
+        : push(`${problem}, got ${fileLabel(path)}`);
     });
 }
 

@@ -3,6 +3,7 @@
  * §8.3) and presence to the implementing account.
  */
 import { xml, type XmlElement } from "./xml.ts";
+import { normalizeJid } from "./jid.ts";
 
 /** RFC 6120 §8.3.2: the error type tells the sender whether to retry. */
 export type ErrorType = "auth" | "cancel" | "continue" | "modify" | "wait";
@@ -71,7 +72,12 @@ export function requestError(
   if (stanza.name !== "iq" || (type !== "get" && type !== "set") || from === undefined) {
     return undefined;
   }
-  return errorReply("iq", { to: from, from: to ?? domain, id }, error);
+  // In the form the server stamps our domain, as refusals are (effects.ts).
+  return errorReply(
+    "iq",
+    { to: from, from: to === undefined ? domain : normalizeJid(to), id },
+    error,
+  );
 }
 
 /** A presence stanza of the given type (undefined: available). */

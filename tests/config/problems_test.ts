@@ -65,6 +65,10 @@ Deno.test("a config path with control characters is named quoted and escaped, ne
   assert.equal(fileLabel("my config.yaml"), "my config.yaml");
   assert.equal(fileLabel("/tmp/a\nb\x1b[31m.yaml"), '"/tmp/a\\nb\\u001b[31m.yaml"');
   assert.equal(fileLabel("/tmp/\u202egnp.yaml"), '"/tmp/\\u202egnp.yaml"');
+  // An OS error that repeats the path (not a directory) is escaped too: no forged line.
+  const forged = loadConfig("/etc/hostname/x\nclient-proxy.yaml: ok (1 proxy)\n.yaml");
+  assert.equal(forged.ok, false);
+  for (const line of forged.ok ? [] : forged.errors) assert.doesNotMatch(line, /\n/);
   const result = loadConfig("/nonexistent/a\nb.yaml");
   assert.deepEqual(result.ok ? [] : result.errors, [
     '"/nonexistent/a\\nb.yaml": cannot read: No such file',
