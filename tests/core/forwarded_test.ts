@@ -88,6 +88,15 @@ Deno.test("a request to a resource of the domain is answered from that address, 
   // The bare domain, asked, answers as the bare domain.
   router.receive(get("bare", ALICE), 3000);
   assert.equal(only(router.receive(result("bare"), 3010)).attrs.from, DOMAIN);
+  // Its only resource gone: the failover finds none.
+  router.receive(get("orphaned", ALICE, asked), 4000);
+  const failover = router.receive(unavailable("a"), 4010).send.filter((el) => el.name === "iq");
+  assert.deepEqual(failover.map((el) => [el.attrs.id, el.attrs.from]), [["orphaned", from]]);
+  // Shutting down: what is pending is answered from where it was asked too.
+  router.receive(resourcePresence("b"), 5000);
+  router.receive(get("at-shutdown", ALICE, asked), 5010);
+  const settled = router.settleAll(5020).send.filter((el) => el.name === "iq");
+  assert.deepEqual(settled.map((el) => [el.attrs.id, el.attrs.from]), [["at-shutdown", from]]);
 });
 
 Deno.test("the table is empty after N requests that all time out", () => {
