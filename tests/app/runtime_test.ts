@@ -7,7 +7,7 @@ import { parseConfig } from "../../src/config/parse.ts";
 import type { Config } from "../../src/config/types.ts";
 import type { Link, LinkOptions } from "../../src/link/connection.ts";
 import { formatAddress, type HttpAddress } from "../../src/ops/http.ts";
-import { Runtime } from "../../src/app/runtime.ts";
+import { Runtime, type RuntimeDeps } from "../../src/app/runtime.ts";
 import { parseXml, type XmlElement } from "../../src/core/xml.ts";
 import {
   type FromWorker,
@@ -361,10 +361,12 @@ Deno.test("in the worker, a stop that comes while a secret is tried: the reload 
   }));
 
 /** A runtime on fake streams (tests/support/proxy_shell.ts) whose new secrets are all accepted. */
-function onFakeLinks(): { runtime: Runtime; links: FakeLink[] } {
+function onFakeLinks(
+  checkSecret: RuntimeDeps["checkSecret"] = () => Promise.resolve({ kind: "accepted" }),
+): { runtime: Runtime; links: FakeLink[] } {
   const links: FakeLink[] = [];
   const runtime = new Runtime({
-    checkSecret: () => Promise.resolve({ kind: "accepted" }),
+    checkSecret,
     openLink: (options) => {
       const link = new FakeLink();
       links.push(link);
@@ -424,19 +426,11 @@ Deno.test("a stop: a request that crossed the stream's end is said lost", () =>
 Deno.test("what reaches a secret trial goes straight to the proxy serving the domain here", () =>
   bounded(5_000, async () => {
     let local: ((stanza: XmlElement) => void) | undefined;
-    const links: FakeLink[] = [];
-    const runtime = new Runtime({
-      checkSecret: (_next, _current, _refused, serving) => {
-        local = serving;
-        // What the server routes to the trial's connection while it is up.
-        serving?.(parseXml(request("beside")));
-        return Promise.resolve({ kind: "accepted" });
-      },
-      openLink: (options) => {
-        const link = new FakeLink();
-        links.push(link);
-        return link.open(options);
-      },
+    const { runtime, links } = onFakeLinks((_next, _current, _refused, serving) => {
+      local = serving;
+      // What the server routes to the trial's connection while it is up.
+      serving?.(parseXml(request("beside")));
+      return Promise.resolve({ kind: "accepted" });
     });
     await runtime.start(config({ secret: "old" }), LOGGING);
     const [old] = links;
@@ -460,17 +454,9 @@ Deno.test("what reaches a secret trial goes straight to the proxy serving the do
 Deno.test("a trial beside a proxy that does not serve here is given none to hand stanzas to", () =>
   bounded(5_000, async () => {
     const given: boolean[] = [];
-    const links: FakeLink[] = [];
-    const runtime = new Runtime({
-      checkSecret: (_next, _current, _refused, local) => {
-        given.push(local !== undefined);
-        return Promise.resolve({ kind: "accepted" });
-      },
-      openLink: (options) => {
-        const link = new FakeLink();
-        links.push(link);
-        return link.open(options);
-      },
+    const { runtime, links } = onFakeLinks((_next, _current, _refused, local) => {
+      given.push(local !== undefined);
+      return Promise.resolve({ kind: "accepted" });
     });
     await runtime.start(config({ secret: "old" }), LOGGING);
     // Online, but as a look from standby: it serves nothing.
@@ -483,21 +469,13 @@ Deno.test("a trial beside a proxy that does not serve here is given none to hand
 
 Deno.test("a trial is judged by the secret it proved with, though the stream's refusal came meanwhile", () =>
   bounded(5_000, async () => {
-    const links: FakeLink[] = [];
     const refusedAtTrial: boolean[] = [];
-    const runtime = new Runtime({
-      checkSecret: (_next, _current, refused) => {
-        refusedAtTrial.push(refused);
-        // The standby's look is refused while the trial runs: the server has the new secret.
-        links[0].state = "refused";
-        // Proving with the old secret, the trial met the instance that serves with it.
-        return Promise.resolve({ kind: "accepted", siblings: [["other001", 1_000]] });
-      },
-      openLink: (options) => {
-        const link = new FakeLink();
-        links.push(link);
-        return link.open(options);
-      },
+    const { runtime, links } = onFakeLinks((_next, _current, refused) => {
+      refusedAtTrial.push(refused);
+      // The standby's look is refused while the trial runs: the server has the new secret.
+      links[0].state = "refused";
+      // Proving with the old secret, the trial met the instance that serves with it.
+      return Promise.resolve({ kind: "accepted", siblings: [["other001", 1_000]] });
     });
     await runtime.start(config({ secret: "old" }), LOGGING);
     links[0].state = "standby";
