@@ -11,7 +11,8 @@ import { type Logger, logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { type Effects, Router, type RouterEvent } from "../core/router.ts";
 import type { SubscriberStore } from "../ops/subscribers.ts";
-import type { PinChange, PinStore } from "../ops/pins.ts";
+import type { PinStore } from "../ops/pins.ts";
+import { ProxyStores } from "./proxy_stores.ts";
 import { wait } from "../link/wait.ts";
 import type { XmlElement } from "../core/xml.ts";
 import { requestError } from "../core/stanza.ts";
@@ -49,11 +50,9 @@ export class Proxy {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #metrics: Metrics | undefined;
-  readonly #store: SubscriberStore | undefined;
   #maxStanzaSize: number;
-  readonly #pins: PinStore | undefined;
-  /** The pin changes of the step being applied, written together. */
-  #pinChanges: PinChange[] = [];
+  /** Its subscribers and affinity pins, kept across restarts. */
+  readonly #stores: ProxyStores;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #idle: (() => void) | undefined;
@@ -90,16 +89,11 @@ export class Proxy {
       maxStanzaSize: () => this.#maxStanzaSize,
     });
     this.#metrics = deps.metrics;
-    // Kept even with presence off: a reload may turn it on.
-    this.#store = deps.subscribers;
-    // Kept even with affinity off: a reload may turn it on.
-    const pins = this.#pins = deps.pins;
-    const store = this.#store;
+    this.#stores = new ProxyStores(domain, this.#log, deps);
     this.#router = new Router(config, {
       random: deps.random ?? Math.random,
       randomBits: deps.randomBits ?? secureBits,
-      ...(store ? { storedSubscribers: () => this.#storedSubscribers(store) } : {}),
-      ...(pins ? { storedPins: () => this.#storedPins(pins) } : {}),
+      ...this.#stores.readers(),
     });
     this.#metrics?.setUp(domain, false);
     this.#metrics?.sample(domain, () => ({
@@ -341,7 +335,7 @@ export class Proxy {
         });
       }
     }
-    if (this.#pinChanges.length > 0) this.#savePins();
+    this.#stores.flush();
     // Each on its own: one that cannot be written must not keep the others
     // of the same step (answers to other requesters) from going out.
     for (const stanza of fx.send) {
@@ -353,53 +347,6 @@ export class Proxy {
     }
     this.#arm();
     if (this.#idle && this.#router.inFlightCount === 0) this.#idle();
-  }
-
-  /** Writes the step's pin changes (the router holds them whatever happens). */
-  #savePins(): void {
-    const changes = this.#pinChanges;
-    this.#pinChanges = [];
-    try {
-      this.#pins?.apply(this.domain, changes);
-    } catch (error) {
-      // As for subscribers: only a restart would lose them, and the log says so.
-      this.#log.error("affinity.store_failed", {
-        domain: this.domain,
-        changes: changes.length,
-        reason: error,
-      });
-    }
-  }
-
-  /**
-   * The subscribers stored, for the router as it comes to serve; when the
-   * store cannot be read, said, and none: the router keeps those it holds.
-   */
-  /** The stored pins; undefined, said, when the store cannot be read: those in memory stay. */
-  #storedPins(pins: PinStore): Array<[string, string]> | undefined {
-    try {
-      return pins.list(this.domain);
-    } catch (error) {
-      this.#log.error("affinity.store_failed", {
-        domain: this.domain,
-        change: "read",
-        reason: error,
-      });
-      return undefined;
-    }
-  }
-
-  #storedSubscribers(store: SubscriberStore): string[] | undefined {
-    try {
-      return store.list(this.domain);
-    } catch (error) {
-      this.#log.error("service.store_failed", {
-        domain: this.domain,
-        change: "read",
-        reason: error,
-      });
-      return undefined;
-    }
   }
 
   #failed(stanza: XmlElement, error: unknown): void {
@@ -430,29 +377,7 @@ export class Proxy {
   /** Stores what must survive a restart, counts, then says the event. */
   #report(event: RouterEvent): void {
     this.#metrics?.observe(this.domain, event);
-    switch (event.type) {
-      case "pinned":
-        if (this.#pins) this.#pinChanges.push([event.key, event.resource]);
-        break;
-      case "unpinned":
-        if (this.#pins) { for (const key of event.keys) this.#pinChanges.push([key, undefined]); }
-        break;
-      case "subscriber":
-        try {
-          if (event.change === "add") this.#store?.add(this.domain, event.jid);
-          else this.#store?.remove(this.domain, event.jid);
-        } catch (error) {
-          // A full disk or a locked database must not take the stream (and
-          // every request in flight) down: the router still holds the
-          // change, so only a restart would lose it, and the log says so.
-          this.#log.error("service.store_failed", {
-            domain: this.domain,
-            change: event.change,
-            reason: error,
-          });
-        }
-        break;
-    }
+    this.#stores.record(event);
     this.#events.say(event);
   }
 }
