@@ -9,14 +9,10 @@ import type { Link, LinkOptions } from "../../src/link/connection.ts";
 import { formatAddress, type HttpAddress } from "../../src/ops/http.ts";
 import { Runtime, type RuntimeDeps } from "../../src/app/runtime.ts";
 import { parseXml, type XmlElement } from "../../src/core/xml.ts";
-import {
-  type FromWorker,
-  type Logging,
-  ReloadFailed,
-  type ToWorker,
-} from "../../src/app/worker_protocol.ts";
+import { type Logging, ReloadFailed } from "../../src/app/worker_protocol.ts";
 import { serveWorker } from "../../src/app/supervisor.ts";
 import { captureLogs } from "../support/logs.ts";
+import { fakeWorkerPort } from "../support/worker_port.ts";
 import { bounded } from "../support/bounded.ts";
 import { ALICE, DOMAIN, FakeLink, online, request, TARGET } from "../support/proxy_shell.ts";
 
@@ -209,17 +205,12 @@ Deno.test("a reload a proxy cannot run with changes nothing, not even the HTTP a
 Deno.test("in the worker, a failed reload is logged once with its reason and answered not applied", () =>
   bounded(5_000, async () => {
     const fakes = new Fakes();
-    const posted: FromWorker[] = [];
-    const port = {
-      onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
-      postMessage: (message: FromWorker) => posted.push(message),
-    };
+    const { port, posted, send } = fakeWorkerPort();
     // Started first: its start sets up logging from LOGGING, a failed reload does not.
     await fakes.runtime.start(config({ http: 9001, secret: "s" }), LOGGING);
     const logs = captureLogs();
     try {
       serveWorker(fakes.runtime, port);
-      const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
       send({ type: "reload", serial: 1, config: unrunnable({ secret: "s" }), logging: LOGGING });
       send({
         type: "reload",
@@ -338,15 +329,10 @@ Deno.test("a serving stream is not given up for a new secret that could not be t
 Deno.test("in the worker, a stop that comes while a secret is tried: the reload is not applied", () =>
   bounded(5_000, async () => {
     const fakes = new Fakes();
-    const posted: FromWorker[] = [];
-    const port = {
-      onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
-      postMessage: (message: FromWorker) => posted.push(message),
-    };
+    const { port, posted, send } = fakeWorkerPort();
     await fakes.runtime.start(config({ secret: "old" }), LOGGING);
     fakes.events.splice(0);
     serveWorker(fakes.runtime, port);
-    const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
     send({ type: "reload", serial: 1, config: config({ secret: "slow-new" }), logging: LOGGING });
     send({ type: "stop", signal: "SIGTERM" });
     while (!posted.some((m) => m.type === "stopped")) {

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/parse.ts";
 import { serveWorker, superviseWorker } from "../../src/app/supervisor.ts";
-import type { FromWorker, ToWorker } from "../../src/app/worker_protocol.ts";
 import { captureLogs } from "../support/logs.ts";
+import { fakeWorkerPort } from "../support/worker_port.ts";
 
 const CONFIG = `
 server: xmpp://127.0.0.1:5347
@@ -37,11 +37,7 @@ Deno.test("a worker that is slow to listen still gets its start message", async 
 
 Deno.test("a reload that fails is logged, and the stop after it still answers", async () => {
   const logs = captureLogs();
-  const posted: FromWorker[] = [];
-  const port = {
-    onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
-    postMessage: (message: FromWorker) => posted.push(message),
-  };
+  const { port, posted, send } = fakeWorkerPort();
   serveWorker({
     start: () => Promise.resolve(),
     reload: () => Promise.reject(new Error("the new proxy could not start")),
@@ -49,7 +45,6 @@ Deno.test("a reload that fails is logged, and the stop after it still answers", 
     stop: () => Promise.resolve(0),
     hurry: () => {},
   }, port);
-  const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
   const parsed = parseConfig(CONFIG, { file: "test.yaml" });
   assert.ok(parsed.ok);
   const logging = { level: "fatal" as const, format: "text" as const, fields: {} };
@@ -77,12 +72,8 @@ Deno.test("a reload that fails is logged, and the stop after it still answers", 
 });
 
 Deno.test("a hurry reaches the worker while its stop is still waiting out the grace", async () => {
-  const posted: FromWorker[] = [];
+  const { port, posted, send } = fakeWorkerPort();
   const hurried: string[] = [];
-  const port = {
-    onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
-    postMessage: (message: FromWorker) => posted.push(message),
-  };
   let endGrace = () => {};
   serveWorker({
     start: () => Promise.resolve(),
@@ -95,7 +86,6 @@ Deno.test("a hurry reaches the worker while its stop is still waiting out the gr
       endGrace();
     },
   }, port);
-  const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
   const parsed = parseConfig(CONFIG, { file: "test.yaml" });
   assert.ok(parsed.ok);
   send({
@@ -117,11 +107,7 @@ Deno.test("a hurry reaches the worker while its stop is still waiting out the gr
 });
 
 Deno.test("the worker answers each reload with whether it applied it; a refused one is counted", async () => {
-  const posted: FromWorker[] = [];
-  const port = {
-    onmessage: null as ((event: MessageEvent<ToWorker>) => void) | null,
-    postMessage: (message: FromWorker) => posted.push(message),
-  };
+  const { port, posted, send } = fakeWorkerPort();
   let refused = 0;
   let reloads = 0;
   serveWorker({
@@ -132,7 +118,6 @@ Deno.test("the worker answers each reload with whether it applied it; a refused 
     stop: () => Promise.resolve(0),
     hurry: () => {},
   }, port);
-  const send = (data: ToWorker) => port.onmessage!(new MessageEvent("message", { data }));
   const parsed = parseConfig(CONFIG, { file: "test.yaml" });
   assert.ok(parsed.ok);
   const logging = { level: "fatal" as const, format: "text" as const, fields: {} };
