@@ -42,6 +42,7 @@ export interface RuntimeDeps {
     current: ProxyConfig,
     refused: boolean,
     local?: (stanza: XmlElement) => void,
+    own?: string,
   ) => Promise<SecretVerdict>;
 }
 
@@ -200,7 +201,7 @@ export class Runtime implements WorkerHandlers {
             proxy.take(stanza);
           }
           : undefined;
-        return check(entry, before, refused, local);
+        return check(entry, before, refused, local, proxy?.instance);
       }),
     );
     const failed: Array<{ reason: ReloadFailure; message: string }> = [];

@@ -51,13 +51,15 @@ const RECONNECTING: StanzaError = {
  * the new one, and one still holding the old is asked to show itself too.
  * `local`: the proxy of this process that serves the domain, if it does,
  * which takes what reaches the check (a relay through the server might come
- * back to the check as it closes, and be lost). Never rejects.
+ * back to the check as it closes, and be lost). `own`: that proxy's
+ * instance id, whose showing (a look of it) ends no look. Never rejects.
  */
 export async function checkSecret(
   next: ProxyConfig,
   current: ProxyConfig,
   refused: boolean,
   local?: (stanza: XmlElement) => void,
+  own?: string,
   open: (options: GuestOptions) => Promise<Guest> = openGuest,
 ): Promise<SecretVerdict> {
   const { domain, server, secret, maxStanzaSize, tls } = next;
@@ -71,6 +73,7 @@ export async function checkSecret(
         ? { proofSecret: secret, alsoPingWith: current.secret }
         : { proofSecret: current.secret }),
       timeoutMs: CHECK_MS,
+      ...(own === undefined ? {} : { ownInstance: own }),
       maxStanzaSize,
       ...(tls ? { tls } : {}),
       handlers: {

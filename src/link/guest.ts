@@ -78,6 +78,12 @@ export interface GuestOptions {
    * {@link Guest.strangers}), where it would drop a ping it cannot prove.
    */
   readonly alsoPingWith?: string;
+  /**
+   * The instance the guest checks for (a reload's trial: the proxy's own
+   * link, maybe in a look): seen, it is among {@link Guest.siblings}, but it
+   * ends no look, since it says nothing of another instance serving.
+   */
+  readonly ownInstance?: string;
 }
 
 /** The guest stream, as its owner uses it. */
@@ -326,6 +332,7 @@ class GuestStream implements Guest {
   /** Another instance serves beside us: what the look held goes on to it. */
   #siblingSeen(sibling: Instance): void {
     this.siblings.set(sibling.id, sibling.since);
+    if (sibling.id === this.#options.ownInstance) return;
     if (this.#mode === "beside" || this.#mode === "closing") return;
     this.#mode = "beside";
     clearTimeout(this.#lookTimer);

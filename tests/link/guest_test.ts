@@ -119,6 +119,34 @@ Deno.test("guest beside a sibling: it answers the sibling's ping and relays what
   }
 });
 
+Deno.test("guest: its own instance showing (a look of it) ends no look; another's does", async () => {
+  const srv = answeringServer();
+  const own = "cp-ping-5eff0001-1700000000000-";
+  const guest = await openGuest({
+    url: srv.url,
+    domain: DOMAIN,
+    secret: SECRET,
+    timeoutMs: 2_000,
+    ownInstance: "5eff0001",
+    handlers: { onStanza: () => false, onOrphan: () => {} },
+  });
+  try {
+    let settled = false;
+    guest.look.then(() => settled = true);
+    await srv.write(siblingPing(`${own}1`));
+    await until(() => guest.siblings.has("5eff0001"), "its own instance seen");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(settled, false, "still looking");
+    assert.equal(guest.beside, false);
+    await srv.write(siblingPing(`${SIBLING}1`));
+    assert.equal(await guest.look, true);
+    assert.deepEqual([...guest.siblings.keys()].sort(), ["0123abcd", "5eff0001"]);
+  } finally {
+    await guest.close(1_000);
+    srv.close();
+  }
+});
+
 Deno.test("guest: a ping without a valid proof shows no sibling and is not answered", async () => {
   const srv = answeringServer();
   const orphans: XmlElement[] = [];
