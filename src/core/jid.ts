@@ -90,7 +90,8 @@ export function normalizeJid(jid: string): string {
  */
 export function jidKey(jid: string): string {
   const { bare, resource } = splitJid(jid);
-  const prepped = prepBare(bare) ?? bare.toLowerCase();
+  // No JID (an empty localpart, say): still without what every profile maps to nothing.
+  const prepped = prepBare(bare) ?? bare.replace(MAPPED_TO_NOTHING, "").toLowerCase();
   return resource === undefined ? prepped : `${prepped}/${prepResource(resource)}`;
 }
 

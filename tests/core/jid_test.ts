@@ -8,6 +8,7 @@ import {
   isBareJid,
   isHostname,
   isPlausibleJid,
+  jidKey,
   MAX_PART_BYTES,
   normalizeJid,
   prepDomain,
@@ -204,4 +205,11 @@ Deno.test("isBareJid: local@host only; stricter than isPlausibleJid on localpart
   }
   assert.equal(isBareJid(`${"a".repeat(MAX_PART_BYTES)}@example.org`), true);
   assert.equal(isBareJid(`${"a".repeat(MAX_PART_BYTES + 1)}@example.org`), false);
+});
+
+Deno.test("jidKey: what no profile keeps is left out even of an address that is no JID", () => {
+  // An empty localpart once prepared: no JID, but one key for its spellings (fuzz-found).
+  assert.equal(jidKey("\u200b@a"), jidKey("@a"));
+  assert.equal(jidKey("\u00adAlice\u200b@Example.org/R"), "alice@example.org/R");
+  assert.notEqual(jidKey("b@a"), jidKey("@a"));
 });
