@@ -6,6 +6,7 @@
  */
 import { bareOf } from "../core/jid.ts";
 import type { XmlElement } from "../core/xml.ts";
+import { isRequest } from "../core/stanza.ts";
 
 /** A stanza kept to carry, and when it arrived (ms, the proxies' clock). */
 export interface Carried {
@@ -35,10 +36,6 @@ export class CarryOver {
     return this.#dropped;
   }
 
-  get size(): number {
-    return this.#items.length;
-  }
-
   /** Keeps `item`; false when the store is full and it is dropped (counted). */
   keep(item: Carried): boolean {
     if (this.#items.length >= this.#limit) {
@@ -64,8 +61,7 @@ export class CarryOver {
  * stream asks for afresh; a stale one would bring back a resource gone).
  */
 export function worthCarrying(stanza: XmlElement, targetAddress: string): boolean {
-  const type = stanza.attrs.type;
-  if (stanza.name === "iq") return type === "get" || type === "set";
+  if (stanza.name === "iq") return isRequest(stanza);
   if (stanza.name === "presence") {
     return bareOf(stanza.attrs.from ?? "") !== targetAddress.toLowerCase();
   }
@@ -74,7 +70,5 @@ export function worthCarrying(stanza: XmlElement, targetAddress: string): boolea
 
 /** Whether a carried request waited past `timeoutMs` already: it is answered as timed out. */
 export function expired(item: Carried, now: number, timeoutMs: number): boolean {
-  const { name, attrs } = item.stanza;
-  return name === "iq" && (attrs.type === "get" || attrs.type === "set") &&
-    now - item.at >= timeoutMs;
+  return isRequest(item.stanza) && now - item.at >= timeoutMs;
 }

@@ -20,6 +20,7 @@ import {
 import { VERSION } from "./version.ts";
 import type { XmlElement } from "../core/xml.ts";
 import type { Carried } from "./carry_over.ts";
+import { isRequest } from "../core/stanza.ts";
 
 /** The HTTP listener, as the runtime holds it. */
 interface Listener {
@@ -329,11 +330,7 @@ export class Runtime implements WorkerHandlers {
 
 /** How many of the carried stanzas are requests (iq get or set). */
 function kinds(items: readonly Carried[]): { requests: number } {
-  const requests =
-    items.filter(({ stanza }) =>
-      stanza.name === "iq" && (stanza.attrs.type === "get" || stanza.attrs.type === "set")
-    ).length;
-  return { requests };
+  return { requests: items.filter(({ stanza }) => isRequest(stanza)).length };
 }
 
 /** An error's message, without the class name Deno puts first. */

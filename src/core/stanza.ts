@@ -58,6 +58,12 @@ export function errorReply(
   }, el);
 }
 
+/** Whether a stanza is a request: an iq get or set (RFC 6120 §8.2.3). */
+export function isRequest(stanza: XmlElement): boolean {
+  const type = stanza.attrs.type;
+  return stanza.name === "iq" && (type === "get" || type === "set");
+}
+
 /**
  * The error answer to a stanza if it is a request (an iq get or set with a
  * sender), from the address it was sent to (`domain` when it has none);
@@ -68,10 +74,8 @@ export function requestError(
   domain: string,
   error: StanzaError,
 ): XmlElement | undefined {
-  const { type, from, to, id } = stanza.attrs;
-  if (stanza.name !== "iq" || (type !== "get" && type !== "set") || from === undefined) {
-    return undefined;
-  }
+  const { from, to, id } = stanza.attrs;
+  if (!isRequest(stanza) || from === undefined) return undefined;
   // In the form the server stamps our domain, as refusals are (effects.ts).
   return errorReply(
     "iq",

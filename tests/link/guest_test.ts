@@ -5,7 +5,7 @@
  * connect; and that no instance ever steps back for it.
  */
 import assert from "node:assert/strict";
-import { type Guest, GuestError, openGuest } from "../../src/link/guest.ts";
+import { type Guest, GuestError, type GuestOptions, openGuest } from "../../src/link/guest.ts";
 import { type Proof, Prover } from "../../src/link/proof.ts";
 import { readRelay } from "../../src/link/relay.ts";
 import { pingFields, pingSender, pingText, readSelfPing } from "../../src/link/self_ping.ts";
@@ -28,8 +28,10 @@ async function guestOf(
   url: string,
   orphans: XmlElement[] = [],
   timeoutMs = 2_000,
+  more: Partial<GuestOptions> = {},
 ): Promise<Guest> {
   return await openGuest({
+    ...more,
     url,
     domain: DOMAIN,
     secret: SECRET,
@@ -122,14 +124,7 @@ Deno.test("guest beside a sibling: it answers the sibling's ping and relays what
 Deno.test("guest: its own instance showing (a look of it) ends no look; another's does", async () => {
   const srv = answeringServer();
   const own = "cp-ping-5eff0001-1700000000000-";
-  const guest = await openGuest({
-    url: srv.url,
-    domain: DOMAIN,
-    secret: SECRET,
-    timeoutMs: 2_000,
-    ownInstance: "5eff0001",
-    handlers: { onStanza: () => false, onOrphan: () => {} },
-  });
+  const guest = await guestOf(srv.url, [], 2_000, { ownInstance: "5eff0001" });
   try {
     let settled = false;
     guest.look.then(() => settled = true);
