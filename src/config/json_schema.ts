@@ -6,12 +6,17 @@
  */
 import { z } from "zod";
 import { configSchema } from "./schema.ts";
+import { LOG_FORMATS, LOG_LEVELS, optionPattern } from "./log_options.ts";
 
 /** The schema as JSON text, with a final newline. */
 export function configJsonSchema(): string {
   // The secret readers are never called: only the shape is asked for.
   const schema = configSchema({ configDir: ".", readFile: () => "", getEnv: () => undefined });
   const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
+  const properties = json.properties as Record<string, unknown>;
+  // Read in any case or by an alias (`INFO`, `warn`): the names complete, the others check.
+  properties.log_level = anyCaseOf(LOG_LEVELS);
+  properties.log_format = anyCaseOf(LOG_FORMATS);
   return JSON.stringify(
     {
       ...json,
@@ -22,4 +27,8 @@ export function configJsonSchema(): string {
     null,
     2,
   ) + "\n";
+}
+
+function anyCaseOf(values: readonly string[]): unknown {
+  return { type: "string", anyOf: [{ enum: [...values] }, { pattern: optionPattern(values) }] };
 }

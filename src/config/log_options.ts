@@ -30,3 +30,17 @@ export function readOption<T extends string>(allowed: readonly T[], value: strin
   const name = ALIASES[lower] ?? lower;
   return allowed.find((option) => option === name);
 }
+
+/**
+ * A regular expression (JSON Schema's dialect: no flags) for what
+ * {@link readOption} takes: each of `allowed` or an alias, in any case.
+ */
+export function optionPattern(allowed: readonly string[]): string {
+  const names = [
+    ...allowed,
+    ...Object.keys(ALIASES).filter((alias) => allowed.includes(ALIASES[alias])),
+  ];
+  const anyCase = (name: string) =>
+    [...name].map((c) => c === c.toUpperCase() ? c : `[${c}${c.toUpperCase()}]`).join("");
+  return `^(?:${names.map(anyCase).join("|")})$`;
+}
