@@ -5,7 +5,7 @@
  * what time it is.
  */
 import { bareOf } from "../core/jid.ts";
-import type { XmlElement } from "../core/xml.ts";
+import { serialize, type XmlElement } from "../core/xml.ts";
 import { isRequest } from "../core/stanza.ts";
 
 /** A stanza kept to carry, and when it arrived (ms, the proxies' clock). */
@@ -15,20 +15,25 @@ export interface Carried {
 }
 
 /**
- * Stanzas kept at most: the server routes them for the moment it takes to
- * read a stream's end (or while a trial runs), and a flood then must not
- * grow memory without bound (each is at most `max_stanza_size`).
+ * Stanzas kept at most, and their characters: the server routes them for
+ * the moment it takes to read a stream's end (or while a trial runs), and a
+ * flood then must not grow memory without bound (a thousand stanzas of
+ * `max_stanza_size` could be a gigabyte).
  */
 export const MAX_CARRIED = 1_000;
+export const MAX_CARRIED_CHARS = 32 * 1024 * 1024;
 
 /** A bounded store of stanzas to carry, oldest first. */
 export class CarryOver {
   #items: Carried[] = [];
+  #chars = 0;
   #dropped = 0;
   readonly #limit: number;
+  readonly #maxChars: number;
 
-  constructor(limit = MAX_CARRIED) {
+  constructor(limit = MAX_CARRIED, maxChars = MAX_CARRIED_CHARS) {
     this.#limit = limit;
+    this.#maxChars = maxChars;
   }
 
   /** How many the limit left out so far. */
@@ -36,13 +41,16 @@ export class CarryOver {
     return this.#dropped;
   }
 
-  /** Keeps `item`; false when the store is full and it is dropped (counted). */
+  /** Keeps `item`; false when it would pass either limit and is dropped (counted). */
   keep(item: Carried): boolean {
-    if (this.#items.length >= this.#limit) {
+    // Measured as written: only a closing stream's stanzas come here, so rarely.
+    const chars = serialize(item.stanza).length;
+    if (this.#items.length >= this.#limit || this.#chars + chars > this.#maxChars) {
       this.#dropped++;
       return false;
     }
     this.#items.push(item);
+    this.#chars += chars;
     return true;
   }
 
@@ -50,6 +58,7 @@ export class CarryOver {
   takeAll(): Carried[] {
     const items = this.#items;
     this.#items = [];
+    this.#chars = 0;
     return items;
   }
 }

@@ -18,7 +18,14 @@ import type { XmlElement } from "../core/xml.ts";
 import { requestError } from "../core/stanza.ts";
 import { TIMEOUT } from "../core/stanza_errors.ts";
 import { EventLog } from "./event_log.ts";
-import { type Carried, CarryOver, expired, MAX_CARRIED, worthCarrying } from "./carry_over.ts";
+import {
+  type Carried,
+  CarryOver,
+  expired,
+  MAX_CARRIED,
+  MAX_CARRIED_CHARS,
+  worthCarrying,
+} from "./carry_over.ts";
 
 /** What a proxy needs from the outside world; tests replace it. */
 export interface ProxyDeps {
@@ -287,6 +294,7 @@ export class Proxy {
       domain: this.domain,
       dropped: this.#carried.dropped,
       limit: MAX_CARRIED,
+      limit_chars: MAX_CARRIED_CHARS,
       when,
       hint:
         "more stanzas than that came to carry while no stream served them: the rest are dropped",

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { CarryOver, expired, worthCarrying } from "../../src/app/carry_over.ts";
-import { parseXml } from "../../src/core/xml.ts";
+import { parseXml, serialize } from "../../src/core/xml.ts";
 import { within } from "../support/bounded.ts";
 import { captureLogs } from "../support/logs.ts";
 import {
@@ -56,6 +56,24 @@ Deno.test("the store keeps up to its limit, counts the rest, and hands all over 
   assert.equal(store.dropped, 1);
   assert.deepEqual(store.takeAll().map(({ stanza }) => stanza.attrs.id), ["a", "b"]);
   assert.deepEqual(store.takeAll(), []);
+});
+
+Deno.test("the store also keeps no more characters than its limit, and takeAll frees them", () => {
+  const size = serialize(parseXml(request("a"))).length;
+  const store = new CarryOver(100, size * 2 + 1);
+  assert.equal(store.keep(carried("a")), true);
+  assert.equal(store.keep(carried("b")), true);
+  // A small one still fits where a big one did not: what is dropped is what passes the limit.
+  const big = {
+    stanza: parseXml(`<message from="${ALICE}"><body>${"x".repeat(size)}</body></message>`),
+    at: 0,
+  };
+  assert.equal(store.keep(big), false);
+  assert.equal(store.keep(carried("c")), false);
+  assert.equal(store.dropped, 2);
+  assert.equal(store.takeAll().length, 2);
+  assert.equal(store.keep(carried("d")), true);
+  assert.equal(store.keep(carried("e")), true);
 });
 
 Deno.test("what crosses the stream's end is not answered there: shutdown hands on what is worth it", async () => {
@@ -184,10 +202,10 @@ Deno.test("what comes to carry is kept up to a limit: the first one left out is 
   const said = logs.lines.join("");
   assert.match(
     said,
-    /WARNING +proxy\.example\.org proxy\.carry_limit domain=proxy\.example\.org dropped=1 limit=1000 when=first/,
+    /WARNING +proxy\.example\.org proxy\.carry_limit domain=proxy\.example\.org dropped=1 limit=1000 limit_chars=33554432 when=first/,
   );
   assert.match(
     said,
-    /proxy\.carry_limit domain=proxy\.example\.org dropped=5 limit=1000 when=at_stop/,
+    /proxy\.carry_limit domain=proxy\.example\.org dropped=5 limit=1000 limit_chars=33554432 when=at_stop/,
   );
 });
