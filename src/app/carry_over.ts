@@ -67,17 +67,18 @@ export class CarryOver {
  * Whether a stanza that reached a stream after its end is worth routing
  * on the next one: not an answer (the requests it answers were settled as
  * the stream closed), and not the target's presence (state that the next
- * stream asks for afresh; a stale one would bring back a resource gone).
+ * stream asks for afresh; a stale one would bring back a resource gone),
+ * but for its `subscribe`, which it would not send again.
  */
 export function worthCarrying(stanza: XmlElement, targetAddress: string): boolean {
   if (stanza.name === "iq") return isRequest(stanza);
-  if (stanza.name === "presence") {
-    return bareOf(stanza.attrs.from ?? "") !== targetAddress.toLowerCase();
+  if (stanza.name === "presence" && fromAccount(stanza, targetAddress)) {
+    return stanza.attrs.type === "subscribe";
   }
   return true;
 }
 
-/** Whether a carried request waited past `timeoutMs` already: it is answered as timed out. */
-export function expired(item: Carried, now: number, timeoutMs: number): boolean {
-  return isRequest(item.stanza) && now - item.at >= timeoutMs;
+/** Whether a stanza came from the account at `address` (a bare JID), any of its resources. */
+export function fromAccount(stanza: XmlElement, address: string): boolean {
+  return bareOf(stanza.attrs.from ?? "") === address.toLowerCase();
 }

@@ -15,13 +15,10 @@ import type { PinStore } from "../ops/pins.ts";
 import { ProxyStores } from "./proxy_stores.ts";
 import { wait } from "../link/wait.ts";
 import type { XmlElement } from "../core/xml.ts";
-import { requestError } from "../core/stanza.ts";
-import { TIMEOUT } from "../core/stanza_errors.ts";
 import { EventLog } from "./event_log.ts";
 import {
   type Carried,
   CarryOver,
-  expired,
   MAX_CARRIED,
   MAX_CARRIED_CHARS,
   worthCarrying,
@@ -77,7 +74,6 @@ export class Proxy {
   #ending = false;
   /** The shutdown under way or done, which a second call shares. */
   #stopping: Promise<Carried[]> | undefined;
-  #requestTimeoutMs: number;
   readonly #targetAddress: string;
   /** What the router's events say in the log. */
   readonly #events: EventLog;
@@ -85,7 +81,6 @@ export class Proxy {
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
     const domain = this.domain = config.domain;
     this.#maxStanzaSize = config.maxStanzaSize;
-    this.#requestTimeoutMs = config.requestTimeoutMs;
     this.#targetAddress = config.targetAddress;
     this.#now = deps.now ?? (() => performance.now());
     this.#log = logger(domain);
@@ -170,7 +165,6 @@ export class Proxy {
    */
   reconfigure(config: ProxyConfig): void {
     this.#maxStanzaSize = config.maxStanzaSize;
-    this.#requestTimeoutMs = config.requestTimeoutMs;
     // With the settings checked, only telling the subscribers of the change can throw: a bug.
     this.#step(
       () => this.#router.reconfigure(config, this.#now()),
@@ -218,8 +212,12 @@ export class Proxy {
     if (this.#serving) this.#serve();
   }
 
-  /** A stanza for this proxy from outside its stream (a secret's trial): as {@link carry}. */
+  /**
+   * A stanza for this proxy from outside its stream (a secret's trial): as
+   * {@link carry}; while it does not serve, only what is worth carrying.
+   */
   take(stanza: XmlElement): void {
+    if (!this.#serving && !worthCarrying(stanza, this.#targetAddress)) return;
     this.carry([{ stanza, at: this.#now() }]);
   }
 
@@ -277,9 +275,9 @@ export class Proxy {
     this.#idle?.();
   }
 
-  #receive(stanza: XmlElement): void {
+  #receive(stanza: XmlElement, arrived?: number): void {
     this.#step(
-      () => this.#router.receive(stanza, this.#now()),
+      () => this.#router.receive(stanza, this.#now(), arrived),
       (error) => this.#failed(stanza, error),
     );
   }
@@ -301,17 +299,10 @@ export class Proxy {
     });
   }
 
-  /** The router serves: what was carried over goes first; a request it held too long times out. */
+  /** The router serves: what was carried over goes first, a request's time running from its arrival. */
   #serve(): void {
     this.#serving = true;
-    const now = this.#now();
-    for (const item of this.#carried.takeAll()) {
-      if (!expired(item, now, this.#requestTimeoutMs)) this.#receive(item.stanza);
-      else {
-        const answer = requestError(item.stanza, this.domain, TIMEOUT);
-        if (answer) this.#apply({ send: [answer], events: [] });
-      }
-    }
+    for (const item of this.#carried.takeAll()) this.#receive(item.stanza, item.at);
   }
 
   /**

@@ -19,7 +19,7 @@ import {
 } from "./worker_protocol.ts";
 import { VERSION } from "./version.ts";
 import type { XmlElement } from "../core/xml.ts";
-import type { Carried } from "./carry_over.ts";
+import { type Carried, fromAccount } from "./carry_over.ts";
 import { isRequest } from "../core/stanza.ts";
 
 /** The HTTP listener, as the runtime holds it. */
@@ -139,7 +139,9 @@ export class Runtime implements WorkerHandlers {
           .then((unanswered: Carried[] | void) => {
             this.#proxies.delete(domain);
             if (entry) {
-              this.#add(entry).carry(this.#carried(domain, unanswered ?? []));
+              const [kept, lost] = forSuccessor(unanswered ?? [], before, entry);
+              this.#lost(domain, lost, OLD_TARGET);
+              this.#add(entry).carry(this.#carried(domain, kept));
             } else {
               this.#lost(domain, unanswered ?? []);
               this.#metrics.remove(domain);
@@ -303,15 +305,9 @@ export class Runtime implements WorkerHandlers {
    * What a stopping proxy could not answer, with no stream to come: said,
    * as each (a request, a message, a subscription) gets no answer from us.
    */
-  #lost(domain: string, items: Carried[]): void {
+  #lost(domain: string, items: Carried[], hint = NO_STREAM): void {
     if (items.length === 0) return;
-    this.#log.warn("proxy.lost_at_close", {
-      domain,
-      stanzas: items.length,
-      ...kinds(items),
-      hint: "the server routed them before it read the stream's end (XEP-0114 cannot stop " +
-        "the routing first): they get no answer from the proxy",
-    });
+    this.#log.warn("proxy.lost_at_close", { domain, stanzas: items.length, ...kinds(items), hint });
   }
 
   #add(entry: ProxyConfig): Proxy {
@@ -326,6 +322,28 @@ export class Runtime implements WorkerHandlers {
     this.#proxies.set(entry.domain, proxy);
     return proxy;
   }
+}
+
+const NO_STREAM = "the server routed them before it read the stream's end (XEP-0114 cannot " +
+  "stop the routing first): they get no answer from the proxy";
+const OLD_TARGET = "the old target_address sent them: the new one's proxy would take them " +
+  "for a user's, so they get no answer from the proxy";
+
+/**
+ * What the successor of a reconnecting proxy may take, and what is lost:
+ * what the old target sent, when the target changed.
+ */
+function forSuccessor(
+  items: Carried[],
+  before: ProxyConfig | undefined,
+  entry: ProxyConfig,
+): [Carried[], Carried[]] {
+  const old = before?.targetAddress;
+  if (old === undefined || old.toLowerCase() === entry.targetAddress.toLowerCase()) {
+    return [items, []];
+  }
+  const lost = items.filter(({ stanza }) => fromAccount(stanza, old));
+  return [items.filter((item) => !lost.includes(item)), lost];
 }
 
 /** How many of the carried stanzas are requests (iq get or set). */

@@ -13,13 +13,14 @@ import { fitsResource } from "./jat.ts";
 import { bareOf, domainKey } from "./jid.ts";
 import type { Resource } from "./resources.ts";
 import type { Effects, Outcome, PlacementKind, RefusalOutcome } from "./router_events.ts";
-import type { StanzaError } from "./stanza.ts";
+import { requestError, type StanzaError } from "./stanza.ts";
 import {
   BAD_REQUEST,
   BUSY,
   DUPLICATE,
   NO_RESOURCE,
   SHUTTING_DOWN,
+  TIMEOUT,
   TOO_MANY,
   TOO_MANY_FROM_DOMAIN,
 } from "./stanza_errors.ts";
@@ -61,8 +62,12 @@ export class Requests {
     return earliest(this.#forwarded.nextWake(), this.#parked.nextUntil);
   }
 
-  /** Admits a get/set from a requester, or refuses it (the checks of src/core/admission.ts). */
-  admit(fx: Effects, stanza: XmlElement, type: "get" | "set", now: number): void {
+  /**
+   * Admits a get/set from a requester, or refuses it (the checks of
+   * src/core/admission.ts). `arrived`: when it reached the proxy, if that
+   * was before now (carried over from a closed stream): its time runs from then.
+   */
+  admit(fx: Effects, stanza: XmlElement, type: "get" | "set", now: number, arrived = now): void {
     const attrs = stanza.attrs as { id?: string; from: string };
     const ctx = this.#ctx;
     const settings = ctx.settings;
@@ -79,6 +84,10 @@ export class Requests {
     const from = copyString(attrs.from);
     if (!ctx.accepting) {
       return this.#turnAway(fx, stanza, SHUTTING_DOWN, "shutdown", from, id, placement);
+    }
+    if (arrived + settings.requestTimeoutMs <= now) {
+      fx.send.push(requestError(stanza, settings.domain, TIMEOUT)!);
+      return outcome(fx, "timeout", from, id, now - arrived, placement);
     }
     const requesterBare = bareOf(from);
     const refused = ctx.gate.check(requesterBare, now);
@@ -108,7 +117,7 @@ export class Requests {
     ) return this.#turnAway(fx, stanza, TOO_MANY_FROM_DOMAIN, "rejected", from, id, placement);
     // Waiting for the first resource lasts until the window closes, and
     // never beyond the request's own timeout.
-    const until = Math.min(ctx.learnUntil ?? now, now + settings.requestTimeoutMs);
+    const until = Math.min(ctx.learnUntil ?? now, arrived + settings.requestTimeoutMs);
     const p: Parked = {
       stanza,
       from,
@@ -119,7 +128,7 @@ export class Requests {
       affinityKey,
       long,
       key,
-      arrived: now,
+      arrived,
       until,
     };
     this.#dispatch(fx, p, now);

@@ -248,14 +248,14 @@ export class Router {
     return fx;
   }
 
-  /** Handles one stanza received from the server. */
-  receive(stanza: XmlElement, now: number): Effects {
+  /** Handles one stanza from the server; `arrived`: when, if before now (carried over). */
+  receive(stanza: XmlElement, now: number, arrived = now): Effects {
     const fx = effects();
     const inFlight = this.#initiated.size > 0;
     const { then, toResource, fromSlash } = classify(stanza, this.#settings, inFlight);
     if (then.kind === "drop") drop(fx, then.reason, stanza);
     else if (then.kind === "refuse") refuse(fx, stanza, then.error, then.reason);
-    else this.#run(then.rule, fx, stanza, toResource as string, fromSlash, now);
+    else this.#run(then.rule, fx, stanza, toResource as string, fromSlash, now, arrived);
     return fx;
   }
 
@@ -348,10 +348,11 @@ export class Router {
     toResource: string,
     fromSlash: number,
     now: number,
+    arrived: number,
   ): void {
     switch (rule) {
       case "request":
-        return this.#requests.admit(fx, stanza, stanza.attrs.type as "get" | "set", now);
+        return this.#requests.admit(fx, stanza, stanza.attrs.type as "get" | "set", now, arrived);
       case "reply":
         return this.#requests.reply(fx, stanza, toResource, now);
       case "reply_too_big":

@@ -3,7 +3,7 @@
  * proxy keeps it, hands it on and routes it once it serves (src/app/proxy.ts).
  */
 import assert from "node:assert/strict";
-import { CarryOver, expired, worthCarrying } from "../../src/app/carry_over.ts";
+import { CarryOver, worthCarrying } from "../../src/app/carry_over.ts";
 import { parseXml, serialize } from "../../src/core/xml.ts";
 import { within } from "../support/bounded.ts";
 import { captureLogs } from "../support/logs.ts";
@@ -39,13 +39,21 @@ Deno.test("worth carrying: requests, messages and users' presence; not answers, 
   // State the next stream asks for afresh, in whatever case the server wrote it.
   assert.equal(worth(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`), false);
   assert.equal(worth(`<presence from="Service@Example.ORG/b" type="unavailable"/>`), false);
+  // But its subscribe, which it would not send again, is answered on the next stream.
+  assert.equal(worth(`<presence type="subscribe" from="${TARGET}" to="${DOMAIN}"/>`), true);
 });
 
-Deno.test("expired: a request that waited request_timeout; anything else never", () => {
-  assert.equal(expired(carried("r", 1_000), 1_999, 1_000), false);
-  assert.equal(expired(carried("r", 1_000), 2_000, 1_000), true);
-  const message = { stanza: parseXml(`<message from="${ALICE}"/>`), at: 0 };
-  assert.equal(expired(message, 1e9, 1_000), false);
+Deno.test("a trial's stanza while the proxy does not serve: only what is worth carrying is kept", () => {
+  const { proxy, link } = start();
+  online(link);
+  link.handlers.onOffline();
+  // What reached the trial's connection: the target's presence is stale by the next stream.
+  proxy.take(parseXml(`<presence from="${TARGET}/gone" to="${DOMAIN}"/>`));
+  proxy.take(parseXml(request("kept")));
+  link.online();
+  link.receive(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`);
+  assert.equal(proxy.readiness().resources, 1, "the stale presence brought back no resource");
+  assert.deepEqual(link.take().filter((text) => text.startsWith("<iq")), [FORWARDED("kept")]);
 });
 
 Deno.test("the store keeps up to its limit, counts the rest, and hands all over once", () => {

@@ -20,14 +20,14 @@ const LOGGING: Logging = { level: "fatal", format: "text", fields: {} };
 // Ports of the fake listener: none is ever bound. This one is "in use".
 const TAKEN = 9002;
 
-function config(options: { http?: number; secret: string }): Config {
+function config(options: { http?: number; secret: string; target?: string }): Config {
   const parsed = parseConfig(
     `server: xmpp://127.0.0.1:5347
 ${options.http === undefined ? "" : `http: 127.0.0.1:${options.http}`}
 proxies:
   - domain: proxy.example.org
     secret: ${options.secret}
-    target_address: service@example.org
+    target_address: ${options.target ?? "service@example.org"}
 `,
     { file: "test.yaml" },
   );
@@ -383,6 +383,28 @@ Deno.test("a reload that reconnects hands what crossed the old stream's end to t
     next.receive(`<iq type="result" id="crossed" from="${TARGET}/a" to="${DOMAIN}/${ALICE}"/>`);
     assert.deepEqual(next.take(), [
       `<iq type="result" id="crossed" from="${DOMAIN}" to="${ALICE}"/>`,
+    ]);
+  }));
+
+Deno.test("a new target_address: what the old one sent as the stream closed is lost, not handed on", () =>
+  bounded(5_000, async () => {
+    const { runtime, links } = onFakeLinks();
+    await runtime.start(config({ secret: "s" }), LOGGING);
+    const [old] = links;
+    online(old);
+    old.onStop = () => {
+      old.receive(
+        `<iq type="set" id="t1" from="${TARGET}/a" to="${DOMAIN}/bob@example.net"><q xmlns="x"/></iq>`,
+      );
+      old.receive(request("crossed"));
+    };
+    await runtime.reload(config({ secret: "s", target: "newsvc@example.org" }), LOGGING);
+    const next = links[1];
+    next.online();
+    next.receive(`<presence from="newsvc@example.org/z" to="${DOMAIN}"/>`);
+    // The user's request goes to the new target; the old target's own is not taken for a user's.
+    assert.deepEqual(next.take().filter((text) => text.startsWith("<iq")), [
+      `<iq type="get" id="crossed" from="${DOMAIN}/${ALICE}" to="newsvc@example.org/z"><ping xmlns="urn:xmpp:ping"/></iq>`,
     ]);
   }));
 

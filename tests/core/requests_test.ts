@@ -90,3 +90,32 @@ Deno.test("every reconnect opens the window again", () => {
   assert.deepEqual(router.receive(get("w1"), 5_500).send.map(String), []);
   assert.equal(router.nextWake(), 6_000);
 });
+
+Deno.test("a request carried over from a closed stream keeps the time it arrived", () => {
+  const router = routerWith(["a"], { requestTimeoutMs: 5_000 });
+  // Arrived at 1,000 on the old stream, routed at 3,000: its deadline is 6,000, not 8,000.
+  const forwarded = only(router.receive(get("c1"), 3_000, 1_000));
+  assert.deepEqual(attrs(forwarded).to, `${TARGET}/a`);
+  assert.equal(router.nextWake(), 6_000);
+  assert.deepEqual(router.tick(5_999).send, []);
+  const fx = router.tick(6_000);
+  assertError(only(fx), toAlice("c1", "wait", "remote-server-timeout"));
+  const done = fx.events.find((e) => e.type === "outcome");
+  assert.equal(done?.type === "outcome" && done.durationMs, 5_000, "timed from its arrival");
+});
+
+Deno.test("a carried request whose time is up is answered as timed out, counted, not forwarded", () => {
+  const router = routerWith(["a"], { requestTimeoutMs: 5_000 });
+  const fx = router.receive(get("c2"), 6_000, 1_000);
+  assertError(only(fx), toAlice("c2", "wait", "remote-server-timeout"));
+  assert.deepEqual(fx.events, [{
+    type: "outcome",
+    outcome: "timeout",
+    requester: ALICE,
+    id: "c2",
+    durationMs: 5_000,
+  }]);
+  assert.equal(router.pendingCount, 0);
+  // One a moment younger is forwarded.
+  assert.deepEqual(attrs(only(router.receive(get("c3"), 6_000, 1_001))).id, "c3");
+});
