@@ -112,6 +112,9 @@ function assemble(file: string, data: ParsedConfig): Config {
         affinityIdleMs: proxy.affinity_idle,
         maxAffinityKeys: proxy.max_affinity_keys,
       }),
+      ...(proxy.drain === undefined || proxy.drain.length === 0
+        ? {}
+        : { drain: Object.freeze(proxy.drain) }),
     });
   });
   return Object.freeze({

@@ -45,11 +45,13 @@ import {
   parseListen,
   parsePeer,
   parseRate,
+  parseResourceName,
   parseServer,
   parseSize,
   PATTERN_EXPECTED,
   PEER_EXPECTED,
   RATE_EXPECTED,
+  RESOURCE_EXPECTED,
   SERVER_EXPECTED,
   SIZE_EXPECTED,
 } from "./values.ts";
@@ -162,6 +164,7 @@ function proxySchema(secrets: SecretSources) {
     affinity: affinityField().optional(),
     affinity_idle: durationField(1).default(DEFAULT_AFFINITY_IDLE_MS),
     max_affinity_keys: countField().default(DEFAULT_MAX_AFFINITY_KEYS),
+    drain: drainField().optional(),
   }, {
     error: expecting(
       `expected a mapping with domain, target_address and one of ${SECRET_KEYS_TEXT}`,
@@ -290,6 +293,16 @@ function affinityField() {
         `expected a list of request shapes like ["{http://jitsi.org/protocol/focus}conference@room"]`,
       ),
     },
+  );
+}
+
+/** `drain`: resources of the target, as the server stamps them. */
+function drainField() {
+  const error = expecting(RESOURCE_EXPECTED);
+  return z.array(
+    z.string({ error }).refine((text) => parseResourceName(text) !== undefined, { error })
+      .transform((text) => parseResourceName(text)!),
+    { error: expecting('expected a list of resources like ["jicofo-1"]') },
   );
 }
 

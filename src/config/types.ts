@@ -153,6 +153,11 @@ export interface ProxyConfig {
   readonly affinityIdleMs?: number;
   /** `max_affinity_keys`, default 100000: keys pinned at most. Set with `affinity`. */
   readonly maxAffinityKeys?: number;
+  /**
+   * `drain`: resources of the target (resourceparts) that take no new work,
+   * whatever their presence says. Absent when empty.
+   */
+  readonly drain?: readonly string[];
 }
 
 /** The whole validated configuration; deeply frozen. */

@@ -1,12 +1,14 @@
 /**
  * The config's values one by one, from text to meaning: server and peer
- * addresses, the HTTP listen address, rates, requester patterns and paths.
+ * addresses, the HTTP listen address, rates, requester patterns, resource
+ * names and paths.
  * Each parser returns `undefined` for a value it refuses; the text that
  * says what was expected instead sits next to it.
  */
 import { isAbsolute, join } from "node:path";
 import { classifyPattern } from "../core/access.ts";
-import { isBareJid, isHostname } from "../core/jid.ts";
+import { utf8Length } from "../core/byte_length.ts";
+import { isBareJid, isHostname, prepResource } from "../core/jid.ts";
 import { DEFAULT_PORT, type HttpListen, type ServerAddress } from "./types.ts";
 
 // What each value should look like, for `expected …, got …`.
@@ -20,6 +22,8 @@ export const PATTERN_EXPECTED =
   "expected a pattern like user@example.org, @example.org or *.example.org";
 export const RATE_EXPECTED = "expected a rate above zero like 20/s, 100/m or 1000/h";
 export const SIZE_EXPECTED = "expected a size from 1KB to 1GB like 64KB, 1MB or 1048576 (bytes)";
+export const RESOURCE_EXPECTED =
+  "expected a resource of the target, as target.resource_up names it (1 to 1023 bytes)";
 
 // setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days);
 // 596h is the largest whole number of hours below that.
@@ -34,6 +38,19 @@ const SIZE_UNITS: Readonly<Record<string, number>> = { b: 1, k: 1024, m: 1024 **
 /** The bounds of `max_stanza_size`. */
 export const MIN_SIZE = 1024;
 export const MAX_SIZE = 1024 ** 3;
+
+/**
+ * A resource name as the server stamps it (resourceprep), or undefined: empty,
+ * over 1023 bytes (RFC 7622 §3.4) or with a control character.
+ */
+export function parseResourceName(text: string): string | undefined {
+  const name = prepResource(text);
+  // deno-lint-ignore no-control-regex
+  if (name === "" || utf8Length(name) > 1023 || /[\u0000-\u001f\u007f]/.test(name)) {
+    return undefined;
+  }
+  return name;
+}
 
 /**
  * `xmpp://host:port`, `host:port` or `host` (port 5347); `xmpps://` for

@@ -44,8 +44,8 @@ export const ADMISSION = [
     "no_resource",
   ],
   [
-    "every resource online is draining (`<show>dnd</show>`), and the request's `affinity` key is " +
-    "pinned to none of them",
+    "every resource online is draining (`<show>dnd</show>`, or named in `drain`), and the request's " +
+    "`affinity` key is pinned to none of them",
     NO_RESOURCE,
     "no_resource",
   ],

@@ -53,7 +53,9 @@ export interface Resource {
   readonly jid: string;
   /** Presence priority (RFC 6121 §4.7.2.3); negative ones are a last resort. */
   priority: number;
-  /** Its presence says `<show>dnd</show>`: it takes no new work, only its pinned keys. */
+  /** Its presence says `<show>dnd</show>`. */
+  dnd: boolean;
+  /** It says `dnd`, or the config's `drain` names it: it takes no new work, only its pinned keys. */
   draining: boolean;
   /** The requests this resource holds now. */
   readonly pending: Set<Pending>;

@@ -11,14 +11,15 @@ export class ResourceSet {
   #list: Resource[] | undefined;
 
   /** Adds a resource, or updates the priority and draining of a known one. */
-  upsert(name: string, jid: string, priority: number, draining = false): Resource {
+  upsert(name: string, jid: string, priority: number, dnd = false, draining = dnd): Resource {
     const known = this.#byName.get(name);
     if (known) {
       known.priority = priority;
+      known.dnd = dnd;
       known.draining = draining;
       return known;
     }
-    const resource: Resource = { name, jid, priority, draining, pending: new Set() };
+    const resource: Resource = { name, jid, priority, dnd, draining, pending: new Set() };
     this.#byName.set(name, resource);
     this.#list = undefined;
     return resource;

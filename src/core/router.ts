@@ -164,6 +164,7 @@ export class Router {
     const before = this.#settings.presence ?? false;
     this.settings = next;
     const fx = effects();
+    this.#target.redrain(fx, now);
     // A standby says nothing to subscribers: the serving instance does.
     if (!this.#serving || before === (next.presence ?? false)) return fx;
     if (before) this.#presence.shutdown(fx.send);

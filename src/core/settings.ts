@@ -42,4 +42,6 @@ export interface RouterSettings {
   readonly affinityIdleMs?: number;
   /** Pins kept at most; the least recently used goes first. Default: 100,000. */
   readonly maxAffinityKeys?: number;
+  /** Resources (by resourcepart) drained whatever their presence says. Default: none. */
+  readonly drain?: readonly string[];
 }

@@ -71,22 +71,20 @@ export class Target {
         if (name === undefined) return void drop(fx, "ignored_presence", stanza);
         const known = this.resources.get(name);
         const wasDraining = known?.draining ?? false;
-        const draining = stanza.getChildText("show")?.trim() === "dnd";
+        const dnd = stanza.getChildText("show")?.trim() === "dnd";
         const resource = this.resources.upsert(
           copyString(name),
           copyString(from),
           priorityOf(stanza),
-          draining,
+          dnd,
+          dnd || this.#drained(name),
         );
         this.#approved();
-        const count = this.resources.size;
-        if (!known) fx.events.push({ type: "resource", change: "up", resource: name, count });
-        if (draining !== wasDraining) {
-          const change = draining ? "draining" : "undrained";
-          fx.events.push({ type: "resource", change, resource: name, count });
+        if (!known) {
+          fx.events.push({ type: "resource", change: "up", resource: name, count: this.size });
         }
+        this.#drainingChanged(fx, resource, wasDraining, now, known !== undefined);
         if (!known) return this.#hooks.up(fx, resource, now);
-        if (wasDraining && !draining) this.#hooks.undrained(fx, resource, now);
         return;
       }
       case "unavailable":
@@ -118,6 +116,39 @@ export class Target {
       default:
         drop(fx, "ignored_presence", stanza);
     }
+  }
+
+  /** The config's `drain` changed: each resource drains as it and its presence now say. */
+  redrain(fx: Effects, now: number): void {
+    for (const resource of this.resources.list()) {
+      const was = resource.draining;
+      resource.draining = resource.dnd || this.#drained(resource.name);
+      this.#drainingChanged(fx, resource, was, now, true);
+    }
+  }
+
+  /** How many resources are available. */
+  get size(): number {
+    return this.resources.size;
+  }
+
+  /** Whether the config's `drain` names the resource. */
+  #drained(name: string): boolean {
+    return this.#settings().drain?.includes(name) ?? false;
+  }
+
+  /** Says a change of draining; `known`: a resource back in service takes new work at once. */
+  #drainingChanged(
+    fx: Effects,
+    resource: Resource,
+    was: boolean,
+    now: number,
+    known: boolean,
+  ): void {
+    if (resource.draining === was) return;
+    const change = resource.draining ? "draining" : "undrained";
+    fx.events.push({ type: "resource", change, resource: resource.name, count: this.size });
+    if (known && !resource.draining) this.#hooks.undrained(fx, resource, now);
   }
 
   /** Every resource is gone. */

@@ -1,6 +1,8 @@
 /** src/config/schema.ts: types, required and unknown keys, and the rules that span keys. */
 import assert from "node:assert/strict";
+import { RESOURCE_EXPECTED } from "../../src/config/values.ts";
 import {
+  accept,
   COUNT,
   DOMAIN,
   FILE,
@@ -164,6 +166,11 @@ testRejected([
       `${P0}.max_affinity_keys: ${COUNT}, got 0`,
     ],
   ],
+
+  // drain
+  ["drain is a string", yamlOf({}, { drain: "jicofo-1" }), [
+    `${P0}.drain: expected a list of resources like ["jicofo-1"], got "jicofo-1"`,
+  ]],
 ]);
 
 Deno.test("presence without state_dir, and a bad messages mode, are reported", () => {
@@ -173,4 +180,20 @@ Deno.test("presence without state_dir, and a bad messages mode, are reported", (
     errors.join("\n"),
   );
   assert.ok(errors.some((e) => e.includes("proxies[0].messages:")), errors.join("\n"));
+});
+
+Deno.test("drain: each bad name is reported on its own; good ones are read as the server stamps them", () => {
+  const long = "x".repeat(1024);
+  const errors = reject(yamlOf({}, { drain: `["ok", "", 5, "${long}", "a\\tb"]` }));
+  assert.equal(errors.length, 4, errors.join("\n"));
+  for (const [i, error] of errors.entries()) {
+    assert.ok(error.startsWith(`${P0}.drain[${i + 1}]: ${RESOURCE_EXPECTED}, got `), error);
+  }
+  const [proxy] = accept(yamlOf({}, { drain: '["jicofo-1", "ｊｉｃｏｆｏ２"]' })).proxies;
+  assert.deepEqual(proxy.drain, ["jicofo-1", "jicofo2"]);
+  assert.ok(Object.isFrozen(proxy.drain));
+  assert.ok(
+    !("drain" in accept(yamlOf({}, { drain: "[]" })).proxies[0]),
+    "an empty list is left out",
+  );
 });

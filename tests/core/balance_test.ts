@@ -8,7 +8,14 @@ import type { Resource } from "../../src/core/resources.ts";
 function res(name: string, { priority = 0, pending = 0 } = {}): Resource {
   const held = new Set<Pending>();
   for (let i = 0; i < pending; i++) held.add({ key: `${name}\0${i}` } as Pending);
-  return { name, jid: `svc@example.org/${name}`, priority, draining: false, pending: held };
+  return {
+    name,
+    jid: `svc@example.org/${name}`,
+    priority,
+    dnd: false,
+    draining: false,
+    pending: held,
+  };
 }
 
 /** A context whose `random` must not be called unless one is given. */

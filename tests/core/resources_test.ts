@@ -17,6 +17,7 @@ Deno.test("upsert adds a resource with its JID, priority and no pending requests
     name: "a",
     jid: `${TARGET}/a`,
     priority: 5,
+    dnd: false,
     draining: false,
     pending: [],
   });

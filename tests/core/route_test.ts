@@ -290,9 +290,12 @@ const ADMISSION_CASES: Record<string, () => { fx: ReturnType<typeof refusedBy> }
       router.receive(roomRequest("1", "r1", PEER), AT);
       return { fx: refusedBy(router, roomRequest("2", "r1")) };
     },
-  "every resource online is draining (`<show>dnd</show>`), and the request's `affinity` key is pinned to none of them":
+  "every resource online is draining (`<show>dnd</show>`, or named in `drain`), and the request's `affinity` key is pinned to none of them":
     () => {
-      const router = testRouter({ affinity: [ROOM_SHAPE] }, { resources: ["a"] });
+      // One says dnd, the other is named in drain.
+      const router = testRouter({ affinity: [ROOM_SHAPE], drain: ["b"] }, {
+        resources: ["a", "b"],
+      });
       router.receive(
         parseXml(`<presence from="${TARGET}/a" to="${DOMAIN}"><show>dnd</show></presence>`),
         AT,

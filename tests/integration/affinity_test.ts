@@ -4,15 +4,16 @@
  * requests about 300 rooms, several per room from different requesters.
  * Every request about a room reaches one resource; a resource leaving
  * moves only its rooms, one joining takes none of the running ones, a
- * draining one (dnd) keeps its rooms and gets no new one, and a restart of
- * the proxy with state_dir keeps every room where it was, as does a standby
- * on the same state_dir taking over after a kill -9.
+ * draining one (dnd, or named in `drain` by a reload) keeps its rooms and
+ * gets no new one, and a restart of the proxy with state_dir keeps every
+ * room where it was, as does a standby on the same state_dir taking over
+ * after a kill -9.
  */
 import assert from "node:assert/strict";
 import type { TestClient } from "../support/client.ts";
 import { freePort } from "../support/prosody.ts";
 import { SERVER_KINDS } from "../support/server.ts";
-import { DOMAIN, withWorld, type World } from "../support/world.ts";
+import { DOMAIN, SECRET, TARGET, withWorld, type World } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const FOCUS = "http://jitsi.org/protocol/focus";
@@ -152,6 +153,44 @@ withWorld(
     await world.proxy.waitForLog(/target\.resource_undrained .*resource=a/, { after: back });
     const later = await placeRooms(users.slice(0, 1), ROOMS.map((room) => `later-${room}`));
     assert.ok(share(later, "a") > 0.2);
+  },
+  { entry: { affinity: AFFINITY }, users: ["carol"] },
+);
+
+withWorld(
+  "a resource named in drain by a SIGHUP keeps its rooms and gets no new one; out of it, new ones again",
+  async (world) => {
+    const { users } = await setUp(world);
+    const placed = await placeRooms(users, ROOMS);
+    const reload = async (drain: string[]) => {
+      const seen = world.proxy.lineCount();
+      await world.proxy.writeConfig({
+        server: world.server.componentUrl,
+        log_level: "debug",
+        proxies: [{
+          domain: DOMAIN,
+          secret: SECRET,
+          target_address: TARGET,
+          affinity: AFFINITY,
+          drain,
+        }],
+      });
+      world.proxy.signal("SIGHUP");
+      await world.proxy.waitForLog(/config\.reloaded/, { after: seen });
+      return seen;
+    };
+    const seen = await reload(["a"]);
+    // Said as the reload applies it: the client said nothing (no dnd).
+    await world.proxy.waitForLog(/target\.resource_draining .*resource=a\b/, { after: seen });
+    assert.deepEqual(await placeRooms(users, ROOMS), placed, "its rooms stay on it");
+    const fresh = await placeRooms(users, ROOMS.slice(0, 100).map((room) => `new-${room}`));
+    assert.equal(share(fresh, "a"), 0, "no new room on a drained resource");
+    assert.doesNotMatch(world.proxy.log().split("\n").slice(seen).join("\n"), /stream\.connecting/);
+
+    const back = await reload([]);
+    await world.proxy.waitForLog(/target\.resource_undrained .*resource=a\b/, { after: back });
+    const later = await placeRooms(users.slice(0, 1), ROOMS.map((room) => `later-${room}`));
+    assert.ok(share(later, "a") > 0.2, `a has ${share(later, "a")} of the later rooms`);
   },
   { entry: { affinity: AFFINITY }, users: ["carol"] },
 );

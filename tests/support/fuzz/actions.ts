@@ -310,7 +310,17 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     weight: 5,
     arbitrary: fc.record({ kind: fc.constant("online" as const), dt: dtArb, back: fc.nat(3) }),
   },
-  { weight: 5, arbitrary: tunablesArb.map((settings): Action => ({ kind: "reload", settings })) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      settings: tunablesArb,
+      drain: fc.option(fc.array(fc.nat(7), { maxLength: 2 }), { nil: undefined }),
+    }).map(({ settings, drain }): Action => ({
+      kind: "reload",
+      settings,
+      ...(drain === undefined ? {} : { drain }),
+    })),
+  },
   { weight: 1, arbitrary: fc.constant<Action>({ kind: "drain" }) },
   { weight: 2, arbitrary: handOverArb },
   {

@@ -12,6 +12,7 @@ import * as lifecycle from "./model/lifecycle.ts";
 import { receive } from "./model/receive.ts";
 import { checkServicePresence, isServicePresence } from "./model/service_presence.ts";
 import { handOver, takeOver } from "./model/standby.ts";
+import { redrain } from "./model/target_presence.ts";
 import { Model, Violation } from "./model/state.ts";
 import type { Dt, HeldAction, Scenario } from "./scenario.ts";
 import { Standby } from "./standby.ts";
@@ -123,6 +124,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
           break;
         case "settle":
           lifecycle.settle(model, rest);
+          break;
+        case "reload":
+          redrain(model, rest);
           break;
         default:
           model.check(rest.length === 0, `${op} sent stanzas`);
@@ -258,7 +262,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
         break;
       }
       case "reload": {
-        const next = { ...router.settings, ...action.settings };
+        const { resources } = scenario.world;
+        const drain = action.drain?.map((i) => resources[i % resources.length]);
+        const next = { ...router.settings, ...action.settings, ...(drain ? { drain } : {}) };
         step("reload", () => {
           const fx = router.reconfigure(next, model.now);
           lifecycle.reload(model, next);

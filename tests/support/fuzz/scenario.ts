@@ -176,7 +176,12 @@ export type Action =
     /** How many resources announce themselves again after the reconnect. */
     readonly back: number;
   }
-  | { readonly kind: "reload"; readonly settings: Tunables }
+  | {
+    readonly kind: "reload";
+    readonly settings: Tunables;
+    /** `drain`: resources by their index in the world's (mod its length); absent: unchanged. */
+    readonly drain?: readonly number[];
+  }
   | { readonly kind: "drain" }
   | {
     readonly kind: "storm";

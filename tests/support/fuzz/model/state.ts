@@ -88,7 +88,9 @@ export interface ModelResource {
   held: number;
   /** Whether its last presence had a negative priority (RFC 6121 §4.7.2.3). */
   negative: boolean;
-  /** Whether its last presence said `<show>dnd</show>`: no new work for it. */
+  /** Whether its last presence said `<show>dnd</show>`. */
+  dnd: boolean;
+  /** It says `dnd`, or the settings' `drain` names it: no new work for it. */
   draining: boolean;
 }
 

@@ -22,20 +22,23 @@ export function targetPresence(model: Model, el: XmlElement, out: XmlElement[]):
     case undefined:
       if (name !== undefined) {
         const negative = /^\s*-0*[1-9]/.test(el.getChildText("priority") ?? "");
-        const draining = el.getChildText("show")?.trim() === "dnd";
+        const dnd = el.getChildText("show")?.trim() === "dnd";
+        const draining = dnd || drained(model, name);
         const known = model.resources.get(name);
         model.heard = true;
+        model.backoff = BACKOFF_MIN_MS;
         if (draining && !known?.draining) model.stats.draining++;
         if (known) {
           const undrained = known.draining && !draining;
           known.negative = negative;
+          known.dnd = dnd;
           known.draining = draining;
           // Back in service: what waits for a resource is tried again.
           if (undrained && (model.parked.length > 0 || model.waitingMessages.length > 0)) {
             return unpark(model, out);
           }
         } else {
-          model.resources.set(name, { jid: from, held: 0, negative, draining });
+          model.resources.set(name, { jid: from, held: 0, negative, dnd, draining });
           // Back after a reconnect: it takes back the requests it held.
           for (const req of model.live.values()) {
             if (req.attached === undefined && req.resourceJid === from) model.attach(req, name);
@@ -45,7 +48,6 @@ export function targetPresence(model: Model, el: XmlElement, out: XmlElement[]):
             return unpark(model, out);
           }
         }
-        model.backoff = BACKOFF_MIN_MS;
       }
       return model.none(out);
     case "unavailable":
@@ -113,4 +115,28 @@ function lose(model: Model, names: string[], out: XmlElement[]): void {
     () => `${pending.size} request(s) left on a resource that went away`,
   );
   if (out.length === 0) model.stats.drops++;
+}
+
+/** Whether the settings' `drain` names the resource (as the server stamped it). */
+export function drained(model: Model, name: string): boolean {
+  return model.settings.drain?.includes(name) ?? false;
+}
+
+/**
+ * A reload: each resource drains as its presence and the new `drain` say;
+ * one back in service tries what waits for a resource again (`out`: what
+ * the reload sent besides the service's presence).
+ */
+export function redrain(model: Model, out: XmlElement[]): void {
+  let undrained = false;
+  for (const [name, r] of model.resources) {
+    const draining = r.dnd || drained(model, name);
+    if (draining && !r.draining) model.stats.draining++;
+    if (r.draining && !draining) undrained = true;
+    r.draining = draining;
+  }
+  if (undrained && (model.parked.length > 0 || model.waitingMessages.length > 0)) {
+    return unpark(model, out);
+  }
+  model.none(out);
 }

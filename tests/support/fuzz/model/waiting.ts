@@ -7,7 +7,7 @@ import type { XmlElement } from "../../../../src/core/xml.ts";
 import { ourSpelling, show } from "../helpers.ts";
 import { forwardedMessage, serving } from "./messages.ts";
 import { redispatch } from "./requests.ts";
-import { BACKOFF_MIN_MS, type Model, type Parked, type WaitingMessage } from "./state.ts";
+import type { Model, Parked, WaitingMessage } from "./state.ts";
 
 /**
  * A resource came (or came back into service): the waiting requests are
@@ -15,7 +15,6 @@ import { BACKOFF_MIN_MS, type Model, type Parked, type WaitingMessage } from "./
  * (nothing yet to take it, within its wait) waits on.
  */
 export function unpark(model: Model, out: XmlElement[]): void {
-  model.backoff = BACKOFF_MIN_MS;
   const parked = model.parked;
   const messages = model.waitingMessages;
   model.parked = [];

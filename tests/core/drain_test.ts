@@ -1,0 +1,86 @@
+/**
+ * `drain`: the operator drains a resource by name (a reload), for a client
+ * that cannot say `<show>dnd</show>`: the same rules as `dnd`, and either
+ * one keeps it draining.
+ */
+import assert from "node:assert/strict";
+import {
+  AFFINITY,
+  affinityRouter,
+  events,
+  placeAll,
+  placed,
+  plain,
+  presence,
+  ROOMS,
+} from "../support/affinity.ts";
+import { BASE_SETTINGS, get, routerWith } from "../support/router.ts";
+
+Deno.test("drain: a reload naming a resource drains it: its rooms stay, no new room nor keyless request", () => {
+  const router = affinityRouter(["a", "b", "c"]);
+  const before = placeAll(router, ROOMS.slice(0, 100));
+  const fx = router.reconfigure({ ...BASE_SETTINGS, ...AFFINITY, drain: ["a"] }, 6_000);
+  assert.deepEqual(events(fx, "resource"), [
+    { type: "resource", change: "draining", resource: "a", count: 3 },
+  ]);
+  assert.equal(router.drainingCount, 1);
+  assert.deepEqual(placeAll(router, ROOMS.slice(0, 100), 6_000), before, "its rooms stay");
+  const fresh = placeAll(router, ROOMS.slice(100), 6_000);
+  assert.ok(![...fresh.values()].includes("a"), "no new room on a drained resource");
+  for (let i = 0; i < 20; i++) assert.notEqual(placed(router.receive(plain(), 6_000)), "a");
+  // The same reload again says nothing; taking it out of the list puts it back in service.
+  const same = router.reconfigure({ ...BASE_SETTINGS, ...AFFINITY, drain: ["a"] }, 6_500);
+  assert.deepEqual(events(same, "resource"), []);
+  const back = router.reconfigure({ ...BASE_SETTINGS, ...AFFINITY }, 7_000);
+  assert.deepEqual(events(back, "resource"), [
+    { type: "resource", change: "undrained", resource: "a", count: 3 },
+  ]);
+  const later = placeAll(router, ROOMS.slice(200).map((r) => `x${r}`), 8_000);
+  assert.ok([...later.values()].includes("a"));
+});
+
+Deno.test("drain: a named resource that comes online, or again, is draining from its first presence", () => {
+  const router = affinityRouter(["a"], { drain: ["b"] });
+  const fx = router.receive(presence("b"), 5_000);
+  assert.deepEqual(events(fx, "resource").map((e) => e.change), ["up", "draining"]);
+  assert.deepEqual(new Set(placeAll(router, ROOMS.slice(0, 30), 5_000).values()), new Set(["a"]));
+  // Its presence changing (a status, no dnd) does not undrain it.
+  const status = router.receive(presence("b", "<status>busy</status>"), 5_100);
+  assert.deepEqual(events(status, "resource"), []);
+  assert.equal(router.drainingCount, 1);
+});
+
+Deno.test("drain: either the list or dnd keeps a resource draining; it undrains when neither does", () => {
+  const router = affinityRouter(["a", "b"]);
+  router.receive(presence("a", "<show>dnd</show>"), 5_000);
+  // Named too: no change, it was draining already.
+  const named = router.reconfigure({ ...BASE_SETTINGS, ...AFFINITY, drain: ["a"] }, 5_100);
+  assert.deepEqual(events(named, "resource"), []);
+  // dnd gone, still named: still draining.
+  assert.deepEqual(events(router.receive(presence("a"), 5_200), "resource"), []);
+  assert.equal(router.drainingCount, 1);
+  const back = router.reconfigure({ ...BASE_SETTINGS, ...AFFINITY }, 5_300);
+  assert.deepEqual(events(back, "resource").map((e) => e.change), ["undrained"]);
+  // dnd again, not named: draining by its presence alone; the list going away leaves it so.
+  router.receive(presence("a", "<show>dnd</show>"), 5_400);
+  const none = router.reconfigure({ ...BASE_SETTINGS, ...AFFINITY, drain: [] }, 5_500);
+  assert.deepEqual(events(none, "resource"), []);
+  assert.equal(router.drainingCount, 1);
+});
+
+Deno.test("drain: names are matched as the server stamps them, case and all", () => {
+  assert.equal(affinityRouter(["a", "B"], { drain: ["B"] }).drainingCount, 1);
+  const router = affinityRouter(["a", "B"], { drain: ["b"] });
+  assert.equal(router.drainingCount, 0, "B is not b: resourceparts keep their case");
+});
+
+Deno.test("drain: a request that waits for a resource goes once the only one is undrained", () => {
+  const router = routerWith(["a"], { drain: ["a"], requestTimeoutMs: 5_000 });
+  // Every resource draining, just after connecting: a keyless request waits for one.
+  assert.deepEqual(router.receive(get("w1"), 10).send, []);
+  const back = router.reconfigure({ ...BASE_SETTINGS, requestTimeoutMs: 5_000 }, 20);
+  assert.deepEqual(events(back, "resource").map((e) => e.change), ["undrained"]);
+  assert.deepEqual(back.send.map((s) => [s.attrs.id, s.attrs.to]), [
+    ["w1", "service@example.org/a"],
+  ]);
+});
