@@ -299,7 +299,7 @@ export class Proxy {
     });
   }
 
-  /** The router serves: what was carried over goes first, a request's time running from its arrival. */
+  /** The router serves: what was carried over goes first, timed from when it arrived. */
   #serve(): void {
     this.#serving = true;
     for (const item of this.#carried.takeAll()) this.#receive(item.stanza, item.at);

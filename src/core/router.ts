@@ -110,7 +110,7 @@ export class Router {
         this.#requests.lose(fx, resource, now);
         this.#availability(fx);
       },
-      undrained: (fx, _resource, now) => {
+      undrained: (fx, now) => {
         this.#requests.dispatchParked(fx, now);
         this.#messages.deliverWaiting(fx, now);
       },

@@ -19,8 +19,8 @@ export interface ResourceHooks {
   up(fx: Effects, resource: Resource, now: number): void;
   /** A resource went away (its "down" event is reported already). */
   down(fx: Effects, resource: Resource, now: number): void;
-  /** A resource stopped draining: it takes new work again. */
-  undrained(fx: Effects, resource: Resource, now: number): void;
+  /** Resources stopped draining: they take new work again (each step calls it once at most). */
+  undrained(fx: Effects, now: number): void;
 }
 
 /** The target's subscription and resources. */
@@ -83,8 +83,9 @@ export class Target {
         if (!known) {
           fx.events.push({ type: "resource", change: "up", resource: name, count: this.size });
         }
-        this.#drainingChanged(fx, resource, wasDraining, now, known !== undefined);
+        const back = this.#drainingChanged(fx, resource, wasDraining);
         if (!known) return this.#hooks.up(fx, resource, now);
+        if (back) this.#hooks.undrained(fx, now);
         return;
       }
       case "unavailable":
@@ -120,11 +121,14 @@ export class Target {
 
   /** The config's `drain` changed: each resource drains as it and its presence now say. */
   redrain(fx: Effects, now: number): void {
+    let back = false;
     for (const resource of this.resources.list()) {
       const was = resource.draining;
       resource.draining = resource.dnd || this.#drained(resource.name);
-      this.#drainingChanged(fx, resource, was, now, true);
+      back = this.#drainingChanged(fx, resource, was) || back;
     }
+    // Once every resource has its new state: what waits then goes where it should.
+    if (back) this.#hooks.undrained(fx, now);
   }
 
   /** How many resources are available. */
@@ -137,18 +141,12 @@ export class Target {
     return this.#settings().drain?.includes(name) ?? false;
   }
 
-  /** Says a change of draining; `known`: a resource back in service takes new work at once. */
-  #drainingChanged(
-    fx: Effects,
-    resource: Resource,
-    was: boolean,
-    now: number,
-    known: boolean,
-  ): void {
-    if (resource.draining === was) return;
+  /** Says a change of draining; true when the resource is back in service. */
+  #drainingChanged(fx: Effects, resource: Resource, was: boolean): boolean {
+    if (resource.draining === was) return false;
     const change = resource.draining ? "draining" : "undrained";
     fx.events.push({ type: "resource", change, resource: resource.name, count: this.size });
-    if (known && !resource.draining) this.#hooks.undrained(fx, resource, now);
+    return !resource.draining;
   }
 
   /** Every resource is gone. */

@@ -84,3 +84,21 @@ Deno.test("drain: a request that waits for a resource goes once the only one is 
     ["w1", "service@example.org/a"],
   ]);
 });
+
+Deno.test("drain: several undrained by one reload take what waits as one set, not the first alone", () => {
+  const router = routerWith(["a", "b"], {
+    drain: ["a", "b"],
+    balance: "least-pending",
+    requestTimeoutMs: 5_000,
+  });
+  assert.deepEqual(router.receive(get("w1"), 10).send, []);
+  assert.deepEqual(router.receive(get("w2", "bob@example.org/x"), 10).send, []);
+  const back = router.reconfigure({ ...BASE_SETTINGS, balance: "least-pending" }, 20);
+  assert.deepEqual(events(back, "resource").map((e) => e.change), ["undrained", "undrained"]);
+  // Least-pending spreads them: one each, as if both had come back before either was placed.
+  assert.deepEqual(back.send.map((s) => s.attrs.id), ["w1", "w2"]);
+  assert.deepEqual(
+    new Set(back.send.map((s) => s.attrs.to)),
+    new Set(["a", "b"].map((r) => `service@example.org/${r}`)),
+  );
+});

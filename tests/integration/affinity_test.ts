@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import type { TestClient } from "../support/client.ts";
 import { freePort } from "../support/prosody.ts";
 import { SERVER_KINDS } from "../support/server.ts";
-import { DOMAIN, SECRET, TARGET, withWorld, type World } from "../support/world.ts";
+import { DOMAIN, withWorld, type World } from "../support/world.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 
 const FOCUS = "http://jitsi.org/protocol/focus";
@@ -162,23 +162,7 @@ withWorld(
   async (world) => {
     const { users } = await setUp(world);
     const placed = await placeRooms(users, ROOMS);
-    const reload = async (drain: string[]) => {
-      const seen = world.proxy.lineCount();
-      await world.proxy.writeConfig({
-        server: world.server.componentUrl,
-        log_level: "debug",
-        proxies: [{
-          domain: DOMAIN,
-          secret: SECRET,
-          target_address: TARGET,
-          affinity: AFFINITY,
-          drain,
-        }],
-      });
-      world.proxy.signal("SIGHUP");
-      await world.proxy.waitForLog(/config\.reloaded/, { after: seen });
-      return seen;
-    };
+    const reload = (drain: string[]) => world.reload({ affinity: AFFINITY, drain });
     const seen = await reload(["a"]);
     // Said as the reload applies it: the client said nothing (no dnd).
     await world.proxy.waitForLog(/target\.resource_draining .*resource=a\b/, { after: seen });

@@ -46,6 +46,11 @@ export interface ProxyProcess {
   readonly configFile: string;
   /** Writes a new config (in YAML's keys) to {@link configFile}. */
   writeConfig(config: Record<string, unknown>): Promise<void>;
+  /**
+   * Writes a new config, sends SIGHUP and waits until it is in force;
+   * resolves with the line count before (for `after`).
+   */
+  reload(config: Record<string, unknown>): Promise<number>;
   /** The proxy's own pid, as it logs it (not the `deno task` around it). */
   pid(): number;
   /** Sends a signal to the proxy itself (not to the `deno task` around it). */
@@ -166,6 +171,13 @@ export async function startProxyOnFile(options: ProxyFileOptions): Promise<Proxy
   const proc: ProxyProcess = {
     configFile: file,
     writeConfig: (next) => Deno.writeTextFile(file, JSON.stringify(next, null, 2)),
+    async reload(next) {
+      const seen = proc.lineCount();
+      await proc.writeConfig(next);
+      proc.signal("SIGHUP");
+      await proc.waitForLog(/config\.reloaded/, { after: seen });
+      return seen;
+    },
     pid() {
       // The pid the proxy logs, as an operator would use it for `kill -HUP`.
       const logged = lines.join("\n").match(/proxy\.starting .*?\bpid=(\d+)/)?.[1];

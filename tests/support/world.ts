@@ -63,6 +63,19 @@ export class World {
     this.lastTop = top;
   }
   lastEntry: Partial<ProxyEntry> = {};
+
+  /**
+   * Reloads the proxy (SIGHUP) on a config made as {@link startProxy}
+   * makes one; resolves, once it is in force, with the line count before.
+   */
+  reload(entry: Partial<ProxyEntry> = {}, top: Record<string, unknown> = {}): Promise<number> {
+    return this.proxy.reload({
+      server: this.server.componentUrl,
+      log_level: "debug",
+      ...top,
+      proxies: [{ domain: DOMAIN, secret: SECRET, target_address: TARGET, ...entry }],
+    });
+  }
   lastTop: Record<string, unknown> = {};
 
   /**
