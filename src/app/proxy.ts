@@ -16,6 +16,7 @@ import { ProxyStores } from "./proxy_stores.ts";
 import { wait } from "../link/wait.ts";
 import type { XmlElement } from "../core/xml.ts";
 import { EventLog } from "./event_log.ts";
+import { drainNotes } from "./drain_notes.ts";
 import {
   type Carried,
   CarryOver,
@@ -171,6 +172,9 @@ export class Proxy {
       (error) => this.#log.error("reconfigure.failed", { domain: this.domain, reason: error }),
     );
     this.#link.retune(timings(config));
+    for (const { level, event, fields } of drainNotes(config.drain, this.#router.resourceStates)) {
+      this.#log[level](event, { domain: this.domain, ...fields });
+    }
   }
 
   /** Whether its router serves: online, and not a look from standby. */
@@ -188,7 +192,7 @@ export class Proxy {
     return this.#link.since;
   }
 
-  /** Where the proxy stands, for `/readyz`. */
+  /** Where the proxy stands, for `/readyz` and `/status`. */
   readiness(): Readiness {
     const state = this.#link.state;
     return {
@@ -198,6 +202,7 @@ export class Proxy {
       standingBy: state === "standby",
       refused: state === "refused",
       shuttingDown: this.#shuttingDown,
+      targetResources: this.#router.resourceStates,
     };
   }
 

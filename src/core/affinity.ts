@@ -77,6 +77,11 @@ export class AffinityPins {
     return evicted;
   }
 
+  /** How many keys are pinned to `resource`. */
+  countFor(resource: string): number {
+    return this.#byResource.get(resource)?.size ?? 0;
+  }
+
   /** Ends one pin. */
   remove(pin: Pin): void {
     const node = pin as Node;
@@ -111,12 +116,18 @@ export class AffinityPins {
     return keys;
   }
 
-  /** Ends the pins unused for `idleMs` or more at `now`; returns their keys. */
-  expire(now: number, idleMs: number): string[] {
+  /**
+   * Ends the pins unused for `idleMs` or more at `now`, but for those whose
+   * resource `holds` (they count as used now); returns the keys ended.
+   */
+  expire(now: number, idleMs: number, holds: (resource: string) => boolean): string[] {
     const keys: string[] = [];
     for (let node = this.#oldest; node && node.lastUsed + idleMs <= now; node = this.#oldest) {
-      this.remove(node);
-      keys.push(node.key);
+      if (holds(node.resource)) this.touch(node, now);
+      else {
+        this.remove(node);
+        keys.push(node.key);
+      }
     }
     return keys;
   }

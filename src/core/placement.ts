@@ -53,6 +53,11 @@ export class Placement {
     return this.#pins.size;
   }
 
+  /** How many affinity keys are pinned to the resource named `name`. */
+  keysOf(name: string): number {
+    return this.#pins.countFor(name);
+  }
+
   /**
    * The policy's choice; with `sticky`, a user already placed on a resource
    * that can take the stanza stays there.
@@ -124,8 +129,9 @@ export class Placement {
     }
     if (pin !== undefined) {
       const resource = this.#resources.get(pin.resource);
-      if (pin.lastUsed + this.#idleMs(settings) <= now) this.#unpin(fx, pin, "expired");
-      else if (resource !== undefined && resource !== exclude) {
+      if (pin.lastUsed + this.#idleMs(settings) <= now && !resource?.draining) {
+        this.#unpin(fx, pin, "expired");
+      } else if (resource !== undefined && resource !== exclude) {
         if (resource.pending.size >= maxPerResource) return FULL;
         this.#pins.touch(pin, now);
         return { kind: "chosen", resource, key: pin.key };
@@ -177,7 +183,8 @@ export class Placement {
   }
 
   /**
-   * The passing of time: pins unused for `affinity_idle` end; after a
+   * The passing of time: pins unused for `affinity_idle` end (but for a
+   * draining resource's); after a
    * reconnect's first second, if the server has said which resources are
    * online (`heard`), so do those of the resources it did not announce.
    */
@@ -190,7 +197,9 @@ export class Placement {
       }
     }
     if (this.#pins.size === 0) return;
-    const expired = this.#pins.expire(now, this.#idleMs(this.#settings()));
+    // A draining resource's rooms never move while it is online: they are what it drains.
+    const draining = (name: string) => this.#resources.get(name)?.draining ?? false;
+    const expired = this.#pins.expire(now, this.#idleMs(this.#settings()), draining);
     if (expired.length > 0) fx.events.push({ type: "unpinned", keys: expired, reason: "expired" });
   }
 

@@ -19,7 +19,7 @@ import { Messages } from "./messages.ts";
 import { Placement } from "./placement.ts";
 import { Requests } from "./requests.ts";
 import { classify, type Rule } from "./route.ts";
-import type { Effects, RefusalOutcome } from "./router_events.ts";
+import type { Effects, RefusalOutcome, ResourceState } from "./router_events.ts";
 import { ServicePresence } from "./service_presence.ts";
 import type { RouterContext } from "./context.ts";
 import type { RouterSettings } from "./settings.ts";
@@ -30,7 +30,7 @@ import { TargetRequests } from "./target_requests.ts";
 import { userPresence } from "./user_presence.ts";
 import type { XmlElement } from "./xml.ts";
 
-export type { DropReason, Effects, Outcome, RouterEvent } from "./router_events.ts";
+export type { DropReason, Effects, Outcome, ResourceState, RouterEvent } from "./router_events.ts";
 export type { RouterSettings } from "./settings.ts";
 
 /** Options of {@link Router}. */
@@ -201,7 +201,17 @@ export class Router {
     return this.#target.resources.list().map((r) => r.name);
   }
 
-  /** How many available target resources are draining (`<show>dnd</show>`). */
+  /** Each available target resource: whether it drains, the requests and keys it holds. */
+  get resourceStates(): ResourceState[] {
+    return this.#target.resources.list().map((r) => ({
+      name: r.name,
+      draining: r.draining,
+      pending: r.pending.size,
+      keys: this.#placement.keysOf(r.name),
+    }));
+  }
+
+  /** How many available target resources are draining (`<show>dnd</show>`, or named in `drain`). */
   get drainingCount(): number {
     let count = 0;
     for (const resource of this.#target.resources.list()) if (resource.draining) count++;

@@ -62,6 +62,18 @@ export type RefusalReason =
 /** How a request ends when it is refused: the outcome and the refusal's reason at once. */
 export type RefusalOutcome = Outcome & RefusalReason;
 
+/** An available target resource as operators see it (`/status`). */
+export interface ResourceState {
+  /** Its resourcepart. */
+  readonly name: string;
+  /** It says `<show>dnd</show>`, or the config's `drain` names it. */
+  readonly draining: boolean;
+  /** Requests it holds now. */
+  readonly pending: number;
+  /** `affinity` keys pinned to it. */
+  readonly keys: number;
+}
+
 /** What happened, for the shell to log and count. */
 export type RouterEvent =
   | {

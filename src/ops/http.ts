@@ -1,6 +1,7 @@
 /**
  * The HTTP side listener for operators: `/healthz` (the process answers),
- * `/readyz` (every proxy can forward) and `/metrics` (Prometheus). The
+ * `/readyz` (every proxy can forward), `/status` (each proxy's target
+ * resources) and `/metrics` (Prometheus). The
  * handler is a plain `Request → Response` function, tested without a
  * socket; {@link serveHttp} puts it on one.
  *
@@ -44,6 +45,20 @@ export interface Readiness {
    * new requests are refused. Not ready. Default: false.
    */
   readonly shuttingDown?: boolean;
+  /** Its target's resources, for `/status`. Default: none. */
+  readonly targetResources?: readonly ResourceStatus[];
+}
+
+/** A target resource as `/status` shows it. */
+export interface ResourceStatus {
+  /** Its resourcepart. */
+  readonly name: string;
+  /** It takes no new work (`<show>dnd</show>`, or named in `drain`). */
+  readonly draining: boolean;
+  /** Requests it holds now. */
+  readonly pending: number;
+  /** `affinity` keys pinned to it. */
+  readonly keys: number;
 }
 
 /** What `/metrics` serves; {@link Metrics} from ./metrics.ts is one. */
@@ -74,6 +89,8 @@ export interface ReadyReport {
   }[];
 }
 
+const PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/status", "/metrics"]);
+
 /** Responses must never be cached: they are the state of this instant. */
 const NO_STORE = { "cache-control": "no-store" };
 const TEXT = { ...NO_STORE, "content-type": "text/plain; charset=utf-8" };
@@ -89,6 +106,9 @@ const JSON_TYPE = { ...NO_STORE, "content-type": "application/json" };
  *   503; the body is a {@link ReadyReport} either way, each proxy's
  *   `reason` one of "shutting down", "standing by", "stream refused by the server",
  *   "stream offline", "no target resource online", or null when ready.
+ * - `GET /status`: 200 with a {@link StatusReport}: `/readyz`'s judgement
+ *   of each proxy and its target's resources (whether each drains, the
+ *   requests and `affinity` keys it holds), to see what a drain waits for.
  * - `GET /metrics`: the Prometheus text; 500 if producing it fails.
  * - HEAD of each: the same status and headers, no body. Other methods:
  *   405 with `Allow: GET, HEAD`. Other paths: 404. Query strings are
@@ -98,7 +118,7 @@ export function createHandler(options: HandlerOptions): (req: Request) => Promis
   const { metrics, readiness } = options;
   return async (req) => {
     const path = pathOf(req.url);
-    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics") {
+    if (!PATHS.has(path)) {
       return respond(req, "not found\n", 404, TEXT);
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -111,7 +131,9 @@ export function createHandler(options: HandlerOptions): (req: Request) => Promis
         const report = readyReport(readiness());
         return respond(req, JSON.stringify(report) + "\n", report.ready ? 200 : 503, JSON_TYPE);
       }
-      case "/metrics": {
+      case "/status":
+        return respond(req, JSON.stringify(statusReport(readiness())) + "\n", 200, JSON_TYPE);
+      default: { // "/metrics", the last of PATHS
         let text: string;
         try {
           text = await metrics.text();
@@ -141,6 +163,21 @@ export function readyReport(states: readonly Readiness[]): ReadyReport {
     return { proxy, ready: reason === null, online, resources, reason };
   });
   return { ready: proxies.length > 0 && proxies.every((p) => p.ready), proxies };
+}
+
+/** The JSON body of `/status`. */
+export interface StatusReport {
+  readonly proxies: readonly (ReadyReport["proxies"][number] & {
+    readonly target_resources: readonly ResourceStatus[];
+  })[];
+}
+
+/** What `/status` says; see {@link createHandler}. */
+export function statusReport(states: readonly Readiness[]): StatusReport {
+  const judged = readyReport(states).proxies;
+  return {
+    proxies: judged.map((p, i) => ({ ...p, target_resources: states[i].targetResources ?? [] })),
+  };
 }
 
 /** Options of {@link serveHttp}. */

@@ -44,7 +44,7 @@ export interface MetricsOptions {
 export interface GaugeSample {
   readonly pending: number;
   readonly resources: number;
-  /** Of `resources`, how many are draining (`<show>dnd</show>`). Default: 0. */
+  /** Of `resources`, how many are draining (`<show>dnd</show>`, or named in `drain`). Default: 0. */
   readonly draining?: number;
   /** Affinity keys pinned to a resource. Default: 0. */
   readonly affinityKeys?: number;

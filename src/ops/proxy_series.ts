@@ -78,7 +78,8 @@ function families(registers: Registry[], durationBuckets: readonly number[]): Fa
     }),
     resourcesByState: new Gauge({
       name: "client_proxy_target_resources_by_state",
-      help: "Online resources of the target account, serving or draining (<show>dnd</show>).",
+      help:
+        "Online resources of the target account, serving or draining (<show>dnd</show>, or named in drain).",
       labelNames: ["proxy", "state"],
       registers,
     }),

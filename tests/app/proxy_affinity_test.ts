@@ -174,3 +174,48 @@ Deno.test("a reload that turns affinity on keeps the balancing until then, and p
   link.receive(conference("2", "r1@conference.example.org"));
   assert.deepEqual(pins.list(), [["r1@conference.example.org", "a"]]);
 });
+
+Deno.test("a reload naming a resource in drain: logged, in the metrics and in /status's resources", async () => {
+  const logs = captureLogs();
+  try {
+    const metrics = new Metrics();
+    const { proxy, link } = start(AFFINITY, { metrics });
+    online(link);
+    link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+    link.receive(conference("1", "r1@conference.example.org"));
+    const home = sentTo(link)!;
+    proxy.reconfigure(config(`${AFFINITY}\ndrain: ["${home}"]`));
+    assert.equal(logs.lines.filter((l) => l.includes("target.resource_draining")).length, 1);
+    assert.match(
+      await metrics.text(),
+      /client_proxy_target_resources_by_state\{proxy="[^"]+",state="draining"\} 1/,
+    );
+    // The room's request is still held by its resource: what a drain waits for.
+    const other = home === "a" ? "b" : "a";
+    assert.deepEqual(
+      proxy.readiness().targetResources?.toSorted((x, y) => x.name.localeCompare(y.name)),
+      [
+        { name: home, draining: true, pending: 1, keys: 1 },
+        { name: other, draining: false, pending: 0, keys: 0 },
+      ].toSorted((x, y) => x.name.localeCompare(y.name)),
+    );
+  } finally {
+    logs.restore();
+  }
+});
+
+Deno.test("a reload's drain: a name none online has is said, and so is every resource draining", () => {
+  const logs = captureLogs();
+  try {
+    const { proxy, link } = start(AFFINITY);
+    online(link);
+    link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
+    proxy.reconfigure(config(`${AFFINITY}\ndrain: ["A", "b"]`));
+    assert.match(logs.lines.join(""), /INFO +\S+ config\.drain_unknown domain=\S+ names=A /);
+    assert.doesNotMatch(logs.lines.join(""), /target\.all_draining/);
+    proxy.reconfigure(config(`${AFFINITY}\ndrain: ["a", "b"]`));
+    assert.match(logs.lines.join(""), /WARNING +\S+ target\.all_draining domain=\S+ resources=2 /);
+  } finally {
+    logs.restore();
+  }
+});

@@ -100,10 +100,14 @@ Deno.test("readiness follows the stream's state and the resources known", () => 
     standingBy: false,
     refused: false,
     shuttingDown: false,
+    targetResources: [],
   });
   online(link);
   assert.equal(proxy.readiness().online, true);
   assert.equal(proxy.readiness().resources, 1);
+  assert.deepEqual(proxy.readiness().targetResources, [
+    { name: "a", draining: false, pending: 0, keys: 0 },
+  ]);
   link.state = "standby";
   assert.equal(proxy.readiness().standingBy, true);
   assert.equal(proxy.readiness().online, false);

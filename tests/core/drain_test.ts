@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   AFFINITY,
   affinityRouter,
+  conference,
   events,
   placeAll,
   placed,
@@ -48,6 +49,11 @@ Deno.test("drain: a named resource that comes online, or again, is draining from
   const status = router.receive(presence("b", "<status>busy</status>"), 5_100);
   assert.deepEqual(events(status, "resource"), []);
   assert.equal(router.drainingCount, 1);
+  // After a reconnect, announced again: draining again from its first presence.
+  router.online(6_000);
+  assert.equal(router.drainingCount, 0, "no resource known right after the reconnect");
+  const again = router.receive(presence("b"), 6_100);
+  assert.deepEqual(events(again, "resource").map((e) => e.change), ["up", "draining"]);
 });
 
 Deno.test("drain: either the list or dnd keeps a resource draining; it undrains when neither does", () => {
@@ -101,4 +107,29 @@ Deno.test("drain: several undrained by one reload take what waits as one set, no
     new Set(back.send.map((s) => s.attrs.to)),
     new Set(["a", "b"].map((r) => `service@example.org/${r}`)),
   );
+});
+
+Deno.test("drain: a drained resource's rooms do not expire while it is online; others do", () => {
+  const IDLE = { affinityIdleMs: 60_000 };
+  const router = affinityRouter(["a", "b"], IDLE);
+  const placed0 = placeAll(router, ROOMS.slice(0, 20), 5_000);
+  const onA = [...placed0].filter(([, r]) => r === "a").map(([room]) => room);
+  const onB = [...placed0].filter(([, r]) => r === "b").map(([room]) => room);
+  assert.ok(onA.length > 0 && onB.length > 0);
+  router.reconfigure({
+    ...BASE_SETTINGS,
+    ...AFFINITY,
+    balance: "round-robin",
+    ...IDLE,
+    drain: ["a"],
+  }, 6_000);
+  const fx = router.tick(70_000);
+  // b's pins idled out; a's are held as used now, and the room goes where it runs.
+  assert.deepEqual(events(fx, "unpinned").flatMap((e) => e.keys).toSorted(), onB.toSorted());
+  assert.equal(router.affinityKeyCount, onA.length);
+  assert.equal(placed(router.receive(conference(onA[0]), 70_000)), "a");
+  // Out of drain, they idle out as any other.
+  router.reconfigure({ ...BASE_SETTINGS, ...AFFINITY, balance: "round-robin", ...IDLE }, 71_000);
+  router.tick(200_000);
+  assert.equal(router.affinityKeyCount, 0);
 });

@@ -157,6 +157,9 @@ withWorld(
   { entry: { affinity: AFFINITY }, users: ["carol"] },
 );
 
+/** The drain test's HTTP listener, picked as it starts. */
+let statusPort = 0;
+
 withWorld(
   "a resource named in drain by a SIGHUP keeps its rooms and gets no new one; out of it, new ones again",
   async (world) => {
@@ -166,6 +169,16 @@ withWorld(
     const seen = await reload(["a"]);
     // Said as the reload applies it: the client said nothing (no dnd).
     await world.proxy.waitForLog(/target\.resource_draining .*resource=a\b/, { after: seen });
+    // /status shows it draining, with the rooms it still holds.
+    const status = await (await fetch(`http://127.0.0.1:${statusPort}/status`, {
+      signal: AbortSignal.timeout(5_000),
+    })).json();
+    const byName = new Map(
+      status.proxies[0].target_resources.map((r: { name: string }) => [r.name, r]),
+    );
+    const rooms = [...placed.values()].filter((name) => name === "a").length;
+    assert.deepEqual(byName.get("a"), { name: "a", draining: true, pending: 0, keys: rooms });
+    assert.equal((byName.get("b") as { draining: boolean }).draining, false);
     assert.deepEqual(await placeRooms(users, ROOMS), placed, "its rooms stay on it");
     const fresh = await placeRooms(users, ROOMS.slice(0, 100).map((room) => `new-${room}`));
     assert.equal(share(fresh, "a"), 0, "no new room on a drained resource");
@@ -176,7 +189,11 @@ withWorld(
     const later = await placeRooms(users.slice(0, 1), ROOMS.map((room) => `later-${room}`));
     assert.ok(share(later, "a") > 0.2, `a has ${share(later, "a")} of the later rooms`);
   },
-  { entry: { affinity: AFFINITY }, users: ["carol"] },
+  {
+    entry: { affinity: AFFINITY },
+    users: ["carol"],
+    top: () => ({ http: `127.0.0.1:${statusPort = freePort()}` }),
+  },
 );
 
 const stateDir = Deno.makeTempDirSync({ prefix: "client-proxy-affinity-" });

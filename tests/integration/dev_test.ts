@@ -155,20 +155,24 @@ Deno.test({
         const bot = await login(info.implementing.jid, info.implementing.password, "bot");
         const alice = await login(info.requester.jid, info.requester.password, "r");
         clients.push(bot, alice);
-        const ping = (id: string) =>
+        const ping = (id: string, timeoutMs = 15_000) =>
           alice.request(
             xml(
               "iq",
               { type: "get", id, to: info.component },
               xml("ping", { xmlns: "urn:xmpp:ping" }),
             ),
-            { timeoutMs: 15_000 },
+            { timeoutMs },
           );
-        // Answered until the proxy knows the bot (after each start), then held.
+        // Answered until the proxy knows the bot (after each start), then held. A ping the
+        // server routes to the old stream in the instant it closes gets no answer
+        // (docs/not-done-yet.md): the next one is asked.
         const served = async (tag: string) => {
           bot.onRequest((iq) => resultFor(iq));
-          for (let i = 0; (await ping(`${tag}-${i}`)).attrs.type !== "result"; i++) {
+          for (let i = 0;; i++) {
             assert.ok(i < 50, "the proxy learns the bot");
+            const reply = await ping(`${tag}-${i}`, 3_000).catch(() => undefined);
+            if (reply?.attrs.type === "result") break;
             await new Promise((resolve) => setTimeout(resolve, 200));
           }
           bot.onRequest(undefined);

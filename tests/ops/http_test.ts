@@ -132,6 +132,41 @@ Deno.test("/readyz reads the state afresh on every request", async () => {
   assert.equal((await handle(get("/readyz"))).status, 200);
 });
 
+Deno.test("/status is 200 whatever the state, with each proxy's judgement and its resources", async () => {
+  const resources = [
+    { name: "jicofo-a", draining: true, pending: 2, keys: 17 },
+    { name: "jicofo-b", draining: false, pending: 0, keys: 3 },
+  ];
+  const states: Readiness[] = [
+    { ...READY, targetResources: resources },
+    { proxy: "b.example.org", online: false, resources: 0 },
+  ];
+  const res = await handler(states)(get("/status"));
+  assert.equal(res.status, 200, "not a probe: it says, it does not judge");
+  assert.equal(res.headers.get("content-type"), "application/json");
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.deepEqual(await res.json(), {
+    proxies: [
+      {
+        proxy: "a.example.org",
+        ready: true,
+        online: true,
+        resources: 2,
+        reason: null,
+        target_resources: resources,
+      },
+      {
+        proxy: "b.example.org",
+        ready: false,
+        online: false,
+        resources: 0,
+        reason: "stream offline",
+        target_resources: [],
+      },
+    ],
+  });
+});
+
 Deno.test("/metrics serves the exposition with its content type", async () => {
   const metrics = new Metrics();
   metrics.connected("a.example.org");
@@ -153,7 +188,14 @@ Deno.test("/metrics is 500 when producing it fails", async () => {
 
 Deno.test("HEAD gives the status and headers without a body", async () => {
   const handle = handler([{ ...READY, online: false }]);
-  for (const [path, status] of [["/healthz", 200], ["/readyz", 503], ["/metrics", 200]] as const) {
+  for (
+    const [path, status] of [
+      ["/healthz", 200],
+      ["/readyz", 503],
+      ["/status", 200],
+      ["/metrics", 200],
+    ] as const
+  ) {
     const res = await handle(get(path, "HEAD"));
     assert.equal(res.status, status, path);
     assert.equal(res.body, null, path);
@@ -164,7 +206,7 @@ Deno.test("HEAD gives the status and headers without a body", async () => {
 Deno.test("other methods are 405 with Allow", async () => {
   const handle = handler([READY]);
   for (const method of ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"]) {
-    for (const path of ["/healthz", "/readyz", "/metrics"]) {
+    for (const path of ["/healthz", "/readyz", "/status", "/metrics"]) {
       const res = await handle(get(path, method));
       assert.equal(res.status, 405, `${method} ${path}`);
       assert.equal(res.headers.get("allow"), "GET, HEAD");
@@ -175,7 +217,17 @@ Deno.test("other methods are 405 with Allow", async () => {
 
 Deno.test("other paths are 404, query strings are ignored", async () => {
   const handle = handler([READY]);
-  for (const path of ["/", "/metrics/", "/healthz/x", "/READYZ", "/favicon.ico", "/%2e%2e/"]) {
+  for (
+    const path of [
+      "/",
+      "/metrics/",
+      "/healthz/x",
+      "/READYZ",
+      "/status/",
+      "/favicon.ico",
+      "/%2e%2e/",
+    ]
+  ) {
     const res = await handle(get(path));
     assert.equal(res.status, 404, path);
     assert.equal(await res.text(), "not found\n");

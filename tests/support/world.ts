@@ -66,9 +66,10 @@ export class World {
 
   /**
    * Reloads the proxy (SIGHUP) on a config made as {@link startProxy}
-   * makes one; resolves, once it is in force, with the line count before.
+   * makes one (the top-level keys it started with, unless given);
+   * resolves, once it is in force, with the line count before.
    */
-  reload(entry: Partial<ProxyEntry> = {}, top: Record<string, unknown> = {}): Promise<number> {
+  reload(entry: Partial<ProxyEntry> = {}, top = this.lastTop): Promise<number> {
     return this.proxy.reload({
       server: this.server.componentUrl,
       log_level: "debug",

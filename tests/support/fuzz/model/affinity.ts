@@ -73,7 +73,8 @@ export type PinRule =
 export function pinRule(model: Model, key: string, failover: boolean): PinRule {
   const pin = model.pins.get(key);
   if (pin === undefined) return FREE;
-  if (pin.lastUse + idleMs(model) <= model.now) {
+  // A draining resource's pins do not expire: the rooms it still runs stay.
+  if (pin.lastUse + idleMs(model) <= model.now && !model.resources.get(pin.resource)?.draining) {
     end(model, [key], "expired");
     return FREE;
   }
@@ -140,8 +141,18 @@ export function tick(model: Model): void {
     }
   }
   const idle = idleMs(model);
-  const expired = [...model.pins].filter(([, pin]) => pin.lastUse + idle <= model.now);
-  if (expired.length > 0) end(model, expired.map(([key]) => key), "expired");
+  const expired: string[] = [];
+  for (const [key, pin] of [...model.pins]) {
+    if (pin.lastUse + idle > model.now) continue;
+    if (!model.resources.get(pin.resource)?.draining) expired.push(key);
+    else {
+      // Held as used now, and so the most recently used.
+      pin.lastUse = model.now;
+      model.pins.delete(key);
+      model.pins.set(key, pin);
+    }
+  }
+  if (expired.length > 0) end(model, expired, "expired");
 }
 
 /** When a tick has pins to end, if ever. */
