@@ -102,7 +102,7 @@ export class Proxy {
     this.#metrics?.sample(domain, () => ({
       pending: this.#router.pendingCount,
       resources: this.#router.resourceCount,
-      draining: this.#router.drainingCount,
+      draining: this.#router.resourceStates.filter((r) => r.draining).length,
       affinityKeys: this.#router.affinityKeyCount,
     }));
     const handlers: LinkHandlers = {
@@ -172,7 +172,9 @@ export class Proxy {
       (error) => this.#log.error("reconfigure.failed", { domain: this.domain, reason: error }),
     );
     this.#link.retune(timings(config));
-    for (const { level, event, fields } of drainNotes(config.drain, this.#router.resourceStates)) {
+    // A standby knows no resource: it has nothing to say of the names.
+    const notes = this.#serving ? drainNotes(config.drain, this.#router.resourceStates) : [];
+    for (const { level, event, fields } of notes) {
       this.#log[level](event, { domain: this.domain, ...fields });
     }
   }

@@ -300,7 +300,8 @@ function affinityField() {
 function drainField() {
   const error = expecting(RESOURCE_EXPECTED);
   return z.array(
-    z.string({ error }).refine((text) => parseResourceName(text) !== undefined, { error })
+    z.string({ error }).min(1, { error, abort: true })
+      .refine((text) => parseResourceName(text) !== undefined, { error })
       .transform((text) => parseResourceName(text)!),
     { error: expecting('expected a list of resources like ["jicofo-1"]') },
   );

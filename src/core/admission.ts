@@ -15,6 +15,7 @@ import {
   NO_RESOURCE,
   RATE_LIMITED,
   SHUTTING_DOWN,
+  TIMEOUT,
   TOO_MANY,
   TOO_MANY_FROM_DOMAIN,
 } from "./stanza_errors.ts";
@@ -26,6 +27,12 @@ export const ADMISSION = [
   ["… with `hide_from_denied`", NO_RESOURCE, "forbidden"],
   ["the requester is over its `rate_limit`", RATE_LIMITED, "rate_limited"],
   ["the requester's domain is over its `rate_limit_per_domain`", RATE_LIMITED, "rate_limited"],
+  [
+    "it reached a stream that was closing, and has waited `request_timeout` by the time the next " +
+    "one serves (a reload)",
+    TIMEOUT,
+    "timeout",
+  ],
   ["a request of the requester with this id is pending", DUPLICATE, "duplicate"],
   ["`max_pending` requests are in flight", BUSY, "busy"],
   ["the requester has `max_pending_per_requester` pending", TOO_MANY, "rejected"],

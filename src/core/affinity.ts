@@ -117,13 +117,15 @@ export class AffinityPins {
   }
 
   /**
-   * Ends the pins unused for `idleMs` or more at `now`, but for those whose
-   * resource `holds` (they count as used now); returns the keys ended.
+   * Ends the pins unused for `idleMs` or more at `now`, but for those of a
+   * `draining` resource: they count as used now (the most recently used, so
+   * the last to evict, and kept another `idleMs` if it stops draining).
+   * Returns the keys ended.
    */
-  expire(now: number, idleMs: number, holds: (resource: string) => boolean): string[] {
+  expire(now: number, idleMs: number, draining: (resource: string) => boolean): string[] {
     const keys: string[] = [];
     for (let node = this.#oldest; node && node.lastUsed + idleMs <= now; node = this.#oldest) {
-      if (holds(node.resource)) this.touch(node, now);
+      if (draining(node.resource)) this.touch(node, now);
       else {
         this.remove(node);
         keys.push(node.key);

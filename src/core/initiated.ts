@@ -69,7 +69,7 @@ export class InitiatedRequests {
   start(
     stanza: XmlElement,
     peer: string,
-    options: { resourceName: string; now: number; timeoutMs: number },
+    options: { resourceName: string; started: number; timeoutMs: number },
   ): XmlElement {
     this.#prefix ??= `cp${runPrefix(this.#randomBits)}-`;
     const key = this.#prefix + (this.#next++).toString(36);
@@ -81,8 +81,8 @@ export class InitiatedRequests {
       resourceJid: copyString(stanza.attrs.from ?? ""),
       peer: copyString(peer),
       peerNorm: copyString(jidKey(peer)),
-      started: options.now,
-      deadline: options.now + options.timeoutMs,
+      started: options.started,
+      deadline: options.started + options.timeoutMs,
       timeoutMs: options.timeoutMs,
     });
     return readdress(stanza, {

@@ -85,14 +85,14 @@ export class Requests {
     if (!ctx.accepting) {
       return this.#turnAway(fx, stanza, SHUTTING_DOWN, "shutdown", from, id, placement);
     }
-    if (arrived + settings.requestTimeoutMs <= now) {
-      fx.send.push(requestError(stanza, settings.domain, TIMEOUT)!);
-      return outcome(fx, "timeout", from, id, now - arrived, placement);
-    }
     const requesterBare = bareOf(from);
     const refused = ctx.gate.check(requesterBare, now);
     if (refused) {
       return this.#turnAway(fx, stanza, gateError(refused, settings), refused, from, id, placement);
+    }
+    if (arrived + settings.requestTimeoutMs <= now) {
+      fx.send.push(requestError(stanza, settings.domain, TIMEOUT)!);
+      return outcome(fx, "timeout", from, id, now - arrived, placement);
     }
     const long = !fitsResource(from);
     const key = `${from}\0${id}`;

@@ -211,13 +211,6 @@ export class Router {
     }));
   }
 
-  /** How many available target resources are draining (`<show>dnd</show>`, or named in `drain`). */
-  get drainingCount(): number {
-    let count = 0;
-    for (const resource of this.#target.resources.list()) if (resource.draining) count++;
-    return count;
-  }
-
   /** How many affinity keys are pinned to a resource. */
   get affinityKeyCount(): number {
     return this.#placement.affinityKeys;
@@ -369,7 +362,7 @@ export class Router {
       case "reply_too_big":
         return this.#requests.replyTooBig(fx, stanza, toResource, now);
       case "target_request":
-        return this.#initiated.start(fx, stanza, toResource, now);
+        return this.#initiated.start(fx, stanza, toResource, now, arrived);
       case "target_request_reply":
         return this.#initiated.reply(fx, stanza, now);
       case "target_request_reply_too_big":

@@ -10,8 +10,15 @@ import { InitiatedRequests, type Settled } from "./initiated.ts";
 import { peerAddress } from "./jat.ts";
 import type { ResourceSet } from "./resources.ts";
 import type { Effects, Outcome } from "./router_events.ts";
-import type { StanzaError } from "./stanza.ts";
-import { ANSWER_TOO_BIG, BAD_REQUEST, BUSY, MALFORMED, SHUTTING_DOWN } from "./stanza_errors.ts";
+import { requestError, type StanzaError } from "./stanza.ts";
+import {
+  ANSWER_TOO_BIG,
+  BAD_REQUEST,
+  BUSY,
+  MALFORMED,
+  SHUTTING_DOWN,
+  TIMEOUT,
+} from "./stanza_errors.ts";
 import type { XmlElement } from "./xml.ts";
 
 /** The target's own requests, from its get/set to their one answer. */
@@ -54,8 +61,11 @@ export class TargetRequests {
     if (heard) this.#initiated.forgetAbsent((name) => online.get(name) !== undefined);
   }
 
-  /** A get/set from a target resource to `<domain>/<JID>`. */
-  start(fx: Effects, stanza: XmlElement, toResource: string, now: number): void {
+  /**
+   * A get/set from a target resource to `<domain>/<JID>`; `arrived`: when,
+   * if before now (carried over from a closed stream): its time runs from then.
+   */
+  start(fx: Effects, stanza: XmlElement, toResource: string, now: number, arrived = now): void {
     const { id, from } = stanza.attrs as { id?: string; from: string };
     const { settings, accepting, inFlightCount } = this.#ctx;
     const peer = peerAddress(toResource, settings.domain);
@@ -63,10 +73,14 @@ export class TargetRequests {
     if (!accepting) return refuse(fx, stanza, SHUTTING_DOWN, "shutdown");
     if (peer === undefined) return refuse(fx, stanza, MALFORMED, "bad_address");
     if (inFlightCount >= settings.maxPending) return refuse(fx, stanza, BUSY, "busy");
+    if (arrived + settings.requestTimeoutMs <= now) {
+      fx.send.push(requestError(stanza, settings.domain, TIMEOUT)!);
+      return outcome(fx, "timeout", from, id, now - arrived);
+    }
     const resourceName = from.slice(from.indexOf("/") + 1);
     fx.send.push(this.#initiated.start(stanza, peer, {
       resourceName,
-      now,
+      started: arrived,
       timeoutMs: settings.requestTimeoutMs,
     }));
     fx.events.push({ type: "passed", stanza: "target_request", from, to: peer, id });

@@ -1,14 +1,15 @@
 /**
  * The HTTP side listener for operators: `/healthz` (the process answers),
  * `/readyz` (every proxy can forward), `/status` (each proxy's target
- * resources) and `/metrics` (Prometheus). The
- * handler is a plain `Request → Response` function, tested without a
- * socket; {@link serveHttp} puts it on one.
+ * resources) and `/metrics` (Prometheus). The handler is a plain
+ * `Request → Response` function, tested without a socket;
+ * {@link serveHttp} puts it on one.
  *
  * Nothing here needs more than the network permission for its own
  * address, so it runs inside the permission-narrowed worker next to the
  * proxies whose state it reports.
  */
+import type { ResourceState } from "../core/router_events.ts";
 
 /** Where the listener binds: `Config.http`. */
 export interface HttpAddress {
@@ -46,19 +47,7 @@ export interface Readiness {
    */
   readonly shuttingDown?: boolean;
   /** Its target's resources, for `/status`. Default: none. */
-  readonly targetResources?: readonly ResourceStatus[];
-}
-
-/** A target resource as `/status` shows it. */
-export interface ResourceStatus {
-  /** Its resourcepart. */
-  readonly name: string;
-  /** It takes no new work (`<show>dnd</show>`, or named in `drain`). */
-  readonly draining: boolean;
-  /** Requests it holds now. */
-  readonly pending: number;
-  /** `affinity` keys pinned to it. */
-  readonly keys: number;
+  readonly targetResources?: readonly ResourceState[];
 }
 
 /** What `/metrics` serves; {@link Metrics} from ./metrics.ts is one. */
@@ -108,7 +97,7 @@ const JSON_TYPE = { ...NO_STORE, "content-type": "application/json" };
  *   "stream offline", "no target resource online", or null when ready.
  * - `GET /status`: 200 with a {@link StatusReport}: `/readyz`'s judgement
  *   of each proxy and its target's resources (whether each drains, the
- *   requests and `affinity` keys it holds), to see what a drain waits for.
+ *   requests and `affinity` keys it holds).
  * - `GET /metrics`: the Prometheus text; 500 if producing it fails.
  * - HEAD of each: the same status and headers, no body. Other methods:
  *   405 with `Allow: GET, HEAD`. Other paths: 404. Query strings are
@@ -168,7 +157,7 @@ export function readyReport(states: readonly Readiness[]): ReadyReport {
 /** The JSON body of `/status`. */
 export interface StatusReport {
   readonly proxies: readonly (ReadyReport["proxies"][number] & {
-    readonly target_resources: readonly ResourceStatus[];
+    readonly target_resources: readonly ResourceState[];
   })[];
 }
 

@@ -14,6 +14,7 @@ import {
   affinityRouter,
   CONFERENCE,
   conference,
+  draining,
   errorOf,
   events,
   FOCUS,
@@ -195,7 +196,7 @@ Deno.test("affinity: a draining resource (dnd) keeps its keys, and gets no new k
   assert.deepEqual(events(fx, "resource"), [
     { type: "resource", change: "draining", resource: "a", count: 3 },
   ]);
-  assert.equal(router.drainingCount, 1);
+  assert.equal(draining(router), 1);
   assert.deepEqual(placeAll(router, ROOMS.slice(0, 100), 6_000), before, "its rooms stay");
   const fresh = placeAll(router, ROOMS.slice(100), 6_000);
   assert.ok(![...fresh.values()].includes("a"), "no new room on a draining resource");

@@ -221,3 +221,24 @@ Deno.test("ids differ between runs: drawn from the secure bits, not from `random
   const late = parseXml(`<iq type="result" id="${first.ids[0]}" from="${USER}" to="${DOMAIN}"/>`);
   assert.equal(second.router.receive(late, 1).send.length, 0);
 });
+
+Deno.test("a target's request carried over from a closed stream keeps the time it arrived", () => {
+  const router = setup({ requestTimeoutMs: 5_000 });
+  // Arrived at 1,000, routed at 3,000: it goes, and times out at 6,000, not 8,000.
+  const sent = only(router.receive(ping("c1"), 3_000, 1_000));
+  assert.equal(sent.attrs.to, USER);
+  assert.equal(router.nextWake(), 6_000);
+  const late = only(router.tick(6_000));
+  assert.deepEqual(
+    [late.attrs.type, late.attrs.id, late.attrs.to, late.attrs.from, condition(late)],
+    ["error", "c1", `${TARGET}/a`, `${DOMAIN}/${USER}`, "remote-server-timeout"],
+  );
+  // One whose time is up already is answered at once, and never reaches the user.
+  const fx = router.receive(ping("c2"), 9_000, 4_000);
+  const now = only(fx);
+  assert.deepEqual(
+    [now.attrs.type, now.attrs.id, now.attrs.to, now.attrs.from, condition(now)],
+    ["error", "c2", `${TARGET}/a`, `${DOMAIN}/${USER}`, "remote-server-timeout"],
+  );
+  assert.deepEqual(fx.events.map((e) => e.type === "outcome" && e.outcome), ["timeout"]);
+});

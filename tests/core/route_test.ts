@@ -258,6 +258,11 @@ const ADMISSION_CASES: Record<string, () => { fx: ReturnType<typeof refusedBy> }
     router.receive(request("1", "carol@example.org/desk"), AT);
     return { fx: refusedBy(router, request("2")) };
   },
+  "it reached a stream that was closing, and has waited `request_timeout` by the time the next one serves (a reload)":
+    () => {
+      const router = testRouter({ requestTimeoutMs: 1_000 }, { resources: ["a"] });
+      return { fx: router.receive(request("1"), AT, AT - 1_000) };
+    },
   "the requester's domain has `max_pending_per_domain` pending": () => {
     const router = testRouter({ maxPendingPerDomain: 1 }, { resources: ["a"] });
     router.receive(request("1", "carol@EXAMPLE.org./desk"), AT);
@@ -333,9 +338,10 @@ Deno.test("admission: every check answers as its row says", () => {
     assert.ok(el?.getChild(error.condition, "urn:ietf:params:xml:ns:xmpp-stanzas"), when);
     const counted = fx.events.find((e) => e.type === "outcome");
     assert.equal(counted?.type === "outcome" ? counted.outcome : undefined, outcome, when);
-    // The refusal says why by the same name, for the log.
+    // The refusal says why by the same name, for the log; a timeout is one, not a refusal.
     const refused = fx.events.find((e) => e.type === "refused");
-    assert.equal(refused?.type === "refused" ? refused.reason : undefined, outcome, when);
+    const reason = outcome === "timeout" ? undefined : outcome;
+    assert.equal(refused?.type === "refused" ? refused.reason : undefined, reason, when);
   }
 });
 

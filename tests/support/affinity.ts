@@ -76,6 +76,11 @@ export function placeAll(
   return out;
 }
 
+/** How many of the router's resources are draining. */
+export function draining(router: Router): number {
+  return router.resourceStates.filter((r) => r.draining).length;
+}
+
 export function events<T extends RouterEvent["type"]>(
   fx: Effects,
   type: T,
