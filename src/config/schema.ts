@@ -5,12 +5,24 @@
  * problems are collected, none stops the others.
  */
 import { z } from "zod";
-import { parseAffinityShape, SHAPE_EXPECTED } from "../core/affinity_key.ts";
 import { BALANCES } from "../core/balance.ts";
 import { isBareJid, isHostname } from "../core/jid.ts";
-import { formatDuration, parseDuration } from "./duration.ts";
-import { LOG_FORMATS, LOG_LEVELS, readOption } from "./log_options.ts";
-import { describe, expecting, expectingAddress, fromZod, type Problem } from "./problems.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "./log_options.ts";
+import {
+  affinityField,
+  countField,
+  drainField,
+  durationField,
+  enumField,
+  httpField,
+  logOptionField,
+  patternListField,
+  peerField,
+  rateLimitField,
+  serverField,
+  sizeField,
+} from "./fields.ts";
+import { describe, expecting, fromZod, type Problem } from "./problems.ts";
 import { SECRET_KEYS, SECRET_KEYS_TEXT, secretFields, type SecretSources } from "./secrets.ts";
 import { keysAt, suggestion } from "./suggest.ts";
 import { caField, serverNameField, TLS_KEYS } from "./tls.ts";
@@ -31,30 +43,9 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_STANDBY_RETRY_MS,
-  type HttpListen,
   MESSAGE_MODES,
-  type RateLimitConfig,
-  type ServerAddress,
 } from "./types.ts";
-import {
-  DURATION_EXPECTED,
-  HTTP_EXPECTED,
-  isAccessPattern,
-  isTlsServer,
-  MAX_DURATION_MS,
-  parseListen,
-  parsePeer,
-  parseRate,
-  parseResourceName,
-  parseServer,
-  parseSize,
-  PATTERN_EXPECTED,
-  PEER_EXPECTED,
-  RATE_EXPECTED,
-  RESOURCE_EXPECTED,
-  SERVER_EXPECTED,
-  SIZE_EXPECTED,
-} from "./values.ts";
+import { isTlsServer, parseServer, SERVER_EXPECTED } from "./values.ts";
 
 /** The file's data as zod leaves it: snake_case keys, defaults filled in, secrets read. */
 export type ParsedConfig = z.output<ReturnType<typeof configSchema>>;
@@ -63,23 +54,6 @@ export type ParsedConfig = z.output<ReturnType<typeof configSchema>>;
 export type CheckResult =
   | { ok: true; data: ParsedConfig }
   | { ok: false; problems: Problem[] };
-
-/** What a duration's input is, for the JSON schema (its check is the transform's). */
-const DURATION_META = {
-  description: "a duration: 500ms, 2s, 1.5s, 1m, 1h, or a number of milliseconds",
-  type: ["string", "number"],
-} as never;
-
-const SIZE_META = {
-  description: "a size in bytes: 65536, or with a unit: 512KB, 1MB, 1.5MiB",
-  type: ["string", "number"],
-} as never;
-
-const RATE_META = {
-  description: "a rate: 20/s, 100/m or 1000/h",
-  type: "string",
-  pattern: "^\\s*(\\d+(\\.\\d+)?|\\.\\d+)\\s*/\\s*[smh]\\s*$",
-} as never;
 
 /**
  * Checks the YAML's data against the schema and the cross-key rules,
@@ -173,156 +147,6 @@ function proxySchema(secrets: SecretSources) {
     ),
   });
 }
-
-// ------------------------------------------------------------------ fields
-
-function serverField() {
-  const error = expectingAddress(SERVER_EXPECTED);
-  return z.string({ error })
-    .refine((text) => parseServer(text) !== undefined, { error })
-    .transform((text) => parseServer(text) as ServerAddress);
-}
-
-/** `standby_peer: http://HOST:PORT`: an origin, no path. */
-function peerField() {
-  const error = expectingAddress(PEER_EXPECTED);
-  return z.string({ error })
-    .refine((text) => parsePeer(text) !== undefined, { error })
-    .transform((text) => parsePeer(text) as ServerAddress);
-}
-
-/** `http: HOST:PORT`; the port is required (there is no usual one). */
-function httpField() {
-  const error = expecting(HTTP_EXPECTED);
-  return z.string({ error })
-    .refine((text) => parseListen(text) !== undefined, { error })
-    .transform((text) => parseListen(text) as HttpListen);
-}
-
-/** A duration from `minMs` up to what a timer can wait. */
-function durationField(minMs: number) {
-  return readField(
-    DURATION_META,
-    (input) => {
-      const ms = typeof input === "string" || typeof input === "number"
-        ? parseDuration(input)
-        : undefined;
-      return ms !== undefined && ms >= minMs && ms <= MAX_DURATION_MS ? ms : undefined;
-    },
-    // Only a duration out of range is said as one.
-    (input) =>
-      (typeof input === "string" || typeof input === "number") &&
-        parseDuration(input) !== undefined
-        ? `expected a duration from ${formatDuration(minMs)} to ${formatDuration(MAX_DURATION_MS)}`
-        : DURATION_EXPECTED,
-  );
-}
-
-/** A size in bytes: `1MB`, `512KB`, `65536`. */
-function sizeField() {
-  return readField(SIZE_META, parseSize, () => SIZE_EXPECTED);
-}
-
-/**
- * A value `read` from whatever the YAML gave (undefined: not one), each
- * failure said as `expected(input)`, got what it was. `meta` says in the
- * JSON schema what the input may be, which the transform alone cannot.
- */
-function readField<T>(
-  meta: never,
-  read: (input: unknown) => T | undefined,
-  expected: (input: unknown) => string,
-) {
-  return z.unknown().meta(meta).transform((input, ctx) => {
-    const value = read(input);
-    if (value === undefined) {
-      ctx.issues.push({
-        code: "custom",
-        input,
-        message: `${expected(input)}, got ${describe(input)}`,
-      });
-      return z.NEVER;
-    }
-    return value;
-  });
-}
-
-function countField() {
-  const error = expecting("expected an integer >= 1");
-  return z.number({ error }).int({ error }).min(1, { error });
-}
-
-/** `log_level`, `log_format`: one of `values`, in any case or by an alias (log_options.ts). */
-function logOptionField<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.preprocess(
-    (value) => typeof value === "string" ? readOption(values, value) ?? value : value,
-    enumField(values),
-  );
-}
-
-function enumField<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.enum(values, {
-    error: expecting(`expected one of ${values.join(", ")}`),
-  });
-}
-
-/** `allow` / `deny`: a list of requester patterns, each checked, lowercased. */
-function patternListField(key: "allow" | "deny") {
-  const listExpected = key === "allow"
-    ? 'expected a non-empty list of patterns like ["@example.org"] (leave allow out to allow everyone)'
-    : 'expected a list of patterns like ["@evil.example"]';
-  const error = expecting(PATTERN_EXPECTED);
-  const list = z.array(
-    z.string({ error })
-      .refine(isAccessPattern, { error })
-      .transform((text) => text.toLowerCase()),
-    { error: expecting(listExpected) },
-  );
-  return key === "allow" ? list.min(1, { error: expecting(listExpected) }) : list;
-}
-
-/** `affinity`: a list of request shapes, each checked on its own (the message names it). */
-function affinityField() {
-  const error = expecting(SHAPE_EXPECTED);
-  return z.array(
-    z.string({ error })
-      .refine((text) => parseAffinityShape(text) !== undefined, { error })
-      .transform((text) => Object.freeze(parseAffinityShape(text)!)),
-    {
-      error: expecting(
-        `expected a list of request shapes like ["{http://jitsi.org/protocol/focus}conference@room"]`,
-      ),
-    },
-  );
-}
-
-/** `drain`: resources of the target, as the server stamps them. */
-function drainField() {
-  const error = expecting(RESOURCE_EXPECTED);
-  return z.array(
-    z.string({ error }).min(1, { error, abort: true })
-      .refine((text) => parseResourceName(text) !== undefined, { error })
-      .transform((text) => parseResourceName(text)!),
-    { error: expecting('expected a list of resources like ["jicofo-1"]') },
-  );
-}
-
-/** `rate_limit: { rate: 20/s, burst: 40 }`. */
-function rateLimitField() {
-  return z.strictObject({
-    rate: readField(RATE_META, parseRate, () => RATE_EXPECTED),
-    burst: countField().optional(),
-  }, {
-    error: expecting("expected a mapping like { rate: 20/s, burst: 40 }"),
-  }).transform(({ rate, burst }): RateLimitConfig =>
-    Object.freeze({
-      perSecond: rate.perSecond,
-      burst: burst ?? Math.max(1, Math.ceil(rate.count)),
-    })
-  );
-}
-
-// ------------------------------------------------------------ cross-checks
 
 /**
  * Rules that span keys. They look at the raw data, so that they are
