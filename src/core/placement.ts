@@ -129,7 +129,7 @@ export class Placement {
     }
     if (pin !== undefined) {
       const resource = this.#resources.get(pin.resource);
-      if (pin.lastUsed + this.#idleMs(settings) <= now && !resource?.draining) {
+      if (pin.lastUsed + this.#idleMs(settings) <= now && !this.#draining(pin.resource)) {
         this.#unpin(fx, pin, "expired");
       } else if (resource !== undefined && resource !== exclude) {
         if (resource.pending.size >= maxPerResource) return FULL;
@@ -198,8 +198,11 @@ export class Placement {
     }
     if (this.#pins.size === 0) return;
     // A draining resource's rooms never move while it is online: they are what it drains.
-    const draining = (name: string) => this.#resources.get(name)?.draining ?? false;
-    const expired = this.#pins.expire(now, this.#idleMs(this.#settings()), draining);
+    const expired = this.#pins.expire(
+      now,
+      this.#idleMs(this.#settings()),
+      (name) => this.#draining(name),
+    );
     if (expired.length > 0) fx.events.push({ type: "unpinned", keys: expired, reason: "expired" });
   }
 
@@ -212,6 +215,11 @@ export class Placement {
   #unpin(fx: Effects, pin: Pin, reason: UnpinReason): void {
     this.#pins.remove(pin);
     fx.events.push({ type: "unpinned", keys: [pin.key], reason });
+  }
+
+  /** Whether resource `name` drains: it says so, or `drain` names it (even before it is back). */
+  #draining(name: string): boolean {
+    return this.#resources.get(name)?.draining || (this.#settings().drain?.includes(name) ?? false);
   }
 
   #idleMs(settings: RouterSettings): number {

@@ -134,3 +134,20 @@ Deno.test("drain: a drained resource's rooms do not expire while it is online; o
   router.tick(200_000);
   assert.equal(router.affinityKeyCount, 0);
 });
+
+Deno.test("drain: after a reconnect, a named resource's rooms keep their pins until it is back", () => {
+  const IDLE = { affinityIdleMs: 60_000, drain: ["a"] };
+  const router = affinityRouter(["a", "b"]);
+  const where = [...placeAll(router, ROOMS.slice(0, 20), 5_000)];
+  const onA = where.filter(([, r]) => r === "a");
+  const onB = where.filter(([, r]) => r === "b").map(([room]) => room);
+  router.reconfigure({ ...BASE_SETTINGS, ...AFFINITY, balance: "round-robin", ...IDLE }, 6_000);
+  // Past their idle time as the stream comes back, before a is announced again: a's stay
+  // pinned, b's (not draining) idle out.
+  router.online(65_000);
+  const ended = events(router.tick(65_500), "unpinned").flatMap((e) => e.keys);
+  assert.deepEqual(ended.toSorted(), onB.toSorted());
+  assert.equal(router.affinityKeyCount, onA.length);
+  router.receive(presence("a"), 65_600);
+  assert.equal(placed(router.receive(conference(onA[0][0]), 65_700)), "a");
+});

@@ -74,7 +74,7 @@ export function pinRule(model: Model, key: string, failover: boolean): PinRule {
   const pin = model.pins.get(key);
   if (pin === undefined) return FREE;
   // A draining resource's pins do not expire: the rooms it still runs stay.
-  if (pin.lastUse + idleMs(model) <= model.now && !model.resources.get(pin.resource)?.draining) {
+  if (pin.lastUse + idleMs(model) <= model.now && !draining(model, pin.resource)) {
     end(model, [key], "expired");
     return FREE;
   }
@@ -144,7 +144,7 @@ export function tick(model: Model): void {
   const expired: string[] = [];
   for (const [key, pin] of [...model.pins]) {
     if (pin.lastUse + idle > model.now) continue;
-    if (!model.resources.get(pin.resource)?.draining) expired.push(key);
+    if (!draining(model, pin.resource)) expired.push(key);
     else {
       // Held as used now, and so the most recently used.
       pin.lastUse = model.now;
@@ -178,6 +178,11 @@ function end(model: Model, keys: readonly string[], why: keyof Model["stats"]["a
     model.store.pins.delete(key);
   }
   model.stats.affinity[why] += keys.length;
+}
+
+/** Whether a pin's resource drains: it says so, or `drain` names it (also while it is not back). */
+function draining(model: Model, name: string): boolean {
+  return model.resources.get(name)?.draining || (model.settings.drain?.includes(name) ?? false);
 }
 
 function idleMs(model: Model): number {
