@@ -287,9 +287,9 @@ withWorld(
 /**
  * Gives ejabberd's component the new secret (its config, then reload_config); streams stay.
  * ejabberd restarts the changed listener, refusing connections meanwhile (a trial would take
- * that for a server it cannot reach): this waits until it accepts again. Under load the new
- * listener was seen not to come back (refused for 20 s, twice in CI), and ejabberd does not try
- * again by itself: one more changed option makes it.
+ * that for a server it cannot reach): this waits until it accepts again. If the new socket
+ * cannot bind at once, ejabberd leaves the listener closed (seen in CI under load; ejabberd
+ * issue 3850) and starts it at the next reload_config, which is tried then.
  */
 async function rotateEjabberdSecret(world: World, secret: string): Promise<void> {
   const server = world.server as Ejabberd;
@@ -297,15 +297,9 @@ async function rotateEjabberdSecret(world: World, secret: string): Promise<void>
   const text = await Deno.readTextFile(file);
   const rotated = text.replaceAll(`password: "${SECRET}"`, `password: "${secret}"`);
   assert.notEqual(rotated, text, "the component's password is in ejabberd's config");
+  await Deno.writeTextFile(file, rotated);
   const before = server.log().length;
   for (let attempt = 0; attempt < 3; attempt++) {
-    await Deno.writeTextFile(
-      file,
-      attempt === 0 ? rotated : rotated.replaceAll(
-        "    module: ejabberd_service\n",
-        `    module: ejabberd_service\n    max_stanza_size: ${1_048_576 + attempt}\n`,
-      ),
-    );
     await server.ctl("reload_config");
     const back = await retry(() => Deno.connect({ port: server.componentPort }), {
       times: 25,
