@@ -94,8 +94,8 @@ function mutant(
   return (settings, options) => {
     const router = new Router(settings, options);
     const { receive, tick, settleAll, handOver } = router;
-    router.receive = (el, now) => {
-      const fx = receive.call(router, el, now);
+    router.receive = (el, now, arrived) => {
+      const fx = receive.call(router, el, now, arrived);
       change(router, "receive", fx, el);
       return fx;
     };

@@ -94,6 +94,12 @@ const stanzaTypeFor = (name: string) => {
   );
 };
 
+/** Now and then a stanza carried over from a closed stream: how long ago it arrived. */
+const lateArb = fc.oneof(
+  { weight: 20, arbitrary: fc.constant(0) },
+  { weight: 1, arbitrary: fc.constantFrom(0.5, 10, 600, 2_000, 30_000) },
+);
+
 const stanzaAction = (presenceOnly = false): fc.Arbitrary<StanzaAction> =>
   (presenceOnly ? fc.constant("presence") : fc.oneof(
     { weight: 12, arbitrary: fc.constant("iq") },
@@ -121,6 +127,7 @@ const stanzaAction = (presenceOnly = false): fc.Arbitrary<StanzaAction> =>
         weight: 1,
         arbitrary: fc.integer({ min: 2, max: 4 }),
       }),
+      late: lateArb,
     })
   );
 
@@ -216,6 +223,7 @@ const targetStanzaAction: fc.Arbitrary<TargetStanzaAction> = fc.record({
   ),
   id: idVariant,
   payload: fc.nat(7),
+  late: lateArb,
 });
 
 /** A stanza from outside over max_stanza_size (hostile): its payload is skipped unread. */

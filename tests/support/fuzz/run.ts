@@ -169,13 +169,19 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
     model.now = to;
   };
 
-  const deliver = (built: XmlElement) => {
+  /** `late`: carried over from a closed stream, it arrived that many ms ago. */
+  const deliver = (built: XmlElement, late = 0) => {
     const el = scenario.roundTrip ? wire.read(built) : built;
-    if (!standby.intercept(el, model)) serve(el);
+    if (!standby.intercept(el, model)) serve(el, late);
   };
 
-  const serve = (el: XmlElement) => {
-    step("receive", () => router.receive(el, model.now), el);
+  const serve = (el: XmlElement, late = 0) => {
+    model.arrivedAt = late > 0 ? model.now - late : undefined;
+    try {
+      step("receive", () => router.receive(el, model.now, model.arrivedAt), el);
+    } finally {
+      model.arrivedAt = undefined;
+    }
     let budget = MAX_LOOPBACK;
     while (loopback.length > 0) {
       model.check(budget-- > 0, "stanzas keep bouncing between the router and its own domain");
@@ -193,14 +199,14 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunSt
     advance(action.dt);
     switch (action.kind) {
       case "stanza":
-        for (let i = 0; i < action.copies; i++) deliver(stanzaOf(action));
+        for (let i = 0; i < action.copies; i++) deliver(stanzaOf(action), action.late);
         break;
       case "presence":
         return deliver(presenceOf(action));
       case "reply":
         return deliver(replyOf(action));
       case "target-stanza":
-        return deliver(targetStanzaOf(action));
+        return deliver(targetStanzaOf(action), action.late);
     }
   };
   const runner = {

@@ -57,6 +57,8 @@ export interface StanzaAction {
   readonly payload: number;
   /** How many identical copies arrive in a row (reused ids). */
   readonly copies: number;
+  /** Carried over from a closed stream: it arrived this many ms before it is routed. */
+  readonly late?: number;
 }
 
 /** Presence from the target's account. */
@@ -103,6 +105,8 @@ export interface TargetStanzaAction {
   readonly id: IdVariant;
   /** What it carries (see stanzas.ts): with `hostile`, a forged relay or sibling ping too. */
   readonly payload: number;
+  /** Carried over from a closed stream: it arrived this many ms before it is routed. */
+  readonly late?: number;
 }
 
 /**

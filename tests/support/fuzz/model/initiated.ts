@@ -22,6 +22,11 @@ export function targetRequest(
   if (model.inFlight() >= model.settings.maxPending) {
     return model.refusal(el, out, "wait", "resource-constraint");
   }
+  // Carried over from a closed stream: its time runs from its arrival.
+  const arrived = model.arrivedAt ?? model.now;
+  if (arrived + model.settings.requestTimeoutMs <= model.now) {
+    return model.refusal(el, out, "wait", "remote-server-timeout");
+  }
   model.check(out.length === 1, () => `a target request gave ${out.length} stanzas`);
   const s = out[0];
   const key = s.attrs.id;
@@ -39,7 +44,7 @@ export function targetRequest(
     resourceJid: from,
     resourceName: from.slice(from.indexOf("/") + 1),
     peer,
-    deadline: model.now + model.settings.requestTimeoutMs,
+    deadline: arrived + model.settings.requestTimeoutMs,
   });
   model.initiatedStarted++;
   model.stats.initiated++;

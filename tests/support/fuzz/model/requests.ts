@@ -69,6 +69,11 @@ export function request(
   if (!passesSendersLimit(model, bare, saysRateLimited(s))) {
     return immediate("wait", "resource-constraint");
   }
+  // Carried over from a closed stream: its time runs from its arrival.
+  const arrived = model.arrivedAt ?? model.now;
+  if (arrived + model.settings.requestTimeoutMs <= model.now) {
+    return immediate("wait", "remote-server-timeout");
+  }
   if (
     model.byRequester.has(`${requester}\0${id}`) ||
     model.parked.some((p) => p.requester === requester && p.id === id)
@@ -96,17 +101,17 @@ export function request(
     // key's), within the window and its own timeout; later it is refused.
     const until = Math.min(
       model.learnUntil ?? model.now,
-      model.now + model.settings.requestTimeoutMs,
+      arrived + model.settings.requestTimeoutMs,
     );
     if (until <= model.now) return immediate("cancel", "service-unavailable");
     model.check(out.length === 0, () => `a request waiting for a resource sent ${out.map(show)}`);
-    model.parked.push({ el, requester, bare, id, type, arrived: model.now, until, key });
+    model.parked.push({ el, requester, bare, id, type, arrived, until, key });
     model.stats.parked++;
     if (key !== undefined) model.stats.affinity.waited++;
     return;
   }
   if (expected.kind === "full") return immediate("wait", "resource-constraint");
-  forwarded(model, el, type, one(), model.now, expected);
+  forwarded(model, el, type, one(), arrived, expected);
 }
 
 /** What the router must do with an admitted request (or a get failing over) now. */

@@ -117,6 +117,8 @@ export class Model {
   readonly target: string;
   readonly tolerate: Tolerances;
   now = 0;
+  /** When the stanza being received arrived, if before now (carried over from a closed stream). */
+  arrivedAt: number | undefined;
   accepting = true;
   settled = false;
   resubscribeAt: number | undefined;
