@@ -278,7 +278,13 @@ class ProxyProbe {
       this.#fact("resources", false, `no resource online: ${why}`, { resources: [] });
       return undefined;
     }
-    this.#fact("resources", true, `resources online: ${names.join(", ")}`, { resources: names });
+    // What the proxy would not give new work to: its own config's drain, or dnd.
+    const draining = this.#target.draining(this.#proxy.drain);
+    const said = draining.length === 0 ? "" : ` (draining: ${draining.join(", ")})`;
+    this.#fact("resources", true, `resources online: ${names.join(", ")}${said}`, {
+      resources: names,
+      draining,
+    });
     return this.#target.address(names[0]);
   }
 

@@ -18,6 +18,8 @@ export class TargetHeard {
   #subscription: Subscription = { state: "pending" };
   /** Online resources: name → full JID, in the order announced. */
   readonly #resources = new Map<string, string>();
+  /** Those whose last presence says `<show>dnd</show>`. */
+  readonly #dnd = new Set<string>();
 
   constructor(target: string) {
     this.#target = target;
@@ -30,6 +32,11 @@ export class TargetHeard {
   /** The names of the online resources, in the order announced. */
   get resources(): string[] {
     return [...this.#resources.keys()];
+  }
+
+  /** The online resources that drain: they say `dnd`, or `drain` (the config's) names them. */
+  draining(drain: readonly string[] = []): string[] {
+    return this.resources.filter((name) => this.#dnd.has(name) || drain.includes(name));
   }
 
   /** The full JID of resource `name`. */
@@ -48,12 +55,19 @@ export class TargetHeard {
       case undefined:
         if (resource === undefined) return;
         this.#resources.set(resource, from);
+        if (stanza.getChildText("show")?.trim() === "dnd") this.#dnd.add(resource);
+        else this.#dnd.delete(resource);
         // A resource's presence reaches only an approved subscriber.
         this.#subscription = { state: "approved" };
         return;
       case "unavailable":
-        if (resource === undefined) this.#resources.clear();
-        else this.#resources.delete(resource);
+        if (resource === undefined) {
+          this.#resources.clear();
+          this.#dnd.clear();
+        } else {
+          this.#resources.delete(resource);
+          this.#dnd.delete(resource);
+        }
         return;
       case "subscribed":
         this.#subscription = { state: "approved" };

@@ -122,6 +122,7 @@ Deno.test("live check: --json prints one document with every fact", async () => 
     ok: true,
     text: "resources online: a",
     resources: ["a"],
+    draining: [],
   });
 });
 

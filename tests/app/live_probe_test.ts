@@ -20,14 +20,14 @@ import {
   TARGET,
 } from "../support/fake_guest.ts";
 
-function config(): ProxyConfig {
+function config(extra = ""): ProxyConfig {
   const result = parseConfig(
     `server: xmpp://127.0.0.1:5347
 proxies:
   - domain: ${DOMAIN}
     secret: s3cret
     target_address: ${TARGET}
-`,
+${extra}`,
     { file: "test.yaml" },
   );
   if (!result.ok) throw new Error(result.errors.join("\n"));
@@ -37,12 +37,12 @@ proxies:
 /** Runs the check against `account` (beside a serving instance or not). */
 async function check(
   account: Account,
-  options: { beside?: boolean; timeoutMs?: number } = {},
+  options: { beside?: boolean; timeoutMs?: number; extra?: string } = {},
 ): Promise<{ facts: Fact[]; guest: FakeGuest; connected: string; lines: string[] }> {
   const guest = new FakeGuest(accountScript(account), { beside: options.beside });
   const lines: string[] = [];
   const { facts, connected } = await within(
-    probeProxy(config(), {
+    probeProxy(config(options.extra), {
       timeoutMs: options.timeoutMs ?? 2_000,
       open: guest.open,
       onFact: (fact) => lines.push(fact.text),
@@ -216,4 +216,17 @@ Deno.test("live probe: a stream that ends while waiting ends the wait", async ()
     facts.find((f) => f.step === "subscription")?.text,
     "subscription not approved: the stream ended (system-shutdown)",
   );
+});
+
+Deno.test("live probe: the resources that drain are named, by dnd or by the config's drain", async () => {
+  const { facts, lines } = await check(
+    { resources: ["a", "b", "c"], dnd: ["b"] },
+    { extra: '    drain: ["c", "gone"]\n' },
+  );
+  assert.equal(lines[2], "resources online: a, b, c (draining: b, c)");
+  assert.deepEqual(facts[2].details, { resources: ["a", "b", "c"], draining: ["b", "c"] });
+  // None draining: the line as before, and an empty list.
+  const plain = await check({ resources: ["a"] });
+  assert.equal(plain.lines[2], "resources online: a");
+  assert.deepEqual(plain.facts[2].details, { resources: ["a"], draining: [] });
 });

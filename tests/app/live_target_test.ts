@@ -50,3 +50,19 @@ Deno.test("target heard: a refusal or an error while pending; not once approved"
   const approved = heard(`<presence type='subscribed' from='${TARGET}'/>`, error);
   assert.deepEqual(approved.subscription, { state: "approved" });
 });
+
+Deno.test("target heard: which resources drain, by their dnd or the config's drain", () => {
+  const target = heard(
+    `<presence from='${TARGET}/a'><show>dnd</show></presence>`,
+    `<presence from='${TARGET}/b'/>`,
+    `<presence from='${TARGET}/c'><show> dnd </show></presence>`,
+  );
+  assert.deepEqual(target.draining(), ["a", "c"]);
+  assert.deepEqual(target.draining(["b", "gone"]), ["a", "b", "c"]);
+  // Back in service, or gone: no longer draining.
+  target.read(parseXml(`<presence from='${TARGET}/a'><show>chat</show></presence>`));
+  target.read(parseXml(`<presence type='unavailable' from='${TARGET}/c'/>`));
+  assert.deepEqual(target.draining(), []);
+  target.read(parseXml(`<presence from='${TARGET}/c'/>`));
+  assert.deepEqual(target.draining(), [], "a resource back after leaving says anew");
+});

@@ -82,6 +82,8 @@ export interface Account {
   readonly refuses?: boolean;
   /** Online resources. Default: ["a"]. */
   readonly resources?: readonly string[];
+  /** Those of them that say `<show>dnd</show>`. Default: none. */
+  readonly dnd?: readonly string[];
   /** How each resource answers disco#info. Default: a result. */
   readonly disco?: "result" | "error" | "silent";
   /** The answers to drop, by kind: as if they went to an instance beside the check. */
@@ -95,7 +97,10 @@ export function accountScript(account: Account = {}): Script {
   const pass = (kind: keyof typeof drops) => drops[kind]-- <= 0;
   const available = (reply: (text: string) => void) => {
     for (const name of resources) {
-      if (pass("presence")) reply(`<presence from='${TARGET}/${name}' to='${DOMAIN}'/>`);
+      const show = account.dnd?.includes(name) ? "<show>dnd</show>" : "";
+      if (pass("presence")) {
+        reply(`<presence from='${TARGET}/${name}' to='${DOMAIN}'>${show}</presence>`);
+      }
     }
   };
   return (sent, reply) => {
