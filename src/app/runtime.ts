@@ -342,8 +342,10 @@ function forSuccessor(
   if (old === undefined || old.toLowerCase() === entry.targetAddress.toLowerCase()) {
     return [items, []];
   }
-  const lost = items.filter(({ stanza }) => fromAccount(stanza, old));
-  return [items.filter((item) => !lost.includes(item)), lost];
+  const kept: Carried[] = [];
+  const lost: Carried[] = [];
+  for (const item of items) (fromAccount(item.stanza, old) ? lost : kept).push(item);
+  return [kept, lost];
 }
 
 /** How many of the carried stanzas are requests (iq get or set). */

@@ -81,7 +81,12 @@ export class Target {
         );
         this.#approved();
         if (!known) {
-          fx.events.push({ type: "resource", change: "up", resource: name, count: this.size });
+          fx.events.push({
+            type: "resource",
+            change: "up",
+            resource: name,
+            count: this.resources.size,
+          });
         }
         const back = this.#drainingChanged(fx, resource, wasDraining);
         if (!known) return this.#hooks.up(fx, resource, now);
@@ -131,11 +136,6 @@ export class Target {
     if (back) this.#hooks.undrained(fx, now);
   }
 
-  /** How many resources are available. */
-  get size(): number {
-    return this.resources.size;
-  }
-
   /** Whether the config's `drain` names the resource. */
   #drained(name: string): boolean {
     return this.#settings().drain?.includes(name) ?? false;
@@ -145,7 +145,12 @@ export class Target {
   #drainingChanged(fx: Effects, resource: Resource, was: boolean): boolean {
     if (resource.draining === was) return false;
     const change = resource.draining ? "draining" : "undrained";
-    fx.events.push({ type: "resource", change, resource: resource.name, count: this.size });
+    fx.events.push({
+      type: "resource",
+      change,
+      resource: resource.name,
+      count: this.resources.size,
+    });
     return !resource.draining;
   }
 
