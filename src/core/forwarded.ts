@@ -13,7 +13,7 @@ import type { Resource } from "./resources.ts";
 import type { Effects, Outcome, PlacementKind } from "./router_events.ts";
 import type { RouterSettings } from "./settings.ts";
 import { errorCondition, errorReply, type StanzaError } from "./stanza.ts";
-import { ANSWER_TOO_BIG, NO_RESOURCE, SET_LOST, TIMEOUT } from "./stanza_errors.ts";
+import { ANSWER_TOO_BIG, BUSY, NO_RESOURCE, SET_LOST, TIMEOUT } from "./stanza_errors.ts";
 import { parseStanza } from "./xml_scan.ts";
 import { copyString, readdress, serialize, type XmlElement } from "./xml.ts";
 import { normalizeJid } from "./jid.ts";
@@ -265,6 +265,7 @@ export class Forwarded {
     entry.resource?.pending.delete(entry);
     entry.resource = undefined;
     // Also while draining: the request was admitted, and the grace is for it.
+    let full = false;
     if (entry.request && !entry.retried) {
       const choice = placeRequest(
         this.#ctx,
@@ -291,9 +292,12 @@ export class Forwarded {
         });
         return;
       }
+      full = choice.kind === "full";
     }
     this.#settle(entry);
-    this.#answer(fx, entry, entry.type === "get" ? NO_RESOURCE : SET_LOST, "failover", now);
+    // A get whose next resource is busy may be asked again soon, as at admission.
+    const error = entry.type !== "get" ? SET_LOST : full ? BUSY : NO_RESOURCE;
+    this.#answer(fx, entry, error, "failover", now);
   }
 
   /** The request as the implementing client sees it (mod_client_proxy's JAT). */

@@ -132,8 +132,9 @@ export class Placement {
       if (pin.lastUsed + this.#idleMs(settings) <= now && !this.#draining(pin.resource)) {
         this.#unpin(fx, pin, "expired");
       } else if (resource !== undefined && resource !== exclude) {
-        if (resource.pending.size >= maxPerResource) return FULL;
+        // A request refused as busy still uses its key: the room runs, and must not expire.
         this.#pins.touch(pin, now);
+        if (resource.pending.size >= maxPerResource) return FULL;
         return { kind: "chosen", resource, key: pin.key };
       } else if (resource === undefined && (waitForPinned || this.#resources.size === 0)) {
         // Not back yet, or nowhere to go: the key keeps its place.

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { AffinityShape } from "../../src/core/affinity_key.ts";
 import { Router } from "../../src/core/router.ts";
 import { parseXml } from "../../src/core/xml.ts";
-import { BASE_SETTINGS, DOMAIN, resourcePresence, testRouter } from "../support/router.ts";
+import { BASE_SETTINGS, DOMAIN, resourcePresence, TARGET, testRouter } from "../support/router.ts";
 import {
   AFFINITY,
   affinityRouter,
@@ -148,6 +148,47 @@ Deno.test("affinity: a pinned resource at max_pending_per_resource makes its key
   assert.equal(events(refused, "outcome")[0].outcome, "busy");
   // Another room, keyless or pinned elsewhere, still goes to the other one.
   assert.notEqual(placed(router.receive(plain(), 5_000)), home);
+});
+
+Deno.test("affinity: a request refused as busy is a use of its key: a full resource's room does not expire", () => {
+  const router = affinityRouter(["a", "b"], { maxPendingPerResource: 1, affinityIdleMs: 1_000 });
+  const room = ROOMS.find((r) => placeAll(affinityRouter(["a", "b"]), [r]).get(r) === "a")!;
+  assert.equal(placed(router.receive(conference(room), 5_000)), "a"); // left unanswered
+  for (const at of [5_300, 5_600, 5_900]) {
+    const busy = router.receive(conference(room, `u${at}@example.net/r`), at);
+    assert.deepEqual(errorOf(busy.send[0]), ["wait", "resource-constraint"]);
+  }
+  assert.deepEqual(events(router.tick(6_000), "unpinned"), []);
+  assert.equal(router.nextWake(), 6_900, "the pin lasts from the last refusal");
+  const later = router.receive(conference(room, "late@example.net/r"), 6_100);
+  assert.deepEqual(errorOf(later.send[0]), ["wait", "resource-constraint"], "still a's room");
+  assert.deepEqual(events(later, "pinned"), []);
+});
+
+Deno.test("affinity: a get re-sent after its resource left waits (resource-constraint) when the key's new resource is full", () => {
+  const room = ROOMS.find((r) =>
+    placeAll(affinityRouter(["a", "b", "c"]), [r]).get(r) === "a" &&
+    placeAll(affinityRouter(["b", "c"]), [r]).get(r) === "b"
+  )!;
+  const router = affinityRouter(["a", "b", "c"], { maxPendingPerResource: 2 });
+  assert.equal(placed(router.receive(conference(room, "u1@example.net/r", "get"), 5_000)), "a");
+  assert.equal(placed(router.receive(conference(room, "u2@example.net/r", "get"), 5_000)), "a");
+  // b holds one keyless request: the first get re-sent fills it.
+  let other = 0;
+  while (placed(router.receive(plain(`k${other}@example.org/r`), 5_000)) !== "b") other++;
+  const left = router.receive(presence("a", "", "unavailable"), 5_100);
+  const [resent, refused] = left.send;
+  assert.equal(left.send.length, 2, left.send.join("\n"));
+  assert.equal(resent.attrs.to, `${TARGET}/b`);
+  assert.equal(refused.attrs.to, "u2@example.net/r");
+  assert.deepEqual(
+    errorOf(refused),
+    ["wait", "resource-constraint"],
+    "c has room, but not the room",
+  );
+  assert.deepEqual(events(left, "outcome").map((e) => [e.requester, e.outcome]), [
+    ["u2@example.net/r", "failover"],
+  ]);
 });
 
 Deno.test("affinity: a key unused for affinity_idle ends, on tick or when next used", () => {

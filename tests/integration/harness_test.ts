@@ -32,6 +32,23 @@ function processAlive(pid: number): boolean | undefined {
   }
 }
 
+/** `/proc/<pid>/stat`, to tell a reused pid or a zombie from the same live process. */
+function procStat(pid: number): string | undefined {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/stat`).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The start time (field 22) and state (field 3) of a `/proc/<pid>/stat` line. */
+function startAndState(stat: string | undefined): { start?: string; state?: string } {
+  if (stat === undefined) return {};
+  // The command name (field 2) may hold spaces: count from its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { state: fields[0], start: fields[19] };
+}
+
 async function acceptsTcp(port: number): Promise<boolean> {
   try {
     (await Deno.connect({ hostname: "127.0.0.1", port })).close();
@@ -209,6 +226,7 @@ Deno.test("harness: stop() removes the dir and the process", async () => {
     const started = performance.now();
     const server = await startProsody({ components: [COMPONENT] });
     let pid: number;
+    let before: string | undefined;
     try {
       console.log(
         `prosody start: ${Math.round(performance.now() - started)} ms`,
@@ -221,13 +239,21 @@ Deno.test("harness: stop() removes the dir and the process", async () => {
         })).trim(),
       );
       assert.notEqual(processAlive(pid), false, "prosody runs");
+      before = startAndState(procStat(pid)).start;
       assert.ok(await acceptsTcp(server.c2sPort));
       assert.ok(await acceptsTcp(server.componentPort));
     } finally {
       await server.stop();
     }
     await server.stop(); // idempotent
-    assert.notEqual(processAlive(pid), true, "prosody is gone");
+    // A pid reused by a newer process (pid_max may be 32768 here) is not Prosody.
+    const after = procStat(pid);
+    const { start, state } = startAndState(after);
+    const same = after === undefined || before === undefined || start === before;
+    assert.ok(
+      !(same && processAlive(pid) === true && state !== "Z"),
+      `prosody is gone (/proc/${pid}/stat: ${after ?? "absent"})`,
+    );
     assert.ok(!(await acceptsTcp(server.c2sPort)), "c2s port closed");
     assert.ok(!(await acceptsTcp(server.componentPort)), "component closed");
     await assert.rejects(Deno.stat(server.dir), Deno.errors.NotFound);
