@@ -108,6 +108,8 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
     }
     if (!live) return EXIT.ok;
     const { narrowForLiveCheck, runLiveCheck } = await import("./live_check.ts");
+    // The check trusts what the proxy would; after narrowing, env could not be set.
+    useSystemTrustStore();
     narrowForLiveCheck();
     return await runLiveCheck(config, live);
   }

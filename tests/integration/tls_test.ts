@@ -39,14 +39,45 @@ function authenticated(domain: string): RegExp {
  * A proxy for `server` with `keys` at the top of its config, started once
  * it logs `ready`; for the refused component unless `ready` is online.
  */
-function proxyFor(server: string, keys: Record<string, unknown>, ready: string) {
+function proxyFor(
+  server: string,
+  keys: Record<string, unknown>,
+  ready: string,
+  env?: Record<string, string>,
+) {
   const { domain, secret } = ready === ONLINE ? { domain: DOMAIN, secret: SECRET } : REFUSED;
   return startProxy({
     server,
     top: keys,
     proxies: [{ domain, secret, target_address: TARGET }],
     readyEvent: ready,
+    ...(env ? { env } : {}),
   });
+}
+
+/**
+ * The system's trust store made of `ca` alone: Deno's `system` store reads
+ * SSL_CERT_FILE, as OpenSSL does. An empty DENO_TLS_CA_STORE is the program's to set.
+ */
+function systemStoreOf(ca: string): Record<string, string> {
+  return { SSL_CERT_FILE: ca, DENO_TLS_CA_STORE: "" };
+}
+
+/** The steps of `--check --live --json` run on `file` in `env`, as `step:ok|failed`. */
+async function liveCheckSteps(file: string, env: Record<string, string>): Promise<string[]> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "start", "--check", "--live", "--json", "--timeout", "2s"]
+      .concat(["--config", file]),
+    cwd: new URL("../../", import.meta.url).pathname,
+    env,
+    stdin: "null",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  const doc = JSON.parse(stdout);
+  return doc.proxies.flatMap((proxy: { facts: { step: string; ok: boolean }[] }) =>
+    proxy.facts.map((fact) => `${fact.step}:${fact.ok ? "ok" : "failed"}`)
+  );
 }
 
 /** The server's TLS listener with certificate `kind`. */
@@ -211,6 +242,17 @@ for (const kind of SERVER_KINDS) {
           await authenticatedTimes(xmpp, DOMAIN, 4);
           assert.doesNotMatch(xmpp.log(), authenticated(REFUSED.domain));
         });
+
+        await step(
+          "a CA in the system's store is trusted without tls_ca, by the proxy and its live check",
+          async () => {
+            const env = systemStoreOf(certs.ca);
+            await using proxy = await proxyFor(tlsUrl(xmpp, "signed"), {}, ONLINE, env);
+            // Beside it (ejabberd) or refused as a second connection (Prosody): past TLS either way.
+            const steps = await liveCheckSteps(proxy.configFile, env);
+            assert.equal(steps[0], "handshake:ok", steps.join(", "));
+          },
+        );
       } finally {
         await server?.stop();
         await certs.remove();

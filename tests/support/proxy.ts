@@ -32,6 +32,8 @@ export interface ProxyOptions {
    * `deno task start`. Default: none (the task).
    */
   readonly denoFlags?: readonly string[];
+  /** Variables added to the proxy's environment (say, a `secret_env`). */
+  readonly env?: Record<string, string>;
 }
 
 /** A running proxy process. */
@@ -63,13 +65,11 @@ export interface ProxyProcess {
 }
 
 /** A config file as it is (a documented one), and how to run the proxy on it. */
-export interface ProxyFileOptions extends Pick<ProxyOptions, "readyEvent" | "denoFlags"> {
+export interface ProxyFileOptions extends Pick<ProxyOptions, "readyEvent" | "denoFlags" | "env"> {
   /** The config file's text, written as it is. */
   readonly configText: string;
   /** More arguments after `--config FILE` (say, `--credentials-dir DIR`). */
   readonly args?: readonly string[];
-  /** Variables added to the proxy's environment (say, a `secret_env`). */
-  readonly env?: Record<string, string>;
 }
 
 /** Writes a config for `options` and starts the proxy on it. */
@@ -84,6 +84,7 @@ export function startProxy(options: ProxyOptions): Promise<ProxyProcess> {
     configText: JSON.stringify(config, null, 2), // JSON is YAML
     readyEvent: options.readyEvent,
     denoFlags: options.denoFlags,
+    env: options.env,
   });
 }
 
