@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { BALANCES } from "../core/balance.ts";
-import { isBareJid, isHostname } from "../core/jid.ts";
+import { isBareJid, isHostname, stampedBare } from "../core/jid.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log_options.ts";
 import {
   affinityField,
@@ -109,7 +109,8 @@ function proxySchema(secrets: SecretSources) {
     ...secretFields(secrets),
     target_address: z.string({ error: jidError })
       .refine((text) => isBareJid(text.toLowerCase()), { error: jidError })
-      .transform((text) => text.toLowerCase()),
+      // Compared with what the server stamps: `Straße@…` is the `strasse@…` it sends.
+      .transform(stampedBare),
     server: serverField().optional(),
     tls_ca: caField(secrets).optional(),
     tls_server_name: serverNameField().optional(),

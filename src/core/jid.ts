@@ -138,6 +138,20 @@ export function prepBare(bare: string): string | undefined {
   return local === "" ? undefined : `${local}@${domain}`;
 }
 
+/**
+ * A bare JID as a server stamps it on what it routes: the localpart as
+ * nodeprep maps it, the domain lower-cased without its trailing dot. An
+ * IDN keeps the form written (servers stamp the one they are configured
+ * with); {@link prepBare} compares the two forms.
+ */
+export function stampedBare(bare: string): string {
+  const at = bare.indexOf("@");
+  let domain = at < 0 ? bare : bare.slice(at + 1);
+  domain = ASCII.test(domain) ? domain.toLowerCase() : foldCase(domain.normalize("NFKC"));
+  if (domain.endsWith(".")) domain = domain.slice(0, -1);
+  return at < 0 ? domain : `${prepLocal(bare.slice(0, at))}@${domain}`;
+}
+
 /** A localpart as nodeprep maps it (case folded, ß is ss, NFKC). */
 export function prepLocal(local: string): string {
   if (ASCII.test(local)) return local.toLowerCase();

@@ -4,6 +4,7 @@
  * stanza up in it. The router then runs the rule the row names; the
  * behaviour table in docs/how-it-works.md is rendered from these rows.
  */
+import { prepBare } from "./jid.ts";
 import type { DropReason, RefusalReason } from "./router_events.ts";
 import type { RouterSettings } from "./settings.ts";
 import type { StanzaError } from "./stanza.ts";
@@ -256,7 +257,9 @@ export function classify(
   const slash = to.indexOf("/");
   if (!isBare(to, slash < 0 ? to.length : slash, domain)) return big ? TOO_BIG_UNREAD : NOT_OURS;
   const fromSlash = from.indexOf("/");
-  const fromTarget = isBare(from, fromSlash < 0 ? from.length : fromSlash, targetAddress);
+  const fromEnd = fromSlash < 0 ? from.length : fromSlash;
+  const fromTarget = isBare(from, fromEnd, targetAddress) ||
+    isOtherFormOf(from, fromEnd, targetAddress);
   const rows = INDEX[shapeIndex(stanza.name, type, fromTarget, slash >= 0)];
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
@@ -286,6 +289,26 @@ function isBare(jid: string, end: number, bare: string): boolean {
   }
   return false;
 }
+
+/**
+ * Whether `jid` up to `end` is `bare` with its IDN domain in the other form
+ * (A-label for U-label, or the other way round), as a server configured with
+ * the other spelling stamps it. Only for a target that has an IDN: a plain
+ * ASCII one costs nothing here.
+ */
+function isOtherFormOf(jid: string, end: number, bare: string): boolean {
+  if (bare !== idnTarget) {
+    idnTarget = bare;
+    idnTargetKey = IDN.test(bare) ? prepBare(bare) : undefined;
+  }
+  if (idnTargetKey === undefined || !IDN.test(jid.slice(0, end))) return false;
+  return prepBare(jid.slice(0, end)) === idnTargetKey;
+}
+
+/** A non-ASCII character, or an A-label. */
+const IDN = /[^\x00-\x7f]|xn--/i;
+let idnTarget = "";
+let idnTargetKey: string | undefined;
 
 const NAMES = ["iq", "presence", "message", "*"] as const;
 const KINDS = ["request", "result", "error", "bad_iq", "other"] as const;

@@ -285,3 +285,11 @@ Deno.test("log_level and log_format are read in any case, and `warn` as `warning
     assert.deepEqual([config.logLevel, config.logFormat], expected);
   }
 });
+
+Deno.test("target_address is read as the server stamps it: nodeprep's localpart, lowercase domain", () => {
+  const targetOf = (written: string) =>
+    accept(yamlOf({}, { target_address: written })).proxies[0].targetAddress;
+  assert.equal(targetOf("Straße@Example.Org"), "strasse@example.org");
+  assert.equal(targetOf("ＳＶＣ@example.org"), "svc@example.org");
+  assert.equal(targetOf("svc@Bücher.Example"), "svc@bücher.example");
+});

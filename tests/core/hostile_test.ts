@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { peerAddress, Tokens } from "../../src/core/jat.ts";
+import { stampedBare } from "../../src/core/jid.ts";
 import { Router, type RouterSettings } from "../../src/core/router.ts";
 import { errorCondition } from "../../src/core/stanza.ts";
 import { parseXml, type XmlElement } from "../../src/core/xml.ts";
@@ -110,6 +111,25 @@ Deno.test("hole 2: a relay-shaped message to <domain>/<domain>. is refused, neve
     assert.equal(answer[0].attrs.to, `${TARGET}/a`, spelling);
     assert.equal(condition(answer[0]), "jid-malformed", spelling);
   }
+});
+
+Deno.test("hole 2: the target is known by the address the server stamps, however it was written", () => {
+  const cases: [written: string, stamped: string][] = [
+    ["Straße@Example.ORG", "strasse@example.org"],
+    ["ＳＥＲＶＩＣＥ@example.org", "service@example.org"],
+    ["svc@Bücher.Example", "svc@bücher.example"],
+    ["svc@bücher.example", "svc@xn--bcher-kva.example"],
+    ["svc@xn--bcher-kva.example", "svc@bücher.example"],
+  ];
+  for (const [written, stamped] of cases) {
+    const router = testRouter({ targetAddress: stampedBare(written) });
+    router.receive(parseXml(`<presence from="${stamped}/a" to="${DOMAIN}"/>`), 1);
+    assert.deepEqual(router.resources, ["a"], `${written} stamped as ${stamped}`);
+  }
+  // Another account's presence is not the target's, in any form.
+  const router = testRouter({ targetAddress: stampedBare("svc@bücher.example") });
+  router.receive(parseXml(`<presence from="svd@xn--bcher-kva.example/a" to="${DOMAIN}"/>`), 1);
+  assert.deepEqual(router.resources, []);
 });
 
 // --- 5. one remote domain cannot exhaust everyone ---------------------------------
