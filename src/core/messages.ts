@@ -56,12 +56,23 @@ export class Messages {
     const refused = ctx.gate.check(bare, now);
     if (refused) return refuse(fx, stanza, gateError(refused, ctx.settings), refused);
     if (!fitsResource(from)) return refuse(fx, stanza, TOO_LONG, "too_long");
-    // Waiting messages count against the same cap as requests in flight.
-    const room = ctx.inFlightCount < ctx.settings.maxPending;
-    const until = room ? ctx.learnUntil ?? now : now;
     const requesterDomain = domainKey(bare);
+    const until = this.#mayWait(bare, requesterDomain) ? ctx.learnUntil ?? now : now;
     const m = { stanza, from: copyString(from), requesterBare: bare, requesterDomain, until };
     this.#deliver(fx, m, now);
+  }
+
+  /**
+   * Whether a message may wait for a resource: waiting messages count
+   * against `max_pending` with the requests in flight, and one user's or
+   * one domain's against the per-requester and per-domain caps.
+   */
+  #mayWait(bare: string, domain: string): boolean {
+    const { settings, inFlightCount } = this.#ctx;
+    const { maxPendingPerRequester: perRequester, maxPendingPerDomain: perDomain } = settings;
+    return inFlightCount < settings.maxPending &&
+      (perRequester === undefined || this.#waiting.countFor(bare) < perRequester) &&
+      (perDomain === undefined || this.#waiting.countForDomain(domain) < perDomain);
   }
 
   /** The messages that waited for a resource go now, in order. */

@@ -165,6 +165,29 @@ Deno.test("waiting messages are bounded by max_pending: beyond it, refused at on
   assert.equal(condition(out), "service-unavailable");
 });
 
+Deno.test("one domain's or one user's waiting messages are held to the per-domain and per-requester caps", () => {
+  const router = setup({ maxPending: 8, maxPendingPerDomain: 2, maxPendingPerRequester: 1 }, []);
+  const refusedAt = (from: string, id: string) => {
+    const fx = router.receive(CHAT(from, id), 10);
+    return fx.send.length === 0 ? undefined : condition(only(fx));
+  };
+  // While the first resource is awaited, a domain with endless users gets two.
+  const flood = Array.from({ length: 8 }, (_, i) => refusedAt(`u${i}@evil.example/r`, `e${i}`));
+  assert.deepEqual(flood, [undefined, undefined, ...Array(6).fill("service-unavailable")]);
+  assert.equal(refusedAt("alice@example.org/r", "a1"), undefined);
+  assert.equal(refusedAt("alice@example.org/r", "a2"), "service-unavailable", "one per user");
+  // Everyone else still gets in: the flood did not take max_pending.
+  const get = router.receive(
+    parseXml(
+      `<iq type="get" id="q1" from="bob@example.net/r" to="${DOMAIN}"><q xmlns="urn:x"/></iq>`,
+    ),
+    10,
+  );
+  assert.equal(get.send.length, 0, "the request waits for the first resource");
+  const fx = router.receive(parseXml(`<presence from="${TARGET}/a" to="${DOMAIN}"/>`), 20);
+  assert.deepEqual(fx.send.map((el) => el.attrs.id), ["q1", "e0", "e1", "a1"]);
+});
+
 Deno.test("a message error for a resource's message goes back to that resource", () => {
   const router = setup();
   router.receive(CHAT(`${TARGET}/c`, "r9", `${DOMAIN}/bob@example.org`), 0);
