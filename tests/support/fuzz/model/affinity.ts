@@ -119,6 +119,15 @@ export function served(model: Model, key: string, resource: string): void {
   if (evicted.length > 0) end(model, evicted, "evicted");
 }
 
+/** A request with `key` was refused as busy at its pinned resource: a use all the same. */
+export function touch(model: Model, key: string): void {
+  const pin = model.pins.get(key);
+  if (pin === undefined) return;
+  pin.lastUse = model.now;
+  model.pins.delete(key);
+  model.pins.set(key, pin);
+}
+
 /** A resource went offline: its keys are pinned no more. */
 export function released(model: Model, resource: string): void {
   const keys = [...model.pins].filter(([, pin]) => pin.resource === resource).map(([k]) => k);

@@ -25,8 +25,17 @@ export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): vo
   if (!fitsResource(from)) return model.refusal(el, out, "modify", "not-acceptable");
   if (!serving(model)) {
     // Just after (re)connecting it waits for the first resource, within
-    // the window and as long as max_pending has room; later, refused.
-    const room = model.inFlight() < model.settings.maxPending;
+    // the window and as long as max_pending and the user's and the domain's
+    // caps (counting the messages waiting) have room; later, refused.
+    const { maxPending, maxPendingPerRequester, maxPendingPerDomain } = model.settings;
+    const waitingFrom = (same: (bare: string) => boolean) =>
+      model.waitingMessages.filter((m) => same(bareOf(m.el.attrs.from!).toLowerCase())).length;
+    const domain = domainOf(bare);
+    const room = model.inFlight() < maxPending &&
+      (maxPendingPerRequester === undefined ||
+        waitingFrom((b) => b === bare) < maxPendingPerRequester) &&
+      (maxPendingPerDomain === undefined ||
+        waitingFrom((b) => domainOf(b) === domain) < maxPendingPerDomain);
     const until = room ? model.learnUntil ?? model.now : model.now;
     if (until <= model.now) return model.refusal(el, out, "cancel", "service-unavailable");
     model.check(out.length === 0, () => `a message waiting for a resource sent ${out.map(show)}`);
@@ -36,6 +45,10 @@ export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): vo
   }
   model.check(out.length === 1, () => `a user's message gave ${out.length} stanzas`);
   forwardedMessage(model, el, out[0]);
+}
+
+function domainOf(bare: string): string {
+  return bare.slice(bare.indexOf("@") + 1);
 }
 
 /** `s` is the user's message `el` forwarded to the resource that has the user. */

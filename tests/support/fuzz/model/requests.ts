@@ -21,7 +21,7 @@ import {
   show,
 } from "../helpers.ts";
 import { HOSTILE_REQUESTERS } from "../scenario.ts";
-import { keyOf, type PinRule, pinRule, served } from "./affinity.ts";
+import { keyOf, type PinRule, pinRule, served, touch } from "./affinity.ts";
 import { accessAllows, domainKey, passesSendersLimit, saysRateLimited } from "./gate.ts";
 import { askedOf, type Model, type ModelResource, type Parked, type Req } from "./state.ts";
 
@@ -138,7 +138,11 @@ export function expect(
   if (rule?.kind === "wait") return { kind: "wait" };
   if (rule?.kind === "at") {
     const pinned = model.resources.get(rule.resource)!;
-    if (pinned.held >= model.settings.maxPendingPerResource) return { kind: "full" };
+    if (pinned.held >= model.settings.maxPendingPerResource) {
+      // Refused as busy, the request still uses its key: the room runs.
+      touch(model, key!);
+      return { kind: "full" };
+    }
     return { kind: "send", key, rule };
   }
   // New work goes only to resources that take it: not draining.
@@ -358,11 +362,14 @@ export function failover(model: Model, s: XmlElement, candidates: readonly Req[]
     () => `failover answer not from the address asked: ${show(s)}`,
   );
   if (req.type === "get") {
+    // Re-sent once at most; a get whose next resource is busy may ask again soon.
+    const next = req.forwards > 1 ? undefined : expect(model, req.key, req.attached, true).kind;
     model.check(
-      req.forwards > 1 || expect(model, req.key, req.attached, true).kind !== "send",
+      next !== "send",
       () => `a get answered instead of re-sent to another resource: ${show(s)}`,
     );
-    model.checkError(s, "cancel", "service-unavailable");
+    if (next === "full") model.checkError(s, "wait", "resource-constraint");
+    else model.checkError(s, "cancel", "service-unavailable");
   } else {
     model.checkError(s, "wait", "recipient-unavailable");
   }
