@@ -157,8 +157,16 @@ export class StreamScanner {
     const text = this.#buffer;
     const scan = this.#scan;
     if (this.#done || !this.#root || !this.#over(text, 0, text.length)) return;
-    // Not a stanza: the stream's end tag, waiting for its `>`.
-    if (scan.parts.length === 0 && text.charCodeAt(1) === SLASH) return;
+    // Not a stanza: the stream's end tag, whose `>` is that far (spaces may come before it).
+    if (scan.parts.length === 0 && text.charCodeAt(1) === SLASH) {
+      this.#done = true;
+      this.#buffer = "";
+      return this.#listener.error(new StreamXmlError("an end tag over max_stanza_size"));
+    }
+    // A stanza's own start tag is held a little longer, for the addresses its refusal needs.
+    if (scan.resume < 0 && scan.spilled + text.length <= this.#maxStanza() + START_TAG_GRACE) {
+      return;
+    }
     let from: number;
     try {
       let skipper: Skipper;
@@ -269,6 +277,13 @@ export class StreamScanner {
     this.#element = element;
   }
 }
+
+/**
+ * How far past max_stanza_size a stanza's start tag cut short is held (in
+ * UTF-16 code units): room for `from` and `to` at 3,071 bytes each (RFC 7622
+ * §3.1), an id and the rest. Past it only its whole attributes are kept.
+ */
+const START_TAG_GRACE = 16_384;
 
 /**
  * One stanza from its text, as the stream would read it (a lazy element:

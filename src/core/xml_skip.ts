@@ -22,6 +22,7 @@ import {
   SLASH,
   StreamXmlError,
   tagEnd,
+  wholeAttrsEnd,
 } from "./xml_tags.ts";
 
 const QUOT = 34; // "
@@ -38,17 +39,22 @@ export interface Head {
 }
 
 /**
- * The head of the stanza whose `<` is at `at` in `text`: its name, and
- * (`complete`: its start tag ends in `text`) its attributes, copied so
- * that they keep no text alive. Throws on bad XML in the start tag.
+ * The head of the stanza whose `<` is at `at` in `text`: its name, and its
+ * attributes (`complete`: its start tag ends in `text`; else those whole so
+ * far, so that one cut short by a big value can still be answered), copied
+ * so that they keep no text alive. Throws on bad XML in the start tag.
  */
 export function readHead(text: string, at: number, complete: boolean): Head {
   const end = complete ? tagEnd(text, at + 1, 0) : text.length;
   const nameEnd = nameEndAt(text, at + 1, Math.min(end, at + 1 + NAME_MAX));
   const name = copyString(text.slice(at + 1, nameEnd));
-  if (!complete) return { name, attrs: {} };
-  const empty = text.charCodeAt(end - 1) === SLASH;
-  const attrs = parseAttrs(text, nameEndAt(text, at + 1, end), empty ? end - 1 : end);
+  const attrsAt = nameEndAt(text, at + 1, end);
+  const attrsEnd = !complete
+    ? wholeAttrsEnd(text, attrsAt)
+    : text.charCodeAt(end - 1) === SLASH
+    ? end - 1
+    : end;
+  const attrs = parseAttrs(text, attrsAt, attrsEnd);
   for (const key in attrs) attrs[key] = copyString(attrs[key]);
   return { name, attrs };
 }

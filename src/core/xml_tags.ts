@@ -50,6 +50,23 @@ export function cutQuote(end: number): number {
   return INCOMPLETE - end;
 }
 
+/**
+ * Where the last whole attribute of a start tag cut short ends, looking
+ * from `from` (just after its name): `from` when none is whole yet.
+ */
+export function wholeAttrsEnd(text: string, from: number): number {
+  let end = from;
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== QUOT && c !== APOS) continue;
+    const close = quoteEnd(text, i + 1, c);
+    if (close >= text.length) break;
+    i = close;
+    end = close + 1;
+  }
+  return end;
+}
+
 /** The `quote` that ends an attribute value, from `from` (the text's length: not there yet). */
 function quoteEnd(text: string, from: number, quote: number): number {
   for (let i = from; i < text.length; i++) {

@@ -76,11 +76,11 @@ function checkRead(seen: Seen, bigStart: boolean, what: string): void {
   equal(isOversized(big), true, what);
   equal(big.name, "iq", what);
   deepEqual(big.children, [], what);
-  // Its start tag read, unless the start tag alone went over the limit
-  // before it ended: then nothing of it is kept but its name.
+  // Its start tag read, even when the start tag alone went over the limit
+  // before it ended (held a little longer for that).
   const attrs = { ...big.attrs };
-  if (bigStart && Object.keys(attrs).length === 0) return;
   deepEqual({ type: attrs.type, id: attrs.id, to: attrs.to, from: attrs.from }, ATTRS, what);
+  if (bigStart) ok((attrs.thumb ?? "").length > 0, what);
 }
 
 for (const [name, big, bigStart] of BIG) {
@@ -92,12 +92,48 @@ for (const [name, big, bigStart] of BIG) {
         const what = `cut at ${chunks[0].length} of ${chunks.length}, spilled from ${spillAt}`;
         const seen = feed([HEADER, ...chunks], spillAt);
         checkRead(seen, bigStart, what);
-        // Never more held than the limit, whatever the chunking.
-        ok(seen.held <= LIMIT, `${what}: held ${seen.held}`);
+        // Never more held than the limit, whatever the chunking, or than
+        // the start tag when it alone is over the limit.
+        const thumb = big.indexOf("thumb=") + 6;
+        const most = bigStart ? big.indexOf(">", big.indexOf(big[thumb], thumb + 1)) + 1 : LIMIT;
+        ok(seen.held <= most, `${what}: held ${seen.held}`);
       }
     }
   });
 }
+
+Deno.test("oversize: a start tag far over the limit keeps its whole attributes, holding no more than 16 Ki past it", () => {
+  const huge = "t".repeat(100_000);
+  for (const order of ["before", "after"]) {
+    const tag = order === "before"
+      ? `<iq ${ADDRESSED} thumb='${huge}'/>`
+      : `<iq thumb='${huge}' ${ADDRESSED}/>`;
+    const chunks = [HEADER, BEFORE, ...tag.match(/[^]{1,4096}/g)!, AFTER];
+    const seen = feed(chunks, undefined, LIMIT);
+    deepEqual(seen.errors, [], order);
+    deepEqual(seen.elements.map((el) => [el.attrs.id, isOversized(el)]), [
+      ["before", false],
+      [order === "before" ? "big" : undefined, true],
+      ["after", false],
+    ]);
+    // What was whole when the grace ran out is kept: all of it, or nothing after the huge value.
+    const expected = order === "before" ? ATTRS : {};
+    const { type, id, to, from } = seen.elements[1].attrs;
+    deepEqual(JSON.parse(JSON.stringify({ type, id, to, from })), expected, order);
+    ok(seen.held <= LIMIT + 16_384 + 4_096, `${order}: held ${seen.held}`);
+  }
+});
+
+Deno.test("oversize: an end tag whose `>` does not come within the limit is a stream error, holding nothing", () => {
+  const spaces = Array.from({ length: 20 }, () => " ".repeat(1_000));
+  const seen = feed([HEADER, BEFORE, "</stream:stream", ...spaces], undefined, LIMIT);
+  equal(seen.errors.length, 1);
+  equal(seen.errors[0].message, "an end tag over max_stanza_size");
+  ok(seen.held <= LIMIT + 1_000, `held ${seen.held}`);
+  // Within the limit, spaces before its `>` are fine.
+  const fine = feed([HEADER, "</stream:stream", "   ", ">"], undefined, LIMIT);
+  deepEqual(fine.errors, []);
+});
 
 Deno.test("oversize: at the limit a stanza is kept whole; one character more, and it is not", () => {
   const at = (n: number) => {
