@@ -30,13 +30,22 @@ export interface AffinityShape {
 export const SHAPE_EXPECTED =
   'expected a request shape like "{http://jitsi.org/protocol/focus}conference@room"';
 
-const SHAPE = /^\{([^{}\s]+)\}([^{}@\s:]+)@([^{}@\s]+)$/;
+/** An XML name without a colon (Namespaces in XML §3), near enough. */
+const NC_NAME = "[\\p{L}_][\\p{L}\\p{N}_.\\-\\u00b7]*";
+const SHAPE = new RegExp(
+  `^\\{([^{}\\s]+)\\}(${NC_NAME})@((?:${NC_NAME}:)?${NC_NAME})$`,
+  "u",
+);
 
-/** A shape from its text, or undefined when it is not `{namespace}element@attribute`. */
+/**
+ * A shape from its text, or undefined when it is not `{namespace}element@attribute`
+ * with XML names, whose attribute is no namespace declaration (never a key).
+ */
 export function parseAffinityShape(text: string): AffinityShape | undefined {
   const match = SHAPE.exec(text);
   if (match === null) return undefined;
   const [, namespace, element, attribute] = match;
+  if (attribute === "xmlns" || attribute.startsWith("xmlns:")) return undefined;
   return { namespace, element, attribute };
 }
 

@@ -37,6 +37,28 @@ Deno.test("affinity shape: {namespace}element@attribute is read into its parts",
   });
 });
 
+Deno.test("affinity shape: what is no XML name, or a namespace declaration, is refused: it would never match", () => {
+  for (
+    const text of [
+      "{urn:x}q@xmlns",
+      "{urn:x}q@xmlns:f",
+      "{urn:x}a/b@room",
+      "{urn:x}a>b@room",
+      `{urn:x}conference@room"`,
+      "{urn:x}1conference@room",
+      "{urn:x}conference@-room",
+      "{urn:x}conference@ro=om",
+    ]
+  ) {
+    assert.equal(parseAffinityShape(text), undefined, text);
+  }
+  assert.deepEqual(parseAffinityShape("{urn:x}réunion.v2@salle_1"), {
+    namespace: "urn:x",
+    element: "réunion.v2",
+    attribute: "salle_1",
+  });
+});
+
 Deno.test("affinity shape: no namespace, no @attribute or an empty part is refused", () => {
   for (
     const text of [
