@@ -68,6 +68,11 @@ export class AffinityPins {
     let pins = this.#byResource.get(resource);
     if (pins === undefined) this.#byResource.set(resource, pins = new Set());
     pins.add(node);
+    return this.trim(max);
+  }
+
+  /** Ends the least recently used pins beyond `max`; returns their keys. */
+  trim(max: number): string[] {
     const evicted: string[] = [];
     while (this.#byKey.size > max) {
       const oldest = this.#oldest as Node;

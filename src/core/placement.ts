@@ -153,9 +153,13 @@ export class Placement {
     const resource = choice.resource;
     const max = settings.maxAffinityKeys ?? DEFAULT_MAX_AFFINITY_KEYS;
     fx.events.push({ type: "pinned", key: stored, resource: resource.name });
-    const evicted = this.#pins.add(stored, resource.name, now, max);
-    if (evicted.length > 0) fx.events.push({ type: "unpinned", keys: evicted, reason: "evicted" });
+    evicted(fx, this.#pins.add(stored, resource.name, now, max));
     return { kind: "chosen", resource, key: stored };
+  }
+
+  /** Keeps at most `max_affinity_keys` pins (lowered by a reload, or more in the store). */
+  trim(fx: Effects): void {
+    evicted(fx, this.#pins.trim(this.#settings().maxAffinityKeys ?? DEFAULT_MAX_AFFINITY_KEYS));
   }
 
   /** A resource went away: its keys are pinned no more (their next request places them). */
@@ -169,8 +173,16 @@ export class Placement {
    * kept, oldest first), those replace the ones in memory. Pins whose
    * resource is not announced again by `learnUntil` then end.
    */
-  online(now: number, learnUntil: number, stored?: Iterable<readonly [string, string]>): void {
-    if (stored !== undefined) this.#pins.restore(stored, now);
+  online(
+    fx: Effects,
+    now: number,
+    learnUntil: number,
+    stored?: Iterable<readonly [string, string]>,
+  ): void {
+    if (stored !== undefined) {
+      this.#pins.restore(stored, now);
+      this.trim(fx);
+    }
     this.#sweepAt = this.#pins.size > 0 ? learnUntil : undefined;
   }
 
@@ -226,4 +238,9 @@ export class Placement {
   #idleMs(settings: RouterSettings): number {
     return settings.affinityIdleMs ?? DEFAULT_AFFINITY_IDLE_MS;
   }
+}
+
+/** Says which pins were evicted, if any. */
+function evicted(fx: Effects, keys: string[]): void {
+  if (keys.length > 0) fx.events.push({ type: "unpinned", keys, reason: "evicted" });
 }

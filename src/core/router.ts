@@ -165,6 +165,7 @@ export class Router {
     this.settings = next;
     const fx = effects();
     this.#target.redrain(fx, now);
+    this.#placement.trim(fx);
     // A standby says nothing to subscribers: the serving instance does.
     if (!this.#serving || before === (next.presence ?? false)) return fx;
     if (before) this.#presence.shutdown(fx.send);
@@ -244,7 +245,7 @@ export class Router {
     // Coming to serve (at start, or taking over): the stored pins and
     // subscribers are the latest; on a reconnect, those in memory are.
     const stored = this.#serving ? undefined : this.#storedPins?.();
-    this.#placement.online(now, this.#learnUntil, stored);
+    this.#placement.online(fx, now, this.#learnUntil, stored);
     if (!this.#serving) this.#restoreSubscribers();
     if (look) return fx;
     if (this.settings.presence) this.#presence.online(now);
@@ -302,7 +303,7 @@ export class Router {
   takeOver(now: number): Effects {
     const fx = effects();
     const stored = this.#storedPins?.();
-    if (stored !== undefined) this.#placement.online(now, this.#learnUntil ?? now, stored);
+    if (stored !== undefined) this.#placement.online(fx, now, this.#learnUntil ?? now, stored);
     this.#restoreSubscribers();
     this.#serving = true;
     // Nothing was announced during the look: due as after coming online.

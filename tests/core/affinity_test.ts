@@ -230,6 +230,28 @@ Deno.test("affinity: beyond max_affinity_keys the least recently used pin goes f
   assert.equal(router.affinityKeyCount, 2);
 });
 
+Deno.test("affinity: max_affinity_keys lowered by a reload, or a store holding more, evicts at once", () => {
+  const router = affinityRouter(["a", "b", "c"]);
+  placeAll(router, ROOMS.slice(0, 10), 5_000);
+  placeAll(router, [ROOMS[0]], 5_001); // the most recently used
+  const fx = router.reconfigure({ ...router.settings, maxAffinityKeys: 3 }, 5_500);
+  assert.deepEqual(events(fx, "unpinned"), [
+    { type: "unpinned", keys: ROOMS.slice(1, 8), reason: "evicted" },
+  ]);
+  assert.equal(router.affinityKeyCount, 3);
+  // A store written under a larger bound: its oldest go as it is read.
+  const stored = ROOMS.slice(0, 5).map((room): [string, string] => [room, "a"]);
+  const restarted = new Router({ ...BASE_SETTINGS, ...AFFINITY, maxAffinityKeys: 2 }, {
+    random: () => 0,
+    randomBits: () => 0,
+    storedPins: () => stored,
+  });
+  assert.deepEqual(events(restarted.online(0), "unpinned"), [
+    { type: "unpinned", keys: ROOMS.slice(0, 3), reason: "evicted" },
+  ]);
+  assert.equal(restarted.affinityKeyCount, 2);
+});
+
 Deno.test("affinity: a draining resource (dnd) keeps its keys, and gets no new key and no keyless request", () => {
   const router = affinityRouter(["a", "b", "c"]);
   const before = placeAll(router, ROOMS.slice(0, 100));

@@ -181,6 +181,18 @@ export function restored(pins: ReadonlyMap<string, ModelPin>, now: number): Map<
   return new Map(sorted.map(([key, pin]) => [key, { ...pin, lastUse: now }]));
 }
 
+/** The store's pins taken (see {@link restored}), the oldest beyond `max_affinity_keys` evicted. */
+export function restorePins(model: Model): void {
+  model.pins = restored(model.store.pins, model.now);
+  trim(model);
+}
+
+/** The least recently used pins beyond `max_affinity_keys` end (a reload may lower it). */
+export function trim(model: Model): void {
+  const over = model.pins.size - (model.settings.maxAffinityKeys ?? MAX_KEYS);
+  if (over > 0) end(model, [...model.pins.keys()].slice(0, over), "evicted");
+}
+
 function end(model: Model, keys: readonly string[], why: keyof Model["stats"]["affinity"]): void {
   for (const key of keys) {
     model.pins.delete(key);

@@ -130,7 +130,7 @@ export function tick(model: Model, out: XmlElement[]): void {
 export function online(model: Model, out: XmlElement[], readable = true, look = false): void {
   model.check(out.length === 1, () => `online sent ${out.length} stanzas`);
   if (!model.serving) {
-    model.pins = affinity.restored(model.store.pins, model.now);
+    affinity.restorePins(model);
     if (readable) restoreSubscribers(model);
   }
   if (!look) model.serving = true;
@@ -150,6 +150,7 @@ export function online(model: Model, out: XmlElement[], readable = true, look = 
 export function reload(model: Model, next: RouterSettings): void {
   const before = model.settings.presence ?? false;
   model.settings = next;
+  affinity.trim(model);
   // Not online yet: nothing is said (online() schedules the first word).
   if (!model.serving) return;
   if (before && !next.presence) {

@@ -14,7 +14,7 @@
  */
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { short, show } from "../helpers.ts";
-import { restored } from "./affinity.ts";
+import { restorePins } from "./affinity.ts";
 import { answerAll } from "./lifecycle.ts";
 import { firstAnnouncement, restoreSubscribers } from "./service_presence.ts";
 import { checkPresence } from "./target_presence.ts";
@@ -69,8 +69,9 @@ export function takeOver(
   if (asks) checkPresence(model, out[0], "subscribe");
   model.resubscribeAt = undefined;
   model.serving = true;
+  // The pins the store holds beyond max_affinity_keys are evicted (from it too) as they are read.
+  restorePins(model);
   checkStore(model, stored);
-  model.pins = restored(model.store.pins, model.now);
   model.pinSweepAt = model.pins.size > 0 ? model.learnUntil : undefined;
   if (readable) restoreSubscribers(model);
   if (model.settings.presence) firstAnnouncement(model);
