@@ -45,6 +45,11 @@ export interface ProxyDeps {
   readonly subscribers?: SubscriberStore;
   /** Where the affinity pins are kept (`affinity`, with `state_dir`). Default: none. */
   readonly pins?: PinStore;
+  /**
+   * Without `pins`: those of the proxy this one succeeds in a reload (its
+   * {@link Proxy.pinsAtStop}), taken as a store's as it comes to serve.
+   */
+  readonly handedPins?: Array<[string, string]>;
 }
 
 /** A running proxy. */
@@ -78,6 +83,8 @@ export class Proxy {
   readonly #targetAddress: string;
   /** What the router's events say in the log. */
   readonly #events: EventLog;
+  /** The affinity pins as the shutdown found them, for a successor with no store to read. */
+  #pinsAtStop: Array<[string, string]> = [];
 
   constructor(config: ProxyConfig, deps: ProxyDeps = {}) {
     const domain = this.domain = config.domain;
@@ -236,6 +243,11 @@ export class Proxy {
    * carry and never served (a successor may take them; see {@link carry}).
    * A second call shares the first.
    */
+  /** The affinity pins the router held when the shutdown settled it, least recently used first. */
+  get pinsAtStop(): Array<[string, string]> {
+    return this.#pinsAtStop;
+  }
+
   shutdown(graceMs: number): Promise<Carried[]> {
     return this.#stopping ??= this.#shutdown(graceMs);
   }
@@ -266,6 +278,7 @@ export class Proxy {
         });
       }
     }
+    this.#pinsAtStop = this.#router.affinityPins;
     this.#apply(this.#router.settleAll(this.#now()));
     clearTimeout(this.#timer);
     this.#timerAt = Infinity;

@@ -19,16 +19,24 @@ export class ProxyStores {
   /** The pin changes of the step being applied, written together. */
   #pinChanges: PinChange[] = [];
 
+  /** Pins handed on by the proxy this one succeeds, read once, where no store keeps them. */
+  #handedPins: Array<[string, string]> | undefined;
+
   /** Either store is kept even with its feature off: a reload may turn it on. */
   constructor(
     domain: string,
     log: Logger,
-    stores: { subscribers?: SubscriberStore; pins?: PinStore },
+    stores: {
+      subscribers?: SubscriberStore;
+      pins?: PinStore;
+      handedPins?: Array<[string, string]>;
+    },
   ) {
     this.#domain = domain;
     this.#log = log;
     this.#subscribers = stores.subscribers;
     this.#pins = stores.pins;
+    this.#handedPins = stores.pins ? undefined : stores.handedPins;
   }
 
   /** The router's readers of what is stored, for those stores there are. */
@@ -41,7 +49,15 @@ export class ProxyStores {
     return {
       ...(subscribers ? { storedSubscribers: () => this.#read("service", subscribers) } : {}),
       ...(pins ? { storedPins: () => this.#read("affinity", pins) } : {}),
+      ...(this.#handedPins ? { storedPins: () => this.#takeHanded() } : {}),
     };
+  }
+
+  /** The pins handed on, the first time the router reads them (they are its own after). */
+  #takeHanded(): Array<[string, string]> | undefined {
+    const pins = this.#handedPins;
+    this.#handedPins = undefined;
+    return pins;
   }
 
   /** Takes what an event changes: a subscriber now, pins at {@link flush}. */

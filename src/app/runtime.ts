@@ -141,7 +141,9 @@ export class Runtime implements WorkerHandlers {
             if (entry) {
               const [kept, lost] = forSuccessor(unanswered ?? [], before, entry);
               this.#lost(domain, lost, OLD_TARGET);
-              this.#add(entry).carry(this.#carried(domain, kept));
+              // Rooms stay where they run, as a store would keep them; another account's are not its.
+              const pins = before?.targetAddress === entry.targetAddress ? proxy.pinsAtStop : [];
+              this.#add(entry, pins).carry(this.#carried(domain, kept));
             } else {
               this.#lost(domain, unanswered ?? []);
               this.#metrics.remove(domain);
@@ -310,11 +312,12 @@ export class Runtime implements WorkerHandlers {
     this.#log.warn("proxy.lost_at_close", { domain, stanzas: items.length, ...kinds(items), hint });
   }
 
-  #add(entry: ProxyConfig): Proxy {
+  #add(entry: ProxyConfig, handedPins?: Array<[string, string]>): Proxy {
     const proxy = new Proxy(entry, {
       metrics: this.#metrics,
       subscribers: this.#store,
       pins: this.#pins,
+      ...(handedPins?.length ? { handedPins } : {}),
       ...(this.#deps.openLink ? { openLink: this.#deps.openLink } : {}),
     });
     // Added by a reload after a second stop signal: its stop has no grace either.

@@ -43,6 +43,13 @@ export class AffinityPins {
     return this.#byKey.size;
   }
 
+  /** Every pin as `[key, resource]`, the least recently used first. */
+  entries(): Array<[string, string]> {
+    const all: Array<[string, string]> = [];
+    for (let node = this.#oldest; node; node = node.newer) all.push([node.key, node.resource]);
+    return all;
+  }
+
   /** The pin of `key`, if any (not a use: see {@link touch}). */
   get(key: string): Pin | undefined {
     return this.#byKey.get(key);

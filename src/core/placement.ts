@@ -162,6 +162,11 @@ export class Placement {
     evicted(fx, this.#pins.trim(this.#settings().maxAffinityKeys ?? DEFAULT_MAX_AFFINITY_KEYS));
   }
 
+  /** The pins as `[key, resource]`, the least recently used first. */
+  get pins(): Array<[string, string]> {
+    return this.#pins.entries();
+  }
+
   /** A resource went away: its keys are pinned no more (their next request places them). */
   resourceLeft(fx: Effects, resource: Resource): void {
     const keys = this.#pins.release(resource.name);

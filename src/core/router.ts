@@ -217,6 +217,11 @@ export class Router {
     return this.#placement.affinityKeys;
   }
 
+  /** The affinity pins as `[key, resource]`, the least recently used first. */
+  get affinityPins(): Array<[string, string]> {
+    return this.#placement.pins;
+  }
+
   /** When the shell must call {@link tick} next, or undefined for never. */
   nextWake(): number | undefined {
     let at = earliest(this.#requests.nextWake(), this.#initiated.nextWake());

@@ -17,10 +17,13 @@ import { bounded } from "../support/bounded.ts";
 import { ALICE, DOMAIN, FakeLink, online, request, TARGET } from "../support/proxy_shell.ts";
 
 const LOGGING: Logging = { level: "fatal", format: "text", fields: {} };
+const FOCUS = "http://jitsi.org/protocol/focus";
 // Ports of the fake listener: none is ever bound. This one is "in use".
 const TAKEN = 9002;
 
-function config(options: { http?: number; secret: string; target?: string }): Config {
+function config(
+  options: { http?: number; secret: string; target?: string; affinity?: boolean },
+): Config {
   const parsed = parseConfig(
     `server: xmpp://127.0.0.1:5347
 ${options.http === undefined ? "" : `http: 127.0.0.1:${options.http}`}
@@ -28,6 +31,7 @@ proxies:
   - domain: proxy.example.org
     secret: ${options.secret}
     target_address: ${options.target ?? "service@example.org"}
+    ${options.affinity ? `affinity: ["{${FOCUS}}conference@room"]` : ""}
 `,
     { file: "test.yaml" },
   );
@@ -406,6 +410,52 @@ Deno.test("a new target_address: what the old one sent as the stream closed is l
     assert.deepEqual(next.take().filter((text) => text.startsWith("<iq")), [
       `<iq type="get" id="crossed" from="${DOMAIN}/${ALICE}" to="newsvc@example.org/z"><ping xmlns="urn:xmpp:ping"/></iq>`,
     ]);
+  }));
+
+/** Where each room's conference request goes on `link`, each answered at once. */
+function placeRooms(link: FakeLink, rooms: readonly string[]): string[] {
+  return rooms.map((room, i) => {
+    link.receive(
+      `<iq type="set" id="c${i}" from="${ALICE}" to="${DOMAIN}"><conference xmlns="${FOCUS}" room="${room}"/></iq>`,
+    );
+    const [forward] = link.take();
+    const to = /to="([^"]+)"/.exec(forward)?.[1] ?? "";
+    link.receive(`<iq type="result" id="c${i}" from="${to}" to="${DOMAIN}/${ALICE}"/>`);
+    link.take();
+    return to.slice(to.indexOf("/") + 1);
+  });
+}
+
+Deno.test("a reload that reconnects keeps every room where it runs, without a store; not for a new target", () =>
+  bounded(5_000, async () => {
+    const rooms = Array.from({ length: 24 }, (_, i) => `room${i}@conference.example.org`);
+    const { runtime, links } = onFakeLinks();
+    await runtime.start(config({ secret: "s1", affinity: true }), LOGGING);
+    const announce = (link: FakeLink, names: string[]) => {
+      for (const name of names) link.receive(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`);
+      link.take();
+    };
+    links[0].online();
+    announce(links[0], ["a", "b", "c"]);
+    const before = placeRooms(links[0], rooms);
+    // The new stream hears of a fourth resource, which would take a share of the rooms placed afresh.
+    await runtime.reload(config({ secret: "s2", affinity: true }), LOGGING);
+    links[1].online();
+    announce(links[1], ["d", "c", "b", "a"]);
+    assert.deepEqual(placeRooms(links[1], rooms), before);
+    // A new account's resources are not the old one's: its rooms are placed afresh.
+    await runtime.reload(
+      config({ secret: "s2", affinity: true, target: "other@example.org" }),
+      LOGGING,
+    );
+    links[2].online();
+    for (const name of ["d", "c", "b", "a"]) {
+      links[2].receive(`<presence from="other@example.org/${name}" to="${DOMAIN}"/>`);
+    }
+    links[2].take();
+    const fresh = placeRooms(links[2], rooms);
+    assert.ok(fresh.includes("d"), fresh.join(" "));
+    await runtime.stop("SIGTERM");
   }));
 
 Deno.test("a stop: a request that crossed the stream's end is said lost", () =>
