@@ -7,6 +7,11 @@
  */
 import type { Logger } from "../ops/log.ts";
 import { WarnLimiter } from "../ops/warn_limiter.ts";
+import { BROKEN_RULE } from "./proof.ts";
+
+/** A sibling's genuine proof is stale when the two hosts' clocks are apart. */
+const STALE_HINT = "if another instance of this domain runs, its host's clock and this one's " +
+  "may differ by more than 30 s: keep both in sync (NTP)";
 
 /** What was forged. */
 export type Forged = "relay" | "ping";
@@ -40,6 +45,7 @@ export class ForgeryLog {
       peer: by ?? "unnamed",
       rule,
       suppressed: leftOut > 0 ? leftOut : undefined,
+      hint: rule === BROKEN_RULE.stale ? STALE_HINT : undefined,
     });
   }
 }

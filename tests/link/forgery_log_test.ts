@@ -63,3 +63,17 @@ Deno.test("pings and relays, and each rule, have a minute of their own", () => {
     logs.restore();
   }
 });
+
+Deno.test("a stale proof's warning says the two hosts' clocks may be apart", () => {
+  const logs = captureLogs();
+  const forgeries = new ForgeryLog(logger(DOMAIN), DOMAIN, () => 0);
+  try {
+    forgeries.say("ping", "proof outside the validity window", "cp-ping-x-");
+    forgeries.say("ping", "proof does not match", "cp-ping-x-");
+    assert.equal(logs.lines.length, 2, logs.lines.join(""));
+    assert.match(logs.lines[0], / hint="if another instance [^"]*clock[^"]*NTP\)"\n$/);
+    assert.doesNotMatch(logs.lines[1], /hint=/);
+  } finally {
+    logs.restore();
+  }
+});
