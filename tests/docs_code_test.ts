@@ -3,7 +3,8 @@
  * drift apart: the config keys of docs/configuration.md are the schema's,
  * and each documented default is what a config that leaves the key out
  * gets; the metrics of docs/operating.md are those /metrics shows, with
- * their types and labels; its log events are those the code says.
+ * their types and labels; its log events are those the code says; its
+ * exit codes are the program's, each with the number it exits with.
  */
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
@@ -11,6 +12,7 @@ import { resolveSettings } from "../src/config/env.ts";
 import { parseConfig } from "../src/config/parse.ts";
 import { configSchema } from "../src/config/schema.ts";
 import { keysAt } from "../src/config/suggest.ts";
+import { EXIT } from "../src/app/cli.ts";
 import { Metrics } from "../src/ops/metrics.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -21,16 +23,26 @@ async function read(path: string): Promise<string> {
 
 /** The rows (cells, trimmed) of the Markdown table whose header's first cell is `header`. */
 export function tableRows(markdown: string, header: string): string[][] {
-  const lines = markdown.split("\n");
-  const start = lines.findIndex((line) => cells(line)?.[0] === header);
-  if (start < 0) throw new Error(`no table headed "${header}"`);
-  const rows: string[][] = [];
-  for (const line of lines.slice(start + 2)) {
-    const row = cells(line);
-    if (row === undefined) break;
-    rows.push(row);
-  }
+  const [rows] = tablesRows(markdown, header);
+  if (rows === undefined) throw new Error(`no table headed "${header}"`);
   return rows;
+}
+
+/** The rows of each Markdown table whose header's first cell is `header`, in order. */
+export function tablesRows(markdown: string, header: string): string[][][] {
+  const lines = markdown.split("\n");
+  const tables: string[][][] = [];
+  for (const [start, line] of lines.entries()) {
+    if (cells(line)?.[0] !== header) continue;
+    const rows: string[][] = [];
+    for (const next of lines.slice(start + 2)) {
+      const row = cells(next);
+      if (row === undefined) break;
+      rows.push(row);
+    }
+    tables.push(rows);
+  }
+  return tables;
 }
 
 function cells(line: string): string[] | undefined {
@@ -207,6 +219,47 @@ Deno.test("docs/operating.md lists every log event the code says, and no other",
     !source.includes(`"${name}"`) && !patterns.some((pattern) => pattern.test(name))
   );
   assert.deepEqual(unknown, [], "documented, but the code never says them");
+});
+
+/**
+ * What each exit code's row says, in the words a reader looks it up by: in
+ * the table of the program (serving, or `--check`) and in the live check's;
+ * none for a table that does not list it (`--check` reports a bad config
+ * with 1, never 78).
+ */
+const EXIT_MEANINGS: Record<keyof typeof EXIT, { program?: RegExp; live?: RegExp }> = {
+  ok: { program: /clean shutdown; `--check` ok/, live: /all good/ },
+  failure: { program: /runtime failure/, live: /the config has problems/ },
+  usage: { program: /usage error/, live: /usage error/ },
+  config: { program: /config error at start/ },
+  unreachable: { live: /cannot connect to a server/ },
+  refused: { live: /the handshake was refused/ },
+  unapproved: { live: /subscription was not approved/ },
+  noResource: { live: /no target resource online/ },
+  unanswered: { live: /`disco#info` got no result/ },
+};
+
+Deno.test("docs/operating.md's exit-code tables give every exit code there is its number, and no other", async () => {
+  const tables = tablesRows(await read("docs/operating.md"), "exit code");
+  assert.equal(tables.length, 2, "the program's table, then the live check's");
+  for (const [which, rows] of [["program", tables[0]], ["live", tables[1]]] as const) {
+    const documented = new Map(rows.map(([code, meaning]) => [code, meaning]));
+    assert.equal(documented.size, rows.length, `${which}: a code listed twice`);
+    const codes = Object.entries(EXIT)
+      .filter(([name]) => EXIT_MEANINGS[name as keyof typeof EXIT][which] !== undefined)
+      .map(([, code]) => String(code));
+    const numerically = (a: string, b: string) => Number(a) - Number(b);
+    assert.deepEqual([...documented.keys()].sort(numerically), codes.sort(numerically), which);
+    for (const [name, code] of Object.entries(EXIT)) {
+      const meaning = EXIT_MEANINGS[name as keyof typeof EXIT][which];
+      if (meaning === undefined) continue;
+      assert.match(
+        documented.get(String(code)) ?? "",
+        meaning,
+        `${which}: EXIT.${name} is ${code}`,
+      );
+    }
+  }
 });
 
 Deno.test("namesIn expands the table's `…_b` shorthand", () => {

@@ -33,24 +33,32 @@ function sentTo(link: FakeLink): string | undefined {
 }
 
 Deno.test("affinity pins are stored as made and forgotten; a new proxy starts from them", () => {
+  const room = "room1@conference.example.org";
+  const presence = (name: string) => `<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`;
+  // Where the room goes with a and b online and nothing pinned.
+  const fresh = start(AFFINITY).link;
+  fresh.online();
+  for (const name of ["a", "b"]) fresh.receive(presence(name));
+  fresh.receive(conference("0", room));
+  const unpinned = sentTo(fresh)!;
+  const home = unpinned === "a" ? "b" : "a";
+  // Pinned while only the other one was online.
   const pins = new MemoryPins();
   const { link } = start(AFFINITY, { pins });
-  online(link);
-  link.receive(`<presence from="${TARGET}/b" to="${DOMAIN}"/>`);
-  link.receive(conference("1", "room1@conference.example.org"));
-  const first = sentTo(link)!;
-  assert.deepEqual(pins.list(), [["room1@conference.example.org", first]]);
-  // The other resource announces itself first to a new proxy: the room stays.
+  link.online();
+  link.receive(presence(home));
+  link.receive(conference("1", room));
+  assert.equal(sentTo(link), home);
+  assert.deepEqual(pins.list(), [[room, home]]);
+  // A new proxy sees both (the other first): the stored pin, not the choice, keeps the room.
   const again = start(AFFINITY, { pins, link: new FakeLink() }).link;
   again.online();
-  for (const name of first === "a" ? ["b", "a"] : ["a", "b"]) {
-    again.receive(`<presence from="${TARGET}/${name}" to="${DOMAIN}"/>`);
-  }
+  for (const name of [unpinned, home]) again.receive(presence(name));
   again.receive(conference("2", "Room1@Conference.example.org"));
-  assert.equal(sentTo(again), first);
+  assert.equal(sentTo(again), home);
   // It leaves: the room is forgotten with it.
-  again.receive(`<presence type="unavailable" from="${TARGET}/${first}" to="${DOMAIN}"/>`);
-  assert.deepEqual(pins.steps.at(-1), [["room1@conference.example.org", undefined]]);
+  again.receive(`<presence type="unavailable" from="${TARGET}/${home}" to="${DOMAIN}"/>`);
+  assert.deepEqual(pins.steps.at(-1), [[room, undefined]]);
   assert.deepEqual(pins.list(), []);
 });
 
