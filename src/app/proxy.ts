@@ -111,6 +111,7 @@ export class Proxy {
       resources: this.#router.resourceCount,
       draining: this.#router.resourceStates.filter((r) => r.draining).length,
       affinityKeys: this.#router.affinityKeyCount,
+      subscribers: this.#router.subscriberCount,
     }));
     const handlers: LinkHandlers = {
       onStanza: (stanza) => {

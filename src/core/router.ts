@@ -217,6 +217,11 @@ export class Router {
     return this.#placement.affinityKeys;
   }
 
+  /** How many users are subscribed to the domain's presence. */
+  get subscriberCount(): number {
+    return this.#presence.size;
+  }
+
   /** The affinity pins as `[key, resource]`, the least recently used first. */
   get affinityPins(): Array<[string, string]> {
     return this.#placement.pins;

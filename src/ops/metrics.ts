@@ -48,6 +48,8 @@ export interface GaugeSample {
   readonly draining?: number;
   /** Affinity keys pinned to a resource. Default: 0. */
   readonly affinityKeys?: number;
+  /** Users subscribed to the domain's presence (`presence: true`). Default: 0. */
+  readonly subscribers?: number;
 }
 
 /** The proxies' metrics; the shell feeds it, the HTTP side reads it. */
@@ -169,13 +171,14 @@ export class Metrics {
   /** The Prometheus text exposition of every metric. */
   text(): Promise<string> {
     for (const [proxy, read] of this.#samplers) {
-      const { pending, resources, draining = 0, affinityKeys = 0 } = read();
+      const { pending, resources, draining = 0, affinityKeys = 0, subscribers = 0 } = read();
       this.setPending(proxy, pending);
       this.setResources(proxy, resources);
       const series = this.#of(proxy);
       series.serving.set(resources - draining);
       series.draining.set(draining);
       series.affinityKeys.set(affinityKeys);
+      series.subscribers.set(subscribers);
     }
     return this.#registry.metrics();
   }

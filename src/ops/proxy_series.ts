@@ -25,6 +25,7 @@ interface Families {
   readonly resources: Gauge<"proxy">;
   readonly resourcesByState: Gauge<"proxy" | "state">;
   readonly affinityKeys: Gauge<"proxy">;
+  readonly subscribers: Gauge<"proxy">;
   readonly affinityMoves: Counter<"proxy" | "reason">;
   readonly dropped: Counter<"proxy" | "reason">;
   readonly refused: Counter<"proxy" | "stanza" | "condition">;
@@ -89,6 +90,12 @@ function families(registers: Registry[], durationBuckets: readonly number[]): Fa
       labelNames: ["proxy"],
       registers,
     }),
+    subscribers: new Gauge({
+      name: "client_proxy_subscribers",
+      help: "Users subscribed to the domain's presence (presence: true).",
+      labelNames: ["proxy"],
+      registers,
+    }),
     affinityMoves: new Counter({
       name: "client_proxy_affinity_moves_total",
       help: "Affinity pins that ended, by reason: resource_left, expired, evicted.",
@@ -119,6 +126,7 @@ export class ProxySeries {
   readonly serving: Gauge.Internal<string>;
   readonly draining: Gauge.Internal<string>;
   readonly affinityKeys: Gauge.Internal<string>;
+  readonly subscribers: Gauge.Internal<string>;
   readonly duration: Histogram.Internal<string>;
   /** Last values set, so that unchanged gauges cost a comparison only. */
   readonly last = { up: 0, pending: 0, resources: 0 };
@@ -144,6 +152,7 @@ export class ProxySeries {
     this.serving = families.resourcesByState.labels(proxy, "serving");
     this.draining = families.resourcesByState.labels(proxy, "draining");
     this.affinityKeys = families.affinityKeys.labels(proxy);
+    this.subscribers = families.subscribers.labels(proxy);
     this.duration = families.duration.labels(proxy);
     this.up.set(0);
     this.connects.inc(0);
@@ -152,6 +161,7 @@ export class ProxySeries {
     this.serving.set(0);
     this.draining.set(0);
     this.affinityKeys.set(0);
+    this.subscribers.set(0);
     families.duration.zero({ proxy });
     for (const outcome of REQUEST_OUTCOMES) this.requests(outcome, undefined).inc(0);
     for (const reason of DROP_REASONS) this.dropped(reason).inc(0);
@@ -218,7 +228,9 @@ export class ProxySeries {
   remove(): void {
     const f = this.#families;
     const proxy = this.#proxy;
-    for (const gauge of [f.up, f.pending, f.resources, f.affinityKeys]) gauge.remove(proxy);
+    for (const gauge of [f.up, f.pending, f.resources, f.affinityKeys, f.subscribers]) {
+      gauge.remove(proxy);
+    }
     for (const state of RESOURCE_STATES) f.resourcesByState.remove(proxy, state);
     for (const reason of this.#moves.keys()) f.affinityMoves.remove(proxy, reason);
     f.connects.remove(proxy);

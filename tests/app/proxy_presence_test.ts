@@ -1,5 +1,6 @@
 /** The shell's subscriber store (`presence: true`): written before it is said, shared by a standby. */
 import assert from "node:assert/strict";
+import { Metrics } from "../../src/ops/metrics.ts";
 import type { SubscriberStore } from "../../src/ops/subscribers.ts";
 import { parseXml } from "../../src/core/xml.ts";
 import { captureLogs } from "../support/logs.ts";
@@ -140,4 +141,20 @@ Deno.test("presence turned on by a reload stores its subscribers", () => {
   proxy.reconfigure(config("presence: true"));
   link.receive(`<presence type="subscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
   assert.deepEqual(added, ["bob@example.org"]);
+});
+
+Deno.test("the subscribers gauge counts the users subscribed when scraped", async () => {
+  const metrics = new Metrics();
+  const link = new FakeLink();
+  start("presence: true", { link, metrics });
+  online(link);
+  const gauge = async () =>
+    /^client_proxy_subscribers\{proxy="[^"]+"\} (\d+)$/m.exec(await metrics.text())?.[1];
+  assert.equal(await gauge(), "0");
+  for (const user of ["bob@example.org", "carol@example.net"]) {
+    link.receive(`<presence type="subscribe" from="${user}/pc" to="${DOMAIN}"/>`);
+  }
+  assert.equal(await gauge(), "2");
+  link.receive(`<presence type="unsubscribe" from="bob@example.org/pc" to="${DOMAIN}"/>`);
+  assert.equal(await gauge(), "1");
 });

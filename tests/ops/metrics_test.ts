@@ -156,6 +156,7 @@ Deno.test("every family is there with its type, and nothing else", async () => {
     "client_proxy_request_duration_seconds histogram",
     "client_proxy_requests_total counter",
     "client_proxy_stream_errors_total counter",
+    "client_proxy_subscribers gauge",
     "client_proxy_target_resources gauge",
     "client_proxy_target_resources_by_state gauge",
     "client_proxy_up gauge",
@@ -355,7 +356,13 @@ Deno.test("with affinity on, outcomes are counted by placement, every pair at 0 
 Deno.test("affinity pins: the keys gauge, moves by reason, resources by state", async () => {
   const metrics = new Metrics();
   metrics.setUp(A, true);
-  metrics.sample(A, () => ({ pending: 0, resources: 3, draining: 1, affinityKeys: 42 }));
+  metrics.sample(A, () => ({
+    pending: 0,
+    resources: 3,
+    draining: 1,
+    affinityKeys: 42,
+    subscribers: 7,
+  }));
   metrics.observe(A, {
     type: "unpinned",
     keys: ["r1@c.example", "r2@c.example"],
@@ -366,6 +373,7 @@ Deno.test("affinity pins: the keys gauge, moves by reason, resources by state", 
   const text = await metrics.text();
   const got = samples(text);
   assert.equal(got.get(`client_proxy_affinity_keys{proxy="${A}"}`), "42");
+  assert.equal(got.get(`client_proxy_subscribers{proxy="${A}"}`), "7");
   assert.equal(
     got.get(`client_proxy_affinity_moves_total{proxy="${A}",reason="resource_left"}`),
     "2",
