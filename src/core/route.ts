@@ -306,7 +306,7 @@ function isOtherFormOf(jid: string, end: number, bare: string): boolean {
 }
 
 /** A non-ASCII character, or an A-label. */
-const IDN = /[^\x00-\x7f]|xn--/i;
+const IDN = /[\u0080-\uffff]|xn--/i;
 let idnTarget = "";
 let idnTargetKey: string | undefined;
 
