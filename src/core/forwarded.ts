@@ -61,6 +61,13 @@ export function placementKind(
   return settings.affinity === undefined ? undefined : "balance";
 }
 
+/**
+ * The characters of the gets kept for a failover, all pending requests
+ * together: a remote domain's share of `max_pending` at `max_stanza_size`
+ * each could otherwise hold gigabytes.
+ */
+export const MAX_KEPT_CHARS = 32 * 1024 * 1024;
+
 /** Requests forwarded and awaiting their reply. */
 export class Forwarded {
   readonly #ctx: RouterContext;
@@ -68,6 +75,8 @@ export class Forwarded {
   /** Long-address requests by `requester\0id`, to catch reused ids. */
   readonly #long = new Map<string, Pending>();
   readonly #tokens: Tokens;
+  /** The characters of the gets' copies held (see {@link MAX_KEPT_CHARS}). */
+  #keptChars = 0;
   /** Whether some pending requests lost their resource to a reconnect. */
   #hasUnattached = false;
   /**
@@ -115,6 +124,7 @@ export class Forwarded {
     // A get is kept as forwarded (re-sent on failover with a new `to`):
     // serialised once, here, for the table and the stream alike.
     const forwarded = this.#readdress(p.stanza, resource, via);
+    const request = p.type === "get" ? this.#keep(serialize(forwarded)) : undefined;
     const entry: Pending = {
       key: p.long ? `${via}\0${p.id}` : p.key,
       requester: p.from,
@@ -125,7 +135,7 @@ export class Forwarded {
       type: p.type,
       affinityKey,
       via,
-      request: p.type === "get" ? copyString(serialize(forwarded)) : undefined,
+      request,
       // The wait for a resource counts towards the request's timeout.
       started: p.arrived,
       deadline: p.arrived + settings.requestTimeoutMs,
@@ -227,7 +237,7 @@ export class Forwarded {
   /** Answers the requests past their deadline. */
   expire(fx: Effects, now: number): void {
     for (const entry of this.#pending.takeExpired(now)) {
-      this.#forgetLong(entry);
+      this.#forget(entry);
       this.#answer(fx, entry, TIMEOUT, "timeout", now);
     }
   }
@@ -250,7 +260,7 @@ export class Forwarded {
   /** Answers every pending request with `error`. */
   answerAll(fx: Effects, error: StanzaError, why: Outcome, now: number): void {
     for (const entry of this.#pending.takeAll()) {
-      this.#forgetLong(entry);
+      this.#forget(entry);
       this.#answer(fx, entry, error, why, now);
     }
     this.#hasUnattached = false;
@@ -283,6 +293,8 @@ export class Forwarded {
         entry.resourceJid = resource.jid;
         resource.pending.add(entry);
         fx.send.push(this.#readdress(parseStanza(entry.request), resource, entry.via));
+        // Re-sent once at most: the copy has done its work.
+        this.#unkeep(entry);
         fx.events.push({
           type: "forwarded",
           requester: entry.requester,
@@ -314,11 +326,29 @@ export class Forwarded {
   /** Removes an answered request from every table. */
   #settle(entry: Pending): void {
     this.#pending.remove(entry);
-    this.#forgetLong(entry);
+    this.#forget(entry);
   }
 
-  #forgetLong(entry: Pending): void {
+  /** What a request taken from the pending table still holds elsewhere: its token, its copy. */
+  #forget(entry: Pending): void {
     if (entry.via !== entry.requester) this.#long.delete(`${entry.requester}\0${entry.id}`);
+    this.#unkeep(entry);
+  }
+
+  /**
+   * A copy of a get as forwarded, for a failover, if the copies held stay
+   * within {@link MAX_KEPT_CHARS}; else none (its failover is then an answer).
+   */
+  #keep(text: string): string | undefined {
+    if (this.#keptChars + text.length > MAX_KEPT_CHARS) return undefined;
+    this.#keptChars += text.length;
+    return copyString(text);
+  }
+
+  #unkeep(entry: Pending): void {
+    if (entry.request === undefined) return;
+    this.#keptChars -= entry.request.length;
+    entry.request = undefined;
   }
 
   /** Answers a pending request ourselves, from the address it was sent to. */

@@ -29,10 +29,11 @@ export interface Pending extends Timed {
   readonly via: string;
   /**
    * The request as forwarded, serialised: kept only for a get (re-sent on
-   * failover). Text, not the parsed tree: a few dozen bytes that pin
-   * nothing else, where a tree would hold the socket chunk it came from.
+   * failover), within the copies' budget, and until it is re-sent. Text,
+   * not the parsed tree: a few dozen bytes that pin nothing else, where a
+   * tree would hold the socket chunk it came from.
    */
-  readonly request: string | undefined;
+  request: string | undefined;
   readonly started: number;
   /** The resource holding it, or undefined while it waits unattached. */
   resource: Resource | undefined;

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { parseStanza } from "../../src/core/xml_scan.ts";
 import { parseXml, serialize } from "../../src/core/xml.ts";
+import { MAX_KEPT_CHARS } from "../../src/core/forwarded.ts";
 import {
   ALICE,
   assertError,
@@ -166,6 +167,44 @@ Deno.test("failover: a get already re-sent once, or with no other resource, gets
     condition: "service-unavailable",
   });
   assert.equal(router.pendingCount, 0);
+});
+
+Deno.test("failover: the gets' copies are held to a budget; past it a get fails over with an answer", () => {
+  const router = routerWith(["a", "b"]);
+  const big = (id: string) =>
+    parseXml(
+      `<iq type="get" id="${id}" from="${ALICE}" to="${DOMAIN}"><q xmlns="urn:x">${
+        "x".repeat(MAX_KEPT_CHARS / 4 - 200)
+      }</q></iq>`,
+    );
+  // Four fill the budget; a fifth is forwarded all the same, without a copy.
+  for (const id of ["1", "2", "3", "4", "5"]) {
+    assert.equal(only(router.receive(big(id), 0)).attrs.to, `${TARGET}/a`);
+  }
+  const fx = router.receive(unavailable("a"), 1);
+  assert.deepEqual(
+    fx.send.map((el) => [el.attrs.id, el.attrs.type, el.attrs.to]),
+    [
+      ["1", "get", `${TARGET}/b`],
+      ["2", "get", `${TARGET}/b`],
+      ["3", "get", `${TARGET}/b`],
+      ["4", "get", `${TARGET}/b`],
+      ["5", "error", ALICE],
+    ],
+  );
+  assertError(fx.send[4], {
+    to: ALICE,
+    from: DOMAIN,
+    id: "5",
+    type: "cancel",
+    condition: "service-unavailable",
+  });
+  // Copies are given back once re-sent or settled: the budget holds gets again.
+  for (const id of ["1", "2", "3", "4"]) router.receive(result(id, "b"), 2);
+  router.receive(big("6"), 3);
+  router.receive(resourcePresence("a"), 4);
+  const again = router.receive(unavailable("b"), 5);
+  assert.deepEqual(again.send.map((el) => [el.attrs.id, el.attrs.type]), [["6", "get"]]);
 });
 
 Deno.test("failover: a presence error settles every pending request", () => {
