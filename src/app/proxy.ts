@@ -244,13 +244,13 @@ export class Proxy {
    * carry and never served (a successor may take them; see {@link carry}).
    * A second call shares the first.
    */
+  shutdown(graceMs: number): Promise<Carried[]> {
+    return this.#stopping ??= this.#shutdown(graceMs);
+  }
+
   /** The affinity pins the router held when the shutdown settled it, least recently used first. */
   get pinsAtStop(): Array<[string, string]> {
     return this.#pinsAtStop;
-  }
-
-  shutdown(graceMs: number): Promise<Carried[]> {
-    return this.#stopping ??= this.#shutdown(graceMs);
   }
 
   async #shutdown(graceMs: number): Promise<Carried[]> {

@@ -4,7 +4,7 @@
  * stanza up in it. The router then runs the rule the row names; the
  * behaviour table in docs/how-it-works.md is rendered from these rows.
  */
-import { prepBare } from "./jid.ts";
+import { prepDomain } from "./jid.ts";
 import type { DropReason, RefusalReason } from "./router_events.ts";
 import type { RouterSettings } from "./settings.ts";
 import type { StanzaError } from "./stanza.ts";
@@ -293,22 +293,29 @@ function isBare(jid: string, end: number, bare: string): boolean {
 /**
  * Whether `jid` up to `end` is `bare` with its IDN domain in the other form
  * (A-label for U-label, or the other way round), as a server configured with
- * the other spelling stamps it. Only for a target that has an IDN: a plain
- * ASCII one costs nothing here.
+ * the other spelling stamps it; the localpart as {@link isBare} compares it.
+ * Only for a target that has an IDN: a plain ASCII one costs nothing here.
  */
 function isOtherFormOf(jid: string, end: number, bare: string): boolean {
   if (bare !== idnTarget) {
     idnTarget = bare;
-    idnTargetKey = IDN.test(bare) ? prepBare(bare) : undefined;
+    const at = bare.indexOf("@");
+    idnDomain = IDN.test(bare.slice(at + 1)) ? prepDomain(bare.slice(at + 1)) : undefined;
+    idnLocal = bare.slice(0, at + 1);
   }
-  if (idnTargetKey === undefined || !IDN.test(jid.slice(0, end))) return false;
-  return prepBare(jid.slice(0, end)) === idnTargetKey;
+  if (idnDomain === undefined) return false;
+  const at = jid.indexOf("@");
+  if (at < 0 || at >= end || !IDN.test(jid.slice(at + 1, end))) return false;
+  return jid.slice(0, at + 1).toLowerCase() === idnLocal &&
+    prepDomain(jid.slice(at + 1, end)) === idnDomain;
 }
 
 /** A non-ASCII character, or an A-label. */
 const IDN = /[\u0080-\uffff]|xn--/i;
+// The last target seen, its localpart (with its `@`) and its domain prepared.
 let idnTarget = "";
-let idnTargetKey: string | undefined;
+let idnLocal = "";
+let idnDomain: string | undefined;
 
 const NAMES = ["iq", "presence", "message", "*"] as const;
 const KINDS = ["request", "result", "error", "bad_iq", "other"] as const;

@@ -164,9 +164,10 @@ export class StreamScanner {
       return this.#listener.error(new StreamXmlError("an end tag over max_stanza_size"));
     }
     // A stanza's own start tag is held a little longer, for the addresses its refusal needs.
-    if (scan.resume < 0 && scan.spilled + text.length <= this.#maxStanza() + START_TAG_GRACE) {
-      return;
-    }
+    if (
+      scan.resume < 0 &&
+      scan.spilledBytes() + utf8Length(text, 0, text.length) <= this.#maxStanza() + START_TAG_GRACE
+    ) return;
     let from: number;
     try {
       let skipper: Skipper;
@@ -279,9 +280,10 @@ export class StreamScanner {
 }
 
 /**
- * How far past max_stanza_size a stanza's start tag cut short is held (in
- * UTF-16 code units): room for `from` and `to` at 3,071 bytes each (RFC 7622
- * §3.1), an id and the rest. Past it only its whole attributes are kept.
+ * How far past max_stanza_size a stanza's start tag cut short is held, in
+ * bytes of UTF-8 as the limit is: room for `from` and `to` at 3,071 bytes
+ * each (RFC 7622 §3.1), an id and the rest. Past it only its whole
+ * attributes are kept.
  */
 const START_TAG_GRACE = 16_384;
 

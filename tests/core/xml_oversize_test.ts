@@ -122,6 +122,14 @@ Deno.test("oversize: a start tag far over the limit keeps its whole attributes, 
     deepEqual(JSON.parse(JSON.stringify({ type, id, to, from })), expected, order);
     ok(seen.held <= LIMIT + 16_384 + 4_096, `${order}: held ${seen.held}`);
   }
+  // The grace is in bytes, as the limit is: three-byte text is held a third as far.
+  const wide = `<iq ${ADDRESSED} thumb='${"中".repeat(100_000)}'/>`;
+  const seen = feed([HEADER, ...wide.match(/[^]{1,4096}/g)!, AFTER], undefined, LIMIT);
+  deepEqual(seen.elements.map((el) => [el.attrs.id, isOversized(el)]), [
+    ["big", true],
+    ["after", false],
+  ]);
+  ok(seen.held * 3 <= LIMIT + 16_384 + 3 * 4_096, `held ${seen.held} characters`);
 });
 
 Deno.test("oversize: an end tag whose `>` does not come within the limit is a stream error, holding nothing", () => {
