@@ -4,8 +4,7 @@
  * subscribers and affinity pins. Every decision is the router's.
  */
 import type { ProxyConfig } from "../config/types.ts";
-import { type Link, type LinkHandlers, type LinkTimings, openLink } from "../link/connection.ts";
-import { askPeer } from "../link/peer.ts";
+import type { Link, LinkHandlers, openLink } from "../link/connection.ts";
 import type { Readiness } from "../ops/http.ts";
 import { type Logger, logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
@@ -13,6 +12,7 @@ import { type Effects, Router, type RouterEvent } from "../core/router.ts";
 import type { SubscriberStore } from "../ops/subscribers.ts";
 import type { PinStore } from "../ops/pins.ts";
 import { ProxyStores } from "./proxy_stores.ts";
+import { openProxyLink, timings } from "./proxy_link.ts";
 import { wait } from "../link/wait.ts";
 import type { XmlElement } from "../core/xml.ts";
 import { EventLog } from "./event_log.ts";
@@ -142,19 +142,7 @@ export class Proxy {
       // Counted as the router's drops are; the link has said why.
       onDropped: (reason) => this.#metrics?.dropped(domain, reason),
     };
-    this.#link = (deps.openLink ?? openLink)({
-      url: config.server.url,
-      ...(config.tls ? { tls: config.tls } : {}),
-      domain,
-      secret: config.secret,
-      log: this.#log,
-      handlers,
-      random: deps.random ?? Math.random,
-      ...timings(config),
-      ...(config.standbyPeer
-        ? { siblingServes: () => askPeer(config.standbyPeer!.url, domain) }
-        : {}),
-    });
+    this.#link = openProxyLink(config, this.#log, handlers, deps);
   }
 
   /**
@@ -400,17 +388,6 @@ export class Proxy {
     this.#stores.record(event);
     this.#events.say(event);
   }
-}
-
-/** The stream's timings and size limit in a proxy's config. */
-function timings(config: ProxyConfig): LinkTimings {
-  return {
-    keepaliveMs: config.keepaliveMs,
-    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
-    standbyRetryMs: config.standbyRetryMs,
-    maxStanzaSize: config.maxStanzaSize,
-    maxSendBuffer: config.maxSendBuffer,
-  };
 }
 
 /** 32 bits from the system's secure source (Web Crypto). */
