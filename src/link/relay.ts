@@ -47,12 +47,20 @@ export function relayText(
   maxBytes = Infinity,
 ): string {
   const text = serialize(el);
-  if (isOversized(el)) return wrap(text, true, domain, by, sign);
-  const relay = wrap(text, false, domain, by, sign);
+  const big = isOversized(el);
+  const relay = wrap(text, big, domain, by, sign);
   // Servers write the relay again, with quotes in text escaped too (&quot;, &apos;: 5 bytes more
   // each) and attributes of their own (xml:lang): its size as the sibling reads it.
   if (utf8Length(relay) + 5 * quotesIn(text) + SERVER_ADDS <= maxBytes) return relay;
-  return wrap(serialize(oversizedElement(el.name, { ...el.attrs }, null)), true, domain, by, sign);
+  // A head too big itself (a start tag past the limit) keeps what an answer needs.
+  const attrs = big ? addressing(el.attrs) : { ...el.attrs };
+  return wrap(serialize(oversizedElement(el.name, attrs, null)), true, domain, by, sign);
+}
+
+/** The attributes a stanza's answer is addressed by. */
+function addressing(attrs: XmlElement["attrs"]): Record<string, string | undefined> {
+  const { type, id, from, to } = attrs;
+  return { type, id, from, to };
 }
 
 function wrap(

@@ -95,6 +95,17 @@ Deno.test("relay: one that would come out over the sibling's max_stanza_size goe
   assert.equal(serialize(whole.stanza), serialize(stanza));
 });
 
+Deno.test("relay: a stanza whose start tag alone is too big goes with its addressing only", () => {
+  const { sign, check } = provers();
+  const attrs = { type: "get", id: "q1", from: "alice@example.net/r", to: DOMAIN };
+  const head = oversizedElement("iq", { ...attrs, thumb: "t".repeat(20_000) }, null);
+  const text = relayText(head, DOMAIN, BY, sign, 10_000);
+  assert.ok(text.length < 1_000, `${text.length} characters`);
+  const out = readRelay(parseXml(text), DOMAIN, check);
+  assert.ok(out?.kind === "relay" && isOversized(out.stanza), JSON.stringify(out));
+  assert.deepEqual({ ...out.stanza.attrs }, attrs);
+});
+
 Deno.test("relay: without a proof that holds, it is refused, whatever it carries", () => {
   const { sign, check } = provers();
   const inner =
