@@ -36,6 +36,9 @@ Options:
   --config FILE           bake permissions scoped to this config (at its production
                           path) instead of the start task's unscoped ones
   --credentials-root DIR  where systemd keeps credentials (default: ${CREDENTIALS_ROOT})
+  --expand-env            with --config: the binary runs with --expand-env, in this
+                          environment (its servers are scoped as they expand here);
+                          the variables the config names are let in too
   --target TARGET         one of ${Object.keys(TARGETS).join(", ")},
                           or all (default: this machine)
   --output FILE           the binary (default: dist/client-proxy, with --target all
@@ -82,6 +85,11 @@ export interface ScopedFlagsOptions {
   readonly credentialsRoot?: string;
   /** More files to read (the single-file build). Default none. */
   readonly alsoRead?: readonly string[];
+  /**
+   * The config is read with `--expand-env`, in this environment (the one
+   * where the binary runs: its servers are scoped as they expand there).
+   */
+  readonly expandEnv?: (name: string) => string | undefined;
 }
 
 /**
@@ -104,6 +112,7 @@ export function scopedFlags(
   const root = options.credentialsRoot ?? CREDENTIALS_ROOT;
   const parsed = parseConfig(options.text, {
     file,
+    ...(options.expandEnv ? { expandEnv: options.expandEnv } : {}),
     // Only which files and variables it names matters here, not their content.
     readFile: () => ANY_FILE,
     getEnv: (name) => name === CREDENTIALS_ENV ? `${root}/client-proxy.service` : "placeholder",
@@ -137,6 +146,7 @@ async function main(args: string[]): Promise<number> {
     options: {
       config: { type: "string", short: "c" },
       "credentials-root": { type: "string" },
+      "expand-env": { type: "boolean" },
       target: { type: "string" },
       output: { type: "string", short: "o" },
       "print-flags": { type: "boolean" },
@@ -184,6 +194,7 @@ async function main(args: string[]): Promise<number> {
       text,
       ...(values["credentials-root"] ? { credentialsRoot: here(values["credentials-root"]) } : {}),
       ...(values.bundle ? { alsoRead: [here(values.bundle)] } : {}),
+      ...(values["expand-env"] ? { expandEnv: (name: string) => Deno.env.get(name) } : {}),
     });
     if (!scoped.ok) {
       for (const error of scoped.errors) console.error(error);

@@ -54,6 +54,8 @@ export type Command =
     readonly check: boolean;
     /** Where `secret_credential` files are, instead of $CREDENTIALS_DIRECTORY. */
     readonly credentialsDir: string | undefined;
+    /** `--expand-env`: `${NAME}` in the config's values, from the environment. */
+    readonly expandEnv: boolean;
     /** `--check --live`: also connect and check each proxy end to end. */
     readonly live?: LiveOptions;
   }
@@ -83,6 +85,8 @@ Options:
       --credentials-dir DIR
                           read secret_credential files from DIR instead of
                           $CREDENTIALS_DIRECTORY (a --check outside the unit)
+      --expand-env        put environment variables into the config's values, written
+                          \${NAME} or \${NAME:-default} (\$\$ for a \$), at every (re)load
       --log-level LEVEL   ${LOG_LEVELS.join(", ")}
                           (default: $${ENV_NAMES.logLevel}, else the config's log_level, else info)
       --log-format FORMAT ${LOG_FORMATS.join(", ")}
@@ -131,6 +135,7 @@ export function parseCommand(args: readonly string[]): Command {
         timeout: { type: "string" },
         json: { type: "boolean" },
         "credentials-dir": { type: "string" },
+        "expand-env": { type: "boolean" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -159,6 +164,7 @@ export function parseCommand(args: readonly string[]): Command {
     kind: "run",
     check,
     credentialsDir: values["credentials-dir"],
+    expandEnv: values["expand-env"] ?? false,
     flags: {
       config: values.config,
       logLevel: values["log-level"],

@@ -60,7 +60,8 @@ export async function run(args: string[], workerEntry: string | URL): Promise<nu
   for (const error of envErrors) early("error", "config.problem", `client-proxy: ${error}`);
   if (envErrors.length > 0 && !command.check) return EXIT.config;
   const file = first.settings.configPath.value;
-  const load = () => loadConfig(file, { credentialsDir: command.credentialsDir });
+  const load = () =>
+    loadConfig(file, { credentialsDir: command.credentialsDir, expandEnv: command.expandEnv });
   const loaded = load();
   if (!loaded.ok) {
     for (const error of loaded.errors) early("error", "config.problem", error);

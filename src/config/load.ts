@@ -19,7 +19,7 @@ import type { ConfigResult } from "./types.ts";
  */
 export function loadConfig(
   file: string,
-  options: { readonly credentialsDir?: string } = {},
+  options: { readonly credentialsDir?: string; readonly expandEnv?: boolean } = {},
 ): ConfigResult {
   let text: string;
   try {
@@ -29,6 +29,7 @@ export function loadConfig(
   }
   return parseConfig(text, {
     file,
+    ...(options.expandEnv ? { expandEnv: (name: string) => Deno.env.get(name) } : {}),
     readFile: (path) => Deno.readTextFileSync(path),
     getEnv: (name) =>
       name === CREDENTIALS_ENV && options.credentialsDir !== undefined

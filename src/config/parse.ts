@@ -5,6 +5,7 @@
  * program reads. Pure: secrets are read through the functions given.
  */
 import { dirname } from "node:path";
+import { expandEnv } from "./expand.ts";
 import { report } from "./problems.ts";
 import { checkConfig, type ParsedConfig } from "./schema.ts";
 import type { SecretSources } from "./secrets.ts";
@@ -26,6 +27,11 @@ import { readYaml } from "./yaml.ts";
  */
 export interface ParseConfigOptions extends Partial<Pick<SecretSources, "readFile" | "getEnv">> {
   readonly file: string;
+  /**
+   * `--expand-env`: the environment `${NAME}` and `${NAME:-default}` in
+   * values are read from. Without it, values are taken as written.
+   */
+  readonly expandEnv?: (name: string) => string | undefined;
 }
 
 /**
@@ -41,19 +47,23 @@ export function parseConfig(text: string, options: ParseConfigOptions): ConfigRe
   const { file } = options;
   const yaml = readYaml(text, file);
   if (!yaml.ok) return yaml;
-  const checked = checkConfig(yaml.value, {
+  const expanded = options.expandEnv
+    ? expandEnv(yaml.value, options.expandEnv)
+    : { ok: true as const, value: yaml.value, names: [] };
+  if (!expanded.ok) return { ok: false, errors: report(file, expanded.problems, yaml.locate) };
+  const checked = checkConfig(expanded.value, {
     configDir: dirname(file),
     readFile: options.readFile ?? refuseRead,
     getEnv: options.getEnv ?? (() => undefined),
   });
   if (!checked.ok) return { ok: false, errors: report(file, checked.problems, yaml.locate) };
-  return { ok: true, config: assemble(file, checked.data) };
+  return { ok: true, config: assemble(file, checked.data, expanded.names) };
 }
 
-/** The checked data as the program reads it, deeply frozen. */
-function assemble(file: string, data: ParsedConfig): Config {
+/** The checked data as the program reads it, deeply frozen; `expandedNames`: the variables read. */
+function assemble(file: string, data: ParsedConfig, expandedNames: readonly string[]): Config {
   const readPaths = [file];
-  const envNames: string[] = [];
+  const envNames: string[] = [...expandedNames];
   const proxies = data.proxies.map((proxy): ProxyConfig => {
     // crossCheck guaranteed exactly one source and a server somewhere.
     const secret = (proxy.secret ?? proxy.secret_env ?? proxy.secret_file ??

@@ -8,6 +8,7 @@ Deno.test("cli: --config, --check, --log-level and --log-format", () => {
       kind: "run",
       check: true,
       credentialsDir: undefined,
+      expandEnv: false,
       flags: { config: "a.yaml", logLevel: "debug", logFormat: "json" },
     },
   );
@@ -15,6 +16,7 @@ Deno.test("cli: --config, --check, --log-level and --log-format", () => {
     kind: "run",
     check: false,
     credentialsDir: undefined,
+    expandEnv: false,
     flags: { config: "b.yaml", logLevel: undefined, logFormat: undefined },
   });
 });
@@ -22,6 +24,12 @@ Deno.test("cli: --config, --check, --log-level and --log-format", () => {
 Deno.test("cli: --credentials-dir stands for $CREDENTIALS_DIRECTORY", () => {
   const command = parseCommand(["--check", "--credentials-dir", "/run/creds"]);
   assert.equal(command.kind === "run" && command.credentialsDir, "/run/creds");
+});
+
+Deno.test("cli: --expand-env asks for the environment in the config's values", () => {
+  const command = parseCommand(["--expand-env", "-c", "c.yaml"]);
+  assert.equal(command.kind === "run" && command.expandEnv, true);
+  assert.match(USAGE, /--expand-env +put environment variables into the config's values/);
 });
 
 Deno.test("cli: help and version", () => {
@@ -62,6 +70,7 @@ Deno.test("cli: --check --live, its timeout and --json; `check` is --check", () 
     kind: "run",
     check: true,
     credentialsDir: undefined,
+    expandEnv: false,
     flags: { config: "a.yaml", logLevel: undefined, logFormat: undefined },
     live: { timeoutMs: 10_000, json: false },
   });
@@ -78,6 +87,7 @@ Deno.test("cli: --check --live, its timeout and --json; `check` is --check", () 
     kind: "run",
     check: true,
     credentialsDir: undefined,
+    expandEnv: false,
     flags: { config: undefined, logLevel: undefined, logFormat: undefined },
   });
 });

@@ -10,13 +10,25 @@ import assert from "node:assert/strict";
 import { scopedFlags } from "../../deploy/compile.ts";
 import { readStartFlags } from "../../deploy/start_flags.ts";
 import { parseConfig } from "../../src/config/parse.ts";
-import { DOCKER_DIR, readComposeOverride } from "../support/compose_override.ts";
+import { DOCKER_DIR, interpolate, readComposeOverride } from "../support/compose_override.ts";
 
 /** Where the service mounts ./client-proxy (the config, and the single file beside it). */
 const MOUNT = "/client-proxy";
 const CONFIG = `${MOUNT}/client-proxy.yaml`;
 const BUNDLE = `${MOUNT}/client-proxy.js`;
 const SECRET_VARIABLE = "JICOFO_COMPONENT_SECRET";
+/** The names the config takes from .env, as docker-jitsi-meet's services read them. */
+const NAMES = ["XMPP_DOMAIN", "XMPP_AUTH_DOMAIN", "XMPP_SERVER"];
+
+/** A .env with docker-jitsi-meet's defaults, and one that sets the three names. */
+const ENVS: ReadonlyArray<readonly [string, Record<string, string>]> = [
+  ["defaults", {}],
+  ["a .env of its own", {
+    XMPP_DOMAIN: "meet.example.org",
+    XMPP_AUTH_DOMAIN: "auth.meet.example.org",
+    XMPP_SERVER: "prosody.internal",
+  }],
+];
 
 async function configText(): Promise<string> {
   return await Deno.readTextFile(new URL("client-proxy/client-proxy.yaml", DOCKER_DIR));
@@ -35,42 +47,62 @@ Deno.test("docker: Prosody's GLOBAL_CONFIG opens the component listener with the
 });
 
 Deno.test("docker: the client-proxy service runs the single file under the config's scoped flags", async () => {
-  const service = (await readComposeOverride()).clientProxy;
-  assert.match(service.image, /^denoland\/deno:\d+\.\d+\.\d+$/);
-  assert.equal(service.readOnly, true);
-  assert.equal(service.user, "deno");
-  assert.deepEqual(service.volumes, [`./client-proxy:${MOUNT}:ro,z`]);
-  assert.deepEqual(service.environment, [SECRET_VARIABLE]);
-  assert.deepEqual(service.dependsOn, ["prosody"]);
-  assert.ok("meet.jitsi" in service.networks, "on docker-jitsi-meet's network");
-  const { command } = service;
-  assert.equal(command[0], "run");
-  assert.deepEqual(command.slice(-3), [BUNDLE, "--config", CONFIG]);
-  // What `deno task compile --print-flags --config CONFIG --bundle BUNDLE` prints there.
-  const scoped = scopedFlags(readStartFlags(), CONFIG, {
-    text: await configText(),
-    alsoRead: [BUNDLE],
-  });
-  assert.ok(scoped.ok, JSON.stringify(scoped));
-  assert.deepEqual(command.slice(1, -3), [...scoped.flags, "--unstable-worker-options"]);
+  for (const [name, env] of ENVS) {
+    const service = (await readComposeOverride(env)).clientProxy;
+    assert.match(service.image, /^denoland\/deno:\d+\.\d+\.\d+$/);
+    assert.equal(service.readOnly, true);
+    assert.equal(service.user, "deno");
+    assert.deepEqual(service.volumes, [`./client-proxy:${MOUNT}:ro,z`]);
+    assert.deepEqual(service.environment, [SECRET_VARIABLE, ...NAMES]);
+    assert.deepEqual(service.dependsOn, ["prosody"]);
+    assert.ok("meet.jitsi" in service.networks, "on docker-jitsi-meet's network");
+    const { command } = service;
+    assert.equal(command[0], "run");
+    assert.deepEqual(command.slice(-4), [BUNDLE, "--expand-env", "--config", CONFIG]);
+    // What `deno task compile --print-flags --expand-env --config CONFIG --bundle BUNDLE`
+    // prints there, with the same .env.
+    const scoped = scopedFlags(readStartFlags(), CONFIG, {
+      text: await configText(),
+      alsoRead: [BUNDLE],
+      expandEnv: (variable) => env[variable],
+    });
+    assert.ok(scoped.ok, JSON.stringify(scoped));
+    assert.deepEqual(command.slice(1, -4), [...scoped.flags, "--unstable-worker-options"], name);
+  }
 });
 
-Deno.test("docker: the config passes the check, for Jicofo's account, with the secret the service gets", async () => {
-  const result = parseConfig(await configText(), {
-    file: CONFIG,
-    readFile: (path) => {
-      throw new Deno.errors.NotFound(path);
-    },
-    getEnv: (name) => name === SECRET_VARIABLE ? "from-the-environment" : undefined,
-  });
-  assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
-  const [proxy, ...others] = result.config.proxies;
-  assert.equal(others.length, 0);
-  assert.equal(proxy.domain, "focus.meet.jitsi");
-  assert.equal(proxy.targetAddress, "focus@auth.meet.jitsi");
-  assert.equal(proxy.secret, "from-the-environment");
-  assert.equal(proxy.server.url, "xmpp://xmpp.meet.jitsi:5347");
-  assert.deepEqual(result.config.http, { host: "127.0.0.1", port: 9347 });
+Deno.test("docker: the config passes the check with .env's names, for Jicofo's account", async () => {
+  const expected: Record<string, string[]> = {
+    defaults: ["focus.meet.jitsi", "focus@auth.meet.jitsi", "xmpp://xmpp.meet.jitsi:5347"],
+    "a .env of its own": [
+      "focus.meet.example.org",
+      "focus@auth.meet.example.org",
+      "xmpp://prosody.internal:5347",
+    ],
+  };
+  for (const [name, env] of ENVS) {
+    const result = parseConfig(await configText(), {
+      file: CONFIG,
+      readFile: (path) => {
+        throw new Deno.errors.NotFound(path);
+      },
+      getEnv: (variable) => variable === SECRET_VARIABLE ? "from-the-environment" : undefined,
+      expandEnv: (variable) => env[variable],
+    });
+    assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
+    const [proxy, ...others] = result.config.proxies;
+    assert.equal(others.length, 0);
+    assert.deepEqual([proxy.domain, proxy.targetAddress, proxy.server.url], expected[name], name);
+    assert.equal(proxy.secret, "from-the-environment");
+    assert.deepEqual(result.config.http, { host: "127.0.0.1", port: 9347 });
+  }
+});
+
+Deno.test("docker: Compose's interpolation, as the tests read the override", () => {
+  const env = { SET: "v", EMPTY: "" };
+  assert.equal(interpolate("${SET:-d} ${EMPTY:-d} ${UNSET:-d}", env), "v d d");
+  assert.equal(interpolate("${SET-d} ${EMPTY-d} ${UNSET-d}", env), "v  d");
+  assert.equal(interpolate("$SET ${UNSET}. $$SET", env), "v . $SET");
 });
 
 Deno.test("docker: the Prosody plugin makes the focus component an external one", async () => {

@@ -386,12 +386,17 @@ test("docker-jitsi-meet: the override's Prosody side and config carry a conferen
     env: { JICOFO_COMPONENT_SECRET: secret },
     users: [{ username: FOCUS_USER, password: PASSWORD, host: `auth.${DOCKER_DOMAIN}` }],
   });
+  // Read as the service reads it (--expand-env), its server the test's, its names the defaults.
   const configText =
     (await Deno.readTextFile(`${REPO}deploy/docker/client-proxy/client-proxy.yaml`))
-      .replace("xmpp://xmpp.meet.jitsi:5347", `xmpp://127.0.0.1:${componentPort}`)
+      .replace(":5347 ", `:${componentPort} `)
       .replace("127.0.0.1:9347", `127.0.0.1:${httpPort}`);
   const focus = await jicofo(server, DOCKER_DOMAIN);
-  const proxy = await startProxyOnFile({ configText, env: { JICOFO_COMPONENT_SECRET: secret } });
+  const proxy = await startProxyOnFile({
+    configText,
+    args: ["--expand-env"],
+    env: { JICOFO_COMPONENT_SECRET: secret, XMPP_SERVER: "127.0.0.1" },
+  });
   try {
     await proxy.waitForLog(/target\.resource_up .*resource=focus/);
     await conferenceRoundTrip(server, DOCKER_DOMAIN, focus, "conf-docker");

@@ -21,6 +21,25 @@ export interface ClientProxyService {
   readonly command: readonly string[];
 }
 
+/**
+ * What Compose makes of `$` in a value, given the project's environment
+ * (its `.env` and the shell's): `${NAME:-default}` (default when unset or
+ * empty), `${NAME-default}` (when unset), `${NAME}` and `$NAME` (empty when
+ * unset), `$$` for a `$`.
+ */
+export function interpolate(text: string, env: Readonly<Record<string, string>>): string {
+  return text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (whole, braced?: string, how?: string, fallback?: string, bare?: string) => {
+      if (whole === "$$") return "$";
+      const value = env[(braced ?? bare)!];
+      if (how === ":-") return value === undefined || value === "" ? fallback! : value;
+      if (how === "-") return value === undefined ? fallback! : value;
+      return value ?? "";
+    },
+  );
+}
+
 /** The override's two services, as far as the tests go. */
 export interface ComposeOverride {
   /** `services.prosody.environment.GLOBAL_CONFIG`. */
@@ -51,12 +70,15 @@ function text(value: unknown, what: string): string {
   return value as string;
 }
 
-/** Reads and checks the override. */
-export async function readComposeOverride(): Promise<ComposeOverride> {
-  const compose = mapping(
-    parse(await Deno.readTextFile(new URL("client-proxy.yml", DOCKER_DIR))),
-    "client-proxy.yml",
-  );
+/**
+ * Reads and checks the override: as written, or as Compose reads it in the
+ * environment `env` (see {@link interpolate}).
+ */
+export async function readComposeOverride(
+  env?: Readonly<Record<string, string>>,
+): Promise<ComposeOverride> {
+  const raw = await Deno.readTextFile(new URL("client-proxy.yml", DOCKER_DIR));
+  const compose = mapping(parse(env ? interpolate(raw, env) : raw), "client-proxy.yml");
   const services = mapping(compose.services, "services");
   const prosody = mapping(services.prosody, "services.prosody");
   const environment = mapping(prosody.environment, "services.prosody.environment");

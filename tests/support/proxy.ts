@@ -100,7 +100,11 @@ export async function startProxyOnFile(options: ProxyFileOptions): Promise<Proxy
   try {
     command = options.denoFlags
       ? ["run", ...readStartFlags(), ...options.denoFlags, "main.ts"]
-      : await launcher(file, dir);
+      : await launcher(
+        file,
+        dir,
+        options.args?.includes("--expand-env") ? options.env ?? {} : undefined,
+      );
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;
@@ -233,7 +237,12 @@ export async function startProxyOnFile(options: ProxyFileOptions): Promise<Proxy
  * config (CI's smoke test of `deno task bundle` and of the scoped set);
  * `bundle-one-thread`: the same without read access to the file itself.
  */
-async function launcher(config: string, dir: string): Promise<string[]> {
+/** `expandEnv`: the proxy reads its config with --expand-env, in this environment. */
+async function launcher(
+  config: string,
+  dir: string,
+  expandEnv?: Record<string, string>,
+): Promise<string[]> {
   const which = Deno.env.get("CLIENT_PROXY_UNDER_TEST");
   if (which === "bundle" || which === "bundle-one-thread") {
     // A copy outside this repo, as deployed: Deno looks for a deno.json
@@ -244,9 +253,20 @@ async function launcher(config: string, dir: string): Promise<string[]> {
     // Without read access to its own file, the proxy cannot start a Worker
     // and runs in one thread: as a binary would if Deno asked that of it.
     const readSelf = which === "bundle" ? ["--bundle", bundle] : [];
+    const expand = expandEnv ? ["--expand-env"] : [];
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "--quiet", "compile", "--print-flags", "--config", config, ...readSelf],
+      args: [
+        "task",
+        "--quiet",
+        "compile",
+        "--print-flags",
+        ...expand,
+        "--config",
+        config,
+        ...readSelf,
+      ],
       cwd: ROOT,
+      ...(expandEnv ? { env: expandEnv } : {}),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
