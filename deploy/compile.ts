@@ -36,9 +36,11 @@ Options:
   --config FILE           bake permissions scoped to this config (at its production
                           path) instead of the start task's unscoped ones
   --credentials-root DIR  where systemd keeps credentials (default: ${CREDENTIALS_ROOT})
-  --expand-env            with --config: the binary runs with --expand-env, in this
-                          environment (its servers are scoped as they expand here);
-                          the variables the config names are let in too
+  --expand-env            with --config: the config is read as --expand-env reads it,
+                          in this environment (its servers are scoped as they expand
+                          here; the variables it needs must be set, or have defaults),
+                          and the variables it names are let in; run the binary with
+                          --expand-env too
   --target TARGET         one of ${Object.keys(TARGETS).join(", ")},
                           or all (default: this machine)
   --output FILE           the binary (default: dist/client-proxy, with --target all
@@ -170,6 +172,10 @@ async function main(args: string[]): Promise<number> {
     console.error(
       "compile: --output names one binary; --target all writes dist/client-proxy-<os>-<arch>",
     );
+    return 2;
+  }
+  if (values["expand-env"] && values.config === undefined) {
+    console.error("compile: --expand-env goes with --config");
     return 2;
   }
   if (values.bundle !== undefined && !values["print-flags"]) {

@@ -49,14 +49,21 @@ export function parseConfig(text: string, options: ParseConfigOptions): ConfigRe
   if (!yaml.ok) return yaml;
   const expanded = options.expandEnv
     ? expandEnv(yaml.value, options.expandEnv)
-    : { ok: true as const, value: yaml.value, names: [] };
-  if (!expanded.ok) return { ok: false, errors: report(file, expanded.problems, yaml.locate) };
+    : { value: yaml.value, names: [], problems: [] };
   const checked = checkConfig(expanded.value, {
     configDir: dirname(file),
     readFile: options.readFile ?? refuseRead,
     getEnv: options.getEnv ?? (() => undefined),
   });
-  if (!checked.ok) return { ok: false, errors: report(file, checked.problems, yaml.locate) };
+  // Every problem at once; a value left unexpanded is said once, as such.
+  const unexpanded = new Set(expanded.problems.map(({ path }) => path.join("\0")));
+  const problems = [
+    ...expanded.problems,
+    ...(checked.ok ? [] : checked.problems.filter(({ path }) => !unexpanded.has(path.join("\0")))),
+  ];
+  if (!checked.ok || problems.length > 0) {
+    return { ok: false, errors: report(file, problems, yaml.locate) };
+  }
   return { ok: true, config: assemble(file, checked.data, expanded.names) };
 }
 

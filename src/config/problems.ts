@@ -19,7 +19,7 @@ export interface Problem {
  * How a key of this file is spelt, or misspelt: letters, `_`, `-`, spaces.
  * An unknown key with a digit or a symbol may be a secret pasted as one.
  */
-const KEY_LIKE = /^[A-Za-z_][A-Za-z_ -]{0,39}$/;
+export const KEY_LIKE = /^[A-Za-z_][A-Za-z_ -]{0,39}$/;
 
 /**
  * zod's issues as problems (their messages only: zod's data may hold the
