@@ -52,7 +52,11 @@ const CORE_FORBIDDEN_CALLS = [
   "Math.random",
   "crypto.",
   "Date.now",
+  "new Date(",
   "performance.now",
+  "setTimeout",
+  "setInterval",
+  "queueMicrotask",
   "Deno.",
 ];
 
@@ -144,7 +148,7 @@ Deno.test("boundaries: the core calls no clock, randomness or Deno API of its ow
   for (const source of sources().filter((s) => s.part === "core")) {
     const code = withoutComments(source.text);
     for (const call of CORE_FORBIDDEN_CALLS) {
-      const pattern = new RegExp(`\\b${call.replaceAll(".", "\\.")}`);
+      const pattern = new RegExp(`\\b${call.replaceAll(".", "\\.").replaceAll("(", "\\(")}`);
       if (pattern.test(code)) broken.push(`src/${source.path}: ${call}`);
     }
   }
