@@ -6,7 +6,7 @@
  */
 import { dirname } from "node:path";
 import { expandEnv } from "./expand.ts";
-import { report } from "./problems.ts";
+import { fileLabel, report } from "./problems.ts";
 import { checkConfig, type ParsedConfig } from "./schema.ts";
 import type { SecretSources } from "./secrets.ts";
 import {
@@ -62,10 +62,19 @@ export function parseConfig(text: string, options: ParseConfigOptions): ConfigRe
     ...(checked.ok ? [] : checked.problems.filter(({ path }) => !unexpanded.has(path.join("\0")))),
   ];
   if (!checked.ok || problems.length > 0) {
-    return { ok: false, errors: report(file, problems, yaml.locate) };
+    const errors = report(file, problems, yaml.locate);
+    // `${NAME}` written without the flag is likely behind these problems.
+    if (!options.expandEnv && REFERENCE.test(text)) {
+      errors.push(`${fileLabel(file)}: ${UNEXPANDED}`);
+    }
+    return { ok: false, errors };
   }
   return { ok: true, config: assemble(file, checked.data, expanded.names) };
 }
+
+const REFERENCE = /\$\{[A-Za-z_]/;
+const UNEXPANDED = "values hold ${NAME}: they are taken as written unless the config is read " +
+  "with --expand-env";
 
 /** The checked data as the program reads it, deeply frozen; `expandedNames`: the variables read. */
 function assemble(file: string, data: ParsedConfig, expandedNames: readonly string[]): Config {

@@ -68,6 +68,11 @@ Deno.test("expand-env: without the flag, values are taken as written", () => {
   const result = parse({ XMPP_AUTH_DOMAIN: "auth.example.org" }, TEXT, false);
   assert.ok(!result.ok);
   assert.match(result.errors.join("\n"), /proxies\[0\]\.domain: expected a domain name/);
+  assert.equal(
+    result.errors.at(-1),
+    `${FILE}: values hold \${NAME}: they are taken as written unless the config is read with ` +
+      "--expand-env",
+  );
   const plain = parse(
     {},
     TEXT.replaceAll(/\$\{[^}]*\}/g, (ref) => ref.includes("TIMEOUT") ? "9s" : "x"),
