@@ -24,6 +24,11 @@ const NAMED = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([^]*))?$/;
 const ONE_REFERENCE = /^\$\{[^}]*\}$/;
 const SECRET_KEY_SET: ReadonlySet<PropertyKey> = new Set(SECRET_KEYS);
 
+/** Whether `text` holds what `--expand-env` would read as a reference: `${` and a name. */
+export function mentionsVariable(text: string): boolean {
+  return /\$\{[A-Za-z_]/.test(text);
+}
+
 /** Expands every string value of `value` (the YAML as read), keys left as written. */
 export function expandEnv(
   value: unknown,

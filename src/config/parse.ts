@@ -5,7 +5,7 @@
  * program reads. Pure: secrets are read through the functions given.
  */
 import { dirname } from "node:path";
-import { expandEnv } from "./expand.ts";
+import { expandEnv, mentionsVariable } from "./expand.ts";
 import { fileLabel, report } from "./problems.ts";
 import { checkConfig, type ParsedConfig } from "./schema.ts";
 import type { SecretSources } from "./secrets.ts";
@@ -64,7 +64,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): ConfigRe
   if (!checked.ok || problems.length > 0) {
     const errors = report(file, problems, yaml.locate);
     // `${NAME}` written without the flag is likely behind these problems.
-    if (!options.expandEnv && REFERENCE.test(text)) {
+    if (!options.expandEnv && mentionsVariable(text)) {
       errors.push(`${fileLabel(file)}: ${UNEXPANDED}`);
     }
     return { ok: false, errors };
@@ -72,7 +72,6 @@ export function parseConfig(text: string, options: ParseConfigOptions): ConfigRe
   return { ok: true, config: assemble(file, checked.data, expanded.names) };
 }
 
-const REFERENCE = /\$\{[A-Za-z_]/;
 const UNEXPANDED = "values hold ${NAME}: they are taken as written unless the config is read " +
   "with --expand-env";
 

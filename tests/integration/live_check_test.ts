@@ -10,78 +10,11 @@ import { EXIT } from "../../src/app/cli.ts";
 import { xml, type XmlElement } from "../../src/core/xml.ts";
 import { connectClient, resultFor, type TestClient } from "../support/client.ts";
 import { freePort } from "../support/prosody.ts";
+import { liveCheck, type Run, steps } from "../support/live_check.ts";
 import { SERVER_KINDS } from "../support/server.ts";
 import { DOMAIN, request, SECRET, TARGET, withWorld, type World } from "../support/world.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
-
-/** One fact of the JSON document. */
-interface Fact {
-  step: string;
-  ok: boolean;
-  text: string;
-  [detail: string]: unknown;
-}
-
-/** What a run of the check gave: its exit code, its JSON document, its words. */
-interface Run {
-  code: number;
-  facts: Fact[];
-  doc: { ok: boolean; exit: number; failed: string | null };
-  output: string;
-}
-
-/**
- * Runs `client-proxy --check --live --json` on `file`: with the start
- * task's flags, or (`scoped`) with those `deno task compile --print-flags`
- * bakes into a binary scoped to the config.
- */
-async function liveCheck(
-  file: string,
-  options: { timeout?: string; scoped?: boolean } = {},
-): Promise<Run> {
-  const args = ["--check", "--live", "--json", "--timeout", options.timeout ?? "5s"];
-  const command = options.scoped
-    ? ["run", ...await scopedFlags(file), "main.ts"]
-    : ["task", "--quiet", "start"];
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [...command, ...args, "--config", file],
-    cwd: ROOT,
-    stdin: "null",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const words = `${stdout}\n${new TextDecoder().decode(output.stderr)}`;
-  let doc;
-  try {
-    doc = JSON.parse(stdout);
-  } catch {
-    throw new Error(`no JSON document (exit ${output.code}):\n${words}`);
-  }
-  const facts: Fact[] = doc.proxies.flatMap((proxy: { facts: Fact[] }) => proxy.facts);
-  return { code: output.code, facts, doc, output: words };
-}
-
-async function scopedFlags(file: string): Promise<string[]> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "compile", "--print-flags", "--config", file],
-    cwd: ROOT,
-    stdin: "null",
-    signal: AbortSignal.timeout(30_000),
-  }).output();
-  assert.ok(output.success, new TextDecoder().decode(output.stderr));
-  const flags = new TextDecoder().decode(output.stdout).trim().split("\n");
-  // The scoped set, not the start task's unscoped one.
-  assert.ok(flags.some((flag) => flag.startsWith("--allow-net=")), flags.join(" "));
-  assert.ok(!flags.includes("--allow-net"), flags.join(" "));
-  return flags;
-}
-
-/** The steps of the facts, with their outcome. */
-function steps(run: Run): string[] {
-  return run.facts.map((fact) => `${fact.step}:${fact.ok ? "ok" : "failed"}`);
-}
 
 /** A config for the world's server, in a directory of its own in the server's (removed with it). */
 async function configFor(world: World, entry: Record<string, unknown> = {}): Promise<string> {

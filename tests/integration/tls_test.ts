@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { type CertKind, makeCerts, type TestCerts } from "../support/certs.ts";
 import { connectClient, echoHandler, type TestClient } from "../support/client.ts";
 import { type ProxyProcess, startProxy } from "../support/proxy.ts";
+import { liveCheck, steps } from "../support/live_check.ts";
 import { until } from "../support/tcp_peer.ts";
 import { SERVER_KINDS, startServer, type XmppServer } from "../support/server.ts";
 import { DOMAIN, request, SECRET, TARGET } from "../support/world.ts";
@@ -61,23 +62,6 @@ function proxyFor(
  */
 function systemStoreOf(ca: string): Record<string, string> {
   return { SSL_CERT_FILE: ca, DENO_TLS_CA_STORE: "" };
-}
-
-/** The steps of `--check --live --json` run on `file` in `env`, as `step:ok|failed`. */
-async function liveCheckSteps(file: string, env: Record<string, string>): Promise<string[]> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start", "--check", "--live", "--json", "--timeout", "2s"]
-      .concat(["--config", file]),
-    cwd: new URL("../../", import.meta.url).pathname,
-    env,
-    stdin: "null",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const doc = JSON.parse(stdout);
-  return doc.proxies.flatMap((proxy: { facts: { step: string; ok: boolean }[] }) =>
-    proxy.facts.map((fact) => `${fact.step}:${fact.ok ? "ok" : "failed"}`)
-  );
 }
 
 /** The server's TLS listener with certificate `kind`. */
@@ -249,8 +233,8 @@ for (const kind of SERVER_KINDS) {
             const env = systemStoreOf(certs.ca);
             await using proxy = await proxyFor(tlsUrl(xmpp, "signed"), {}, ONLINE, env);
             // Beside it (ejabberd) or refused as a second connection (Prosody): past TLS either way.
-            const steps = await liveCheckSteps(proxy.configFile, env);
-            assert.equal(steps[0], "handshake:ok", steps.join(", "));
+            const run = await liveCheck(proxy.configFile, { timeout: "2s", env });
+            assert.equal(steps(run)[0], "handshake:ok", run.output);
           },
         );
       } finally {

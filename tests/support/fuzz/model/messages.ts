@@ -5,7 +5,7 @@
  */
 import type { XmlElement } from "../../../../src/core/xml.ts";
 import { bareOf, fitsResource, normalize, samePayload, short, show } from "../helpers.ts";
-import { accessAllows, passesSendersLimit, saysRateLimited } from "./gate.ts";
+import { accessAllows, domainKey, passesSendersLimit, saysRateLimited } from "./gate.ts";
 import type { Model } from "./state.ts";
 
 /** A user's message: through the gate, then to a resource, waiting for one, or refused. */
@@ -30,12 +30,12 @@ export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): vo
     const { maxPending, maxPendingPerRequester, maxPendingPerDomain } = model.settings;
     const waitingFrom = (same: (bare: string) => boolean) =>
       model.waitingMessages.filter((m) => same(bareOf(m.el.attrs.from!).toLowerCase())).length;
-    const domain = domainOf(bare);
+    const domain = domainKey(bare);
     const room = model.inFlight() < maxPending &&
       (maxPendingPerRequester === undefined ||
         waitingFrom((b) => b === bare) < maxPendingPerRequester) &&
       (maxPendingPerDomain === undefined ||
-        waitingFrom((b) => domainOf(b) === domain) < maxPendingPerDomain);
+        waitingFrom((b) => domainKey(b) === domain) < maxPendingPerDomain);
     const until = room ? model.learnUntil ?? model.now : model.now;
     if (until <= model.now) return model.refusal(el, out, "cancel", "service-unavailable");
     model.check(out.length === 0, () => `a message waiting for a resource sent ${out.map(show)}`);
@@ -45,10 +45,6 @@ export function userMessage(model: Model, el: XmlElement, out: XmlElement[]): vo
   }
   model.check(out.length === 1, () => `a user's message gave ${out.length} stanzas`);
   forwardedMessage(model, el, out[0]);
-}
-
-function domainOf(bare: string): string {
-  return bare.slice(bare.indexOf("@") + 1);
 }
 
 /** `s` is the user's message `el` forwarded to the resource that has the user. */
