@@ -11,7 +11,8 @@ import { Metrics } from "../src/ops/metrics.ts";
 import { Proxy } from "../src/app/proxy.ts";
 import { Router } from "../src/core/router.ts";
 import { StreamParser } from "../src/link/stream_parser.ts";
-import { serialize, xml, type XmlElement } from "../src/core/xml.ts";
+import { serialize, type XmlElement } from "../src/core/xml.ts";
+import { xmppXmlParser } from "../tests/support/xmpp_xml.ts";
 
 export const DOMAIN = "proxy.localhost";
 export const TARGET = "service@localhost";
@@ -53,7 +54,7 @@ export function presenceText(resource: string): string {
  * which the minimal component uses.
  */
 export function streamParser(which: "proxy" | "xmpp.js" = "proxy"): (text: string) => XmlElement {
-  const parser = which === "proxy" ? new StreamParser() : new xml.Parser();
+  const parser = which === "proxy" ? new StreamParser() : xmppXmlParser();
   let last: XmlElement | undefined;
   parser.on("element", (el) => (last = el));
   parser.on("error", (error) => {

@@ -19,7 +19,7 @@ type Part = "core" | "link" | "ops" | "config" | "app";
  */
 const MAY_IMPORT: Record<Part, readonly string[]> = {
   // Pure: no I/O, no clock, no randomness of its own.
-  core: ["@xmpp/xml"],
+  core: [],
   // Carries stanzas; decides nothing (no routing rule).
   link: [
     "core/xml.ts",

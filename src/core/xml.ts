@@ -1,13 +1,21 @@
 /**
- * The one place that touches `@xmpp/xml` (ltx): a small typed surface over
- * its untyped CommonJS export, so nothing typed `any` leaks into the core.
+ * The project's XML elements: built here (`xml()`), read from the stream
+ * (lazy: the payload kept as the text it came in) or parsed from text
+ * (xml_tree.ts), and serialised exactly. They answer the part of ltx's
+ * Element interface that this project and xmpp.js read, so the link can
+ * hand them to xmpp.js; nothing here imports a library.
  */
-import xmlImpl from "@xmpp/xml";
+import { escapeAttr, escapeText } from "./xml_escape.ts";
+import { StreamXmlError } from "./xml_tags.ts";
+import { parseNodes } from "./xml_tree.ts";
 
 /** A child of an element: another element or (unescaped) text. */
 export type XmlNode = XmlElement | string;
 
-/** The part of an ltx element that this project uses. */
+/**
+ * An element as the project reads it: one of ours, or one of ltx's (the
+ * tests' clients). Names may carry a prefix (`stream:error`).
+ */
 export interface XmlElement {
   name: string;
   attrs: Record<string, string | undefined>;
@@ -21,73 +29,145 @@ export interface XmlElement {
   toString(): string;
 }
 
-interface XmlModule {
-  (
-    name: string,
-    attrs?: Record<string, string | undefined> | null,
-    ...children: XmlNode[]
-  ): XmlElement;
-  Parser: new () => {
-    on(event: "element" | "start", cb: (el: XmlElement) => void): void;
-    on(event: "error", cb: (err: Error) => void): void;
-    write(data: string): void;
-    end(data?: string): void;
-  };
-  Element: new (
-    name: string,
-    attrs?: Record<string, string | undefined>,
-  ) => XmlElement;
-}
-
-const impl = xmlImpl as unknown as XmlModule;
-
-/** Builds an element: `xml("iq", { type: "get" }, xml("ping", { xmlns }))`. */
-export const xml: XmlModule = impl;
-
 /**
- * An element read from the stream whose content is kept as the text it came
- * in: its children are parsed the first time they are asked for, and until
- * then it is serialised by copying that text. Routing reads only the
- * attributes of nearly every stanza, so the payload is never parsed, built
- * as a tree, or escaped again.
+ * An element of ours. One read from the stream keeps its content as the
+ * text it came in: its children are parsed the first time they are asked
+ * for, and until then it is serialised by copying that text. Routing reads
+ * only the attributes of nearly every stanza, so the payload is never
+ * parsed, built as a tree, or escaped again.
  */
-interface LazyElement extends XmlElement {
-  /** The text between the start and end tags, exactly as received. */
+class Element implements XmlElement {
+  name: string;
+  attrs: Record<string, string | undefined>;
+  parent: XmlElement | null;
+  /** The children once parsed or built; undefined while `inner` holds them. */
+  nodes: XmlNode[] | undefined;
+  /** The text between the start and end tags, exactly as received, while unparsed. */
   inner: string;
-  /** The children once parsed (or set); until then `inner` is the content. */
-  parsed: XmlNode[] | undefined;
   /**
    * Its serialisation, once made while unparsed: a forwarded request is
    * serialised for the pending table and again by the stream. Elements are
    * not changed once handed on, and a change to the children parses them
    * first (which bypasses this).
    */
-  text: string | undefined;
+  wire: string | undefined = undefined;
   /**
    * The text of every attribute but `to`, `from` and `xmlns`, as received,
    * or undefined: then all attributes are written from `attrs`. Attributes
    * are not changed in place, only in copies (see readdress).
    */
   others: string | undefined;
+
+  constructor(
+    name: string,
+    attrs: Record<string, string | undefined>,
+    nodes: XmlNode[] | undefined,
+    parent: XmlElement | null,
+    inner = "",
+    others?: string,
+  ) {
+    this.name = name;
+    this.attrs = attrs;
+    this.nodes = nodes;
+    this.parent = parent;
+    this.inner = inner;
+    this.others = others;
+  }
+
+  get children(): XmlNode[] {
+    return this.nodes ??= parseChildren(this);
+  }
+
+  set children(children: XmlNode[]) {
+    this.nodes = children;
+  }
+
+  /** `name` without its prefix, in namespace `xmlns` if given (ltx's `is`). */
+  is(name: string, xmlns?: string): boolean {
+    return localName(this) === name && (!xmlns || namespaceOf(this) === xmlns);
+  }
+
+  getChildren(name: string, xmlns?: string): XmlElement[] {
+    return this.children.filter((child): child is XmlElement =>
+      typeof child !== "string" && localName(child) === name &&
+      (!xmlns || namespaceOf(child) === xmlns)
+    );
+  }
+
+  getChild(name: string, xmlns?: string): XmlElement | undefined {
+    return this.getChildren(name, xmlns)[0];
+  }
+
+  getChildText(name: string, xmlns?: string): string | null {
+    return this.getChild(name, xmlns)?.getText() ?? null;
+  }
+
+  /** The child elements, without text (what xmpp.js reads of a stream error). */
+  getChildElements(): XmlElement[] {
+    return this.children.filter((child): child is XmlElement => typeof child !== "string");
+  }
+
+  /** The text children, joined. */
+  getText(): string {
+    let text = "";
+    for (const child of this.children) if (typeof child === "string") text += child;
+    return text;
+  }
+
+  /** ltx's name for {@link getText} (xmpp.js reads an error's `<text/>` so). */
+  text(): string {
+    return this.getText();
+  }
+
+  toString(): string {
+    return serialize(this);
+  }
 }
 
-const lazyPrototype = Object.create(impl.Element.prototype, {
-  // ltx's own toString recurses per level: a deep payload would overflow
-  // the stack wherever an element is turned into text (a log, a template).
-  toString: {
-    value(this: LazyElement): string {
-      return serialize(this);
-    },
-  },
-  children: {
-    get(this: LazyElement): XmlNode[] {
-      return this.parsed ??= parseChildren(this);
-    },
-    set(this: LazyElement, children: XmlNode[]) {
-      this.parsed = children;
-    },
-  },
-});
+/** The name without its prefix. */
+function localName(el: XmlElement): string {
+  const colon = el.name.indexOf(":");
+  return colon < 0 ? el.name : el.name.slice(colon + 1);
+}
+
+/** The namespace of `el`'s name, declared on it or on an ancestor. */
+function namespaceOf(el: XmlElement): string | undefined {
+  const colon = el.name.indexOf(":");
+  const declaration = colon < 0 ? "xmlns" : `xmlns:${el.name.slice(0, colon)}`;
+  for (let at: XmlElement | null | undefined = el; at; at = at.parent) {
+    const namespace = at.attrs[declaration];
+    if (namespace) return namespace;
+  }
+  return undefined;
+}
+
+/** What {@link xml} takes for an attribute's value: `null` and `undefined` leave it out. */
+type AttrValue = string | number | null | undefined;
+
+/**
+ * Builds an element: `xml("iq", { type: "get" }, xml("ping", { xmlns }))`.
+ * Children that are `""` are left out; the children's parent becomes the
+ * new element.
+ */
+export function xml(
+  name: string,
+  attrs?: Record<string, AttrValue> | null,
+  ...children: XmlNode[]
+): XmlElement {
+  const own: Record<string, string> = {};
+  for (const key in attrs) {
+    const value = attrs[key];
+    if (value !== undefined && value !== null) own[key] = String(value);
+  }
+  const nodes: XmlNode[] = [];
+  const el = new Element(name, own, nodes, null);
+  for (const child of children) {
+    if (child === "") continue;
+    if (typeof child !== "string") child.parent = el;
+    nodes.push(child);
+  }
+  return el;
+}
 
 /** What a lazy element holds besides its name and attributes. */
 export interface LazyContent {
@@ -113,15 +193,7 @@ export function lazyElement(
   attrs: Record<string, string | undefined>,
   content: LazyContent,
 ): XmlElement {
-  const el = Object.create(lazyPrototype) as LazyElement;
-  el.name = name;
-  el.parent = content.parent;
-  el.attrs = attrs;
-  el.inner = content.inner;
-  el.parsed = undefined;
-  el.text = undefined;
-  el.others = content.others;
-  return el;
+  return new Element(name, attrs, undefined, content.parent, content.inner, content.others);
 }
 
 /** Stanzas over `max_stanza_size`, as the scanner hands them on (see {@link oversizedElement}). */
@@ -177,29 +249,28 @@ export function unparsedContent(node: XmlElement): string | undefined {
   return unparsed(node)?.inner;
 }
 
-/** A lazy element whose children were not parsed yet, else undefined. */
-function unparsed(node: XmlElement): LazyElement | undefined {
-  return Object.getPrototypeOf(node) === lazyPrototype && (node as LazyElement).parsed === undefined
-    ? node as LazyElement
-    : undefined;
+/** An element of ours whose children were not parsed yet, else undefined. */
+function unparsed(node: XmlElement): Element | undefined {
+  return node instanceof Element && node.nodes === undefined ? node : undefined;
 }
 
-function parseChildren(el: LazyElement): XmlNode[] {
+const makeElement = (
+  name: string,
+  attrs: Record<string, string>,
+  children: XmlNode[],
+  parent: XmlElement | null,
+): XmlElement => new Element(name, attrs, children, parent);
+
+function parseChildren(el: Element): XmlNode[] {
   if (el.inner === "") return [];
-  let wrap: XmlElement;
   try {
-    // parseXml gives the first element inside its own wrapper: this one.
-    wrap = parseXml(`<w>${el.inner}</w>`);
+    return parseNodes<XmlElement>(el.inner, makeElement, el);
   } catch {
-    // The stream parser checked the tags; only a bad entity can get here.
-    // Routing reads children only to decide (an error's condition, a
+    // The stream parser checked the tags; only a bad reference can get
+    // here. Routing reads children only to decide (an error's condition, a
     // priority), so "none" is the safe reading.
     return [];
   }
-  for (const child of wrap.children) {
-    if (typeof child !== "string") child.parent = el;
-  }
-  return wrap.children;
 }
 
 /**
@@ -211,15 +282,7 @@ function withAttrs(
   source: XmlElement,
   attrs: Record<string, string | undefined>,
 ): XmlElement {
-  // ltx's constructor would copy `attrs` into a fresh object and make an
-  // empty children array, both thrown away at once: this runs for every
-  // stanza forwarded. These four fields are all an ltx Element holds.
-  const el = Object.create(impl.Element.prototype) as XmlElement;
-  el.name = source.name;
-  el.parent = null;
-  el.children = source.children;
-  el.attrs = attrs;
-  return el;
+  return new Element(source.name, attrs, source.children, null);
 }
 
 /**
@@ -234,32 +297,16 @@ export function copyString(text: string): string {
   return text.length < 13 ? text : (" " + text).slice(1);
 }
 
-/** Parses one element from text (a failover's kept request, tests). Throws on bad XML. */
+/**
+ * The first element of `text`, parsed whole (a relay's stanza, tests).
+ * Throws on bad XML (xml_tree.ts) or when there is no element.
+ */
 export function parseXml(text: string): XmlElement {
-  const parser = new impl.Parser();
-  let root: XmlElement | undefined;
-  let failure: Error | undefined;
-  parser.on("element", (el) => (root ??= el));
-  parser.on("error", (err) => (failure = err));
-  parser.write(`<wrap>${text}</wrap>`);
-  if (failure) throw failure;
-  if (!root) throw new Error("no element in input");
+  const root = parseNodes<XmlElement>(text, makeElement)
+    .find((node): node is XmlElement => typeof node !== "string");
+  if (root === undefined) throw new StreamXmlError("no element in the text");
   return root;
 }
-
-const ATTR_SPECIAL = /[&<>"'\t\n\r]/;
-const TEXT_SPECIAL = /[&<>\r]/;
-const ESCAPES: Readonly<Record<string, string>> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&apos;",
-  "\t": "&#9;",
-  "\n": "&#10;",
-  "\r": "&#13;",
-};
-const escapeChar = (char: string) => ESCAPES[char];
 
 /**
  * Serialises an element exactly: unlike ltx's toString, tab, newline and
@@ -308,30 +355,22 @@ export function serialize(node: XmlNode): string {
   return out;
 }
 
-function escapeText(text: string): string {
-  return TEXT_SPECIAL.test(text) ? text.replace(/[&<>\r]/g, escapeChar) : text;
-}
-
 /** A lazy element's text: its start tag, then its content as received. */
-function lazyText(lazy: LazyElement): string {
-  if (lazy.text !== undefined) return lazy.text;
+function lazyText(lazy: Element): string {
+  if (lazy.wire !== undefined) return lazy.wire;
   const start = lazy.others === undefined ? startTag(lazy) : addressedTag(lazy, lazy.others);
   const inner = lazy.inner;
-  return lazy.text = inner === "" ? start + "/>" : start + ">" + inner + "</" + lazy.name + ">";
+  return lazy.wire = inner === "" ? start + "/>" : start + ">" + inner + "</" + lazy.name + ">";
 }
 
 /** The start tag (without its `>`) from the other attributes' text and the addresses. */
-function addressedTag(node: LazyElement, others: string): string {
+function addressedTag(node: Element, others: string): string {
   const { xmlns, to, from } = node.attrs;
   let out = "<" + node.name + others;
   if (xmlns !== undefined) out += ' xmlns="' + escapeAttr(xmlns) + '"';
   if (to !== undefined) out += ' to="' + escapeAttr(to) + '"';
   if (from !== undefined) out += ' from="' + escapeAttr(from) + '"';
   return out;
-}
-
-function escapeAttr(text: string): string {
-  return ATTR_SPECIAL.test(text) ? text.replace(/[&<>"'\t\n\r]/g, escapeChar) : text;
 }
 
 /** `<name attr="value"…`, without the closing `>` or `/>`. */

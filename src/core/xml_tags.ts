@@ -161,7 +161,7 @@ export function parseAttrs(
     }
     const close = text.indexOf(quote === QUOT ? '"' : "'", i + 1);
     const value = normalizeSpaces(text.slice(i + 1, close));
-    attrs[name] = value.indexOf("&") < 0 ? value : unescapeAttr(value);
+    attrs[name] = value.indexOf("&") < 0 ? value : replaceReferences(value);
     i = close + 1;
     if (raw && isAddressing(text, nameAt, name.length)) {
       others += text.slice(kept, space);
@@ -198,13 +198,13 @@ function isXmlChar(code: number): boolean {
     (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
 }
 
-/** Replaces the character and predefined entity references (XML 1.0 §4.6). */
-function unescapeAttr(raw: string): string {
+/** Replaces the character and predefined entity references (XML 1.0 §4.6); throws on others. */
+export function replaceReferences(raw: string): string {
   return raw.replace(ENTITY, (match, hex?: string, dec?: string, named?: string) => {
     if (named) return NAMED[named];
     const code = hex ? parseInt(hex, 16) : dec ? parseInt(dec, 10) : NaN;
     if (!isXmlChar(code) || match === "&") {
-      throw new StreamXmlError(`bad reference ${match} in an attribute value`);
+      throw new StreamXmlError(`bad reference ${match}`);
     }
     return String.fromCodePoint(code);
   });

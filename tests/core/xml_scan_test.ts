@@ -6,6 +6,7 @@ import { deepEqual, equal as assertEquals, ok as assert, throws } from "node:ass
 import fc from "fast-check";
 import { parseStanza, StreamScanner } from "../../src/core/xml_scan.ts";
 import { readdress, serialize, xml, type XmlElement } from "../../src/core/xml.ts";
+import { xmppXmlParser } from "../support/xmpp_xml.ts";
 
 const HEADER =
   "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'" +
@@ -17,7 +18,8 @@ const STANZAS = [
   `<iq id="q&amp;1" type="get" to="proxy.localhost/x" from="b@localhost/t&#233;l&#xE9;&apos;&quot;&gt;&lt;">` +
   `<query xmlns='http://jabber.org/protocol/disco#items' node='a>b'><item jid='x' name="it's"/>` +
   `<item jid='y'>t&lt;e&amp;xt &#x1F600;</item></query></iq>`,
-  "<message from='u@localhost/r' to='proxy.localhost' type='chat'><body>1 > 0 &amp; <![CDATA[<not a tag>]]> ok</body>" +
+  // (Text after a CDATA section is left to xml_tree_test: ltx drops it.)
+  "<message from='u@localhost/r' to='proxy.localhost' type='chat'><body>1 > 0 &amp; <![CDATA[<not a tag>]]></body>" +
   "<x xmlns='a'><x><x/></x></x></message>",
   "<presence from='service@localhost/one' to='proxy.localhost' ><priority >-1</priority ><c xmlns='caps' /></presence >",
   "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
@@ -45,7 +47,7 @@ function feed(chunks: string[], options?: { spillAt?: number }): Seen {
 
 /** What xmpp.js's own parser makes of the same text: the reference. */
 function reference(text: string): XmlElement[] {
-  const parser = new xml.Parser();
+  const parser = xmppXmlParser();
   const elements: XmlElement[] = [];
   parser.on("element", (el) => elements.push(el));
   parser.write(text);
@@ -100,7 +102,7 @@ Deno.test("xml scan: attributes are unescaped, content is kept as received", () 
   );
   assertEquals(
     serialize(message),
-    `<message type='chat' to="proxy.localhost" from="u@localhost/r"><body>1 > 0 &amp; <![CDATA[<not a tag>]]> ok</body>` +
+    `<message type='chat' to="proxy.localhost" from="u@localhost/r"><body>1 > 0 &amp; <![CDATA[<not a tag>]]></body>` +
       "<x xmlns='a'><x><x/></x></x></message>",
   );
   const withXmlns = feed([
@@ -297,7 +299,8 @@ function outside(el: XmlElement): unknown {
   return [el.name, { ...el.attrs }, serialize(readdress(el, { to: "t", from: "f" }))];
 }
 
-const filler = (n: number) => "x&amp;y ]] > ".repeat(Math.ceil(n / 13)).slice(0, n);
+/** About `n` characters of text, cut after a whole `x&amp;y ]] > ` (a cut reference is not XML). */
+const filler = (n: number) => "x&amp;y ]] > ".repeat(Math.floor(n / 13));
 /** Hundreds of KB: deep-ish nesting, CDATA, big attribute values, text, a huge start tag. */
 const BIG_PAYLOAD = "<a n='1'>".repeat(1_000) + filler(40_000) + "</a>".repeat(1_000) +
   `<body>${filler(100_000)}<![CDATA[<not a tag> ]] ]]]${filler(60_000)}]]></body>` +
