@@ -66,10 +66,13 @@ const CATEGORIES: Array<[string, (frame: CallFrame) => boolean]> = [
   ["xml parse: @xmpp/xml Parser", (f) => /@xmpp\/xml/.test(f.url)],
   ["xmpp.js connection/events", (f) => /@xmpp\//.test(f.url)],
   [
-    "xml parse: src/core/xml_scan.ts, xml_tags.ts",
-    (f) => /\/src\/(core\/xml_(scan|tags)|link\/stream_parser)\.ts/.test(f.url),
+    "xml parse: src/core/xml_scan, _tags, _content, _tree",
+    (f) => /\/src\/(core\/xml_(scan|tags|content|tree)|link\/stream_parser)\.ts/.test(f.url),
   ],
-  ["xml serialise: src/core/xml.ts", (f) => /\/src\/core\/xml\.ts/.test(f.url)],
+  [
+    "xml serialise: src/core/xml.ts, xml_escape.ts",
+    (f) => /\/src\/core\/xml(_escape)?\.ts/.test(f.url),
+  ],
   ["router core (src/core/)", (f) => /\/src\/core\//.test(f.url)],
   ["shell (src/app/proxy.ts)", (f) => /\/src\/app\/proxy\.ts/.test(f.url)],
   ["stream (src/link/)", (f) => /\/src\/link\//.test(f.url)],

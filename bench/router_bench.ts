@@ -181,13 +181,28 @@ function routeOnly(): number {
 
 /** Only the serialising of the stanzas the router sends: `serialize` (the stream's) or ltx's toString(). */
 function serialiseOnly(how: (el: XmlElement) => string, which: "proxy" | "xmpp.js"): number {
-  const parse = streamParser(which);
+  const parse = streamParser();
   const router = readyRouter(parse);
+  // xmpp.js: ltx's trees, their addresses rewritten in place as the minimal component does.
+  const parseTree = streamParser("xmpp.js");
   const out: XmlElement[] = [];
   for (const id of ids) {
     const forwarded = router.receive(parse(requestText(id)), 0).send[0];
-    out.push(forwarded);
-    out.push(router.receive(parse(replyText(id, forwarded.attrs.to!)), 0).send[0]);
+    const reply = router.receive(parse(replyText(id, forwarded.attrs.to!)), 0).send[0];
+    if (which === "proxy") out.push(forwarded, reply);
+    else {
+      for (
+        const [text, sent] of [[requestText(id), forwarded], [
+          replyText(id, forwarded.attrs.to!),
+          reply,
+        ]] as const
+      ) {
+        const tree = parseTree(text);
+        tree.attrs.to = sent.attrs.to;
+        tree.attrs.from = sent.attrs.from;
+        out.push(tree);
+      }
+    }
   }
   return measure(() => {
     for (let i = 0; i < out.length; i++) sink[i] = how(out[i]);

@@ -57,6 +57,8 @@ class Element implements XmlElement {
    * are not changed in place, only in copies (see readdress).
    */
   others: string | undefined;
+  /** `inner` did not parse as XML (see {@link children}). */
+  unreadable = false;
 
   constructor(
     name: string,
@@ -75,7 +77,16 @@ class Element implements XmlElement {
   }
 
   get children(): XmlNode[] {
-    return this.nodes ??= parseChildren(this);
+    if (this.nodes !== undefined) return this.nodes;
+    // Content that is not XML reads as no children, but stays the text
+    // that came in: it is forwarded as received, never emptied.
+    if (this.unreadable) return [];
+    const nodes = parseChildren(this);
+    if (nodes === undefined) {
+      this.unreadable = true;
+      return [];
+    }
+    return this.nodes = nodes;
   }
 
   set children(children: XmlNode[]) {
@@ -261,15 +272,17 @@ const makeElement = (
   parent: XmlElement | null,
 ): XmlElement => new Element(name, attrs, children, parent);
 
-function parseChildren(el: Element): XmlNode[] {
+/**
+ * The children parsed from `el.inner`, or undefined when it is not XML:
+ * the stream scanner checks that tags balance and match, not references or
+ * attribute syntax inside a payload.
+ */
+function parseChildren(el: Element): XmlNode[] | undefined {
   if (el.inner === "") return [];
   try {
     return parseNodes<XmlElement>(el.inner, makeElement, el);
   } catch {
-    // The stream parser checked the tags; only a bad reference can get
-    // here. Routing reads children only to decide (an error's condition, a
-    // priority), so "none" is the safe reading.
-    return [];
+    return undefined;
   }
 }
 

@@ -11,6 +11,8 @@ import {
 import { isPlausibleJid, jidKey } from "../../src/core/jid.ts";
 import { parseStanza } from "../../src/core/xml_scan.ts";
 import { parseXml, serialize, unparsedContent, type XmlElement } from "../../src/core/xml.ts";
+import { affinityRouter, placed } from "../support/affinity.ts";
+import { DOMAIN } from "../support/router.ts";
 
 const FOCUS = "http://jitsi.org/protocol/focus";
 const CONFERENCE: AffinityShape = { namespace: FOCUS, element: "conference", attribute: "room" };
@@ -217,4 +219,18 @@ Deno.test("affinity key: preparing a key prepared already changes nothing (looke
     ),
     { numRuns: 5_000 },
   );
+});
+
+Deno.test("affinity key: read through a payload that is not XML, the request is still forwarded whole", () => {
+  const router = affinityRouter(["a", "b"]);
+  // A reference in the key sends the lookup to the tree; the payload's bare & does not parse.
+  const payload = `<conference xmlns="${FOCUS}" room="r&amp;1@x"/><note>fish & chips</note>`;
+  const request = parseStanza(
+    `<iq type="set" id="bad1" from="alice@example.org/web" to="${DOMAIN}">${payload}</iq>`,
+  );
+  const fx = router.receive(request, 5_000);
+  placed(fx);
+  const forward = fx.send.find((s) => s.attrs.type === "set")!;
+  assert.equal(forward.attrs.id, "bad1");
+  assert.ok(serialize(forward).endsWith(`>${payload}</iq>`), serialize(forward));
 });
